@@ -1,0 +1,18 @@
+/**
+ * The Kafka topics that are contracts between the parts (docs/architecture.md). Partition counts
+ * are what the local stack and `ensureTopics` create; an existing cluster may have more.
+ */
+export interface TopicSpec {
+  readonly name: string
+  readonly partitions: number
+  /** Retention; -1 keeps forever. The DLQ keeps rejected input for inspection and replay. */
+  readonly retentionMs: number
+}
+
+/** Accepted signed telemetry messages, key = deviceId, value = the original signed bytes. */
+export const TELEMETRY_TOPIC: TopicSpec = { name: 'telemetry.v1', partitions: 6, retentionMs: 7 * 24 * 3600_000 }
+
+/** Rejected input: reason code in headers, value = the original bytes. */
+export const DLQ_TOPIC: TopicSpec = { name: 'telemetry.dlq', partitions: 1, retentionMs: -1 }
+
+export const ALL_TOPICS: readonly TopicSpec[] = [TELEMETRY_TOPIC, DLQ_TOPIC]

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// First step of `npm start`, `npm test` and `npm run stack`: make sure the Node.js version fits and
+// that node_modules matches package-lock.json, installing it when it does not. Plain JavaScript
+// with no dependencies, because it runs before anything is installed.
+import { execSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < 20 || (major === 20 && minor < 10)) {
+  console.error(`gridroot needs Node.js 20.10 or newer; this is ${process.version}. Install a newer Node.js.`)
+  process.exit(1)
+}
+
+const lockPath = join(root, 'package-lock.json')
+const stampPath = join(root, 'node_modules', '.gridroot-lock.sha256')
+const lockHash = createHash('sha256').update(readFileSync(lockPath)).digest('hex')
+const installed = existsSync(stampPath) ? readFileSync(stampPath, 'utf8').trim() : ''
+if (installed !== lockHash) {
+  // `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional binaries (biome,
+  // anvil) out of the lock file, which `npm ci` then rejects as out of sync.
+  console.error('[bootstrap] installing npm dependencies because node_modules is missing or stale')
+  try {
+    execSync('npm install --no-audit --no-fund', { cwd: root, stdio: 'inherit' })
+  } catch {
+    console.error('[bootstrap] npm install failed (see above). Check that the npm registry is reachable.')
+    process.exit(1)
+  }
+  writeFileSync(stampPath, `${lockHash}\n`)
+}
