@@ -8,7 +8,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['core/**/*.test.ts', 'services/**/*.test.ts', 'simulators/**/*.test.ts', 'stack/**/*.test.ts'],
+          include: [
+            'core/**/*.test.ts',
+            'services/**/*.test.ts',
+            'simulators/**/*.test.ts',
+            'stack/**/*.test.ts',
+          ],
         },
       },
       {

@@ -10,7 +10,12 @@ export interface Endpoints {
    * InfluxDB v2 API. Against 1.8: token `user:password` (any token when auth is off), org
    * ignored, bucket `database/retention-policy`.
    */
-  readonly influx: { readonly url: string; readonly token: string; readonly org: string; readonly bucket: string }
+  readonly influx: {
+    readonly url: string
+    readonly token: string
+    readonly org: string
+    readonly bucket: string
+  }
   readonly chain: { readonly rpcUrl: string; readonly chainId: number }
 }
 

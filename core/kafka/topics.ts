@@ -10,7 +10,11 @@ export interface TopicSpec {
 }
 
 /** Accepted signed telemetry messages, key = deviceId, value = the original signed bytes. */
-export const TELEMETRY_TOPIC: TopicSpec = { name: 'telemetry.v1', partitions: 6, retentionMs: 7 * 24 * 3600_000 }
+export const TELEMETRY_TOPIC: TopicSpec = {
+  name: 'telemetry.v1',
+  partitions: 6,
+  retentionMs: 7 * 24 * 3600_000,
+}
 
 /** Rejected input: reason code in headers, value = the original bytes. */
 export const DLQ_TOPIC: TopicSpec = { name: 'telemetry.dlq', partitions: 1, retentionMs: -1 }

@@ -1,0 +1,156 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { Reading } from '../telemetry/types.ts'
+import {
+  ANOMALY_REASON_CODES,
+  type AnomalyReason,
+  accountReading,
+  DEFAULT_ANOMALY_RULES,
+  type MeterState,
+} from './meter-account.ts'
+
+const NOON = Date.parse('2026-06-01T12:00:00+08:00')
+const MIDNIGHT = Date.parse('2026-06-01T00:00:00+08:00')
+const grid = { genesisMs: MIDNIGHT, epochLengthMs: 86_400_000, intervalMs: 300_000 }
+const rules = { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: 60_000 }
+const pv = { assetClass: 'pv' as const, ratedPowerW: 10_000 }
+const charger = { assetClass: 'charger' as const, ratedPowerW: 7_000 }
+const swap = { assetClass: 'swap' as const, ratedPowerW: 4_800 }
+
+const pvReading = (seq: number, ts: number, registerWh: number, acPowerW = 6000): Reading => ({
+  type: 'pv.inverter',
+  seq,
+  ts,
+  registerWh,
+  acPowerW,
+  irradianceWm2: 600,
+  status: 'MPPT',
+})
+const meter = (seq: number, ts: number, registerWh: number, powerW = 7000): Reading => ({
+  type: 'charger.meter',
+  seq,
+  ts,
+  registerWh,
+  connectorId: 1,
+  sessionId: 's',
+  powerW,
+})
+const swapEvent = (
+  seq: number,
+  ts: number,
+  registerWh: number,
+  swapCount: number,
+  socOut = 950,
+  socIn = 200,
+): Reading => ({
+  type: 'swap.event',
+  seq,
+  ts,
+  registerWh,
+  swapCount,
+  swapId: `w${seq}`,
+  slotOut: 0,
+  slotIn: 1,
+  batteryOutId: 'a',
+  batteryInId: 'b',
+  socOutPermille: socOut,
+  socInPermille: socIn,
+  energyWh: 1000,
+})
+
+function reasonAfter(
+  device: typeof pv | typeof charger | typeof swap,
+  first: Reading,
+  second: Reading,
+  receivedAtMs?: number,
+) {
+  const state = accountReading(grid, rules, device, undefined, first).state
+  return accountReading(grid, rules, device, state, second, receivedAtMs).anomaly?.reason
+}
+
+describe('accountReading: every anomaly reason', () => {
+  const cases: Record<AnomalyReason, () => AnomalyReason | undefined> = {
+    REGISTER_BACKWARDS: () => reasonAfter(pv, pvReading(1, NOON, 5000), pvReading(2, NOON + 300_000, 4000)),
+    REGISTER_JUMP: () =>
+      reasonAfter(pv, pvReading(1, NOON, 5000), pvReading(2, NOON + 300_000, 5000 + 100_000)),
+    COUNTER_BACKWARDS: () =>
+      reasonAfter(swap, swapEvent(1, NOON, 5000, 10), swapEvent(2, NOON + 60_000, 6000, 9)),
+    POWER_ABOVE_RATED: () =>
+      reasonAfter(pv, pvReading(1, NOON, 5000), pvReading(2, NOON + 300_000, 5500, 50_000)),
+    PV_ENERGY_AT_NIGHT: () =>
+      reasonAfter(
+        pv,
+        pvReading(1, MIDNIGHT + 3_600_000, 5000, 0),
+        pvReading(2, MIDNIGHT + 3_900_000, 5100, 0),
+      ),
+    ENERGY_POWER_MISMATCH: () =>
+      reasonAfter(charger, meter(1, NOON, 1000), meter(2, NOON + 300_000, 1000 + 100, 7000)),
+    SOC_IMPOSSIBLE: () =>
+      reasonAfter(swap, swapEvent(1, NOON, 5000, 10), swapEvent(2, NOON + 60_000, 6000, 11, 100, 300)),
+    CLOCK_SKEW: () =>
+      reasonAfter(pv, pvReading(1, NOON, 5000), pvReading(2, NOON + 300_000, 5500), NOON + 300_000 + 120_000),
+  }
+  for (const [reason, run] of Object.entries(cases)) it(reason, () => expect(run()).toBe(reason))
+  it('covers every code', () => expect(Object.keys(cases).sort()).toEqual([...ANOMALY_REASON_CODES].sort()))
+  it('accepts plausible readings', () => {
+    // 6 kW for 5 min = 500 Wh.
+    expect(
+      reasonAfter(pv, pvReading(1, NOON, 5000), pvReading(2, NOON + 300_000, 5500), NOON + 300_000),
+    ).toBeUndefined()
+    expect(
+      reasonAfter(swap, swapEvent(1, NOON, 5000, 10), swapEvent(2, NOON + 60_000, 6000, 11)),
+    ).toBeUndefined()
+  })
+  it('quarantined readings pay nothing and become the baseline', () => {
+    const s1 = accountReading(grid, rules, pv, undefined, pvReading(1, NOON, 5000)).state
+    const bad = accountReading(grid, rules, pv, s1, pvReading(2, NOON + 300_000, 10))
+    expect(bad.anomaly?.reason).toBe('REGISTER_BACKWARDS')
+    expect(bad.energy).toEqual([])
+    const after = accountReading(grid, rules, pv, bad.state, pvReading(3, NOON + 600_000, 510))
+    expect(after.energy.reduce((s, p) => s + p.energyWh, 0)).toBe(500)
+  })
+  it('books a reading with an earlier device time at the latest time seen', () => {
+    const s1 = accountReading(grid, rules, pv, undefined, pvReading(1, NOON + 600_000, 5000)).state
+    // Within the one watt-hour a meter may round up; more in no time at all would be a jump.
+    const r = accountReading(grid, rules, pv, s1, pvReading(2, NOON + 500_000, 5001))
+    expect(r.energy).toEqual([{ intervalStartMs: NOON + 600_000, energyWh: 1 }])
+    expect(r.state.lastTs).toBe(NOON + 600_000)
+  })
+})
+
+describe('accountReading: energy is conserved', () => {
+  it('a device’s interval energies sum to its register difference when nothing is anomalous', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 900_000 }), fc.integer({ min: 0, max: 1000 })), {
+          maxLength: 60,
+        }),
+        (steps) => {
+          let state: MeterState | undefined
+          let ts = NOON
+          let register = 1_000_000
+          let booked = 0
+          let seq = 0
+          const relaxed = { ...DEFAULT_ANOMALY_RULES, maxPowerFactor: 1e9 }
+          for (const [dt, de] of [[0, 0], ...steps] as const) {
+            ts += dt
+            register += de
+            const r = accountReading(grid, relaxed, { assetClass: 'charger', ratedPowerW: 1e9 }, state, {
+              type: 'charger.status',
+              seq: ++seq,
+              ts,
+              registerWh: register,
+              connectorId: 1,
+              status: 'Charging',
+              errorCode: 'NoError',
+            })
+            expect(r.anomaly).toBeUndefined()
+            booked += r.energy.reduce((s, p) => s + p.energyWh, 0)
+            state = r.state
+          }
+          return booked === register - 1_000_000
+        },
+      ),
+    )
+  })
+})

@@ -1,0 +1,222 @@
+/**
+ * Per-device meter accounting: the one place that turns a device's readings, in seq order, into
+ * energy (and swaps) per interval, and that decides which readings are anomalous. The aggregator
+ * runs it on what arrives; the simulator's ground-truth ledger runs it on what the devices sent;
+ * so both agree to the watt-hour.
+ *
+ * An anomalous reading is quarantined: it is kept with its reason, pays nothing, and becomes the
+ * new baseline, so the energy between the last good reading and it stays unpaid (a meter change,
+ * a glitch, a tampered device: a person decides, the contract does not).
+ *
+ * Accounting time never runs backwards: a reading whose device time is earlier than the last one
+ * is booked at the last one's time (its energy is real, its clock is not).
+ */
+import type { TimeGrid } from '../epochs/grid.ts'
+import { intervalStart } from '../epochs/grid.ts'
+import type { AssetClass, Reading } from '../telemetry/types.ts'
+import { type IntervalEnergy, splitAcrossIntervals } from './split.ts'
+
+export interface MeterState {
+  readonly lastSeq: number
+  /** Accounting time: the latest device time seen (never decreases). */
+  readonly lastTs: number
+  readonly lastRegisterWh: number
+  /** Swap cabinets only. */
+  readonly lastSwapCount: number | undefined
+  /** Instantaneous power of the last reading, when it reported one. */
+  readonly lastPowerW: number | undefined
+}
+
+export const ANOMALY_REASONS = {
+  REGISTER_BACKWARDS: 'the energy register went backwards (meter replaced or faulty)',
+  REGISTER_JUMP: 'the energy register rose faster than the device can deliver at its rated power',
+  COUNTER_BACKWARDS: 'the swap counter went backwards (controller replaced or faulty)',
+  POWER_ABOVE_RATED: 'the reported power is above the rated capacity',
+  PV_ENERGY_AT_NIGHT: 'a PV plant reported energy while the sun was down',
+  ENERGY_POWER_MISMATCH: 'the energy between readings does not match the reported power over that time',
+  SOC_IMPOSSIBLE: 'a swap reported an impossible state of charge',
+  CLOCK_SKEW: 'the device time is too far from the time the reading was received',
+} as const
+export type AnomalyReason = keyof typeof ANOMALY_REASONS
+export const ANOMALY_REASON_CODES = Object.keys(ANOMALY_REASONS) as AnomalyReason[]
+
+export interface Anomaly {
+  readonly reason: AnomalyReason
+  readonly detail: string
+}
+
+/** Thresholds of the anomaly checks; one set for the pipeline and the ledger. */
+export interface AnomalyRules {
+  /** Flag readings whose average power since the last one exceeds rated × this. */
+  readonly maxPowerFactor: number
+  /** Local hours [from, to) during which PV energy is impossible. */
+  readonly pvNight: { readonly fromHour: number; readonly toHour: number; readonly utcOffsetHours: number }
+  /** Energy may differ from the trapezoid of reported powers × time by this fraction… */
+  readonly powerMismatchFraction: number
+  /** …plus this many Wh. */
+  readonly powerMismatchSlackWh: number
+  /** |device time − receive time| above this is CLOCK_SKEW; 0 turns the check off. */
+  readonly maxClockSkewMs: number
+  /** A swap cabinet's register rises by at most this per swap (one full battery). */
+  readonly maxEnergyPerSwapWh: number
+}
+
+export const DEFAULT_ANOMALY_RULES: AnomalyRules = {
+  maxPowerFactor: 1.2,
+  pvNight: { fromHour: 20, toHour: 5, utcOffsetHours: 8 },
+  powerMismatchFraction: 0.35,
+  powerMismatchSlackWh: 20,
+  maxClockSkewMs: 0,
+  maxEnergyPerSwapWh: 3_000,
+}
+
+export interface MeteredDevice {
+  readonly assetClass: AssetClass
+  readonly ratedPowerW: number
+}
+
+export interface AccountedReading {
+  readonly state: MeterState
+  readonly energy: readonly IntervalEnergy[]
+  /** Swaps booked in the interval of the reading's accounting time (0 for other classes). */
+  readonly swaps: number
+  readonly swapIntervalStartMs: number
+  readonly anomaly: Anomaly | undefined
+}
+
+const HOUR_MS = 3_600_000
+
+function swapCountOf(reading: Reading): number | undefined {
+  return reading.type === 'swap.event' || reading.type === 'swap.slots' ? reading.swapCount : undefined
+}
+
+function powerOf(reading: Reading): number | undefined {
+  return reading.type === 'charger.meter'
+    ? reading.powerW
+    : reading.type === 'pv.inverter'
+      ? reading.acPowerW
+      : undefined
+}
+
+function isNight(rules: AnomalyRules, tMs: number): boolean {
+  const { fromHour, toHour, utcOffsetHours } = rules.pvNight
+  const hour = (((tMs / HOUR_MS + utcOffsetHours) % 24) + 24) % 24
+  return fromHour > toHour ? hour >= fromHour || hour < toHour : hour >= fromHour && hour < toHour
+}
+
+function findAnomaly(
+  rules: AnomalyRules,
+  device: MeteredDevice,
+  state: MeterState,
+  reading: Reading,
+  receivedAtMs: number | undefined,
+): Anomaly | undefined {
+  if (
+    rules.maxClockSkewMs > 0 &&
+    receivedAtMs !== undefined &&
+    Math.abs(reading.ts - receivedAtMs) > rules.maxClockSkewMs
+  ) {
+    return {
+      reason: 'CLOCK_SKEW',
+      detail: `device time ${reading.ts} is ${reading.ts - receivedAtMs} ms from receive time`,
+    }
+  }
+  const deltaWh = reading.registerWh - state.lastRegisterWh
+  if (deltaWh < 0) {
+    return {
+      reason: 'REGISTER_BACKWARDS',
+      detail: `registerWh ${reading.registerWh} < previous ${state.lastRegisterWh} (seq ${state.lastSeq})`,
+    }
+  }
+  const swapCount = swapCountOf(reading)
+  if (swapCount !== undefined && state.lastSwapCount !== undefined && swapCount < state.lastSwapCount) {
+    return { reason: 'COUNTER_BACKWARDS', detail: `swapCount ${swapCount} < previous ${state.lastSwapCount}` }
+  }
+  const powerW = powerOf(reading)
+  if (powerW !== undefined && powerW > device.ratedPowerW * rules.maxPowerFactor) {
+    return { reason: 'POWER_ABOVE_RATED', detail: `power ${powerW} W > rated ${device.ratedPowerW} W` }
+  }
+  const durationMs = Math.max(0, reading.ts - state.lastTs)
+  // A cabinet's register moves by whole batteries at each swap; other meters by power × time
+  // (one watt-hour of slack for meters that round up).
+  const maxWh =
+    device.assetClass === 'swap'
+      ? Math.max(0, (swapCount ?? 0) - (state.lastSwapCount ?? 0)) * rules.maxEnergyPerSwapWh
+      : (device.ratedPowerW * rules.maxPowerFactor * durationMs) / HOUR_MS + 1
+  if (deltaWh > maxWh) {
+    return {
+      reason: 'REGISTER_JUMP',
+      detail: `+${deltaWh} Wh in ${durationMs} ms exceeds ${Math.floor(maxWh)} Wh at rated power`,
+    }
+  }
+  if (
+    device.assetClass === 'pv' &&
+    deltaWh > 0 &&
+    isNight(rules, state.lastTs) &&
+    isNight(rules, reading.ts) &&
+    reading.ts - state.lastTs < 6 * HOUR_MS
+  ) {
+    return {
+      reason: 'PV_ENERGY_AT_NIGHT',
+      detail: `+${deltaWh} Wh between ${new Date(state.lastTs).toISOString()} and ${new Date(reading.ts).toISOString()}`,
+    }
+  }
+  if (powerW !== undefined && state.lastPowerW !== undefined && durationMs > 0) {
+    const expectedWh = (((state.lastPowerW + powerW) / 2) * durationMs) / HOUR_MS
+    const allowedWh = rules.powerMismatchFraction * Math.max(expectedWh, deltaWh) + rules.powerMismatchSlackWh
+    if (Math.abs(deltaWh - expectedWh) > allowedWh) {
+      return {
+        reason: 'ENERGY_POWER_MISMATCH',
+        detail: `+${deltaWh} Wh where reported power implies ${Math.round(expectedWh)} Wh`,
+      }
+    }
+  }
+  if (
+    reading.type === 'swap.event' &&
+    (reading.socOutPermille < reading.socInPermille || reading.socOutPermille === 0)
+  ) {
+    return {
+      reason: 'SOC_IMPOSSIBLE',
+      detail: `state of charge out ${reading.socOutPermille}‰ < in ${reading.socInPermille}‰`,
+    }
+  }
+  return undefined
+}
+
+/** Applies one reading (the next in seq order) to a device's meter state. */
+export function accountReading(
+  grid: TimeGrid,
+  rules: AnomalyRules,
+  device: MeteredDevice,
+  state: MeterState | undefined,
+  reading: Reading,
+  receivedAtMs?: number,
+): AccountedReading {
+  const accountingTs = state ? Math.max(state.lastTs, reading.ts) : reading.ts
+  const next: MeterState = {
+    lastSeq: reading.seq,
+    lastTs: accountingTs,
+    lastRegisterWh: reading.registerWh,
+    lastSwapCount: swapCountOf(reading),
+    lastPowerW: powerOf(reading),
+  }
+  const swapIntervalStartMs = intervalStart(grid, accountingTs)
+  if (!state) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly: undefined }
+  const anomaly = findAnomaly(rules, device, state, reading, receivedAtMs)
+  if (anomaly) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly }
+  const swapCount = next.lastSwapCount
+  const deltaWh = reading.registerWh - state.lastRegisterWh
+  return {
+    state: next,
+    // Swap energy is handed over at the swap, not spread over time like a meter's.
+    energy:
+      device.assetClass === 'swap'
+        ? deltaWh > 0
+          ? [{ intervalStartMs: swapIntervalStartMs, energyWh: deltaWh }]
+          : []
+        : splitAcrossIntervals(grid, state.lastTs, accountingTs, deltaWh),
+    swaps: swapCount !== undefined && state.lastSwapCount !== undefined ? swapCount - state.lastSwapCount : 0,
+    swapIntervalStartMs,
+    anomaly: undefined,
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Canonical encoding: JSON with object keys sorted by code unit, no whitespace. Telemetry holds
+ * only integers, strings, arrays and objects, for which JSON.stringify of each primitive is
+ * already canonical, so this is RFC 8785 (JCS) for that subset. Signatures and digests are taken
+ * over these bytes, so two encoders that agree on the values agree on the bytes.
+ */
+import type { Reading } from './types.ts'
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+      throw new TypeError(`canonical telemetry holds only safe integers, got ${value}`)
+    }
+    return JSON.stringify(value)
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  const record = value as Record<string, unknown>
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort()
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`
+}
+
+/** Domain separation, so a telemetry signature can never be mistaken for any other signed thing. */
+export const TELEMETRY_SIGNING_DOMAIN = 'gridroot.telemetry.v1\n'
+
+const encoder = new TextEncoder()
+
+/** The bytes a device signs: the domain prefix and the canonical (deviceId, readings). */
+export function signingBytes(deviceId: string, readings: readonly Reading[]): Uint8Array {
+  return encoder.encode(TELEMETRY_SIGNING_DOMAIN + canonicalJson({ deviceId, readings }))
+}

@@ -1,0 +1,90 @@
+import { Kafka, type KafkaConfig, logLevel } from 'kafkajs'
+import type { TopicSpec } from '../../core/kafka/topics.ts'
+import type { Endpoints } from '../endpoints.ts'
+
+export interface CreateKafkaOptions {
+  /** kafkajs logs reconnects and rebalances at INFO; services that want them pass logLevel.INFO. */
+  readonly logLevel?: logLevel
+  readonly connectionTimeoutMs?: number
+  readonly requestTimeoutMs?: number
+}
+
+/**
+ * A kafkajs client for the configured brokers. Quiet by default (errors only): the services log
+ * what matters to them in their own structured logs.
+ *
+ * @example
+ * const kafka = createKafka(endpoints.kafka, 'ingest')
+ * const producer = kafka.producer()
+ */
+export function createKafka(
+  endpoint: Endpoints['kafka'],
+  clientId: string,
+  options: CreateKafkaOptions = {},
+): Kafka {
+  const config: KafkaConfig = {
+    clientId,
+    brokers: [...endpoint.brokers],
+    logLevel: options.logLevel ?? logLevel.ERROR,
+    connectionTimeout: options.connectionTimeoutMs ?? 3_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+  }
+  return new Kafka(config)
+}
+
+export interface EnsureTopicsResult {
+  readonly created: readonly string[]
+  readonly existing: readonly string[]
+}
+
+/**
+ * Creates the topics that do not exist yet, with their partition count and retention. Existing
+ * topics are left as they are (a shared cluster may have more partitions), so it is safe to call
+ * on every start, against the local stack or an external cluster.
+ *
+ * @example
+ * await ensureTopics(endpoints.kafka, ALL_TOPICS)
+ */
+export async function ensureTopics(
+  kafka: Endpoints['kafka'] | readonly string[],
+  topics: readonly TopicSpec[],
+  options: {
+    readonly replicationFactor?: number
+    readonly clientId?: string
+    readonly logLevel?: logLevel
+  } = {},
+): Promise<EnsureTopicsResult> {
+  const brokers = isBrokerList(kafka) ? kafka : kafka.brokers
+  const admin = createKafka(
+    { brokers },
+    options.clientId ?? 'gridroot-ensure-topics',
+    options.logLevel === undefined ? {} : { logLevel: options.logLevel },
+  ).admin()
+  await admin.connect()
+  try {
+    const present = new Set(await admin.listTopics())
+    const missing = topics.filter((topic) => !present.has(topic.name))
+    if (missing.length > 0) {
+      // Returns false when another process created them first, which is just as good.
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic: topic.name,
+          numPartitions: topic.partitions,
+          replicationFactor: options.replicationFactor ?? 1,
+          configEntries: [{ name: 'retention.ms', value: String(topic.retentionMs) }],
+        })),
+      })
+    }
+    return {
+      created: missing.map((topic) => topic.name),
+      existing: topics.filter((topic) => present.has(topic.name)).map((topic) => topic.name),
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+function isBrokerList(value: Endpoints['kafka'] | readonly string[]): value is readonly string[] {
+  return Array.isArray(value)
+}

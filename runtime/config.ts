@@ -1,0 +1,90 @@
+/**
+ * Configuration is read once, at start-up, from the environment (and the CLI where a service has
+ * one), validated with zod, and handed to factories as a typed object. Only entry points call
+ * these functions; nothing else reads process.env.
+ */
+import { z } from 'zod'
+import { ConfigError } from '../core/errors/base.ts'
+import { ENDPOINT_ENV, type Endpoints } from './endpoints.ts'
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+const LOCAL_DEFAULTS = {
+  [ENDPOINT_ENV.mqttUrl]: 'mqtt://127.0.0.1:1883',
+  [ENDPOINT_ENV.kafkaBrokers]: '127.0.0.1:9092',
+  [ENDPOINT_ENV.influxUrl]: 'http://127.0.0.1:8086',
+  [ENDPOINT_ENV.influxToken]: 'gridroot:gridroot',
+  [ENDPOINT_ENV.influxOrg]: 'gridroot',
+  [ENDPOINT_ENV.influxBucket]: 'gridroot/autogen',
+  [ENDPOINT_ENV.rpcUrl]: 'http://127.0.0.1:8545',
+  [ENDPOINT_ENV.chainId]: '31337',
+} as const
+
+/** Parses a zod schema against the environment and turns failures into one readable error. */
+export function parseConfig<T extends z.ZodType>(schema: T, input: unknown, what: string): z.infer<T> {
+  const result = schema.safeParse(input)
+  if (result.success) return result.data
+  const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)
+  throw new ConfigError(`${what} configuration is invalid`, {
+    metaMessages: [...lines, 'Fix the named settings (see .env.example and README.md, "Configuration").'],
+    cause: result.error,
+  })
+}
+
+const url = (protocols: readonly string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol)
+      } catch {
+        return false
+      }
+    },
+    `must be a URL with one of the protocols ${protocols.join(', ')}`,
+  )
+
+const EndpointsSchema = z.object({
+  [ENDPOINT_ENV.mqttUrl]: url(['mqtt:', 'mqtts:', 'ws:', 'wss:']),
+  [ENDPOINT_ENV.mqttUsername]: z.string().optional(),
+  [ENDPOINT_ENV.mqttPassword]: z.string().optional(),
+  [ENDPOINT_ENV.kafkaBrokers]: z
+    .string()
+    .regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'must be host:port[,host:port…]'),
+  [ENDPOINT_ENV.influxUrl]: url(['http:', 'https:']),
+  [ENDPOINT_ENV.influxToken]: z.string().min(1),
+  [ENDPOINT_ENV.influxOrg]: z.string().min(1),
+  [ENDPOINT_ENV.influxBucket]: z.string().min(1),
+  [ENDPOINT_ENV.rpcUrl]: url(['http:', 'https:', 'ws:', 'wss:']),
+  [ENDPOINT_ENV.chainId]: z.coerce.number().int().positive(),
+})
+
+/** Endpoints from the environment; unset ones default to the local stack's preferred ports. */
+export function endpointsFromEnv(env: Env): Endpoints {
+  const merged = {
+    ...LOCAL_DEFAULTS,
+    ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
+  }
+  const e = parseConfig(EndpointsSchema, merged, 'endpoint')
+  const username = e[ENDPOINT_ENV.mqttUsername]
+  const password = e[ENDPOINT_ENV.mqttPassword]
+  return {
+    mqtt: {
+      url: e[ENDPOINT_ENV.mqttUrl],
+      ...(username === undefined ? {} : { username }),
+      ...(password === undefined ? {} : { password }),
+    },
+    kafka: { brokers: e[ENDPOINT_ENV.kafkaBrokers].split(',') },
+    influx: {
+      url: e[ENDPOINT_ENV.influxUrl],
+      token: e[ENDPOINT_ENV.influxToken],
+      org: e[ENDPOINT_ENV.influxOrg],
+      bucket: e[ENDPOINT_ENV.influxBucket],
+    },
+    chain: { rpcUrl: e[ENDPOINT_ENV.rpcUrl], chainId: e[ENDPOINT_ENV.chainId] },
+  }
+}
+
+/** Booleans in the environment: 1/true/yes and 0/false/no. */
+export const envBoolean = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes')

@@ -1,0 +1,40 @@
+/**
+ * The shared shape of a service's `main.ts`: start, then on SIGINT/SIGTERM stop gracefully once
+ * (a second signal exits at once). Start-up failures are printed with their code and hints.
+ */
+import { GridrootError } from '../core/errors/base.ts'
+import type { Logger } from './log.ts'
+
+export function runService(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): void {
+  if (process.argv.includes('--help')) {
+    console.log('Configuration comes from the environment; see .env.example and README.md ("Configuration").')
+    return
+  }
+  start().then(
+    (service) => {
+      let stopping = false
+      const stop = (signal: string) => {
+        if (stopping) process.exit(130)
+        stopping = true
+        logger.info({ signal }, 'stopping')
+        service.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'stop failed')
+            process.exit(1)
+          },
+        )
+      }
+      process.on('SIGINT', () => stop('SIGINT'))
+      process.on('SIGTERM', () => stop('SIGTERM'))
+    },
+    (error: unknown) => {
+      if (error instanceof GridrootError) {
+        logger.fatal({ code: error.code, hints: error.metaMessages, err: error.cause }, error.shortMessage)
+      } else {
+        logger.fatal({ err: error }, 'start-up failed')
+      }
+      process.exit(1)
+    },
+  )
+}

@@ -1,0 +1,71 @@
+/**
+ * Ingest's configuration: endpoints plus its own settings, from the environment, validated once.
+ * Every variable is listed in .env.example.
+ */
+import { hostname } from 'node:os'
+import { z } from 'zod'
+import { type Env, endpointsFromEnv, parseConfig } from '../../runtime/config.ts'
+import type { Endpoints } from '../../runtime/endpoints.ts'
+
+const IngestEnvSchema = z.object({
+  GRIDROOT_REGISTRY_FILE: z
+    .string()
+    .min(1, 'the device registry file is required (npm run simulate -- --registry-out FILE --registry-only)'),
+  GRIDROOT_INGEST_INSTANCE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,40}$/)
+    .default(`ingest-${hostname().slice(0, 20)}`),
+  GRIDROOT_INGEST_SHARED_GROUP: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,40}$/)
+    .default('gridroot-ingest'),
+  GRIDROOT_INGEST_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(64),
+  GRIDROOT_INGEST_SESSION_EXPIRY_SEC: z.coerce.number().int().min(0).default(86_400),
+  GRIDROOT_INGEST_VERIFY_WORKERS: z.coerce.number().int().min(0).max(64).optional(),
+  GRIDROOT_INGEST_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(256 * 1024),
+  GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE: z.coerce.number().int().min(1).default(1000),
+  GRIDROOT_INGEST_KAFKA_MAX_BATCH: z.coerce.number().int().min(1).default(2000),
+  GRIDROOT_INGEST_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  GRIDROOT_INGEST_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  GRIDROOT_INGEST_METRICS_HOST: z.string().default('127.0.0.1'),
+})
+
+export interface IngestConfig {
+  readonly endpoints: Endpoints
+  readonly registryFile: string
+  readonly instanceId: string
+  readonly sharedGroup: string
+  readonly mqttConnections: number
+  readonly sessionExpirySec: number
+  /** Threads that verify signatures; defaults to the number of cores. */
+  readonly verifyWorkers: number | undefined
+  readonly maxMessageBytes: number
+  readonly maxReadingsPerMessage: number
+  readonly kafkaMaxBatchRecords: number
+  readonly drainTimeoutMs: number
+  readonly metricsPort: number
+  readonly metricsHost: string
+}
+
+export function ingestConfigFromEnv(env: Env): IngestConfig {
+  const c = parseConfig(IngestEnvSchema, env, 'ingest')
+  return {
+    endpoints: endpointsFromEnv(env),
+    registryFile: c.GRIDROOT_REGISTRY_FILE,
+    instanceId: c.GRIDROOT_INGEST_INSTANCE,
+    sharedGroup: c.GRIDROOT_INGEST_SHARED_GROUP,
+    mqttConnections: c.GRIDROOT_INGEST_MQTT_CONNECTIONS,
+    sessionExpirySec: c.GRIDROOT_INGEST_SESSION_EXPIRY_SEC,
+    verifyWorkers: c.GRIDROOT_INGEST_VERIFY_WORKERS,
+    maxMessageBytes: c.GRIDROOT_INGEST_MAX_MESSAGE_BYTES,
+    maxReadingsPerMessage: c.GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE,
+    kafkaMaxBatchRecords: c.GRIDROOT_INGEST_KAFKA_MAX_BATCH,
+    drainTimeoutMs: c.GRIDROOT_INGEST_DRAIN_TIMEOUT_MS,
+    metricsPort: c.GRIDROOT_INGEST_METRICS_PORT,
+    metricsHost: c.GRIDROOT_INGEST_METRICS_HOST,
+  }
+}

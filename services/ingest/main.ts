@@ -1,0 +1,8 @@
+/** Entry point of the ingest service: configuration from the environment, signals, nothing else. */
+import { createLogger } from '../../runtime/log.ts'
+import { runService } from '../../runtime/run-service.ts'
+import { ingestConfigFromEnv } from './config.ts'
+import { startIngestService } from './service.ts'
+
+const logger = createLogger('ingest')
+runService(logger, () => startIngestService(ingestConfigFromEnv(process.env), logger))

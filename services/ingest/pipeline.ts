@@ -1,0 +1,102 @@
+/**
+ * Ingest's handling of one MQTT message: admit (decode, topic, registry, class), verify the
+ * signature, then produce to `telemetry.v1`, or to `telemetry.dlq` with the reason and the
+ * original bytes. The returned promise settles only after Kafka has acknowledged, which is when
+ * the MQTT source may PUBACK. It never throws on bad input: input problems become DLQ records.
+ */
+import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import { DLQ_TOPIC, TELEMETRY_TOPIC } from '../../core/kafka/topics.ts'
+import type { DecodeLimits } from '../../core/telemetry/decode.ts'
+import type { Rejection } from '../../core/telemetry/reasons.ts'
+import { parseTelemetryTopic } from '../../core/telemetry/topic.ts'
+import type { Logger } from '../../runtime/log.ts'
+import type { SinkRecord } from './adapters/kafka-sink.ts'
+import type { VerifyJob } from './adapters/verify-pool.ts'
+import { admit } from './domain/admit.ts'
+import type { IngestMetrics } from './metrics.ts'
+
+/** Kafka record headers on telemetry.v1 and telemetry.dlq (docs/architecture.md). */
+export const HEADER = {
+  receivedAtMs: 'gridroot-received-at-ms',
+  mqttTopic: 'gridroot-mqtt-topic',
+  ingestInstance: 'gridroot-ingest',
+  reason: 'gridroot-reason',
+  detail: 'gridroot-detail',
+} as const
+
+export interface PipelinePorts {
+  readonly registry: DeviceRegistry
+  readonly limits: DecodeLimits
+  readonly instanceId: string
+  readonly send: (record: SinkRecord) => Promise<void>
+  readonly verify: (job: VerifyJob) => Promise<boolean>
+  readonly metrics: IngestMetrics
+  readonly logger: Logger
+}
+
+export type HandleMessage = (topic: string, payload: Buffer, receivedAtMs: number) => Promise<void>
+
+const LOG_FIRST_REJECTIONS = 20
+const LOG_EVERY_NTH_REJECTION = 1000
+
+export function createPipeline(ports: PipelinePorts): HandleMessage {
+  const { registry, limits, metrics, logger, instanceId } = ports
+  const rejectionsSeen = new Map<string, number>()
+
+  const toDlq = async (topic: string, payload: Buffer, receivedAtMs: number, rejection: Rejection) => {
+    const key = parseTelemetryTopic(topic)?.deviceId ?? 'unknown'
+    await ports.send({
+      topic: DLQ_TOPIC.name,
+      key,
+      value: payload,
+      headers: {
+        [HEADER.reason]: rejection.reason,
+        [HEADER.detail]: rejection.detail.slice(0, 500),
+        [HEADER.mqttTopic]: topic.slice(0, 500),
+        [HEADER.receivedAtMs]: String(receivedAtMs),
+        [HEADER.ingestInstance]: instanceId,
+      },
+    })
+    metrics.rejected.inc({ reason: rejection.reason })
+    const seen = (rejectionsSeen.get(rejection.reason) ?? 0) + 1
+    rejectionsSeen.set(rejection.reason, seen)
+    if (seen <= LOG_FIRST_REJECTIONS || seen % LOG_EVERY_NTH_REJECTION === 0) {
+      logger.warn(
+        { reason: rejection.reason, detail: rejection.detail, deviceId: key, topic, seen },
+        'message rejected to DLQ',
+      )
+    }
+  }
+
+  return async (topic, payload, receivedAtMs) => {
+    metrics.received.inc()
+    metrics.inFlight.inc()
+    try {
+      const admitted = admit(topic, payload, registry, limits)
+      if (!admitted.ok) return await toDlq(topic, payload, receivedAtMs, admitted)
+      const { message, device, signingBytes } = admitted.value
+      const valid = await ports.verify({
+        publicKeyHex: device.publicKey,
+        publicKey: device.publicKeyObject,
+        bytes: signingBytes,
+        signature: message.sig,
+      })
+      if (!valid) {
+        return await toDlq(topic, payload, receivedAtMs, {
+          reason: 'BAD_SIGNATURE',
+          detail: `signature of ${message.readings.length} reading(s) from seq ${message.readings[0]?.seq} does not verify`,
+        })
+      }
+      await ports.send({
+        topic: TELEMETRY_TOPIC.name,
+        key: message.deviceId,
+        value: payload,
+        headers: { [HEADER.receivedAtMs]: String(receivedAtMs), [HEADER.ingestInstance]: instanceId },
+      })
+      metrics.accepted.inc()
+      metrics.acceptedReadings.inc(message.readings.length)
+    } finally {
+      metrics.inFlight.dec()
+    }
+  }
+}

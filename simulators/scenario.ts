@@ -1,0 +1,318 @@
+/**
+ * A fleet run as a pure function of its seed: each `tick(toMs)` advances every device to device
+ * time `toMs` and returns what goes on the wire, genuine messages and injected faults alike,
+ * while the ground-truth ledger records what the devices really sent. Pacing and MQTT are the
+ * runner's business (./runner.ts), so this can be tested without a broker.
+ */
+
+import { type AnomalyRules, DEFAULT_ANOMALY_RULES } from '../core/energy/meter-account.ts'
+import type { TimeGrid } from '../core/epochs/grid.ts'
+import { deriveDeviceSeed, keyPairFromSeed } from '../core/identity/keys.ts'
+import { createRng, type Rng } from '../core/random/prng.ts'
+import type { TariffBook } from '../core/revenue/tariffs.ts'
+import { encodeMessage, signMessage } from '../core/telemetry/sign.ts'
+import { telemetryTopic } from '../core/telemetry/topic.ts'
+import type { Reading, TelemetryMessage } from '../core/telemetry/types.ts'
+import type { Fleet, SimulatedDevice } from './fleet/fleet.ts'
+import { GroundTruthLedger } from './ledger.ts'
+
+export const FAULT_KINDS = [
+  'duplicate',
+  'reorder',
+  'late',
+  'clockSkew',
+  'offline',
+  'meterReplace',
+  'malformed',
+  'badSignature',
+  'unknownDevice',
+  'replay',
+  'oversize',
+] as const
+export type FaultKind = (typeof FAULT_KINDS)[number]
+
+/**
+ * Probabilities. Per genuine message for the delivery faults; per device and tick for
+ * `offline`, `meterReplace` and `clockSkew`, which change the device rather than a message.
+ */
+export type FaultRates = Readonly<Record<FaultKind, number>>
+
+export const NO_FAULTS: FaultRates = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<
+  FaultKind,
+  number
+>
+
+export interface ScenarioOptions {
+  readonly grid: TimeGrid
+  /** Readings per signed message in steady state (1 = one signature per reading). */
+  readonly batchSize: number
+  /** Readings per message when a device uploads its backlog after reconnecting. */
+  readonly backlogBatchSize: number
+  readonly faults: Partial<FaultRates>
+  /** How long a late message is held back, device time. */
+  readonly lateMs: number
+  readonly offlineMs: number
+  readonly skewMs: number
+  /** Size of an oversize payload; must exceed ingest's maximum message size. */
+  readonly oversizeBytes: number
+  /** The rules the ledger applies (the aggregator's must be the same). */
+  readonly anomalyRules: AnomalyRules
+  /** With a tariff book the ledger also computes revenue. */
+  readonly tariffs: TariffBook | undefined
+}
+
+export const DEFAULT_SCENARIO: Omit<ScenarioOptions, 'grid'> = {
+  batchSize: 1,
+  backlogBatchSize: 50,
+  faults: {},
+  lateMs: 30 * 60_000,
+  offlineMs: 45 * 60_000,
+  skewMs: 90_000,
+  oversizeBytes: 300 * 1024,
+  anomalyRules: DEFAULT_ANOMALY_RULES,
+  tariffs: undefined,
+}
+
+export type PublishKind = 'genuine' | FaultKind
+
+export interface Publish {
+  readonly topic: string
+  readonly payload: Buffer
+  readonly deviceId: string
+  readonly kind: PublishKind
+  /** Genuine readings carried (0 for junk). */
+  readonly readings: number
+}
+
+export interface ScenarioCounters {
+  genuineMessages: number
+  genuineReadings: number
+  publishes: number
+  readonly injected: Record<FaultKind, number>
+}
+
+interface DeviceFaultState {
+  offlineUntilMs: number
+  backlog: Reading[]
+  skewUntilMs: number
+  skewOffsetMs: number
+  held: Publish | undefined
+  readonly history: Buffer[]
+}
+
+const HISTORY = 8
+
+export class Scenario {
+  readonly ledger: GroundTruthLedger
+  readonly counters: ScenarioCounters
+  private readonly options: ScenarioOptions
+  private readonly rates: FaultRates
+  private readonly rng: Rng
+  private readonly state = new Map<string, DeviceFaultState>()
+  private late: { releaseMs: number; publish: Publish }[] = []
+  private ghosts = 0
+  private nowMs: number
+
+  constructor(
+    private readonly fleet: Fleet,
+    options: Partial<ScenarioOptions> & Pick<ScenarioOptions, 'grid'>,
+  ) {
+    this.options = { ...DEFAULT_SCENARIO, ...options }
+    this.rates = { ...NO_FAULTS, ...this.options.faults }
+    this.rng = createRng(fleet.spec.seed, 'faults')
+    this.ledger = new GroundTruthLedger(
+      this.options.grid,
+      new Map(fleet.devices.map((d) => [d.record.deviceId, d.record])),
+      this.options.anomalyRules,
+      this.options.tariffs,
+    )
+    this.counters = {
+      genuineMessages: 0,
+      genuineReadings: 0,
+      publishes: 0,
+      injected: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    }
+    this.nowMs = fleet.spec.startMs
+    for (const d of fleet.devices) {
+      this.state.set(d.record.deviceId, {
+        offlineUntilMs: 0,
+        backlog: [],
+        skewUntilMs: 0,
+        skewOffsetMs: 0,
+        held: undefined,
+        history: [],
+      })
+    }
+  }
+
+  get timeMs(): number {
+    return this.nowMs
+  }
+
+  /** Advances all devices to device time `toMs` and returns what is published, in order. */
+  tick(toMs: number): Publish[] {
+    const out: Publish[] = []
+    for (const device of this.fleet.devices) this.tickDevice(device, toMs, out)
+    const due = this.late.filter((l) => l.releaseMs <= toMs)
+    if (due.length > 0) {
+      this.late = this.late.filter((l) => l.releaseMs > toMs)
+      for (const l of due) out.push(l.publish)
+    }
+    this.nowMs = toMs
+    this.counters.publishes += out.length
+    return out
+  }
+
+  /** Everything still held back (late, reordered, offline backlogs), as at the end of a run. */
+  flush(): Publish[] {
+    const out: Publish[] = []
+    for (const device of this.fleet.devices) {
+      const s = this.stateOf(device)
+      if (s.backlog.length > 0) this.uploadBacklog(device, s, out)
+      if (s.held) out.push(s.held)
+      s.held = undefined
+      s.offlineUntilMs = 0
+    }
+    for (const l of this.late) out.push(l.publish)
+    this.late = []
+    this.counters.publishes += out.length
+    return out
+  }
+
+  private stateOf(device: SimulatedDevice): DeviceFaultState {
+    return this.state.get(device.record.deviceId) as DeviceFaultState
+  }
+
+  private count(kind: FaultKind): void {
+    this.counters.injected[kind] += 1
+  }
+
+  private tickDevice(device: SimulatedDevice, toMs: number, out: Publish[]): void {
+    const s = this.stateOf(device)
+    const { deviceId } = device.record
+    if (this.rng.chance(this.rates.meterReplace)) {
+      this.count('meterReplace')
+      device.model.replaceMeter(this.rng.int(0, 1000))
+    }
+    if (s.skewUntilMs <= toMs && this.rng.chance(this.rates.clockSkew)) {
+      this.count('clockSkew')
+      s.skewOffsetMs = this.rng.chance(0.5) ? this.options.skewMs : -this.options.skewMs
+      s.skewUntilMs = toMs + this.options.offlineMs
+    }
+    let readings = device.model.advance(toMs)
+    if (s.skewOffsetMs !== 0) {
+      readings = readings.map((r) => (r.ts < s.skewUntilMs ? { ...r, ts: r.ts + s.skewOffsetMs } : r))
+      if (s.skewUntilMs <= toMs) s.skewOffsetMs = 0
+    }
+    if (readings.length === 0 && !s.held) return
+    this.ledger.record(deviceId, readings)
+    this.counters.genuineReadings += readings.length
+
+    if (s.offlineUntilMs === 0 && this.rng.chance(this.rates.offline)) {
+      this.count('offline')
+      s.offlineUntilMs = toMs + this.options.offlineMs
+    }
+    if (s.offlineUntilMs > 0) {
+      s.backlog.push(...readings)
+      if (s.offlineUntilMs > toMs) return
+      s.offlineUntilMs = 0
+      this.uploadBacklog(device, s, out)
+      return
+    }
+    for (let i = 0; i < readings.length; i += this.options.batchSize) {
+      this.sendGenuine(device, s, readings.slice(i, i + this.options.batchSize), toMs, out)
+    }
+    if (s.held && readings.length === 0) {
+      out.push(s.held)
+      s.held = undefined
+    }
+  }
+
+  private uploadBacklog(device: SimulatedDevice, s: DeviceFaultState, out: Publish[]): void {
+    const backlog = s.backlog
+    s.backlog = []
+    for (let i = 0; i < backlog.length; i += this.options.backlogBatchSize) {
+      out.push(this.genuine(device, backlog.slice(i, i + this.options.backlogBatchSize)))
+    }
+  }
+
+  private genuine(device: SimulatedDevice, readings: readonly Reading[]): Publish {
+    const { deviceId, assetClass } = device.record
+    const payload = encodeMessage(signMessage(deviceId, readings, device.privateKey))
+    this.counters.genuineMessages += 1
+    return {
+      topic: telemetryTopic(assetClass, deviceId),
+      payload,
+      deviceId,
+      kind: 'genuine',
+      readings: readings.length,
+    }
+  }
+
+  private sendGenuine(
+    device: SimulatedDevice,
+    s: DeviceFaultState,
+    readings: Reading[],
+    toMs: number,
+    out: Publish[],
+  ): void {
+    const publish = this.genuine(device, readings)
+    const { deviceId, assetClass } = device.record
+    const topic = publish.topic
+    const junk = (kind: FaultKind, payload: Buffer, onTopic = topic, from = deviceId): void => {
+      this.count(kind)
+      out.push({ topic: onTopic, payload, deviceId: from, kind, readings: 0 })
+    }
+    if (this.rng.chance(this.rates.replay) && s.history.length > 0) {
+      junk('replay', this.rng.pick(s.history))
+    }
+    if (this.rng.chance(this.rates.late)) {
+      this.count('late')
+      this.late.push({ releaseMs: toMs + this.options.lateMs, publish })
+    } else if (!s.held && this.rng.chance(this.rates.reorder)) {
+      this.count('reorder')
+      s.held = publish
+    } else {
+      out.push(publish)
+      if (s.held) {
+        out.push(s.held)
+        s.held = undefined
+      }
+    }
+    if (this.rng.chance(this.rates.duplicate)) junk('duplicate', publish.payload)
+    s.history.push(publish.payload)
+    if (s.history.length > HISTORY) s.history.shift()
+    if (this.rng.chance(this.rates.malformed)) {
+      junk(
+        'malformed',
+        this.rng.chance(0.5)
+          ? publish.payload.subarray(0, publish.payload.length >> 1)
+          : Buffer.from([0xff, 0xfe, 0x7b, 0x00]),
+      )
+    }
+    if (this.rng.chance(this.rates.badSignature)) {
+      const message = JSON.parse(publish.payload.toString()) as TelemetryMessage
+      const [first, ...rest] = message.readings
+      const tampered = {
+        ...message,
+        readings: [{ ...first, registerWh: (first?.registerWh ?? 0) + 10_000 }, ...rest],
+      }
+      junk('badSignature', Buffer.from(JSON.stringify(tampered)))
+    }
+    if (this.rng.chance(this.rates.unknownDevice)) {
+      this.ghosts += 1
+      const ghostId = `ghost-${String(this.ghosts).padStart(6, '0')}`
+      const key = keyPairFromSeed(deriveDeviceSeed(this.fleet.spec.seed, ghostId))
+      junk(
+        'unknownDevice',
+        encodeMessage(signMessage(ghostId, readings, key.privateKey)),
+        telemetryTopic(assetClass, ghostId),
+        ghostId,
+      )
+    }
+    if (this.rng.chance(this.rates.oversize)) {
+      const padding = 'x'.repeat(this.options.oversizeBytes)
+      junk('oversize', Buffer.from(JSON.stringify({ v: 1, deviceId, readings: [], sig: '', padding })))
+    }
+  }
+}

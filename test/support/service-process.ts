@@ -1,0 +1,76 @@
+/**
+ * Runs a service's main.ts as a real child process (so tests can SIGKILL it), with its
+ * configuration in the environment and its logs kept for the failure message.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { ephemeralPort } from '../../stack/ports.ts'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
+
+export interface ServiceProcess {
+  readonly child: ChildProcess
+  readonly metricsPort: number
+  readonly output: () => string
+  waitHealthy(timeoutMs?: number): Promise<void>
+  metric(name: string, labels?: Record<string, string>): Promise<number>
+  kill(signal: NodeJS.Signals): Promise<number | null>
+}
+
+export async function startServiceProcess(
+  entry: string,
+  env: Record<string, string>,
+  metricsPortVariable: string,
+): Promise<ServiceProcess> {
+  const metricsPort = await ephemeralPort()
+  const child = spawn(TSX, [join(ROOT, entry)], {
+    cwd: ROOT,
+    env: { ...process.env, GRIDROOT_LOG_LEVEL: 'info', ...env, [metricsPortVariable]: String(metricsPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let log = ''
+  const keep = (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-20_000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const base = `http://127.0.0.1:${metricsPort}`
+  return {
+    child,
+    metricsPort,
+    output: () => log,
+    async waitHealthy(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${log}`)
+        try {
+          if ((await fetch(`${base}/healthz`)).ok) return
+        } catch {
+          // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      throw new Error(`${entry} did not become healthy in ${timeoutMs} ms:\n${log}`)
+    },
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`${base}/metrics`)).text()
+      const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(name)) continue
+        const [series, value] = line.split(' ')
+        if (series === undefined || value === undefined) continue
+        const bare = series === name
+        if ((wanted.length === 0 && bare) || (wanted.length > 0 && wanted.every((w) => series.includes(w)))) {
+          return Number(value)
+        }
+      }
+      return Number.NaN
+    },
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
