@@ -4,7 +4,10 @@
  * these functions; nothing else reads process.env.
  */
 import { z } from 'zod'
+import { assertTimeGrid, type TimeGrid } from '../core/epochs/grid.ts'
 import { ConfigError } from '../core/errors/base.ts'
+import { type TopicSet, topicSet } from '../core/kafka/topics.ts'
+import { parseDurationMs } from '../core/units/duration.ts'
 import { ENDPOINT_ENV, type Endpoints } from './endpoints.ts'
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -84,7 +87,51 @@ export function endpointsFromEnv(env: Env): Endpoints {
   }
 }
 
+const TopicPrefixSchema = z.object({
+  GRIDROOT_KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, 'may hold letters, digits, ".", "_" and "-" only')
+    .default(''),
+})
+
+/** The Kafka topics, with the optional GRIDROOT_KAFKA_TOPIC_PREFIX. */
+export function topicsFromEnv(env: Env): TopicSet {
+  return topicSet(parseConfig(TopicPrefixSchema, env, 'kafka topic').GRIDROOT_KAFKA_TOPIC_PREFIX)
+}
+
 /** Booleans in the environment: 1/true/yes and 0/false/no. */
 export const envBoolean = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
   .transform((v) => v === '1' || v === 'true' || v === 'yes')
+
+/** A duration in the environment: "30s", "5m", "1d" or milliseconds. */
+export const envDurationMs = z.string().transform((v, ctx) => {
+  try {
+    return parseDurationMs(v)
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) })
+    return z.NEVER
+  }
+})
+
+const GridSchema = z.object({
+  GRIDROOT_EPOCH_GENESIS: z
+    .string()
+    .default('2026-06-01T00:00:00+08:00')
+    .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO date-time with an offset'),
+  GRIDROOT_EPOCH_LENGTH: envDurationMs.default(86_400_000),
+  GRIDROOT_INTERVAL: envDurationMs.default(300_000),
+})
+
+/**
+ * The epoch grid, a contract between the simulator, the aggregator and the oracle: epoch n
+ * covers [genesis + n·length, genesis + (n+1)·length) in device time.
+ */
+export function gridFromEnv(env: Env): TimeGrid {
+  const g = parseConfig(GridSchema, env, 'epoch grid')
+  return assertTimeGrid({
+    genesisMs: Date.parse(g.GRIDROOT_EPOCH_GENESIS),
+    epochLengthMs: g.GRIDROOT_EPOCH_LENGTH,
+    intervalMs: g.GRIDROOT_INTERVAL,
+  })
+}

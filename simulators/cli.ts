@@ -7,6 +7,7 @@ import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { formatDurationMs, parseDurationMs } from '../core/units/duration.ts'
 import { endpointsFromEnv } from '../runtime/config.ts'
+import { loadTariffBook } from '../runtime/tariffs-file.ts'
 import { createMqttPublisher } from './adapters/mqtt-publisher.ts'
 import { createFleet } from './fleet/fleet.ts'
 import { runScenario } from './runner.ts'
@@ -38,6 +39,7 @@ Output
   --registry-only       only write the registry
   --ledger-out FILE     write the ground truth per device and epoch when the run ends
   --epoch D             epoch length for the ledger (default 1d); --interval D (default 5m)
+  --tariffs FILE        tariff book for the ledger's revenue (default: the demo book)
   --help                this text
 
 Endpoints come from the environment (GRIDROOT_MQTT_URL, default mqtt://127.0.0.1:1883).
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
       'ledger-out': { type: 'string' },
       epoch: { type: 'string', default: '1d' },
       interval: { type: 'string', default: '5m' },
+      tariffs: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   })
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
   }
   const scenario = new Scenario(fleet, {
     grid,
+    tariffs: await loadTariffBook(values.tariffs, grid),
     batchSize: positiveInt('batch', values.batch, 1, 1),
     faults: parseFaults(values.faults, values['all-faults']),
   })

@@ -26,7 +26,7 @@ export interface EpochTruth {
   readonly swaps: number
   /** Present when the ledger was given a tariff book. */
   readonly revenueUnits: bigint | undefined
-  /** Readings the devices sent in this epoch (by device time), quarantined ones included. */
+  /** Accepted readings in this epoch (by accounting time); quarantined ones are counted apart. */
   readonly readings: number
   readonly quarantined: number
 }
@@ -70,10 +70,10 @@ export class GroundTruthLedger {
       const result = accountReading(this.grid, this.rules, device, previous, reading)
       this.states.set(deviceId, result.state)
       this.readings += 1
-      const countKey = `${deviceId}\u0000${epochOf(this.grid, reading.ts)}`
-      const count = this.counts.get(countKey) ?? { readings: 0, quarantined: 0 }
-      this.counts.set(countKey, count)
-      count.readings += 1
+      // Counted where the aggregator counts them: at the reading's accounting time.
+      const countKey = `${deviceId}\u0000${epochOf(this.grid, result.state.lastTs)}`
+      const count = getOrCreate(this.counts, countKey, () => ({ readings: 0, quarantined: 0 }))
+      if (!result.anomaly) count.readings += 1
       if (result.anomaly) {
         count.quarantined += 1
         this.quarantined[result.anomaly.reason] = (this.quarantined[result.anomaly.reason] ?? 0) + 1

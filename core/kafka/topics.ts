@@ -20,3 +20,19 @@ export const TELEMETRY_TOPIC: TopicSpec = {
 export const DLQ_TOPIC: TopicSpec = { name: 'telemetry.dlq', partitions: 1, retentionMs: -1 }
 
 export const ALL_TOPICS: readonly TopicSpec[] = [TELEMETRY_TOPIC, DLQ_TOPIC]
+
+export interface TopicSet {
+  readonly telemetry: TopicSpec
+  readonly dlq: TopicSpec
+  readonly all: readonly TopicSpec[]
+}
+
+/**
+ * The topics with an optional name prefix, for sharing one Kafka cluster between deployments
+ * (or test runs): `GRIDROOT_KAFKA_TOPIC_PREFIX=staging.` gives `staging.telemetry.v1`.
+ */
+export function topicSet(prefix = ''): TopicSet {
+  const telemetry = { ...TELEMETRY_TOPIC, name: `${prefix}${TELEMETRY_TOPIC.name}` }
+  const dlq = { ...DLQ_TOPIC, name: `${prefix}${DLQ_TOPIC.name}` }
+  return { telemetry, dlq, all: [telemetry, dlq] }
+}

@@ -40,6 +40,6 @@ export function createChainClients(
 ): ChainClients {
   const chain = chainFor(endpoint)
   const transport = http(endpoint.rpcUrl, { timeout: options.timeoutMs ?? 10_000, retryCount: 2 })
-  const publicClient = createPublicClient({ chain, transport }) as PublicClient
+  const publicClient: PublicClient = createPublicClient({ chain, transport })
   return { chain, transport, publicClient }
 }

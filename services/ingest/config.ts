@@ -4,7 +4,8 @@
  */
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { type Env, endpointsFromEnv, parseConfig } from '../../runtime/config.ts'
+import type { TopicSet } from '../../core/kafka/topics.ts'
+import { type Env, endpointsFromEnv, parseConfig, topicsFromEnv } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 
 const IngestEnvSchema = z.object({
@@ -36,6 +37,7 @@ const IngestEnvSchema = z.object({
 
 export interface IngestConfig {
   readonly endpoints: Endpoints
+  readonly topics: TopicSet
   readonly registryFile: string
   readonly instanceId: string
   readonly sharedGroup: string
@@ -55,6 +57,7 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
   const c = parseConfig(IngestEnvSchema, env, 'ingest')
   return {
     endpoints: endpointsFromEnv(env),
+    topics: topicsFromEnv(env),
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     instanceId: c.GRIDROOT_INGEST_INSTANCE,
     sharedGroup: c.GRIDROOT_INGEST_SHARED_GROUP,

@@ -5,7 +5,7 @@
  * the MQTT source may PUBACK. It never throws on bad input: input problems become DLQ records.
  */
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
-import { DLQ_TOPIC, TELEMETRY_TOPIC } from '../../core/kafka/topics.ts'
+import type { TopicSet } from '../../core/kafka/topics.ts'
 import type { DecodeLimits } from '../../core/telemetry/decode.ts'
 import type { Rejection } from '../../core/telemetry/reasons.ts'
 import { parseTelemetryTopic } from '../../core/telemetry/topic.ts'
@@ -28,6 +28,7 @@ export interface PipelinePorts {
   readonly registry: DeviceRegistry
   readonly limits: DecodeLimits
   readonly instanceId: string
+  readonly topics: TopicSet
   readonly send: (record: SinkRecord) => Promise<void>
   readonly verify: (job: VerifyJob) => Promise<boolean>
   readonly metrics: IngestMetrics
@@ -46,7 +47,7 @@ export function createPipeline(ports: PipelinePorts): HandleMessage {
   const toDlq = async (topic: string, payload: Buffer, receivedAtMs: number, rejection: Rejection) => {
     const key = parseTelemetryTopic(topic)?.deviceId ?? 'unknown'
     await ports.send({
-      topic: DLQ_TOPIC.name,
+      topic: ports.topics.dlq.name,
       key,
       value: payload,
       headers: {
@@ -88,7 +89,7 @@ export function createPipeline(ports: PipelinePorts): HandleMessage {
         })
       }
       await ports.send({
-        topic: TELEMETRY_TOPIC.name,
+        topic: ports.topics.telemetry.name,
         key: message.deviceId,
         value: payload,
         headers: { [HEADER.receivedAtMs]: String(receivedAtMs), [HEADER.ingestInstance]: instanceId },

@@ -4,7 +4,6 @@
  * through this factory.
  */
 import { availableParallelism } from 'node:os'
-import { ALL_TOPICS } from '../../core/kafka/topics.ts'
 import { TELEMETRY_TOPIC_FILTER } from '../../core/telemetry/topic.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
@@ -30,7 +29,7 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     { devices: registry.size, byClass: registry.countByClass(), file: config.registryFile },
     'registry loaded',
   )
-  await ensureTopics(config.endpoints.kafka, ALL_TOPICS)
+  await ensureTopics(config.endpoints.kafka, config.topics.all)
 
   const metrics = createIngestMetrics()
   const kafka = createKafka(config.endpoints.kafka, config.instanceId)
@@ -51,6 +50,7 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     registry,
     limits: { maxMessageBytes: config.maxMessageBytes, maxReadingsPerMessage: config.maxReadingsPerMessage },
     instanceId: config.instanceId,
+    topics: config.topics,
     send: (record) => sink.send(record),
     verify: (job) => verifier.verify(job),
     metrics,

@@ -1,0 +1,74 @@
+/**
+ * A TypeScript entry point run as a child process by `node --import tsx` (not the `tsx` binary,
+ * which would put a second process between us and it): its pid is then the process that does
+ * the work, whose CPU and memory /proc reports, and which SIGSTOP pauses.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join, resolve } from 'node:path'
+
+export const REPO_ROOT = join(import.meta.dirname, '..', '..')
+
+export interface BenchChild {
+  readonly child: ChildProcess
+  readonly pid: number
+  /** The last 20,000 characters of its stdout and stderr. */
+  output(): string
+  /** SIGSTOP: it keeps its connections but reads nothing until resumed. */
+  pause(): void
+  resume(): void
+  readonly exited: Promise<number | null>
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>
+}
+
+export class ChildExitedError extends Error {
+  override readonly name = 'ChildExitedError'
+  constructor(what: string, code: number | null, output: string) {
+    super(`${what} exited with code ${code}; its last output:\n${output.slice(-4000)}`)
+  }
+}
+
+export function spawnTsChild(
+  entry: string,
+  options: { env: Record<string, string>; ipc?: boolean; nodeArgs?: readonly string[] },
+): BenchChild {
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', resolve(REPO_ROOT, entry)],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: options.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  if (child.pid === undefined) throw new Error(`could not start ${entry}`)
+  const pid = child.pid
+  let log = ''
+  const keep = (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-20_000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const running = () => child.exitCode === null && child.signalCode === null
+  return {
+    child,
+    pid,
+    output: () => log,
+    pause: () => {
+      if (running()) child.kill('SIGSTOP')
+    },
+    resume: () => {
+      if (running()) child.kill('SIGCONT')
+    },
+    exited,
+    async stop(graceMs = 15_000) {
+      if (!running()) return
+      child.kill('SIGCONT')
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}

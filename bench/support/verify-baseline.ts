@@ -1,0 +1,97 @@
+/**
+ * The per-message baseline: how many ed25519 signatures node:crypto verifies per second on this
+ * machine with a given number of worker threads, over the very messages the benchmark publishes
+ * (same keys, same signed bytes). Nothing but `crypto.verify` runs in the loop: keys are made
+ * and signatures decoded beforehand, so this is the ceiling of a verifier with that many threads.
+ */
+import { Worker } from 'node:worker_threads'
+import { signingBytes } from '../../core/telemetry/canonical.ts'
+import type { TelemetryMessage } from '../../core/telemetry/types.ts'
+import type { Publish } from '../../simulators/scenario.ts'
+
+const SPKI_ED25519_PREFIX = '302a300506032b6570032100'
+
+// Plain JavaScript evaluated in the worker: a worker cannot load TypeScript without a loader.
+const WORKER_SOURCE = `
+const { createPublicKey, verify } = require('node:crypto')
+const { parentPort, workerData } = require('node:worker_threads')
+const keys = new Map()
+const jobs = workerData.jobs.map(([spkiHex, bytes, signature]) => {
+  let key = keys.get(spkiHex)
+  if (!key) {
+    key = createPublicKey({ key: Buffer.from(spkiHex, 'hex'), format: 'der', type: 'spki' })
+    keys.set(spkiHex, key)
+  }
+  return [Buffer.from(bytes), key, Buffer.from(signature)]
+})
+const run = (ms) => {
+  let count = 0
+  let invalid = 0
+  const start = performance.now()
+  let now = start
+  while (now - start < ms) {
+    for (let i = 0; i < 64; i++) {
+      const [bytes, key, signature] = jobs[count % jobs.length]
+      if (!verify(null, bytes, key, signature)) invalid += 1
+      count += 1
+    }
+    now = performance.now()
+  }
+  return { count, invalid, seconds: (now - start) / 1000 }
+}
+parentPort.on('message', ({ warmUpMs, measureMs }) => {
+  run(warmUpMs)
+  parentPort.postMessage(run(measureMs))
+})
+`
+
+export interface VerifyRate {
+  readonly verificationsPerSecond: number
+  readonly perThread: readonly number[]
+}
+
+/** [spki hex, signed bytes, raw signature] of each message. */
+export type VerifyJobs = readonly (readonly [string, Uint8Array, Uint8Array])[]
+
+export function verifyJobsOf(
+  publishes: readonly Publish[],
+  publicKeyHexOf: (deviceId: string) => string,
+): VerifyJobs {
+  return publishes.map((p) => {
+    const message = JSON.parse(p.payload.toString()) as TelemetryMessage
+    return [
+      SPKI_ED25519_PREFIX + publicKeyHexOf(message.deviceId),
+      signingBytes(message.deviceId, message.readings),
+      Buffer.from(message.sig, 'base64'),
+    ] as const
+  })
+}
+
+/** Runs `threads` workers at once, each warming up then verifying for `measureMs`. */
+export async function measureVerifyRate(
+  jobs: VerifyJobs,
+  options: { threads: number; warmUpMs: number; measureMs: number },
+): Promise<VerifyRate> {
+  const workers = Array.from(
+    { length: options.threads },
+    () => new Worker(WORKER_SOURCE, { eval: true, workerData: { jobs } }),
+  )
+  try {
+    const results = await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<{ count: number; invalid: number; seconds: number }>((resolve, reject) => {
+            worker.once('message', resolve)
+            worker.once('error', reject)
+            worker.postMessage({ warmUpMs: options.warmUpMs, measureMs: options.measureMs })
+          }),
+      ),
+    )
+    const invalid = results.reduce((sum, r) => sum + r.invalid, 0)
+    if (invalid > 0) throw new Error(`${invalid} signatures of the benchmark load did not verify`)
+    const perThread = results.map((r) => r.count / r.seconds)
+    return { verificationsPerSecond: perThread.reduce((a, b) => a + b, 0), perThread }
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
+}

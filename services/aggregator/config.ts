@@ -1,0 +1,77 @@
+/** The aggregator's configuration, from the environment, validated once (see .env.example). */
+import { hostname } from 'node:os'
+import { z } from 'zod'
+import type { AnomalyRules } from '../../core/energy/meter-account.ts'
+import { DEFAULT_ANOMALY_RULES } from '../../core/energy/meter-account.ts'
+import type { TimeGrid } from '../../core/epochs/grid.ts'
+import type { TopicSet } from '../../core/kafka/topics.ts'
+import {
+  type Env,
+  endpointsFromEnv,
+  envDurationMs,
+  gridFromEnv,
+  parseConfig,
+  topicsFromEnv,
+} from '../../runtime/config.ts'
+import type { Endpoints } from '../../runtime/endpoints.ts'
+
+const AggregatorEnvSchema = z.object({
+  GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
+  GRIDROOT_TARIFFS_FILE: z.string().optional(),
+  GRIDROOT_AGG_GROUP: z.string().min(1).default('gridroot-aggregator'),
+  GRIDROOT_AGG_INSTANCE: z
+    .string()
+    .min(1)
+    .default(`aggregator-${hostname().slice(0, 20)}`),
+  GRIDROOT_AGG_GRACE: envDurationMs.default(3_600_000),
+  GRIDROOT_AGG_REORDER_WINDOW: envDurationMs.default(1_800_000),
+  GRIDROOT_AGG_MAX_PENDING_WALL: envDurationMs.default(30_000),
+  GRIDROOT_AGG_CLOSE_CHECK: envDurationMs.default(1_000),
+  GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
+  GRIDROOT_AGG_INFLUX_CHUNK: z.coerce.number().int().min(100).default(5_000),
+  GRIDROOT_AGG_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  GRIDROOT_AGG_METRICS_HOST: z.string().default('127.0.0.1'),
+})
+
+export interface AggregatorConfig {
+  readonly endpoints: Endpoints
+  readonly topics: TopicSet
+  readonly grid: TimeGrid
+  readonly registryFile: string
+  /** Absent: the demo tariff book in core/revenue/tariffs.ts. */
+  readonly tariffsFile: string | undefined
+  readonly consumerGroup: string
+  readonly instanceId: string
+  /** Device time after an epoch's end during which its data still counts as on time. */
+  readonly graceMs: number
+  /** Device time a reading ahead of a seq gap waits for the gap to fill. */
+  readonly reorderWindowMs: number
+  /** Wall time a reading ahead of a gap waits at most (when its partition goes quiet). */
+  readonly maxPendingWallMs: number
+  readonly closeCheckMs: number
+  readonly anomalyRules: AnomalyRules
+  readonly influxChunkLines: number
+  readonly metricsPort: number
+  readonly metricsHost: string
+}
+
+export function aggregatorConfigFromEnv(env: Env): AggregatorConfig {
+  const c = parseConfig(AggregatorEnvSchema, env, 'aggregator')
+  return {
+    endpoints: endpointsFromEnv(env),
+    topics: topicsFromEnv(env),
+    grid: gridFromEnv(env),
+    registryFile: c.GRIDROOT_REGISTRY_FILE,
+    tariffsFile: c.GRIDROOT_TARIFFS_FILE,
+    consumerGroup: c.GRIDROOT_AGG_GROUP,
+    instanceId: c.GRIDROOT_AGG_INSTANCE,
+    graceMs: c.GRIDROOT_AGG_GRACE,
+    reorderWindowMs: c.GRIDROOT_AGG_REORDER_WINDOW,
+    maxPendingWallMs: c.GRIDROOT_AGG_MAX_PENDING_WALL,
+    closeCheckMs: c.GRIDROOT_AGG_CLOSE_CHECK,
+    anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },
+    influxChunkLines: c.GRIDROOT_AGG_INFLUX_CHUNK,
+    metricsPort: c.GRIDROOT_AGG_METRICS_PORT,
+    metricsHost: c.GRIDROOT_AGG_METRICS_HOST,
+  }
+}

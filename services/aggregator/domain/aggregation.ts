@@ -1,0 +1,372 @@
+/**
+ * The aggregator's pure core: telemetry messages in partition order → deduplicated, reordered,
+ * accounted readings → interval totals, adjustments, reading and quarantine records, device
+ * states and partition watermarks to write. No IO: the service writes what `takeWrites()`
+ * returns, and only then commits the offsets `committableOffset()` allows.
+ *
+ * Ordering: a device's readings are accounted in seq order. A reading ahead of a gap waits until
+ * the gap fills, or until the partition's watermark has moved `reorderWindowMs` past it, or it
+ * has waited `maxPendingWallMs` of wall time: then the missing seqs are taken as lost (the
+ * cumulative register still carries their energy).
+ *
+ * Lateness: a partition's watermark is the latest accounting time of its accepted readings.
+ * Energy for an epoch that this partition's watermark passed by more than `graceMs` (or an epoch
+ * already closed) is late: it is not written into that epoch's intervals but booked into the
+ * earliest open epoch as an adjustment that names the epoch it adjusts.
+ */
+
+import { getOrCreate } from '../../../core/collections.ts'
+import { type AnomalyReason, type AnomalyRules, accountReading } from '../../../core/energy/meter-account.ts'
+import { epochEndMs, epochOf, intervalStart, type TimeGrid } from '../../../core/epochs/grid.ts'
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
+import { intervalRevenueUnits, type TariffBook } from '../../../core/revenue/tariffs.ts'
+import type { Reading, TelemetryMessage } from '../../../core/telemetry/types.ts'
+import {
+  addTotals,
+  type DeviceState,
+  type IntervalTotals,
+  type PersistedDeviceState,
+  ZERO_TOTALS,
+} from './device-state.ts'
+
+export interface AggregationSettings {
+  readonly grid: TimeGrid
+  readonly rules: AnomalyRules
+  readonly tariffs: TariffBook
+  readonly graceMs: number
+  readonly reorderWindowMs: number
+  readonly maxPendingWallMs: number
+}
+
+export interface IntervalWrite extends IntervalTotals {
+  readonly device: DeviceRecord
+  readonly intervalStartMs: number
+  readonly revenueUnits: bigint
+}
+
+export interface AdjustmentWrite extends IntervalTotals {
+  readonly device: DeviceRecord
+  readonly adjustsEpoch: number
+  readonly bookedEpoch: number
+  /** The reading that brought the late energy; keeps adjustment points apart. */
+  readonly seq: number
+  readonly revenueUnits: bigint
+}
+
+export interface ReadingWrite {
+  readonly device: DeviceRecord
+  readonly reading: Reading
+}
+
+export interface QuarantineWrite {
+  readonly device: DeviceRecord
+  readonly reading: Reading
+  readonly reason: AnomalyReason
+  readonly detail: string
+}
+
+export interface Writes {
+  readonly intervals: IntervalWrite[]
+  readonly adjustments: AdjustmentWrite[]
+  readonly readings: ReadingWrite[]
+  readonly quarantines: QuarantineWrite[]
+  readonly states: PersistedDeviceState[]
+  readonly watermarks: Map<number, number>
+}
+
+export interface AggregationCounters {
+  applied: number
+  duplicates: number
+  gapsSkipped: number
+  lateAdjustments: number
+  unknownDevices: number
+  readonly quarantined: Partial<Record<AnomalyReason, number>>
+}
+
+const zeroCounters = (): AggregationCounters => ({
+  applied: 0,
+  duplicates: 0,
+  gapsSkipped: 0,
+  lateAdjustments: 0,
+  unknownDevices: 0,
+  quarantined: {},
+})
+
+export class Aggregation {
+  private readonly devices = new Map<string, DeviceState>()
+  private readonly watermarks = new Map<number, number>()
+  /** Devices with pending readings, per partition. */
+  private readonly waiting = new Map<number, Set<DeviceState>>()
+  /** Offset after the last record seen, per partition. */
+  private readonly nextOffsets = new Map<number, bigint>()
+  private closedThroughEpoch = Number.NEGATIVE_INFINITY
+  private counters: AggregationCounters = zeroCounters()
+
+  private dirtyIntervals = new Map<string, IntervalWrite>()
+  private adjustments = new Map<string, AdjustmentWrite>()
+  private readingWrites: ReadingWrite[] = []
+  private quarantineWrites: QuarantineWrite[] = []
+  private dirtyStates = new Set<DeviceState>()
+  private dirtyWatermarks = new Set<number>()
+
+  constructor(
+    private readonly settings: AggregationSettings,
+    private readonly registry: { get(deviceId: string): DeviceRecord | undefined },
+  ) {}
+
+  /** Restores persisted device states and watermarks (after a start or a rebalance). */
+  restore(states: readonly PersistedDeviceState[], watermarks: ReadonlyMap<number, number>): void {
+    for (const s of states) {
+      const device = this.registry.get(s.deviceId)
+      if (!device) continue
+      this.devices.set(s.deviceId, {
+        device,
+        partition: s.partition,
+        meter: s.meter,
+        open: s.open,
+        pending: new Map(),
+      })
+    }
+    for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
+  }
+
+  /** Forgets partitions this instance no longer owns: their pending readings will be re-read by the new owner. */
+  forgetPartitions(partitions: readonly number[]): void {
+    for (const p of partitions) {
+      for (const state of this.waiting.get(p) ?? []) state.pending.clear()
+      this.waiting.delete(p)
+      this.nextOffsets.delete(p)
+    }
+    for (const [id, state] of this.devices) if (partitions.includes(state.partition)) this.devices.delete(id)
+  }
+
+  markClosedThrough(epoch: number): void {
+    this.closedThroughEpoch = Math.max(this.closedThroughEpoch, epoch)
+  }
+
+  watermarkOf(partition: number): number | undefined {
+    return this.watermarks.get(partition)
+  }
+
+  /** Applies one Kafka record (a signed message ingest accepted). */
+  applyMessage(
+    partition: number,
+    offset: string,
+    message: TelemetryMessage,
+    receivedAtMs: number | undefined,
+    wallNowMs: number,
+  ): void {
+    this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    const device = this.registry.get(message.deviceId)
+    if (!device) {
+      this.counters.unknownDevices += 1
+      return
+    }
+    const state = getOrCreate(this.devices, message.deviceId, () => ({
+      device,
+      partition,
+      meter: undefined,
+      open: undefined,
+      pending: new Map(),
+    }))
+    state.partition = partition
+    for (const reading of message.readings) {
+      if ((state.meter && reading.seq <= state.meter.lastSeq) || state.pending.has(reading.seq)) {
+        this.counters.duplicates += 1
+        continue
+      }
+      const inOrder = state.meter ? reading.seq === state.meter.lastSeq + 1 : reading.seq === 1
+      if (inOrder) {
+        this.apply(state, reading, receivedAtMs)
+        this.drainConsecutive(state)
+      } else {
+        state.pending.set(reading.seq, { reading, receivedAtMs, offset, firstSeenWallMs: wallNowMs })
+        getOrCreate(this.waiting, partition, () => new Set()).add(state)
+      }
+    }
+  }
+
+  /** Gives up on gaps that waited long enough (watermark or wall clock); call once per batch. */
+  releaseStalePending(partition: number, wallNowMs: number): void {
+    const waiting = this.waiting.get(partition)
+    if (!waiting) return
+    for (const state of [...waiting]) {
+      for (;;) {
+        const firstSeq = Math.min(...state.pending.keys())
+        const first = state.pending.get(firstSeq)
+        if (!first) break
+        const watermark = this.watermarks.get(partition) ?? Number.NEGATIVE_INFINITY
+        const stale =
+          watermark >= first.reading.ts + this.settings.reorderWindowMs ||
+          wallNowMs - first.firstSeenWallMs >= this.settings.maxPendingWallMs
+        if (!stale) break
+        state.pending.delete(firstSeq)
+        if (state.meter) this.counters.gapsSkipped += 1
+        this.apply(state, first.reading, first.receivedAtMs)
+        this.drainConsecutive(state)
+      }
+      if (state.pending.size === 0) waiting.delete(state)
+    }
+  }
+
+  private drainConsecutive(state: DeviceState): void {
+    for (;;) {
+      const next = state.meter ? state.pending.get(state.meter.lastSeq + 1) : undefined
+      if (!next) break
+      state.pending.delete(next.reading.seq)
+      this.apply(state, next.reading, next.receivedAtMs)
+    }
+    if (state.pending.size === 0) this.waiting.get(state.partition)?.delete(state)
+  }
+
+  private isLate(partition: number, epoch: number): boolean {
+    if (epoch <= this.closedThroughEpoch) return true
+    const watermark = this.watermarks.get(partition)
+    return (
+      watermark !== undefined && watermark >= epochEndMs(this.settings.grid, epoch) + this.settings.graceMs
+    )
+  }
+
+  /** The earliest epoch still open for a partition: where late data is booked. */
+  private bookingEpoch(partition: number): number {
+    const { grid, graceMs } = this.settings
+    const watermark = this.watermarks.get(partition) ?? grid.genesisMs
+    return Math.max(epochOf(grid, watermark - graceMs), this.closedThroughEpoch + 1)
+  }
+
+  private revenue(device: DeviceRecord, intervalStartMs: number, totals: IntervalTotals): bigint {
+    return intervalRevenueUnits(
+      this.settings.tariffs,
+      device.tariffId,
+      intervalStartMs,
+      totals.energyWh,
+      totals.swaps,
+    )
+  }
+
+  private apply(state: DeviceState, reading: Reading, receivedAtMs: number | undefined): void {
+    const { grid, rules } = this.settings
+    const { device, partition } = state
+    const result = accountReading(grid, rules, device, state.meter, reading, receivedAtMs)
+    this.counters.applied += 1
+    const newOpenStartMs = intervalStart(grid, result.state.lastTs)
+    const contributions = new Map<number, IntervalTotals>()
+    const contribute = (start: number, add: Partial<IntervalTotals>) =>
+      contributions.set(start, addTotals(contributions.get(start) ?? ZERO_TOTALS, { ...ZERO_TOTALS, ...add }))
+    for (const piece of result.energy) contribute(piece.intervalStartMs, { energyWh: piece.energyWh })
+    if (result.swaps > 0) contribute(result.swapIntervalStartMs, { swaps: result.swaps })
+    contribute(newOpenStartMs, result.anomaly ? { quarantined: 1 } : { readings: 1 })
+
+    const starts = [...contributions.keys()].sort((a, b) => a - b)
+    for (const start of starts) {
+      const before = state.open && state.open.startMs === start ? state.open : ZERO_TOTALS
+      const after = addTotals(before, contributions.get(start) as IntervalTotals)
+      const epoch = epochOf(grid, start)
+      if (this.isLate(partition, epoch)) {
+        const bookedEpoch = this.bookingEpoch(partition)
+        const key = `${device.deviceId}\u0000${epoch}\u0000${reading.seq}`
+        const delta = contributions.get(start) as IntervalTotals
+        const previous = this.adjustments.get(key)
+        const revenueDelta = this.revenue(device, start, after) - this.revenue(device, start, before)
+        this.adjustments.set(key, {
+          ...addTotals(previous ?? ZERO_TOTALS, delta),
+          device,
+          adjustsEpoch: epoch,
+          bookedEpoch,
+          seq: reading.seq,
+          revenueUnits: (previous?.revenueUnits ?? 0n) + revenueDelta,
+        })
+        this.counters.lateAdjustments += 1
+      } else {
+        this.dirtyIntervals.set(`${device.deviceId}\u0000${start}`, {
+          ...after,
+          device,
+          intervalStartMs: start,
+          revenueUnits: this.revenue(device, start, after),
+        })
+      }
+      if (start === newOpenStartMs) state.open = { ...after, startMs: start }
+    }
+
+    state.meter = result.state
+    this.dirtyStates.add(state)
+    if (result.anomaly) {
+      this.counters.quarantined[result.anomaly.reason] =
+        (this.counters.quarantined[result.anomaly.reason] ?? 0) + 1
+      this.quarantineWrites.push({
+        device,
+        reading,
+        reason: result.anomaly.reason,
+        detail: result.anomaly.detail,
+      })
+      return
+    }
+    this.readingWrites.push({ device, reading })
+    const watermark = this.watermarks.get(partition)
+    if (watermark === undefined || result.state.lastTs > watermark) {
+      this.watermarks.set(partition, result.state.lastTs)
+      this.dirtyWatermarks.add(partition)
+    }
+  }
+
+  /** Counts since the last call (for metrics), then starts again from zero. */
+  takeCounters(): AggregationCounters {
+    const counters = this.counters
+    this.counters = zeroCounters()
+    return counters
+  }
+
+  /** Everything to write since the last call, then forgets it. */
+  takeWrites(): Writes {
+    const writes: Writes = {
+      intervals: [...this.dirtyIntervals.values()],
+      adjustments: [...this.adjustments.values()],
+      readings: this.readingWrites,
+      quarantines: this.quarantineWrites,
+      states: [...this.dirtyStates].flatMap((s) =>
+        s.meter && s.open
+          ? [{ deviceId: s.device.deviceId, partition: s.partition, meter: s.meter, open: s.open }]
+          : [],
+      ),
+      watermarks: new Map([...this.dirtyWatermarks].map((p) => [p, this.watermarks.get(p) as number])),
+    }
+    this.dirtyIntervals = new Map()
+    this.adjustments = new Map()
+    this.readingWrites = []
+    this.quarantineWrites = []
+    this.dirtyStates = new Set()
+    this.dirtyWatermarks = new Set()
+    return writes
+  }
+
+  /** The offset to commit for a partition: nothing at or after a record still waiting. */
+  committableOffset(partition: number): string | undefined {
+    const next = this.nextOffsets.get(partition)
+    if (next === undefined) return undefined
+    let lowest = next
+    for (const state of this.waiting.get(partition) ?? []) {
+      for (const p of state.pending.values()) if (BigInt(p.offset) < lowest) lowest = BigInt(p.offset)
+    }
+    return lowest.toString()
+  }
+
+  /** Partitions where readings wait for a seq gap. */
+  partitionsWithPending(): number[] {
+    return [...this.waiting].filter(([, devices]) => devices.size > 0).map(([p]) => p)
+  }
+
+  /** Devices known, and readings waiting for a gap: what bounds this process's memory. */
+  sizes(): { devices: number; pendingReadings: number } {
+    let pendingReadings = 0
+    for (const set of this.waiting.values()) for (const s of set) pendingReadings += s.pending.size
+    return { devices: this.devices.size, pendingReadings }
+  }
+}
+
+/**
+ * The last epoch that may close under a global watermark: epoch e closes once
+ * epochEnd(e) + grace <= watermark, i.e. e < epochOf(watermark - grace).
+ */
+export function closableThroughEpoch(grid: TimeGrid, graceMs: number, globalWatermarkMs: number): number {
+  return epochOf(grid, globalWatermarkMs - graceMs) - 1
+}

@@ -1,0 +1,54 @@
+/**
+ * One device's aggregation state: its meter state, the one interval still accumulating (the
+ * interval of its latest accounting time: earlier intervals can receive nothing more from it),
+ * and readings that arrived ahead of a gap in seq, waiting for it to fill.
+ */
+import type { MeterState } from '../../../core/energy/meter-account.ts'
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
+import type { Reading } from '../../../core/telemetry/types.ts'
+
+export interface IntervalTotals {
+  readonly energyWh: number
+  readonly swaps: number
+  readonly readings: number
+  readonly quarantined: number
+}
+
+export const ZERO_TOTALS: IntervalTotals = { energyWh: 0, swaps: 0, readings: 0, quarantined: 0 }
+
+export function addTotals(a: IntervalTotals, b: IntervalTotals): IntervalTotals {
+  return {
+    energyWh: a.energyWh + b.energyWh,
+    swaps: a.swaps + b.swaps,
+    readings: a.readings + b.readings,
+    quarantined: a.quarantined + b.quarantined,
+  }
+}
+
+export interface OpenInterval extends IntervalTotals {
+  readonly startMs: number
+}
+
+export interface PendingReading {
+  readonly reading: Reading
+  readonly receivedAtMs: number | undefined
+  /** Kafka offset of the record that carried it: offsets are committed only below it. */
+  readonly offset: string
+  readonly firstSeenWallMs: number
+}
+
+export interface DeviceState {
+  readonly device: DeviceRecord
+  partition: number
+  meter: MeterState | undefined
+  open: OpenInterval | undefined
+  readonly pending: Map<number, PendingReading>
+}
+
+/** The persisted part of a device's state (pending readings are re-read from Kafka instead). */
+export interface PersistedDeviceState {
+  readonly deviceId: string
+  readonly partition: number
+  readonly meter: MeterState
+  readonly open: OpenInterval
+}

@@ -1,0 +1,57 @@
+/**
+ * An InfluxDB of a test's own (the real server, started by the stack's own code), which the
+ * test may SIGKILL and restart on the same port and data directory.
+ */
+import { mkdirSync, rmSync } from 'node:fs'
+import type { Endpoints } from '../../runtime/endpoints.ts'
+import { ephemeralPort } from '../../stack/ports.ts'
+import { reporter } from '../../stack/progress.ts'
+import { influxEndpoint, startInfluxdb } from '../../stack/servers/influxdb.ts'
+import type { StartedServer } from '../../stack/servers/types.ts'
+
+export interface DedicatedInflux {
+  readonly endpoint: Endpoints['influx']
+  kill(): Promise<void>
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startDedicatedInflux(runDir: string): Promise<DedicatedInflux> {
+  mkdirSync(runDir, { recursive: true })
+  const port = await ephemeralPort()
+  const rpc = await ephemeralPort()
+  let server: StartedServer | undefined
+  const start = async () => {
+    server = await startInfluxdb({
+      runDir,
+      report: reporter('influxdb', undefined),
+      port,
+      extraPorts: { rpc },
+      startTimeoutMs: 60_000,
+    })
+  }
+  const kill = async () => {
+    const current = server
+    if (!current) return
+    server = undefined
+    process.kill(current.pid, 'SIGKILL')
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(current.pid, 0)
+      } catch {
+        return
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  await start()
+  return {
+    endpoint: influxEndpoint(port),
+    kill,
+    start,
+    async stop() {
+      await kill()
+      rmSync(runDir, { recursive: true, force: true })
+    },
+  }
+}
