@@ -18,7 +18,8 @@
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` for ingest), GRIDROOT_BENCH_MQTT_CONNECTIONS (what-if:
  * ingest's and the bare subscriber's connection count, default ingest's 64),
  * GRIDROOT_BENCH_INGEST_ENV (what-if: `GRIDROOT_INGEST_X=v ...` for ingest) and
- * GRIDROOT_BENCH_INGEST_ENTRY (what-if: another ingest main.ts, e.g. in an experimental copy).
+ * GRIDROOT_BENCH_INGEST_ENTRY (what-if: another ingest main.ts, e.g. in an experimental copy),
+ * GRIDROOT_BENCH_INGEST_LOG (a file to append ingest's logs to).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -62,6 +63,8 @@ const EnvSchema = z.object({
     .pipe(z.record(z.string().regex(/^GRIDROOT_INGEST_[A-Z_]+$/), z.string())),
   /** What-if: another ingest entry point (e.g. an experimental copy of the repository). */
   GRIDROOT_BENCH_INGEST_ENTRY: z.string().default('services/ingest/main.ts'),
+  /** Append ingest's logs (level warn) to this file. */
+  GRIDROOT_BENCH_INGEST_LOG: z.string().optional(),
 })
 const env = EnvSchema.parse(process.env)
 
@@ -142,6 +145,7 @@ async function measureIngest(ctx: Context, figure: Figure, load: BenchLoad, run:
       ...env.GRIDROOT_BENCH_INGEST_ENV,
     },
     entry: env.GRIDROOT_BENCH_INGEST_ENTRY,
+    logFile: env.GRIDROOT_BENCH_INGEST_LOG,
     nodeArgs: env.GRIDROOT_BENCH_INGEST_NODE_ARGS.split(/\s+/).filter(Boolean),
     startTimeoutMs: 60_000,
   })

@@ -4,6 +4,7 @@
  * the work, whose CPU and memory /proc reports, and which SIGSTOP pauses.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { join, resolve } from 'node:path'
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..')
@@ -30,7 +31,13 @@ export class ChildExitedError extends Error {
 
 export function spawnTsChild(
   entry: string,
-  options: { env: Record<string, string>; ipc?: boolean; nodeArgs?: readonly string[] },
+  options: {
+    env: Record<string, string>
+    ipc?: boolean
+    nodeArgs?: readonly string[]
+    /** Also append its output to this file. */
+    logFile?: string
+  },
 ): BenchChild {
   const child = spawn(
     process.execPath,
@@ -44,12 +51,20 @@ export function spawnTsChild(
   if (child.pid === undefined) throw new Error(`could not start ${entry}`)
   const pid = child.pid
   let log = ''
+  const logFile =
+    options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' })
   const keep = (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-20_000)
+    logFile?.write(chunk)
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      logFile?.end()
+      resolve(code)
+    }),
+  )
   const running = () => child.exitCode === null && child.signalCode === null
   return {
     child,

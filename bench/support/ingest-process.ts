@@ -33,6 +33,8 @@ export interface StartIngestOptions {
   readonly startTimeoutMs: number
   /** The entry point, relative to the repository or absolute. */
   readonly entry: string
+  /** Where to append its logs besides keeping their end for error messages. */
+  readonly logFile: string | undefined
 }
 
 function parseCounters(text: string): IngestCounters {
@@ -67,6 +69,7 @@ export async function startIngestProcess(options: StartIngestOptions): Promise<I
       ...options.settings,
     },
     nodeArgs: options.nodeArgs,
+    ...(options.logFile === undefined ? {} : { logFile: options.logFile }),
   })
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
   const counters = async () => {

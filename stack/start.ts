@@ -1,0 +1,210 @@
+/**
+ * `npm start`: the whole system on this machine with one command. Brings up the local stack
+ * (or reuses a healthy one), then runs ingest, the aggregator and a simulated fleet against it,
+ * and prints a status line while they run. Ctrl-C stops what this command started.
+ *
+ * Each run is a fresh demo: the fleet restarts its seq counters at genesis, so this command
+ * uses Kafka topics and an MQTT share group of its own run and empties the InfluxDB database.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { parseArgs } from 'node:util'
+import { formatUnits } from '../core/units/money.ts'
+import { parseDurationMs } from '../core/units/duration.ts'
+import { createInflux } from '../runtime/clients/influx.ts'
+import { endpointsToEnv } from '../runtime/endpoints.ts'
+import { createFleet } from '../simulators/fleet/fleet.ts'
+import { DEFAULT_RUN_DIR, printProgress, startStack } from './index.ts'
+import { REPO_ROOT } from './paths.ts'
+import { ephemeralPort, isPortFree } from './ports.ts'
+import { createDatabase } from './servers/influxdb.ts'
+
+const HELP = `Usage: npm start [-- options]
+
+Runs gridroot end to end on this machine: the local stack (Mosquitto, Kafka, InfluxDB, anvil),
+the ingest and aggregator services, and a simulated fleet publishing signed telemetry.
+
+Options:
+  --chargers N    charging piles (default 60)
+  --pv N          PV plants (default 30)
+  --swap N        swap cabinets (default 30)
+  --speed X       simulated seconds per wall second (default 600: a day in 2.4 minutes)
+  --epoch D       epoch length in device time (default 1h, so epochs close as you watch)
+  --faults k=p,.. fault injection passed to the simulator (npm run simulate -- --help)
+  --run-dir DIR   run folder of the stack (default .run/default)
+  -h, --help      this text
+
+Logs: <run-dir>/logs/{ingest,aggregator,simulator}.log; metrics: printed at start.`
+
+const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx')
+const GENESIS = '2026-06-01T00:00:00+08:00'
+
+async function portOr(preferred: number): Promise<number> {
+  return (await isPortFree(preferred)) ? preferred : ephemeralPort()
+}
+
+async function dropOldDemoDatabases(url: string): Promise<void> {
+  const query = async (q: string) =>
+    (await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q }) })).json() as Promise<{
+      results?: { series?: { values?: string[][] }[] }[]
+    }>
+  const shown = await query('SHOW DATABASES')
+  const names = shown.results?.[0]?.series?.[0]?.values?.map((v) => v[0] ?? '') ?? []
+  for (const name of names.filter((n) => n.startsWith('demo_'))) await query(`DROP DATABASE "${name}"`)
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text()
+    let sum = 0
+    for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1))
+    return sum
+  } catch {
+    return Number.NaN
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      chargers: { type: 'string', default: '60' },
+      pv: { type: 'string', default: '30' },
+      swap: { type: 'string', default: '30' },
+      speed: { type: 'string', default: '600' },
+      epoch: { type: 'string', default: '1h' },
+      faults: { type: 'string' },
+      'run-dir': { type: 'string', default: DEFAULT_RUN_DIR },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(HELP)
+    return
+  }
+  const epochMs = parseDurationMs(values.epoch)
+  const stack = await startStack({ runDir: values['run-dir'], ports: 'preferred', reuse: true, onProgress: printProgress })
+  const runDir = stack.runDir
+  const workDir = join(runDir, 'system')
+  const logDir = join(runDir, 'logs')
+  mkdirSync(workDir, { recursive: true })
+  mkdirSync(logDir, { recursive: true })
+
+  const runId = Date.now().toString(36)
+  const registryFile = join(workDir, 'registry.json')
+  const fleetArgs = ['--chargers', values.chargers, '--pv', values.pv, '--swap', values.swap, '--seed', 'demo']
+  const fleet = createFleet({
+    seed: 'demo',
+    chargers: Number(values.chargers),
+    pv: Number(values.pv),
+    swap: Number(values.swap),
+    startMs: Date.parse(GENESIS),
+    sampleMs: 300_000,
+  })
+  writeFileSync(registryFile, JSON.stringify(fleet.registry(), null, 1))
+  // A fresh demo: the fleet starts again at genesis with seq 1, so each run gets a database of
+  // its own (earlier demo databases are dropped; a database is never dropped and recreated under
+  // the same name, which InfluxDB 1.8's Flux engine does not notice until restarted).
+  const influxDatabase = `demo_${runId}`
+  await dropOldDemoDatabases(stack.endpoints.influx.url)
+  await createDatabase(stack.endpoints.influx.url, influxDatabase)
+  const influxEndpoint = { ...stack.endpoints.influx, bucket: `${influxDatabase}/autogen` }
+
+  const ingestPort = await portOr(9464)
+  const aggregatorPort = await portOr(9465)
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...endpointsToEnv({ ...stack.endpoints, influx: influxEndpoint }),
+    GRIDROOT_REGISTRY_FILE: registryFile,
+    GRIDROOT_KAFKA_TOPIC_PREFIX: `demo-${runId}.`,
+    GRIDROOT_EPOCH_GENESIS: GENESIS,
+    GRIDROOT_EPOCH_LENGTH: String(epochMs),
+    GRIDROOT_INGEST_SHARED_GROUP: `demo-${runId}`,
+    GRIDROOT_INGEST_INSTANCE: `demo-ingest-${runId}`,
+    GRIDROOT_INGEST_SESSION_EXPIRY_SEC: '300',
+    GRIDROOT_INGEST_METRICS_PORT: String(ingestPort),
+    GRIDROOT_AGG_GROUP: `demo-aggregator-${runId}`,
+    GRIDROOT_AGG_GRACE: String(Math.min(3_600_000, epochMs)),
+    GRIDROOT_AGG_METRICS_PORT: String(aggregatorPort),
+  }
+  const children: { name: string; child: ChildProcess }[] = []
+  const run = (name: string, args: string[]) => {
+    const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' })
+    const child = spawn(TSX, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stdout?.pipe(log)
+    child.stderr?.pipe(log)
+    child.once('exit', (code, signal) => {
+      if (!stopping) console.error(`[start] ${name} exited (${signal ?? code}); see ${relative(REPO_ROOT, join(logDir, `${name}.log`))}`)
+    })
+    children.push({ name, child })
+    return child
+  }
+  let stopping = false
+  run('ingest', ['services/ingest/main.ts'])
+  run('aggregator', ['services/aggregator/main.ts'])
+  await new Promise((r) => setTimeout(r, 3000))
+  run('simulator', [
+    'simulators/cli.ts',
+    ...fleetArgs,
+    '--start',
+    GENESIS,
+    '--duration',
+    '3650d',
+    '--speed',
+    values.speed,
+    ...(values.faults ? ['--faults', values.faults] : []),
+  ])
+
+  console.log(`
+gridroot is running (run ${runId}):
+  fleet        ${fleet.devices.length} devices (${values.chargers} chargers, ${values.pv} PV plants, ${values.swap} swap cabinets), ${values.speed}× real time
+  mqtt         ${stack.endpoints.mqtt.url}   topics gridroot/v1/{charger|pv|swap}/{deviceId}/telemetry
+  kafka        ${stack.endpoints.kafka.brokers.join(',')}   topics demo-${runId}.telemetry.v1 / .telemetry.dlq
+  influxdb     ${stack.endpoints.influx.url}   bucket ${influxEndpoint.bucket} (measurements: interval, epoch_device, epoch_pool, quarantine…)
+  chain        ${stack.endpoints.chain.rpcUrl} (anvil, chain id ${stack.endpoints.chain.chainId})
+  metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics
+  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,simulator}.log
+Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
+`)
+
+  const influx = createInflux(influxEndpoint)
+  const status = setInterval(async () => {
+    const [accepted, rejected, applied, closed] = await Promise.all([
+      metric(ingestPort, 'gridroot_ingest_readings_accepted_total'),
+      metric(ingestPort, 'gridroot_ingest_messages_rejected_total'),
+      metric(aggregatorPort, 'gridroot_aggregator_readings_applied_total'),
+      metric(aggregatorPort, 'gridroot_aggregator_closed_epoch'),
+    ])
+    let revenue = ''
+    try {
+      const rows = await influx.queryApi.collectRows<{ pool: string; _value: number }>(`from(bucket: "${influxEndpoint.bucket}")
+  |> range(start: 2000-01-01T00:00:00Z)
+  |> filter(fn: (r) => r._measurement == "epoch_pool" and r._field == "revenueUnits")
+  |> group(columns: ["pool"]) |> sum()`)
+      revenue = rows.map((r) => `${r.pool} HKD ${formatUnits(BigInt(Math.round(r._value)))}`).join(', ')
+    } catch (error) {
+      revenue = `(query failed: ${error instanceof Error ? error.message.slice(0, 120) : error})`
+    }
+    console.log(
+      `[status] ingest: ${accepted} readings accepted, ${rejected} rejected | aggregator: ${applied} readings, epochs closed through ${closed} | revenue of closed epochs: ${revenue || 'none yet'}`,
+    )
+  }, 10_000)
+
+  const stop = async () => {
+    if (stopping) return
+    stopping = true
+    clearInterval(status)
+    console.log('[start] stopping the simulator, ingest and the aggregator…')
+    for (const { child } of [...children].reverse()) child.kill('SIGTERM')
+    await Promise.all(children.map(({ child }) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined)))
+    if (stack.startedHere) await stack.stop()
+    process.exit(0)
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error)
+  process.exit(1)
+})
