@@ -10,10 +10,11 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import { formatUnits } from '../core/units/money.ts'
 import { parseDurationMs } from '../core/units/duration.ts'
+import { formatUnits } from '../core/units/money.ts'
 import { createInflux } from '../runtime/clients/influx.ts'
 import { endpointsToEnv } from '../runtime/endpoints.ts'
+import { nodeTsArgs } from '../runtime/node-ts.ts'
 import { createFleet } from '../simulators/fleet/fleet.ts'
 import { DEFAULT_RUN_DIR, printProgress, startStack } from './index.ts'
 import { REPO_ROOT } from './paths.ts'
@@ -37,7 +38,6 @@ Options:
 
 Logs: <run-dir>/logs/{ingest,aggregator,simulator}.log; metrics: printed at start.`
 
-const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx')
 const GENESIS = '2026-06-01T00:00:00+08:00'
 
 async function portOr(preferred: number): Promise<number> {
@@ -56,7 +56,9 @@ async function dropOldDemoDatabases(url: string): Promise<void> {
 
 async function metric(port: number, name: string): Promise<number> {
   try {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text()
+    const text = await (
+      await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })
+    ).text()
     let sum = 0
     for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1))
     return sum
@@ -83,7 +85,12 @@ async function main(): Promise<void> {
     return
   }
   const epochMs = parseDurationMs(values.epoch)
-  const stack = await startStack({ runDir: values['run-dir'], ports: 'preferred', reuse: true, onProgress: printProgress })
+  const stack = await startStack({
+    runDir: values['run-dir'],
+    ports: 'preferred',
+    reuse: true,
+    onProgress: printProgress,
+  })
   const runDir = stack.runDir
   const workDir = join(runDir, 'system')
   const logDir = join(runDir, 'logs')
@@ -92,7 +99,16 @@ async function main(): Promise<void> {
 
   const runId = Date.now().toString(36)
   const registryFile = join(workDir, 'registry.json')
-  const fleetArgs = ['--chargers', values.chargers, '--pv', values.pv, '--swap', values.swap, '--seed', 'demo']
+  const fleetArgs = [
+    '--chargers',
+    values.chargers,
+    '--pv',
+    values.pv,
+    '--swap',
+    values.swap,
+    '--seed',
+    'demo',
+  ]
   const fleet = createFleet({
     seed: 'demo',
     chargers: Number(values.chargers),
@@ -130,11 +146,20 @@ async function main(): Promise<void> {
   const children: { name: string; child: ChildProcess }[] = []
   const run = (name: string, args: string[]) => {
     const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' })
-    const child = spawn(TSX, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const [entry = '', ...rest] = args
+    const { command, args: nodeArgs } = nodeTsArgs(entry)
+    const child = spawn(command, [...nodeArgs, ...rest], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     child.stdout?.pipe(log)
     child.stderr?.pipe(log)
     child.once('exit', (code, signal) => {
-      if (!stopping) console.error(`[start] ${name} exited (${signal ?? code}); see ${relative(REPO_ROOT, join(logDir, `${name}.log`))}`)
+      if (!stopping)
+        console.error(
+          `[start] ${name} exited (${signal ?? code}); see ${relative(REPO_ROOT, join(logDir, `${name}.log`))}`,
+        )
     })
     children.push({ name, child })
     return child
@@ -177,7 +202,10 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
     ])
     let revenue = ''
     try {
-      const rows = await influx.queryApi.collectRows<{ pool: string; _value: number }>(`from(bucket: "${influxEndpoint.bucket}")
+      const rows = await influx.queryApi.collectRows<{
+        pool: string
+        _value: number
+      }>(`from(bucket: "${influxEndpoint.bucket}")
   |> range(start: 2000-01-01T00:00:00Z)
   |> filter(fn: (r) => r._measurement == "epoch_pool" and r._field == "revenueUnits")
   |> group(columns: ["pool"]) |> sum()`)
@@ -196,7 +224,11 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
     clearInterval(status)
     console.log('[start] stopping the simulator, ingest and the aggregator…')
     for (const { child } of [...children].reverse()) child.kill('SIGTERM')
-    await Promise.all(children.map(({ child }) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined)))
+    await Promise.all(
+      children.map(({ child }) =>
+        child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined,
+      ),
+    )
     if (stack.startedHere) await stack.stop()
     process.exit(0)
   }

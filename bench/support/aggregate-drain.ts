@@ -25,7 +25,11 @@ export interface AggregatorDrain {
   /** InfluxDB write time inside the window, as a share of the window. */
   readonly influxWriteShare: number
   readonly cpu: CpuUse
+  /** The window on the monotonic clock (seconds), the one --cpu-prof time stamps use. */
+  readonly monotonicWindow: readonly [number, number]
 }
+
+const monotonicSeconds = () => Number(process.hrtime.bigint()) / 1e9
 
 /** How often /metrics is read: coarse enough to cost the aggregator nothing measurable. */
 const POLL_MS = 100
@@ -54,7 +58,7 @@ export async function timeAggregatorDrain(
   const watchedFromMs = performance.now()
   const deadline = watchedFromMs + options.timeoutMs
   const exitedEarly = () => aggregator.child.exitCode !== null || aggregator.child.signalCode !== null
-  let first: { atMs: number; applied: number; writeSeconds: number } | undefined
+  let first: { atMs: number; monotonic: number; applied: number; writeSeconds: number } | undefined
   let cpu: ReturnType<typeof startCpuWindow> | undefined
   let appliedAtMs = Number.NaN
   let lastReportMs = performance.now()
@@ -66,7 +70,12 @@ export async function timeAggregatorDrain(
     counters = await aggregator.counters()
     if (first === undefined) {
       if (counters.applied > 0) {
-        first = { atMs, applied: counters.applied, writeSeconds: counters.influxWriteSeconds }
+        first = {
+          atMs,
+          monotonic: monotonicSeconds(),
+          applied: counters.applied,
+          writeSeconds: counters.influxWriteSeconds,
+        }
         cpu = startCpuWindow({ subject: aggregator.pid, ...options.otherPids }, 'subject')
       } else if (atMs > deadline) {
         return incomplete(counters, watchedFromMs)
@@ -89,6 +98,7 @@ export async function timeAggregatorDrain(
         counters,
         influxWriteShare: (counters.influxWriteSeconds - first.writeSeconds) / seconds,
         cpu: cpu?.end() ?? {},
+        monotonicWindow: [first.monotonic, monotonicSeconds()],
       }
     }
     if (atMs > deadline) {
@@ -119,5 +129,6 @@ function incomplete(counters: AggregatorCounters, watchedFromMs: number): Aggreg
     counters,
     influxWriteShare: Number.NaN,
     cpu: {},
+    monotonicWindow: [Number.NaN, Number.NaN],
   }
 }

@@ -45,6 +45,12 @@ export interface MeasureOptions {
   readonly publisher: MqttPublisher
   readonly warmUp: readonly Publish[]
   readonly backlog: readonly Publish[]
+  /**
+   * The backlog is published this many times for the drain: a consumer that drains it in well
+   * under a second (the bare subscriber) is then timed over a window long enough that a burst
+   * of someone else's work on the machine does not decide its figure.
+   */
+  readonly drainRepeats: number
   readonly concurrent: boolean
   readonly timeoutMs: number
   /** Processes whose CPU is reported, besides the consumer (named `subject`). */

@@ -64,6 +64,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     const h = await createHarness({
       endpoints,
       name: `${run}-faults`,
+      seed: 'aggregator-faults',
       fleet,
       grid,
       durationMs: 10 * HOUR,
@@ -125,6 +126,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     const h = await createHarness({
       endpoints,
       name: `${run}-late`,
+      seed: 'aggregator-late',
       fleet,
       grid,
       durationMs: 10 * HOUR,
@@ -161,6 +163,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     const h = await createHarness({
       endpoints,
       name: `${run}-crash`,
+      seed: 'aggregator-crash',
       fleet,
       grid,
       durationMs: 16 * HOUR,

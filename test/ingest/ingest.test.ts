@@ -74,7 +74,7 @@ describe('ingest (real Mosquitto + Kafka)', () => {
 
   it('delivers every reading of a fleet to telemetry.v1 exactly as published, keyed by device', async () => {
     const instance = `${runId}-clean`
-    const run = scenarioFor(`${runId}-clean`, {}, 3, 2)
+    const run = scenarioFor('ingest-clean', {}, 3, 2)
     const ingest = await startIngest(instance, run.registryFile)
     stopLater.push(ingest)
     const collector = await startKafkaCollector(
@@ -110,7 +110,7 @@ describe('ingest (real Mosquitto + Kafka)', () => {
       replay: 0.03,
       oversize: 0.01,
     }
-    const run = scenarioFor(`${runId}-faults`, faults, 4)
+    const run = scenarioFor('ingest-faults', faults, 4)
     const injected = run.scenario.counters.injected
     for (const kind of [
       'duplicate',
@@ -170,7 +170,7 @@ describe('ingest (real Mosquitto + Kafka)', () => {
 
   it('loses no reading when ingest is SIGKILLed mid-stream and restarted', async () => {
     const instance = `${runId}-crash`
-    const run = scenarioFor(`${runId}-crash`, {}, 12)
+    const run = scenarioFor('ingest-crash', {}, 12)
     let ingest = await startIngest(instance, run.registryFile)
     const collector = await startKafkaCollector(
       endpoints.kafka,
@@ -207,5 +207,39 @@ describe('ingest (real Mosquitto + Kafka)', () => {
     expect(atKill).toBeLessThan(wanted.size / 2)
     // Redelivery may repeat a message that Kafka had acknowledged just before the kill; it never drops one.
     expect(collector.records.length).toBeGreaterThanOrEqual(wanted.size)
+  })
+
+  it('drains in-flight messages on SIGTERM: a graceful restart neither loses nor repeats a message', async () => {
+    const instance = `${runId}-drain`
+    const run = scenarioFor('ingest-drain', {}, 12)
+    let ingest = await startIngest(instance, run.registryFile)
+    const collector = await startKafkaCollector(
+      endpoints.kafka,
+      [TELEMETRY_TOPIC.name],
+      fromInstance(instance),
+    )
+    stopLater.push(collector)
+    const publishing = (async () => {
+      for (const tick of run.ticks) {
+        await publisher.publish(tick)
+        await new Promise((r) => setTimeout(r, 15))
+      }
+    })()
+    await collector.waitFor((r) => r.length >= run.all.length / 4, 60_000, 'a quarter of the stream')
+    expect(await ingest.kill('SIGTERM')).toBe(0)
+    const atStop = collector.records.length
+    ingest = await startIngest(instance, run.registryFile)
+    stopLater.push(ingest)
+    await publishing
+    await collector.waitFor(
+      (r) => r.length >= run.all.length,
+      90_000,
+      'every published message after the restart',
+    )
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(atStop).toBeLessThan(run.all.length)
+    expect(collector.records.map((r) => b64(r.value)).sort()).toEqual(
+      run.all.map((p) => b64(p.payload)).sort(),
+    )
   })
 })

@@ -18,7 +18,10 @@ import { type ServiceProcess, startServiceProcess } from './service-process.ts'
 
 export interface HarnessOptions {
   readonly endpoints: Endpoints
+  /** Namespace of the run: topics, database, groups. */
   readonly name: string
+  /** The fleet's seed: fixed in tests, so what is injected does not change between runs. */
+  readonly seed: string
   readonly fleet: Omit<FleetSpec, 'seed'>
   readonly grid: TimeGrid
   readonly durationMs: number
@@ -47,7 +50,7 @@ export interface Harness {
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `gridroot-${options.name}-`))
-  const fleet = createFleet({ ...options.fleet, seed: options.name })
+  const fleet = createFleet({ ...options.fleet, seed: options.seed })
   const registryFile = join(dir, 'registry.json')
   writeFileSync(registryFile, JSON.stringify(fleet.registry()))
   const tariffs = parseTariffBook(DEMO_TARIFF_BOOK, options.grid)

@@ -4,10 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { nodeTsArgs } from '../../runtime/node-ts.ts'
 import { ephemeralPort } from '../../stack/ports.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
 
 export interface ServiceProcess {
   readonly child: ChildProcess
@@ -24,7 +24,8 @@ export async function startServiceProcess(
   metricsPortVariable: string,
 ): Promise<ServiceProcess> {
   const metricsPort = await ephemeralPort()
-  const child = spawn(TSX, [join(ROOT, entry)], {
+  const { command, args } = nodeTsArgs(join(ROOT, entry))
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, GRIDROOT_LOG_LEVEL: 'info', ...env, [metricsPortVariable]: String(metricsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -31,6 +31,26 @@ export interface MqttSource {
 }
 
 const PUBACK_SUCCESS = 0
+const SUBSCRIBE_DEADLINE_MS = 30_000
+
+/**
+ * Subscribes, riding out a connection that drops meanwhile (a broker still tearing down the
+ * previous session of the same client id after a crash does that): mqtt.js reconnects by
+ * itself, and the subscription is asked for again.
+ */
+async function subscribeWithRetry(client: MqttClient, subscription: string, logger: Logger): Promise<void> {
+  const deadline = Date.now() + SUBSCRIBE_DEADLINE_MS
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.subscribeAsync(subscription, { qos: 1 })
+      return
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      logger.warn({ err: error, attempt, clientId: client.options.clientId }, 'subscribe failed; retrying')
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
+}
 
 export async function startMqttSource(
   endpoint: Endpoints['mqtt'],
@@ -79,7 +99,7 @@ export async function startMqttSource(
       })
       client.on('error', (error) => logger.warn({ err: error, clientId }, 'mqtt connection error'))
       client.on('reconnect', () => logger.info({ clientId }, 'mqtt reconnecting'))
-      await client.subscribeAsync(subscription, { qos: 1 })
+      await subscribeWithRetry(client, subscription, logger)
       return client
     }),
   )
@@ -97,8 +117,16 @@ export async function startMqttSource(
           new Promise<void>((r) => setTimeout(r, timeoutMs).unref()),
         ])
       }
-      // Force: unacknowledged messages stay with the broker for the next session.
-      await Promise.all(clients.map((c) => c.endAsync(true)))
+      // Not forced: the PUBACKs just sent must leave the socket before it closes, or the broker
+      // redelivers those messages to the next session as duplicates. Messages held back above
+      // stay unacknowledged with the broker for the next session.
+      await Promise.all(
+        clients.map((c) =>
+          Promise.race([c.endAsync(false), new Promise((r) => setTimeout(r, 5_000).unref())]).then(() =>
+            c.endAsync(true),
+          ),
+        ),
+      )
     },
   }
 }
