@@ -83,13 +83,14 @@ export async function measureConsumer(
   if (!(await warm.done).complete)
     throw new Error(`${consumer.name} did not consume the warm-up load in time`)
 
-  const drainWatch = await consumer.expect(options.backlog.length, options.timeoutMs)
+  const backlogMessages = options.backlog.length * options.drainRepeats
+  const drainWatch = await consumer.expect(backlogMessages, options.timeoutMs)
   await consumer.pause()
   progress(
-    `  ${consumer.name}: paused; publishing a backlog of ${options.backlog.length.toLocaleString('en-US')} messages`,
+    `  ${consumer.name}: paused; publishing a backlog of ${backlogMessages.toLocaleString('en-US')} messages`,
   )
   const publishStartedMs = performance.now()
-  await options.publisher.publish(options.backlog)
+  for (let i = 0; i < options.drainRepeats; i++) await options.publisher.publish(options.backlog)
   const backlogPublishSeconds = (performance.now() - publishStartedMs) / 1000
   progress(
     `  ${consumer.name}: backlog published in ${backlogPublishSeconds.toFixed(1)} s; resuming, timing the drain`,

@@ -64,7 +64,7 @@ export interface TariffVersion {
 
 export interface TariffBook {
   readonly utcOffsetHours: number
-  /** Versions of each tariff, oldest first. */
+  /** Versions of each tariff, oldest first; time-of-use periods sorted by hour. */
   readonly tariffs: ReadonlyMap<string, readonly TariffVersion[]>
 }
 
@@ -106,7 +106,21 @@ export function parseTariffBook(input: unknown, grid: TimeGrid): TariffBook {
     }
     if (new Set(list.map((v) => v.terms.kind)).size > 1)
       throw new ConfigError(`tariff ${tariffId} changes its kind`)
-    tariffs.set(tariffId, list)
+    // Periods sorted once here: the revenue rule runs for every interval write.
+    tariffs.set(
+      tariffId,
+      list.map((v) =>
+        v.terms.kind === 'charger'
+          ? {
+              ...v,
+              terms: {
+                ...v.terms,
+                touPeriods: [...v.terms.touPeriods].sort((a, b) => a.fromHour - b.fromHour),
+              },
+            }
+          : v,
+      ),
+    )
   }
   return { utcOffsetHours: parsed.data.utcOffsetHours, tariffs }
 }
@@ -120,11 +134,12 @@ export class UnknownTariffError extends ConfigError {
 }
 
 export function tariffAt(book: TariffBook, tariffId: string, atMs: number): TariffTerms {
-  const versions = book.tariffs.get(tariffId)
-  let found: TariffTerms | undefined
-  for (const v of versions ?? []) if (v.effectiveFromMs <= atMs) found = v.terms
-  if (!found) throw new UnknownTariffError(tariffId, atMs)
-  return found
+  const versions = book.tariffs.get(tariffId) ?? []
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const v = versions[i] as TariffVersion
+    if (v.effectiveFromMs <= atMs) return v.terms
+  }
+  throw new UnknownTariffError(tariffId, atMs)
 }
 
 function localHourOf(book: TariffBook, atMs: number): number {
@@ -144,10 +159,11 @@ export function intervalRevenueUnits(
   switch (terms.kind) {
     case 'charger': {
       const hour = localHourOf(book, intervalStartMs)
-      const periods = [...terms.touPeriods].sort((a, b) => a.fromHour - b.fromHour)
+      const periods = terms.touPeriods
       // The period in force is the last one starting at or before the hour; before the first
       // start of the day, the last period of the previous day still runs.
-      const period = periods.filter((p) => p.fromHour <= hour).at(-1) ?? periods.at(-1)
+      let period = periods.at(-1)
+      for (const p of periods) if (p.fromHour <= hour) period = p
       const price = (period?.pricePerKWhUnits ?? 0n) + terms.serviceFeePerKWhUnits
       return revenueForEnergyUnits(energyWh, price)
     }
