@@ -157,6 +157,42 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     await expectClosedEpochsUnchanged(h, closed.closedThrough, closed.totals)
   })
 
+  it('splits the partitions between two instances, through a rebalance, and stays exact', async () => {
+    const h = await createHarness({
+      endpoints,
+      name: `${run}-pair`,
+      seed: 'aggregator-pair',
+      fleet,
+      grid,
+      durationMs: 10 * HOUR,
+      scenario: { faults: { duplicate: 0.05, reorder: 0.05 } },
+      aggregatorEnv: { GRIDROOT_AGG_GRACE: '60m' },
+    })
+    cleanups.push(() => h.close())
+    await h.startIngest()
+    const first = await h.startAggregator()
+    let second: Awaited<ReturnType<Harness['startAggregator']>> | undefined
+    await h.publish({
+      pauseMs: 10,
+      onTick: async (i) => {
+        // The second instance joins mid-stream: the group rebalances and both reload their state.
+        if (i === 40) second = await h.startAggregator()
+      },
+    })
+    await waitForTotals(h, 90_000)
+    await waitForClosed(h, 8, 60_000)
+    expect(printable(await deviceTotals(h.influx))).toEqual(printable(h.truthByDevice()))
+    const closed = await closedEpochTotals(h.influx)
+    const truth = new Map(
+      [...h.truthByDeviceEpoch()].filter(([k]) => Number(k.split('/')[1]) <= closed.closedThrough),
+    )
+    expect(closed.closedThrough).toBe(8)
+    expect(printable(closed.totals)).toEqual(printable(truth))
+    // Both did part of the work.
+    expect(await first.metric('gridroot_aggregator_records_total')).toBeGreaterThan(0)
+    expect(await second?.metric('gridroot_aggregator_records_total')).toBeGreaterThan(0)
+  })
+
   it('stays exact when the aggregator is SIGKILLed at random points and InfluxDB is killed and restarted', async () => {
     const influx = await startDedicatedInflux(join(REPO_ROOT, '.run', `${run}-influx`))
     cleanups.push(() => influx.stop())
