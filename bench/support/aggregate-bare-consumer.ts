@@ -6,35 +6,48 @@
  * accounting, no InfluxDB, no offset commits. What the aggregator does on top is what the ratio
  * prices.
  *
- * It times itself from the end of its first batch to the batch that brings the decoded readings
- * to BENCH_EXPECTED_READINGS, and answers over IPC `{ type: 'done', ... }` (readings counted
- * after the first batch, wall-clock ms with sub-ms precision); `{ type: 'first' }` marks the end
- * of the first batch, so the parent can start watching CPU there.
- * Configuration: the endpoint variables, BENCH_TOPIC, BENCH_GROUP, BENCH_EXPECTED_READINGS.
+ * It reads the topic BENCH_PASSES times (seeking back to the start after each pass), timing each
+ * pass from the end of its first batch to the batch that brings the decoded readings to
+ * BENCH_EXPECTED_READINGS, and answers over IPC `{ type: 'done', passes }`; `{ type: 'first' }`
+ * marks the end of the first batch, so the parent can start watching CPU there. Several passes
+ * give a window long enough to time (one pass of batched records takes about a second).
+ * Configuration: the endpoint variables, BENCH_TOPIC, BENCH_GROUP, BENCH_EXPECTED_READINGS,
+ * BENCH_PASSES.
  */
 import { createKafka } from '../../runtime/clients/kafka.ts'
 import { endpointsFromEnv } from '../../runtime/config.ts'
 
+export interface BarePass {
+  /** Readings and records decoded after the pass's first batch, and the time they took. */
+  readonly readings: number
+  readonly records: number
+  readonly seconds: number
+  readonly batches: number
+}
+
 export type BareConsumerReply =
   | { type: 'ready' }
   | { type: 'first' }
-  | {
-      type: 'done'
-      readings: number
-      records: number
-      firstAtMs: number
-      lastAtMs: number
-      batches: number
-    }
+  /** `decodedAfterFirst`: readings decoded after the 'first' reply, whichever pass they belong to. */
+  | { type: 'done'; passes: BarePass[]; decodedAfterFirst: number }
 
-const nowMs = () => performance.timeOrigin + performance.now()
+interface PassState {
+  readings: number
+  records: number
+  batches: number
+  first: { atMs: number; readings: number; records: number } | undefined
+}
+
+const newPass = (): PassState => ({ readings: 0, records: 0, batches: 0, first: undefined })
 
 async function main(): Promise<void> {
   const endpoints = endpointsFromEnv(process.env)
   const topic = process.env.BENCH_TOPIC ?? ''
   const groupId = process.env.BENCH_GROUP ?? `bench-agg-bare-${process.pid}`
   const expected = Number(process.env.BENCH_EXPECTED_READINGS)
-  if (topic === '' || !(expected > 0)) throw new Error('BENCH_TOPIC and BENCH_EXPECTED_READINGS are required')
+  const passes = Number(process.env.BENCH_PASSES ?? '1')
+  if (topic === '' || !(expected > 0) || !(passes >= 1))
+    throw new Error('BENCH_TOPIC, BENCH_EXPECTED_READINGS and BENCH_PASSES are required')
   const send = (reply: BareConsumerReply) => process.send?.(reply)
 
   const consumer = createKafka(endpoints.kafka, groupId).consumer({
@@ -44,40 +57,61 @@ async function main(): Promise<void> {
     maxWaitTimeInMs: 200,
     maxBytesPerPartition: 4 * 1024 * 1024,
   })
-  let readings = 0
-  let records = 0
-  let batches = 0
-  let first: { atMs: number; readings: number; records: number } | undefined
-  let done = false
+  const done: BarePass[] = []
+  let pass = newPass()
+  let decoded = 0
+  let decodedAtFirst = 0
+  /**
+   * The offset each partition's next batch must start at: a batch fetched before a seek (or
+   * partly consumed) is skipped rather than counted twice.
+   */
+  const nextOffsets = new Map<number, bigint>()
+  const partitions = new Set<number>()
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch }) => {
+    // Resolved by hand: a skipped batch must not move the consumer's position.
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      partitions.add(batch.partition)
+      const last = batch.messages.at(-1)
+      if (done.length >= passes || last === undefined) return
+      if (BigInt(batch.firstOffset() ?? '-1') !== (nextOffsets.get(batch.partition) ?? 0n)) return
+      const before = pass.readings
       for (const message of batch.messages) {
-        const decoded = JSON.parse(message.value?.toString() ?? '') as { readings?: unknown[] }
-        readings += decoded.readings?.length ?? 0
-        records += 1
+        const value = JSON.parse(message.value?.toString() ?? '') as { readings?: unknown[] }
+        pass.readings += value.readings?.length ?? 0
+        pass.records += 1
       }
-      batches += 1
-      if (done) return
-      if (first === undefined) {
-        first = { atMs: nowMs(), readings, records }
-        send({ type: 'first' })
+      decoded += pass.readings - before
+      nextOffsets.set(batch.partition, BigInt(last.offset) + 1n)
+      resolveOffset(last.offset)
+      pass.batches += 1
+      if (pass.first === undefined) {
+        pass.first = { atMs: performance.now(), readings: pass.readings, records: pass.records }
+        if (done.length === 0) {
+          decodedAtFirst = decoded
+          send({ type: 'first' })
+        }
         return
       }
-      if (readings >= expected) {
-        done = true
-        send({
-          type: 'done',
-          readings: readings - first.readings,
-          records: records - first.records,
-          firstAtMs: first.atMs,
-          lastAtMs: nowMs(),
-          batches: batches - 1,
-        })
+      if (pass.readings < expected) return
+      done.push({
+        readings: pass.readings - pass.first.readings,
+        records: pass.records - pass.first.records,
+        seconds: (performance.now() - pass.first.atMs) / 1000,
+        batches: pass.batches - 1,
+      })
+      if (done.length >= passes) {
+        send({ type: 'done', passes: done, decodedAfterFirst: decoded - decodedAtFirst })
+        return
       }
+      // Again from the start: the same records, a JIT already warm.
+      pass = newPass()
+      nextOffsets.clear()
+      for (const partition of partitions) consumer.seek({ topic, partition, offset: '0' })
     },
   })
 

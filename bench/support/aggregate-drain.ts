@@ -24,6 +24,8 @@ export interface AggregatorDrain {
   readonly counters: AggregatorCounters
   /** InfluxDB write time inside the window, as a share of the window. */
   readonly influxWriteShare: number
+  /** CPU time of the aggregator process per reading in the window: contention on a shared machine changes it less than the rate. */
+  readonly cpuMicrosecondsPerReading: number
   readonly cpu: CpuUse
   /** The window on the monotonic clock (seconds), the one --cpu-prof time stamps use. */
   readonly monotonicWindow: readonly [number, number]
@@ -88,6 +90,7 @@ export async function timeAggregatorDrain(
       const endMs = performance.now()
       const seconds = (endMs - first.atMs) / 1000
       const readings = counters.applied - first.applied
+      const cores = cpu?.end() ?? {}
       return {
         readings,
         seconds,
@@ -97,7 +100,8 @@ export async function timeAggregatorDrain(
         complete: true,
         counters,
         influxWriteShare: (counters.influxWriteSeconds - first.writeSeconds) / seconds,
-        cpu: cpu?.end() ?? {},
+        cpuMicrosecondsPerReading: (((cores.subject ?? Number.NaN) * seconds) / readings) * 1e6,
+        cpu: cores,
         monotonicWindow: [first.monotonic, monotonicSeconds()],
       }
     }
@@ -128,6 +132,7 @@ function incomplete(counters: AggregatorCounters, watchedFromMs: number): Aggreg
     complete: false,
     counters,
     influxWriteShare: Number.NaN,
+    cpuMicrosecondsPerReading: Number.NaN,
     cpu: {},
     monotonicWindow: [Number.NaN, Number.NaN],
   }

@@ -32,7 +32,7 @@ export interface TimedWindow extends ConsumedWindow {
  * Before a drain is timed, wait (a while, not forever) for other people's work on a shared
  * machine to calm down, so that one run is not alone in being starved.
  */
-export const QUIET = { maxOtherCores: 0.3, maxWaitMs: 8_000 }
+export const QUIET = { maxOtherCores: 0.3, maxWaitMs: 15_000 }
 
 export interface ConsumerMeasurement {
   readonly drain: TimedWindow

@@ -8,6 +8,7 @@ import type { TopicSet } from '../../core/kafka/topics.ts'
 import {
   type Env,
   endpointsFromEnv,
+  envBoolean,
   envDurationMs,
   gridFromEnv,
   parseConfig,
@@ -28,7 +29,9 @@ const AggregatorEnvSchema = z.object({
   GRIDROOT_AGG_MAX_PENDING_WALL: envDurationMs.default(30_000),
   GRIDROOT_AGG_CLOSE_CHECK: envDurationMs.default(1_000),
   GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
+  GRIDROOT_AGG_SESSION_TIMEOUT: envDurationMs.default(10_000),
   GRIDROOT_AGG_INFLUX_CHUNK: z.coerce.number().int().min(100).default(5_000),
+  GRIDROOT_AGG_INFLUX_GZIP: envBoolean.optional(),
   GRIDROOT_AGG_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   GRIDROOT_AGG_METRICS_HOST: z.string().default('127.0.0.1'),
 })
@@ -50,7 +53,11 @@ export interface AggregatorConfig {
   readonly maxPendingWallMs: number
   readonly closeCheckMs: number
   readonly anomalyRules: AnomalyRules
+  /** Kafka group session timeout: how soon a crashed instance's partitions move to others. */
+  readonly sessionTimeoutMs: number
   readonly influxChunkLines: number
+  /** Compress writes; by default only when InfluxDB is not on this machine. */
+  readonly influxGzip: boolean
   readonly metricsPort: number
   readonly metricsHost: string
 }
@@ -70,7 +77,11 @@ export function aggregatorConfigFromEnv(env: Env): AggregatorConfig {
     maxPendingWallMs: c.GRIDROOT_AGG_MAX_PENDING_WALL,
     closeCheckMs: c.GRIDROOT_AGG_CLOSE_CHECK,
     anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },
+    sessionTimeoutMs: c.GRIDROOT_AGG_SESSION_TIMEOUT,
     influxChunkLines: c.GRIDROOT_AGG_INFLUX_CHUNK,
+    influxGzip:
+      c.GRIDROOT_AGG_INFLUX_GZIP ??
+      !/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(env.GRIDROOT_INFLUX_URL ?? 'http://127.0.0.1'),
     metricsPort: c.GRIDROOT_AGG_METRICS_PORT,
     metricsHost: c.GRIDROOT_AGG_METRICS_HOST,
   }

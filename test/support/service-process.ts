@@ -3,6 +3,7 @@
  * configuration in the environment and its logs kept for the failure message.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { nodeTsArgs } from '../../runtime/node-ts.ts'
 import { ephemeralPort } from '../../stack/ports.ts'
@@ -31,8 +32,14 @@ export async function startServiceProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let log = ''
+  // GRIDROOT_TEST_LOG_DIR=<dir> keeps every service's full output there, for debugging.
+  const logDir = process.env.GRIDROOT_TEST_LOG_DIR
+  const file = logDir
+    ? createWriteStream(join(logDir, `${entry.replace(/\W+/g, '_')}-${Date.now()}.log`))
+    : undefined
   const keep = (chunk: Buffer) => {
     log = (log + chunk.toString()).slice(-20_000)
+    file?.write(chunk)
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)

@@ -9,8 +9,7 @@ import { RetryableError } from '../../../core/errors/base.ts'
 import { createInflux, type InfluxClients } from '../../../runtime/clients/influx.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { PersistedDeviceState } from '../domain/device-state.ts'
-import { MEASUREMENT, type PointData } from '../domain/points.ts'
-import { toLineProtocol } from './line-protocol.ts'
+import { MEASUREMENT } from '../domain/points.ts'
 
 export interface PartitionWatermark {
   readonly partition: number
@@ -30,8 +29,8 @@ export interface DeviceEpochTotals {
 }
 
 export interface AggregatorStore {
-  /** Writes points in chunks; resolves only when InfluxDB acknowledged every chunk. */
-  write(points: readonly PointData[]): Promise<void>
+  /** Writes line-protocol lines in chunks; resolves only when InfluxDB acknowledged every chunk. */
+  write(lines: readonly string[]): Promise<void>
   loadDeviceStates(consumerGroup: string): Promise<PersistedDeviceState[]>
   loadWatermarks(consumerGroup: string): Promise<PartitionWatermark[]>
   /** The latest closed epoch, if any. */
@@ -60,7 +59,7 @@ const iso = (ms: number) => new Date(ms).toISOString()
 
 export function createInfluxStore(
   endpoint: Endpoints['influx'],
-  options: { readonly chunkLines: number },
+  options: { readonly chunkLines: number; readonly gzip: boolean },
 ): AggregatorStore {
   const influx: InfluxClients = createInflux(endpoint, { timeoutMs: 30_000 })
   // One writer, no client-side batching or retries: the aggregator decides when to retry, and
@@ -69,15 +68,17 @@ export function createInfluxStore(
     maxRetries: 0,
     batchSize: options.chunkLines + 1,
     flushInterval: 0,
+    // Compressing only to have the server decompress costs CPU on both ends of a loopback link.
+    gzipThreshold: options.gzip ? 1000 : Number.MAX_SAFE_INTEGER,
   })
   const bucket = fluxString(influx.bucket)
 
   const rows = (query: string) => influx.queryApi.collectRows<Record<string, unknown>>(query)
 
   return {
-    async write(points) {
-      for (let i = 0; i < points.length; i += options.chunkLines) {
-        writer.writeRecords(points.slice(i, i + options.chunkLines).map(toLineProtocol))
+    async write(lines) {
+      for (let i = 0; i < lines.length; i += options.chunkLines) {
+        writer.writeRecords(lines.slice(i, i + options.chunkLines))
         try {
           await writer.flush()
         } catch (error) {

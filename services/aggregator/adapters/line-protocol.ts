@@ -8,8 +8,8 @@ import type { PointData } from '../domain/points.ts'
 const TAG_SPECIAL = /[,= \\]/
 const STRING_SPECIAL = /["\\]/
 // Most values need no escaping: test first, replace only when needed (this is the hot path).
-const escapeTag = (v: string) => (TAG_SPECIAL.test(v) ? v.replace(/[,= \\]/g, (c) => `\\${c}`) : v)
-const escapeString = (v: string) => (STRING_SPECIAL.test(v) ? v.replace(/["\\]/g, (c) => `\\${c}`) : v)
+export const escapeTag = (v: string) => (TAG_SPECIAL.test(v) ? v.replace(/[,= \\]/g, (c) => `\\${c}`) : v)
+export const escapeString = (v: string) => (STRING_SPECIAL.test(v) ? v.replace(/["\\]/g, (c) => `\\${c}`) : v)
 
 export function toLineProtocol(point: PointData): string {
   let line = point.measurement

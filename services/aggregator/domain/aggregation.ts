@@ -72,6 +72,8 @@ export interface Writes {
   readonly quarantines: QuarantineWrite[]
   readonly states: PersistedDeviceState[]
   readonly watermarks: Map<number, number>
+  /** Offsets that may be committed once these writes are acknowledged. */
+  readonly offsets: readonly { readonly partition: number; readonly offset: string }[]
 }
 
 export interface AggregationCounters {
@@ -102,12 +104,14 @@ export class Aggregation {
   private closedThroughEpoch = Number.NEGATIVE_INFINITY
   private counters: AggregationCounters = zeroCounters()
 
-  private dirtyIntervals = new Map<string, IntervalWrite>()
+  private dirtyIntervals = new Map<string, Omit<IntervalWrite, 'revenueUnits'>>()
   private adjustments = new Map<string, AdjustmentWrite>()
   private readingWrites: ReadingWrite[] = []
   private quarantineWrites: QuarantineWrite[] = []
   private dirtyStates = new Set<DeviceState>()
   private dirtyWatermarks = new Set<number>()
+  /** Partitions with records seen since the last takeWrites. */
+  private touchedPartitions = new Set<number>()
 
   constructor(
     private readonly settings: AggregationSettings,
@@ -156,7 +160,7 @@ export class Aggregation {
     receivedAtMs: number | undefined,
     wallNowMs: number,
   ): void {
-    this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    this.skipRecord(partition, offset)
     const device = this.registry.get(message.deviceId)
     if (!device) {
       this.counters.unknownDevices += 1
@@ -186,6 +190,12 @@ export class Aggregation {
     }
   }
 
+  /** Marks a record as seen (also one that was not telemetry): its offset may be committed. */
+  skipRecord(partition: number, offset: string): void {
+    this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    this.touchedPartitions.add(partition)
+  }
+
   /** Gives up on gaps that waited long enough (watermark or wall clock); call once per batch. */
   releaseStalePending(partition: number, wallNowMs: number): void {
     const waiting = this.waiting.get(partition)
@@ -201,6 +211,7 @@ export class Aggregation {
           wallNowMs - first.firstSeenWallMs >= this.settings.maxPendingWallMs
         if (!stale) break
         state.pending.delete(firstSeq)
+        this.touchedPartitions.add(partition)
         if (state.meter) this.counters.gapsSkipped += 1
         this.apply(state, first.reading, first.receivedAtMs)
         this.drainConsecutive(state)
@@ -244,49 +255,77 @@ export class Aggregation {
     )
   }
 
+  /**
+   * Adds a contribution to one interval of a device: into the interval's totals, or, when that
+   * interval's epoch is late for the partition, into an adjustment booked into an open epoch.
+   */
+  private book(
+    state: DeviceState,
+    seq: number,
+    start: number,
+    delta: IntervalTotals,
+    newOpenStartMs: number,
+  ): void {
+    const { device, partition } = state
+    const before = state.open !== undefined && state.open.startMs === start ? state.open : ZERO_TOTALS
+    const after = addTotals(before, delta)
+    const epoch = epochOf(this.settings.grid, start)
+    if (this.isLate(partition, epoch)) {
+      const key = `${device.deviceId}\u0000${epoch}\u0000${seq}`
+      const previous = this.adjustments.get(key)
+      const revenueDelta = this.revenue(device, start, after) - this.revenue(device, start, before)
+      this.adjustments.set(key, {
+        ...addTotals(previous ?? ZERO_TOTALS, delta),
+        device,
+        adjustsEpoch: epoch,
+        bookedEpoch: this.bookingEpoch(partition),
+        seq,
+        revenueUnits: (previous?.revenueUnits ?? 0n) + revenueDelta,
+      })
+      this.counters.lateAdjustments += 1
+    } else {
+      // Revenue is computed once per interval when the writes are taken, not per reading.
+      this.dirtyIntervals.set(`${device.deviceId}\u0000${start}`, {
+        ...after,
+        device,
+        intervalStartMs: start,
+      })
+    }
+    if (start === newOpenStartMs) state.open = { ...after, startMs: start }
+  }
+
   private apply(state: DeviceState, reading: Reading, receivedAtMs: number | undefined): void {
     const { grid, rules } = this.settings
     const { device, partition } = state
     const result = accountReading(grid, rules, device, state.meter, reading, receivedAtMs)
     this.counters.applied += 1
+    // Pieces come in interval order and end at or before the interval of the reading's
+    // accounting time, where its swaps and its count also go (the device's new open interval).
     const newOpenStartMs = intervalStart(grid, result.state.lastTs)
-    const contributions = new Map<number, IntervalTotals>()
-    const contribute = (start: number, add: Partial<IntervalTotals>) =>
-      contributions.set(start, addTotals(contributions.get(start) ?? ZERO_TOTALS, { ...ZERO_TOTALS, ...add }))
-    for (const piece of result.energy) contribute(piece.intervalStartMs, { energyWh: piece.energyWh })
-    if (result.swaps > 0) contribute(result.swapIntervalStartMs, { swaps: result.swaps })
-    contribute(newOpenStartMs, result.anomaly ? { quarantined: 1 } : { readings: 1 })
-
-    const starts = [...contributions.keys()].sort((a, b) => a - b)
-    for (const start of starts) {
-      const before = state.open && state.open.startMs === start ? state.open : ZERO_TOTALS
-      const after = addTotals(before, contributions.get(start) as IntervalTotals)
-      const epoch = epochOf(grid, start)
-      if (this.isLate(partition, epoch)) {
-        const bookedEpoch = this.bookingEpoch(partition)
-        const key = `${device.deviceId}\u0000${epoch}\u0000${reading.seq}`
-        const delta = contributions.get(start) as IntervalTotals
-        const previous = this.adjustments.get(key)
-        const revenueDelta = this.revenue(device, start, after) - this.revenue(device, start, before)
-        this.adjustments.set(key, {
-          ...addTotals(previous ?? ZERO_TOTALS, delta),
-          device,
-          adjustsEpoch: epoch,
-          bookedEpoch,
-          seq: reading.seq,
-          revenueUnits: (previous?.revenueUnits ?? 0n) + revenueDelta,
-        })
-        this.counters.lateAdjustments += 1
-      } else {
-        this.dirtyIntervals.set(`${device.deviceId}\u0000${start}`, {
-          ...after,
-          device,
-          intervalStartMs: start,
-          revenueUnits: this.revenue(device, start, after),
-        })
-      }
-      if (start === newOpenStartMs) state.open = { ...after, startMs: start }
+    let openEnergyWh = 0
+    for (const piece of result.energy) {
+      if (piece.intervalStartMs === newOpenStartMs) openEnergyWh += piece.energyWh
+      else
+        this.book(
+          state,
+          reading.seq,
+          piece.intervalStartMs,
+          { ...ZERO_TOTALS, energyWh: piece.energyWh },
+          newOpenStartMs,
+        )
     }
+    this.book(
+      state,
+      reading.seq,
+      newOpenStartMs,
+      {
+        energyWh: openEnergyWh,
+        swaps: result.swaps,
+        readings: result.anomaly ? 0 : 1,
+        quarantined: result.anomaly ? 1 : 0,
+      },
+      newOpenStartMs,
+    )
 
     state.meter = result.state
     this.dirtyStates.add(state)
@@ -319,7 +358,10 @@ export class Aggregation {
   /** Everything to write since the last call, then forgets it. */
   takeWrites(): Writes {
     const writes: Writes = {
-      intervals: [...this.dirtyIntervals.values()],
+      intervals: [...this.dirtyIntervals.values()].map((w) => ({
+        ...w,
+        revenueUnits: this.revenue(w.device, w.intervalStartMs, w),
+      })),
       adjustments: [...this.adjustments.values()],
       readings: this.readingWrites,
       quarantines: this.quarantineWrites,
@@ -329,7 +371,12 @@ export class Aggregation {
           : [],
       ),
       watermarks: new Map([...this.dirtyWatermarks].map((p) => [p, this.watermarks.get(p) as number])),
+      offsets: [...this.touchedPartitions].flatMap((partition) => {
+        const offset = this.committableOffset(partition)
+        return offset === undefined ? [] : [{ partition, offset }]
+      }),
     }
+    this.touchedPartitions = new Set()
     this.dirtyIntervals = new Map()
     this.adjustments = new Map()
     this.readingWrites = []

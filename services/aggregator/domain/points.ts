@@ -1,5 +1,7 @@
 /**
- * What the aggregator writes, as plain data (the adapter turns it into line protocol). These
+ * Measurement names, and low-volume points as plain data (epoch totals; the adapter turns them
+ * into line protocol). The high-volume writes are formatted directly by
+ * adapters/influx-lines.ts. These
  * measurements are a contract with the oracle, the API and auditors: docs/architecture.md lists
  * them. Timestamps are deterministic (interval starts, device times, epoch starts) and so are
  * tags, so writing the same point again overwrites it: replays are idempotent.
@@ -40,16 +42,6 @@ export const int = (value: bigint | number): FieldValue => ({ int: value })
 export const str = (value: string): FieldValue => ({ str: value })
 export const bool = (value: boolean): FieldValue => ({ bool: value })
 
-export const NS_PER_MS = 1_000_000n
-
-/**
- * Readings of one device can share a device millisecond (a status and a session start); the seq
- * in the sub-millisecond nanoseconds keeps their points apart, deterministically.
- */
-export function readingTimeNs(tsMs: number, seq: number): bigint {
-  return BigInt(tsMs) * NS_PER_MS + BigInt(seq % 1_000_000)
-}
-
 export function msToNs(ms: number): bigint {
-  return BigInt(ms) * NS_PER_MS
+  return BigInt(ms) * 1_000_000n
 }
