@@ -16,10 +16,27 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
   const record = value as Record<string, unknown>
   const keys = Object.keys(record)
-    .filter((k) => record[k] !== undefined)
-    .sort()
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`
+  const shape = keys.join('\u0000')
+  let sorted = SORTED_KEYS.get(shape)
+  if (sorted === undefined) {
+    sorted = [...keys].sort()
+    if (SORTED_KEYS.size < MAX_SHAPES) SORTED_KEYS.set(shape, sorted)
+  }
+  let out = '{'
+  for (const k of sorted) {
+    const v = record[k]
+    if (v === undefined) continue
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonicalJson(v)}`
+  }
+  return `${out}}`
 }
+
+/**
+ * Sorted key lists by the object's own key order: telemetry has a handful of shapes, so the
+ * sort runs once per shape rather than once per object (this is on ingest's hot path).
+ */
+const SORTED_KEYS = new Map<string, string[]>()
+const MAX_SHAPES = 1024
 
 /** Domain separation, so a telemetry signature can never be mistaken for any other signed thing. */
 export const TELEMETRY_SIGNING_DOMAIN = 'gridroot.telemetry.v1\n'

@@ -30,7 +30,8 @@ const AggregatorEnvSchema = z.object({
   GRIDROOT_AGG_CLOSE_CHECK: envDurationMs.default(1_000),
   GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
   GRIDROOT_AGG_SESSION_TIMEOUT: envDurationMs.default(10_000),
-  GRIDROOT_AGG_INFLUX_CHUNK: z.coerce.number().int().min(100).default(5_000),
+  GRIDROOT_AGG_INFLUX_CHUNK: z.coerce.number().int().min(100).default(2_500),
+  GRIDROOT_AGG_INFLUX_WRITE_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(3),
   GRIDROOT_AGG_INFLUX_GZIP: envBoolean.optional(),
   GRIDROOT_AGG_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   GRIDROOT_AGG_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -56,6 +57,8 @@ export interface AggregatorConfig {
   /** Kafka group session timeout: how soon a crashed instance's partitions move to others. */
   readonly sessionTimeoutMs: number
   readonly influxChunkLines: number
+  /** Chunks of one write sent at once. */
+  readonly influxWriteConcurrency: number
   /** Compress writes; by default only when InfluxDB is not on this machine. */
   readonly influxGzip: boolean
   readonly metricsPort: number
@@ -79,6 +82,7 @@ export function aggregatorConfigFromEnv(env: Env): AggregatorConfig {
     anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },
     sessionTimeoutMs: c.GRIDROOT_AGG_SESSION_TIMEOUT,
     influxChunkLines: c.GRIDROOT_AGG_INFLUX_CHUNK,
+    influxWriteConcurrency: c.GRIDROOT_AGG_INFLUX_WRITE_CONCURRENCY,
     influxGzip:
       c.GRIDROOT_AGG_INFLUX_GZIP ??
       !/^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(env.GRIDROOT_INFLUX_URL ?? 'http://127.0.0.1'),

@@ -49,6 +49,7 @@ export async function startAggregatorService(
   const metrics = createAggregatorMetrics()
   const store = createInfluxStore(config.endpoints.influx, {
     chunkLines: config.influxChunkLines,
+    concurrency: config.influxWriteConcurrency,
     gzip: config.influxGzip,
   })
   const lines = new LineFormatter(config.grid, config.consumerGroup)

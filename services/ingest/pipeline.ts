@@ -1,18 +1,15 @@
 /**
- * Ingest's handling of one MQTT message: admit (decode, topic, registry, class), verify the
- * signature, then produce to `telemetry.v1`, or to `telemetry.dlq` with the reason and the
+ * Ingest's handling of one MQTT message: admit (decode, topic, registry, class, signature; on
+ * worker threads), then produce to `telemetry.v1`, or to `telemetry.dlq` with the reason and the
  * original bytes. The returned promise settles only after Kafka has acknowledged, which is when
  * the MQTT source may PUBACK. It never throws on bad input: input problems become DLQ records.
  */
-import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
-import type { DecodeLimits } from '../../core/telemetry/decode.ts'
-import type { Rejection } from '../../core/telemetry/reasons.ts'
+import type { Decoded, Rejection } from '../../core/telemetry/reasons.ts'
 import { parseTelemetryTopic } from '../../core/telemetry/topic.ts'
 import type { Logger } from '../../runtime/log.ts'
 import type { SinkRecord } from './adapters/kafka-sink.ts'
-import type { VerifyJob } from './adapters/verify-pool.ts'
-import { admit } from './domain/admit.ts'
+import type { Verified } from './domain/admit.ts'
 import type { IngestMetrics } from './metrics.ts'
 
 /** Kafka record headers on telemetry.v1 and telemetry.dlq (docs/architecture.md). */
@@ -25,12 +22,11 @@ export const HEADER = {
 } as const
 
 export interface PipelinePorts {
-  readonly registry: DeviceRegistry
-  readonly limits: DecodeLimits
   readonly instanceId: string
   readonly topics: TopicSet
   readonly send: (record: SinkRecord) => Promise<void>
-  readonly verify: (job: VerifyJob) => Promise<boolean>
+  /** Decode, checks and signature (services/ingest/domain/admit.ts), wherever they run. */
+  readonly admit: (topic: string, payload: Uint8Array) => Promise<Decoded<Verified>>
   readonly metrics: IngestMetrics
   readonly logger: Logger
 }
@@ -41,7 +37,7 @@ const LOG_FIRST_REJECTIONS = 20
 const LOG_EVERY_NTH_REJECTION = 1000
 
 export function createPipeline(ports: PipelinePorts): HandleMessage {
-  const { registry, limits, metrics, logger, instanceId } = ports
+  const { metrics, logger, instanceId } = ports
   const rejectionsSeen = new Map<string, number>()
 
   const toDlq = async (topic: string, payload: Buffer, receivedAtMs: number, rejection: Rejection) => {
@@ -73,29 +69,16 @@ export function createPipeline(ports: PipelinePorts): HandleMessage {
     metrics.received.inc()
     metrics.inFlight.inc()
     try {
-      const admitted = admit(topic, payload, registry, limits)
+      const admitted = await ports.admit(topic, payload)
       if (!admitted.ok) return await toDlq(topic, payload, receivedAtMs, admitted)
-      const { message, device, signingBytes } = admitted.value
-      const valid = await ports.verify({
-        publicKeyHex: device.publicKey,
-        publicKey: device.publicKeyObject,
-        bytes: signingBytes,
-        signature: message.sig,
-      })
-      if (!valid) {
-        return await toDlq(topic, payload, receivedAtMs, {
-          reason: 'BAD_SIGNATURE',
-          detail: `signature of ${message.readings.length} reading(s) from seq ${message.readings[0]?.seq} does not verify`,
-        })
-      }
       await ports.send({
         topic: ports.topics.telemetry.name,
-        key: message.deviceId,
+        key: admitted.value.deviceId,
         value: payload,
         headers: { [HEADER.receivedAtMs]: String(receivedAtMs), [HEADER.ingestInstance]: instanceId },
       })
       metrics.accepted.inc()
-      metrics.acceptedReadings.inc(message.readings.length)
+      metrics.acceptedReadings.inc(admitted.value.readings)
     } finally {
       metrics.inFlight.dec()
     }

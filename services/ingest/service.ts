@@ -9,9 +9,9 @@ import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { createAdmitPool } from './adapters/admit-pool.ts'
 import { createKafkaSink } from './adapters/kafka-sink.ts'
 import { startMqttSource } from './adapters/mqtt-source.ts'
-import { createVerifyPool } from './adapters/verify-pool.ts'
 import type { IngestConfig } from './config.ts'
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts'
 import { createPipeline } from './pipeline.ts'
@@ -45,14 +45,17 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     },
   )
   const verifyWorkers = config.verifyWorkers ?? availableParallelism()
-  const verifier = createVerifyPool({ workers: verifyWorkers, maxBatch: 256 })
-  const handle = createPipeline({
-    registry,
+  const admission = createAdmitPool({
+    workers: verifyWorkers,
+    // Plain records: each worker builds its own key objects.
+    registry: [...registry.devices()].map(({ publicKeyObject: _, ...record }) => record),
     limits: { maxMessageBytes: config.maxMessageBytes, maxReadingsPerMessage: config.maxReadingsPerMessage },
+  })
+  const handle = createPipeline({
     instanceId: config.instanceId,
     topics: config.topics,
     send: (record) => sink.send(record),
-    verify: (job) => verifier.verify(job),
+    admit: (topic, payload) => admission.admit(topic, payload),
     metrics,
     logger,
   })
@@ -92,7 +95,7 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
       await source.drain(config.drainTimeoutMs)
       await sink.close()
       await producer.disconnect()
-      await verifier.close()
+      await admission.close()
       await probe.close()
       logger.info('ingest stopped')
     },

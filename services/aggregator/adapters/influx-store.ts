@@ -59,32 +59,41 @@ const iso = (ms: number) => new Date(ms).toISOString()
 
 export function createInfluxStore(
   endpoint: Endpoints['influx'],
-  options: { readonly chunkLines: number; readonly gzip: boolean },
+  options: { readonly chunkLines: number; readonly concurrency: number; readonly gzip: boolean },
 ): AggregatorStore {
   const influx: InfluxClients = createInflux(endpoint, { timeoutMs: 30_000 })
-  // One writer, no client-side batching or retries: the aggregator decides when to retry, and
-  // must know that a write landed before it commits Kafka offsets.
-  const writer: WriteApi = influx.writeApi('ns', {
-    maxRetries: 0,
-    batchSize: options.chunkLines + 1,
-    flushInterval: 0,
-    // Compressing only to have the server decompress costs CPU on both ends of a loopback link.
-    gzipThreshold: options.gzip ? 1000 : Number.MAX_SAFE_INTEGER,
-  })
+  // Writers without client-side batching or retries: the aggregator decides when to retry, and
+  // must know that a write landed before it commits Kafka offsets. Several of them write the
+  // chunks of one call concurrently, which lets InfluxDB use more than one core.
+  const writers: WriteApi[] = Array.from({ length: options.concurrency }, () =>
+    influx.writeApi('ns', {
+      maxRetries: 0,
+      batchSize: options.chunkLines + 1,
+      flushInterval: 0,
+      // Compressing only to have the server decompress costs CPU on both ends of a loopback link.
+      gzipThreshold: options.gzip ? 1000 : Number.MAX_SAFE_INTEGER,
+    }),
+  )
   const bucket = fluxString(influx.bucket)
 
   const rows = (query: string) => influx.queryApi.collectRows<Record<string, unknown>>(query)
 
   return {
     async write(lines) {
-      for (let i = 0; i < lines.length; i += options.chunkLines) {
-        writer.writeRecords(lines.slice(i, i + options.chunkLines))
-        try {
-          await writer.flush()
-        } catch (error) {
-          throw new InfluxWriteError(error)
+      let next = 0
+      const writeChunks = async (writer: WriteApi) => {
+        for (; next < lines.length; ) {
+          const chunk = lines.slice(next, next + options.chunkLines)
+          next += chunk.length
+          writer.writeRecords(chunk)
+          try {
+            await writer.flush()
+          } catch (error) {
+            throw new InfluxWriteError(error)
+          }
         }
       }
+      await Promise.all(writers.map(writeChunks))
     },
 
     async loadDeviceStates(consumerGroup) {
@@ -171,7 +180,7 @@ export function createInfluxStore(
     },
 
     async close() {
-      await writer.close().catch(() => undefined)
+      await Promise.all(writers.map((w) => w.close().catch(() => undefined)))
     },
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The ingest decision for one MQTT message, except the signature: decode, check the topic against
- * the message, look the device up, and check its class. What passes goes on to signature
- * verification (which ingest runs on worker threads, being by far the most expensive step).
+ * The ingest decision for one MQTT message: decode, check the topic against the message, look
+ * the device up, check its class (`admit`), then verify the signature (`admitAndVerify`).
+ * Ingest runs this on worker threads: verifying costs far more than anything else on its path.
  */
+import { verifyBytes } from '../../../core/identity/keys.ts'
 import type { DeviceRegistry, RegisteredDevice } from '../../../core/identity/registry.ts'
 import { signingBytes } from '../../../core/telemetry/canonical.ts'
 import { type DecodeLimits, decodeMessage } from '../../../core/telemetry/decode.ts'
@@ -50,4 +51,30 @@ export function admit(
     ok: true,
     value: { message, device, signingBytes: signingBytes(message.deviceId, message.readings) },
   }
+}
+
+/** What ingest needs to know of an accepted message to produce it. */
+export interface Verified {
+  readonly deviceId: string
+  readonly readings: number
+}
+
+/** The whole ingest decision for one message: admit, then check the device's signature. */
+export function admitAndVerify(
+  topic: string,
+  payload: Uint8Array,
+  registry: DeviceRegistry,
+  limits: DecodeLimits,
+): Decoded<Verified> {
+  const admitted = admit(topic, payload, registry, limits)
+  if (!admitted.ok) return admitted
+  const { message, device, signingBytes } = admitted.value
+  if (!verifyBytes(device.publicKeyObject, signingBytes, message.sig)) {
+    const first = message.readings[0]?.seq
+    return reject(
+      'BAD_SIGNATURE',
+      `signature of ${message.readings.length} reading(s) from seq ${first} does not verify`,
+    )
+  }
+  return { ok: true, value: { deviceId: message.deviceId, readings: message.readings.length } }
 }
