@@ -41,6 +41,7 @@ interface Job {
 interface PoolWorker {
   readonly worker: Worker
   outstanding: number
+  dead: boolean
 }
 
 export function createAdmitPool(options: {
@@ -60,11 +61,18 @@ export function createAdmitPool(options: {
   let nextId = 0
   const inFlight = new Map<number, { jobs: Job[]; owner: PoolWorker }>()
   const workerData: AdmitWorkerData = { registry: options.registry, limits: options.limits }
+  let inlineRegistry: ReturnType<typeof indexRegistry> | undefined
+  /** Admission on this thread: the fallback for the messages of a worker that died. */
+  const admitHere = (job: Job) => {
+    inlineRegistry ??= indexRegistry(options.registry)
+    job.resolve(admitAndVerify(job.topic, job.payload, inlineRegistry, options.limits))
+  }
 
   const pool: PoolWorker[] = Array.from({ length: options.workers }, () => {
     const entry: PoolWorker = {
-      worker: new Worker(new URL('./admit-worker.ts', import.meta.url), { workerData }),
+      worker: new Worker(new URL('./admit-worker-entry.mjs', import.meta.url), { workerData }),
       outstanding: 0,
+      dead: false,
     }
     entry.worker.on('message', ({ id, results }: AdmitResponse) => {
       const batch = inFlight.get(id)
@@ -74,13 +82,12 @@ export function createAdmitPool(options: {
       for (const [i, job] of batch.jobs.entries()) job.resolve(results[i] as Decoded<Verified>)
     })
     entry.worker.on('error', (error) => {
-      // A crashed worker must not strand its messages: admit them here instead.
-      const registry = indexRegistry(options.registry)
+      // A crashed worker must not strand its messages: admit them here, and send it no more.
+      entry.dead = true
       for (const [id, batch] of inFlight) {
         if (batch.owner !== entry) continue
         inFlight.delete(id)
-        for (const job of batch.jobs)
-          job.resolve(admitAndVerify(job.topic, job.payload, registry, options.limits))
+        for (const job of batch.jobs) admitHere(job)
       }
       process.emitWarning(`ingest admission worker failed: ${error.message}`)
     })
@@ -92,8 +99,13 @@ export function createAdmitPool(options: {
     flushScheduled = false
     const jobs = queue
     queue = []
-    const share = Math.ceil(jobs.length / pool.length)
-    const byLoad = [...pool].sort((a, b) => a.outstanding - b.outstanding)
+    const alive = pool.filter((p) => !p.dead)
+    if (alive.length === 0) {
+      for (const job of jobs) admitHere(job)
+      return
+    }
+    const share = Math.ceil(jobs.length / alive.length)
+    const byLoad = alive.sort((a, b) => a.outstanding - b.outstanding)
     for (let i = 0, w = 0; i < jobs.length; i += share, w++) {
       const owner = byLoad[w % byLoad.length] as PoolWorker
       const slice = jobs.slice(i, i + share)
