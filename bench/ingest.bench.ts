@@ -16,7 +16,7 @@
  * Environment: GRIDROOT_STACK_RUN_DIR (reuse a running stack), GRIDROOT_BENCH_RUNS (default 3),
  * GRIDROOT_BENCH_ONLY (one figure's name), GRIDROOT_BENCH_INGEST_NODE_ARGS (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` for ingest), GRIDROOT_BENCH_MQTT_CONNECTIONS (what-if:
- * ingest's and the bare subscriber's connection count, default ingest's 64),
+ * ingest's and the bare subscriber's connection count, default ingest's 256),
  * GRIDROOT_BENCH_INGEST_ENV (what-if: `GRIDROOT_INGEST_X=v ...` for ingest) and
  * GRIDROOT_BENCH_INGEST_ENTRY (what-if: another ingest main.ts, e.g. in an experimental copy),
  * GRIDROOT_BENCH_INGEST_LOG (a file to append ingest's logs to).
@@ -47,7 +47,7 @@ const EnvSchema = z.object({
   GRIDROOT_BENCH_INGEST_NODE_ARGS: z.string().default(''),
   GRIDROOT_BENCH_ONLY: z.enum(['ingest-per-message', 'ingest-batched']).optional(),
   /** What-if: ingest's GRIDROOT_INGEST_MQTT_CONNECTIONS, and the bare subscriber's connections. */
-  GRIDROOT_BENCH_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(64),
+  GRIDROOT_BENCH_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(256),
   /** What-if: more ingest settings, `GRIDROOT_INGEST_X=v GRIDROOT_INGEST_Y=w`. */
   GRIDROOT_BENCH_INGEST_ENV: z
     .string()

@@ -20,7 +20,7 @@ const IngestEnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,40}$/)
     .default('gridroot-ingest'),
-  GRIDROOT_INGEST_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(64),
+  GRIDROOT_INGEST_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(256),
   GRIDROOT_INGEST_SESSION_EXPIRY_SEC: z.coerce.number().int().min(0).default(86_400),
   GRIDROOT_INGEST_VERIFY_WORKERS: z.coerce.number().int().min(0).max(64).optional(),
   GRIDROOT_INGEST_MAX_MESSAGE_BYTES: z.coerce
