@@ -39,7 +39,7 @@ import { type AggregatorProcess, startAggregatorProcess } from './support/aggreg
 import { acquireAggregateBenchStack, releaseAggregateBenchStack } from './support/aggregate-stack.ts'
 import type { BenchChild } from './support/child.ts'
 import { memoryMiB, waitForQuietMachine } from './support/proc-stats.ts'
-import { progress } from './support/progress.ts'
+import { progress, runBench } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, RESULTS_DIR } from './support/results.ts'
 
 const FIGURE_NAMES = ['aggregate-single', 'aggregate-batched'] as const
@@ -415,27 +415,4 @@ async function main(): Promise<void> {
   console.log(formatResults(results))
 }
 
-const deadline = setTimeout(() => {
-  progress(`the benchmark ran past ${DEADLINE_MS / 60_000} minutes; stopping`)
-  void cleanUp().finally(() => process.exit(1))
-}, DEADLINE_MS)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    progress(`${signal}: stopping`)
-    void cleanUp().finally(() => process.exit(130))
-  })
-}
-
-main().then(
-  async () => {
-    clearTimeout(deadline)
-    await cleanUp()
-    process.exit(0)
-  },
-  async (error: unknown) => {
-    clearTimeout(deadline)
-    console.error(error)
-    await cleanUp()
-    process.exit(1)
-  },
-)
+runBench(main, cleanUp, DEADLINE_MS)

@@ -37,7 +37,7 @@ import { type IngestProcess, startIngestProcess } from './support/ingest-process
 import { type BenchLoad, createBenchFleet, createBenchLoad } from './support/load.ts'
 import { type ConsumerMeasurement, measureConsumer, QUIET, type TimedWindow } from './support/measure.ts'
 import { memoryMiB, startCpuWindow, waitForQuietMachine } from './support/proc-stats.ts'
-import { progress } from './support/progress.ts'
+import { progress, runBench } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, writeResult } from './support/results.ts'
 import { measureVerifyRate, verifyJobsOf } from './support/verify-baseline.ts'
 
@@ -416,27 +416,4 @@ async function main(): Promise<void> {
   console.log(formatResults(results))
 }
 
-const deadline = setTimeout(() => {
-  progress(`the benchmark ran past ${DEADLINE_MS / 60_000} minutes; stopping`)
-  void cleanUp().finally(() => process.exit(1))
-}, DEADLINE_MS)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    progress(`${signal}: stopping`)
-    void cleanUp().finally(() => process.exit(130))
-  })
-}
-
-main().then(
-  async () => {
-    clearTimeout(deadline)
-    await cleanUp()
-    process.exit(0)
-  },
-  async (error: unknown) => {
-    clearTimeout(deadline)
-    console.error(error)
-    await cleanUp()
-    process.exit(1)
-  },
-)
+runBench(main, cleanUp, DEADLINE_MS)

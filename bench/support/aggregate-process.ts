@@ -6,8 +6,7 @@
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { ENDPOINT_ENV, type Endpoints, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { ephemeralPort } from '../../stack/ports.ts'
-import { type BenchChild, ChildExitedError, spawnTsChild } from './child.ts'
-import { sleep } from './progress.ts'
+import { type BenchChild, spawnTsChild, waitForMetrics } from './child.ts'
 
 export interface AggregatorCounters {
   readonly records: number
@@ -97,22 +96,6 @@ export async function startAggregatorProcess(options: StartAggregatorOptions): P
     const response = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) })
     return parseAggregatorCounters(await response.text())
   }
-  const deadline = Date.now() + options.startTimeoutMs
-  for (;;) {
-    if (child.child.exitCode !== null)
-      throw new ChildExitedError('the aggregator', child.child.exitCode, child.output())
-    try {
-      await counters()
-      break
-    } catch {
-      if (Date.now() > deadline) {
-        await child.stop()
-        throw new Error(
-          `the aggregator did not serve /metrics within ${options.startTimeoutMs} ms:\n${child.output()}`,
-        )
-      }
-      await sleep(100)
-    }
-  }
+  await waitForMetrics(child, 'the aggregator', counters, options.startTimeoutMs)
   return { ...child, metricsPort, counters }
 }

@@ -87,3 +87,25 @@ export function spawnTsChild(
     },
   }
 }
+
+/** Polls a service's /metrics until it answers (or it exits, or the time is up). */
+export async function waitForMetrics<T>(
+  child: BenchChild,
+  what: string,
+  read: () => Promise<T>,
+  startTimeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + startTimeoutMs
+  for (;;) {
+    if (child.child.exitCode !== null) throw new ChildExitedError(what, child.child.exitCode, child.output())
+    try {
+      return await read()
+    } catch {
+      if (Date.now() > deadline) {
+        await child.stop()
+        throw new Error(`${what} did not serve /metrics within ${startTimeoutMs} ms:\n${child.output()}`)
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}

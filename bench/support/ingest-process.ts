@@ -5,8 +5,7 @@
 import type { Endpoints } from '../../runtime/endpoints.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
 import { ephemeralPort } from '../../stack/ports.ts'
-import { type BenchChild, ChildExitedError, spawnTsChild } from './child.ts'
-import { sleep } from './progress.ts'
+import { type BenchChild, spawnTsChild, waitForMetrics } from './child.ts'
 
 export interface IngestCounters {
   readonly messagesAccepted: number
@@ -76,22 +75,6 @@ export async function startIngestProcess(options: StartIngestOptions): Promise<I
     const response = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) })
     return parseCounters(await response.text())
   }
-  const deadline = Date.now() + options.startTimeoutMs
-  for (;;) {
-    if (child.child.exitCode !== null)
-      throw new ChildExitedError('ingest', child.child.exitCode, child.output())
-    try {
-      await counters()
-      break
-    } catch {
-      if (Date.now() > deadline) {
-        await child.stop()
-        throw new Error(
-          `ingest did not serve /metrics within ${options.startTimeoutMs} ms:\n${child.output()}`,
-        )
-      }
-      await sleep(100)
-    }
-  }
+  await waitForMetrics(child, 'ingest', counters, options.startTimeoutMs)
   return { ...child, metricsPort, counters }
 }

@@ -7,7 +7,8 @@
  */
 import type { Rng } from '../../core/random/prng.ts'
 import type { Reading } from '../../core/telemetry/types.ts'
-import { BaseDeviceModel, HOUR_MS, localHour } from './device-model.ts'
+import { nextArrivalMs } from './arrivals.ts'
+import { BaseDeviceModel, HOUR_MS } from './device-model.ts'
 
 /** Relative arrival intensity per local hour (0–23); busiest around noon and after work. */
 const ARRIVALS_PER_HOUR_PROFILE = [
@@ -48,14 +49,7 @@ export class ChargerModel extends BaseDeviceModel {
   }
 
   private drawArrival(fromMs: number): number {
-    // Thinning of a non-homogeneous Poisson process with the hourly profile as its intensity.
-    const maxRate = Math.max(...ARRIVALS_PER_HOUR_PROFILE) * this.options.utilization
-    let t = fromMs
-    for (;;) {
-      t += this.rng.exponential(HOUR_MS / maxRate)
-      const rate = (ARRIVALS_PER_HOUR_PROFILE[Math.floor(localHour(t))] ?? 0) * this.options.utilization
-      if (this.rng.next() * maxRate <= rate) return Math.round(t)
-    }
+    return nextArrivalMs(this.rng, fromMs, ARRIVALS_PER_HOUR_PROFILE, this.options.utilization)
   }
 
   /** Instantaneous power: full power until 80 % of the target, then a linear taper to 30 %. */

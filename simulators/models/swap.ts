@@ -6,7 +6,8 @@
  */
 import type { Rng } from '../../core/random/prng.ts'
 import type { Reading, SlotState } from '../../core/telemetry/types.ts'
-import { BaseDeviceModel, HOUR_MS, localHour } from './device-model.ts'
+import { nextArrivalMs } from './arrivals.ts'
+import { BaseDeviceModel, HOUR_MS } from './device-model.ts'
 
 /** Swaps per hour at a busy cabinet, per local hour: commute peaks at 8–9 and 18–19. */
 const SWAPS_PER_HOUR_PROFILE = [
@@ -62,13 +63,7 @@ export class SwapModel extends BaseDeviceModel {
   }
 
   private drawArrival(fromMs: number): number {
-    const maxRate = Math.max(...SWAPS_PER_HOUR_PROFILE) * this.options.demand
-    let t = fromMs
-    for (;;) {
-      t += this.rng.exponential(HOUR_MS / maxRate)
-      const rate = (SWAPS_PER_HOUR_PROFILE[Math.floor(localHour(t))] ?? 0) * this.options.demand
-      if (this.rng.next() * maxRate <= rate) return Math.round(t)
-    }
+    return nextArrivalMs(this.rng, fromMs, SWAPS_PER_HOUR_PROFILE, this.options.demand)
   }
 
   private charge(untilMs: number): void {
