@@ -30,6 +30,7 @@ const IngestEnvSchema = z.object({
     .default(256 * 1024),
   GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE: z.coerce.number().int().min(1).default(1000),
   GRIDROOT_INGEST_KAFKA_MAX_BATCH: z.coerce.number().int().min(1).default(2000),
+  GRIDROOT_INGEST_KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(3),
   GRIDROOT_INGEST_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   GRIDROOT_INGEST_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GRIDROOT_INGEST_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -48,6 +49,8 @@ export interface IngestConfig {
   readonly maxMessageBytes: number
   readonly maxReadingsPerMessage: number
   readonly kafkaMaxBatchRecords: number
+  /** Wait up to this long for a small produce request to fill up (0: send at once). */
+  readonly kafkaLingerMs: number
   readonly drainTimeoutMs: number
   readonly metricsPort: number
   readonly metricsHost: string
@@ -67,6 +70,7 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
     maxMessageBytes: c.GRIDROOT_INGEST_MAX_MESSAGE_BYTES,
     maxReadingsPerMessage: c.GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE,
     kafkaMaxBatchRecords: c.GRIDROOT_INGEST_KAFKA_MAX_BATCH,
+    kafkaLingerMs: c.GRIDROOT_INGEST_KAFKA_LINGER_MS,
     drainTimeoutMs: c.GRIDROOT_INGEST_DRAIN_TIMEOUT_MS,
     metricsPort: c.GRIDROOT_INGEST_METRICS_PORT,
     metricsHost: c.GRIDROOT_INGEST_METRICS_HOST,

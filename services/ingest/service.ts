@@ -38,7 +38,12 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
   const sink = createKafkaSink(
     producer,
     logger,
-    { maxBatchRecords: config.kafkaMaxBatchRecords, retryMaxDelayMs: 5_000 },
+    {
+      maxBatchRecords: config.kafkaMaxBatchRecords,
+      retryMaxDelayMs: 5_000,
+      lingerMs: config.kafkaLingerMs,
+      lingerMinRecords: 64,
+    },
     {
       onBatch: (records) => metrics.produceBatch.observe(records),
       onError: () => metrics.produceErrors.inc(),

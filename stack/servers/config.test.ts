@@ -58,6 +58,9 @@ describe('renderKafkaProperties', () => {
   it('makes KRaft cluster ids of 22 URL-safe base64 characters', () => {
     expect(newClusterId()).toMatch(/^[A-Za-z0-9_-]{22}$/)
     expect(newClusterId()).not.toBe(newClusterId())
+    // 0xf8 encodes as '-' first in base64url: such an id would be taken for an option.
+    const draws = [Buffer.alloc(16, 0xf8), Buffer.alloc(16, 0x01)]
+    expect(newClusterId(() => draws.shift() as Buffer)).toBe(Buffer.alloc(16, 0x01).toString('base64url'))
   })
 })
 

@@ -80,9 +80,16 @@ export function renderKafkaLog4j(): string {
   ].join('\n')
 }
 
-/** KRaft cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters). */
-export function newClusterId(): string {
-  return randomBytes(16).toString('base64url')
+/**
+ * KRaft cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters). One
+ * that starts with '-' would be read as an option by the storage tool's argument parser (Kafka's
+ * own Uuid.randomUuid() draws again in that case), so this does too.
+ */
+export function newClusterId(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
 
 export function kafkaEndpoint(port: number): Endpoints['kafka'] {
