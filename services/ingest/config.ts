@@ -30,7 +30,7 @@ const IngestEnvSchema = z.object({
     .default(256 * 1024),
   GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE: z.coerce.number().int().min(1).default(1000),
   GRIDROOT_INGEST_KAFKA_MAX_BATCH: z.coerce.number().int().min(1).default(2000),
-  GRIDROOT_INGEST_KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(3),
+  GRIDROOT_INGEST_KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
   GRIDROOT_INGEST_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   GRIDROOT_INGEST_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GRIDROOT_INGEST_METRICS_HOST: z.string().default('127.0.0.1'),
