@@ -61,6 +61,21 @@ describe('createKafkaSink', () => {
     expect(fake.batches).toEqual([['x']])
   })
 
+  it('lingers to let a small request fill up when asked to', async () => {
+    const fake = fakeProducer(0)
+    const sink = createKafkaSink(fake.producer, logger, {
+      maxBatchRecords: 100,
+      retryMaxDelayMs: 10,
+      lingerMs: 20,
+      lingerMinRecords: 3,
+    })
+    const first = sink.send(record('a'))
+    await new Promise((r) => setTimeout(r, 5))
+    await Promise.all([first, sink.send(record('b'))])
+    // Without the linger 'a' would have gone alone (see the first test).
+    expect(fake.batches).toEqual([['a', 'b']])
+  })
+
   it('refuses records after close, once pending ones are out', async () => {
     const fake = fakeProducer(0)
     const sink = createKafkaSink(fake.producer, logger, { maxBatchRecords: 10, retryMaxDelayMs: 10 })
