@@ -5,6 +5,9 @@
 import { GridrootError } from '../core/errors/base.ts'
 import type { Logger } from './log.ts'
 
+/** Longest a graceful stop may take (ingest drains for up to 10 s by default). */
+const STOP_DEADLINE_MS = 30_000
+
 export function runService(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): void {
   if (process.argv.includes('--help')) {
     console.log('Configuration comes from the environment; see .env.example and README.md ("Configuration").')
@@ -17,6 +20,11 @@ export function runService(logger: Logger, start: () => Promise<{ stop(): Promis
         if (stopping) process.exit(130)
         stopping = true
         logger.info({ signal }, 'stopping')
+        // A stop that hangs (a broker gone for good) must not leave the process behind.
+        setTimeout(() => {
+          logger.error({ stopDeadlineMs: STOP_DEADLINE_MS }, 'graceful stop took too long; exiting')
+          process.exit(1)
+        }, STOP_DEADLINE_MS).unref()
         service.stop().then(
           () => process.exit(0),
           (error: unknown) => {
