@@ -37,9 +37,8 @@ import { countPoints, createRunDatabase, dropRunDatabase } from './support/aggre
 import { type PreloadedTopic, preloadTelemetry } from './support/aggregate-load.ts'
 import { type AggregatorProcess, startAggregatorProcess } from './support/aggregate-process.ts'
 import { acquireAggregateBenchStack, releaseAggregateBenchStack } from './support/aggregate-stack.ts'
-import type { BenchChild } from './support/child.ts'
 import { memoryMiB, waitForQuietMachine } from './support/proc-stats.ts'
-import { progress, runBench } from './support/progress.ts'
+import { cleanups, progress, runBench, running } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, RESULTS_DIR } from './support/results.ts'
 
 const FIGURE_NAMES = ['aggregate-single', 'aggregate-batched'] as const
@@ -102,17 +101,6 @@ const FIGURES: readonly Figure[] = [
   { name: 'aggregate-single', readingsPerRecord: 1, minReadings: 300_000 },
   { name: 'aggregate-batched', readingsPerRecord: 10, minReadings: 600_000 },
 ]
-
-/** Everything that must be stopped on the way out, whichever way that is. */
-const cleanups: (() => Promise<void>)[] = []
-const running = new Set<BenchChild>()
-
-async function cleanUp(): Promise<void> {
-  for (const child of running) await child.stop(5_000).catch(() => undefined)
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup().catch((error: unknown) => progress(`clean-up failed: ${String(error)}`))
-  }
-}
 
 interface Context {
   readonly stack: StackHandle
@@ -415,4 +403,4 @@ async function main(): Promise<void> {
   console.log(formatResults(results))
 }
 
-runBench(main, cleanUp, DEADLINE_MS)
+runBench(main, DEADLINE_MS)

@@ -31,13 +31,12 @@ import { createMqttPublisher, type MqttPublisher } from '../simulators/adapters/
 import type { Fleet } from '../simulators/fleet/fleet.ts'
 import type { StackHandle } from '../stack/index.ts'
 import { acquireBenchStack, releaseBenchStack } from './support/bench-stack.ts'
-import type { BenchChild } from './support/child.ts'
 import { ingestConsumer, startBareSubscriber } from './support/consumers.ts'
 import { type IngestProcess, startIngestProcess } from './support/ingest-process.ts'
 import { type BenchLoad, createBenchFleet, createBenchLoad } from './support/load.ts'
 import { type ConsumerMeasurement, measureConsumer, QUIET, type TimedWindow } from './support/measure.ts'
 import { memoryMiB, startCpuWindow, waitForQuietMachine } from './support/proc-stats.ts'
-import { progress, runBench } from './support/progress.ts'
+import { cleanups, progress, runBench, running } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, writeResult } from './support/results.ts'
 import { measureVerifyRate, verifyJobsOf } from './support/verify-baseline.ts'
 
@@ -104,17 +103,6 @@ const FIGURES: readonly Figure[] = [
     targets: { readingsPerSecond: 20_000, ratio: 0.6 },
   },
 ]
-
-/** Everything that must be stopped on the way out, whichever way that is. */
-const cleanups: (() => Promise<void>)[] = []
-const running = new Set<BenchChild>()
-
-async function cleanUp(): Promise<void> {
-  for (const child of running) await child.stop(5_000).catch(() => undefined)
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup().catch((error: unknown) => progress(`clean-up failed: ${String(error)}`))
-  }
-}
 
 interface Context {
   readonly stack: StackHandle
@@ -416,4 +404,4 @@ async function main(): Promise<void> {
   console.log(formatResults(results))
 }
 
-runBench(main, cleanUp, DEADLINE_MS)
+runBench(main, DEADLINE_MS)
