@@ -6,7 +6,7 @@
  * take the pile out of service for a while.
  */
 import type { Rng } from '../../core/random/prng.ts'
-import type { Reading } from '../../core/telemetry/types.ts'
+import type { ConnectorStatus, Reading } from '../../core/telemetry/types.ts'
 import { nextArrivalMs } from './arrivals.ts'
 import { BaseDeviceModel, HOUR_MS } from './device-model.ts'
 
@@ -110,30 +110,16 @@ export class ChargerModel extends BaseDeviceModel {
     if (tMs < this.faultedUntilMs) return
     if (this.faultedUntilMs > 0) {
       this.faultedUntilMs = 0
-      this.emit(out, {
-        type: 'charger.status',
-        ts: tMs,
-        registerWh: this.registerWh,
-        connectorId: 1,
-        status: 'Available',
-        errorCode: 'NoError',
-      })
+      this.emitStatus(out, tMs, 'Available', 'NoError')
     }
     if (this.rng.chance(FAULT_PROBABILITY_PER_SESSION)) {
       this.faultedUntilMs = tMs + this.rng.int(1, 6) * HOUR_MS
-      this.emit(out, {
-        type: 'charger.status',
-        ts: tMs,
-        registerWh: this.registerWh,
-        connectorId: 1,
-        status: 'Faulted',
-        errorCode: this.rng.pick([
-          'GroundFailure',
-          'OverCurrentFailure',
-          'PowerMeterFailure',
-          'ConnectorLockFailure',
-        ]),
-      })
+      this.emitStatus(
+        out,
+        tMs,
+        'Faulted',
+        this.rng.pick(['GroundFailure', 'OverCurrentFailure', 'PowerMeterFailure', 'ConnectorLockFailure']),
+      )
       return
     }
     const carMaxW = this.rng.pick([7_400, 11_000, 50_000, 100_000, 150_000])
@@ -145,20 +131,25 @@ export class ChargerModel extends BaseDeviceModel {
       deliveredWh: 0,
     }
     this.session = session
-    this.emit(out, {
-      type: 'charger.status',
-      ts: tMs,
-      registerWh: this.registerWh,
-      connectorId: 1,
-      status: 'Charging',
-      errorCode: 'NoError',
-    })
+    this.emitStatus(out, tMs, 'Charging', 'NoError')
     this.emit(out, {
       type: 'charger.session_start',
       ts: tMs,
       registerWh: this.registerWh,
       connectorId: 1,
       sessionId: session.sessionId,
+    })
+  }
+
+  /** OCPP StatusNotification of the single connector. */
+  private emitStatus(out: Reading[], tMs: number, status: ConnectorStatus, errorCode: string): void {
+    this.emit(out, {
+      type: 'charger.status',
+      ts: tMs,
+      registerWh: this.registerWh,
+      connectorId: 1,
+      status,
+      errorCode,
     })
   }
 
@@ -172,14 +163,7 @@ export class ChargerModel extends BaseDeviceModel {
       sessionId: session.sessionId,
       reason: 'EVDisconnected',
     })
-    this.emit(out, {
-      type: 'charger.status',
-      ts: tMs,
-      registerWh: this.registerWh,
-      connectorId: 1,
-      status: 'Available',
-      errorCode: 'NoError',
-    })
+    this.emitStatus(out, tMs, 'Available', 'NoError')
     if (this.nextArrivalMs < tMs) this.nextArrivalMs = this.drawArrival(tMs)
   }
 }
