@@ -1,13 +1,18 @@
 /**
- * The per-message baseline: how many ed25519 signatures node:crypto verifies per second on this
- * machine with a given number of worker threads, over the very messages the benchmark publishes
- * (same keys, same signed bytes). Nothing but `crypto.verify` runs in the loop: keys are made
- * and signatures decoded beforehand, so this is the ceiling of a verifier with that many threads.
+ * The per-message baseline: how many ed25519 signatures one implementation verifies per second
+ * on this machine with a given number of worker threads, over the very messages the benchmark
+ * publishes (same keys, same signed bytes). Nothing but the verify call runs in the loop: keys
+ * are made and signatures decoded beforehand, so this is the ceiling of a verifier with that
+ * many threads. `node:crypto` (OpenSSL) is the baseline the ingest issue names; `libsodium`
+ * (sodium-native) is what ingest verifies with when it loads (core/identity/keys.ts).
  */
+import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { signingBytes } from '../../core/telemetry/canonical.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
 import type { Publish } from '../../simulators/scenario.ts'
+
+export type VerifyImplementation = 'node:crypto' | 'libsodium'
 
 const SPKI_ED25519_PREFIX = '302a300506032b6570032100'
 
@@ -15,15 +20,21 @@ const SPKI_ED25519_PREFIX = '302a300506032b6570032100'
 const WORKER_SOURCE = `
 const { createPublicKey, verify } = require('node:crypto')
 const { parentPort, workerData } = require('node:worker_threads')
+const sodium = workerData.sodiumPath ? require(workerData.sodiumPath) : undefined
 const keys = new Map()
-const jobs = workerData.jobs.map(([spkiHex, bytes, signature]) => {
-  let key = keys.get(spkiHex)
+const jobs = workerData.jobs.map(([publicKeyHex, bytes, signature]) => {
+  let key = keys.get(publicKeyHex)
   if (!key) {
-    key = createPublicKey({ key: Buffer.from(spkiHex, 'hex'), format: 'der', type: 'spki' })
-    keys.set(spkiHex, key)
+    key = sodium
+      ? Buffer.from(publicKeyHex, 'hex')
+      : createPublicKey({ key: Buffer.from('${SPKI_ED25519_PREFIX}' + publicKeyHex, 'hex'), format: 'der', type: 'spki' })
+    keys.set(publicKeyHex, key)
   }
   return [Buffer.from(bytes), key, Buffer.from(signature)]
 })
+const verifyOne = sodium
+  ? (bytes, key, signature) => sodium.crypto_sign_verify_detached(signature, bytes, key)
+  : (bytes, key, signature) => verify(null, bytes, key, signature)
 const run = (ms) => {
   let count = 0
   let invalid = 0
@@ -32,7 +43,7 @@ const run = (ms) => {
   while (now - start < ms) {
     for (let i = 0; i < 64; i++) {
       const [bytes, key, signature] = jobs[count % jobs.length]
-      if (!verify(null, bytes, key, signature)) invalid += 1
+      if (!verifyOne(bytes, key, signature)) invalid += 1
       count += 1
     }
     now = performance.now()
@@ -50,7 +61,7 @@ export interface VerifyRate {
   readonly perThread: readonly number[]
 }
 
-/** [spki hex, signed bytes, raw signature] of each message. */
+/** [raw public key hex, signed bytes, raw signature] of each message. */
 export type VerifyJobs = readonly (readonly [string, Uint8Array, Uint8Array])[]
 
 export function verifyJobsOf(
@@ -60,21 +71,25 @@ export function verifyJobsOf(
   return publishes.map((p) => {
     const message = JSON.parse(p.payload.toString()) as TelemetryMessage
     return [
-      SPKI_ED25519_PREFIX + publicKeyHexOf(message.deviceId),
+      publicKeyHexOf(message.deviceId),
       signingBytes(message.deviceId, message.readings),
       Buffer.from(message.sig, 'base64'),
     ] as const
   })
 }
 
-/** Runs `threads` workers at once, each warming up then verifying for `measureMs`. */
+/** Runs `threads` workers of one implementation at once, each warming up then verifying for `measureMs`. */
 export async function measureVerifyRate(
   jobs: VerifyJobs,
-  options: { threads: number; warmUpMs: number; measureMs: number },
+  options: { implementation: VerifyImplementation; threads: number; warmUpMs: number; measureMs: number },
 ): Promise<VerifyRate> {
+  const sodiumPath =
+    options.implementation === 'libsodium'
+      ? createRequire(import.meta.url).resolve('sodium-native')
+      : undefined
   const workers = Array.from(
     { length: options.threads },
-    () => new Worker(WORKER_SOURCE, { eval: true, workerData: { jobs } }),
+    () => new Worker(WORKER_SOURCE, { eval: true, workerData: { jobs, sodiumPath } }),
   )
   try {
     const results = await Promise.all(

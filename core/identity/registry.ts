@@ -3,7 +3,6 @@
  * which key. Services load it from a file (an adapter's job); this module parses and indexes it.
  * Its commitment on-chain (a Merkle root over device records) lands with the oracle.
  */
-import type { KeyObject } from 'node:crypto'
 import { z } from 'zod'
 import { GridrootError } from '../errors/base.ts'
 import { DEVICE_ID_PATTERN } from '../telemetry/topic.ts'
@@ -28,7 +27,8 @@ export const DeviceRegistryFileSchema = z.strictObject({
 export type DeviceRegistryFile = z.infer<typeof DeviceRegistryFileSchema>
 
 export interface RegisteredDevice extends DeviceRecord {
-  readonly publicKeyObject: KeyObject
+  /** Raw 32 bytes of `publicKey`, what `verifyBytes` takes. */
+  readonly publicKeyRaw: Buffer
 }
 
 export interface DeviceRegistry {
@@ -65,7 +65,7 @@ export function indexRegistry(records: readonly DeviceRecord[]): DeviceRegistry 
   const byId = new Map<string, RegisteredDevice>()
   for (const record of records) {
     if (byId.has(record.deviceId)) throw new RegistryInvalidError(`deviceId ${record.deviceId} appears twice`)
-    byId.set(record.deviceId, { ...record, publicKeyObject: publicKeyFromHex(record.publicKey) })
+    byId.set(record.deviceId, { ...record, publicKeyRaw: publicKeyFromHex(record.publicKey) })
   }
   return {
     size: byId.size,

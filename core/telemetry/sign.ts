@@ -21,6 +21,6 @@ export function encodeMessage(message: TelemetryMessage): Buffer {
   return Buffer.from(JSON.stringify(message))
 }
 
-export function verifyMessage(message: TelemetryMessage, publicKey: KeyObject): boolean {
-  return verifyBytes(publicKey, signingBytes(message.deviceId, message.readings), message.sig)
+export function verifyMessage(message: TelemetryMessage, publicKeyRaw: Buffer): boolean {
+  return verifyBytes(publicKeyRaw, signingBytes(message.deviceId, message.readings), message.sig)
 }

@@ -3,7 +3,9 @@
  * `main.ts` only reads configuration and handles signals; tests and benchmarks start the service
  * through this factory.
  */
+
 import { availableParallelism } from 'node:os'
+import { ED25519_VERIFIER } from '../../core/identity/keys.ts'
 import { TELEMETRY_TOPIC_FILTER } from '../../core/telemetry/topic.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
@@ -52,8 +54,8 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
   const verifyWorkers = config.verifyWorkers ?? availableParallelism()
   const admission = createAdmitPool({
     workers: verifyWorkers,
-    // Plain records: each worker builds its own key objects.
-    registry: [...registry.devices()].map(({ publicKeyObject: _, ...record }) => record),
+    // Plain records: each worker indexes its own copy.
+    registry: [...registry.devices()].map(({ publicKeyRaw: _, ...record }) => record),
     limits: { maxMessageBytes: config.maxMessageBytes, maxReadingsPerMessage: config.maxReadingsPerMessage },
   })
   const handle = createPipeline({
@@ -87,6 +89,7 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
       mqtt: config.endpoints.mqtt.url,
       kafka: config.endpoints.kafka.brokers,
       verifyWorkers,
+      signatureVerifier: ED25519_VERIFIER,
       metricsPort: probe.port,
     },
     'ingest started',

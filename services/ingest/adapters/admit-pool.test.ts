@@ -4,7 +4,7 @@ import { DEFAULT_DECODE_LIMITS } from '../../../core/telemetry/decode.ts'
 import { encodeMessage, signMessage } from '../../../core/telemetry/sign.ts'
 import { telemetryTopic } from '../../../core/telemetry/topic.ts'
 import type { Reading } from '../../../core/telemetry/types.ts'
-import { createAdmitPool } from './admit-pool.ts'
+import { createAdmitPool, packPayloads, unpackPayloads } from './admit-pool.ts'
 
 const key = keyPairFromSeed(deriveDeviceSeed('pool', 'pv-1'))
 const registry = [
@@ -52,5 +52,15 @@ describe('createAdmitPool (real worker threads)', () => {
       ...Array.from({ length: 19 }, () => 'OK'),
     ])
     expect(results.at(-1)).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
+  })
+})
+
+describe('packPayloads / unpackPayloads', () => {
+  it('round-trips views into larger buffers, empty payloads included, without keeping the rest', () => {
+    const socketRead = Buffer.from('..first..second....')
+    const payloads = [socketRead.subarray(2, 7), Buffer.alloc(0), socketRead.subarray(9, 15)]
+    const packed = packPayloads(payloads)
+    expect(packed.payloads.byteLength).toBe(11)
+    expect(unpackPayloads(packed).map((v) => Buffer.from(v).toString())).toEqual(['first', '', 'second'])
   })
 })

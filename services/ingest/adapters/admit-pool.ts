@@ -18,9 +18,45 @@ export interface AdmitWorkerData {
   readonly registry: readonly DeviceRecord[]
   readonly limits: DecodeLimits
 }
+/**
+ * One hand-off: the payloads packed back to back into one buffer that is transferred, not
+ * copied. (A payload from mqtt.js is a view into a larger socket read; posting the view itself
+ * would clone its whole underlying buffer, once per hand-off.)
+ */
 export interface AdmitRequest {
   readonly id: number
-  readonly jobs: readonly (readonly [topic: string, payload: Uint8Array])[]
+  readonly topics: readonly string[]
+  readonly payloads: ArrayBuffer
+  /** End offset of each payload in `payloads`; payload i starts where i − 1 ends. */
+  readonly ends: readonly number[]
+}
+
+/** Packs payloads into one fresh buffer for `AdmitRequest`. */
+export function packPayloads(payloads: readonly Uint8Array[]): { payloads: ArrayBuffer; ends: number[] } {
+  let total = 0
+  const ends: number[] = []
+  for (const p of payloads) {
+    total += p.byteLength
+    ends.push(total)
+  }
+  const packed = new Uint8Array(total)
+  let at = 0
+  for (const p of payloads) {
+    packed.set(p, at)
+    at += p.byteLength
+  }
+  return { payloads: packed.buffer, ends }
+}
+
+/** The payloads of an `AdmitRequest`, as views into its buffer. */
+export function unpackPayloads(request: Pick<AdmitRequest, 'payloads' | 'ends'>): Uint8Array[] {
+  const views: Uint8Array[] = []
+  let start = 0
+  for (const end of request.ends) {
+    views.push(new Uint8Array(request.payloads, start, end - start))
+    start = end
+  }
+  return views
 }
 export interface AdmitResponse {
   readonly id: number
@@ -112,7 +148,9 @@ export function createAdmitPool(options: {
       const id = nextId++
       inFlight.set(id, { jobs: slice, owner })
       owner.outstanding += slice.length
-      owner.worker.postMessage({ id, jobs: slice.map((j) => [j.topic, j.payload]) } satisfies AdmitRequest)
+      const packed = packPayloads(slice.map((j) => j.payload))
+      const request: AdmitRequest = { id, topics: slice.map((j) => j.topic), ...packed }
+      owner.worker.postMessage(request, [packed.payloads])
     }
   }
 

@@ -6,12 +6,16 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { indexRegistry } from '../../../core/identity/registry.ts'
 import { admitAndVerify } from '../domain/admit.ts'
-import type { AdmitRequest, AdmitResponse, AdmitWorkerData } from './admit-pool.ts'
+import { type AdmitRequest, type AdmitResponse, type AdmitWorkerData, unpackPayloads } from './admit-pool.ts'
 
 const { registry: records, limits } = workerData as AdmitWorkerData
 const registry = indexRegistry(records)
 
-parentPort?.on('message', ({ id, jobs }: AdmitRequest) => {
-  const results = jobs.map(([topic, payload]) => admitAndVerify(topic, payload, registry, limits))
+parentPort?.on('message', (request: AdmitRequest) => {
+  const payloads = unpackPayloads(request)
+  const results = request.topics.map((topic, i) =>
+    admitAndVerify(topic, payloads[i] as Uint8Array, registry, limits),
+  )
+  const { id } = request
   parentPort?.postMessage({ id, results } satisfies AdmitResponse)
 })

@@ -55,11 +55,11 @@ describe('canonical encoding', () => {
 describe('signatures', () => {
   it('verifies what the device signed and nothing else', () => {
     const message = signMessage('pv-1', [reading(1)], pvKey.privateKey)
-    expect(verifyMessage(message, pvKey.publicKey)).toBe(true)
+    expect(verifyMessage(message, pvKey.publicKeyRaw)).toBe(true)
     expect(
-      verifyMessage({ ...message, readings: [reading(1, { registerWh: 999_999 })] }, pvKey.publicKey),
+      verifyMessage({ ...message, readings: [reading(1, { registerWh: 999_999 })] }, pvKey.publicKeyRaw),
     ).toBe(false)
-    expect(verifyMessage(message, otherKey.publicKey)).toBe(false)
+    expect(verifyMessage(message, otherKey.publicKeyRaw)).toBe(false)
   })
   it('derives the same key from the same seed', () => {
     expect(keyPairFromSeed(deriveDeviceSeed('test', 'pv-1')).publicKeyHex).toBe(pvKey.publicKeyHex)

@@ -69,7 +69,7 @@ export function admitAndVerify(
   const admitted = admit(topic, payload, registry, limits)
   if (!admitted.ok) return admitted
   const { message, device, signingBytes } = admitted.value
-  if (!verifyBytes(device.publicKeyObject, signingBytes, message.sig)) {
+  if (!verifyBytes(device.publicKeyRaw, signingBytes, message.sig)) {
     const first = message.readings[0]?.seq
     return reject(
       'BAD_SIGNATURE',
