@@ -32,6 +32,7 @@ import { createKafka } from '../runtime/clients/kafka.ts'
 import { createFleet } from '../simulators/fleet/fleet.ts'
 import type { StackHandle } from '../stack/index.ts'
 import { measureBareConsumer } from './support/aggregate-baseline.ts'
+import { type InfluxCeiling, measureInfluxCeiling, ReadingLines } from './support/aggregate-ceiling.ts'
 import { type AggregatorDrain, committedToEnd, timeAggregatorDrain } from './support/aggregate-drain.ts'
 import { countPoints, createRunDatabase, dropRunDatabase } from './support/aggregate-influx.ts'
 import { type PreloadedTopic, preloadTelemetry } from './support/aggregate-load.ts'
@@ -40,6 +41,7 @@ import { acquireAggregateBenchStack, releaseAggregateBenchStack } from './suppor
 import { memoryMiB, waitForQuietMachine } from './support/proc-stats.ts'
 import { cleanups, progress, runBench, running } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, RESULTS_DIR } from './support/results.ts'
+import { warmUpKafka } from './support/warm-up-kafka.ts'
 
 const FIGURE_NAMES = ['aggregate-single', 'aggregate-batched'] as const
 type FigureName = (typeof FIGURE_NAMES)[number]
@@ -90,6 +92,8 @@ const QUIET = { maxOtherCores: 0.3, maxWaitMs: 3_000 }
 /** The baseline reads each topic this many times; its figure is the median pass. */
 const BASELINE_PASSES = 3
 const TARGETS = { readingsPerSecond: 30_000, ratio: 0.4 }
+/** Records pushed through a fresh broker before anything is timed (./support/warm-up-kafka.ts). */
+const KAFKA_WARM_UP_RECORDS = 600_000
 
 interface Figure {
   readonly name: FigureName
@@ -114,6 +118,8 @@ interface Load {
   readonly figure: Figure
   readonly prefix: string
   readonly topic: PreloadedTopic
+  /** The load's `reading` points as the aggregator formats them, for the InfluxDB ceiling. */
+  readonly readingLines: readonly string[]
 }
 
 interface SubjectRun {
@@ -219,6 +225,7 @@ function figureResult(
   load: Load,
   subjectRuns: readonly SubjectRun[],
   baselineRuns: readonly Awaited<ReturnType<typeof measureBaseline>>[],
+  ceiling: InfluxCeiling | undefined,
 ): BenchResult {
   const { figure, topic } = load
   const value = median(subjectRuns.map((r) => (r.verified ? r.drain.readingsPerSecond : Number.NaN)))
@@ -276,6 +283,19 @@ function figureResult(
         ...TARGETS,
         met: value >= TARGETS.readingsPerSecond && ratio >= TARGETS.ratio,
       },
+      ...(ceiling
+        ? {
+            influxCeiling: {
+              note: "InfluxDB alone taking just this load's reading points (one per reading, the aggregator's format, chunking and concurrency), nothing else running: an upper bound for any aggregator that stores every reading here",
+              readingsPerSecond: round(ceiling.readingsPerSecond),
+              ratioToBaseline: round(ceiling.readingsPerSecond / baselineValue, 3),
+              points: ceiling.points,
+              seconds: round(ceiling.seconds, 2),
+              chunkLines: ceiling.chunkLines,
+              concurrency: ceiling.concurrency,
+            },
+          }
+        : {}),
       subjectRuns: subjectRuns.map((r) => ({
         readingsPerSecond: round(r.drain.readingsPerSecond),
         readings: r.drain.readings,
@@ -315,6 +335,11 @@ async function main(): Promise<void> {
   const startedMs = performance.now()
   const stack = await acquireAggregateBenchStack(env.GRIDROOT_STACK_RUN_DIR)
   cleanups.push(() => releaseAggregateBenchStack(stack))
+  progress(
+    `warming up Kafka (${KAFKA_WARM_UP_RECORDS.toLocaleString('en-US')} records produced and read back)`,
+  )
+  const warmUp = await warmUpKafka(stack.endpoints.kafka, { records: KAFKA_WARM_UP_RECORDS, readBack: true })
+  progress(`  kafka warm-up done in ${warmUp.seconds.toFixed(1)} s`)
   const workDir = mkdtempSync(join(tmpdir(), 'gridroot-bench-agg-'))
   cleanups.push(async () => rmSync(workDir, { recursive: true, force: true }))
   const runId = `bench_agg_${process.pid}_${Date.now().toString(36)}`
@@ -336,6 +361,10 @@ async function main(): Promise<void> {
     // A fresh fleet per figure: each backlog starts at every device's seq 1.
     progress(`${figure.name}: simulating ${DEVICES} devices and producing their records to Kafka`)
     const fleet = createFleet({ seed, ...FLEET, startMs: START_MS, sampleMs: SAMPLE_MS })
+    const readingLines = new ReadingLines(
+      GRID,
+      new Map(fleet.devices.map((d) => [d.record.deviceId, d.record])),
+    )
     if (registryFile === '') {
       registryFile = join(workDir, 'registry.json')
       writeFileSync(registryFile, JSON.stringify(fleet.registry()))
@@ -352,12 +381,13 @@ async function main(): Promise<void> {
       readingsPerRecord: figure.readingsPerRecord,
       minReadings: Math.round(figure.minReadings * env.GRIDROOT_BENCH_AGG_SCALE),
       onProgress: progress,
+      onPublish: (publish) => readingLines.add(publish),
     })
     progress(
       `${figure.name}: ${count(topic.records)} records, ${count(topic.readings)} readings` +
         ` (${round(topic.simulatedMinutes)} simulated minutes, ${round(topic.payloadBytes / topic.records)} bytes/record) in ${topic.seconds.toFixed(1)} s`,
     )
-    loads.push({ figure, prefix, topic })
+    loads.push({ figure, prefix, topic, readingLines: readingLines.lines })
   }
   const ctx: Context = { stack, admin, registryFile, serverPids, runId }
 
@@ -384,8 +414,29 @@ async function main(): Promise<void> {
     longestRunMs = Math.max(longestRunMs, performance.now() - runStartedMs)
   }
 
+  const ceilings = new Map<FigureName, InfluxCeiling>()
+  for (const load of loads) {
+    await waitForQuietMachine([process.pid, ...Object.values(ctx.serverPids)], QUIET)
+    progress(
+      `${load.figure.name}: InfluxDB ceiling, ${count(load.readingLines.length)} reading points written alone`,
+    )
+    const ceiling = await measureInfluxCeiling(
+      stack.endpoints.influx,
+      `${runId}_ceiling_${load.figure.readingsPerRecord}r`,
+      load.readingLines,
+      env.GRIDROOT_BENCH_AGG_ENV,
+    )
+    progress(`  InfluxDB alone: ${count(round(ceiling.readingsPerSecond))} reading points/s`)
+    ceilings.set(load.figure.name, ceiling)
+  }
+
   const results = loads.map((load) =>
-    figureResult(load, subjectRuns.get(load.figure.name) ?? [], baselineRuns.get(load.figure.name) ?? []),
+    figureResult(
+      load,
+      subjectRuns.get(load.figure.name) ?? [],
+      baselineRuns.get(load.figure.name) ?? [],
+      ceilings.get(load.figure.name),
+    ),
   )
   const file = join(RESULTS_DIR, 'aggregate.json')
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)

@@ -16,7 +16,7 @@
  * Environment: GRIDROOT_STACK_RUN_DIR (reuse a running stack), GRIDROOT_BENCH_RUNS (default 3),
  * GRIDROOT_BENCH_ONLY (one figure's name), GRIDROOT_BENCH_INGEST_NODE_ARGS (e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` for ingest), GRIDROOT_BENCH_MQTT_CONNECTIONS (what-if:
- * ingest's and the bare subscriber's connection count, default ingest's 256),
+ * ingest's and the bare subscriber's connection count, default ingest's),
  * GRIDROOT_BENCH_INGEST_ENV (what-if: `GRIDROOT_INGEST_X=v ...` for ingest) and
  * GRIDROOT_BENCH_INGEST_ENTRY (what-if: another ingest main.ts, e.g. in an experimental copy),
  * GRIDROOT_BENCH_INGEST_LOG (a file to append ingest's logs to).
@@ -28,6 +28,7 @@ import { z } from 'zod'
 import { ED25519_VERIFIER } from '../core/identity/keys.ts'
 import { TELEMETRY_TOPIC } from '../core/kafka/topics.ts'
 import { createKafka } from '../runtime/clients/kafka.ts'
+import { DEFAULT_MQTT_CONNECTIONS } from '../services/ingest/config.ts'
 import { createMqttPublisher, type MqttPublisher } from '../simulators/adapters/mqtt-publisher.ts'
 import type { Fleet } from '../simulators/fleet/fleet.ts'
 import type { StackHandle } from '../stack/index.ts'
@@ -40,6 +41,7 @@ import { memoryMiB, startCpuWindow, waitForQuietMachine } from './support/proc-s
 import { cleanups, progress, runBench, running } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, writeResult } from './support/results.ts'
 import { measureVerifyRate, verifyJobsOf } from './support/verify-baseline.ts'
+import { warmUpKafka } from './support/warm-up-kafka.ts'
 
 const EnvSchema = z.object({
   GRIDROOT_STACK_RUN_DIR: z.string().optional(),
@@ -47,7 +49,7 @@ const EnvSchema = z.object({
   GRIDROOT_BENCH_INGEST_NODE_ARGS: z.string().default(''),
   GRIDROOT_BENCH_ONLY: z.enum(['ingest-per-message', 'ingest-batched']).optional(),
   /** What-if: ingest's GRIDROOT_INGEST_MQTT_CONNECTIONS, and the bare subscriber's connections. */
-  GRIDROOT_BENCH_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(1024).default(256),
+  GRIDROOT_BENCH_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(4096).default(DEFAULT_MQTT_CONNECTIONS),
   /** What-if: more ingest settings, `GRIDROOT_INGEST_X=v GRIDROOT_INGEST_Y=w`. */
   GRIDROOT_BENCH_INGEST_ENV: z
     .string()
@@ -75,6 +77,8 @@ const MQTT_CONNECTIONS = env.GRIDROOT_BENCH_MQTT_CONNECTIONS
 /** Enough QoS 1 publishes in flight that the broker, not the publisher's round trips, sets the pace. */
 const PUBLISHER = { connections: 8, inflightPerConnection: 128 }
 const VERIFY_BASELINE_THREADS = 2
+/** Records pushed through a fresh broker before anything is timed (./support/warm-up-kafka.ts). */
+const KAFKA_WARM_UP_RECORDS = 800_000
 const VERIFY_WINDOW = { threads: VERIFY_BASELINE_THREADS, warmUpMs: 300, measureMs: 2_000 }
 /** What ingest's admission workers verify with: they load core/identity/keys.ts like this process. */
 const INGEST_VERIFIER =
@@ -251,8 +255,7 @@ async function runFigure(ctx: Context, fleet: Fleet, figure: Figure): Promise<Be
   )
   const load = createBenchLoad(fleet, { batchSize: figure.batchSize, messages: figure.backlogMessages })
   const publicKeys = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record.publicKey]))
-  const verifyJobs =
-    figure.batchSize === 1 ? verifyJobsOf(load.publishes, (id) => publicKeys.get(id) ?? '') : []
+  const verifyJobs = verifyJobsOf(load.publishes, (id) => publicKeys.get(id) ?? '')
 
   const baselineRuns: Record<string, unknown>[] = []
   const baselineValues: number[] = []
@@ -288,6 +291,15 @@ async function runFigure(ctx: Context, fleet: Fleet, figure: Figure): Promise<Be
       })
     } else {
       const bare = await measureBareSubscriber(ctx, figure, load, run)
+      // The verification ceiling of this load: what ingest could reach if verifying were all it did.
+      const sodiumRate = await measureVerifyRate(verifyJobs, {
+        implementation: 'libsodium',
+        ...VERIFY_WINDOW,
+      })
+      libsodiumValues.push(sodiumRate.verificationsPerSecond)
+      progress(
+        `  libsodium verify on ${VERIFY_BASELINE_THREADS} threads: ${Math.round(sodiumRate.verificationsPerSecond).toLocaleString('en-US')} signatures/s = ${Math.round(sodiumRate.verificationsPerSecond * figure.batchSize).toLocaleString('en-US')} readings/s`,
+      )
       baselineValues.push(bare.drain.complete ? bare.drain.readingsPerSecond : Number.NaN)
       baselineRuns.push({ drain: summary(bare.drain), concurrent: summary(bare.concurrent) })
     }
@@ -335,7 +347,14 @@ async function runFigure(ctx: Context, fleet: Fleet, figure: Figure): Promise<Be
               ratio: Math.round((value / median(libsodiumValues)) * 1000) / 1000,
             },
           }
-        : {}),
+        : {
+            verifyCeiling: {
+              note: 'libsodium verifying these messages on 2 threads and doing nothing else, in readings/s: no ingest can pass more than this here',
+              readingsPerSecond: Math.round(median(libsodiumValues) * figure.batchSize),
+              ratioToBaseline:
+                Math.round(((median(libsodiumValues) * figure.batchSize) / baselineValue) * 1000) / 1000,
+            },
+          }),
       ...(figure.batchSize === 1 ? {} : { bareDrainMessages: load.publishes.length * BARE_DRAIN_REPEATS }),
       warmUpMessages: figure.warmUpMessages,
       targets: {
@@ -382,6 +401,9 @@ async function runFigure(ctx: Context, fleet: Fleet, figure: Figure): Promise<Be
 async function main(): Promise<void> {
   const stack = await acquireBenchStack(env.GRIDROOT_STACK_RUN_DIR)
   cleanups.push(() => releaseBenchStack(stack))
+  progress(`warming up Kafka (${KAFKA_WARM_UP_RECORDS.toLocaleString('en-US')} records)`)
+  const warmUp = await warmUpKafka(stack.endpoints.kafka, { records: KAFKA_WARM_UP_RECORDS, readBack: false })
+  progress(`  kafka warm-up done in ${warmUp.seconds.toFixed(1)} s`)
   const workDir = mkdtempSync(join(tmpdir(), 'gridroot-bench-'))
   cleanups.push(async () => rmSync(workDir, { recursive: true, force: true }))
 

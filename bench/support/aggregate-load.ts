@@ -13,7 +13,7 @@ import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 import { HEADER } from '../../services/ingest/pipeline.ts'
 import type { Fleet } from '../../simulators/fleet/fleet.ts'
-import { Scenario } from '../../simulators/scenario.ts'
+import { type Publish, Scenario } from '../../simulators/scenario.ts'
 
 export interface PreloadSpec {
   readonly endpoints: Endpoints
@@ -27,6 +27,8 @@ export interface PreloadSpec {
   /** Whole ticks are simulated until at least this many readings are produced. */
   readonly minReadings: number
   readonly onProgress: (message: string) => void
+  /** Sees every message as it is produced (the InfluxDB ceiling collects its readings). */
+  readonly onPublish?: (publish: Publish) => void
 }
 
 export interface PreloadedTopic {
@@ -62,10 +64,7 @@ export async function preloadTelemetry(spec: PreloadSpec): Promise<PreloadedTopi
   await producer.connect()
   try {
     const scenario = new Scenario(spec.fleet, { grid: spec.grid, batchSize: spec.readingsPerRecord })
-    const headers = (): IHeaders => ({
-      [HEADER.receivedAtMs]: String(Date.now()),
-      [HEADER.ingestInstance]: 'bench-preload',
-    })
+    const headers = (): IHeaders => ({ [HEADER.ingestInstance]: 'bench-preload' })
     let sending: Promise<unknown> = Promise.resolve()
     let pending: Message[] = []
     let pendingBytes = 0
@@ -87,7 +86,8 @@ export async function preloadTelemetry(spec: PreloadSpec): Promise<PreloadedTopi
     while (readings < spec.minReadings) {
       toMs += tickMs
       for (const p of scenario.tick(toMs)) {
-        pending.push({ key: p.deviceId, value: p.payload, headers: headers() })
+        pending.push({ key: p.deviceId, value: p.payload, timestamp: String(Date.now()), headers: headers() })
+        spec.onPublish?.(p)
         pendingBytes += p.payload.byteLength
         records += 1
         readings += p.readings

@@ -27,7 +27,6 @@ import { Aggregation, type AggregationSettings, closableThroughEpoch } from './d
 import { epochClosePoints, globalWatermark } from './domain/epoch-close.ts'
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics.ts'
 
-const RECEIVED_AT_HEADER = 'gridroot-received-at-ms'
 /** Epochs closed per check at most, so a long backlog of empty epochs does not stall the queue. */
 const MAX_EPOCHS_PER_CHECK = 50
 /** Write jobs allowed to wait behind the one in flight before a batch waits for them. */
@@ -196,8 +195,9 @@ export async function startAggregatorService(
         resolveOffset(message.offset)
         continue
       }
-      const header = message.headers?.[RECEIVED_AT_HEADER]
-      const receivedAtMs = header === undefined ? undefined : Number(header.toString())
+      // Ingest sets the record timestamp to the MQTT receive time (docs/architecture.md).
+      const timestampMs = Number(message.timestamp)
+      const receivedAtMs = timestampMs > 0 ? timestampMs : undefined
       aggregation.applyMessage(partition, message.offset, decoded, receivedAtMs, Date.now())
       resolveOffset(message.offset)
     }

@@ -83,10 +83,15 @@ describe('ingest (real Mosquitto + Kafka)', () => {
       fromInstance(instance),
     )
     stopLater.push(collector)
+    const publishedFromMs = Date.now()
     for (const tick of run.ticks) await publisher.publish(tick)
     await collector.waitFor((r) => r.length >= run.all.length, 60_000, 'all messages in Kafka')
     await new Promise((r) => setTimeout(r, 500))
     expect(collector.records.every((r) => r.topic === TELEMETRY_TOPIC.name)).toBe(true)
+    // The record timestamp is ingest's MQTT receive time (the aggregator's clock-skew reference).
+    const receivedMs = collector.records.map((r) => r.timestampMs)
+    expect(Math.min(...receivedMs)).toBeGreaterThanOrEqual(publishedFromMs)
+    expect(Math.max(...receivedMs)).toBeLessThanOrEqual(Date.now())
     expect(collector.records.map((r) => `${r.key}:${b64(r.value)}`).sort()).toEqual(
       run.all.map((p) => `${p.deviceId}:${b64(p.payload)}`).sort(),
     )

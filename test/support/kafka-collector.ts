@@ -7,6 +7,8 @@ export interface CollectedRecord {
   readonly topic: string
   readonly key: string
   readonly value: Buffer
+  /** The record timestamp, ms since the Unix epoch. */
+  readonly timestampMs: number
   readonly headers: Record<string, string>
 }
 
@@ -46,6 +48,7 @@ export async function startKafkaCollector(
         topic,
         key: message.key?.toString() ?? '',
         value: message.value ?? Buffer.alloc(0),
+        timestampMs: Number(message.timestamp),
         headers: headersToStrings(message.headers),
       }
       if (filter(record)) records.push(record)

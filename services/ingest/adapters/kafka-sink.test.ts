@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { createKafkaSink, SinkClosedError } from './kafka-sink.ts'
 
 const logger = pino({ level: 'silent' })
-const record = (key: string) => ({ topic: 't', key, value: Buffer.from(key), headers: {} })
+const record = (key: string) => ({ topic: 't', key, value: Buffer.from(key), timestamp: '0', headers: {} })
 
 /** A stand-in for kafkajs's producer: this tests the sink's batching and retry logic only. */
 function fakeProducer(failuresBeforeSuccess: number) {

@@ -14,6 +14,8 @@ export interface SinkRecord {
   readonly topic: string
   readonly key: string
   readonly value: Buffer
+  /** Kafka record timestamp, ms since the Unix epoch as a decimal string (kafkajs's form). */
+  readonly timestamp: string
   readonly headers: IHeaders
 }
 
@@ -63,11 +65,12 @@ export function createKafkaSink(
   let closing: (() => void) | undefined
 
   const group = (batch: readonly Pending[]) => {
-    const byTopic = new Map<string, { key: string; value: Buffer; headers: IHeaders }[]>()
+    const byTopic = new Map<string, { key: string; value: Buffer; timestamp: string; headers: IHeaders }[]>()
     for (const { record } of batch) {
       getOrCreate(byTopic, record.topic, () => []).push({
         key: record.key,
         value: record.value,
+        timestamp: record.timestamp,
         headers: record.headers,
       })
     }
