@@ -78,7 +78,7 @@ const MQTT_CONNECTIONS = env.GRIDROOT_BENCH_MQTT_CONNECTIONS
 const PUBLISHER = { connections: 8, inflightPerConnection: 128 }
 const VERIFY_BASELINE_THREADS = 2
 /** Records pushed through a fresh broker before anything is timed (./support/warm-up-kafka.ts). */
-const KAFKA_WARM_UP_RECORDS = 800_000
+const KAFKA_WARM_UP_RECORDS = 2_000_000
 const VERIFY_WINDOW = { threads: VERIFY_BASELINE_THREADS, warmUpMs: 300, measureMs: 2_000 }
 /** What ingest's admission workers verify with: they load core/identity/keys.ts like this process. */
 const INGEST_VERIFIER =
