@@ -93,7 +93,7 @@ const QUIET = { maxOtherCores: 0.3, maxWaitMs: 3_000 }
 const BASELINE_PASSES = 3
 const TARGETS = { readingsPerSecond: 30_000, ratio: 0.4 }
 /** Records pushed through a fresh broker before anything is timed (./support/warm-up-kafka.ts). */
-const KAFKA_WARM_UP_RECORDS = 600_000
+const KAFKA_WARM_UP_RECORDS = 2_000_000
 
 interface Figure {
   readonly name: FigureName
@@ -339,6 +339,7 @@ async function main(): Promise<void> {
     `warming up Kafka (${KAFKA_WARM_UP_RECORDS.toLocaleString('en-US')} records produced and read back)`,
   )
   const warmUp = await warmUpKafka(stack.endpoints.kafka, { records: KAFKA_WARM_UP_RECORDS, readBack: true })
+  cleanups.push(() => warmUp.deleteTopic())
   progress(`  kafka warm-up done in ${warmUp.seconds.toFixed(1)} s`)
   const workDir = mkdtempSync(join(tmpdir(), 'gridroot-bench-agg-'))
   cleanups.push(async () => rmSync(workDir, { recursive: true, force: true }))

@@ -7,7 +7,7 @@ import { z } from 'zod'
 import { GridrootError } from '../errors/base.ts'
 import { DEVICE_ID_PATTERN } from '../telemetry/topic.ts'
 import { ASSET_CLASSES, type AssetClass } from '../telemetry/types.ts'
-import { publicKeyFromHex } from './keys.ts'
+import { publicKeyFromHex, publicKeyProblem } from './keys.ts'
 
 export const DeviceRecordSchema = z.strictObject({
   deviceId: z.string().regex(DEVICE_ID_PATTERN),
@@ -65,7 +65,10 @@ export function indexRegistry(records: readonly DeviceRecord[]): DeviceRegistry 
   const byId = new Map<string, RegisteredDevice>()
   for (const record of records) {
     if (byId.has(record.deviceId)) throw new RegistryInvalidError(`deviceId ${record.deviceId} appears twice`)
-    byId.set(record.deviceId, { ...record, publicKeyRaw: publicKeyFromHex(record.publicKey) })
+    const publicKeyRaw = publicKeyFromHex(record.publicKey)
+    const problem = publicKeyProblem(publicKeyRaw)
+    if (problem) throw new RegistryInvalidError(`deviceId ${record.deviceId}: its public key ${problem}`)
+    byId.set(record.deviceId, { ...record, publicKeyRaw })
   }
   return {
     size: byId.size,

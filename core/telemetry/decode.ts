@@ -136,7 +136,12 @@ function checkReading(raw: unknown, path: string): Rejection | undefined {
   return undefined
 }
 
-const SIGNATURE_BASE64 = /^[A-Za-z0-9+/]{86}==$/
+/**
+ * Canonical base64 of 64 bytes: 86 characters carry 516 bits, so the last one's 4 spare bits must
+ * be zero ([AQgw]). Otherwise 16 different strings would decode to one signature, and a relay
+ * could alter a signed message without breaking its signature.
+ */
+const SIGNATURE_BASE64 = /^[A-Za-z0-9+/]{85}[AQgw]==$/
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Decodes and validates one message; never throws on bad input. */
@@ -165,7 +170,7 @@ export function decodeMessage(
     return reject('SCHEMA_VIOLATION', `deviceId must match ${DEVICE_ID_PATTERN}`)
   }
   if (typeof raw.sig !== 'string' || !SIGNATURE_BASE64.test(raw.sig)) {
-    return reject('SIGNATURE_MALFORMED', 'sig must be base64 of a 64-byte ed25519 signature')
+    return reject('SIGNATURE_MALFORMED', 'sig must be canonical base64 of a 64-byte ed25519 signature')
   }
   const readings = raw.readings
   if (!Array.isArray(readings)) return reject('SCHEMA_VIOLATION', 'readings must be an array')

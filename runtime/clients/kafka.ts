@@ -38,7 +38,8 @@ export interface EnsureTopicsResult {
 }
 
 /**
- * Creates the topics that do not exist yet, with their partition count and retention. Existing
+ * Creates the topics that do not exist yet, with their partition count, retention and
+ * producer-set (CreateTime) record timestamps. Existing
  * topics are left as they are (a shared cluster may have more partitions), so it is safe to call
  * on every start, against the local stack or an external cluster.
  *
@@ -72,7 +73,12 @@ export async function ensureTopics(
           topic: topic.name,
           numPartitions: topic.partitions,
           replicationFactor: options.replicationFactor ?? 1,
-          configEntries: [{ name: 'retention.ms', value: String(topic.retentionMs) }],
+          configEntries: [
+            { name: 'retention.ms', value: String(topic.retentionMs) },
+            // The producer's timestamp is part of the contract (ingest's MQTT receive time), so a
+            // broker default of LogAppendTime must not replace it.
+            { name: 'message.timestamp.type', value: 'CreateTime' },
+          ],
         })),
       })
     }

@@ -22,6 +22,7 @@ import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { LineFormatter } from './adapters/influx-lines.ts'
 import { createInfluxStore } from './adapters/influx-store.ts'
 import { toLineProtocol } from './adapters/line-protocol.ts'
+import { receivedAtMsOf } from './adapters/telemetry-record.ts'
 import type { AggregatorConfig } from './config.ts'
 import { Aggregation, type AggregationSettings, closableThroughEpoch } from './domain/aggregation.ts'
 import { epochClosePoints, globalWatermark } from './domain/epoch-close.ts'
@@ -195,9 +196,7 @@ export async function startAggregatorService(
         resolveOffset(message.offset)
         continue
       }
-      // Ingest sets the record timestamp to the MQTT receive time (docs/architecture.md).
-      const timestampMs = Number(message.timestamp)
-      const receivedAtMs = timestampMs > 0 ? timestampMs : undefined
+      const receivedAtMs = receivedAtMsOf(message.timestamp)
       aggregation.applyMessage(partition, message.offset, decoded, receivedAtMs, Date.now())
       resolveOffset(message.offset)
     }

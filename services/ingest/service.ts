@@ -5,7 +5,7 @@
  */
 
 import { availableParallelism } from 'node:os'
-import { ED25519_VERIFIER } from '../../core/identity/keys.ts'
+import { ED25519_VERIFIER, ED25519_VERIFIER_FALLBACK_REASON } from '../../core/identity/keys.ts'
 import { TELEMETRY_TOPIC_FILTER } from '../../core/telemetry/topic.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
@@ -84,6 +84,12 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     registry: metrics.registry,
     health: () => ({ ok: true, inFlight: source.inFlight, kafkaPending: sink.pending }),
   })
+  if (ED25519_VERIFIER_FALLBACK_REASON !== undefined && process.env.GRIDROOT_ED25519_VERIFIER !== 'node') {
+    logger.warn(
+      { reason: ED25519_VERIFIER_FALLBACK_REASON },
+      'verifying signatures with node:crypto, ~2x slower than libsodium: reinstall dependencies (npm install) so that sodium-native loads',
+    )
+  }
   logger.info(
     {
       mqtt: config.endpoints.mqtt.url,

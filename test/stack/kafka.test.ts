@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { type Consumer, logLevel, Partitioners } from 'kafkajs'
+import { ConfigResourceTypes, type Consumer, logLevel, Partitioners } from 'kafkajs'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { ALL_TOPICS, type TopicSpec } from '../../core/kafka/topics.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
@@ -36,6 +36,19 @@ describe('kafka (real broker through runtime/clients/kafka)', () => {
     const second = await ensureTopics(endpoints.kafka.brokers, [topic])
     expect(first).toEqual({ created: [topic.name], existing: [] })
     expect(second).toEqual({ created: [], existing: [topic.name] })
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      const described = await admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic.name }],
+        includeSynonyms: false,
+      })
+      const entries = new Map(described.resources[0]?.configEntries.map((e) => [e.configName, e.configValue]))
+      expect(entries.get('message.timestamp.type')).toBe('CreateTime')
+      expect(entries.get('retention.ms')).toBe('3600000')
+    } finally {
+      await admin.disconnect()
+    }
   })
 
   it('delivers produced messages to a consumer group on a fresh topic, keyed order kept per key', async () => {

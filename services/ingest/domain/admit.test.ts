@@ -111,6 +111,16 @@ describe('admit: every rejection reason', () => {
   it('covers every reason code (BAD_SIGNATURE is decided by the verifier)', () => {
     expect([...Object.keys(cases), 'BAD_SIGNATURE'].sort()).toEqual([...REJECTION_REASON_CODES].sort())
   })
+  it('refuses a signature in non-canonical base64 (same bytes, other string)', () => {
+    const good = JSON.parse(signed([reading(1)]).toString()) as { sig: string }
+    const last = good.sig.at(-3) as string
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    const twin = `${good.sig.slice(0, -3)}${alphabet[alphabet.indexOf(last) + 1]}==`
+    expect(Buffer.from(twin, 'base64').equals(Buffer.from(good.sig, 'base64'))).toBe(true)
+    const result = admit(topic, json({ ...good, sig: twin }), registry, DEFAULT_DECODE_LIMITS)
+    expect(result.ok ? 'OK' : result.reason).toBe('SIGNATURE_MALFORMED')
+    expect(admit(topic, json(good), registry, DEFAULT_DECODE_LIMITS).ok).toBe(true)
+  })
   it('admits a well-formed signed batch and hands over the bytes to verify', () => {
     const result = admit(topic, signed([reading(1), reading(2)]), registry, DEFAULT_DECODE_LIMITS)
     expect(result.ok).toBe(true)
