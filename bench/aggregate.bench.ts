@@ -41,6 +41,7 @@ import { acquireAggregateBenchStack, releaseAggregateBenchStack } from './suppor
 import { memoryMiB, waitForQuietMachine } from './support/proc-stats.ts'
 import { cleanups, progress, runBench, running } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, RESULTS_DIR } from './support/results.ts'
+import { settingsList } from './support/settings-env.ts'
 import { warmUpKafka } from './support/warm-up-kafka.ts'
 
 const FIGURE_NAMES = ['aggregate-single', 'aggregate-batched'] as const
@@ -53,18 +54,7 @@ const EnvSchema = z.object({
   GRIDROOT_BENCH_AGG_SCALE: z.coerce.number().positive().max(4).default(1),
   GRIDROOT_BENCH_AGG_NODE_ARGS: z.string().default(''),
   /** What-if: more aggregator settings, `GRIDROOT_AGG_X=v GRIDROOT_AGG_Y=w`. */
-  GRIDROOT_BENCH_AGG_ENV: z
-    .string()
-    .default('')
-    .transform((text) =>
-      Object.fromEntries(
-        text
-          .split(/\s+/)
-          .filter(Boolean)
-          .map((kv) => kv.split('=', 2)),
-      ),
-    )
-    .pipe(z.record(z.string().regex(/^GRIDROOT_AGG_[A-Z_]+$/), z.string())),
+  GRIDROOT_BENCH_AGG_ENV: settingsList(/^GRIDROOT_AGG_[A-Z_]+$/),
   GRIDROOT_BENCH_AGG_ENTRY: z.string().default('services/aggregator/main.ts'),
 })
 const env = EnvSchema.parse(process.env)

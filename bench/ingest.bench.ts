@@ -40,6 +40,7 @@ import { type ConsumerMeasurement, measureConsumer, QUIET, type TimedWindow } fr
 import { memoryMiB, startCpuWindow, waitForQuietMachine } from './support/proc-stats.ts'
 import { cleanups, progress, runBench, running } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, writeResult } from './support/results.ts'
+import { settingsList } from './support/settings-env.ts'
 import { measureVerifyRate, verifyJobsOf } from './support/verify-baseline.ts'
 import { warmUpKafka } from './support/warm-up-kafka.ts'
 
@@ -51,18 +52,7 @@ const EnvSchema = z.object({
   /** What-if: ingest's GRIDROOT_INGEST_MQTT_CONNECTIONS, and the bare subscriber's connections. */
   GRIDROOT_BENCH_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(4096).default(DEFAULT_MQTT_CONNECTIONS),
   /** What-if: more ingest settings, `GRIDROOT_INGEST_X=v GRIDROOT_INGEST_Y=w`. */
-  GRIDROOT_BENCH_INGEST_ENV: z
-    .string()
-    .default('')
-    .transform((text) =>
-      Object.fromEntries(
-        text
-          .split(/\s+/)
-          .filter(Boolean)
-          .map((kv) => kv.split('=', 2)),
-      ),
-    )
-    .pipe(z.record(z.string().regex(/^GRIDROOT_(INGEST_[A-Z_]+|ED25519_VERIFIER)$/), z.string())),
+  GRIDROOT_BENCH_INGEST_ENV: settingsList(/^GRIDROOT_(INGEST_[A-Z_]+|ED25519_VERIFIER)$/),
   /** What-if: another ingest entry point (e.g. an experimental copy of the repository). */
   GRIDROOT_BENCH_INGEST_ENTRY: z.string().default('services/ingest/main.ts'),
   /** Append ingest's logs (level warn) to this file. */
