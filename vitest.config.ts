@@ -13,6 +13,7 @@ export default defineConfig({
             'services/**/*.test.ts',
             'simulators/**/*.test.ts',
             'stack/**/*.test.ts',
+            'runtime/**/*.test.ts',
           ],
         },
       },
