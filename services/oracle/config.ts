@@ -1,0 +1,114 @@
+/** The oracle's configuration, from the environment, validated once (see .env.example). */
+import { hostname } from 'node:os'
+import { z } from 'zod'
+import { type AnomalyRules, DEFAULT_ANOMALY_RULES } from '../../core/energy/meter-account.ts'
+import type { TimeGrid } from '../../core/epochs/grid.ts'
+import type { TopicSet } from '../../core/kafka/topics.ts'
+import {
+  type Env,
+  endpointsFromEnv,
+  envDurationMs,
+  gridFromEnv,
+  parseConfig,
+  topicsFromEnv,
+} from '../../runtime/config.ts'
+import type { Endpoints } from '../../runtime/endpoints.ts'
+
+const privateKey = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 32-byte private key, 0x-prefixed hex')
+  .transform((v) => v as `0x${string}`)
+
+const OracleEnvSchema = z.object({
+  GRIDROOT_ORACLE_ROLE: z.enum(['signer', 'submitter']),
+  GRIDROOT_ORACLE_INSTANCE: z
+    .string()
+    .min(1)
+    .default(`oracle-${hostname().slice(0, 20)}`),
+  /** signer: where the per-device totals come from. */
+  GRIDROOT_ORACLE_SOURCE: z.enum(['influx', 'replay']).default('influx'),
+  GRIDROOT_ORACLE_SIGNER_KEY: privateKey.optional(),
+  GRIDROOT_ORACLE_SUBMITTER_KEY: privateKey.optional(),
+  GRIDROOT_ORACLE_POLL: envDurationMs.default(1_000),
+  /** How long a signer waits for its source to have an announced epoch before refusing. */
+  GRIDROOT_ORACLE_SOURCE_TIMEOUT: envDurationMs.default(120_000),
+  GRIDROOT_ORACLE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
+  GRIDROOT_ORACLE_METRICS_HOST: z.string().default('127.0.0.1'),
+  GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
+  GRIDROOT_TARIFFS_FILE: z.string().optional(),
+  GRIDROOT_CONTRACTS_FILE: z.string().min(1, 'the deployed contracts file is required'),
+  GRIDROOT_ARTIFACTS_DIR: z.string().min(1).default('.run/default/artifacts'),
+  // The replay signer runs the aggregator's rules, so it needs the aggregator's settings.
+  GRIDROOT_AGG_GRACE: envDurationMs.default(3_600_000),
+  GRIDROOT_AGG_REORDER_WINDOW: envDurationMs.default(1_800_000),
+  GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
+})
+
+export interface OracleConfig {
+  readonly role: 'signer' | 'submitter'
+  readonly instanceId: string
+  readonly source: 'influx' | 'replay'
+  /** signer only */
+  readonly signerKey: `0x${string}` | undefined
+  /** submitter only */
+  readonly submitterKey: `0x${string}` | undefined
+  readonly pollMs: number
+  readonly sourceTimeoutMs: number
+  readonly metricsPort: number
+  readonly metricsHost: string
+  readonly endpoints: Endpoints
+  readonly topics: TopicSet
+  /** GRIDROOT_KAFKA_TOPIC_PREFIX, for the oracle's own topics. */
+  readonly topicPrefix: string
+  readonly grid: TimeGrid
+  readonly registryFile: string
+  readonly tariffsFile: string | undefined
+  readonly contractsFile: string
+  readonly artifactsDir: string
+  readonly graceMs: number
+  readonly reorderWindowMs: number
+  readonly anomalyRules: AnomalyRules
+}
+
+export function oracleConfigFromEnv(env: Env): OracleConfig {
+  const c = parseConfig(
+    OracleEnvSchema.superRefine((v, ctx) => {
+      if (v.GRIDROOT_ORACLE_ROLE === 'signer' && !v.GRIDROOT_ORACLE_SIGNER_KEY)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['GRIDROOT_ORACLE_SIGNER_KEY'],
+          message: 'a signer needs its key',
+        })
+      if (v.GRIDROOT_ORACLE_ROLE === 'submitter' && !v.GRIDROOT_ORACLE_SUBMITTER_KEY)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['GRIDROOT_ORACLE_SUBMITTER_KEY'],
+          message: 'the submitter needs a funded key to send transactions',
+        })
+    }),
+    env,
+    'oracle',
+  )
+  return {
+    role: c.GRIDROOT_ORACLE_ROLE,
+    instanceId: c.GRIDROOT_ORACLE_INSTANCE,
+    source: c.GRIDROOT_ORACLE_SOURCE,
+    signerKey: c.GRIDROOT_ORACLE_SIGNER_KEY,
+    submitterKey: c.GRIDROOT_ORACLE_SUBMITTER_KEY,
+    pollMs: c.GRIDROOT_ORACLE_POLL,
+    sourceTimeoutMs: c.GRIDROOT_ORACLE_SOURCE_TIMEOUT,
+    metricsPort: c.GRIDROOT_ORACLE_METRICS_PORT,
+    metricsHost: c.GRIDROOT_ORACLE_METRICS_HOST,
+    endpoints: endpointsFromEnv(env),
+    topics: topicsFromEnv(env),
+    topicPrefix: env.GRIDROOT_KAFKA_TOPIC_PREFIX ?? '',
+    grid: gridFromEnv(env),
+    registryFile: c.GRIDROOT_REGISTRY_FILE,
+    tariffsFile: c.GRIDROOT_TARIFFS_FILE,
+    contractsFile: c.GRIDROOT_CONTRACTS_FILE,
+    artifactsDir: c.GRIDROOT_ARTIFACTS_DIR,
+    graceMs: c.GRIDROOT_AGG_GRACE,
+    reorderWindowMs: c.GRIDROOT_AGG_REORDER_WINDOW,
+    anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },
+  }
+}

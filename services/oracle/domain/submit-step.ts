@@ -1,0 +1,67 @@
+/**
+ * The submitter's next step for one pool, derived from chain state alone (plus the signatures it
+ * has collected), so that a restart at any point resumes where the chain is: nothing the
+ * submitter remembers decides whether to propose or finalize. Pure.
+ *
+ * - A pending root is finalized once its challenge window has passed, and nothing else is
+ *   proposed for the pool meanwhile (epochs advance strictly: the contract takes epoch n+1 only
+ *   after n is final), so a proposal is never sent twice.
+ * - Otherwise the contract's next epoch is proposed once `threshold` current signers signed the
+ *   same proposal, never a root the guardian rejected for that epoch.
+ */
+import type { Hex } from './proposal.ts'
+import type { ReadyProposal } from './signature-book.ts'
+
+export interface PoolChainState {
+  readonly poolId: string
+  /** The only epoch the contract accepts a proposal for now. */
+  readonly nextEpoch: number
+  readonly pending:
+    | { readonly epoch: number; readonly root: Hex; readonly finalizableAtSec: bigint }
+    | undefined
+  /** Roots the guardian rejected for `nextEpoch`. */
+  readonly rejectedRoots: readonly Hex[]
+}
+
+export type SubmitStep =
+  | { readonly kind: 'finalize'; readonly poolId: string; readonly epoch: number; readonly root: Hex }
+  | {
+      readonly kind: 'propose'
+      readonly poolId: string
+      readonly epoch: number
+      readonly ready: ReadyProposal
+    }
+  | {
+      readonly kind: 'wait'
+      readonly poolId: string
+      readonly epoch: number
+      readonly reason: 'challenge-window' | 'signatures'
+      /** For the challenge window: when it ends (chain time, seconds). */
+      readonly untilSec?: bigint
+    }
+
+export function nextSubmitStep(
+  state: PoolChainState,
+  nowSec: bigint,
+  readyFor: (epoch: number, rejectedRoots: ReadonlySet<string>) => ReadyProposal | undefined,
+): SubmitStep {
+  const { poolId, pending } = state
+  if (pending) {
+    if (nowSec >= pending.finalizableAtSec) {
+      return { kind: 'finalize', poolId, epoch: pending.epoch, root: pending.root }
+    }
+    return {
+      kind: 'wait',
+      poolId,
+      epoch: pending.epoch,
+      reason: 'challenge-window',
+      untilSec: pending.finalizableAtSec,
+    }
+  }
+  const rejected = new Set(state.rejectedRoots.map((r) => r.toLowerCase()))
+  const ready = readyFor(state.nextEpoch, rejected)
+  if (ready && !rejected.has(ready.proposal.root.toLowerCase())) {
+    return { kind: 'propose', poolId, epoch: state.nextEpoch, ready }
+  }
+  return { kind: 'wait', poolId, epoch: state.nextEpoch, reason: 'signatures' }
+}
