@@ -36,7 +36,7 @@ export class ReadingLines {
     const lines = this.formatter.dataLines({
       intervals: [],
       adjustments: [],
-      readings: message.readings.map((reading) => ({ device, reading })),
+      readings: message.readings.map((reading) => ({ device, reading, epoch: 0 })),
       quarantines: [],
       states: [],
       watermarks: new Map(),

@@ -58,6 +58,7 @@ describe('LineFormatter', () => {
       readings: [
         {
           device,
+          epoch: 0,
           reading: {
             type: 'charger.meter',
             seq: 9,

@@ -56,6 +56,8 @@ export interface AdjustmentWrite extends IntervalTotals {
 export interface ReadingWrite {
   readonly device: DeviceRecord
   readonly reading: Reading
+  /** The epoch whose totals count this reading (its own, or the one a late reading is booked into). */
+  readonly epoch: number
 }
 
 export interface QuarantineWrite {
@@ -265,12 +267,14 @@ export class Aggregation {
     start: number,
     delta: IntervalTotals,
     newOpenStartMs: number,
-  ): void {
+  ): number {
     const { device, partition } = state
     const before = state.open !== undefined && state.open.startMs === start ? state.open : ZERO_TOTALS
     const after = addTotals(before, delta)
     const epoch = epochOf(this.settings.grid, start)
-    if (this.isLate(partition, epoch)) {
+    const late = this.isLate(partition, epoch)
+    const bookedEpoch = late ? this.bookingEpoch(partition) : epoch
+    if (late) {
       const key = `${device.deviceId}\u0000${epoch}\u0000${seq}`
       const previous = this.adjustments.get(key)
       const revenueDelta = this.revenue(device, start, after) - this.revenue(device, start, before)
@@ -278,7 +282,7 @@ export class Aggregation {
         ...addTotals(previous ?? ZERO_TOTALS, delta),
         device,
         adjustsEpoch: epoch,
-        bookedEpoch: this.bookingEpoch(partition),
+        bookedEpoch,
         seq,
         revenueUnits: (previous?.revenueUnits ?? 0n) + revenueDelta,
       })
@@ -292,6 +296,7 @@ export class Aggregation {
       })
     }
     if (start === newOpenStartMs) state.open = { ...after, startMs: start }
+    return bookedEpoch
   }
 
   private apply(state: DeviceState, reading: Reading, receivedAtMs: number | undefined): void {
@@ -314,7 +319,7 @@ export class Aggregation {
           newOpenStartMs,
         )
     }
-    this.book(
+    const countedInEpoch = this.book(
       state,
       reading.seq,
       newOpenStartMs,
@@ -340,7 +345,7 @@ export class Aggregation {
       })
       return
     }
-    this.readingWrites.push({ device, reading })
+    this.readingWrites.push({ device, reading, epoch: countedInEpoch })
     const watermark = this.watermarks.get(partition)
     if (watermark === undefined || result.state.lastTs > watermark) {
       this.watermarks.set(partition, result.state.lastTs)
