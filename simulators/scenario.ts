@@ -10,9 +10,11 @@ import type { TimeGrid } from '../core/epochs/grid.ts'
 import { deriveDeviceSeed, keyPairFromSeed } from '../core/identity/keys.ts'
 import { createRng, type Rng } from '../core/random/prng.ts'
 import type { TariffBook } from '../core/revenue/tariffs.ts'
-import { encodeMessage, signMessage } from '../core/telemetry/sign.ts'
+import { isV2Payload } from '../core/telemetry/decode.ts'
+import { encodeTelemetry } from '../core/telemetry/sign.ts'
+import { V2_BODY_OFFSET } from '../core/telemetry/signed.ts'
 import { telemetryTopic } from '../core/telemetry/topic.ts'
-import type { Reading, TelemetryMessage } from '../core/telemetry/types.ts'
+import type { Reading, TelemetryMessageV1Wire, TelemetryVersion } from '../core/telemetry/types.ts'
 import type { Fleet, SimulatedDevice } from './fleet/fleet.ts'
 import { GroundTruthLedger } from './ledger.ts'
 
@@ -59,6 +61,8 @@ export interface ScenarioOptions {
   readonly anomalyRules: AnomalyRules
   /** With a tariff book the ledger also computes revenue. */
   readonly tariffs: TariffBook | undefined
+  /** Telemetry version the devices publish (v1 only during the migration window). */
+  readonly telemetryVersion: TelemetryVersion
 }
 
 export const DEFAULT_SCENARIO: Omit<ScenarioOptions, 'grid'> = {
@@ -71,6 +75,7 @@ export const DEFAULT_SCENARIO: Omit<ScenarioOptions, 'grid'> = {
   oversizeBytes: 300 * 1024,
   anomalyRules: DEFAULT_ANOMALY_RULES,
   tariffs: undefined,
+  telemetryVersion: 2,
 }
 
 export type PublishKind = 'genuine' | FaultKind
@@ -98,6 +103,8 @@ interface DeviceFaultState {
   skewOffsetMs: number
   held: Publish | undefined
   readonly history: Buffer[]
+  /** The device's seq generation (persisted by a real device; +1 whenever its seq restarts). */
+  boot: number
 }
 
 const HISTORY = 8
@@ -141,6 +148,7 @@ export class Scenario {
         skewOffsetMs: 0,
         held: undefined,
         history: [],
+        boot: 0,
       })
     }
   }
@@ -232,13 +240,19 @@ export class Scenario {
     const backlog = s.backlog
     s.backlog = []
     for (let i = 0; i < backlog.length; i += this.options.backlogBatchSize) {
-      out.push(this.genuine(device, backlog.slice(i, i + this.options.backlogBatchSize)))
+      out.push(this.genuine(device, s, backlog.slice(i, i + this.options.backlogBatchSize)))
     }
   }
 
-  private genuine(device: SimulatedDevice, readings: readonly Reading[]): Publish {
+  private genuine(device: SimulatedDevice, s: DeviceFaultState, readings: readonly Reading[]): Publish {
     const { deviceId, assetClass } = device.record
-    const payload = encodeMessage(signMessage(deviceId, readings, device.privateKey))
+    const payload = encodeTelemetry(
+      this.options.telemetryVersion,
+      deviceId,
+      s.boot,
+      readings,
+      device.privateKey,
+    )
     this.counters.genuineMessages += 1
     return {
       topic: telemetryTopic(assetClass, deviceId),
@@ -256,7 +270,7 @@ export class Scenario {
     toMs: number,
     out: Publish[],
   ): void {
-    const publish = this.genuine(device, readings)
+    const publish = this.genuine(device, s, readings)
     const { deviceId, assetClass } = device.record
     const topic = publish.topic
     const junk = (kind: FaultKind, payload: Buffer, onTopic = topic, from = deviceId): void => {
@@ -291,13 +305,7 @@ export class Scenario {
       )
     }
     if (this.rng.chance(this.rates.badSignature)) {
-      const message = JSON.parse(publish.payload.toString()) as TelemetryMessage
-      const [first, ...rest] = message.readings
-      const tampered = {
-        ...message,
-        readings: [{ ...first, registerWh: (first?.registerWh ?? 0) + 10_000 }, ...rest],
-      }
-      junk('badSignature', Buffer.from(JSON.stringify(tampered)))
+      junk('badSignature', tamper(publish.payload))
     }
     if (this.rng.chance(this.rates.unknownDevice)) {
       this.ghosts += 1
@@ -305,7 +313,7 @@ export class Scenario {
       const key = keyPairFromSeed(deriveDeviceSeed(this.fleet.spec.seed, ghostId))
       junk(
         'unknownDevice',
-        encodeMessage(signMessage(ghostId, readings, key.privateKey)),
+        encodeTelemetry(this.options.telemetryVersion, ghostId, 0, readings, key.privateKey),
         telemetryTopic(assetClass, ghostId),
         ghostId,
       )
@@ -315,4 +323,21 @@ export class Scenario {
       junk('oversize', Buffer.from(JSON.stringify({ v: 1, deviceId, readings: [], sig: '', padding })))
     }
   }
+}
+
+/**
+ * The same message with 10 kWh more on its first reading's register and the old signature: v2
+ * changes the signed body bytes in place, v1 the parsed message.
+ */
+function tamper(payload: Buffer): Buffer {
+  const v2 = isV2Payload(payload)
+  const text = v2 ? payload.subarray(V2_BODY_OFFSET, payload.length - 1).toString() : payload.toString()
+  const message = JSON.parse(text) as Pick<TelemetryMessageV1Wire, 'readings'>
+  const [first, ...rest] = message.readings
+  const tampered = JSON.stringify({
+    ...message,
+    readings: [{ ...first, registerWh: (first?.registerWh ?? 0) + 10_000 }, ...rest],
+  })
+  if (!v2) return Buffer.from(tampered)
+  return Buffer.concat([payload.subarray(0, V2_BODY_OFFSET), Buffer.from(tampered), Buffer.from('}')])
 }

@@ -17,6 +17,9 @@
 import { createKafka } from '../../runtime/clients/kafka.ts'
 import { endpointsFromEnv } from '../../runtime/config.ts'
 
+interface Batch {
+  readonly readings?: unknown[]
+}
 export interface BarePass {
   /** Readings and records decoded after the pass's first batch, and the time they took. */
   readonly readings: number
@@ -81,8 +84,9 @@ async function main(): Promise<void> {
       if (BigInt(batch.firstOffset() ?? '-1') !== (nextOffsets.get(batch.partition) ?? 0n)) return
       const before = pass.readings
       for (const message of batch.messages) {
-        const value = JSON.parse(message.value?.toString() ?? '') as { readings?: unknown[] }
-        pass.readings += value.readings?.length ?? 0
+        // v2 carries the readings in `body`, v1 at the top level.
+        const value = JSON.parse(message.value?.toString() ?? '') as Batch & { body?: Batch }
+        pass.readings += (value.body ?? value).readings?.length ?? 0
         pass.records += 1
       }
       decoded += pass.readings - before

@@ -10,7 +10,7 @@
 
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
-import type { TelemetryMessage } from '../../core/telemetry/types.ts'
+import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 import { LineFormatter } from '../../services/aggregator/adapters/influx-lines.ts'
 import { createInfluxStore } from '../../services/aggregator/adapters/influx-store.ts'
@@ -32,7 +32,7 @@ export class ReadingLines {
   add(publish: Publish): void {
     const device = this.devices.get(publish.deviceId)
     if (!device) throw new Error(`device ${publish.deviceId} is not in the fleet`)
-    const message = JSON.parse(publish.payload.toString()) as TelemetryMessage
+    const message = decodeAcceptedRecord(publish.payload)
     const lines = this.formatter.dataLines({
       intervals: [],
       adjustments: [],

@@ -8,8 +8,8 @@
  */
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
-import { signingBytes } from '../../core/telemetry/canonical.ts'
-import type { TelemetryMessage } from '../../core/telemetry/types.ts'
+import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
+import { signedBytesOf } from '../../core/telemetry/signed.ts'
 import type { Publish } from '../../simulators/scenario.ts'
 
 export type VerifyImplementation = 'node:crypto' | 'libsodium'
@@ -69,10 +69,10 @@ export function verifyJobsOf(
   publicKeyHexOf: (deviceId: string) => string,
 ): VerifyJobs {
   return publishes.map((p) => {
-    const message = JSON.parse(p.payload.toString()) as TelemetryMessage
+    const message = decodeAcceptedRecord(p.payload)
     return [
       publicKeyHexOf(message.deviceId),
-      signingBytes(message.deviceId, message.readings),
+      signedBytesOf(message),
       Buffer.from(message.sig, 'base64'),
     ] as const
   })

@@ -1,8 +1,10 @@
 /**
  * Canonical encoding: JSON with object keys sorted by code unit, no whitespace. Telemetry holds
  * only integers, strings, arrays and objects, for which JSON.stringify of each primitive is
- * already canonical, so this is RFC 8785 (JCS) for that subset. Signatures and digests are taken
- * over these bytes, so two encoders that agree on the values agree on the bytes.
+ * already canonical, so this is RFC 8785 (JCS) for that subset.
+ *
+ * Only telemetry v1 signs a canonical re-encoding (the verifier must re-encode what it parsed);
+ * v2 signs the bytes it sends (./envelope.ts), so nothing re-encodes on the v2 path.
  */
 import type { Reading } from './types.ts'
 
@@ -33,7 +35,7 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * Sorted key lists by the object's own key order: telemetry has a handful of shapes, so the
- * sort runs once per shape rather than once per object (this is on ingest's hot path).
+ * sort runs once per shape rather than once per object (this is on ingest's v1 path).
  */
 const SORTED_KEYS = new Map<string, string[]>()
 const MAX_SHAPES = 1024
@@ -43,7 +45,12 @@ export const TELEMETRY_SIGNING_DOMAIN = 'gridroot.telemetry.v1\n'
 
 const encoder = new TextEncoder()
 
-/** The bytes a device signs: the domain prefix and the canonical (deviceId, readings). */
+/** The body a v1 device signs (after the domain prefix): the canonical (deviceId, readings). */
+export function v1Body(deviceId: string, readings: readonly Reading[]): Uint8Array {
+  return encoder.encode(canonicalJson({ deviceId, readings }))
+}
+
+/** The bytes a v1 device signs: the domain prefix and the canonical (deviceId, readings). */
 export function signingBytes(deviceId: string, readings: readonly Reading[]): Uint8Array {
   return encoder.encode(TELEMETRY_SIGNING_DOMAIN + canonicalJson({ deviceId, readings }))
 }

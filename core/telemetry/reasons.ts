@@ -5,8 +5,14 @@
 export const REJECTION_REASONS = {
   PAYLOAD_TOO_LARGE: 'the message is larger than the configured maximum size',
   MALFORMED_JSON: 'the message is not valid UTF-8 JSON',
-  UNSUPPORTED_VERSION: 'the message has no `v` or a schema version this service does not know',
+  UNSUPPORTED_VERSION:
+    'the message has no `v`, a schema version this service does not know, or v1 after its migration window was closed',
+  ENVELOPE_INVALID:
+    'a v2 message is not exactly {"v":2,"sig":"<88 characters>","body":{…}} without whitespace',
   SCHEMA_VIOLATION: 'a field is missing, has the wrong type, is not an integer or is out of range',
+  NUMBER_FORM:
+    'a v2 body writes a number other than as a plain non-negative decimal integer (1.0, 1e3, -0, -1)',
+  DUPLICATE_KEY: 'a v2 body gives the same key twice in one object',
   UNKNOWN_READING_TYPE: 'a reading has a `type` that is not part of the schema',
   EMPTY_BATCH: 'the message carries no readings',
   BATCH_TOO_LARGE: 'the message carries more readings than the configured maximum',

@@ -11,7 +11,18 @@
 export const ASSET_CLASSES = ['charger', 'pv', 'swap'] as const
 export type AssetClass = (typeof ASSET_CLASSES)[number]
 
-export const TELEMETRY_SCHEMA_VERSION = 1
+/** v1: the signature covers a canonical re-encoding (migration only). v2: it covers the sent bytes. */
+export const TELEMETRY_VERSIONS = [1, 2] as const
+export type TelemetryVersion = (typeof TELEMETRY_VERSIONS)[number]
+/** What devices publish by default. */
+export const TELEMETRY_SCHEMA_VERSION = 2
+
+/**
+ * `boot` is the device's seq generation: a non-negative integer the device persists across
+ * reboots and increments whenever its seq restarts (reflash, reset); seq restarts at 1 in the
+ * new boot. Per device the order of readings is (boot, seq). v1 messages have no boot: 0.
+ */
+export const MAX_BOOT = 4_294_967_295
 
 /** Fields every reading has. `ts` is device time in milliseconds since the Unix epoch. */
 export interface ReadingBase {
@@ -137,9 +148,29 @@ export function assetClassOfReadingType(type: ReadingType): AssetClass {
   return type.startsWith('charger.') ? 'charger' : type.startsWith('pv.') ? 'pv' : 'swap'
 }
 
-/** A message as a device publishes it. `sig` is base64 of the 64-byte ed25519 signature. */
+/**
+ * A decoded telemetry message, whatever version it came in. `sig` is canonical base64 of the
+ * 64-byte ed25519 signature over `signedBytesOf(message)` (./signed.ts): the version's domain
+ * prefix followed by `body`.
+ */
 export interface TelemetryMessage {
-  readonly v: typeof TELEMETRY_SCHEMA_VERSION
+  readonly v: TelemetryVersion
+  readonly deviceId: string
+  /** The device's seq generation; readings are ordered by (boot, seq). 0 for v1. */
+  readonly boot: number
+  readonly readings: readonly Reading[]
+  readonly sig: string
+  /**
+   * The signed body, without the domain prefix: for v2 the exact bytes the device sent (a view
+   * into the payload, which is what telemetry.v1 archives); for v1 the canonical re-encoding of
+   * (deviceId, readings), which is what a v1 device signed.
+   */
+  readonly body: Uint8Array
+}
+
+/** The v1 payload as a device publishes it (JSON, any key order). */
+export interface TelemetryMessageV1Wire {
+  readonly v: 1
   readonly deviceId: string
   readonly readings: readonly Reading[]
   readonly sig: string

@@ -13,6 +13,7 @@
  * before is queued for writing, and the totals are read only after those writes.
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs'
+import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
@@ -187,8 +188,7 @@ export async function startAggregatorService(
       metrics.records.inc()
       let decoded: TelemetryMessage
       try {
-        decoded = JSON.parse(message.value?.toString() ?? '') as TelemetryMessage
-        if (!Array.isArray(decoded.readings)) throw new TypeError('no readings')
+        decoded = decodeAcceptedRecord(message.value ?? Buffer.alloc(0))
       } catch (error) {
         metrics.undecodable.inc()
         logger.error({ err: error, partition, offset: message.offset }, 'record is not telemetry; skipped')

@@ -5,7 +5,7 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { TopicSet } from '../../core/kafka/topics.ts'
-import { type Env, endpointsFromEnv, parseConfig, topicsFromEnv } from '../../runtime/config.ts'
+import { type Env, endpointsFromEnv, envBoolean, parseConfig, topicsFromEnv } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 
 /**
@@ -44,6 +44,7 @@ const IngestEnvSchema = z.object({
     .min(256)
     .default(256 * 1024),
   GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE: z.coerce.number().int().min(1).default(1000),
+  GRIDROOT_INGEST_ACCEPT_V1: envBoolean.default(true),
   GRIDROOT_INGEST_KAFKA_MAX_BATCH: z.coerce.number().int().min(1).default(2000),
   GRIDROOT_INGEST_KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
   GRIDROOT_INGEST_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
@@ -63,6 +64,8 @@ export interface IngestConfig {
   readonly verifyWorkers: number | undefined
   readonly maxMessageBytes: number
   readonly maxReadingsPerMessage: number
+  /** Telemetry v1 is still accepted (its migration window is open); false rejects it. */
+  readonly acceptV1: boolean
   readonly kafkaMaxBatchRecords: number
   /** Wait up to this long for a small produce request to fill up (0: send at once). */
   readonly kafkaLingerMs: number
@@ -84,6 +87,7 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
     verifyWorkers: c.GRIDROOT_INGEST_VERIFY_WORKERS,
     maxMessageBytes: c.GRIDROOT_INGEST_MAX_MESSAGE_BYTES,
     maxReadingsPerMessage: c.GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE,
+    acceptV1: c.GRIDROOT_INGEST_ACCEPT_V1,
     kafkaMaxBatchRecords: c.GRIDROOT_INGEST_KAFKA_MAX_BATCH,
     kafkaLingerMs: c.GRIDROOT_INGEST_KAFKA_LINGER_MS,
     drainTimeoutMs: c.GRIDROOT_INGEST_DRAIN_TIMEOUT_MS,

@@ -56,7 +56,11 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     workers: verifyWorkers,
     // Plain records: each worker indexes its own copy.
     registry: [...registry.devices()].map(({ publicKeyRaw: _, ...record }) => record),
-    limits: { maxMessageBytes: config.maxMessageBytes, maxReadingsPerMessage: config.maxReadingsPerMessage },
+    limits: {
+      maxMessageBytes: config.maxMessageBytes,
+      maxReadingsPerMessage: config.maxReadingsPerMessage,
+      acceptV1: config.acceptV1,
+    },
   })
   const handle = createPipeline({
     instanceId: config.instanceId,

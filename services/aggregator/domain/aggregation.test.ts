@@ -4,6 +4,7 @@ import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import { createRng } from '../../../core/random/prng.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
+import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
@@ -33,7 +34,7 @@ function fleetRun(meterReplace = 0) {
   const scenario = new Scenario(fleet, { grid, tariffs, faults: { meterReplace } })
   const messages: TelemetryMessage[] = []
   for (let t = START + 300_000; t <= START + 8 * 3_600_000; t += 300_000) {
-    for (const p of scenario.tick(t)) messages.push(JSON.parse(p.payload.toString()) as TelemetryMessage)
+    for (const p of scenario.tick(t)) messages.push(decodeAcceptedRecord(p.payload))
   }
   const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
   return { scenario, messages, registry }
@@ -91,7 +92,14 @@ describe('Aggregation', () => {
         const rebatched: TelemetryMessage[] = []
         for (const [deviceId, readings] of byDevice) {
           for (let i = 0; i < readings.length; i += batch) {
-            rebatched.push({ v: 1, deviceId, readings: readings.slice(i, i + batch), sig: '' })
+            rebatched.push({
+              v: 2,
+              deviceId,
+              boot: 0,
+              readings: readings.slice(i, i + batch),
+              sig: '',
+              body: new Uint8Array(0),
+            })
           }
         }
         rebatched.sort((a, b) => (a.readings[0]?.ts ?? 0) - (b.readings[0]?.ts ?? 0))

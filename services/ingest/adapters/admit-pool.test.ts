@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { deriveDeviceSeed, keyPairFromSeed } from '../../../core/identity/keys.ts'
 import { DEFAULT_DECODE_LIMITS } from '../../../core/telemetry/decode.ts'
-import { encodeMessage, signMessage } from '../../../core/telemetry/sign.ts'
+import { encodeV1, encodeV2 } from '../../../core/telemetry/sign.ts'
 import { telemetryTopic } from '../../../core/telemetry/topic.ts'
 import type { Reading } from '../../../core/telemetry/types.ts'
 import { createAdmitPool, packPayloads, unpackPayloads } from './admit-pool.ts'
@@ -32,9 +32,11 @@ describe('createAdmitPool (real worker threads)', () => {
   const pool = createAdmitPool({ workers: 2, registry, limits: DEFAULT_DECODE_LIMITS })
   afterAll(() => pool.close())
 
-  it('admits signed messages and rejects bad ones with their reason, in many concurrent hand-offs', async () => {
+  it('admits signed messages of both versions and rejects bad ones with their reason, in many concurrent hand-offs', async () => {
     const good = Array.from({ length: 200 }, (_, i) =>
-      encodeMessage(signMessage('pv-1', [reading(i + 1), reading(i + 2)], key.privateKey)),
+      i % 2 === 0
+        ? encodeV2('pv-1', 0, [reading(i + 1), reading(i + 2)], key.privateKey)
+        : encodeV1('pv-1', [reading(i + 1), reading(i + 2)], key.privateKey),
     )
     const forged = good
       .slice(0, 20)

@@ -1,57 +1,26 @@
 /**
  * The ingest decision for one MQTT message: decode, check the topic against the message, look
- * the device up, check its class (`admit`), then verify the signature (`admitAndVerify`).
- * Ingest runs this on worker threads: verifying costs far more than anything else on its path.
+ * the device up, check its class and verify the signature. Ingest runs this on worker threads:
+ * verifying costs far more than anything else on its path.
+ *
+ * v2 is verified before its body is parsed: the envelope gives the signature and the signed
+ * bytes by position, the topic names the device whose key must have signed them, and only
+ * signed bodies are parsed (strictly) and checked against the topic. Nothing is re-encoded.
+ * v1 (migration only) is parsed, re-encoded canonically and then verified.
  */
 import { verifyBytes } from '../../../core/identity/keys.ts'
 import type { DeviceRegistry, RegisteredDevice } from '../../../core/identity/registry.ts'
-import { signingBytes } from '../../../core/telemetry/canonical.ts'
-import { type DecodeLimits, decodeMessage } from '../../../core/telemetry/decode.ts'
-import { type Decoded, reject } from '../../../core/telemetry/reasons.ts'
-import { parseTelemetryTopic } from '../../../core/telemetry/topic.ts'
-import { assetClassOfReadingType, type TelemetryMessage } from '../../../core/telemetry/types.ts'
-
-export interface Admitted {
-  readonly message: TelemetryMessage
-  readonly device: RegisteredDevice
-  /** What the signature must cover. */
-  readonly signingBytes: Uint8Array
-}
-
-export function admit(
-  topic: string,
-  payload: Uint8Array,
-  registry: DeviceRegistry,
-  limits: DecodeLimits,
-): Decoded<Admitted> {
-  const parsedTopic = parseTelemetryTopic(topic)
-  if (!parsedTopic) return reject('TOPIC_INVALID', `topic ${JSON.stringify(topic.slice(0, 200))}`)
-  const decoded = decodeMessage(payload, limits)
-  if (!decoded.ok) return decoded
-  const message = decoded.value
-  if (message.deviceId !== parsedTopic.deviceId) {
-    return reject('TOPIC_MISMATCH', `topic names ${parsedTopic.deviceId}, message names ${message.deviceId}`)
-  }
-  const device = registry.get(message.deviceId)
-  if (!device) return reject('UNKNOWN_DEVICE', `deviceId ${message.deviceId} is not registered`)
-  if (parsedTopic.assetClass !== device.assetClass) {
-    return reject(
-      'CLASS_MISMATCH',
-      `topic class ${parsedTopic.assetClass}, registered class ${device.assetClass}`,
-    )
-  }
-  const first = message.readings[0]
-  if (first && assetClassOfReadingType(first.type) !== device.assetClass) {
-    return reject(
-      'CLASS_MISMATCH',
-      `readings are ${assetClassOfReadingType(first.type)}, device is ${device.assetClass}`,
-    )
-  }
-  return {
-    ok: true,
-    value: { message, device, signingBytes: signingBytes(message.deviceId, message.readings) },
-  }
-}
+import {
+  type DecodeLimits,
+  decodeMessage,
+  decodeV2Envelope,
+  isV2Payload,
+  parseV2Body,
+} from '../../../core/telemetry/decode.ts'
+import { type Decoded, type Rejection, reject } from '../../../core/telemetry/reasons.ts'
+import { signedBytesFor, signedBytesOf } from '../../../core/telemetry/signed.ts'
+import { type ParsedTopic, parseTelemetryTopic } from '../../../core/telemetry/topic.ts'
+import { assetClassOfReadingType, type Reading } from '../../../core/telemetry/types.ts'
 
 /** What ingest needs to know of an accepted message to produce it. */
 export interface Verified {
@@ -59,22 +28,98 @@ export interface Verified {
   readonly readings: number
 }
 
-/** The whole ingest decision for one message: admit, then check the device's signature. */
-export function admitAndVerify(
-  topic: string,
+function registered(
+  parsedTopic: ParsedTopic,
+  registry: DeviceRegistry,
+): ({ ok: true; device: RegisteredDevice } & Partial<Rejection>) | ({ ok: false } & Rejection) {
+  const device = registry.get(parsedTopic.deviceId)
+  if (!device) return reject('UNKNOWN_DEVICE', `deviceId ${parsedTopic.deviceId} is not registered`)
+  if (parsedTopic.assetClass !== device.assetClass) {
+    return reject(
+      'CLASS_MISMATCH',
+      `topic class ${parsedTopic.assetClass}, registered class ${device.assetClass}`,
+    )
+  }
+  return { ok: true, device }
+}
+
+function checkBodyAgainstTopic(
+  deviceId: string,
+  readings: readonly Reading[],
+  parsedTopic: ParsedTopic,
+  device: RegisteredDevice,
+): Decoded<Verified> {
+  if (deviceId !== parsedTopic.deviceId) {
+    return reject('TOPIC_MISMATCH', `topic names ${parsedTopic.deviceId}, message names ${deviceId}`)
+  }
+  const first = readings[0]
+  if (first && assetClassOfReadingType(first.type) !== device.assetClass) {
+    return reject(
+      'CLASS_MISMATCH',
+      `readings are ${assetClassOfReadingType(first.type)}, device is ${device.assetClass}`,
+    )
+  }
+  return { ok: true, value: { deviceId, readings: readings.length } }
+}
+
+function admitV2(
+  parsedTopic: ParsedTopic,
   payload: Uint8Array,
   registry: DeviceRegistry,
   limits: DecodeLimits,
 ): Decoded<Verified> {
-  const admitted = admit(topic, payload, registry, limits)
-  if (!admitted.ok) return admitted
-  const { message, device, signingBytes } = admitted.value
-  if (!verifyBytes(device.publicKeyRaw, signingBytes, message.sig)) {
+  const envelope = decodeV2Envelope(payload, limits)
+  if (!envelope.ok) return envelope
+  const found = registered(parsedTopic, registry)
+  if (!found.ok) return found
+  const { sig, body } = envelope.value
+  if (!verifyBytes(found.device.publicKeyRaw, signedBytesFor(2, body), sig)) {
+    return reject(
+      'BAD_SIGNATURE',
+      `the signature over the ${body.byteLength}-byte body does not verify with ${parsedTopic.deviceId}'s key`,
+    )
+  }
+  const parsed = parseV2Body(body, limits)
+  if (!parsed.ok) return parsed
+  return checkBodyAgainstTopic(parsed.value.deviceId, parsed.value.readings, parsedTopic, found.device)
+}
+
+function admitV1(
+  parsedTopic: ParsedTopic,
+  payload: Uint8Array,
+  registry: DeviceRegistry,
+  limits: DecodeLimits,
+): Decoded<Verified> {
+  const decoded = decodeMessage(payload, limits)
+  if (!decoded.ok) return decoded
+  const message = decoded.value
+  if (message.deviceId !== parsedTopic.deviceId) {
+    return reject('TOPIC_MISMATCH', `topic names ${parsedTopic.deviceId}, message names ${message.deviceId}`)
+  }
+  const found = registered(parsedTopic, registry)
+  if (!found.ok) return found
+  const checked = checkBodyAgainstTopic(message.deviceId, message.readings, parsedTopic, found.device)
+  if (!checked.ok) return checked
+  if (!verifyBytes(found.device.publicKeyRaw, signedBytesOf(message), message.sig)) {
     const first = message.readings[0]?.seq
     return reject(
       'BAD_SIGNATURE',
       `signature of ${message.readings.length} reading(s) from seq ${first} does not verify`,
     )
   }
-  return { ok: true, value: { deviceId: message.deviceId, readings: message.readings.length } }
+  return checked
+}
+
+/** The whole ingest decision for one message, of either version. */
+export function admitAndVerify(
+  topic: string,
+  payload: Uint8Array,
+  registry: DeviceRegistry,
+  limits: DecodeLimits,
+): Decoded<Verified> {
+  const parsedTopic = parseTelemetryTopic(topic)
+  if (!parsedTopic) return reject('TOPIC_INVALID', `topic ${JSON.stringify(topic.slice(0, 200))}`)
+  return isV2Payload(payload)
+    ? admitV2(parsedTopic, payload, registry, limits)
+    : admitV1(parsedTopic, payload, registry, limits)
 }
