@@ -1,0 +1,240 @@
+/**
+ * OpenZeppelin StandardMerkleTree-compatible trees, built in WebAssembly.
+ *
+ * Layout (as @openzeppelin/merkle-tree's `makeMerkleTree`): leaf hashes sorted ascending, the
+ * tree a flat array of 2n-1 nodes of 32 bytes, node i = hash of the sorted pair (2i+1, 2i+2),
+ * the leaf of rank r at slot 2n-2-r, the root at slot 0. So `StandardMerkleTree.load` of our
+ * dump gives the same root and proofs, and `MerkleProof.verify` accepts the proofs.
+ *
+ * Canonical order: the leaves are ordered by their hash, so the same set of leaves gives the same
+ * root, the same node array and the same dump bytes whatever order they came in. `leaves[i]` is
+ * the leaf of rank i (the dump's `values` order).
+ *
+ * The empty tree (an epoch with no leaves) has root 0x00…00 and leafCount 0: no keccak output is
+ * zero in practice, so it stands for "nothing", and OpenZeppelin's library refuses empty trees.
+ */
+import type { Hex } from 'viem'
+import { bytesToHex } from './abi-words.ts'
+import { MerkleDuplicateLeafError, MerkleLeafInvalidError } from './errors.ts'
+import { hashPairBytes, keccak256Bytes, keccakInstanceFor } from './keccak.ts'
+import { encodeLeaf, type LeafLayout } from './leaves.ts'
+
+export const EMPTY_ROOT: Hex = `0x${'00'.repeat(32)}`
+
+/** Every leaf's proof at once: proof i is nodes at `siblings[offsets[i] .. offsets[i+1])`. */
+export interface ProofSet {
+  /** n + 1 entries into `siblings`. */
+  readonly offsets: Uint32Array
+  /** Tree slots of the proof nodes, leaf to root, for every leaf in rank order. */
+  readonly siblings: Uint32Array
+}
+
+export interface MerkleTree<L> {
+  readonly layout: LeafLayout<L>
+  readonly leafCount: number
+  readonly root: Hex
+  /** Leaves in canonical (rank) order. */
+  readonly leaves: readonly L[]
+  /** 2n-1 nodes of 32 bytes, OpenZeppelin's layout (empty for the empty tree). */
+  readonly nodes: Uint8Array
+  /** Tree slot of the leaf of rank i: 2n-2-i. */
+  treeIndex(rank: number): number
+  leafHash(rank: number): Hex
+  /** The proof of the leaf of rank i, leaf to root, as `MerkleProof.verify` takes it. */
+  proof(rank: number): Hex[]
+  /** Rank of the leaf with this key (deviceId, lowercase account), if present. */
+  rankOf(key: string): number | undefined
+  /** Every proof, as tree slots in flat arrays (materialize one with `proofAt`). */
+  proofs(): ProofSet
+}
+
+/** Builds the tree of `leaves` (any order; duplicates by key and mixed scopes are refused). */
+export function buildTree<L>(layout: LeafLayout<L>, leaves: readonly L[]): MerkleTree<L> {
+  return buildTreeWithOrder(layout, leaves).tree
+}
+
+/** Like `buildTree`, also telling which input leaf got each rank (`inputIndexOfRank[rank]`). */
+export function buildTreeWithOrder<L>(
+  layout: LeafLayout<L>,
+  leaves: readonly L[],
+): { tree: MerkleTree<L>; inputIndexOfRank: Uint32Array } {
+  const n = leaves.length
+  if (n === 0) return { tree: makeTree(layout, [], new Uint8Array(0)), inputIndexOfRank: new Uint32Array(0) }
+  checkKeysAndScope(layout, leaves)
+
+  // Working memory: [scratch 64][encodings][offsets u32 × (n+1)][leaf hashes 32n][nodes 32(2n-1)]
+  const offsetsHost = new Uint32Array(n + 1)
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    offsetsHost[i] = total
+    total += layout.encodedLength(leaves[i]!)
+  }
+  offsetsHost[n] = total
+  const dataAt = 64
+  const offsetsAt = align8(dataAt + total)
+  const hashesAt = align8(offsetsAt + 4 * (n + 1))
+  const nodesAt = hashesAt + 32 * n
+  const length = nodesAt + 32 * (2 * n - 1)
+  const k = keccakInstanceFor(length)
+  const mem = k.reserve(length)
+  const base = k.heapBase
+  mem.fill(0, base + dataAt, base + dataAt + total)
+  for (let i = 0; i < n; i++) layout.write(leaves[i]!, mem, base + dataAt + offsetsHost[i]!)
+  new Uint32Array(mem.buffer, base + offsetsAt, n + 1).set(offsetsHost)
+  k.leafHashes(base + dataAt, base + offsetsAt, n, base + hashesAt)
+
+  const inputIndexOfRank = rankByHash(mem, base + hashesAt, n)
+  const last = 2 * n - 2
+  for (let rank = 0; rank < n; rank++) {
+    const from = base + hashesAt + 32 * inputIndexOfRank[rank]!
+    mem.copyWithin(base + nodesAt + 32 * (last - rank), from, from + 32)
+  }
+  k.buildTree(base + nodesAt, n)
+  const nodes = mem.slice(base + nodesAt, base + nodesAt + 32 * (2 * n - 1))
+  const ranked = new Array<L>(n)
+  for (let rank = 0; rank < n; rank++) ranked[rank] = leaves[inputIndexOfRank[rank]!]!
+  return { tree: makeTree(layout, ranked, nodes), inputIndexOfRank }
+}
+
+function align8(x: number): number {
+  return (x + 7) & ~7
+}
+
+function checkKeysAndScope<L>(layout: LeafLayout<L>, leaves: readonly L[]): void {
+  const scope = layout.scope(leaves[0]!)
+  const keys = new Set<string>()
+  for (const leaf of leaves) {
+    const key = layout.key(leaf)
+    if (keys.has(key)) throw new MerkleDuplicateLeafError(key)
+    keys.add(key)
+    if (layout.scope(leaf) !== scope)
+      throw new MerkleLeafInvalidError(
+        'scope',
+        `mixes ${scope} and ${layout.scope(leaf)} in one ${layout.kind} tree`,
+      )
+  }
+}
+
+/**
+ * Input indices in ascending order of their 32-byte hashes. Sorting numbers is native and fast:
+ * each key is the hash's first 32 bits times 2^21 plus the index (exact below 2^53), and only
+ * runs that tie on those 32 bits (a few hundred among a million) are compared in full.
+ */
+function rankByHash(mem: Uint8Array, hashesAt: number, n: number): Uint32Array {
+  const order = new Uint32Array(n)
+  const compareFull = (a: number, b: number): number => {
+    for (let j = 0; j < 32; j++) {
+      const d = mem[hashesAt + 32 * a + j]! - mem[hashesAt + 32 * b + j]!
+      if (d !== 0) return d
+    }
+    return 0
+  }
+  const prefix = (i: number): number => {
+    const p = hashesAt + 32 * i
+    return mem[p]! * 16_777_216 + ((mem[p + 1]! << 16) | (mem[p + 2]! << 8) | mem[p + 3]!)
+  }
+  if (n > 1 << 21) {
+    const indices = Array.from({ length: n }, (_, i) => i).sort(compareFull)
+    order.set(indices)
+    return order
+  }
+  const keys = new Float64Array(n)
+  for (let i = 0; i < n; i++) keys[i] = prefix(i) * 2_097_152 + i
+  keys.sort()
+  for (let r = 0; r < n; r++) order[r] = keys[r]! % 2_097_152
+  for (let start = 0; start < n; ) {
+    let end = start + 1
+    const p = prefix(order[start]!)
+    while (end < n && prefix(order[end]!) === p) end++
+    if (end - start > 1) order.set(Array.from(order.subarray(start, end)).sort(compareFull), start)
+    start = end
+  }
+  return order
+}
+
+function makeTree<L>(layout: LeafLayout<L>, leaves: L[], nodes: Uint8Array): MerkleTree<L> {
+  const n = leaves.length
+  let byKey: Map<string, number> | undefined
+  const treeIndex = (rank: number): number => {
+    if (!Number.isInteger(rank) || rank < 0 || rank >= n) throw new RangeError(`no leaf of rank ${rank}`)
+    return 2 * n - 2 - rank
+  }
+  return {
+    layout,
+    leafCount: n,
+    root: n === 0 ? EMPTY_ROOT : bytesToHex(nodes, 0, 32),
+    leaves,
+    nodes,
+    treeIndex,
+    leafHash: (rank) => bytesToHex(nodes, 32 * treeIndex(rank), 32),
+    proof(rank) {
+      const proof: Hex[] = []
+      for (let j = treeIndex(rank); j > 0; j = (j - 1) >> 1)
+        proof.push(bytesToHex(nodes, 32 * siblingOf(j), 32))
+      return proof
+    },
+    rankOf(key) {
+      if (!byKey) {
+        byKey = new Map()
+        for (let rank = 0; rank < n; rank++) byKey.set(layout.key(leaves[rank]!), rank)
+      }
+      return byKey.get(key)
+    },
+    proofs: () => allProofs(n),
+  }
+}
+
+function siblingOf(slot: number): number {
+  return slot & 1 ? slot + 1 : slot - 1
+}
+
+/** Depth of tree slot j (the root has depth 0): floor(log2(j + 1)). */
+function depthOf(slot: number): number {
+  return 31 - Math.clz32(slot + 1)
+}
+
+function allProofs(n: number): ProofSet {
+  const offsets = new Uint32Array(n + 1)
+  let total = 0
+  for (let rank = 0; rank < n; rank++) {
+    offsets[rank] = total
+    total += depthOf(2 * n - 2 - rank)
+  }
+  offsets[n] = total
+  const siblings = new Uint32Array(total)
+  let at = 0
+  for (let rank = 0; rank < n; rank++) {
+    for (let j = 2 * n - 2 - rank; j > 0; j = (j - 1) >> 1) siblings[at++] = siblingOf(j)
+  }
+  return { offsets, siblings }
+}
+
+/** Proof `rank` of a ProofSet as hex nodes. */
+export function proofAt(tree: MerkleTree<unknown>, set: ProofSet, rank: number): Hex[] {
+  const proof: Hex[] = []
+  for (let p = set.offsets[rank]!; p < set.offsets[rank + 1]!; p++)
+    proof.push(bytesToHex(tree.nodes, 32 * set.siblings[p]!, 32))
+  return proof
+}
+
+/** The standard leaf hash of one leaf: keccak256(keccak256(abi.encode(...))). */
+export function leafHashOf<L>(layout: LeafLayout<L>, leaf: L): Hex {
+  return bytesToHex(keccak256Bytes(keccak256Bytes(encodeLeaf(layout, leaf))))
+}
+
+/** Folds a proof onto a leaf hash as OpenZeppelin's `MerkleProof.processProof` does. */
+export function processProof(leafHash: Hex, proof: readonly Hex[]): Hex {
+  let node = hexToBytes32(leafHash)
+  for (const sibling of proof) node = hashPairBytes(node, hexToBytes32(sibling))
+  return bytesToHex(node)
+}
+
+/** `MerkleProof.verify`: does the proof take this leaf hash to the root? */
+export function verifyProof(root: Hex, leafHash: Hex, proof: readonly Hex[]): boolean {
+  return processProof(leafHash, proof) === root.toLowerCase()
+}
+
+function hexToBytes32(hex: Hex): Uint8Array {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new MerkleLeafInvalidError('node', `is not a bytes32: ${hex}`)
+  return Buffer.from(hex.slice(2), 'hex')
+}
