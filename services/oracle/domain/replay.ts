@@ -1,0 +1,191 @@
+/**
+ * The oracle's own replay of telemetry.v1: the aggregator's rules (dedup, seq order, meter
+ * accounting, anomalies, intervals, tariffs, lateness by partition watermark) run again on the
+ * original signed records, without InfluxDB. Pure: the adapter feeds records in partition order.
+ *
+ * It gives, per device and epoch, the totals the aggregator should have booked and the readings
+ * the leaf pays for, each with the record that carried it (for the readings digest and the
+ * archive). A signer whose source is `replay` signs only these totals, so a fault in the
+ * aggregator's state (InfluxDB) cannot be signed through by it.
+ *
+ * Determinism: lateness depends only on each partition's own records in Kafka order (epochs.v1
+ * closes an epoch only after every partition's watermark passed end + grace), so the replay
+ * reproduces it. Two decisions of the aggregator depend on its timing instead: a reading ahead
+ * of a seq gap is released after `reorderWindowMs` of watermark at the end of a Kafka batch, or
+ * after `maxPendingWallMs` of wall time. The replay releases after every record and never on the
+ * wall clock; when the aggregator's timing made a difference, the two disagree and the replay
+ * signer refuses (counted, with both roots) rather than sign either.
+ */
+import { getOrCreate } from '../../../core/collections.ts'
+import { epochOf } from '../../../core/epochs/grid.ts'
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
+import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
+// The aggregator's pure rules; they move to core/ once the aggregator's work on them has landed.
+import {
+  type AdjustmentWrite,
+  Aggregation,
+  type AggregationSettings,
+  type IntervalWrite,
+} from '../../aggregator/domain/aggregation.ts'
+import type { ArchivedRecord } from '../ports.ts'
+
+/** A reading a leaf pays for, with the record that carried it. */
+export interface PaidReading {
+  readonly boot: number
+  readonly seq: number
+  readonly record: ArchivedRecord
+  readonly indexInMessage: number
+}
+
+/** One device's result in one epoch, in the aggregator's terms. */
+export interface DeviceEpochResult {
+  readonly deviceId: string
+  readonly poolId: string
+  readonly assetClass: string
+  readonly energyWh: number
+  readonly revenueUnits: bigint
+  readonly swaps: number
+  readonly readings: number
+  readonly quarantined: number
+  /** In (boot, seq) order. */
+  readonly paid: readonly PaidReading[]
+}
+
+export type ReplaySettings = Omit<AggregationSettings, 'maxPendingWallMs'>
+
+const NEVER_MS = Number.MAX_SAFE_INTEGER
+
+export class TelemetryReplay {
+  private readonly aggregation: Aggregation
+  private readonly grid: AggregationSettings['grid']
+  /** epoch → device\0intervalStart → interval totals (the latest write wins, as in InfluxDB). */
+  private readonly intervals = new Map<number, Map<string, IntervalWrite>>()
+  /** booked epoch → device\0adjustsEpoch\0seq → adjustment */
+  private readonly adjustments = new Map<number, Map<string, AdjustmentWrite>>()
+  /** epoch → deviceId → paid readings in accounting order */
+  private readonly paid = new Map<number, Map<string, PaidReading[]>>()
+  /** device\0boot\0seq → where the reading was first seen (the copy the rules accept). */
+  private readonly firstSeen = new Map<string, { record: ArchivedRecord; index: number; boot: number }>()
+  private readonly nextOffsets = new Map<number, bigint>()
+
+  constructor(settings: ReplaySettings, registry: { get(deviceId: string): DeviceRecord | undefined }) {
+    this.aggregation = new Aggregation({ ...settings, maxPendingWallMs: NEVER_MS }, registry)
+    this.grid = settings.grid
+  }
+
+  /** Offset after the last record applied, per partition. */
+  positions(): ReadonlyMap<number, bigint> {
+    return this.nextOffsets
+  }
+
+  /** Applies one telemetry.v1 record (records of a partition in offset order). */
+  apply(record: ArchivedRecord, message: TelemetryMessage | undefined): void {
+    const { partition, offset } = record
+    this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    if (!message) {
+      this.aggregation.skipRecord(partition, offset)
+    } else {
+      const boot = bootOf(message)
+      message.readings.forEach((reading, index) => {
+        const key = `${message.deviceId}\u0000${boot}\u0000${reading.seq}`
+        if (!this.firstSeen.has(key)) this.firstSeen.set(key, { record, index, boot })
+      })
+      this.aggregation.applyMessage(partition, offset, message, record.receivedAtMs, 0)
+    }
+    this.aggregation.releaseStalePending(partition, 0)
+    this.collect()
+  }
+
+  private collect(): void {
+    const writes = this.aggregation.takeWrites()
+    this.aggregation.takeCounters()
+    for (const w of writes.intervals) {
+      getOrCreate(this.intervals, epochOf(this.grid, w.intervalStartMs), () => new Map()).set(
+        `${w.device.deviceId}\u0000${w.intervalStartMs}`,
+        w,
+      )
+    }
+    for (const a of writes.adjustments) {
+      getOrCreate(this.adjustments, a.bookedEpoch, () => new Map()).set(
+        `${a.device.deviceId}\u0000${a.adjustsEpoch}\u0000${a.seq}`,
+        a,
+      )
+    }
+    for (const r of writes.readings) {
+      const boot = (r.reading as { boot?: number }).boot
+      const seen = this.findFirstSeen(r.device.deviceId, r.reading.seq, boot)
+      if (!seen) continue
+      const byDevice = getOrCreate(this.paid, r.epoch, () => new Map<string, PaidReading[]>())
+      getOrCreate(byDevice, r.device.deviceId, () => []).push({
+        boot: seen.boot,
+        seq: r.reading.seq,
+        record: seen.record,
+        indexInMessage: seen.index,
+      })
+    }
+  }
+
+  private findFirstSeen(deviceId: string, seq: number, boot: number | undefined) {
+    if (boot !== undefined) return this.firstSeen.get(`${deviceId}\u0000${boot}\u0000${seq}`)
+    return this.firstSeen.get(`${deviceId}\u00000\u0000${seq}`)
+  }
+
+  /** Every device with anything booked in the epoch, sorted by pool then device. */
+  epochResults(epoch: number): DeviceEpochResult[] {
+    const byDevice = new Map<
+      string,
+      {
+        device: DeviceRecord
+        energyWh: number
+        revenueUnits: bigint
+        swaps: number
+        readings: number
+        quarantined: number
+      }
+    >()
+    const add = (w: IntervalWrite | AdjustmentWrite) => {
+      const t = getOrCreate(byDevice, w.device.deviceId, () => ({
+        device: w.device,
+        energyWh: 0,
+        revenueUnits: 0n,
+        swaps: 0,
+        readings: 0,
+        quarantined: 0,
+      }))
+      t.energyWh += w.energyWh
+      t.revenueUnits += w.revenueUnits
+      t.swaps += w.swaps
+      t.readings += w.readings
+      t.quarantined += w.quarantined
+    }
+    for (const w of this.intervals.get(epoch)?.values() ?? []) add(w)
+    for (const a of this.adjustments.get(epoch)?.values() ?? []) add(a)
+    const paid = this.paid.get(epoch)
+    return [...byDevice.values()]
+      .map((t) => ({
+        deviceId: t.device.deviceId,
+        poolId: t.device.poolId,
+        assetClass: t.device.assetClass,
+        energyWh: t.energyWh,
+        revenueUnits: t.revenueUnits,
+        swaps: t.swaps,
+        readings: t.readings,
+        quarantined: t.quarantined,
+        paid: [...(paid?.get(t.device.deviceId) ?? [])].sort((a, b) => a.boot - b.boot || a.seq - b.seq),
+      }))
+      .sort((a, b) => (a.poolId === b.poolId ? compare(a.deviceId, b.deviceId) : compare(a.poolId, b.poolId)))
+  }
+
+  /** Paid readings of one device in an epoch (also for devices the totals do not list). */
+  paidReadings(epoch: number, deviceId: string): readonly PaidReading[] {
+    return this.paid.get(epoch)?.get(deviceId) ?? []
+  }
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** telemetry v2 carries the device's boot (seq generation); v1 has none: 0. */
+function bootOf(message: TelemetryMessage): number {
+  const boot = (message as { boot?: unknown }).boot
+  return typeof boot === 'number' ? boot : 0
+}
