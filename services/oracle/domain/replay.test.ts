@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
+import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
@@ -32,8 +33,7 @@ function run(faults: Record<string, number>) {
       if (!registry.has(p.deviceId)) continue
       let message: TelemetryMessage | undefined
       try {
-        message = JSON.parse(p.payload.toString()) as TelemetryMessage
-        if (!Array.isArray(message.readings)) message = undefined
+        message = decodeAcceptedRecord(p.payload)
       } catch {
         message = undefined
       }
@@ -84,7 +84,7 @@ describe('TelemetryReplay', () => {
     const { replay, truth } = run({ duplicate: 0.05 })
     for (const t of truth.slice(0, 10)) {
       for (const p of replay.paidReadings(t.epoch, t.deviceId)) {
-        const message = JSON.parse(Buffer.from(p.record.valueBase64, 'base64').toString()) as TelemetryMessage
+        const message = decodeAcceptedRecord(Buffer.from(p.record.valueBase64, 'base64'))
         expect(message.deviceId).toBe(t.deviceId)
         expect(message.readings[p.indexInMessage]?.seq).toBe(p.seq)
       }

@@ -64,8 +64,11 @@ export class TelemetryReplay {
   private readonly adjustments = new Map<number, Map<string, AdjustmentWrite>>()
   /** epoch → deviceId → paid readings in accounting order */
   private readonly paid = new Map<number, Map<string, PaidReading[]>>()
-  /** device\0boot\0seq → where the reading was first seen (the copy the rules accept). */
-  private readonly firstSeen = new Map<string, { record: ArchivedRecord; index: number; boot: number }>()
+  /**
+   * Where each reading object came from. The rules hand back the very object they accepted, so
+   * a duplicate in another record can never be mistaken for the copy that was paid.
+   */
+  private readonly origins = new WeakMap<object, { record: ArchivedRecord; index: number; boot: number }>()
   private readonly nextOffsets = new Map<number, bigint>()
 
   constructor(settings: ReplaySettings, registry: { get(deviceId: string): DeviceRecord | undefined }) {
@@ -85,10 +88,9 @@ export class TelemetryReplay {
     if (!message) {
       this.aggregation.skipRecord(partition, offset)
     } else {
-      const boot = bootOf(message)
+      const boot = message.boot
       message.readings.forEach((reading, index) => {
-        const key = `${message.deviceId}\u0000${boot}\u0000${reading.seq}`
-        if (!this.firstSeen.has(key)) this.firstSeen.set(key, { record, index, boot })
+        this.origins.set(reading, { record, index, boot })
       })
       this.aggregation.applyMessage(partition, offset, message, record.receivedAtMs, 0)
     }
@@ -112,9 +114,8 @@ export class TelemetryReplay {
       )
     }
     for (const r of writes.readings) {
-      const boot = (r.reading as { boot?: number }).boot
-      const seen = this.findFirstSeen(r.device.deviceId, r.reading.seq, boot)
-      if (!seen) continue
+      const seen = this.origins.get(r.reading)
+      if (!seen) throw new Error(`replay: an accepted reading of ${r.device.deviceId} has no record`)
       const byDevice = getOrCreate(this.paid, r.epoch, () => new Map<string, PaidReading[]>())
       getOrCreate(byDevice, r.device.deviceId, () => []).push({
         boot: seen.boot,
@@ -123,11 +124,6 @@ export class TelemetryReplay {
         indexInMessage: seen.index,
       })
     }
-  }
-
-  private findFirstSeen(deviceId: string, seq: number, boot: number | undefined) {
-    if (boot !== undefined) return this.firstSeen.get(`${deviceId}\u0000${boot}\u0000${seq}`)
-    return this.firstSeen.get(`${deviceId}\u00000\u0000${seq}`)
   }
 
   /** Every device with anything booked in the epoch, sorted by pool then device. */
@@ -183,9 +179,3 @@ export class TelemetryReplay {
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
-
-/** telemetry v2 carries the device's boot (seq generation); v1 has none: 0. */
-function bootOf(message: TelemetryMessage): number {
-  const boot = (message as { boot?: unknown }).boot
-  return typeof boot === 'number' ? boot : 0
-}
