@@ -6,30 +6,25 @@
  */
 import { MerkleLeafInvalidError } from './errors.ts'
 
-const HEX_VALUE = new Int8Array(128).fill(-1)
-for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i
-for (let i = 0; i < 6; i++) {
-  HEX_VALUE[65 + i] = 10 + i
-  HEX_VALUE[97 + i] = 10 + i
-}
-
-/** Writes the `byteLength` bytes of a 0x-prefixed hex string at `offset`. */
+/**
+ * Writes the `byteLength` bytes of a 0x-prefixed hex string at `offset`. Node's hex decoder
+ * stops at the first pair that is not hex, so a short write is the validity check.
+ */
 export function writeHexBytes(
-  target: Uint8Array,
+  target: Buffer,
   offset: number,
   hex: string,
   byteLength: number,
   field: string,
 ): void {
-  if (hex.length !== 2 + 2 * byteLength || hex.charCodeAt(0) !== 48 || (hex.charCodeAt(1) | 32) !== 120)
-    throw new MerkleLeafInvalidError(field, `must be 0x and ${2 * byteLength} hex digits, got ${hex}`)
-  for (let i = 0; i < byteLength; i++) {
-    const hi = HEX_VALUE[hex.charCodeAt(2 + 2 * i) & 127] ?? -1
-    const lo = HEX_VALUE[hex.charCodeAt(3 + 2 * i) & 127] ?? -1
-    if (hi < 0 || lo < 0 || hex.charCodeAt(2 + 2 * i) > 127 || hex.charCodeAt(3 + 2 * i) > 127)
-      throw new MerkleLeafInvalidError(field, `is not hex: ${hex}`)
-    target[offset + i] = (hi << 4) | lo
-  }
+  if (
+    typeof hex !== 'string' ||
+    hex.length !== 2 + 2 * byteLength ||
+    hex.charCodeAt(0) !== 48 ||
+    (hex.charCodeAt(1) | 32) !== 120 ||
+    target.write(hex.slice(2), offset, byteLength, 'hex') !== byteLength
+  )
+    throw new MerkleLeafInvalidError(field, `must be 0x and ${2 * byteLength} hex digits, got ${String(hex)}`)
 }
 
 const TWO_POW_32 = 2 ** 32
@@ -37,7 +32,7 @@ const MAX_UINT256 = (1n << 256n) - 1n
 
 /** Writes an unsigned integer of `bits` bits big-endian into the word at `offset`. */
 export function writeUint(
-  target: Uint8Array,
+  target: Buffer,
   offset: number,
   value: number | bigint,
   bits: 32 | 64 | 256,
@@ -58,6 +53,10 @@ export function writeUint(
     throw new MerkleLeafInvalidError(field, `must be an integer, got ${typeof value}`)
   if (value < 0n || value > (bits === 256 ? MAX_UINT256 : (1n << BigInt(bits)) - 1n))
     throw new MerkleLeafInvalidError(field, `does not fit uint${bits}: ${value}`)
+  if (value <= 0xffffffffffffffffn) {
+    target.writeBigUInt64BE(value, offset + 24)
+    return
+  }
   let rest = value
   for (let end = offset + 32; rest > 0n; end -= 4) {
     writeUint32(target, end - 4, Number(rest & 0xffffffffn))
@@ -65,7 +64,7 @@ export function writeUint(
   }
 }
 
-function writeUint32(target: Uint8Array, offset: number, value: number): void {
+function writeUint32(target: Buffer, offset: number, value: number): void {
   target[offset] = value >>> 24
   target[offset + 1] = (value >>> 16) & 255
   target[offset + 2] = (value >>> 8) & 255
@@ -86,7 +85,7 @@ export function stringTailLength(byteLength: number): number {
 }
 
 /** Writes the tail of an ABI `string` (length word, then the bytes) at `offset`. */
-export function writeStringTail(target: Uint8Array, offset: number, text: string, byteLength: number): void {
+export function writeStringTail(target: Buffer, offset: number, text: string, byteLength: number): void {
   writeUint32(target, offset + 28, byteLength)
   if (byteLength === text.length) {
     for (let i = 0; i < byteLength; i++) target[offset + 32 + i] = text.charCodeAt(i)
@@ -96,7 +95,7 @@ export function writeStringTail(target: Uint8Array, offset: number, text: string
 }
 
 /** Writes an offset word (the head entry of a dynamic field). */
-export function writeOffsetWord(target: Uint8Array, offset: number, value: number): void {
+export function writeOffsetWord(target: Buffer, offset: number, value: number): void {
   writeUint32(target, offset + 28, value)
 }
 

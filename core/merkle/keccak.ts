@@ -27,6 +27,8 @@ interface KeccakExports {
   leaf_hashes(dataPtr: number, offsetsPtr: number, count: number, outPtr: number): void
   build_tree(nodesPtr: number, leafCount: number): void
   node_hash(aPtr: number, bPtr: number, outPtr: number): void
+  place_leaves(hashesPtr: number, orderPtr: number, leafCount: number, nodesPtr: number): void
+  all_proofs(leafCount: number, offsetsPtr: number, siblingsPtr: number): number
 }
 
 const PAGE_BYTES = 65_536
@@ -69,6 +71,12 @@ export class KeccakInstance {
   }
   nodeHash(aPtr: number, bPtr: number, outPtr: number): void {
     this.exports.node_hash(aPtr, bPtr, outPtr)
+  }
+  placeLeaves(hashesPtr: number, orderPtr: number, leafCount: number, nodesPtr: number): void {
+    this.exports.place_leaves(hashesPtr, orderPtr, leafCount, nodesPtr)
+  }
+  allProofs(leafCount: number, offsetsPtr: number, siblingsPtr: number): number {
+    return this.exports.all_proofs(leafCount, offsetsPtr, siblingsPtr)
   }
 }
 

@@ -67,25 +67,31 @@ export interface LeafLayout<L> {
   readonly encoding: readonly string[]
   /** What must be unique within a tree (deviceId, account). */
   key(leaf: L): string
-  /** What all leaves of one tree share (pool and epoch, or pool). */
+  /** What all leaves of one tree share (pool and epoch, or pool), for messages. */
   scope(leaf: L): string
+  sameScope(a: L, b: L): boolean
   encodedLength(leaf: L): number
   /** Writes `abi.encode(...)` of the leaf at `offset`; the range must be zeroed. */
-  write(leaf: L, target: Uint8Array, offset: number): void
+  write(leaf: L, target: Buffer, offset: number): void
   toValues(leaf: L): DumpValue
   fromValues(values: readonly unknown[]): L
 }
 
 const WORD = 32
-const poolIdCache = new Map<string, Hex>()
-function poolWord(poolId: string): Hex {
-  let word = poolIdCache.get(poolId)
-  if (word === undefined) {
-    word = poolIdToBytes32(poolId)
+const poolIdCache = new Map<string, { readonly hex: Hex; readonly bytes: Buffer }>()
+function poolEntry(poolId: string): { readonly hex: Hex; readonly bytes: Buffer } {
+  let entry = poolIdCache.get(poolId)
+  if (entry === undefined) {
+    const hex = poolIdToBytes32(poolId)
+    entry = { hex, bytes: Buffer.from(hex.slice(2), 'hex') }
     if (poolIdCache.size > 10_000) poolIdCache.clear()
-    poolIdCache.set(poolId, word)
+    poolIdCache.set(poolId, entry)
   }
-  return word
+  return entry
+}
+const poolWord = (poolId: string): Hex => poolEntry(poolId).hex
+function writePoolId(target: Buffer, offset: number, poolId: string): void {
+  target.set(poolEntry(poolId).bytes, offset)
 }
 
 function nonEmptyString(field: string, value: unknown): string {
@@ -115,10 +121,11 @@ export const deviceLeafLayout: LeafLayout<DeviceLeaf> = {
   kind: 'device',
   encoding: DEVICE_LEAF_ENCODING,
   key: (leaf) => leaf.deviceId,
-  scope: (leaf) => `${leaf.poolId}/${leaf.epoch}`,
+  scope: (leaf) => `pool ${leaf.poolId} epoch ${leaf.epoch}`,
+  sameScope: (a, b) => a.poolId === b.poolId && (a.epoch === b.epoch || BigInt(a.epoch) === BigInt(b.epoch)),
   encodedLength: (leaf) => 7 * WORD + stringTailLength(utf8Length(leaf.deviceId)),
   write(leaf, target, offset) {
-    writeHexBytes(target, offset, poolWord(leaf.poolId), 32, 'poolId')
+    writePoolId(target, offset, leaf.poolId)
     writeUint(target, offset + WORD, leaf.epoch, 64, 'epoch')
     writeOffsetWord(target, offset + 2 * WORD, 7 * WORD)
     writeUint(target, offset + 3 * WORD, leaf.energyWh, 256, 'energyWh')
@@ -156,10 +163,11 @@ export const holderLeafLayout: LeafLayout<HolderLeaf> = {
   kind: 'holder',
   encoding: HOLDER_LEAF_ENCODING,
   key: (leaf) => leaf.account.toLowerCase(),
-  scope: (leaf) => leaf.poolId,
+  scope: (leaf) => `pool ${leaf.poolId}`,
+  sameScope: (a, b) => a.poolId === b.poolId,
   encodedLength: () => 3 * WORD,
   write(leaf, target, offset) {
-    writeHexBytes(target, offset, poolWord(leaf.poolId), 32, 'poolId')
+    writePoolId(target, offset, leaf.poolId)
     writeHexBytes(target, offset + WORD + 12, leaf.account, 20, 'account')
     writeUint(target, offset + 2 * WORD, leaf.cumulativeAmount, 256, 'cumulativeAmount')
   },
@@ -179,7 +187,8 @@ export const registryLeafLayout: LeafLayout<RegistryLeaf> = {
   kind: 'registry',
   encoding: REGISTRY_LEAF_ENCODING,
   key: (leaf) => leaf.deviceId,
-  scope: (leaf) => leaf.poolId,
+  scope: (leaf) => `pool ${leaf.poolId}`,
+  sameScope: (a, b) => a.poolId === b.poolId,
   encodedLength: (leaf) =>
     6 * WORD +
     stringTailLength(utf8Length(leaf.deviceId)) +
@@ -196,7 +205,7 @@ export const registryLeafLayout: LeafLayout<RegistryLeaf> = {
     const tariffAt = classAt + stringTailLength(classBytes)
     writeOffsetWord(target, offset, 6 * WORD)
     writeOffsetWord(target, offset + WORD, classAt)
-    writeHexBytes(target, offset + 2 * WORD, poolWord(leaf.poolId), 32, 'poolId')
+    writePoolId(target, offset + 2 * WORD, leaf.poolId)
     writeHexBytes(target, offset + 3 * WORD, leaf.publicKey, 32, 'publicKey')
     writeUint(target, offset + 4 * WORD, leaf.ratedPowerW, 256, 'ratedPowerW')
     writeOffsetWord(target, offset + 5 * WORD, tariffAt)
@@ -228,7 +237,7 @@ export const registryLeafLayout: LeafLayout<RegistryLeaf> = {
 
 /** `abi.encode(...)` of one leaf, as bytes (for tests, audits and one-off checks). */
 export function encodeLeaf<L>(layout: LeafLayout<L>, leaf: L): Uint8Array {
-  const bytes = new Uint8Array(layout.encodedLength(leaf))
+  const bytes = Buffer.alloc(layout.encodedLength(leaf))
   layout.write(leaf, bytes, 0)
   return bytes
 }

@@ -46,7 +46,7 @@ export function readingsDigestStep(previous: Hex, reading: DigestReading): Hex {
     reading.indexInMessage > 0xffff
   )
     throw new MerkleLeafInvalidError('indexInMessage', `must fit uint16, got ${reading.indexInMessage}`)
-  const bytes = new Uint8Array(STEP_BYTES)
+  const bytes = Buffer.alloc(STEP_BYTES)
   writeHexBytes(bytes, 0, previous, 32, 'previousDigest')
   writeUint(bytes, 32, reading.boot, 64, 'boot')
   writeUint(bytes, 64, reading.seq, 64, 'seq')

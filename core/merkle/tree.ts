@@ -18,6 +18,7 @@ import { bytesToHex } from './abi-words.ts'
 import { MerkleDuplicateLeafError, MerkleLeafInvalidError } from './errors.ts'
 import { hashPairBytes, keccak256Bytes, keccakInstanceFor } from './keccak.ts'
 import { encodeLeaf, type LeafLayout } from './leaves.ts'
+import { fnv1a32, radixOrder } from './radix-order.ts'
 
 export const EMPTY_ROOT: Hex = `0x${'00'.repeat(32)}`
 
@@ -79,16 +80,15 @@ export function buildTreeWithOrder<L>(
   const mem = k.reserve(length)
   const base = k.heapBase
   mem.fill(0, base + dataAt, base + dataAt + total)
-  for (let i = 0; i < n; i++) layout.write(leaves[i]!, mem, base + dataAt + offsetsHost[i]!)
+  const target = Buffer.from(mem.buffer, 0, mem.length)
+  for (let i = 0; i < n; i++) layout.write(leaves[i]!, target, base + dataAt + offsetsHost[i]!)
   new Uint32Array(mem.buffer, base + offsetsAt, n + 1).set(offsetsHost)
   k.leafHashes(base + dataAt, base + offsetsAt, n, base + hashesAt)
 
   const inputIndexOfRank = rankByHash(mem, base + hashesAt, n)
-  const last = 2 * n - 2
-  for (let rank = 0; rank < n; rank++) {
-    const from = base + hashesAt + 32 * inputIndexOfRank[rank]!
-    mem.copyWithin(base + nodesAt + 32 * (last - rank), from, from + 32)
-  }
+  // The order goes where the offsets were (no longer needed): n + 1 slots hold n ranks.
+  new Uint32Array(mem.buffer, base + offsetsAt, n).set(inputIndexOfRank)
+  k.placeLeaves(base + hashesAt, base + offsetsAt, n, base + nodesAt)
   k.buildTree(base + nodesAt, n)
   const nodes = mem.slice(base + nodesAt, base + nodesAt + 32 * (2 * n - 1))
   const ranked = new Array<L>(n)
@@ -101,51 +101,56 @@ function align8(x: number): number {
 }
 
 function checkKeysAndScope<L>(layout: LeafLayout<L>, leaves: readonly L[]): void {
-  const scope = layout.scope(leaves[0]!)
-  const keys = new Set<string>()
-  for (const leaf of leaves) {
-    const key = layout.key(leaf)
-    if (keys.has(key)) throw new MerkleDuplicateLeafError(key)
-    keys.add(key)
-    if (layout.scope(leaf) !== scope)
+  const n = leaves.length
+  const first = leaves[0]!
+  const hashes = new Uint32Array(n)
+  for (let i = 0; i < n; i++) {
+    const leaf = leaves[i]!
+    if (!layout.sameScope(first, leaf))
       throw new MerkleLeafInvalidError(
         'scope',
-        `mixes ${scope} and ${layout.scope(leaf)} in one ${layout.kind} tree`,
+        `mixes ${layout.scope(first)} and ${layout.scope(leaf)} in one ${layout.kind} tree`,
       )
+    hashes[i] = fnv1a32(layout.key(leaf))
+  }
+  // A Set of a million strings costs ~2 s here; equal keys have equal hashes, so sort by hash
+  // and compare the few neighbours that share one.
+  const order = radixOrder(hashes)
+  for (let start = 0; start < n; ) {
+    let end = start + 1
+    const h = hashes[order[start]!]!
+    while (end < n && hashes[order[end]!] === h) end++
+    for (let a = start; a < end; a++) {
+      const key = layout.key(leaves[order[a]!]!)
+      for (let b = a + 1; b < end; b++)
+        if (layout.key(leaves[order[b]!]!) === key) throw new MerkleDuplicateLeafError(key)
+    }
+    start = end
   }
 }
 
 /**
- * Input indices in ascending order of their 32-byte hashes. Sorting numbers is native and fast:
- * each key is the hash's first 32 bits times 2^21 plus the index (exact below 2^53), and only
- * runs that tie on those 32 bits (a few hundred among a million) are compared in full.
+ * Input indices in ascending order of their 32-byte hashes: a radix order of the first 32 bits,
+ * then the runs that tie on them (a few hundred pairs among a million) sorted in full.
  */
 function rankByHash(mem: Uint8Array, hashesAt: number, n: number): Uint32Array {
-  const order = new Uint32Array(n)
+  const prefixes = new Uint32Array(n)
+  for (let i = 0; i < n; i++) {
+    const p = hashesAt + 32 * i
+    prefixes[i] = ((mem[p]! << 24) | (mem[p + 1]! << 16) | (mem[p + 2]! << 8) | mem[p + 3]!) >>> 0
+  }
+  const order = radixOrder(prefixes)
   const compareFull = (a: number, b: number): number => {
-    for (let j = 0; j < 32; j++) {
+    for (let j = 4; j < 32; j++) {
       const d = mem[hashesAt + 32 * a + j]! - mem[hashesAt + 32 * b + j]!
       if (d !== 0) return d
     }
     return 0
   }
-  const prefix = (i: number): number => {
-    const p = hashesAt + 32 * i
-    return mem[p]! * 16_777_216 + ((mem[p + 1]! << 16) | (mem[p + 2]! << 8) | mem[p + 3]!)
-  }
-  if (n > 1 << 21) {
-    const indices = Array.from({ length: n }, (_, i) => i).sort(compareFull)
-    order.set(indices)
-    return order
-  }
-  const keys = new Float64Array(n)
-  for (let i = 0; i < n; i++) keys[i] = prefix(i) * 2_097_152 + i
-  keys.sort()
-  for (let r = 0; r < n; r++) order[r] = keys[r]! % 2_097_152
   for (let start = 0; start < n; ) {
     let end = start + 1
-    const p = prefix(order[start]!)
-    while (end < n && prefix(order[end]!) === p) end++
+    const p = prefixes[order[start]!]!
+    while (end < n && prefixes[order[end]!] === p) end++
     if (end - start > 1) order.set(Array.from(order.subarray(start, end)).sort(compareFull), start)
     start = end
   }
@@ -194,19 +199,19 @@ function depthOf(slot: number): number {
 }
 
 function allProofs(n: number): ProofSet {
-  const offsets = new Uint32Array(n + 1)
-  let total = 0
-  for (let rank = 0; rank < n; rank++) {
-    offsets[rank] = total
-    total += depthOf(2 * n - 2 - rank)
+  if (n === 0) return { offsets: new Uint32Array(1), siblings: new Uint32Array(0) }
+  // Leaves sit at depth d or d+1, where the deepest is the slot of rank 0.
+  const total = n * depthOf(2 * n - 2)
+  const length = 4 * (n + 1) + 4 * total
+  const k = keccakInstanceFor(length)
+  const mem = k.reserve(length)
+  const offsetsAt = k.heapBase
+  const siblingsAt = offsetsAt + 4 * (n + 1)
+  const used = k.allProofs(n, offsetsAt, siblingsAt)
+  return {
+    offsets: new Uint32Array(mem.buffer.slice(offsetsAt, siblingsAt)),
+    siblings: new Uint32Array(mem.buffer.slice(siblingsAt, siblingsAt + 4 * used)),
   }
-  offsets[n] = total
-  const siblings = new Uint32Array(total)
-  let at = 0
-  for (let rank = 0; rank < n; rank++) {
-    for (let j = 2 * n - 2 - rank; j > 0; j = (j - 1) >> 1) siblings[at++] = siblingOf(j)
-  }
-  return { offsets, siblings }
 }
 
 /** Proof `rank` of a ProofSet as hex nodes. */

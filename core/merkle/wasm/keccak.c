@@ -183,3 +183,31 @@ __attribute__((export_name("build_tree"))) void build_tree(uint8_t *nodes, uint3
 __attribute__((export_name("node_hash"))) void node_hash(const uint8_t *a, const uint8_t *b, uint8_t *out) {
   hash_pair(a, b, out);
 }
+
+/** Copies leaf hash order[r] (32 bytes each in hashes) to slot 2n-2-r of nodes, for every rank r. */
+__attribute__((export_name("place_leaves"))) void place_leaves(const uint8_t *hashes, const uint32_t *order,
+                                                               uint32_t n, uint8_t *nodes) {
+  uint32_t last = 2 * n - 2;
+  for (uint32_t r = 0; r < n; r++) {
+    const uint64_t *from = (const uint64_t *)(hashes + 32 * (uint64_t)order[r]);
+    uint64_t *to = (uint64_t *)(nodes + 32 * (uint64_t)(last - r));
+    to[0] = from[0];
+    to[1] = from[1];
+    to[2] = from[2];
+    to[3] = from[3];
+  }
+}
+
+/**
+ * Every leaf's proof as tree slots: for rank r, the siblings of slot 2n-2-r up to the root,
+ * written at siblings[offsets[r] ..], with offsets[n] = the total. Returns the total.
+ */
+__attribute__((export_name("all_proofs"))) uint32_t all_proofs(uint32_t n, uint32_t *offsets, uint32_t *siblings) {
+  uint32_t at = 0;
+  for (uint32_t r = 0; r < n; r++) {
+    offsets[r] = at;
+    for (uint32_t j = 2 * n - 2 - r; j > 0; j = (j - 1) >> 1) siblings[at++] = (j & 1) ? j + 1 : j - 1;
+  }
+  offsets[n] = at;
+  return at;
+}
