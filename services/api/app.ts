@@ -1,0 +1,96 @@
+/**
+ * `build(options)` returns the API as a fastify app (not listening: server.ts does that, tests
+ * use `app.inject()`). Plugins per area: errors, docs, health/metrics, operator, dashboard;
+ * holder and auditor routes join as the distributor and the oracle's proofs land.
+ */
+import rateLimit from '@fastify/rate-limit'
+import responseValidation from '@fastify/response-validation'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { TimeGrid } from '../../core/epochs/grid.ts'
+import type { Logger } from '../../runtime/log.ts'
+import type { ApiLimits, OnlineRule } from './config.ts'
+import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
+import { ApiError } from './errors.ts'
+import { dashboardPlugin } from './plugins/dashboard.ts'
+import { docsPlugin } from './plugins/docs.ts'
+import { errorsPlugin } from './plugins/errors.ts'
+import { healthPlugin } from './plugins/health.ts'
+import { shared } from './plugins/operator/context.ts'
+import { operatorPlugin } from './plugins/operator/index.ts'
+import type { ApiPorts, DeviceLastSeen } from './ports.ts'
+
+export interface BuildOptions {
+  readonly grid: TimeGrid
+  readonly limits: ApiLimits
+  readonly online: OnlineRule
+  readonly apiKeys: readonly ApiKey[]
+  readonly rateLimit: { readonly max: number; readonly windowMs: number }
+  readonly ports: ApiPorts
+  /** A pino logger, or false for none (tests, benchmarks). */
+  readonly logger: Logger | false
+  /** How long one fleet snapshot (last-seen of every device) is shared by requests. */
+  readonly fleetSnapshotTtlMs?: number
+  readonly now?: () => number
+}
+
+export async function build(options: BuildOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    // Unknown parameters are refused (INVALID_PARAMETER), never silently dropped; single
+    // values coerce into arrays for repeatable parameters (device=a&device=b).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    requestIdHeader: false,
+    bodyLimit: 64 * 1024,
+    routerOptions: { maxParamLength: 128 },
+  }) as unknown as FastifyInstance
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  await app.register(errorsPlugin)
+  await app.register(docsPlugin)
+  await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
+
+  const matchKey = createKeyMatcher(options.apiKeys)
+  await app.register(rateLimit, {
+    global: true,
+    max: options.rateLimit.max,
+    timeWindow: options.rateLimit.windowMs,
+    // Operators are limited per client (their key), everyone else per address.
+    keyGenerator: (request) => {
+      const clientId = matchKey(presentedKey(request.headers))
+      return clientId === undefined ? `ip:${request.ip}` : `client:${clientId}`
+    },
+    errorResponseBuilder: (_request, context) =>
+      new ApiError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`, {
+        details: { retryAfterMs: context.ttl, max: context.max },
+      }),
+  })
+
+  await app.register(healthPlugin, { probes: options.ports.probes })
+  const now = options.now ?? Date.now
+  const { ports } = options
+  const fleetSnapshot = shared(
+    async () => new Map<string, DeviceLastSeen>((await ports.fleet.lastSeen()).map((d) => [d.deviceId, d])),
+    options.fleetSnapshotTtlMs ?? 2_000,
+    now,
+  )
+  await app.register(operatorPlugin, {
+    prefix: '/api/v1/operator',
+    matchKey,
+    context: {
+      grid: options.grid,
+      limits: options.limits,
+      online: options.online,
+      registry: ports.registry,
+      revenue: ports.revenue,
+      fleet: ports.fleet,
+      quarantine: ports.quarantine,
+      epochs: ports.epochs,
+      dlq: ports.dlq,
+      fleetSnapshot,
+      now,
+    },
+  })
+  await app.register(dashboardPlugin)
+  return app
+}

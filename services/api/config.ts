@@ -1,0 +1,129 @@
+/** The API's configuration, from the environment, validated once (see .env.example). */
+import { hostname } from 'node:os'
+import { z } from 'zod'
+import type { TimeGrid } from '../../core/epochs/grid.ts'
+import type { TopicSet } from '../../core/kafka/topics.ts'
+import {
+  type Env,
+  endpointsFromEnv,
+  envDurationMs,
+  gridFromEnv,
+  parseConfig,
+  topicsFromEnv,
+} from '../../runtime/config.ts'
+import type { Endpoints } from '../../runtime/endpoints.ts'
+import type { ApiKey } from './domain/api-keys.ts'
+
+/** A key shorter than this is guessable within the rate limit's lifetime; refuse it at start. */
+export const MIN_API_KEY_LENGTH = 24
+
+const apiKeys = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const keys: ApiKey[] = []
+    for (const entry of v.split(',').filter((e) => e.trim() !== '')) {
+      const colon = entry.indexOf(':')
+      const clientId = entry.slice(0, colon).trim()
+      const key = entry.slice(colon + 1).trim()
+      if (colon < 1 || !/^[A-Za-z0-9._-]{1,64}$/.test(clientId) || key.length < MIN_API_KEY_LENGTH) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `each entry must be <clientId>:<key> with a key of at least ${MIN_API_KEY_LENGTH} characters (e.g. ops:$(openssl rand -hex 24))`,
+        })
+        return z.NEVER
+      }
+      keys.push({ clientId, key })
+    }
+    return keys
+  })
+
+const ApiEnvSchema = z.object({
+  GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
+  GRIDROOT_AGG_GROUP: z.string().min(1).default('gridroot-aggregator'),
+  GRIDROOT_API_HOST: z.string().default('127.0.0.1'),
+  GRIDROOT_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  GRIDROOT_API_KEYS: apiKeys,
+  GRIDROOT_API_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
+  GRIDROOT_API_RATE_LIMIT_WINDOW: envDurationMs.default(60_000),
+  GRIDROOT_API_ONLINE_WINDOW: envDurationMs.default(900_000),
+  GRIDROOT_API_ONLINE_CLOCK: z.enum(['fleet', 'wall']).default('fleet'),
+  GRIDROOT_API_MAX_POINTS: z.coerce.number().int().min(10).max(1_000_000).default(20_000),
+  GRIDROOT_API_MAX_RANGE: envDurationMs.default(366 * 86_400_000),
+  GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+  GRIDROOT_API_INSTANCE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,80}$/)
+    .default(
+      `api-${hostname()
+        .slice(0, 20)
+        .replace(/[^A-Za-z0-9._-]/g, '-')}`,
+    ),
+})
+
+export interface ApiLimits {
+  /** Most data points (series × windows) one revenue request may ask InfluxDB for. */
+  readonly maxPoints: number
+  /** Longest time range of one request. */
+  readonly maxRangeMs: number
+  /** Most rows one page may hold. */
+  readonly maxPageSize: number
+  /** Deepest offset a quarantine page may start at (deeper: narrow the time range). */
+  readonly maxQuarantineOffset: number
+  /** Most devices one revenue request may name. */
+  readonly maxDevicesPerRequest: number
+}
+
+export interface OnlineRule {
+  /** A device is online when its newest reading is at most this old. */
+  readonly windowMs: number
+  /**
+   * Against what "now" is measured: `fleet` = the newest reading of the whole fleet (device
+   * time; simulations run far from the wall clock), `wall` = this server's clock.
+   */
+  readonly clock: 'fleet' | 'wall'
+}
+
+export interface ApiConfig {
+  readonly endpoints: Endpoints
+  readonly topics: TopicSet
+  readonly grid: TimeGrid
+  readonly registryFile: string
+  /** The aggregator's consumer group, whose device states tell when a device was last seen. */
+  readonly aggregatorGroup: string
+  readonly host: string
+  readonly port: number
+  readonly apiKeys: readonly ApiKey[]
+  readonly rateLimit: { readonly max: number; readonly windowMs: number }
+  readonly online: OnlineRule
+  readonly limits: ApiLimits
+  readonly dlqRetainRecords: number
+  readonly instanceId: string
+}
+
+export const DEFAULT_LIMITS: ApiLimits = {
+  maxPoints: 20_000,
+  maxRangeMs: 366 * 86_400_000,
+  maxPageSize: 500,
+  maxQuarantineOffset: 10_000,
+  maxDevicesPerRequest: 50,
+}
+
+export function apiConfigFromEnv(env: Env): ApiConfig {
+  const c = parseConfig(ApiEnvSchema, env, 'api')
+  return {
+    endpoints: endpointsFromEnv(env),
+    topics: topicsFromEnv(env),
+    grid: gridFromEnv(env),
+    registryFile: c.GRIDROOT_REGISTRY_FILE,
+    aggregatorGroup: c.GRIDROOT_AGG_GROUP,
+    host: c.GRIDROOT_API_HOST,
+    port: c.GRIDROOT_API_PORT,
+    apiKeys: c.GRIDROOT_API_KEYS,
+    rateLimit: { max: c.GRIDROOT_API_RATE_LIMIT_MAX, windowMs: c.GRIDROOT_API_RATE_LIMIT_WINDOW },
+    online: { windowMs: c.GRIDROOT_API_ONLINE_WINDOW, clock: c.GRIDROOT_API_ONLINE_CLOCK },
+    limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },
+    dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
+    instanceId: c.GRIDROOT_API_INSTANCE,
+  }
+}

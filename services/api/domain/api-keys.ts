@@ -1,0 +1,41 @@
+/**
+ * Operator API keys. A presented key is compared with every configured key in constant time
+ * (fixed-length digests, no early exit), so neither the response time nor its variation tells
+ * how much of a key was right or which client it belongs to.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+
+export interface ApiKey {
+  readonly clientId: string
+  readonly key: string
+}
+
+const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest()
+
+/** Returns the client id of the key presented, or undefined. */
+export function createKeyMatcher(
+  keys: readonly ApiKey[],
+): (presented: string | undefined) => string | undefined {
+  const digests = keys.map((k) => ({ clientId: k.clientId, digest: digest(k.key) }))
+  return (presented) => {
+    if (presented === undefined || presented === '') return undefined
+    const candidate = digest(presented)
+    let match: string | undefined
+    for (const entry of digests) {
+      if (timingSafeEqual(candidate, entry.digest) && match === undefined) match = entry.clientId
+    }
+    return match
+  }
+}
+
+/** The key from `x-api-key` or `Authorization: Bearer <key>`. */
+export function presentedKey(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): string | undefined {
+  const header = headers['x-api-key']
+  if (typeof header === 'string') return header
+  const authorization = headers.authorization
+  if (typeof authorization === 'string' && authorization.startsWith('Bearer '))
+    return authorization.slice(7).trim()
+  return undefined
+}

@@ -1,0 +1,109 @@
+/**
+ * Every error the API answers with, in one registry: a stable code (never renamed: clients
+ * switch on it), its HTTP status and what the caller should do. The body is always
+ * `{"error":{"code","message","hint","details"?}}` (ERROR_RESPONSE_SCHEMA).
+ */
+import { GridrootError } from '../../core/errors/base.ts'
+
+export const API_ERRORS = {
+  UNAUTHORIZED: {
+    status: 401,
+    hint: 'Send an operator API key in the x-api-key header (or Authorization: Bearer <key>); keys come from GRIDROOT_API_KEYS.',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    hint: 'Wait for the number of seconds in the retry-after header, then send fewer requests per window.',
+  },
+  INVALID_PARAMETER: {
+    status: 400,
+    hint: 'Fix the named parameter; the OpenAPI document at /docs/json lists every parameter with its range.',
+  },
+  INVALID_RANGE: {
+    status: 400,
+    hint: 'Send from < to, both RFC 3339 date-times with an offset (e.g. 2026-06-01T00:00:00Z).',
+  },
+  RANGE_TOO_LARGE: {
+    status: 400,
+    hint: 'Choose a coarser resolution, a shorter range or fewer series; details say the largest allowed.',
+  },
+  RESOLUTION_OFF_GRID: {
+    status: 400,
+    hint: 'Choose a resolution that is a whole multiple of the interval of the revenue series (details.intervalMs).',
+  },
+  DEVICES_REQUIRED: {
+    status: 400,
+    hint: 'groupBy=device needs the devices to chart: add device=<id> (repeat it, up to the limit in details).',
+  },
+  OFFSET_TOO_DEEP: {
+    status: 400,
+    hint: 'Narrow the time range instead of paging this deep (details.maxOffset).',
+  },
+  UNKNOWN_DEVICE: { status: 404, hint: 'Use a deviceId from GET /api/v1/operator/devices.' },
+  UNKNOWN_POOL: { status: 404, hint: 'Use a poolId from GET /api/v1/operator/pools.' },
+  UNKNOWN_PARTITION: { status: 404, hint: 'Use a partition listed by GET /api/v1/operator/dlq/counts.' },
+  OFFSET_EVICTED: {
+    status: 410,
+    hint: 'This API instance keeps only the newest DLQ records (GRIDROOT_API_DLQ_RETAIN); start from details.oldestOffset, or read the topic with a Kafka client.',
+  },
+  NOT_FOUND: { status: 404, hint: 'Check the path against the OpenAPI document at /docs/json.' },
+  UPSTREAM_UNAVAILABLE: {
+    status: 503,
+    hint: 'InfluxDB or Kafka did not answer; retry shortly. /healthz says which one is down.',
+  },
+  INTERNAL: { status: 500, hint: 'A bug: report it with the request id from the x-request-id header.' },
+} as const satisfies Record<string, { readonly status: number; readonly hint: string }>
+
+export type ApiErrorCode = keyof typeof API_ERRORS
+
+export class ApiError extends GridrootError<ApiErrorCode> {
+  override readonly name = 'ApiError'
+  readonly statusCode: number
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    options: { readonly details?: Record<string, unknown>; readonly cause?: unknown } = {},
+  ) {
+    super(code, message, { ...options, metaMessages: [API_ERRORS[code].hint] })
+    this.statusCode = API_ERRORS[code].status
+  }
+}
+
+export interface ErrorBody {
+  readonly error: {
+    readonly code: ApiErrorCode
+    readonly message: string
+    readonly hint: string
+    readonly details?: Readonly<Record<string, unknown>>
+  }
+}
+
+export function errorBody(code: ApiErrorCode, message: string, details?: Record<string, unknown>): ErrorBody {
+  return {
+    error: {
+      code,
+      message,
+      hint: API_ERRORS[code].hint,
+      ...(details === undefined || Object.keys(details).length === 0 ? {} : { details }),
+    },
+  }
+}
+
+export const ERROR_RESPONSE_SCHEMA = {
+  type: 'object',
+  description: 'An error with a stable code (services/api/errors.ts) and what to do about it',
+  required: ['error'],
+  additionalProperties: false,
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'hint'],
+      additionalProperties: false,
+      properties: {
+        code: { type: 'string', enum: Object.keys(API_ERRORS) },
+        message: { type: 'string' },
+        hint: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+    },
+  },
+} as const

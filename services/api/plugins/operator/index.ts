@@ -1,0 +1,47 @@
+/**
+ * Operator routes under /api/v1/operator: every request needs an API key (checked in constant
+ * time, domain/api-keys.ts) before any route reads anything.
+ */
+import type { FastifyInstance } from 'fastify'
+import { presentedKey } from '../../domain/api-keys.ts'
+import { ApiError } from '../../errors.ts'
+import type { OperatorContext } from './context.ts'
+import { dlqRoutes } from './dlq.ts'
+import { epochRoutes } from './epochs.ts'
+import { fleetRoutes } from './fleet.ts'
+import { quarantineRoutes } from './quarantine.ts'
+import { revenueRoutes } from './revenue.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The operator client whose key authenticated the request. */
+    operatorClientId?: string
+  }
+}
+
+export async function operatorPlugin(
+  app: FastifyInstance,
+  opts: {
+    readonly context: OperatorContext
+    readonly matchKey: (key: string | undefined) => string | undefined
+  },
+): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    const clientId = opts.matchKey(presentedKey(request.headers))
+    if (clientId === undefined) {
+      throw new ApiError(
+        'UNAUTHORIZED',
+        request.headers['x-api-key'] === undefined && request.headers.authorization === undefined
+          ? 'this route needs an operator API key'
+          : 'the API key is not valid',
+      )
+    }
+    request.operatorClientId = clientId
+  })
+  const ctx = opts.context
+  await fleetRoutes(app, ctx)
+  await revenueRoutes(app, ctx)
+  await epochRoutes(app, ctx)
+  await dlqRoutes(app, ctx)
+  await quarantineRoutes(app, ctx)
+}

@@ -1,0 +1,154 @@
+/**
+ * What the API's routes read, as interfaces: the routes and the domain never import an adapter.
+ * `adapters/` implements them on InfluxDB (Flux), Kafka and the registry file; the on-chain
+ * readers (oracle epochs, holder claims, device proofs) plug in here as their parts land.
+ */
+import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import type { AssetClass } from '../../core/telemetry/types.ts'
+import type { TimeRange, WindowPlan } from './domain/time-window.ts'
+
+export type RevenueGroupBy = 'pool' | 'class' | 'device'
+
+export interface SeriesFilter {
+  readonly pools?: readonly string[]
+  readonly classes?: readonly AssetClass[]
+  /** Validated against the registry before it reaches a store. */
+  readonly devices?: readonly string[]
+}
+
+export interface RevenuePoint {
+  /** Window start. */
+  readonly startMs: number
+  readonly energyWh: number
+  readonly revenueUnits: bigint
+  readonly swaps: number
+}
+
+export interface RevenueSeries {
+  /** The pool id, asset class or device id the series belongs to. */
+  readonly key: string
+  /** Windows with data only, ascending. */
+  readonly points: readonly RevenuePoint[]
+}
+
+export interface RevenueStore {
+  /** Revenue and energy summed per window by the store (intervals and booked adjustments). */
+  revenueSeries(plan: WindowPlan, groupBy: RevenueGroupBy, filter: SeriesFilter): Promise<RevenueSeries[]>
+}
+
+export interface DeviceLastSeen {
+  readonly deviceId: string
+  /** Device time of the newest reading the aggregator accounted. */
+  readonly lastSeenMs: number
+  readonly lastSeq: number
+}
+
+export interface FleetStateStore {
+  /** Every device the aggregator has state for (one point per device), or only those named. */
+  lastSeen(deviceIds?: readonly string[]): Promise<DeviceLastSeen[]>
+}
+
+export interface QuarantineFilter extends SeriesFilter {
+  readonly range: TimeRange
+  readonly reasons?: readonly string[]
+}
+
+export interface QuarantinedReading {
+  readonly timeMs: number
+  readonly deviceId: string
+  readonly poolId: string
+  readonly assetClass: string
+  readonly reason: string
+  readonly seq: number
+  readonly registerWh: number
+  readonly detail: string
+  /** The reading as the device sent it (JSON), undefined when it did not parse. */
+  readonly reading: unknown
+}
+
+export interface QuarantineStore {
+  /** Newest first. */
+  page(filter: QuarantineFilter, offset: number, limit: number): Promise<QuarantinedReading[]>
+  countsByReason(filter: QuarantineFilter): Promise<Record<string, number>>
+}
+
+export interface PoolEpochTotals {
+  readonly poolId: string
+  readonly energyWh: number
+  readonly revenueUnits: bigint
+  readonly swaps: number
+  readonly readings: number
+  readonly quarantined: number
+  readonly devices: number
+}
+
+export interface ClosedEpoch {
+  readonly epoch: number
+  readonly closedAtMs: number
+  readonly watermarkMs: number
+  readonly devices: number
+  readonly pools: readonly PoolEpochTotals[]
+}
+
+export interface EpochStore {
+  /** The newest closed epoch, undefined before the first close. */
+  closedThrough(): Promise<number | undefined>
+  /** Closed epochs whose start lies in [fromMs, toMs), ascending. */
+  closedEpochs(fromMs: number, toMs: number): Promise<ClosedEpoch[]>
+}
+
+export interface DlqRecord {
+  readonly partition: number
+  /** Kafka offsets are int64: kept as decimal strings. */
+  readonly offset: string
+  readonly key: string
+  readonly reason: string
+  readonly detail: string
+  readonly mqttTopic: string
+  readonly receivedAtMs: number
+  readonly sizeBytes: number
+  /** The first bytes of the original message as UTF-8 (the whole record stays in Kafka). */
+  readonly preview: string
+}
+
+export interface DlqPartitionState {
+  readonly partition: number
+  /** Oldest offset this reader still holds. */
+  readonly oldestOffset: string
+  /** One past the newest offset read. */
+  readonly nextOffset: string
+  readonly retained: number
+}
+
+export interface DlqPage {
+  readonly records: readonly DlqRecord[]
+  /** Where the next page starts (one past the last record scanned). */
+  readonly nextOffset: string
+}
+
+export interface DlqReader {
+  partitions(): readonly DlqPartitionState[]
+  /** Records at or after `fromOffset`, ascending, optionally only those with one reason. */
+  page(partition: number, fromOffset: bigint, limit: number, reason?: string): DlqPage
+  /** Every record read since the reader started at the topic's beginning. */
+  countsByReason(): { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
+}
+
+/** The device registry as the API reads it. */
+export type DeviceDirectory = Pick<DeviceRegistry, 'size' | 'get' | 'devices'>
+
+export interface HealthProbe {
+  readonly name: string
+  check(): Promise<{ readonly ok: boolean; readonly detail?: string }>
+}
+
+/** Everything `build()` reads from. */
+export interface ApiPorts {
+  readonly registry: DeviceDirectory
+  readonly revenue: RevenueStore
+  readonly fleet: FleetStateStore
+  readonly quarantine: QuarantineStore
+  readonly epochs: EpochStore
+  readonly dlq: DlqReader
+  readonly probes: readonly HealthProbe[]
+}

@@ -1,0 +1,69 @@
+/** Wires the adapters to `build()` and listens; main.ts only hands it the configuration. */
+import type { FastifyInstance } from 'fastify'
+import { ensureTopics } from '../../runtime/clients/kafka.ts'
+import type { Logger } from '../../runtime/log.ts'
+import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { startDlqTail } from './adapters/dlq-tail.ts'
+import { createInfluxReader } from './adapters/influx-reader.ts'
+import { build } from './app.ts'
+import type { ApiConfig } from './config.ts'
+
+export interface ApiServer {
+  readonly app: FastifyInstance
+  /** The port it listens on (the configured one, or the one the OS chose for port 0). */
+  readonly port: number
+  stop(): Promise<void>
+}
+
+export async function startApiServer(config: ApiConfig, logger: Logger): Promise<ApiServer> {
+  const registry = await loadRegistryFile(config.registryFile)
+  // The DLQ reader needs the topic; creating it here is what ingest does too (idempotent).
+  await ensureTopics(config.endpoints.kafka, [config.topics.dlq], { clientId: `${config.instanceId}-topics` })
+  const influx = createInfluxReader(config.endpoints.influx, { aggregatorGroup: config.aggregatorGroup })
+  const dlq = await startDlqTail({
+    kafka: config.endpoints.kafka,
+    topic: config.topics.dlq.name,
+    instanceId: config.instanceId,
+    retainRecords: config.dlqRetainRecords,
+    logger,
+  })
+  if (config.apiKeys.length === 0) {
+    logger.warn('no operator API keys configured (GRIDROOT_API_KEYS): operator routes refuse every request')
+  }
+  const app = await build({
+    grid: config.grid,
+    limits: config.limits,
+    online: config.online,
+    apiKeys: config.apiKeys,
+    rateLimit: config.rateLimit,
+    logger,
+    ports: {
+      registry,
+      revenue: influx.revenue,
+      fleet: influx.fleet,
+      quarantine: influx.quarantine,
+      epochs: influx.epochs,
+      dlq,
+      probes: [influx.probe, dlq.probe],
+    },
+  })
+  await app.listen({ host: config.host, port: config.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  logger.info(
+    {
+      url: `http://${config.host}:${port}/`,
+      docs: `http://${config.host}:${port}/docs`,
+      devices: registry.size,
+    },
+    'api listening',
+  )
+  return {
+    app,
+    port,
+    async stop() {
+      await app.close()
+      await dlq.stop()
+    },
+  }
+}
