@@ -3,6 +3,7 @@
  * devices' work, not what is measured. Built from the same fleet and scenario code as the
  * simulator, so payloads have the real sizes and mix of reading types.
  */
+import type { TelemetryVersion } from '../../core/telemetry/types.ts'
 import { createFleet, type Fleet } from '../../simulators/fleet/fleet.ts'
 import { type Publish, Scenario } from '../../simulators/scenario.ts'
 
@@ -34,11 +35,14 @@ export function createBenchFleet(seed: string, size: FleetSize): Fleet {
  * mid-tick) are left out, so that "readings per signature" is one number. Scenarios advance
  * device time, so two loads made from one fleet do not overlap.
  */
-export function createBenchLoad(fleet: Fleet, options: { batchSize: number; messages: number }): BenchLoad {
+export function createBenchLoad(
+  fleet: Fleet,
+  options: { batchSize: number; messages: number; telemetryVersion?: TelemetryVersion },
+): BenchLoad {
   const { batchSize, messages } = options
   const tickMs = SAMPLE_MS * batchSize
   const grid = { genesisMs: START_MS, epochLengthMs: 86_400_000, intervalMs: SAMPLE_MS }
-  const scenario = new Scenario(fleet, { grid, batchSize })
+  const scenario = new Scenario(fleet, { grid, batchSize, telemetryVersion: options.telemetryVersion ?? 2 })
   const publishes: Publish[] = []
   let toMs = START_MS
   while (publishes.length < messages) {
