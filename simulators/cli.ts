@@ -11,7 +11,7 @@ import { loadTariffBook } from '../runtime/tariffs-file.ts'
 import { createMqttPublisher } from './adapters/mqtt-publisher.ts'
 import { createFleet } from './fleet/fleet.ts'
 import { runScenario } from './runner.ts'
-import { FAULT_KINDS, type FaultKind, Scenario } from './scenario.ts'
+import { DEVICE_FAULT_KINDS, FAULT_KINDS, type FaultKind, Scenario } from './scenario.ts'
 
 const HELP = `Usage: npm run simulate -- [options]
 
@@ -29,9 +29,11 @@ Fleet
 Pace
   --speed X|max         simulated seconds per wall second, e.g. 3600 = an hour a second (default max)
   --batch N             readings per signed message, e.g. a station gateway's upload (default 1)
+  --telemetry 2|1       telemetry version: 2 signs the bytes sent (default); 1 only for the
+                        migration window (a canonical re-encoding is signed; no boot, no seqReset)
   --connections N       multiplexed MQTT connections (default 8)
   --inflight N          QoS 1 publishes awaiting PUBACK per connection (default 64)
-Faults (probabilities; per message, or per device and tick for offline/meterReplace/clockSkew)
+Faults (probabilities; per message, or per device and tick for ${DEVICE_FAULT_KINDS.join('/')})
   --faults k=p,...      any of: ${FAULT_KINDS.join(', ')}
   --all-faults P        the same probability for every fault kind
 Output
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
       sample: { type: 'string', default: '5m' },
       speed: { type: 'string', default: 'max' },
       batch: { type: 'string' },
+      telemetry: { type: 'string', default: '2' },
       connections: { type: 'string' },
       inflight: { type: 'string' },
       faults: { type: 'string' },
@@ -130,11 +133,18 @@ async function main(): Promise<void> {
     epochLengthMs: parseDurationMs(values.epoch),
     intervalMs: parseDurationMs(values.interval),
   }
+  if (values.telemetry !== '1' && values.telemetry !== '2')
+    fail(`--telemetry must be 1 or 2, got ${values.telemetry}`)
+  const telemetryVersion = values.telemetry === '1' ? 1 : 2
+  const faults = parseFaults(values.faults, values['all-faults'])
+  if (telemetryVersion === 1 && (faults.seqReset ?? 0) > 0)
+    fail('seqReset needs --telemetry 2: v1 has no boot')
   const scenario = new Scenario(fleet, {
     grid,
     tariffs: await loadTariffBook(values.tariffs, grid),
     batchSize: positiveInt('batch', values.batch, 1, 1),
-    faults: parseFaults(values.faults, values['all-faults']),
+    faults,
+    telemetryVersion,
   })
   const endpoints = endpointsFromEnv(process.env)
   console.log(

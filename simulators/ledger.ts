@@ -45,6 +45,8 @@ interface IntervalTotals {
 
 export class GroundTruthLedger {
   private readonly states = new Map<string, MeterState>()
+  /** Each device's boot: with seq, its order key (boot, seq). */
+  private readonly boots = new Map<string, number>()
   private readonly intervals = new Map<string, Map<number, IntervalTotals>>()
   private readonly counts = new Map<string, { readings: number; quarantined: number }>()
   private readings = 0
@@ -57,17 +59,28 @@ export class GroundTruthLedger {
     private readonly tariffs?: TariffBook,
   ) {}
 
-  /** Records a device's readings; they must come in seq order, as the device produced them. */
-  record(deviceId: string, readings: readonly Reading[]): void {
+  /**
+   * Records a device's readings of one boot, sent at true time `sentAtMs`; they must come in
+   * (boot, seq) order, as the device produced them. A new boot restarts seq at 1 and keeps the
+   * meter: a reflash costs nothing. The readings go through the aggregator's own accounting
+   * (`accountReading`), with the true send time where the aggregator has the receive time.
+   */
+  record(deviceId: string, boot: number, readings: readonly Reading[], sentAtMs?: number): void {
     const device = this.devices.get(deviceId)
     if (!device) throw new RangeError(`ledger: unknown device ${deviceId}`)
     const intervals = getOrCreate(this.intervals, deviceId, () => new Map<number, IntervalTotals>())
-    for (const reading of readings) {
+    const lastBoot = this.boots.get(deviceId) ?? 0
+    if (boot < lastBoot) throw new RangeError(`ledger: ${deviceId} boot ${boot} after ${lastBoot}`)
+    const restarted = boot > lastBoot
+    this.boots.set(deviceId, boot)
+    for (const [i, reading] of readings.entries()) {
       const previous = this.states.get(deviceId)
-      if (previous && reading.seq <= previous.lastSeq) {
-        throw new RangeError(`ledger: ${deviceId} seq ${reading.seq} after ${previous.lastSeq}`)
+      if (previous && !(restarted && i === 0) && reading.seq <= previous.lastSeq) {
+        throw new RangeError(
+          `ledger: ${deviceId} seq ${reading.seq} after ${previous.lastSeq} in boot ${boot}`,
+        )
       }
-      const result = accountReading(this.grid, this.rules, device, previous, reading)
+      const result = accountReading(this.grid, this.rules, device, previous, reading, sentAtMs)
       this.states.set(deviceId, result.state)
       this.readings += 1
       // Counted where the aggregator counts them: at the reading's accounting time.

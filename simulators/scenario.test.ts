@@ -1,17 +1,19 @@
 import { describe, expect, it } from 'vitest'
+import { publicKeyFromHex } from '../core/identity/keys.ts'
 import { decodeMessage } from '../core/telemetry/decode.ts'
-import type { PvInverter } from '../core/telemetry/types.ts'
+import { verifyMessage } from '../core/telemetry/sign.ts'
+import type { PvInverter, Reading, TelemetryMessage, TelemetryVersion } from '../core/telemetry/types.ts'
 import { createFleet } from './fleet/fleet.ts'
 import { localHour } from './models/device-model.ts'
-import { NO_FAULTS, Scenario } from './scenario.ts'
+import { NO_FAULTS, type Publish, Scenario } from './scenario.ts'
 
 const START = Date.parse('2026-06-01T00:00:00+08:00')
 const DAY = 86_400_000
 const grid = { genesisMs: START, epochLengthMs: 6 * 3_600_000, intervalMs: 300_000 }
 const fleetSpec = { seed: 'unit', chargers: 4, pv: 3, swap: 3, startMs: START, sampleMs: 300_000 }
 
-function run(faults = {}, batchSize = 1, days = 1) {
-  const scenario = new Scenario(createFleet(fleetSpec), { grid, faults, batchSize })
+function run(faults = {}, batchSize = 1, days = 1, telemetryVersion: TelemetryVersion = 2) {
+  const scenario = new Scenario(createFleet(fleetSpec), { grid, faults, batchSize, telemetryVersion })
   const publishes = []
   for (let t = START + 300_000; t <= START + days * DAY; t += 300_000) publishes.push(...scenario.tick(t))
   publishes.push(...scenario.flush())
@@ -104,5 +106,136 @@ describe('simulated fleet', () => {
     const { scenario } = run({ meterReplace: 0.01 })
     expect(scenario.counters.injected.meterReplace).toBeGreaterThan(0)
     expect(scenario.ledger.snapshot().quarantinedByReason.REGISTER_BACKWARDS).toBeGreaterThan(0)
+  })
+})
+
+const decoded = (p: Publish): TelemetryMessage => {
+  const d = decodeMessage(p.payload)
+  if (!d.ok) throw new Error(`${p.kind}: ${d.reason} ${d.detail}`)
+  return d.value
+}
+
+/** Energy and swaps per device over the whole run, and what was quarantined, from the ledger. */
+function costs(scenario: Scenario) {
+  const snapshot = scenario.ledger.snapshot()
+  const perDevice: Record<string, string> = {}
+  for (const e of snapshot.epochs) {
+    const [energy = 0, swaps = 0] = (perDevice[e.deviceId] ?? '0/0').split('/').map(Number)
+    perDevice[e.deviceId] = `${energy + e.energyWh}/${swaps + e.swaps}`
+  }
+  return { perDevice, quarantined: snapshot.quarantinedByReason }
+}
+
+describe('telemetry versions', () => {
+  it('publishes v2 by default and v1 when asked, the same readings either way', () => {
+    const two = run(NO_FAULTS, 3)
+    const one = run(NO_FAULTS, 3, 1, 1)
+    expect(two.publishes.every((p) => decoded(p).v === 2)).toBe(true)
+    expect(one.publishes.every((p) => decoded(p).v === 1)).toBe(true)
+    expect(one.publishes.map((p) => decoded(p).readings)).toEqual(
+      two.publishes.map((p) => decoded(p).readings),
+    )
+    expect(one.scenario.ledger.snapshot()).toEqual(two.scenario.ledger.snapshot())
+  })
+  it('refuses a seq reset in v1, which has no boot', () => {
+    expect(() => run({ seqReset: 0.01 }, 1, 1, 1)).toThrow(/v2/)
+  })
+})
+
+describe('device faults of issue 8: injected, counted, and free of cost in the ground truth', () => {
+  const clean = run()
+  const cleanCosts = costs(clean.scenario)
+  const genuineOf = (publishes: Publish[]) => publishes.filter((p) => p.kind === 'genuine').map(decoded)
+
+  it('seqReset: a reflash raises boot and restarts seq at 1; (boot, seq) always increases', () => {
+    const { scenario, publishes } = run({ seqReset: 0.01 })
+    expect(scenario.counters.injected.seqReset).toBeGreaterThan(0)
+    const last = new Map<string, [number, number]>()
+    let bootsSeen = 0
+    for (const m of genuineOf(publishes)) {
+      for (const r of m.readings) {
+        const [boot, seq] = last.get(m.deviceId) ?? [0, 0]
+        expect(m.boot > boot || (m.boot === boot && r.seq > seq), `${m.deviceId} ${m.boot}/${r.seq}`).toBe(
+          true,
+        )
+        if (m.boot > boot) {
+          expect(r.seq).toBe(1)
+          bootsSeen += m.boot - boot
+        }
+        last.set(m.deviceId, [m.boot, r.seq])
+      }
+    }
+    // Each reset shows as a boot step, unless it came after the device's last reading.
+    expect(bootsSeen).toBeGreaterThan(0)
+    expect(bootsSeen).toBeLessThanOrEqual(scenario.counters.injected.seqReset)
+    expect(costs(scenario)).toEqual(cleanCosts)
+  })
+
+  it('conflictingDuplicate: same deviceId, boot and seq, other content, validly signed, after the genuine one', () => {
+    const fleet = createFleet(fleetSpec)
+    const keys = new Map(fleet.devices.map((d) => [d.record.deviceId, publicKeyFromHex(d.record.publicKey)]))
+    const { scenario, publishes } = run({ conflictingDuplicate: 0.05, seqReset: 0.01 })
+    const conflicting = publishes.filter((p) => p.kind === 'conflictingDuplicate')
+    expect(conflicting.length).toBe(scenario.counters.injected.conflictingDuplicate)
+    expect(conflicting.length).toBeGreaterThan(10)
+    const seen = new Map<string, string>()
+    for (const p of publishes) {
+      const m = decoded(p)
+      expect(verifyMessage(m, keys.get(m.deviceId) as Buffer)).toBe(true)
+      const key = `${m.deviceId}/${m.boot}/${m.readings[0]?.seq}`
+      if (p.kind === 'genuine') seen.set(key, JSON.stringify(m.readings))
+      else {
+        expect(seen.has(key), key).toBe(true)
+        expect(JSON.stringify(m.readings)).not.toBe(seen.get(key))
+      }
+    }
+    expect(costs(scenario)).toEqual(cleanCosts)
+  })
+
+  it('clockStepBack: the device clock goes back a few seconds for good; nothing is quarantined', () => {
+    const { scenario, publishes } = run({ clockStepBack: 0.02 })
+    expect(scenario.counters.injected.clockStepBack).toBeGreaterThan(0)
+    const offsets = new Set(
+      genuineOf(publishes)
+        .filter((m) => m.deviceId.startsWith('pv'))
+        .flatMap((m) => m.readings)
+        .map((r: Reading) => ((r.ts % 300_000) + 300_000) % 300_000),
+    )
+    expect([...offsets].some((o) => o !== 0)).toBe(true) // PV samples are no longer on the grid
+    expect(costs(scenario)).toEqual(cleanCosts)
+  })
+
+  it('clockStepForward: the clock jumps hours ahead until NTP corrects it', () => {
+    const { scenario, publishes } = run({ clockStepForward: 0.01 })
+    expect(scenario.counters.injected.clockStepForward).toBeGreaterThan(0)
+    let ahead = 0
+    let sentAtMs = START
+    for (const p of publishes) {
+      if (p.kind !== 'genuine') continue
+      for (const r of decoded(p).readings) if (r.ts > sentAtMs + 3_600_000) ahead += 1
+      sentAtMs = Math.max(sentAtMs, ...decoded(p).readings.map((r) => Math.min(r.ts, sentAtMs + 300_000)))
+    }
+    expect(ahead).toBeGreaterThan(0)
+  })
+
+  it('counterJump: a replaced swap controller reports its counter far ahead at once', () => {
+    const { scenario, publishes } = run({ counterJump: 0.02 })
+    expect(scenario.counters.injected.counterJump).toBeGreaterThan(0)
+    const lastCount = new Map<string, number>()
+    let jumps = 0
+    for (const m of genuineOf(publishes)) {
+      for (const r of m.readings) {
+        if (r.type !== 'swap.slots' && r.type !== 'swap.event') continue
+        const before = lastCount.get(m.deviceId)
+        if (before !== undefined && r.swapCount - before >= 50_000) {
+          expect(r.type).toBe('swap.slots')
+          jumps += Math.floor((r.swapCount - before) / 50_000)
+        }
+        lastCount.set(m.deviceId, r.swapCount)
+      }
+    }
+    // Each jump shows at the next reading, unless it came after the cabinet's last one.
+    expect(jumps).toBeGreaterThan(0)
+    expect(jumps).toBeLessThanOrEqual(scenario.counters.injected.counterJump)
   })
 })

@@ -30,13 +30,29 @@ export const FAULT_KINDS = [
   'unknownDevice',
   'replay',
   'oversize',
+  'seqReset',
+  'conflictingDuplicate',
+  'clockStepBack',
+  'clockStepForward',
+  'counterJump',
 ] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 /**
- * Probabilities. Per genuine message for the delivery faults; per device and tick for
- * `offline`, `meterReplace` and `clockSkew`, which change the device rather than a message.
+ * Probabilities. Per genuine message for the delivery faults (and `conflictingDuplicate`); per
+ * device and tick for the faults that change the device rather than a message: `offline`,
+ * `meterReplace`, `clockSkew`, `seqReset`, `clockStepBack`, `clockStepForward`, `counterJump`.
  */
+export const DEVICE_FAULT_KINDS: readonly FaultKind[] = [
+  'offline',
+  'meterReplace',
+  'clockSkew',
+  'seqReset',
+  'clockStepBack',
+  'clockStepForward',
+  'counterJump',
+]
+
 export type FaultRates = Readonly<Record<FaultKind, number>>
 
 export const NO_FAULTS: FaultRates = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<
@@ -55,6 +71,14 @@ export interface ScenarioOptions {
   readonly lateMs: number
   readonly offlineMs: number
   readonly skewMs: number
+  /** An NTP step back: the device clock goes back this much, for good. */
+  readonly clockStepBackMs: number
+  /** A clock that jumps into the future by this much… */
+  readonly clockStepForwardMs: number
+  /** …and stays there for this long (true time) until NTP puts it right. */
+  readonly clockForwardForMs: number
+  /** A replaced swap controller's counter starts this far above the old one. */
+  readonly counterJumpSwaps: number
   /** Size of an oversize payload; must exceed ingest's maximum message size. */
   readonly oversizeBytes: number
   /** The rules the ledger applies (the aggregator's must be the same). */
@@ -72,6 +96,10 @@ export const DEFAULT_SCENARIO: Omit<ScenarioOptions, 'grid'> = {
   lateMs: 30 * 60_000,
   offlineMs: 45 * 60_000,
   skewMs: 90_000,
+  clockStepBackMs: 5_000,
+  clockStepForwardMs: 6 * 3_600_000,
+  clockForwardForMs: 30 * 60_000,
+  counterJumpSwaps: 50_000,
   oversizeBytes: 300 * 1024,
   anomalyRules: DEFAULT_ANOMALY_RULES,
   tariffs: undefined,
@@ -105,6 +133,11 @@ interface DeviceFaultState {
   readonly history: Buffer[]
   /** The device's seq generation (persisted by a real device; +1 whenever its seq restarts). */
   boot: number
+  /** What NTP steps back took off the device clock so far (≤ 0, for good). */
+  clockBackMs: number
+  /** A jump into the future, until NTP corrects it at `forwardUntilMs` (true time). */
+  forwardOffsetMs: number
+  forwardUntilMs: number
 }
 
 const HISTORY = 8
@@ -126,6 +159,9 @@ export class Scenario {
   ) {
     this.options = { ...DEFAULT_SCENARIO, ...options }
     this.rates = { ...NO_FAULTS, ...this.options.faults }
+    if (this.options.telemetryVersion === 1 && this.rates.seqReset > 0) {
+      throw new RangeError('seqReset needs telemetry v2: v1 has no boot, so its seq can never restart')
+    }
     this.rng = createRng(fleet.spec.seed, 'faults')
     this.ledger = new GroundTruthLedger(
       this.options.grid,
@@ -149,6 +185,9 @@ export class Scenario {
         held: undefined,
         history: [],
         boot: 0,
+        clockBackMs: 0,
+        forwardOffsetMs: 0,
+        forwardUntilMs: 0,
       })
     }
   }
@@ -195,6 +234,59 @@ export class Scenario {
     this.counters.injected[kind] += 1
   }
 
+  /** Draws a fault of a kind added with issue 8 only when its rate is set, so runs without it draw as before. */
+  private hits(kind: FaultKind): boolean {
+    const rate = this.rates[kind]
+    return rate > 0 && this.rng.chance(rate)
+  }
+
+  /**
+   * The device faults of issue 8, which cost nothing: a reflash (boot + 1, seq from 1; only
+   * when nothing of the old boot is still held back, so the old boot's readings all go first),
+   * an NTP step back, a jump of the clock into the future, and a replaced swap controller.
+   */
+  private deviceFaults(device: SimulatedDevice, s: DeviceFaultState, toMs: number): void {
+    const deviceId = device.record.deviceId
+    if (this.hits('seqReset')) {
+      const holding =
+        s.held !== undefined || s.backlog.length > 0 || this.late.some((l) => l.publish.deviceId === deviceId)
+      if (!holding) {
+        this.count('seqReset')
+        s.boot += 1
+        device.model.restartSeq()
+      }
+    }
+    if (this.hits('clockStepBack')) {
+      this.count('clockStepBack')
+      s.clockBackMs -= this.options.clockStepBackMs
+    }
+    if (this.hits('clockStepForward') && s.forwardUntilMs <= toMs) {
+      this.count('clockStepForward')
+      s.forwardOffsetMs = this.options.clockStepForwardMs
+      s.forwardUntilMs = toMs + this.options.clockForwardForMs
+    }
+    if (this.hits('counterJump') && device.model.jumpCounter) {
+      this.count('counterJump')
+      device.model.jumpCounter(this.options.counterJumpSwaps)
+    }
+  }
+
+  /** Device time as the device's clock shows it (offsets of the clock faults). */
+  private stampClock(s: DeviceFaultState, readings: Reading[], toMs: number): Reading[] {
+    const forwardMs = s.forwardOffsetMs
+    const forwardUntilMs = s.forwardUntilMs
+    if (forwardUntilMs <= toMs) {
+      // NTP puts the clock right during this tick: readings from then on are stamped true.
+      s.forwardOffsetMs = 0
+      s.forwardUntilMs = 0
+    }
+    if (s.clockBackMs === 0 && forwardMs === 0) return readings
+    return readings.map((r) => ({
+      ...r,
+      ts: r.ts + s.clockBackMs + (r.ts < forwardUntilMs ? forwardMs : 0),
+    }))
+  }
+
   private tickDevice(device: SimulatedDevice, toMs: number, out: Publish[]): void {
     const s = this.stateOf(device)
     const { deviceId } = device.record
@@ -207,13 +299,14 @@ export class Scenario {
       s.skewOffsetMs = this.rng.chance(0.5) ? this.options.skewMs : -this.options.skewMs
       s.skewUntilMs = toMs + this.options.offlineMs
     }
-    let readings = device.model.advance(toMs)
+    this.deviceFaults(device, s, toMs)
+    let readings = this.stampClock(s, device.model.advance(toMs), toMs)
     if (s.skewOffsetMs !== 0) {
       readings = readings.map((r) => (r.ts < s.skewUntilMs ? { ...r, ts: r.ts + s.skewOffsetMs } : r))
       if (s.skewUntilMs <= toMs) s.skewOffsetMs = 0
     }
     if (readings.length === 0 && !s.held) return
-    this.ledger.record(deviceId, readings)
+    this.ledger.record(deviceId, s.boot, readings, toMs)
     this.counters.genuineReadings += readings.length
 
     if (s.offlineUntilMs === 0 && this.rng.chance(this.rates.offline)) {
@@ -291,6 +384,18 @@ export class Scenario {
       if (s.held) {
         out.push(s.held)
         s.held = undefined
+      }
+      // Only after the genuine message has gone out: the first of two readings with one
+      // (deviceId, boot, seq) is the one the pipeline keeps.
+      if (this.hits('conflictingDuplicate')) {
+        const [first, ...rest] = readings
+        if (first) {
+          const other = [{ ...first, registerWh: first.registerWh + 1 }, ...rest]
+          junk(
+            'conflictingDuplicate',
+            encodeTelemetry(this.options.telemetryVersion, deviceId, s.boot, other, device.privateKey),
+          )
+        }
       }
     }
     if (this.rng.chance(this.rates.duplicate)) junk('duplicate', publish.payload)

@@ -26,6 +26,13 @@ export interface DeviceModel {
   advance(toMs: number): Reading[]
   /** A meter replacement: the register restarts from a new meter's reading. */
   replaceMeter(newRegisterWh: number): void
+  /** A reflash or reset: seq restarts at 1 (the device's boot goes up; the scenario keeps it). */
+  restartSeq(): void
+  /**
+   * A replaced controller whose counter starts elsewhere (swap cabinets): the counter jumps by
+   * `by`, and the new controller reports its state at once. Absent where there is no counter.
+   */
+  jumpCounter?(by: number): void
   /** Current reported register (for tests and the ledger). */
   readonly registerWh: number
 }
@@ -54,6 +61,10 @@ export abstract class BaseDeviceModel implements DeviceModel {
 
   replaceMeter(newRegisterWh: number): void {
     this.energyWh = newRegisterWh
+  }
+
+  restartSeq(): void {
+    this.nextSeq = 1
   }
 
   protected emit(out: Reading[], reading: WithoutSeq<Reading>): void {

@@ -36,6 +36,8 @@ interface Battery {
 export class SwapModel extends BaseDeviceModel {
   private readonly slots: (Battery | undefined)[]
   private swapCount: number
+  /** A new controller reports the cabinet's state (with its counter) before anything else. */
+  private reportNow = false
   private nextArrivalMs: number
   private riders = 0
   /** Batteries out with riders; most riders come back with one handed out earlier. */
@@ -80,9 +82,24 @@ export class SwapModel extends BaseDeviceModel {
     return this.slots.map((b) => (!b ? 'empty' : b.socPermille >= SWAPPABLE_PERMILLE ? 'full' : 'charging'))
   }
 
+  jumpCounter(by: number): void {
+    this.swapCount += by
+    this.reportNow = true
+  }
+
   advance(toMs: number): Reading[] {
     const out: Reading[] = []
     const { sampleMs } = this.options
+    if (this.reportNow) {
+      this.reportNow = false
+      this.emit(out, {
+        type: 'swap.slots',
+        ts: this.nowMs,
+        registerWh: this.registerWh,
+        swapCount: this.swapCount,
+        slots: this.slotStates(),
+      })
+    }
     for (;;) {
       const nextSampleMs = (Math.floor(this.nowMs / sampleMs) + 1) * sampleMs
       const nextEventMs = Math.min(nextSampleMs, this.nextArrivalMs)
