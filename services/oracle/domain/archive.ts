@@ -17,11 +17,16 @@ import type { ArchivedRecord } from '../ports.ts'
 
 export const ARCHIVE_FORMAT = 'gridroot.readings-archive.v1'
 
+/** A record in the archive, with the positions (in its `readings`) of the readings paid in this epoch. */
+export interface ArchiveEntry extends ArchivedRecord {
+  readonly paid: readonly number[]
+}
+
 export interface ReadingsArchive {
   readonly format: typeof ARCHIVE_FORMAT
   readonly poolId: string
   readonly epoch: number
-  readonly records: readonly ArchivedRecord[]
+  readonly records: readonly ArchiveEntry[]
 }
 
 export class ArchiveInvalidError extends GridrootError<'ARCHIVE_INVALID'> {
@@ -36,7 +41,7 @@ export class ArchiveInvalidError extends GridrootError<'ARCHIVE_INVALID'> {
   }
 }
 
-const compareRecords = (a: ArchivedRecord, b: ArchivedRecord) =>
+const compareRecords = (a: ArchiveEntry, b: ArchiveEntry) =>
   a.deviceId < b.deviceId
     ? -1
     : a.deviceId > b.deviceId
@@ -44,14 +49,19 @@ const compareRecords = (a: ArchivedRecord, b: ArchivedRecord) =>
       : a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset))
 
 /** The canonical bytes of an archive (records deduplicated by partition and offset, sorted). */
-export function encodeArchive(poolId: string, epoch: number, records: readonly ArchivedRecord[]): Uint8Array {
-  const unique = new Map<string, ArchivedRecord>()
-  for (const r of records) unique.set(`${r.partition}/${r.offset}`, r)
-  const sorted = [...unique.values()].sort(compareRecords)
-  const lines = sorted.map(
-    (r) =>
-      `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"offset":${JSON.stringify(r.offset)},"receivedAtMs":${r.receivedAtMs},"value":${JSON.stringify(r.valueBase64)}}`,
-  )
+export function encodeArchive(poolId: string, epoch: number, records: readonly ArchiveEntry[]): Uint8Array {
+  const unique = new Map<string, { entry: ArchiveEntry; paid: Set<number> }>()
+  for (const r of records) {
+    const key = `${r.partition}/${r.offset}`
+    const seen = unique.get(key) ?? { entry: r, paid: new Set<number>() }
+    for (const i of r.paid) seen.paid.add(i)
+    unique.set(key, seen)
+  }
+  const sorted = [...unique.values()].map((u) => u.entry).sort(compareRecords)
+  const lines = sorted.map((r) => {
+    const paid = [...(unique.get(`${r.partition}/${r.offset}`)?.paid ?? [])].sort((a, b) => a - b)
+    return `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"offset":${JSON.stringify(r.offset)},"receivedAtMs":${r.receivedAtMs},"paid":[${paid.join(',')}],"value":${JSON.stringify(r.valueBase64)}}`
+  })
   return new TextEncoder().encode(
     `{"format":"${ARCHIVE_FORMAT}","poolId":${JSON.stringify(poolId)},"epoch":${epoch},"records":[${lines.join(',')}]}`,
   )
@@ -67,6 +77,7 @@ const ArchiveSchema = z.strictObject({
       partition: z.number().int().nonnegative(),
       offset: z.string().regex(/^\d+$/),
       receivedAtMs: z.number().int(),
+      paid: z.array(z.number().int().nonnegative()),
       value: z.string(),
     }),
   ),
@@ -97,6 +108,7 @@ export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
       partition: r.partition,
       offset: r.offset,
       receivedAtMs: r.receivedAtMs,
+      paid: r.paid,
       valueBase64: r.value,
     })),
   }

@@ -11,6 +11,11 @@ export interface Proposal {
   /** The registry's pool id (the chain sees it as bytes32, see the chain adapter). */
   readonly poolId: string
   readonly epoch: number
+  /**
+   * RevenueOracle's attempt number for the pool epoch: 0, then +1 per guardian rejection. It is
+   * signed, so a signature of a rejected attempt never counts again.
+   */
+  readonly attempt: number
   /** Root of the device tree; 0x00…00 for an epoch in which the pool earned nothing. */
   readonly root: Hex
   readonly revenueUnits: bigint
@@ -29,6 +34,7 @@ export function proposalKey(p: Proposal): string {
   return [
     p.poolId,
     p.epoch,
+    p.attempt,
     p.root.toLowerCase(),
     p.revenueUnits,
     p.energyWh,
@@ -42,6 +48,7 @@ export function proposalKey(p: Proposal): string {
 export interface ProposalJson {
   readonly poolId: string
   readonly epoch: number
+  readonly attempt: number
   readonly root: string
   readonly revenueUnits: string
   readonly energyWh: string
@@ -72,6 +79,8 @@ export function proposalFromJson(j: ProposalJson): Proposal {
   }
   if (typeof j.poolId !== 'string' || j.poolId.length === 0) throw new ProposalInvalidError('poolId missing')
   if (!Number.isSafeInteger(j.epoch) || j.epoch < 0) throw new ProposalInvalidError('epoch is not an integer')
+  if (!Number.isSafeInteger(j.attempt) || j.attempt < 0)
+    throw new ProposalInvalidError('attempt is not an integer')
   if (!Number.isSafeInteger(j.leafCount) || j.leafCount < 0)
     throw new ProposalInvalidError('leafCount is not an integer')
   if (!/^\d+$/.test(j.revenueUnits) || !/^\d+$/.test(j.energyWh))
@@ -79,6 +88,7 @@ export function proposalFromJson(j: ProposalJson): Proposal {
   return {
     poolId: j.poolId,
     epoch: j.epoch,
+    attempt: j.attempt,
     root: j.root.toLowerCase() as Hex,
     revenueUnits: BigInt(j.revenueUnits),
     energyWh: BigInt(j.energyWh),

@@ -1,58 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
-import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
-import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
-import { createFleet } from '../../../simulators/fleet/fleet.ts'
-import { Scenario } from '../../../simulators/scenario.ts'
-import type { ArchivedRecord } from '../ports.ts'
-import { TelemetryReplay } from './replay.ts'
-
-const START = Date.parse('2026-06-01T00:00:00+08:00')
-const grid = { genesisMs: START, epochLengthMs: 3_600_000, intervalMs: 300_000 }
-const tariffs = parseTariffBook(DEMO_TARIFF_BOOK, grid)
-
-function run(faults: Record<string, number>) {
-  const fleet = createFleet({
-    seed: 'oracle-replay',
-    chargers: 3,
-    pv: 3,
-    swap: 3,
-    startMs: START,
-    sampleMs: 300_000,
-  })
-  const scenario = new Scenario(fleet, { grid, tariffs, faults })
-  const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
-  const replay = new TelemetryReplay(
-    { grid, rules: DEFAULT_ANOMALY_RULES, tariffs, graceMs: 10 * 86_400_000, reorderWindowMs: 86_400_000 },
-    registry,
-  )
-  let offset = 0
-  const feed = (payloads: { deviceId: string; payload: Buffer; kind: string }[]) => {
-    for (const p of payloads) {
-      if (!registry.has(p.deviceId)) continue
-      let message: TelemetryMessage | undefined
-      try {
-        message = decodeAcceptedRecord(p.payload)
-      } catch {
-        message = undefined
-      }
-      // Ingest would have rejected these before Kafka.
-      if (['malformed', 'badSignature', 'unknownDevice', 'oversize'].includes(p.kind)) continue
-      const record: ArchivedRecord = {
-        deviceId: p.deviceId,
-        partition: 0,
-        offset: String(offset++),
-        receivedAtMs: START,
-        valueBase64: p.payload.toString('base64'),
-      }
-      replay.apply(record, message)
-    }
-  }
-  for (let t = START + 300_000; t <= START + 4 * 3_600_000; t += 300_000) feed(scenario.tick(t))
-  feed(scenario.flush())
-  return { replay, truth: scenario.ledger.snapshot().epochs }
-}
+import { runFleet as run } from './fleet-replay.fixture.ts'
 
 describe('TelemetryReplay', () => {
   it('books every device epoch as the ground truth, to the unit, with one paid reading per accepted reading', () => {

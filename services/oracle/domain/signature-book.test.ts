@@ -12,6 +12,7 @@ const SIGNERS = [C, A, B]
 const proposal = (root: string, overrides: Partial<Proposal> = {}): Proposal => ({
   poolId: 'pool-a',
   epoch: 3,
+  attempt: 0,
   root: `0x${root.padStart(64, '0')}` as Hex,
   revenueUnits: 1_000_000n,
   energyWh: 12_345n,
@@ -26,14 +27,14 @@ describe('SignatureBook', () => {
   it('is ready only when threshold current signers signed the same proposal, signers ascending', () => {
     const book = new SignatureBook()
     book.add({ proposal: proposal('aa'), signer: C, signature: sig(C) })
-    expect(book.ready('pool-a', 3, SIGNERS, 2)).toBeUndefined()
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     book.add({ proposal: proposal('aa'), signer: OUTSIDER, signature: sig(OUTSIDER) })
-    expect(book.ready('pool-a', 3, SIGNERS, 2)).toBeUndefined()
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     book.add({ proposal: proposal('aa'), signer: A, signature: sig(A) })
-    const ready = book.ready('pool-a', 3, SIGNERS, 2)
+    const ready = book.ready('pool-a', 3, 0, SIGNERS, 2)
     expect(ready?.signers).toEqual([A, C])
     expect(ready?.signatures).toEqual([sig(A), sig(C)])
-    expect(book.ready('pool-a', 4, SIGNERS, 2)).toBeUndefined()
+    expect(book.ready('pool-a', 4, 0, SIGNERS, 2)).toBeUndefined()
   })
 
   it('never mixes proposals to reach the threshold, and reports a disagreement with both roots', () => {
@@ -42,7 +43,7 @@ describe('SignatureBook', () => {
     const disagreement = book.add({ proposal: proposal('bb'), signer: B, signature: sig(B) })
     expect(disagreement?.proposals.map((p) => p.root)).toEqual([proposal('aa').root, proposal('bb').root])
     expect(disagreement?.proposals[1]?.signers).toEqual([B.toLowerCase()])
-    expect(book.ready('pool-a', 3, SIGNERS, 2)).toBeUndefined()
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     // Same root, another archive hash: still a different proposal.
     const other = book.add({
       proposal: proposal('aa', { archiveHash: ZERO_HASH }),
@@ -50,16 +51,16 @@ describe('SignatureBook', () => {
       signature: sig(C),
     })
     expect(other?.proposals).toHaveLength(3)
-    expect(book.ready('pool-a', 3, SIGNERS, 2)).toBeUndefined()
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     // A second signature on a proposal already seen is no new disagreement.
     expect(book.add({ proposal: proposal('bb'), signer: C, signature: sig(C) })).toBeUndefined()
-    expect(book.ready('pool-a', 3, SIGNERS, 2)?.proposal.root).toBe(proposal('bb').root)
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)?.proposal.root).toBe(proposal('bb').root)
   })
 
   it('skips rejected roots', () => {
     const book = new SignatureBook()
     for (const s of [A, B]) book.add({ proposal: proposal('aa'), signer: s, signature: sig(s) })
-    expect(book.ready('pool-a', 3, SIGNERS, 2, new Set([proposal('aa').root]))).toBeUndefined()
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2, new Set([proposal('aa').root]))).toBeUndefined()
   })
 })
 
@@ -67,14 +68,15 @@ describe('nextSubmitStep', () => {
   const state = (over: Partial<PoolChainState> = {}): PoolChainState => ({
     poolId: 'pool-a',
     nextEpoch: 3,
+    attempt: 0,
     pending: undefined,
     rejectedRoots: [],
     ...over,
   })
   const book = new SignatureBook()
   for (const s of [A, B]) book.add({ proposal: proposal('aa'), signer: s, signature: sig(s) })
-  const readyFor = (epoch: number, rejected: ReadonlySet<string>) =>
-    book.ready('pool-a', epoch, SIGNERS, 2, rejected)
+  const readyFor = (epoch: number, attempt: number, rejected: ReadonlySet<string>) =>
+    book.ready('pool-a', epoch, attempt, SIGNERS, 2, rejected)
 
   it('proposes the next epoch once signed, and never while a root is pending', () => {
     expect(nextSubmitStep(state(), 100n, readyFor)).toMatchObject({ kind: 'propose', epoch: 3 })
@@ -90,6 +92,10 @@ describe('nextSubmitStep', () => {
       untilSec: 160n,
     })
     expect(nextSubmitStep(state({ pending }), 160n, readyFor)).toMatchObject({ kind: 'finalize', epoch: 3 })
+  })
+
+  it('takes only signatures made for the current attempt', () => {
+    expect(nextSubmitStep(state({ attempt: 1 }), 100n, readyFor)).toMatchObject({ kind: 'wait' })
   })
 
   it('does not propose a root the guardian rejected', () => {

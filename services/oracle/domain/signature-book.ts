@@ -91,13 +91,14 @@ export class SignatureBook {
   }
 
   /**
-   * A proposal that `threshold` of the current signers signed, whose root is not excluded (a
+   * A proposal for the chain's current attempt that `threshold` of the current signers signed, whose root is not excluded (a
    * root the guardian rejected for this epoch). When several qualify (signers equivocated), the one with the most
    * current signatures wins, ties by key, so every submitter picks the same.
    */
   ready(
     poolId: string,
     epoch: number,
+    attempt: number,
     currentSigners: readonly Hex[],
     threshold: number,
     excludedRoots: ReadonlySet<string> = new Set(),
@@ -106,6 +107,7 @@ export class SignatureBook {
     const allowed = new Set(currentSigners.map((s) => s.toLowerCase()))
     let best: { candidate: Candidate; signers: string[] } | undefined
     for (const candidate of this.candidates.get(epochKey(poolId, epoch))?.values() ?? []) {
+      if (candidate.proposal.attempt !== attempt) continue
       if (excludedRoots.has(candidate.proposal.root.toLowerCase())) continue
       const signers = [...candidate.signatures.keys()].filter((s) => allowed.has(s))
       if (signers.length < threshold) continue

@@ -16,6 +16,8 @@ export interface PoolChainState {
   readonly poolId: string
   /** The only epoch the contract accepts a proposal for now. */
   readonly nextEpoch: number
+  /** The contract's attempt number for `nextEpoch` (what signatures must be made for). */
+  readonly attempt: number
   readonly pending:
     | { readonly epoch: number; readonly root: Hex; readonly finalizableAtSec: bigint }
     | undefined
@@ -43,7 +45,7 @@ export type SubmitStep =
 export function nextSubmitStep(
   state: PoolChainState,
   nowSec: bigint,
-  readyFor: (epoch: number, rejectedRoots: ReadonlySet<string>) => ReadyProposal | undefined,
+  readyFor: (epoch: number, attempt: number, rejectedRoots: ReadonlySet<string>) => ReadyProposal | undefined,
 ): SubmitStep {
   const { poolId, pending } = state
   if (pending) {
@@ -59,7 +61,7 @@ export function nextSubmitStep(
     }
   }
   const rejected = new Set(state.rejectedRoots.map((r) => r.toLowerCase()))
-  const ready = readyFor(state.nextEpoch, rejected)
+  const ready = readyFor(state.nextEpoch, state.attempt, rejected)
   if (ready && !rejected.has(ready.proposal.root.toLowerCase())) {
     return { kind: 'propose', poolId, epoch: state.nextEpoch, ready }
   }

@@ -1,0 +1,170 @@
+/**
+ * `verify`: what an auditor does with a device, an epoch and nothing but the published artifacts,
+ * the registry and the chain. Pure: the adapter fetches the finalized commitment, the two files
+ * (by the hashes the chain holds) and the device's registry entry, and hands them in.
+ *
+ * Checks, each with a stable code, in order (a failed check stops the ones that depend on it):
+ * TREE_HASH the tree file hashes to the treeHash committed with the root;
+ * TREE_ROOT the tree's root is the finalized root; LEAF_FOUND the device has a leaf;
+ * PROOF the leaf's proof folds to the finalized root (OpenZeppelin MerkleProof semantics);
+ * ARCHIVE_HASH the archive hashes to the committed archiveHash; ARCHIVE_SCOPE it is this pool and epoch;
+ * SIGNATURES every archived record of the device decodes and carries the device's registered
+ * signature; READINGS_DIGEST the paid readings, chained in (boot, seq) order, give the leaf's
+ * readingsDigest and its readings count.
+ */
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
+import {
+  type DeviceLeaf,
+  deviceLeafHash,
+  deviceLeafLayout,
+  messageHash,
+  parseTreeDump,
+  readingsDigest,
+  verifyProof,
+} from '../../../core/merkle/index.ts'
+import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
+import { verifyMessage } from '../../../core/telemetry/sign.ts'
+import type { FinalizedEpoch } from '../ports.ts'
+import { decodeArchive } from './archive.ts'
+import { contentHash } from './pool-epoch.ts'
+import type { Hex } from './proposal.ts'
+
+export const VERIFY_CHECKS = [
+  'TREE_HASH',
+  'TREE_ROOT',
+  'LEAF_FOUND',
+  'PROOF',
+  'ARCHIVE_HASH',
+  'ARCHIVE_SCOPE',
+  'SIGNATURES',
+  'READINGS_DIGEST',
+] as const
+export type VerifyCheck = (typeof VERIFY_CHECKS)[number]
+
+export interface VerifyInput {
+  readonly poolId: string
+  readonly epoch: number
+  readonly deviceId: string
+  readonly finalized: FinalizedEpoch
+  readonly treeBytes: Uint8Array
+  readonly archiveBytes: Uint8Array
+  /** The device's registry entry (its public key signs its telemetry). */
+  readonly device: Pick<DeviceRecord, 'deviceId' | 'publicKey' | 'poolId'>
+}
+
+export interface VerifyResult {
+  readonly ok: boolean
+  readonly checks: readonly { readonly check: VerifyCheck; readonly ok: boolean; readonly detail: string }[]
+  readonly leaf: DeviceLeaf | undefined
+  readonly proof: readonly Hex[]
+  readonly recomputed: { readonly readingsDigest: Hex; readonly readings: number } | undefined
+}
+
+export function verifyDeviceEpoch(input: VerifyInput): VerifyResult {
+  const checks: { check: VerifyCheck; ok: boolean; detail: string }[] = []
+  const fail = (check: VerifyCheck, detail: string, rest: Partial<VerifyResult> = {}): VerifyResult => {
+    checks.push({ check, ok: false, detail })
+    return { ok: false, checks, leaf: undefined, proof: [], recomputed: undefined, ...rest }
+  }
+  const pass = (check: VerifyCheck, detail: string) => checks.push({ check, ok: true, detail })
+  const { finalized } = input
+
+  const treeHash = contentHash(input.treeBytes)
+  if (treeHash !== finalized.treeHash.toLowerCase())
+    return fail('TREE_HASH', `the tree file hashes to ${treeHash}, the chain committed ${finalized.treeHash}`)
+  pass('TREE_HASH', treeHash)
+  let tree: ReturnType<typeof parseTreeDump<DeviceLeaf>>
+  try {
+    tree = parseTreeDump(deviceLeafLayout, input.treeBytes)
+  } catch (error) {
+    return fail('TREE_ROOT', `the tree file does not load: ${error instanceof Error ? error.message : error}`)
+  }
+  if (tree.root.toLowerCase() !== finalized.root.toLowerCase())
+    return fail('TREE_ROOT', `the tree's root ${tree.root} is not the finalized root ${finalized.root}`)
+  pass('TREE_ROOT', finalized.root)
+  const rank = tree.rankOf(input.deviceId)
+  if (rank === undefined) return fail('LEAF_FOUND', `${input.deviceId} has no leaf in this tree`)
+  const leaf = tree.leaves[rank] as DeviceLeaf
+  if (leaf.poolId !== input.poolId || BigInt(leaf.epoch) !== BigInt(input.epoch))
+    return fail('LEAF_FOUND', `the leaf is for ${leaf.poolId}/${leaf.epoch}`, { leaf })
+  pass('LEAF_FOUND', `rank ${rank}`)
+  const proof = tree.proof(rank)
+  if (!verifyProof(finalized.root, deviceLeafHash(leaf), proof))
+    return fail('PROOF', 'the proof does not fold to the finalized root', { leaf, proof })
+  pass('PROOF', `${proof.length} nodes`)
+
+  const archiveHash = contentHash(input.archiveBytes)
+  if (archiveHash !== finalized.archiveHash.toLowerCase())
+    return fail(
+      'ARCHIVE_HASH',
+      `the archive hashes to ${archiveHash}, the chain committed ${finalized.archiveHash}`,
+      {
+        leaf,
+        proof,
+      },
+    )
+  pass('ARCHIVE_HASH', archiveHash)
+  let archive: ReturnType<typeof decodeArchive>
+  try {
+    archive = decodeArchive(input.archiveBytes)
+  } catch (error) {
+    return fail('ARCHIVE_SCOPE', error instanceof Error ? error.message : String(error), { leaf, proof })
+  }
+  if (archive.poolId !== input.poolId || archive.epoch !== input.epoch)
+    return fail('ARCHIVE_SCOPE', `the archive is for ${archive.poolId}/${archive.epoch}`, { leaf, proof })
+  pass('ARCHIVE_SCOPE', `${archive.records.length} records`)
+
+  const publicKey = Buffer.from(input.device.publicKey, 'hex')
+  const digestReadings: { boot: number; seq: number; messageHash: Hex; indexInMessage: number }[] = []
+  let records = 0
+  for (const entry of archive.records) {
+    if (entry.deviceId !== input.deviceId) continue
+    records++
+    const bytes = Buffer.from(entry.valueBase64, 'base64')
+    let message: ReturnType<typeof decodeAcceptedRecord>
+    try {
+      message = decodeAcceptedRecord(bytes)
+    } catch (error) {
+      return fail(
+        'SIGNATURES',
+        `record ${entry.partition}/${entry.offset} does not decode: ${String(error)}`,
+        {
+          leaf,
+          proof,
+        },
+      )
+    }
+    if (message.deviceId !== input.deviceId || !verifyMessage(message, publicKey))
+      return fail(
+        'SIGNATURES',
+        `record ${entry.partition}/${entry.offset} is not signed by ${input.deviceId}`,
+        {
+          leaf,
+          proof,
+        },
+      )
+    const hash = messageHash(bytes)
+    for (const index of entry.paid) {
+      const reading = message.readings[index]
+      if (!reading)
+        return fail('READINGS_DIGEST', `record ${entry.partition}/${entry.offset} has no reading ${index}`, {
+          leaf,
+          proof,
+        })
+      digestReadings.push({ boot: message.boot, seq: reading.seq, messageHash: hash, indexInMessage: index })
+    }
+  }
+  pass('SIGNATURES', `${records} records signed by the registered key`)
+  const recomputed = { readingsDigest: readingsDigest(digestReadings), readings: digestReadings.length }
+  if (
+    recomputed.readingsDigest !== leaf.readingsDigest.toLowerCase() ||
+    recomputed.readings !== leaf.readings
+  )
+    return fail(
+      'READINGS_DIGEST',
+      `the archive gives ${recomputed.readings} readings with digest ${recomputed.readingsDigest}; the leaf says ${leaf.readings} and ${leaf.readingsDigest}`,
+      { leaf, proof, recomputed },
+    )
+  pass('READINGS_DIGEST', `${recomputed.readings} readings`)
+  return { ok: true, checks, leaf, proof, recomputed }
+}
