@@ -1,0 +1,5 @@
+export * from './allocate.ts'
+export * from './balances.ts'
+export * from './chain-window.ts'
+export * from './entitlement.ts'
+export * from './errors.ts'
