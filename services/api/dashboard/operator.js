@@ -131,12 +131,17 @@ function drawEpochs(epochs) {
     div.querySelector('span').textContent = formatHkd(BigInt(e.revenueUnits))
     host.append(div)
   }
-  if (epochs.openEpoch !== null && epochs.openEpoch > (epochs.closedThrough ?? -1)) {
-    const div = document.createElement('div')
-    div.className = 'epoch open'
-    div.innerHTML = '<b></b><span>open</span>'
-    div.querySelector('b').textContent = `#${epochs.openEpoch}`
-    host.append(div)
+  // Epochs past their end but not closed yet wait for the grace period and every partition.
+  const firstOpen = (epochs.closedThrough ?? -1) + 1
+  if (epochs.openEpoch !== null) {
+    for (let epoch = Math.max(firstOpen, epochs.openEpoch - 5); epoch <= epochs.openEpoch; epoch++) {
+      const div = document.createElement('div')
+      div.className = 'epoch open'
+      div.innerHTML = '<b></b><span></span>'
+      div.querySelector('b').textContent = `#${epoch}`
+      div.querySelector('span').textContent = epoch === epochs.openEpoch ? 'open' : 'closing'
+      host.append(div)
+    }
   }
   if (host.childElementCount === 0) host.textContent = 'No epoch has closed yet.'
 }
@@ -144,7 +149,7 @@ function drawEpochs(epochs) {
 async function refresh() {
   const fleet = await api('/fleet')
   const asOf = fleet.asOfMs ?? Date.now()
-  const range = RANGES[$('range').value] ?? RANGES['7d']
+  const range = RANGES[$('range').value] ?? RANGES['1d']
   const to = new Date(asOf + 1).toISOString()
   const from = new Date(asOf + 1 - range.ms).toISOString()
   const span = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&resolution=${range.resolution}`
