@@ -87,6 +87,8 @@ describe('accountReading: every anomaly reason', () => {
       reasonAfter(charger, meter(1, NOON, 1000), meter(2, NOON + 300_000, 1000 + 100, 7000)),
     SOC_IMPOSSIBLE: () =>
       reasonAfter(swap, swapEvent(1, NOON, 5000, 10), swapEvent(2, NOON + 60_000, 6000, 11, 100, 300)),
+    COUNTER_JUMP: () =>
+      reasonAfter(swap, swapEvent(1, NOON, 5000, 10), swapEvent(2, NOON + 60_000, 6000, 5_000)),
     CLOCK_SKEW: () =>
       reasonAfter(pv, pvReading(1, NOON, 5000), pvReading(2, NOON + 300_000, 5500), NOON + 300_000 + 120_000),
   }
@@ -115,6 +117,70 @@ describe('accountReading: every anomaly reason', () => {
     const r = accountReading(grid, rules, pv, s1, pvReading(2, NOON + 500_000, 5001))
     expect(r.energy).toEqual([{ intervalStartMs: NOON + 600_000, energyWh: 1 }])
     expect(r.state.lastTs).toBe(NOON + 600_000)
+  })
+})
+
+describe('accountReading: clocks', () => {
+  it('an NTP step back of a few seconds quarantines no energy', () => {
+    // Charger at 7 kW, a reading every 10 s (19.4 Wh); the clock steps back 8 s after seq 2.
+    let state = accountReading(grid, rules, charger, undefined, meter(1, NOON, 1000)).state
+    let booked = 0
+    const readings = [
+      meter(2, NOON + 10_000, 1019),
+      meter(3, NOON + 12_000, 1039),
+      meter(4, NOON + 22_000, 1058),
+    ]
+    for (const r of readings) {
+      const result = accountReading(grid, rules, charger, state, r)
+      expect(result.anomaly, `seq ${r.seq}`).toBeUndefined()
+      booked += result.energy.reduce((sum, p) => sum + p.energyWh, 0)
+      state = result.state
+    }
+    expect(booked).toBe(58)
+    // Seq 3's device time is before seq 2's: booked at seq 2's time, and counted as a correction.
+    const s2 = accountReading(grid, rules, charger, undefined, meter(2, NOON + 10_000, 1019)).state
+    const stepped = accountReading(grid, rules, charger, s2, meter(3, NOON + 2_000, 1039))
+    expect(stepped.clockCorrection).toBe('CLOCK_BEHIND')
+    expect(stepped.state.lastTs).toBe(NOON + 10_000)
+  })
+  it('a step back beyond the tolerance is still a jump', () => {
+    const s1 = accountReading(grid, rules, charger, undefined, meter(1, NOON + 60_000, 1000)).state
+    expect(accountReading(grid, rules, charger, s1, meter(2, NOON, 1100)).anomaly?.reason).toBe(
+      'REGISTER_JUMP',
+    )
+  })
+  it('a device time beyond the bound is booked at the clamp time and does not become the device’s time', () => {
+    const s1 = accountReading(grid, rules, pv, undefined, pvReading(1, NOON, 5000)).state
+    const future = NOON + 30 * 86_400_000
+    const r = accountReading(grid, rules, pv, s1, pvReading(2, future, 5500), undefined, {
+      maxTs: NOON + 600_000,
+      clampToMs: NOON + 300_000,
+    })
+    expect(r.clockCorrection).toBe('CLOCK_AHEAD')
+    expect(r.anomaly).toBeUndefined()
+    expect(r.state.lastTs).toBe(NOON + 300_000)
+    expect(r.energy).toEqual([{ intervalStartMs: NOON, energyWh: 500 }])
+    // Within the bound, the device's own time stands.
+    const within = accountReading(grid, rules, pv, s1, pvReading(2, NOON + 300_000, 5500), undefined, {
+      maxTs: NOON + 600_000,
+      clampToMs: NOON + 100_000,
+    })
+    expect(within.clockCorrection).toBeUndefined()
+    expect(within.state.lastTs).toBe(NOON + 300_000)
+  })
+})
+
+describe('accountReading: swap counters', () => {
+  it('a counter that moves by plausible swaps is paid; a replaced controller’s jump is not', () => {
+    const s1 = accountReading(grid, rules, swap, undefined, swapEvent(1, NOON, 5000, 10)).state
+    // Three swaps in 2 minutes (some readings lost) are plausible: 1 + 120/h × 130 s = 5.
+    const ok = accountReading(grid, rules, swap, s1, swapEvent(2, NOON + 120_000, 7000, 13))
+    expect(ok.anomaly).toBeUndefined()
+    expect(ok.swaps).toBe(3)
+    const jump = accountReading(grid, rules, swap, s1, swapEvent(2, NOON + 120_000, 7000, 16))
+    expect(jump.anomaly?.reason).toBe('COUNTER_JUMP')
+    expect(jump.swaps).toBe(0)
+    expect(jump.energy).toEqual([])
   })
 })
 

@@ -9,7 +9,11 @@
  * a glitch, a tampered device: a person decides, the contract does not).
  *
  * Accounting time never runs backwards: a reading whose device time is earlier than the last one
- * is booked at the last one's time (its energy is real, its clock is not).
+ * is booked at the last one's time (its energy is real, its clock is not). Rate checks allow the
+ * elapsed time to be longer than device time says by `clockStepToleranceMs`, so an NTP step back
+ * of a few seconds quarantines nothing. A device time beyond the caller's credible bound (a
+ * clock that jumped into the future) is booked at the caller's clamp time instead, so it never
+ * becomes the device's time (see `ClockBound`).
  */
 import type { TimeGrid } from '../epochs/grid.ts'
 import { intervalStart } from '../epochs/grid.ts'
@@ -36,6 +40,7 @@ export const ANOMALY_REASONS = {
   ENERGY_POWER_MISMATCH: 'the energy between readings does not match the reported power over that time',
   SOC_IMPOSSIBLE: 'a swap reported an impossible state of charge',
   CLOCK_SKEW: 'the device time is too far from the time the reading was received',
+  COUNTER_JUMP: 'the swap counter rose faster than a cabinet can swap (controller replaced or faulty)',
 } as const
 export type AnomalyReason = keyof typeof ANOMALY_REASONS
 export const ANOMALY_REASON_CODES = Object.keys(ANOMALY_REASONS) as AnomalyReason[]
@@ -43,6 +48,26 @@ export const ANOMALY_REASON_CODES = Object.keys(ANOMALY_REASONS) as AnomalyReaso
 export interface Anomaly {
   readonly reason: AnomalyReason
   readonly detail: string
+}
+
+/**
+ * Corrections of a reading's time that keep its energy: the reading is paid, booked at another
+ * accounting time than its device time, and counted by code.
+ */
+export const CLOCK_CORRECTIONS = {
+  CLOCK_BEHIND: 'device time earlier than the latest seen: booked at the latest accounting time',
+  CLOCK_AHEAD: 'device time beyond the credible bound (receive time + tolerance): booked at the clamp time',
+} as const
+export type ClockCorrection = keyof typeof CLOCK_CORRECTIONS
+export const CLOCK_CORRECTION_CODES = Object.keys(CLOCK_CORRECTIONS) as ClockCorrection[]
+
+/**
+ * The latest device time the caller finds credible for this reading, and where to book a reading
+ * beyond it (the aggregator derives both from the Kafka receive time, docs/architecture.md).
+ */
+export interface ClockBound {
+  readonly maxTs: number
+  readonly clampToMs: number
 }
 
 /** Thresholds of the anomaly checks; one set for the pipeline and the ledger. */
@@ -59,6 +84,13 @@ export interface AnomalyRules {
   readonly maxClockSkewMs: number
   /** A swap cabinet's register rises by at most this per swap (one full battery). */
   readonly maxEnergyPerSwapWh: number
+  /**
+   * Real time between two readings may exceed their device-time difference by this much (a
+   * clock stepped back by NTP): rate checks allow for it, so such a step quarantines nothing.
+   */
+  readonly clockStepToleranceMs: number
+  /** A cabinet's swap counter rises by at most one plus this rate × elapsed time. */
+  readonly maxSwapsPerHour: number
 }
 
 export const DEFAULT_ANOMALY_RULES: AnomalyRules = {
@@ -68,6 +100,11 @@ export const DEFAULT_ANOMALY_RULES: AnomalyRules = {
   powerMismatchSlackWh: 20,
   maxClockSkewMs: 0,
   maxEnergyPerSwapWh: 3_000,
+  // 10 s: NTP corrections of a running device are milliseconds to a few seconds; at 10 kW
+  // rated it loosens the jump check by 33 Wh.
+  clockStepToleranceMs: 10_000,
+  // One swap takes a rider about a minute; 120 per hour leaves room for two at a time.
+  maxSwapsPerHour: 120,
 }
 
 export interface MeteredDevice {
@@ -82,6 +119,8 @@ export interface AccountedReading {
   readonly swaps: number
   readonly swapIntervalStartMs: number
   readonly anomaly: Anomaly | undefined
+  /** Set when the reading was booked at another time than its device time. */
+  readonly clockCorrection: ClockCorrection | undefined
 }
 
 const HOUR_MS = 3_600_000
@@ -109,6 +148,7 @@ function findAnomaly(
   device: MeteredDevice,
   state: MeterState,
   reading: Reading,
+  effectiveTs: number,
   receivedAtMs: number | undefined,
 ): Anomaly | undefined {
   if (
@@ -132,17 +172,29 @@ function findAnomaly(
   if (swapCount !== undefined && state.lastSwapCount !== undefined && swapCount < state.lastSwapCount) {
     return { reason: 'COUNTER_BACKWARDS', detail: `swapCount ${swapCount} < previous ${state.lastSwapCount}` }
   }
+  const durationMs = Math.max(0, effectiveTs - state.lastTs)
+  // Real time since the last reading lies in [durationMs, durationMs + tolerance]: the device's
+  // clock may have stepped back by up to the tolerance in between.
+  const longestMs = durationMs + rules.clockStepToleranceMs
+  const swapsDelta =
+    swapCount !== undefined && state.lastSwapCount !== undefined ? swapCount - state.lastSwapCount : 0
+  const maxSwaps = 1 + Math.floor((rules.maxSwapsPerHour * longestMs) / HOUR_MS)
+  if (swapsDelta > maxSwaps) {
+    return {
+      reason: 'COUNTER_JUMP',
+      detail: `swapCount +${swapsDelta} in ${durationMs} ms exceeds ${maxSwaps} (previous ${state.lastSwapCount})`,
+    }
+  }
   const powerW = powerOf(reading)
   if (powerW !== undefined && powerW > device.ratedPowerW * rules.maxPowerFactor) {
     return { reason: 'POWER_ABOVE_RATED', detail: `power ${powerW} W > rated ${device.ratedPowerW} W` }
   }
-  const durationMs = Math.max(0, reading.ts - state.lastTs)
   // A cabinet's register moves by whole batteries at each swap; other meters by power × time
   // (one watt-hour of slack for meters that round up).
   const maxWh =
     device.assetClass === 'swap'
-      ? Math.max(0, (swapCount ?? 0) - (state.lastSwapCount ?? 0)) * rules.maxEnergyPerSwapWh
-      : (device.ratedPowerW * rules.maxPowerFactor * durationMs) / HOUR_MS + 1
+      ? Math.max(0, swapsDelta) * rules.maxEnergyPerSwapWh
+      : (device.ratedPowerW * rules.maxPowerFactor * longestMs) / HOUR_MS + 1
   if (deltaWh > maxWh) {
     return {
       reason: 'REGISTER_JUMP',
@@ -153,8 +205,8 @@ function findAnomaly(
     device.assetClass === 'pv' &&
     deltaWh > 0 &&
     isNight(rules, state.lastTs) &&
-    isNight(rules, reading.ts) &&
-    reading.ts - state.lastTs < 6 * HOUR_MS
+    isNight(rules, effectiveTs) &&
+    effectiveTs - state.lastTs < 6 * HOUR_MS
   ) {
     return {
       reason: 'PV_ENERGY_AT_NIGHT',
@@ -162,12 +214,16 @@ function findAnomaly(
     }
   }
   if (powerW !== undefined && state.lastPowerW !== undefined && durationMs > 0) {
-    const expectedWh = (((state.lastPowerW + powerW) / 2) * durationMs) / HOUR_MS
+    // Consistent when some real duration in [durationMs, longestMs] explains the energy.
+    const averageW = (state.lastPowerW + powerW) / 2
+    const shortestWh = (averageW * durationMs) / HOUR_MS
+    const longestWh = (averageW * longestMs) / HOUR_MS
+    const expectedWh = Math.min(Math.max(deltaWh, shortestWh), longestWh)
     const allowedWh = rules.powerMismatchFraction * Math.max(expectedWh, deltaWh) + rules.powerMismatchSlackWh
     if (Math.abs(deltaWh - expectedWh) > allowedWh) {
       return {
         reason: 'ENERGY_POWER_MISMATCH',
-        detail: `+${deltaWh} Wh where reported power implies ${Math.round(expectedWh)} Wh`,
+        detail: `+${deltaWh} Wh where reported power implies ${Math.round(shortestWh)}..${Math.round(longestWh)} Wh`,
       }
     }
   }
@@ -183,7 +239,11 @@ function findAnomaly(
   return undefined
 }
 
-/** Applies one reading (the next in seq order) to a device's meter state. */
+/**
+ * Applies one reading (the next in seq order) to a device's meter state. With a `clock` bound, a
+ * device time beyond `clock.maxTs` is replaced by `clock.clampToMs` for accounting (the reading
+ * keeps its energy; its device time does not become the device's time).
+ */
 export function accountReading(
   grid: TimeGrid,
   rules: AnomalyRules,
@@ -191,8 +251,16 @@ export function accountReading(
   state: MeterState | undefined,
   reading: Reading,
   receivedAtMs?: number,
+  clock?: ClockBound,
 ): AccountedReading {
-  const accountingTs = state ? Math.max(state.lastTs, reading.ts) : reading.ts
+  const ahead = clock !== undefined && reading.ts > clock.maxTs
+  const effectiveTs = ahead ? Math.min(reading.ts, clock.clampToMs) : reading.ts
+  const accountingTs = state ? Math.max(state.lastTs, effectiveTs) : effectiveTs
+  const clockCorrection: ClockCorrection | undefined = ahead
+    ? 'CLOCK_AHEAD'
+    : state && reading.ts < state.lastTs
+      ? 'CLOCK_BEHIND'
+      : undefined
   const next: MeterState = {
     lastSeq: reading.seq,
     lastTs: accountingTs,
@@ -201,9 +269,10 @@ export function accountReading(
     lastPowerW: powerOf(reading),
   }
   const swapIntervalStartMs = intervalStart(grid, accountingTs)
-  if (!state) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly: undefined }
-  const anomaly = findAnomaly(rules, device, state, reading, receivedAtMs)
-  if (anomaly) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly }
+  if (!state)
+    return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly: undefined, clockCorrection }
+  const anomaly = findAnomaly(rules, device, state, reading, effectiveTs, receivedAtMs)
+  if (anomaly) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly, clockCorrection }
   const swapCount = next.lastSwapCount
   const deltaWh = reading.registerWh - state.lastRegisterWh
   return {
@@ -218,5 +287,6 @@ export function accountReading(
     swaps: swapCount !== undefined && state.lastSwapCount !== undefined ? swapCount - state.lastSwapCount : 0,
     swapIntervalStartMs,
     anomaly: undefined,
+    clockCorrection,
   }
 }
