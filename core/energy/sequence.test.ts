@@ -6,8 +6,8 @@ import {
   isSuccessor,
   readingHash,
   SEQUENCE_REASON_CODES,
-  type SequenceReason,
   type SeqPosition,
+  type SequenceReason,
   valueProblem,
 } from './sequence.ts'
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { AnomalyRules } from '../../core/energy/meter-account.ts'
 import { DEFAULT_ANOMALY_RULES } from '../../core/energy/meter-account.ts'
+import { DEFAULT_SEQUENCE_RULES, type SequenceRules } from '../../core/energy/sequence.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
 import {
@@ -15,6 +16,7 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { type ClockSettings, DEFAULT_CLOCK_SETTINGS } from './domain/device-acceptance.ts'
 
 const AggregatorEnvSchema = z.object({
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
@@ -29,6 +31,21 @@ const AggregatorEnvSchema = z.object({
   GRIDROOT_AGG_MAX_PENDING_WALL: envDurationMs.default(30_000),
   GRIDROOT_AGG_CLOSE_CHECK: envDurationMs.default(1_000),
   GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
+  GRIDROOT_AGG_CLOCK_STEP_TOLERANCE: envDurationMs.default(DEFAULT_ANOMALY_RULES.clockStepToleranceMs),
+  GRIDROOT_AGG_MAX_CLOCK_AHEAD: envDurationMs.default(DEFAULT_CLOCK_SETTINGS.maxAheadMs),
+  GRIDROOT_AGG_DEVICE_TIME_SPEED: z.coerce.number().positive().default(1),
+  GRIDROOT_AGG_MAX_SEQ_JUMP: z.coerce.number().int().min(1).default(DEFAULT_SEQUENCE_RULES.maxSeqJump),
+  GRIDROOT_AGG_SEQ_JUMP_CONFIRMATIONS: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .default(DEFAULT_SEQUENCE_RULES.seqJumpConfirmations),
+  GRIDROOT_AGG_DEDUP_WINDOW: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(4096)
+    .default(DEFAULT_SEQUENCE_RULES.recentWindow),
   GRIDROOT_AGG_SESSION_TIMEOUT: envDurationMs.default(10_000),
   GRIDROOT_AGG_INFLUX_CHUNK: z.coerce.number().int().min(100).default(2_500),
   GRIDROOT_AGG_INFLUX_WRITE_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(3),
@@ -54,6 +71,10 @@ export interface AggregatorConfig {
   readonly maxPendingWallMs: number
   readonly closeCheckMs: number
   readonly anomalyRules: AnomalyRules
+  /** Per-device (boot, seq) acceptance: jump bound, duplicate window (core/energy/sequence.ts). */
+  readonly sequenceRules: SequenceRules
+  /** Device clock bound from the Kafka receive time (domain/device-acceptance.ts). */
+  readonly clock: ClockSettings
   /** Kafka group session timeout: how soon a crashed instance's partitions move to others. */
   readonly sessionTimeoutMs: number
   readonly influxChunkLines: number
@@ -79,7 +100,18 @@ export function aggregatorConfigFromEnv(env: Env): AggregatorConfig {
     reorderWindowMs: c.GRIDROOT_AGG_REORDER_WINDOW,
     maxPendingWallMs: c.GRIDROOT_AGG_MAX_PENDING_WALL,
     closeCheckMs: c.GRIDROOT_AGG_CLOSE_CHECK,
-    anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },
+    anomalyRules: {
+      ...DEFAULT_ANOMALY_RULES,
+      maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW,
+      clockStepToleranceMs: c.GRIDROOT_AGG_CLOCK_STEP_TOLERANCE,
+    },
+    sequenceRules: {
+      ...DEFAULT_SEQUENCE_RULES,
+      maxSeqJump: c.GRIDROOT_AGG_MAX_SEQ_JUMP,
+      seqJumpConfirmations: c.GRIDROOT_AGG_SEQ_JUMP_CONFIRMATIONS,
+      recentWindow: c.GRIDROOT_AGG_DEDUP_WINDOW,
+    },
+    clock: { maxAheadMs: c.GRIDROOT_AGG_MAX_CLOCK_AHEAD, deviceTimeSpeed: c.GRIDROOT_AGG_DEVICE_TIME_SPEED },
     sessionTimeoutMs: c.GRIDROOT_AGG_SESSION_TIMEOUT,
     influxChunkLines: c.GRIDROOT_AGG_INFLUX_CHUNK,
     influxWriteConcurrency: c.GRIDROOT_AGG_INFLUX_WRITE_CONCURRENCY,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { ANOMALY_REASON_CODES } from '../../core/energy/meter-account.ts'
+import { ANOMALY_REASON_CODES, CLOCK_CORRECTION_CODES } from '../../core/energy/meter-account.ts'
+import { SEQUENCE_REASON_CODES } from '../../core/energy/sequence.ts'
 
 export function createAggregatorMetrics() {
   const registry = new Registry()
@@ -9,12 +10,24 @@ export function createAggregatorMetrics() {
     labelNames: ['reason'],
     registers: [registry],
   })
-  for (const reason of ANOMALY_REASON_CODES) quarantined.inc({ reason }, 0)
+  for (const reason of [...ANOMALY_REASON_CODES, ...SEQUENCE_REASON_CODES]) quarantined.inc({ reason }, 0)
+  const clockCorrected = new Counter({
+    name: 'gridroot_aggregator_readings_clock_corrected_total',
+    help: 'Readings paid but booked at another time than their device time, by correction',
+    labelNames: ['correction'],
+    registers: [registry],
+  })
+  for (const correction of CLOCK_CORRECTION_CODES) clockCorrected.inc({ correction }, 0)
   const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] })
   const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [registry] })
   return {
     registry,
     quarantined,
+    clockCorrected,
+    staleDuplicates: counter(
+      'gridroot_aggregator_readings_duplicate_stale_total',
+      'Of the duplicates, those behind the recent window (told from new readings by device time)',
+    ),
     records: counter('gridroot_aggregator_records_total', 'Kafka records consumed'),
     applied: counter(
       'gridroot_aggregator_readings_applied_total',
@@ -22,7 +35,7 @@ export function createAggregatorMetrics() {
     ),
     duplicates: counter(
       'gridroot_aggregator_readings_duplicate_total',
-      'Readings dropped as duplicates or replays by (deviceId, seq)',
+      'Identical replays dropped by (deviceId, boot, seq)',
     ),
     gapsSkipped: counter(
       'gridroot_aggregator_seq_gaps_skipped_total',

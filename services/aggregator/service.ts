@@ -62,6 +62,8 @@ export async function startAggregatorService(
     graceMs: config.graceMs,
     reorderWindowMs: config.reorderWindowMs,
     maxPendingWallMs: config.maxPendingWallMs,
+    sequence: config.sequenceRules,
+    clock: config.clock,
   }
 
   let aggregation = new Aggregation(settings, registry)
@@ -116,6 +118,9 @@ export async function startAggregatorService(
     const c = aggregation.takeCounters()
     metrics.applied.inc(c.applied)
     metrics.duplicates.inc(c.duplicates)
+    metrics.staleDuplicates.inc(c.staleDuplicates)
+    for (const [correction, n] of Object.entries(c.clockCorrected))
+      metrics.clockCorrected.inc({ correction }, n)
     metrics.gapsSkipped.inc(c.gapsSkipped)
     metrics.lateAdjustments.inc(c.lateAdjustments)
     metrics.unknownDevices.inc(c.unknownDevices)

@@ -73,7 +73,8 @@ export class LineFormatter {
     }
     for (const a of writes.adjustments) {
       lines.push(
-        `${MEASUREMENT.adjustment},adjusts_epoch=${a.adjustsEpoch},${this.tags(a.device)} energyWh=${a.energyWh}i,revenueUnits=${a.revenueUnits}i,swaps=${a.swaps}i,readings=${a.readings}i,quarantined=${a.quarantined}i,bookedEpoch=${a.bookedEpoch}i,seq=${a.seq}i ${readingNs(epochStartMs(this.grid, a.bookedEpoch), a.seq)}`,
+        // A boot tag only past boot 0: a seq restarts per boot, and boot-0 points keep their identity.
+        `${MEASUREMENT.adjustment},adjusts_epoch=${a.adjustsEpoch},${a.boot > 0 ? `boot=${a.boot},` : ''}${this.tags(a.device)} energyWh=${a.energyWh}i,revenueUnits=${a.revenueUnits}i,swaps=${a.swaps}i,readings=${a.readings}i,quarantined=${a.quarantined}i,bookedEpoch=${a.bookedEpoch}i,seq=${a.seq}i ${readingNs(epochStartMs(this.grid, a.bookedEpoch), a.seq)}`,
       )
     }
     for (const { device, reading } of writes.readings) {
@@ -97,7 +98,7 @@ export class LineFormatter {
       const m = s.meter
       const o = s.open
       lines.push(
-        `${MEASUREMENT.deviceState},device=${escapeTag(s.deviceId)},group=${group} partition=${s.partition}i,lastSeq=${m.lastSeq}i,lastTs=${m.lastTs}i,lastRegisterWh=${m.lastRegisterWh}i,lastSwapCount=${m.lastSwapCount ?? -1}i,lastPowerW=${m.lastPowerW ?? -1}i,openStartMs=${o.startMs}i,openEnergyWh=${o.energyWh}i,openSwaps=${o.swaps}i,openReadings=${o.readings}i,openQuarantined=${o.quarantined}i 0`,
+        `${MEASUREMENT.deviceState},device=${escapeTag(s.deviceId)},group=${group} partition=${s.partition}i,lastSeq=${m.lastSeq}i,lastTs=${m.lastTs}i,lastRegisterWh=${m.lastRegisterWh}i,lastSwapCount=${m.lastSwapCount ?? -1}i,lastPowerW=${m.lastPowerW ?? -1}i,openStartMs=${o.startMs}i,openEnergyWh=${o.energyWh}i,openSwaps=${o.swaps}i,openReadings=${o.readings}i,openQuarantined=${o.quarantined}i,boot=${s.boot}i 0`,
       )
     }
     for (const [partition, watermarkMs] of writes.watermarks) {

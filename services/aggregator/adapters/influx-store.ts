@@ -114,6 +114,8 @@ export function createInfluxStore(
             lastSwapCount: optional('lastSwapCount'),
             lastPowerW: optional('lastPowerW'),
           },
+          // States written before boots existed have no boot field: boot 0.
+          boot: Number.isSafeInteger(n('boot')) ? n('boot') : 0,
           open: {
             startMs: n('openStartMs'),
             energyWh: n('openEnergyWh'),

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
+import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import { createRng } from '../../../core/random/prng.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
@@ -9,6 +10,7 @@ import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
 import { Aggregation } from './aggregation.ts'
+import { DEFAULT_CLOCK_SETTINGS } from './device-acceptance.ts'
 
 const START = Date.parse('2026-06-01T00:00:00+08:00')
 const grid = { genesisMs: START, epochLengthMs: 3_600_000, intervalMs: 300_000 }
@@ -20,6 +22,8 @@ const settings = {
   graceMs: 10 * 86_400_000,
   reorderWindowMs: 86_400_000,
   maxPendingWallMs: Number.POSITIVE_INFINITY,
+  sequence: DEFAULT_SEQUENCE_RULES,
+  clock: DEFAULT_CLOCK_SETTINGS,
 }
 
 function fleetRun(meterReplace = 0) {

@@ -16,16 +16,39 @@
  */
 
 import { getOrCreate } from '../../../core/collections.ts'
-import { type AnomalyReason, type AnomalyRules, accountReading } from '../../../core/energy/meter-account.ts'
+import {
+  type AnomalyReason,
+  type AnomalyRules,
+  accountReading,
+  type ClockCorrection,
+} from '../../../core/energy/meter-account.ts'
+import {
+  isSuccessor,
+  readingHash,
+  type SeqPosition,
+  type SequenceReason,
+  type SequenceRules,
+  valueProblem,
+} from '../../../core/energy/sequence.ts'
 import { epochEndMs, epochOf, intervalStart, type TimeGrid } from '../../../core/epochs/grid.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import { intervalRevenueUnits, type TariffBook } from '../../../core/revenue/tariffs.ts'
 import type { Reading, TelemetryMessage } from '../../../core/telemetry/types.ts'
 import {
+  type ClockSettings,
+  firstPending,
+  newDeviceState,
+  PartitionClocks,
+  positionOf,
+  storableCopy,
+  totalsInRange,
+} from './device-acceptance.ts'
+import {
   addTotals,
   type DeviceState,
   type IntervalTotals,
   type PersistedDeviceState,
+  pendingKey,
   ZERO_TOTALS,
 } from './device-state.ts'
 
@@ -36,6 +59,8 @@ export interface AggregationSettings {
   readonly graceMs: number
   readonly reorderWindowMs: number
   readonly maxPendingWallMs: number
+  readonly sequence: SequenceRules
+  readonly clock: ClockSettings
 }
 
 export interface IntervalWrite extends IntervalTotals {
@@ -48,8 +73,9 @@ export interface AdjustmentWrite extends IntervalTotals {
   readonly device: DeviceRecord
   readonly adjustsEpoch: number
   readonly bookedEpoch: number
-  /** The reading that brought the late energy; keeps adjustment points apart. */
+  /** The reading that brought the late energy (boot, seq); keeps adjustment points apart. */
   readonly seq: number
+  readonly boot: number
   readonly revenueUnits: bigint
 }
 
@@ -63,7 +89,7 @@ export interface ReadingWrite {
 export interface QuarantineWrite {
   readonly device: DeviceRecord
   readonly reading: Reading
-  readonly reason: AnomalyReason
+  readonly reason: AnomalyReason | SequenceReason
   readonly detail: string
 }
 
@@ -81,24 +107,30 @@ export interface Writes {
 export interface AggregationCounters {
   applied: number
   duplicates: number
+  /** Duplicates behind the recent window, told from new readings by device time only. */
+  staleDuplicates: number
   gapsSkipped: number
   lateAdjustments: number
   unknownDevices: number
-  readonly quarantined: Partial<Record<AnomalyReason, number>>
+  readonly quarantined: Partial<Record<AnomalyReason | SequenceReason, number>>
+  readonly clockCorrected: Partial<Record<ClockCorrection, number>>
 }
 
 const zeroCounters = (): AggregationCounters => ({
   applied: 0,
   duplicates: 0,
+  staleDuplicates: 0,
   gapsSkipped: 0,
   lateAdjustments: 0,
   unknownDevices: 0,
   quarantined: {},
+  clockCorrected: {},
 })
 
 export class Aggregation {
   private readonly devices = new Map<string, DeviceState>()
   private readonly watermarks = new Map<number, number>()
+  private readonly clocks: PartitionClocks
   /** Devices with pending readings, per partition. */
   private readonly waiting = new Map<number, Set<DeviceState>>()
   /** Offset after the last record seen, per partition. */
@@ -118,20 +150,16 @@ export class Aggregation {
   constructor(
     private readonly settings: AggregationSettings,
     private readonly registry: { get(deviceId: string): DeviceRecord | undefined },
-  ) {}
+  ) {
+    this.clocks = new PartitionClocks(settings.clock)
+  }
 
   /** Restores persisted device states and watermarks (after a start or a rebalance). */
   restore(states: readonly PersistedDeviceState[], watermarks: ReadonlyMap<number, number>): void {
     for (const s of states) {
       const device = this.registry.get(s.deviceId)
       if (!device) continue
-      this.devices.set(s.deviceId, {
-        device,
-        partition: s.partition,
-        meter: s.meter,
-        open: s.open,
-        pending: new Map(),
-      })
+      this.devices.set(s.deviceId, newDeviceState(device, s.partition, this.settings.sequence, s))
     }
     for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
   }
@@ -142,6 +170,7 @@ export class Aggregation {
       for (const state of this.waiting.get(p) ?? []) state.pending.clear()
       this.waiting.delete(p)
       this.nextOffsets.delete(p)
+      this.clocks.forget(p)
     }
     for (const [id, state] of this.devices) if (partitions.includes(state.partition)) this.devices.delete(id)
   }
@@ -168,28 +197,91 @@ export class Aggregation {
       this.counters.unknownDevices += 1
       return
     }
-    const state = getOrCreate(this.devices, message.deviceId, () => ({
-      device,
-      partition,
-      meter: undefined,
-      open: undefined,
-      pending: new Map(),
-    }))
+    const state = getOrCreate(this.devices, message.deviceId, () =>
+      newDeviceState(device, partition, this.settings.sequence),
+    )
     state.partition = partition
-    for (const reading of message.readings) {
-      if ((state.meter && reading.seq <= state.meter.lastSeq) || state.pending.has(reading.seq)) {
+    const boot = message.boot ?? 0
+    for (const reading of message.readings) this.accept(state, reading, boot, offset, receivedAtMs, wallNowMs)
+  }
+
+  /**
+   * The per-device acceptance rules (core/energy/sequence.ts): out-of-range values, replays and
+   * conflicts, far jumps and regressions are settled here, before anything moves the device;
+   * the rest is accounted in (boot, seq) order, or waits for its gap.
+   */
+  private accept(
+    state: DeviceState,
+    reading: Reading,
+    boot: number,
+    offset: string,
+    receivedAtMs: number | undefined,
+    wallNowMs: number,
+  ): void {
+    const problem = valueProblem(reading, boot)
+    if (problem) {
+      this.reject(
+        state,
+        storableCopy(reading, state.meter?.lastTs ?? receivedAtMs ?? 0),
+        'VALUE_OUT_OF_RANGE',
+        {
+          detail: `${problem}; raw ${JSON.stringify({ boot, ...reading }).slice(0, 400)}`,
+        },
+      )
+      return
+    }
+    const key: SeqPosition = { boot, seq: reading.seq }
+    const hash = readingHash(reading)
+    const position = positionOf(state)
+    const pk = pendingKey(boot, reading.seq)
+    const verdict = state.sequence.classify(
+      position,
+      state.meter?.lastTs ?? Number.NEGATIVE_INFINITY,
+      key,
+      reading,
+      hash,
+      state.pending.get(pk)?.hash,
+    )
+    switch (verdict.kind) {
+      case 'duplicate':
         this.counters.duplicates += 1
-        continue
-      }
-      const inOrder = state.meter ? reading.seq === state.meter.lastSeq + 1 : reading.seq === 1
-      if (inOrder) {
-        this.apply(state, reading, receivedAtMs)
+        if (verdict.stale) this.counters.staleDuplicates += 1
+        return
+      case 'quarantine':
+        this.reject(state, reading, verdict.reason, { detail: verdict.detail })
+        return
+      case 'adopt':
+        // The device's counter really moved to the far line: the seqs in between are a gap.
+        this.counters.gapsSkipped += 1
+        state.sequence.recordGivenUp(position, key)
+        this.apply(state, reading, boot, hash, receivedAtMs)
         this.drainConsecutive(state)
-      } else {
-        state.pending.set(reading.seq, { reading, receivedAtMs, offset, firstSeenWallMs: wallNowMs })
-        getOrCreate(this.waiting, partition, () => new Set()).add(state)
+        return
+      case 'ahead': {
+        const first = firstPending(state)
+        const beforeWaiting =
+          !first || first.boot > boot || (first.boot === boot && first.reading.seq > reading.seq)
+        if (isSuccessor(position, key) && beforeWaiting) {
+          this.apply(state, reading, boot, hash, receivedAtMs)
+          this.drainConsecutive(state)
+        } else {
+          state.pending.set(pk, { reading, boot, hash, receivedAtMs, offset, firstSeenWallMs: wallNowMs })
+          getOrCreate(this.waiting, state.partition, () => new Set()).add(state)
+        }
       }
     }
+  }
+
+  /** Quarantines a reading without moving the device: it is kept with its reason and pays nothing. */
+  private reject(
+    state: DeviceState,
+    reading: Reading,
+    reason: AnomalyReason | SequenceReason,
+    { detail }: { detail: string },
+  ): void {
+    this.counters.quarantined[reason] = (this.counters.quarantined[reason] ?? 0) + 1
+    this.quarantineWrites.push({ device: state.device, reading, reason, detail })
+    this.touchedPartitions.add(state.partition)
   }
 
   /** Marks a record as seen (also one that was not telemetry): its offset may be committed. */
@@ -204,18 +296,19 @@ export class Aggregation {
     if (!waiting) return
     for (const state of [...waiting]) {
       for (;;) {
-        const firstSeq = Math.min(...state.pending.keys())
-        const first = state.pending.get(firstSeq)
+        const first = firstPending(state)
         if (!first) break
         const watermark = this.watermarks.get(partition) ?? Number.NEGATIVE_INFINITY
         const stale =
           watermark >= first.reading.ts + this.settings.reorderWindowMs ||
           wallNowMs - first.firstSeenWallMs >= this.settings.maxPendingWallMs
         if (!stale) break
-        state.pending.delete(firstSeq)
+        state.pending.delete(pendingKey(first.boot, first.reading.seq))
         this.touchedPartitions.add(partition)
         if (state.meter) this.counters.gapsSkipped += 1
-        this.apply(state, first.reading, first.receivedAtMs)
+        // Readings of the gap that still arrive are then quarantined as GAP_GIVEN_UP.
+        state.sequence.recordGivenUp(positionOf(state), { boot: first.boot, seq: first.reading.seq })
+        this.apply(state, first.reading, first.boot, first.hash, first.receivedAtMs)
         this.drainConsecutive(state)
       }
       if (state.pending.size === 0) waiting.delete(state)
@@ -224,10 +317,10 @@ export class Aggregation {
 
   private drainConsecutive(state: DeviceState): void {
     for (;;) {
-      const next = state.meter ? state.pending.get(state.meter.lastSeq + 1) : undefined
-      if (!next) break
-      state.pending.delete(next.reading.seq)
-      this.apply(state, next.reading, next.receivedAtMs)
+      const next = firstPending(state)
+      if (!next || !isSuccessor(positionOf(state), { boot: next.boot, seq: next.reading.seq })) break
+      state.pending.delete(pendingKey(next.boot, next.reading.seq))
+      this.apply(state, next.reading, next.boot, next.hash, next.receivedAtMs)
     }
     if (state.pending.size === 0) this.waiting.get(state.partition)?.delete(state)
   }
@@ -263,6 +356,7 @@ export class Aggregation {
    */
   private book(
     state: DeviceState,
+    boot: number,
     seq: number,
     start: number,
     delta: IntervalTotals,
@@ -275,7 +369,7 @@ export class Aggregation {
     const late = this.isLate(partition, epoch)
     const bookedEpoch = late ? this.bookingEpoch(partition) : epoch
     if (late) {
-      const key = `${device.deviceId}\u0000${epoch}\u0000${seq}`
+      const key = `${device.deviceId}\u0000${epoch}\u0000${boot}\u0000${seq}`
       const previous = this.adjustments.get(key)
       const revenueDelta = this.revenue(device, start, after) - this.revenue(device, start, before)
       this.adjustments.set(key, {
@@ -284,6 +378,7 @@ export class Aggregation {
         adjustsEpoch: epoch,
         bookedEpoch,
         seq,
+        boot,
         revenueUnits: (previous?.revenueUnits ?? 0n) + revenueDelta,
       })
       this.counters.lateAdjustments += 1
@@ -299,29 +394,40 @@ export class Aggregation {
     return bookedEpoch
   }
 
-  private apply(state: DeviceState, reading: Reading, receivedAtMs: number | undefined): void {
+  /**
+   * Whether booking `pieces` (interval start → totals added) keeps every interval inside the
+   * stored fields' bounds (device-acceptance.ts); checked before anything is booked.
+   */
+  private fitsFields(state: DeviceState, pieces: readonly (readonly [number, IntervalTotals])[]): boolean {
+    for (const [start, delta] of pieces) {
+      const before = state.open !== undefined && state.open.startMs === start ? state.open : ZERO_TOTALS
+      const after = addTotals(before, delta)
+      if (!totalsInRange(after, this.revenue(state.device, start, after))) return false
+    }
+    return true
+  }
+
+  private apply(
+    state: DeviceState,
+    reading: Reading,
+    boot: number,
+    hash: number,
+    receivedAtMs: number | undefined,
+  ): void {
     const { grid, rules } = this.settings
     const { device, partition } = state
-    const result = accountReading(grid, rules, device, state.meter, reading, receivedAtMs)
-    this.counters.applied += 1
+    const clock = this.clocks.bound(partition, receivedAtMs)
+    const result = accountReading(grid, rules, device, state.meter, reading, receivedAtMs, clock)
     // Pieces come in interval order and end at or before the interval of the reading's
     // accounting time, where its swaps and its count also go (the device's new open interval).
     const newOpenStartMs = intervalStart(grid, result.state.lastTs)
     let openEnergyWh = 0
+    const pieces: [number, IntervalTotals][] = []
     for (const piece of result.energy) {
       if (piece.intervalStartMs === newOpenStartMs) openEnergyWh += piece.energyWh
-      else
-        this.book(
-          state,
-          reading.seq,
-          piece.intervalStartMs,
-          { ...ZERO_TOTALS, energyWh: piece.energyWh },
-          newOpenStartMs,
-        )
+      else pieces.push([piece.intervalStartMs, { ...ZERO_TOTALS, energyWh: piece.energyWh }])
     }
-    const countedInEpoch = this.book(
-      state,
-      reading.seq,
+    pieces.push([
       newOpenStartMs,
       {
         energyWh: openEnergyWh,
@@ -329,10 +435,24 @@ export class Aggregation {
         readings: result.anomaly ? 0 : 1,
         quarantined: result.anomaly ? 1 : 0,
       },
-      newOpenStartMs,
-    )
+    ])
+    if (!this.fitsFields(state, pieces)) {
+      this.reject(state, reading, 'VALUE_OUT_OF_RANGE', {
+        detail: `booking +${reading.registerWh - (state.meter?.lastRegisterWh ?? 0)} Wh, +${result.swaps} swaps would exceed the bounds of a stored interval`,
+      })
+      return
+    }
+    this.counters.applied += 1
+    if (result.clockCorrection)
+      this.counters.clockCorrected[result.clockCorrection] =
+        (this.counters.clockCorrected[result.clockCorrection] ?? 0) + 1
+    let countedInEpoch = 0
+    for (const [start, delta] of pieces)
+      countedInEpoch = this.book(state, boot, reading.seq, start, delta, newOpenStartMs)
 
     state.meter = result.state
+    state.boot = boot
+    state.sequence.recordAccepted({ boot, seq: reading.seq }, hash)
     this.dirtyStates.add(state)
     if (result.anomaly) {
       this.counters.quarantined[result.anomaly.reason] =
@@ -347,6 +467,7 @@ export class Aggregation {
     }
     this.readingWrites.push({ device, reading, epoch: countedInEpoch })
     const watermark = this.watermarks.get(partition)
+    this.clocks.observe(partition, result.state.lastTs, receivedAtMs, watermark)
     if (watermark === undefined || result.state.lastTs > watermark) {
       this.watermarks.set(partition, result.state.lastTs)
       this.dirtyWatermarks.add(partition)
@@ -372,7 +493,15 @@ export class Aggregation {
       quarantines: this.quarantineWrites,
       states: [...this.dirtyStates].flatMap((s) =>
         s.meter && s.open
-          ? [{ deviceId: s.device.deviceId, partition: s.partition, meter: s.meter, open: s.open }]
+          ? [
+              {
+                deviceId: s.device.deviceId,
+                partition: s.partition,
+                meter: s.meter,
+                open: s.open,
+                boot: s.boot,
+              },
+            ]
           : [],
       ),
       watermarks: new Map([...this.dirtyWatermarks].map((p) => [p, this.watermarks.get(p) as number])),

@@ -4,6 +4,7 @@
  * and readings that arrived ahead of a gap in seq, waiting for it to fill.
  */
 import type { MeterState } from '../../../core/energy/meter-account.ts'
+import type { DeviceSequence } from '../../../core/energy/sequence.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import type { Reading } from '../../../core/telemetry/types.ts'
 
@@ -31,6 +32,10 @@ export interface OpenInterval extends IntervalTotals {
 
 export interface PendingReading {
   readonly reading: Reading
+  /** The boot of the message that carried it: with `reading.seq`, its order key. */
+  readonly boot: number
+  /** `readingHash(reading)`: a second reading with its key is compared by it. */
+  readonly hash: number
   readonly receivedAtMs: number | undefined
   /** Kafka offset of the record that carried it: offsets are committed only below it. */
   readonly offset: string
@@ -42,8 +47,15 @@ export interface DeviceState {
   partition: number
   meter: MeterState | undefined
   open: OpenInterval | undefined
-  readonly pending: Map<number, PendingReading>
+  /** The boot of the last accepted reading (with `meter.lastSeq`, the device's position). */
+  boot: number
+  /** Keyed by `pendingKey(boot, seq)`. */
+  readonly pending: Map<string, PendingReading>
+  /** Recent accepted readings and given-up gaps (not persisted: core/energy/sequence.ts). */
+  readonly sequence: DeviceSequence
 }
+
+export const pendingKey = (boot: number, seq: number): string => `${boot}/${seq}`
 
 /** The persisted part of a device's state (pending readings are re-read from Kafka instead). */
 export interface PersistedDeviceState {
@@ -51,4 +63,6 @@ export interface PersistedDeviceState {
   readonly partition: number
   readonly meter: MeterState
   readonly open: OpenInterval
+  /** Boot of the last accepted reading; 0 for states written before boots existed. */
+  readonly boot: number
 }

@@ -1,0 +1,143 @@
+/**
+ * The aggregator's per-device acceptance rules, beside the batch and epoch flow of
+ * ./aggregation.ts: order keys and pending readings, the device clock bound from the Kafka
+ * receive time, and the value bounds that keep every stored field inside int64. The rules
+ * themselves are pure core (core/energy/sequence.ts, core/energy/meter-account.ts);
+ * docs/architecture.md ("Meter accounting") states them.
+ */
+import type { ClockBound } from '../../../core/energy/meter-account.ts'
+import {
+  compareOrder,
+  DeviceSequence,
+  type SeqPosition,
+  type SequenceRules,
+} from '../../../core/energy/sequence.ts'
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
+import type { Reading } from '../../../core/telemetry/types.ts'
+import type { DeviceState, IntervalTotals, PendingReading, PersistedDeviceState } from './device-state.ts'
+
+export interface ClockSettings {
+  /**
+   * A device time up to this far beyond the partition's clock is the device's own; beyond it the
+   * reading is booked at the partition's clock (CLOCK_AHEAD).
+   */
+  readonly maxAheadMs: number
+  /**
+   * Device milliseconds per wall millisecond: 1 in production (device time is wall time, so the
+   * receive time itself is the clock); the simulator's --speed in accelerated runs.
+   */
+  readonly deviceTimeSpeed: number
+}
+
+export const DEFAULT_CLOCK_SETTINGS: ClockSettings = { maxAheadMs: 300_000, deviceTimeSpeed: 1 }
+
+/**
+ * Interval and adjustment totals above these are refused (VALUE_OUT_OF_RANGE): epoch sums of
+ * 2^9 intervals (a day has 288) over 2^14 devices of a pool stay below int64's 2^63. 2^40 units
+ * is 1.1 million HKD per device and 5-minute interval; 2^40 Wh is 1.1 TWh.
+ */
+export const MAX_INTERVAL_ENERGY_WH = 2 ** 40
+export const MAX_INTERVAL_REVENUE_UNITS = 2n ** 40n
+export const MAX_INTERVAL_SWAPS = 2 ** 40
+
+export function totalsInRange(totals: IntervalTotals, revenueUnits: bigint): boolean {
+  return (
+    totals.energyWh <= MAX_INTERVAL_ENERGY_WH &&
+    totals.swaps <= MAX_INTERVAL_SWAPS &&
+    revenueUnits <= MAX_INTERVAL_REVENUE_UNITS
+  )
+}
+
+export function newDeviceState(
+  device: DeviceRecord,
+  partition: number,
+  rules: SequenceRules,
+  restored?: PersistedDeviceState,
+): DeviceState {
+  return {
+    device,
+    partition,
+    meter: restored?.meter,
+    open: restored?.open,
+    boot: restored?.boot ?? 0,
+    pending: new Map(),
+    sequence: new DeviceSequence(rules),
+  }
+}
+
+/** The device's accepted position, undefined before its first reading. */
+export function positionOf(state: DeviceState): SeqPosition | undefined {
+  return state.meter ? { boot: state.boot, seq: state.meter.lastSeq } : undefined
+}
+
+/** The pending reading with the lowest order key. */
+export function firstPending(state: DeviceState): PendingReading | undefined {
+  let first: PendingReading | undefined
+  for (const p of state.pending.values()) {
+    if (
+      !first ||
+      compareOrder({ boot: p.boot, seq: p.reading.seq }, { boot: first.boot, seq: first.reading.seq }) < 0
+    )
+      first = p
+  }
+  return first
+}
+
+/**
+ * A copy of a reading whose values InfluxDB can store (int64 fields, a timestamp in its range),
+ * for the quarantine point of a reading refused as VALUE_OUT_OF_RANGE; the raw reading goes into
+ * the point's detail.
+ */
+export function storableCopy(reading: Reading, atMs: number): Reading {
+  const safe = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : -1)
+  return { ...reading, seq: Math.max(0, safe(reading.seq)), ts: atMs, registerWh: safe(reading.registerWh) }
+}
+
+/**
+ * The device-time clock of each partition, for bounding device clocks (docs/architecture.md,
+ * "Device clocks"). At speed 1 the receive time is the clock: a device time may be up to
+ * `maxAheadMs` beyond it. Accelerated, the receive time only measures elapsed time: the
+ * partition's clock starts at its watermark (or first accepted reading) and advances by at most
+ * speed × the receive time elapsed, never faster, so no device, however it sets its clock, can
+ * pull it ahead by more than the tolerance.
+ */
+export class PartitionClocks {
+  private readonly clocks = new Map<number, { ts: number; receivedAtMs: number }>()
+
+  constructor(private readonly settings: ClockSettings) {}
+
+  /** Where the partition's device time stands at receive time `receivedAtMs`, if known. */
+  private nowAt(partition: number, receivedAtMs: number): number | undefined {
+    if (this.settings.deviceTimeSpeed === 1) return receivedAtMs
+    const c = this.clocks.get(partition)
+    return c && c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
+  }
+
+  bound(partition: number, receivedAtMs: number | undefined): ClockBound | undefined {
+    if (receivedAtMs === undefined) return undefined
+    const now = this.nowAt(partition, receivedAtMs)
+    return now === undefined ? undefined : { maxTs: now + this.settings.maxAheadMs, clampToMs: now }
+  }
+
+  /** Moves an accelerated partition's clock after an accepted reading (at most at `speed`). */
+  observe(
+    partition: number,
+    accountingTs: number,
+    receivedAtMs: number | undefined,
+    watermark?: number,
+  ): void {
+    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return
+    const c = this.clocks.get(partition)
+    if (!c) {
+      this.clocks.set(partition, { ts: Math.max(accountingTs, watermark ?? accountingTs), receivedAtMs })
+      return
+    }
+    const now = this.nowAt(partition, receivedAtMs) as number
+    c.ts = Math.min(Math.max(c.ts, accountingTs), now)
+    c.receivedAtMs = Math.max(c.receivedAtMs, receivedAtMs)
+  }
+
+  forget(partition: number): void {
+    this.clocks.delete(partition)
+  }
+}
