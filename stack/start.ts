@@ -141,6 +141,8 @@ async function main(): Promise<void> {
     GRIDROOT_INGEST_METRICS_PORT: String(ingestPort),
     GRIDROOT_AGG_GROUP: `demo-aggregator-${runId}`,
     GRIDROOT_AGG_GRACE: String(Math.min(3_600_000, epochMs)),
+    // Device time runs at the simulator's speed: the aggregator bounds device clocks by it.
+    GRIDROOT_AGG_DEVICE_TIME_SPEED: values.speed,
     GRIDROOT_AGG_METRICS_PORT: String(aggregatorPort),
   }
   const children: { name: string; child: ChildProcess }[] = []

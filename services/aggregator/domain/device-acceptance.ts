@@ -97,9 +97,9 @@ export function storableCopy(reading: Reading, atMs: number): Reading {
  * The device-time clock of each partition, for bounding device clocks (docs/architecture.md,
  * "Device clocks"). At speed 1 the receive time is the clock: a device time may be up to
  * `maxAheadMs` beyond it. Accelerated, the receive time only measures elapsed time: the
- * partition's clock starts at its watermark (or first accepted reading) and advances by at most
- * speed × the receive time elapsed, never faster, so no device, however it sets its clock, can
- * pull it ahead by more than the tolerance.
+ * partition's clock starts at its first accepted reading (or its restored watermark) and runs at
+ * `speed` × the receive time elapsed since, so no device, however it sets its clock, can pull it
+ * ahead; a speed set below the real one clamps honest devices (counted as CLOCK_AHEAD).
  */
 export class PartitionClocks {
   private readonly clocks = new Map<number, { ts: number; receivedAtMs: number }>()
@@ -119,22 +119,20 @@ export class PartitionClocks {
     return now === undefined ? undefined : { maxTs: now + this.settings.maxAheadMs, clampToMs: now }
   }
 
-  /** Moves an accelerated partition's clock after an accepted reading (at most at `speed`). */
+  /**
+   * Anchors an accelerated partition's clock at its first accepted reading (or its restored
+   * watermark, when later). The anchor never moves afterwards: a clock that followed the
+   * readings could be pulled forward by the tolerance at every record.
+   */
   observe(
     partition: number,
     accountingTs: number,
     receivedAtMs: number | undefined,
     watermark?: number,
   ): void {
-    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return
-    const c = this.clocks.get(partition)
-    if (!c) {
-      this.clocks.set(partition, { ts: Math.max(accountingTs, watermark ?? accountingTs), receivedAtMs })
+    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined || this.clocks.has(partition))
       return
-    }
-    const now = this.nowAt(partition, receivedAtMs) as number
-    c.ts = Math.min(Math.max(c.ts, accountingTs), now)
-    c.receivedAtMs = Math.max(c.receivedAtMs, receivedAtMs)
+    this.clocks.set(partition, { ts: Math.max(accountingTs, watermark ?? accountingTs), receivedAtMs })
   }
 
   forget(partition: number): void {

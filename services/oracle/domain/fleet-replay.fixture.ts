@@ -1,10 +1,12 @@
 /** A small simulated fleet replayed through TelemetryReplay, for the domain's unit tests. */
 import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
+import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
+import { DEFAULT_CLOCK_SETTINGS } from '../../aggregator/domain/device-acceptance.ts'
 import type { ArchivedRecord } from '../ports.ts'
 import { TelemetryReplay } from './replay.ts'
 
@@ -24,11 +26,20 @@ export function runFleet(faults: Record<string, number>) {
   const scenario = new Scenario(fleet, { grid, tariffs, faults })
   const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
   const replay = new TelemetryReplay(
-    { grid, rules: DEFAULT_ANOMALY_RULES, tariffs, graceMs: 10 * 86_400_000, reorderWindowMs: 86_400_000 },
+    {
+      grid,
+      rules: DEFAULT_ANOMALY_RULES,
+      tariffs,
+      graceMs: 10 * 86_400_000,
+      reorderWindowMs: 86_400_000,
+      sequence: DEFAULT_SEQUENCE_RULES,
+      clock: DEFAULT_CLOCK_SETTINGS,
+    },
     registry,
   )
   let offset = 0
-  const feed = (payloads: { deviceId: string; payload: Buffer; kind: string }[]) => {
+  // Records carry their receive time: the aggregator's device clock bound compares with it.
+  const feed = (payloads: { deviceId: string; payload: Buffer; kind: string }[], receivedAtMs: number) => {
     for (const p of payloads) {
       if (!registry.has(p.deviceId)) continue
       let message: TelemetryMessage | undefined
@@ -43,13 +54,13 @@ export function runFleet(faults: Record<string, number>) {
         deviceId: p.deviceId,
         partition: 0,
         offset: String(offset++),
-        receivedAtMs: START,
+        receivedAtMs,
         valueBase64: p.payload.toString('base64'),
       }
       replay.apply(record, message)
     }
   }
-  for (let t = START + 300_000; t <= START + 4 * 3_600_000; t += 300_000) feed(scenario.tick(t))
-  feed(scenario.flush())
+  for (let t = START + 300_000; t <= START + 4 * 3_600_000; t += 300_000) feed(scenario.tick(t), t)
+  feed(scenario.flush(), START + 4 * 3_600_000)
   return { replay, truth: scenario.ledger.snapshot().epochs, registry }
 }
