@@ -7,6 +7,7 @@
  * uses Kafka topics and an MQTT share group of its own run and empties the InfluxDB database.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -24,7 +25,8 @@ import { createDatabase } from './servers/influxdb.ts'
 const HELP = `Usage: npm start [-- options]
 
 Runs gridroot end to end on this machine: the local stack (Mosquitto, Kafka, InfluxDB, anvil),
-the ingest and aggregator services, and a simulated fleet publishing signed telemetry.
+the ingest and aggregator services, the API with its dashboard, and a simulated fleet
+publishing signed telemetry.
 
 Options:
   --chargers N    charging piles (default 60)
@@ -36,7 +38,7 @@ Options:
   --run-dir DIR   run folder of the stack (default .run/default)
   -h, --help      this text
 
-Logs: <run-dir>/logs/{ingest,aggregator,simulator}.log; metrics: printed at start.`
+Logs: <run-dir>/logs/{ingest,aggregator,api,simulator}.log; metrics: printed at start.`
 
 const GENESIS = '2026-06-01T00:00:00+08:00'
 
@@ -128,6 +130,10 @@ async function main(): Promise<void> {
 
   const ingestPort = await portOr(9464)
   const aggregatorPort = await portOr(9465)
+  const apiPort = await portOr(8080)
+  // A fresh operator key per run, printed once as part of the dashboard link (in the fragment,
+  // which browsers never send to a server).
+  const apiKey = process.env.GRIDROOT_API_KEYS ? undefined : randomBytes(24).toString('hex')
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...endpointsToEnv({ ...stack.endpoints, influx: influxEndpoint }),
@@ -144,6 +150,8 @@ async function main(): Promise<void> {
     // Device time runs at the simulator's speed: the aggregator bounds device clocks by it.
     GRIDROOT_AGG_DEVICE_TIME_SPEED: values.speed,
     GRIDROOT_AGG_METRICS_PORT: String(aggregatorPort),
+    GRIDROOT_API_PORT: String(apiPort),
+    ...(apiKey === undefined ? {} : { GRIDROOT_API_KEYS: `demo:${apiKey}` }),
   }
   const children: { name: string; child: ChildProcess }[] = []
   const run = (name: string, args: string[]) => {
@@ -169,6 +177,7 @@ async function main(): Promise<void> {
   let stopping = false
   run('ingest', ['services/ingest/main.ts'])
   run('aggregator', ['services/aggregator/main.ts'])
+  run('api', ['services/api/main.ts'])
   await new Promise((r) => setTimeout(r, 3000))
   run('simulator', [
     'simulators/cli.ts',
@@ -189,8 +198,10 @@ gridroot is running (run ${runId}):
   kafka        ${stack.endpoints.kafka.brokers.join(',')}   topics demo-${runId}.telemetry.v1 / .telemetry.dlq
   influxdb     ${stack.endpoints.influx.url}   bucket ${influxEndpoint.bucket} (measurements: interval, epoch_device, epoch_pool, quarantine…)
   chain        ${stack.endpoints.chain.rpcUrl} (anvil, chain id ${stack.endpoints.chain.chainId})
-  metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics
-  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,simulator}.log
+  dashboard    http://127.0.0.1:${apiPort}/${apiKey === undefined ? ' (key from GRIDROOT_API_KEYS)' : `#key=${apiKey}`}
+  api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
+  metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
+  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator}.log
 Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
 `)
 
@@ -224,7 +235,7 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
     if (stopping) return
     stopping = true
     clearInterval(status)
-    console.log('[start] stopping the simulator, ingest and the aggregator…')
+    console.log('[start] stopping the simulator, ingest, the aggregator and the API…')
     for (const { child } of [...children].reverse()) child.kill('SIGTERM')
     await Promise.all(
       children.map(({ child }) =>

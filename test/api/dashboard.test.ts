@@ -11,10 +11,10 @@ import type { Browser } from 'playwright-core'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { ENDPOINT_ENV, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
-import { launchChromium, screenshotPath } from '../support/browser.ts'
 import { closedEpochTotals, deviceTotals } from '../support/influx-queries.ts'
 import { createHarness, type Harness, printable } from '../support/pipeline-harness.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
+import { launchChromium, screenshotPath } from './browser.ts'
 
 const endpoints = inject('endpoints')
 const START = Date.parse('2026-06-01T00:00:00+08:00')
