@@ -1,0 +1,285 @@
+/**
+ * `npm run bench:distribute-gas`: gas of RevenueDistributor's claims and publish on anvil, at 10
+ * and 100,000 holders (a 16–17-deep proof), paid to accounts that hold no stablecoin yet, against
+ * PlainCumulativeDistributor (the textbook cumulative distributor: no holder check, no epochs,
+ * no pause) measured on the same chain in the same run. Results: `first-claim-gas`,
+ * `repeat-claim-gas`, `publish-gas` (params.holders).
+ *
+ * First claim: a holder with a 17-deep proof whose claimed-amount word is still empty (the worst
+ * case). Average first claim: holders in a random order. Two accounts share a claimed word, so
+ * what a first claim pays depends only on whether its word-mate claimed earlier; the average over
+ * complete word pairs in a random order is the average over all holders in a random order.
+ * At 100k it is measured on 200 random pairs (400 claims), not 100k transactions.
+ */
+import { type Address, getAddress, type Hex, keccak256, toHex } from 'viem'
+import {
+  hkdStablecoinAbi,
+  identityRegistryAbi,
+  plainCumulativeDistributorAbi,
+  revenueDistributorAbi,
+} from '../contracts/abi/index.ts'
+import { deployContract } from '../contracts/deploy/deploy-contract.ts'
+import { deployPoolDistributor } from '../contracts/deploy/deploy-pool-contracts.ts'
+import { startDedicatedAnvil } from '../test/contracts/support/dedicated-anvil.ts'
+import { buildTree, type FastTree, HOLDER_LEAF_TYPES } from '../test/contracts/support/fast-tree.ts'
+import { addPool, finalizeEpoch, mined, proposal } from '../test/contracts/support/oracle.ts'
+import { deploySystem, poolIdHex, type System } from '../test/contracts/support/system.ts'
+import { type BenchResult, benchResult, formatResults } from './support/results.ts'
+import { writeResults } from './support/write-gas-results.ts'
+
+const HOLDER_COUNTS = (process.env.GRIDROOT_BENCH_HOLDERS ?? '10,100000').split(',').map(Number)
+const PAIRS_SAMPLED = 200
+
+function holderAddress(pool: string, i: number): Address {
+  return getAddress(`0x${keccak256(toHex(`gridroot.bench.holder\n${pool}\n${i}`)).slice(26)}`)
+}
+
+/** Deterministic shuffle (xorshift), so runs are comparable. */
+function shuffle<T>(items: T[], seed: number): T[] {
+  let s = seed >>> 0 || 1
+  for (let i = items.length - 1; i > 0; i--) {
+    s ^= s << 13
+    s ^= s >>> 17
+    s ^= s << 5
+    const j = (s >>> 0) % (i + 1)
+    ;[items[i], items[j]] = [items[j] as T, items[i] as T]
+  }
+  return items
+}
+
+interface Measured {
+  firstClaim: number
+  firstClaimDepth: number
+  averageFirstClaim: number
+  averageFirstClaimDepth: number
+  averageClaims: number
+  repeatClaim: number
+  firstPublish: number
+  publish: number
+}
+
+async function measure(system: System, holders: number, plain: boolean): Promise<Measured> {
+  const pool = `bench-${plain ? 'plain' : 'rd'}-${holders}`
+  const poolId = poolIdHex(pool)
+  const log = (msg: string) => console.error(`[distribute-gas ${pool}] ${msg}`)
+  const accounts = Array.from({ length: holders }, (_, i) => holderAddress(pool, i))
+  const coin = system.contracts.hkdStablecoin
+  const relayer = system.wallet(11)
+  await system.testClient.setBalance({ address: relayer.account.address, value: 10n ** 24n })
+  const send = async (w: typeof relayer, request: Parameters<typeof relayer.writeContract>[0]) =>
+    mined(system, await w.writeContract(request))
+
+  // Identity indexes in holder order: holders 2k-ish and 2k+1 share a claimed word.
+  log(`verifying ${holders} holders`)
+  const before = (await system.publicClient.readContract({
+    address: system.contracts.identityRegistry,
+    abi: identityRegistryAbi,
+    functionName: 'identityCount',
+  })) as bigint
+  for (let i = 0; i < holders; i += 1000) {
+    await send(system.deployer.walletClient, {
+      address: system.contracts.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'verify',
+      args: [accounts.slice(i, i + 1000)],
+    } as never)
+  }
+  const indexOf = (i: number) => before + 1n + BigInt(i)
+
+  const amounts1 = accounts.map((_, i) => 1_000_000n + BigInt(i % 997) * 1_000n)
+  const amounts2 = amounts1.map((a) => a + 500_000n)
+  log('building trees')
+  const tree1 = buildTree(
+    accounts.map((a, i) => [poolId, a, amounts1[i] as bigint]),
+    HOLDER_LEAF_TYPES,
+  )
+  const tree2 = buildTree(
+    accounts.map((a, i) => [poolId, a, amounts2[i] as bigint]),
+    HOLDER_LEAF_TYPES,
+  )
+  const total1 = amounts1.reduce((a, b) => a + b, 0n)
+  const total2 = amounts2.reduce((a, b) => a + b, 0n)
+  const proofOf = (tree: FastTree, i: number) => tree.proof(i)
+  await send(system.deployer.walletClient, {
+    address: coin,
+    abi: hkdStablecoinAbi,
+    functionName: 'mint',
+    args: [system.treasury.account.address, total2 * 2n],
+  } as never)
+
+  let distributor: Address
+  let publish: (epoch: bigint, root: string, total: bigint, increase: bigint) => Promise<number>
+  if (plain) {
+    distributor = (
+      await deployContract(system.deployer, system.compiled, 'PlainCumulativeDistributor', [coin, poolId])
+    ).address
+    await send(system.deployer.walletClient, {
+      address: coin,
+      abi: hkdStablecoinAbi,
+      functionName: 'approve',
+      args: [distributor, 2n ** 255n],
+    } as never)
+    publish = async (_epoch, root, _total, increase) =>
+      Number(
+        (
+          await send(system.deployer.walletClient, {
+            address: distributor,
+            abi: plainCumulativeDistributorAbi,
+            functionName: 'setRoot',
+            args: [root as Hex, increase],
+          } as never)
+        ).gasUsed,
+      )
+    await send(system.deployer.walletClient, {
+      address: coin,
+      abi: hkdStablecoinAbi,
+      functionName: 'mint',
+      args: [system.deployer.walletClient.account.address, total2 * 2n],
+    } as never)
+  } else {
+    await addPool(system, poolId)
+    distributor = (
+      await deployPoolDistributor(system.deployer, system.compiled, {
+        poolIdBytes32: poolId,
+        oracle: system.contracts.revenueOracle,
+        identityRegistry: system.contracts.identityRegistry,
+        paymentToken: coin,
+        firstEpoch: 0n,
+        terms: { treasury: system.treasury.account.address, holdersBps: 10_000, splitMode: 'time-weighted' },
+        publisher: system.publisher.account.address,
+        pauser: system.deployer.walletClient.account.address,
+      })
+    ).address
+    await send(system.treasury, {
+      address: coin,
+      abi: hkdStablecoinAbi,
+      functionName: 'approve',
+      args: [distributor, 2n ** 255n],
+    } as never)
+    publish = async (epoch, root, total, increase) => {
+      await finalizeEpoch(system, proposal({ poolId, epoch, revenueUnits: increase, leafCount: 1 }))
+      return Number(
+        (
+          await send(system.publisher, {
+            address: distributor,
+            abi: revenueDistributorAbi,
+            functionName: 'publish',
+            args: [epoch, root as Hex, total, `0x${'44'.repeat(32)}`],
+          } as never)
+        ).gasUsed,
+      )
+    }
+  }
+  const claim = async (tree: FastTree, i: number, amount: bigint) =>
+    Number(
+      (
+        await send(relayer, {
+          address: distributor,
+          abi: revenueDistributorAbi,
+          functionName: 'claim',
+          args: [accounts[i] as Address, amount, proofOf(tree, i)],
+        } as never)
+      ).gasUsed,
+    )
+
+  const firstPublish = await publish(0n, tree1.root, total1, total1)
+  // Worst case: a 17-deep (deepest) proof, word-mate not yet claimed.
+  const depthOf = (i: number) => proofOf(tree1, i).length
+  const maxDepth = Math.max(...accounts.map((_, i) => (holders > 1000 && i > 2000 ? 0 : depthOf(i))))
+  const first = accounts.findIndex((_, i) => depthOf(i) === maxDepth)
+  const firstClaim = await claim(tree1, first, amounts1[first] as bigint)
+
+  // Average: complete word pairs (indexes 2k, 2k+1), claimed in a random order.
+  const pairs = new Map<bigint, number[]>()
+  for (let i = 0; i < holders; i++) {
+    if (i === first) continue
+    const word = indexOf(i) >> 1n
+    pairs.set(word, [...(pairs.get(word) ?? []), i])
+  }
+  const wordMate = accounts.findIndex((_, i) => i !== first && indexOf(i) >> 1n === indexOf(first) >> 1n)
+  const complete = [...pairs.entries()].filter(
+    ([, members]) => members.length === 2 && !members.includes(wordMate),
+  )
+  const chosen = holders <= 1000 ? complete : shuffle(complete, 7).slice(0, PAIRS_SAMPLED)
+  const order = shuffle(
+    chosen.flatMap(([, members]) => members),
+    holders,
+  )
+  log(`${order.length} first claims in a random order`)
+  let sum = 0
+  let depthSum = 0
+  for (const i of order) {
+    sum += await claim(tree1, i, amounts1[i] as bigint)
+    depthSum += proofOf(tree1, i).length
+  }
+  const publish2 = await publish(1n, tree2.root, total2, total2 - total1)
+  const repeatClaim = await claim(tree2, first, amounts2[first] as bigint)
+  return {
+    firstClaim,
+    firstClaimDepth: maxDepth,
+    averageFirstClaim: sum / order.length,
+    averageFirstClaimDepth: depthSum / order.length,
+    averageClaims: order.length,
+    repeatClaim,
+    firstPublish,
+    publish: publish2,
+  }
+}
+
+async function main(): Promise<void> {
+  const anvil = await startDedicatedAnvil('distribute-gas')
+  const results: BenchResult[][] = [[], [], []]
+  try {
+    const system = await deploySystem(anvil.endpoint)
+    for (const holders of HOLDER_COUNTS) {
+      const subject = await measure(system, holders, false)
+      const baseline = await measure(system, holders, true)
+      console.error(JSON.stringify({ holders, subject, baseline }))
+      const params = { holders, subject, baseline }
+      results[0]?.push(
+        benchResult({
+          name: 'first-claim-gas',
+          subject: `RevenueDistributor first claim (${subject.firstClaimDepth}-deep proof, empty claimed word, fresh account)`,
+          baseline: 'PlainCumulativeDistributor first claim, same holder',
+          unit: 'gas',
+          value: subject.firstClaim,
+          baselineValue: baseline.firstClaim,
+          params: {
+            ...params,
+            averageFirstClaimGas: Math.round(subject.averageFirstClaim),
+            averageFirstClaimBaselineGas: Math.round(baseline.averageFirstClaim),
+            targets: { firstClaim: 95_000, averageFirstClaim: 90_000 },
+          },
+        }),
+      )
+      results[1]?.push(
+        benchResult({
+          name: 'repeat-claim-gas',
+          subject: 'RevenueDistributor claim after a new root (account holds stablecoin)',
+          baseline: 'PlainCumulativeDistributor repeat claim',
+          unit: 'gas',
+          value: subject.repeatClaim,
+          baselineValue: baseline.repeatClaim,
+          params: { ...params, target: 62_000 },
+        }),
+      )
+      results[2]?.push(
+        benchResult({
+          name: 'publish-gas',
+          subject: 'RevenueDistributor publish of the second root with its funding pull',
+          baseline: 'PlainCumulativeDistributor setRoot with a funding transferFrom',
+          unit: 'gas',
+          value: subject.publish,
+          baselineValue: baseline.publish,
+          params: { ...params, firstPublishGas: subject.firstPublish, target: 120_000 },
+        }),
+      )
+    }
+  } finally {
+    await anvil.stop()
+  }
+  for (const set of results) if (set.length > 0) writeResults(set)
+  console.log(formatResults(results.flat()))
+}
+
+await main()

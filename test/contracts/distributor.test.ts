@@ -1,0 +1,386 @@
+import { type Address, encodeFunctionData, type Hex, parseEventLogs } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  falseReturningTokenAbi,
+  hkdStablecoinAbi,
+  identityRegistryAbi,
+  reentrantTokenAbi,
+  revenueDistributorAbi,
+} from '../../contracts/abi/index.ts'
+import { deployContract } from '../../contracts/deploy/deploy-contract.ts'
+import { ROLE } from '../../contracts/deploy/deploy-core.ts'
+import { deployPoolDistributor } from '../../contracts/deploy/deploy-pool-contracts.ts'
+import { type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
+import { buildTree, type FastTree, HOLDER_LEAF_TYPES } from './support/fast-tree.ts'
+import { addPool, finalizeEpoch, proposal } from './support/oracle.ts'
+import { revertOf } from './support/revert.ts'
+import { deploySystem, exec, poolIdHex, type System, type Wallet } from './support/system.ts'
+
+let anvil: DedicatedAnvil
+let system: System
+
+beforeAll(async () => {
+  anvil = await startDedicatedAnvil('distributor-test')
+  system = await deploySystem(anvil.endpoint)
+  const admin = system.deployer.walletClient
+  await exec(system, admin, {
+    address: system.contracts.identityRegistry,
+    abi: identityRegistryAbi,
+    functionName: 'verify',
+    args: [system.investors.map((w) => w.account.address)],
+  })
+  await exec(system, admin, {
+    address: system.contracts.hkdStablecoin,
+    abi: hkdStablecoinAbi,
+    functionName: 'mint',
+    args: [system.treasury.account.address, 10n ** 15n],
+  })
+})
+afterAll(async () => {
+  await anvil?.stop()
+})
+
+interface Pool {
+  readonly poolId: Hex
+  readonly distributor: Address
+  readonly token: Address
+  /** Finalizes oracle epoch `epoch` with `revenue` and publishes `amounts` (cumulative). */
+  publish(epoch: bigint, amounts: Record<Address, bigint>, revenue?: bigint): Promise<FastTree>
+  claim(tree: FastTree, amounts: Record<Address, bigint>, account: Address, from?: Wallet): Promise<bigint>
+}
+
+let poolCounter = 0
+async function freshPool(options: { token?: Address; holdersBps?: number } = {}): Promise<Pool> {
+  const poolId = poolIdHex(`dist-test-${++poolCounter}`)
+  await addPool(system, poolId)
+  const token = options.token ?? system.contracts.hkdStablecoin
+  const { address: distributor } = await deployPoolDistributor(system.deployer, system.compiled, {
+    poolIdBytes32: poolId,
+    oracle: system.contracts.revenueOracle,
+    identityRegistry: system.contracts.identityRegistry,
+    paymentToken: token,
+    firstEpoch: 0n,
+    terms: {
+      treasury: system.treasury.account.address,
+      holdersBps: options.holdersBps ?? 5_000,
+      splitMode: 'snapshot',
+    },
+    publisher: system.publisher.account.address,
+    pauser: system.deployer.walletClient.account.address,
+  })
+  await exec(system, system.treasury, {
+    address: token,
+    abi: hkdStablecoinAbi,
+    functionName: 'approve',
+    args: [distributor, 2n ** 200n],
+  })
+  const treeOf = (amounts: Record<Address, bigint>) =>
+    buildTree(
+      Object.entries(amounts).map(([a, v]) => [poolId, a, v]),
+      HOLDER_LEAF_TYPES,
+    )
+  return {
+    poolId,
+    distributor,
+    token,
+    async publish(epoch, amounts, revenue) {
+      const total = Object.values(amounts).reduce((a, b) => a + b, 0n)
+      await finalizeEpoch(system, proposal({ poolId, epoch, revenueUnits: revenue ?? total * 2n }))
+      const tree = treeOf(amounts)
+      await exec(system, system.publisher, {
+        address: distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'publish',
+        args: [epoch, tree.root, total, `0x${'ab'.repeat(32)}`],
+      })
+      return tree
+    },
+    async claim(tree, amounts, account, from) {
+      const index = Object.keys(amounts).indexOf(account)
+      const { result } = await exec(system, from ?? system.wallet(15), {
+        address: distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'claim',
+        args: [account, amounts[account], tree.proof(index)],
+      })
+      return result as bigint
+    },
+  }
+}
+
+const balanceOf = (token: Address, account: Address) =>
+  system.publicClient.readContract({
+    address: token,
+    abi: hkdStablecoinAbi,
+    functionName: 'balanceOf',
+    args: [account],
+  })
+const investor = (i: number) => (system.investors[i] as Wallet).account.address
+const setVerified = (account: Address, verified: boolean) =>
+  exec(system, system.deployer.walletClient, {
+    address: system.contracts.identityRegistry,
+    abi: identityRegistryAbi,
+    functionName: verified ? 'verify' : 'unverify',
+    args: [[account]],
+  })
+
+const publishRaw = (pool: Pool, wallet: Wallet, epoch: bigint, root: Hex, total: bigint) =>
+  revertOf(() =>
+    exec(system, wallet, {
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'publish',
+      args: [epoch, root, total, root],
+    }),
+  )
+const someRoot = `0x${'5a'.repeat(32)}` as Hex
+
+describe('RevenueDistributor claims', () => {
+  it('pays cumulative minus claimed to the account, whoever submits, and a repeat pays nothing', async () => {
+    const pool = await freshPool()
+    const a = investor(0)
+    const b = investor(1)
+    const amounts1 = { [a]: 300n, [b]: 700n }
+    const tree1 = await pool.publish(0n, amounts1)
+    expect(await balanceOf(pool.token, pool.distributor)).toBe(1_000n)
+    const before = await balanceOf(pool.token, a)
+    expect(await pool.claim(tree1, amounts1, a)).toBe(300n)
+    expect(await balanceOf(pool.token, a)).toBe(before + 300n)
+    expect(await pool.claim(tree1, amounts1, a, system.investors[1])).toBe(0n)
+    expect(await balanceOf(pool.token, a)).toBe(before + 300n)
+
+    const amounts2 = { [a]: 500n, [b]: 900n }
+    const tree2 = await pool.publish(1n, amounts2)
+    expect(await pool.claim(tree2, amounts2, a)).toBe(200n)
+    expect(await pool.claim(tree2, amounts2, b)).toBe(900n)
+    expect(await balanceOf(pool.token, pool.distributor)).toBe(0n)
+    const claimed = await system.publicClient.readContract({
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'claimed',
+      args: [a],
+    })
+    expect(claimed).toBe(500n)
+  })
+
+  it("refuses another account's leaf, a proof from an old root, and a claim before any root", async () => {
+    const pool = await freshPool()
+    const a = investor(0)
+    const b = investor(1)
+    const noRoot = await revertOf(() =>
+      exec(system, system.wallet(15), {
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'claim',
+        args: [a, 1n, []],
+      }),
+    )
+    expect(noRoot).toBe('NoRoot')
+    const amounts1 = { [a]: 300n, [b]: 700n }
+    const tree1 = await pool.publish(0n, amounts1)
+    const claimWith = (account: Address, amount: bigint, proof: Hex[]) =>
+      revertOf(() =>
+        exec(system, system.wallet(15), {
+          address: pool.distributor,
+          abi: revenueDistributorAbi,
+          functionName: 'claim',
+          args: [account, amount, proof],
+        }),
+      )
+    expect(await claimWith(b, 300n, tree1.proof(0))).toBe('InvalidProof')
+    expect(await claimWith(a, 700n, tree1.proof(1))).toBe('InvalidProof')
+    expect(await claimWith(a, 301n, tree1.proof(0))).toBe('InvalidProof')
+    const amounts2 = { [a]: 400n, [b]: 800n }
+    await pool.publish(1n, amounts2)
+    expect(await claimWith(a, 300n, tree1.proof(0))).toBe('InvalidProof')
+  })
+
+  it('pays only verified accounts, and stops paying one that is unverified later', async () => {
+    const pool = await freshPool()
+    const a = investor(2)
+    const stranger = system.wallet(16).account.address
+    const amounts1 = { [a]: 100n, [stranger]: 100n }
+    const tree1 = await pool.publish(0n, amounts1)
+    expect(await revertOf(() => pool.claim(tree1, amounts1, stranger))).toBe('NotVerified')
+    expect(await pool.claim(tree1, amounts1, a)).toBe(100n)
+    await setVerified(a, false)
+    const amounts2 = { [a]: 250n, [stranger]: 100n }
+    const tree2 = await pool.publish(1n, amounts2)
+    expect(await revertOf(() => pool.claim(tree2, amounts2, a))).toBe('NotVerified')
+    await setVerified(a, true)
+    expect(await pool.claim(tree2, amounts2, a)).toBe(150n)
+  })
+
+  it('stops claims and publishing while paused, and only the pauser pauses', async () => {
+    const pool = await freshPool()
+    const a = investor(0)
+    const amounts = { [a]: 100n }
+    const tree = await pool.publish(0n, amounts)
+    const pause = (wallet: Wallet, fn: 'pause' | 'unpause') =>
+      exec(system, wallet, { address: pool.distributor, abi: revenueDistributorAbi, functionName: fn })
+    expect(await revertOf(() => pause(system.publisher, 'pause'))).toBe('AccessControlUnauthorizedAccount')
+    expect(await revertOf(() => pause(system.deployer.walletClient, 'unpause'))).toBe('ExpectedPause')
+    await pause(system.deployer.walletClient, 'pause')
+    expect(await revertOf(() => pause(system.deployer.walletClient, 'pause'))).toBe('EnforcedPause')
+    expect(await revertOf(() => pool.claim(tree, amounts, a))).toBe('EnforcedPause')
+    const root = await system.publicClient.readContract({
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'root',
+    })
+    expect(root).toBe(tree.root)
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 1n }))
+    const publishPaused = await revertOf(() =>
+      exec(system, system.publisher, {
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'publish',
+        args: [1n, tree.root, 100n, tree.root],
+      }),
+    )
+    expect(publishPaused).toBe('EnforcedPause')
+    await pause(system.deployer.walletClient, 'unpause')
+    expect(await pool.claim(tree, amounts, a)).toBe(100n)
+  })
+})
+
+describe('RevenueDistributor publishing', () => {
+  it('publishes only finalized epochs of its pool, in order, by the publisher', async () => {
+    const pool = await freshPool()
+    expect(await publishRaw(pool, system.publisher, 0n, someRoot, 10n)).toBe('NotFinalized')
+    expect(await publishRaw(pool, system.publisher, 1n, someRoot, 10n)).toBe('EpochOutOfOrder')
+    expect(await publishRaw(pool, system.deployer.walletClient, 0n, someRoot, 10n)).toBe(
+      'AccessControlUnauthorizedAccount',
+    )
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 0n, revenueUnits: 1_000n }))
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 1n, revenueUnits: 1_000n }))
+    expect(await publishRaw(pool, system.publisher, 1n, someRoot, 10n)).toBe('EpochOutOfOrder')
+    // holdersBps 5000 of 1000 units: at most 500 per epoch.
+    expect(await publishRaw(pool, system.publisher, 0n, someRoot, 501n)).toBe('FundingAboveEntitlement')
+    expect(await publishRaw(pool, system.publisher, 0n, `0x${'0'.repeat(64)}`, 10n)).toBe('ZeroRoot')
+    const { receipt } = await exec(system, system.publisher, {
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'publish',
+      args: [0n, someRoot, 500n, someRoot],
+    })
+    const [event] = parseEventLogs({
+      abi: revenueDistributorAbi,
+      logs: receipt.logs,
+      eventName: 'RootPublished',
+    })
+    expect(event?.args.funded).toBe(500n)
+    expect(await publishRaw(pool, system.publisher, 0n, someRoot, 500n)).toBe('EpochOutOfOrder')
+    expect(await publishRaw(pool, system.publisher, 1n, someRoot, 499n)).toBe('CumulativeDecreased')
+    // Nothing new for holders: the same root and total, published in order, funds nothing.
+    const unchanged = await exec(system, system.publisher, {
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'publish',
+      args: [1n, someRoot, 500n, someRoot],
+    })
+    const [second] = parseEventLogs({
+      abi: revenueDistributorAbi,
+      logs: unchanged.receipt.logs,
+      eventName: 'RootPublished',
+    })
+    expect(second?.args.funded).toBe(0n)
+  })
+
+  it('refuses to publish what the treasury cannot pay', async () => {
+    const pool = await freshPool({ holdersBps: 10_000 })
+    const huge = 10n ** 16n
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 0n, revenueUnits: huge }))
+    expect(await publishRaw(pool, system.publisher, 0n, someRoot, huge)).toBe('TreasuryUnderfunded')
+    await exec(system, system.treasury, {
+      address: pool.token,
+      abi: hkdStablecoinAbi,
+      functionName: 'approve',
+      args: [pool.distributor, 5n],
+    })
+    expect(await publishRaw(pool, system.publisher, 0n, someRoot, 6n)).toBe('TreasuryUnderfunded')
+  })
+})
+
+describe('RevenueDistributor with hostile payment tokens', () => {
+  it('pays once when the payment token re-enters claim, and blocks re-entering publish', async () => {
+    const { address: token } = await deployContract(system.deployer, system.compiled, 'ReentrantToken', [])
+    await exec(system, system.deployer.walletClient, {
+      address: token,
+      abi: reentrantTokenAbi,
+      functionName: 'mint',
+      args: [system.treasury.account.address, 10n ** 12n],
+    })
+    const pool = await freshPool({ token })
+    const a = investor(3)
+    const amounts = { [a]: 100n }
+    const tree = await pool.publish(0n, amounts)
+    await exec(system, system.deployer.walletClient, {
+      address: token,
+      abi: reentrantTokenAbi,
+      functionName: 'arm',
+      args: [
+        pool.distributor,
+        encodeFunctionData({
+          abi: revenueDistributorAbi,
+          functionName: 'claim',
+          args: [a, 100n, tree.proof(0)],
+        }),
+      ],
+    })
+    expect(await pool.claim(tree, amounts, a)).toBe(100n)
+    expect(await balanceOf(token, a)).toBe(100n)
+    expect(await balanceOf(token, pool.distributor)).toBe(0n)
+
+    await exec(system, system.deployer.walletClient, {
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'grantRole',
+      args: [ROLE.publisher, token],
+    })
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 1n }))
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 2n }))
+    await exec(system, system.deployer.walletClient, {
+      address: token,
+      abi: reentrantTokenAbi,
+      functionName: 'arm',
+      args: [
+        pool.distributor,
+        encodeFunctionData({
+          abi: revenueDistributorAbi,
+          functionName: 'publish',
+          args: [2n, tree.root, 300n, tree.root],
+        }),
+      ],
+    })
+    expect(await publishRaw(pool, system.publisher, 1n, tree.root, 200n)).toBe('ReentrancyGuardReentrantCall')
+  })
+
+  it('refuses a payment token that returns false, and one that delivers short', async () => {
+    const { address: token } = await deployContract(
+      system.deployer,
+      system.compiled,
+      'FalseReturningToken',
+      [],
+    )
+    const call = (functionName: string, args: readonly unknown[]) =>
+      exec(system, system.deployer.walletClient, {
+        address: token,
+        abi: falseReturningTokenAbi,
+        functionName,
+        args,
+      })
+    await call('mint', [system.treasury.account.address, 10n ** 12n])
+    const pool = await freshPool({ token })
+    const a = investor(4)
+    const amounts = { [a]: 100n }
+    const tree = await pool.publish(0n, amounts)
+    await call('setFailing', [true])
+    expect(await revertOf(() => pool.claim(tree, amounts, a))).toBe('SafeERC20FailedOperation')
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 1n }))
+    expect(await publishRaw(pool, system.publisher, 1n, tree.root, 200n)).toBe('SafeERC20FailedOperation')
+    await call('setFailing', [false])
+    await call('setFeeOnTransfer', [true])
+    expect(await publishRaw(pool, system.publisher, 1n, tree.root, 200n)).toBe('FundingNotExact')
+  })
+})
