@@ -230,6 +230,19 @@ export interface V2Envelope {
 
 const V2_LAYOUT = `{"v":2,"sig":"<${V2_SIGNATURE_CHARS} characters>","body":{…}} with no whitespace`
 
+/**
+ * On a v2 error path only (never for a message that is fine): a payload that is not JSON at all
+ * (truncated, binary) is MALFORMED_JSON, whatever else is wrong with it, as in every version.
+ */
+export function notJson(bytes: Uint8Array): ({ ok: false } & Rejection) | undefined {
+  try {
+    JSON.parse(decoder.decode(bytes))
+    return undefined
+  } catch (error) {
+    return reject('MALFORMED_JSON', error instanceof Error ? error.message : String(error))
+  }
+}
+
 /** Takes signature and body out of a v2 payload by position; parses nothing. */
 export function decodeV2Envelope(
   bytes: Uint8Array,
@@ -238,12 +251,14 @@ export function decodeV2Envelope(
   if (bytes.byteLength > limits.maxMessageBytes) {
     return reject('PAYLOAD_TOO_LARGE', `${bytes.byteLength} bytes > maximum ${limits.maxMessageBytes}`)
   }
-  if (!isV2Payload(bytes)) return reject('ENVELOPE_INVALID', `a v2 payload starts with ${V2_PREFIX}`)
-  if (!startsWithAt(bytes, V2_MARKER_OFFSET, V2_MARKER_BYTES) || bytes.byteLength < V2_BODY_OFFSET + 3) {
-    return reject('ENVELOPE_INVALID', `a v2 payload is exactly ${V2_LAYOUT}`)
-  }
-  if (bytes[bytes.byteLength - 1] !== CLOSE_BRACE || bytes[V2_BODY_OFFSET] !== 0x7b) {
-    return reject('ENVELOPE_INVALID', `a v2 payload is exactly ${V2_LAYOUT}`)
+  if (
+    !isV2Payload(bytes) ||
+    !startsWithAt(bytes, V2_MARKER_OFFSET, V2_MARKER_BYTES) ||
+    bytes.byteLength < V2_BODY_OFFSET + 3 ||
+    bytes[bytes.byteLength - 1] !== CLOSE_BRACE ||
+    bytes[V2_BODY_OFFSET] !== 0x7b
+  ) {
+    return notJson(bytes) ?? reject('ENVELOPE_INVALID', `a v2 payload is exactly ${V2_LAYOUT}`)
   }
   const sig = Buffer.from(bytes.buffer, bytes.byteOffset + V2_PREFIX.length, V2_SIGNATURE_CHARS).toString(
     'latin1',

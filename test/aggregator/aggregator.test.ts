@@ -61,6 +61,19 @@ async function waitForTotals(h: Harness, timeoutMs: number): Promise<void> {
 
 describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
   it('matches the ground truth per device and epoch to the unit with every fault class on', async () => {
+    const faults = {
+      duplicate: 0.05,
+      reorder: 0.05,
+      late: 0.02,
+      offline: 0.005,
+      clockSkew: 0.01,
+      meterReplace: 0.003,
+      malformed: 0.02,
+      badSignature: 0.02,
+      unknownDevice: 0.02,
+      replay: 0.03,
+      oversize: 0.005,
+    }
     const h = await createHarness({
       endpoints,
       name: `${run}-faults`,
@@ -69,19 +82,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
       grid,
       durationMs: 10 * HOUR,
       scenario: {
-        faults: {
-          duplicate: 0.05,
-          reorder: 0.05,
-          late: 0.02,
-          offline: 0.005,
-          clockSkew: 0.01,
-          meterReplace: 0.003,
-          malformed: 0.02,
-          badSignature: 0.02,
-          unknownDevice: 0.02,
-          replay: 0.03,
-          oversize: 0.005,
-        },
+        faults,
         lateMs: 20 * 60_000,
         offlineMs: 40 * 60_000,
         batchSize: 2,
@@ -91,7 +92,8 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     })
     cleanups.push(() => h.close())
     const injected = h.scenario.counters.injected
-    for (const [kind, n] of Object.entries(injected)) expect(n, `${kind} injected`).toBeGreaterThan(0)
+    for (const kind of Object.keys(faults) as (keyof typeof faults)[])
+      expect(injected[kind], `${kind} injected`).toBeGreaterThan(0)
     expect(h.scenario.ledger.snapshot().quarantinedByReason.REGISTER_BACKWARDS ?? 0).toBeGreaterThan(0)
 
     await h.startIngest()

@@ -266,6 +266,17 @@ describe('admit v2: every rejection reason, each on a validly signed message whe
     expect(reasonOf(signedBody(`${body(READING_1)},"x":1`))).toBe('MALFORMED_JSON')
     expect(reasonOf(signedBody(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])))).toBe('MALFORMED_JSON')
   })
+  it('calls a payload that is not JSON at all MALFORMED_JSON, as in v1 (truncated, binary)', () => {
+    const good = v2([reading(1), reading(2)])
+    for (let cut = 20; cut < good.length; cut += 37)
+      expect(reasonOf(good.subarray(0, cut)), `cut at ${cut}`).toBe('MALFORMED_JSON')
+    // Cut right after a reading: the last byte is a brace, the envelope looks whole, the body is not JSON.
+    const afterReading = good.indexOf('},{') + 1
+    expect(reasonOf(good.subarray(0, afterReading))).toBe('MALFORMED_JSON')
+    expect(reasonOf(Buffer.concat([good.subarray(0, V2_BODY_OFFSET), Buffer.from([0x7b, 0xff, 0x7d])]))).toBe(
+      'MALFORMED_JSON',
+    )
+  })
   it('verifies before it parses: an unsigned body is BAD_SIGNATURE whatever it holds', () => {
     const good = v2([reading(1)])
     const garbage = Buffer.concat([

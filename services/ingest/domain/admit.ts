@@ -15,6 +15,7 @@ import {
   decodeMessage,
   decodeV2Envelope,
   isV2Payload,
+  notJson,
   parseV2Body,
 } from '../../../core/telemetry/decode.ts'
 import { type Decoded, type Rejection, reject } from '../../../core/telemetry/reasons.ts'
@@ -74,9 +75,12 @@ function admitV2(
   if (!found.ok) return found
   const { sig, body } = envelope.value
   if (!verifyBytes(found.device.publicKeyRaw, signedBytesFor(2, body), sig)) {
-    return reject(
-      'BAD_SIGNATURE',
-      `the signature over the ${body.byteLength}-byte body does not verify with ${parsedTopic.deviceId}'s key`,
+    return (
+      notJson(payload) ??
+      reject(
+        'BAD_SIGNATURE',
+        `the signature over the ${body.byteLength}-byte body does not verify with ${parsedTopic.deviceId}'s key`,
+      )
     )
   }
   const parsed = parseV2Body(body, limits)
