@@ -149,22 +149,68 @@ describe('accountReading: clocks', () => {
       'REGISTER_JUMP',
     )
   })
-  it('a device time beyond the bound is booked at the clamp time and does not become the device’s time', () => {
-    const s1 = accountReading(grid, rules, pv, undefined, pvReading(1, NOON, 5000)).state
-    const future = NOON + 30 * 86_400_000
-    const r = accountReading(grid, rules, pv, s1, pvReading(2, future, 5500), undefined, {
-      maxTs: NOON + 600_000,
-      clampToMs: NOON + 300_000,
-    })
-    expect(r.clockCorrection).toBe('CLOCK_AHEAD')
-    expect(r.anomaly).toBeUndefined()
-    expect(r.state.lastTs).toBe(NOON + 300_000)
-    expect(r.energy).toEqual([{ intervalStartMs: NOON, energyWh: 500 }])
+  it('a device time beyond receive time + tolerance is booked at the last accounting time, energy kept', () => {
+    const s1 = accountReading(grid, DEFAULT_ANOMALY_RULES, charger, undefined, meter(1, NOON, 1000)).state
+    const sixHours = 6 * 3_600_000
+    // Two readings from a clock 6 h ahead (received at true time), then NTP puts it right.
+    const a = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      charger,
+      s1,
+      meter(2, NOON + 300_000 + sixHours, 1500, 6000),
+      NOON + 300_000,
+    )
+    expect(a.clockCorrection).toBe('CLOCK_AHEAD')
+    expect(a.anomaly).toBeUndefined()
+    expect(a.state.lastTs).toBe(NOON)
+    expect(a.energy).toEqual([{ intervalStartMs: NOON, energyWh: 500 }])
+    const b = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      charger,
+      a.state,
+      meter(3, NOON + 600_000 + sixHours, 2000, 6000),
+      NOON + 600_000,
+    )
+    expect(b.clockCorrection).toBe('CLOCK_AHEAD')
+    expect(b.anomaly).toBeUndefined()
+    const c = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      charger,
+      b.state,
+      meter(4, NOON + 900_000, 2500, 6000),
+      NOON + 900_000,
+    )
+    expect(c.clockCorrection).toBeUndefined()
+    expect(c.anomaly).toBeUndefined()
+    expect(c.state.lastTs).toBe(NOON + 900_000)
+    const total = [a, b, c].flatMap((r) => r.energy).reduce((sum, p) => sum + p.energyWh, 0)
+    expect(total).toBe(1500)
+    // An explicit bound (the aggregator's accelerated partition clock) overrides the receive time.
+    const bounded = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      charger,
+      s1,
+      meter(2, NOON + 300_000, 1500, 6000),
+      NOON + 300_000,
+      {
+        maxTs: NOON + 100_000,
+        clampToMs: NOON,
+      },
+    )
+    expect(bounded.clockCorrection).toBe('CLOCK_AHEAD')
     // Within the bound, the device's own time stands.
-    const within = accountReading(grid, rules, pv, s1, pvReading(2, NOON + 300_000, 5500), undefined, {
-      maxTs: NOON + 600_000,
-      clampToMs: NOON + 100_000,
-    })
+    const within = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      charger,
+      s1,
+      meter(2, NOON + 300_000, 1500, 6000),
+      NOON + 100_000,
+    )
     expect(within.clockCorrection).toBeUndefined()
     expect(within.state.lastTs).toBe(NOON + 300_000)
   })

@@ -11,9 +11,11 @@
  * Accounting time never runs backwards: a reading whose device time is earlier than the last one
  * is booked at the last one's time (its energy is real, its clock is not). Rate checks allow the
  * elapsed time to be longer than device time says by `clockStepToleranceMs`, so an NTP step back
- * of a few seconds quarantines nothing. A device time beyond the caller's credible bound (a
- * clock that jumped into the future) is booked at the caller's clamp time instead, so it never
- * becomes the device's time (see `ClockBound`).
+ * of a few seconds quarantines nothing. A device time more than `maxClockAheadMs` beyond the
+ * receive time (or the caller's `ClockBound`) is a clock that jumped into the future: the reading
+ * is paid but booked at the device's last accounting time, so the jump becomes neither the
+ * device's time nor anybody's watermark, and the result depends only on the device's own line
+ * (the ground-truth ledger, given the send time, reproduces it exactly).
  */
 import type { TimeGrid } from '../epochs/grid.ts'
 import { intervalStart } from '../epochs/grid.ts'
@@ -56,14 +58,16 @@ export interface Anomaly {
  */
 export const CLOCK_CORRECTIONS = {
   CLOCK_BEHIND: 'device time earlier than the latest seen: booked at the latest accounting time',
-  CLOCK_AHEAD: 'device time beyond the credible bound (receive time + tolerance): booked at the clamp time',
+  CLOCK_AHEAD:
+    'device time beyond the credible bound (receive time + tolerance): booked at the device’s last accounting time',
 } as const
 export type ClockCorrection = keyof typeof CLOCK_CORRECTIONS
 export const CLOCK_CORRECTION_CODES = Object.keys(CLOCK_CORRECTIONS) as ClockCorrection[]
 
 /**
- * The latest device time the caller finds credible for this reading, and where to book a reading
- * beyond it (the aggregator derives both from the Kafka receive time, docs/architecture.md).
+ * The latest device time the caller finds credible for this reading, and where a device's first
+ * reading beyond it is booked (later ones hold at the device's last accounting time). Without
+ * one, `accountReading` derives it from the receive time: `receivedAtMs + maxClockAheadMs`.
  */
 export interface ClockBound {
   readonly maxTs: number
@@ -91,6 +95,8 @@ export interface AnomalyRules {
   readonly clockStepToleranceMs: number
   /** A cabinet's swap counter rises by at most one plus this rate × elapsed time. */
   readonly maxSwapsPerHour: number
+  /** A device time more than this beyond the receive time is CLOCK_AHEAD; 0 turns it off. */
+  readonly maxClockAheadMs: number
 }
 
 export const DEFAULT_ANOMALY_RULES: AnomalyRules = {
@@ -105,6 +111,8 @@ export const DEFAULT_ANOMALY_RULES: AnomalyRules = {
   clockStepToleranceMs: 10_000,
   // One swap takes a rider about a minute; 120 per hour leaves room for two at a time.
   maxSwapsPerHour: 120,
+  // Device clocks run within seconds of true time under NTP; a jump into the future is hours.
+  maxClockAheadMs: 300_000,
 }
 
 export interface MeteredDevice {
@@ -148,8 +156,8 @@ function findAnomaly(
   device: MeteredDevice,
   state: MeterState,
   reading: Reading,
-  effectiveTs: number,
   receivedAtMs: number | undefined,
+  ahead: boolean,
 ): Anomaly | undefined {
   if (
     rules.maxClockSkewMs > 0 &&
@@ -172,7 +180,9 @@ function findAnomaly(
   if (swapCount !== undefined && state.lastSwapCount !== undefined && swapCount < state.lastSwapCount) {
     return { reason: 'COUNTER_BACKWARDS', detail: `swapCount ${swapCount} < previous ${state.lastSwapCount}` }
   }
-  const durationMs = Math.max(0, effectiveTs - state.lastTs)
+  // The device's own clock measures the elapsed time, also when it is ahead (its readings are
+  // then booked at the last accounting time, but their energy took that long to accumulate).
+  const durationMs = Math.max(0, reading.ts - state.lastTs)
   // Real time since the last reading lies in [durationMs, durationMs + tolerance]: the device's
   // clock may have stepped back by up to the tolerance in between.
   const longestMs = durationMs + rules.clockStepToleranceMs
@@ -201,12 +211,14 @@ function findAnomaly(
       detail: `+${deltaWh} Wh in ${durationMs} ms exceeds ${Math.floor(maxWh)} Wh at rated power`,
     }
   }
+  // A clock ahead says nothing about the hour or the elapsed time: only the register checks hold.
+  if (ahead) return socProblem(reading)
   if (
     device.assetClass === 'pv' &&
     deltaWh > 0 &&
     isNight(rules, state.lastTs) &&
-    isNight(rules, effectiveTs) &&
-    effectiveTs - state.lastTs < 6 * HOUR_MS
+    isNight(rules, reading.ts) &&
+    reading.ts - state.lastTs < 6 * HOUR_MS
   ) {
     return {
       reason: 'PV_ENERGY_AT_NIGHT',
@@ -227,6 +239,10 @@ function findAnomaly(
       }
     }
   }
+  return socProblem(reading)
+}
+
+function socProblem(reading: Reading): Anomaly | undefined {
   if (
     reading.type === 'swap.event' &&
     (reading.socOutPermille < reading.socInPermille || reading.socOutPermille === 0)
@@ -240,9 +256,10 @@ function findAnomaly(
 }
 
 /**
- * Applies one reading (the next in seq order) to a device's meter state. With a `clock` bound, a
- * device time beyond `clock.maxTs` is replaced by `clock.clampToMs` for accounting (the reading
- * keeps its energy; its device time does not become the device's time).
+ * Applies one reading (the next in (boot, seq) order) to a device's meter state. A device time
+ * beyond the clock bound (`clock`, else `receivedAtMs + rules.maxClockAheadMs`) is not used for
+ * accounting: the reading is booked at the device's last accounting time (its first reading at
+ * `clampToMs`), keeping its energy.
  */
 export function accountReading(
   grid: TimeGrid,
@@ -253,9 +270,17 @@ export function accountReading(
   receivedAtMs?: number,
   clock?: ClockBound,
 ): AccountedReading {
-  const ahead = clock !== undefined && reading.ts > clock.maxTs
-  const effectiveTs = ahead ? Math.min(reading.ts, clock.clampToMs) : reading.ts
-  const accountingTs = state ? Math.max(state.lastTs, effectiveTs) : effectiveTs
+  const bound =
+    clock ??
+    (receivedAtMs !== undefined && rules.maxClockAheadMs > 0
+      ? { maxTs: receivedAtMs + rules.maxClockAheadMs, clampToMs: receivedAtMs }
+      : undefined)
+  const ahead = bound !== undefined && reading.ts > bound.maxTs
+  const accountingTs = ahead
+    ? (state?.lastTs ?? Math.min(reading.ts, bound.clampToMs))
+    : state
+      ? Math.max(state.lastTs, reading.ts)
+      : reading.ts
   const clockCorrection: ClockCorrection | undefined = ahead
     ? 'CLOCK_AHEAD'
     : state && reading.ts < state.lastTs
@@ -266,12 +291,14 @@ export function accountReading(
     lastTs: accountingTs,
     lastRegisterWh: reading.registerWh,
     lastSwapCount: swapCountOf(reading),
-    lastPowerW: powerOf(reading),
+    // After a reading booked at a held time, the next one's elapsed time is not what its power
+    // integrates over: no power, no mismatch check for it.
+    lastPowerW: ahead ? undefined : powerOf(reading),
   }
   const swapIntervalStartMs = intervalStart(grid, accountingTs)
   if (!state)
     return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly: undefined, clockCorrection }
-  const anomaly = findAnomaly(rules, device, state, reading, effectiveTs, receivedAtMs)
+  const anomaly = findAnomaly(rules, device, state, reading, receivedAtMs, ahead)
   if (anomaly) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly, clockCorrection }
   const swapCount = next.lastSwapCount
   const deltaWh = reading.registerWh - state.lastRegisterWh

@@ -16,7 +16,7 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
-import { type ClockSettings, DEFAULT_CLOCK_SETTINGS } from './domain/device-acceptance.ts'
+import type { ClockSettings } from './domain/device-acceptance.ts'
 
 const AggregatorEnvSchema = z.object({
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
@@ -32,7 +32,7 @@ const AggregatorEnvSchema = z.object({
   GRIDROOT_AGG_CLOSE_CHECK: envDurationMs.default(1_000),
   GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
   GRIDROOT_AGG_CLOCK_STEP_TOLERANCE: envDurationMs.default(DEFAULT_ANOMALY_RULES.clockStepToleranceMs),
-  GRIDROOT_AGG_MAX_CLOCK_AHEAD: envDurationMs.default(DEFAULT_CLOCK_SETTINGS.maxAheadMs),
+  GRIDROOT_AGG_MAX_CLOCK_AHEAD: envDurationMs.default(DEFAULT_ANOMALY_RULES.maxClockAheadMs),
   GRIDROOT_AGG_DEVICE_TIME_SPEED: z.coerce.number().positive().default(1),
   GRIDROOT_AGG_MAX_SEQ_JUMP: z.coerce.number().int().min(1).default(DEFAULT_SEQUENCE_RULES.maxSeqJump),
   GRIDROOT_AGG_SEQ_JUMP_CONFIRMATIONS: z.coerce
@@ -104,6 +104,7 @@ export function aggregatorConfigFromEnv(env: Env): AggregatorConfig {
       ...DEFAULT_ANOMALY_RULES,
       maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW,
       clockStepToleranceMs: c.GRIDROOT_AGG_CLOCK_STEP_TOLERANCE,
+      maxClockAheadMs: c.GRIDROOT_AGG_MAX_CLOCK_AHEAD,
     },
     sequenceRules: {
       ...DEFAULT_SEQUENCE_RULES,
@@ -111,7 +112,7 @@ export function aggregatorConfigFromEnv(env: Env): AggregatorConfig {
       seqJumpConfirmations: c.GRIDROOT_AGG_SEQ_JUMP_CONFIRMATIONS,
       recentWindow: c.GRIDROOT_AGG_DEDUP_WINDOW,
     },
-    clock: { maxAheadMs: c.GRIDROOT_AGG_MAX_CLOCK_AHEAD, deviceTimeSpeed: c.GRIDROOT_AGG_DEVICE_TIME_SPEED },
+    clock: { deviceTimeSpeed: c.GRIDROOT_AGG_DEVICE_TIME_SPEED },
     sessionTimeoutMs: c.GRIDROOT_AGG_SESSION_TIMEOUT,
     influxChunkLines: c.GRIDROOT_AGG_INFLUX_CHUNK,
     influxWriteConcurrency: c.GRIDROOT_AGG_INFLUX_WRITE_CONCURRENCY,

@@ -151,7 +151,7 @@ export class Aggregation {
     private readonly settings: AggregationSettings,
     private readonly registry: { get(deviceId: string): DeviceRecord | undefined },
   ) {
-    this.clocks = new PartitionClocks(settings.clock)
+    this.clocks = new PartitionClocks(settings.clock, settings.rules.maxClockAheadMs)
   }
 
   /** Restores persisted device states and watermarks (after a start or a rebalance). */

@@ -186,7 +186,7 @@ describe('device acceptance: sequence faults cost nothing', () => {
 })
 
 describe('device acceptance: clocks', () => {
-  it('a clock that jumps into the future is booked at the receive time and moves no watermark', () => {
+  it('a clock that jumps into the future is booked at the device’s last time and moves no watermark', () => {
     // Real time: device time ≈ receive time. The device's clock jumps a year ahead at seq 6..8.
     const year = 365 * 86_400_000
     const deliveries: Delivery[] = genuine(20).map((d, i) => {
@@ -206,7 +206,7 @@ describe('device acceptance: clocks', () => {
     const unbounded = run(
       deliveries.map((d) => ({ message: d.message, receivedAtMs: d.message.readings[0]?.ts as number })),
       {
-        clock: { ...DEFAULT_CLOCK_SETTINGS, maxAheadMs: 2 * year },
+        rules: { ...DEFAULT_ANOMALY_RULES, maxClockAheadMs: 2 * year },
       },
     )
     expect(unbounded.watermark).toBeGreaterThan(START + year)
@@ -214,7 +214,7 @@ describe('device acceptance: clocks', () => {
 
   it('accelerated: the partition clock advances at most speed × receive time, so one device cannot pull it', () => {
     // 600× real time: a minute of device time every 100 ms of receive time; two devices.
-    const clock = { maxAheadMs: 5 * MIN, deviceTimeSpeed: 600 }
+    const clock = { deviceTimeSpeed: 600 }
     const receivedAt = (minute: number) => 1_000_000 + minute * 100
     const deliveries: Delivery[] = []
     for (let m = 0; m < 20; m++) {
@@ -228,7 +228,7 @@ describe('device acceptance: clocks', () => {
     }
     const r = run(deliveries, { clock })
     expect(r.counters.clockCorrected.CLOCK_AHEAD).toBe(1)
-    expect(r.watermark).toBeLessThanOrEqual(START + 19 * MIN + clock.maxAheadMs)
+    expect(r.watermark).toBeLessThanOrEqual(START + 19 * MIN + DEFAULT_ANOMALY_RULES.maxClockAheadMs)
     expect(r.totals.get(charger.deviceId)?.energyWh).toBe(baseline.totals.get(charger.deviceId)?.energyWh)
     expect(r.totals.get(peer.deviceId)).toEqual(baseline.totals.get(charger.deviceId))
   })

@@ -18,18 +18,13 @@ import type { DeviceState, IntervalTotals, PendingReading, PersistedDeviceState 
 
 export interface ClockSettings {
   /**
-   * A device time up to this far beyond the partition's clock is the device's own; beyond it the
-   * reading is booked at the partition's clock (CLOCK_AHEAD).
-   */
-  readonly maxAheadMs: number
-  /**
    * Device milliseconds per wall millisecond: 1 in production (device time is wall time, so the
    * receive time itself is the clock); the simulator's --speed in accelerated runs.
    */
   readonly deviceTimeSpeed: number
 }
 
-export const DEFAULT_CLOCK_SETTINGS: ClockSettings = { maxAheadMs: 300_000, deviceTimeSpeed: 1 }
+export const DEFAULT_CLOCK_SETTINGS: ClockSettings = { deviceTimeSpeed: 1 }
 
 /**
  * Interval and adjustment totals above these are refused (VALUE_OUT_OF_RANGE): epoch sums of
@@ -95,8 +90,8 @@ export function storableCopy(reading: Reading, atMs: number): Reading {
 
 /**
  * The device-time clock of each partition, for bounding device clocks (docs/architecture.md,
- * "Device clocks"). At speed 1 the receive time is the clock: a device time may be up to
- * `maxAheadMs` beyond it. Accelerated, the receive time only measures elapsed time: the
+ * "Device clocks"). At speed 1 the receive time is the clock, and meter accounting bounds device
+ * time by it itself (`maxClockAheadMs`): no bound is needed from here. Accelerated, the receive time only measures elapsed time: the
  * partition's clock starts at its first accepted reading (or its restored watermark) and runs at
  * `speed` × the receive time elapsed since, so no device, however it sets its clock, can pull it
  * ahead; a speed set below the real one clamps honest devices (counted as CLOCK_AHEAD).
@@ -104,19 +99,19 @@ export function storableCopy(reading: Reading, atMs: number): Reading {
 export class PartitionClocks {
   private readonly clocks = new Map<number, { ts: number; receivedAtMs: number }>()
 
-  constructor(private readonly settings: ClockSettings) {}
+  constructor(
+    private readonly settings: ClockSettings,
+    private readonly maxAheadMs: number,
+  ) {}
 
-  /** Where the partition's device time stands at receive time `receivedAtMs`, if known. */
-  private nowAt(partition: number, receivedAtMs: number): number | undefined {
-    if (this.settings.deviceTimeSpeed === 1) return receivedAtMs
-    const c = this.clocks.get(partition)
-    return c && c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
-  }
-
+  /** The bound of an accelerated partition at receive time `receivedAtMs` (none before its anchor). */
   bound(partition: number, receivedAtMs: number | undefined): ClockBound | undefined {
-    if (receivedAtMs === undefined) return undefined
-    const now = this.nowAt(partition, receivedAtMs)
-    return now === undefined ? undefined : { maxTs: now + this.settings.maxAheadMs, clampToMs: now }
+    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return undefined
+    const c = this.clocks.get(partition)
+    // Not the receive time as a clock (accounting's default): the first reading anchors.
+    if (!c) return { maxTs: Number.POSITIVE_INFINITY, clampToMs: receivedAtMs }
+    const now = c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
+    return { maxTs: now + this.maxAheadMs, clampToMs: now }
   }
 
   /**
