@@ -104,6 +104,14 @@ export const envBoolean = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
   .transform((v) => v === '1' || v === 'true' || v === 'yes')
 
+/** An integer in the environment, within [min, max]. */
+export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+/** True for URLs on this machine (loopback): no point compressing what never leaves it. */
+export function isLoopbackUrl(url: string): boolean {
+  return /^[a-z]+:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])([:/]|$)/i.test(url)
+}
+
 /** A duration in the environment: "30s", "5m", "1d" or milliseconds. */
 export const envDurationMs = z.string().transform((v, ctx) => {
   try {

@@ -20,13 +20,19 @@ const stampPath = join(root, 'node_modules', '.gridroot-lock.sha256')
 const lockHash = createHash('sha256').update(readFileSync(lockPath)).digest('hex')
 const installed = existsSync(stampPath) ? readFileSync(stampPath, 'utf8').trim() : ''
 if (installed !== lockHash) {
-  // `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional binaries (biome,
-  // anvil) out of the lock file, which `npm ci` then rejects as out of sync.
-  console.error('[bootstrap] installing npm dependencies because node_modules is missing or stale')
+  // `npm ci` installs exactly what package-lock.json says and never rewrites it, so `npm start`
+  // and `npm test` leave a fresh clone's `git status` clean. (`npm install` would rewrite the
+  // lock: npm 11 resolves other platforms' optional binaries differently on each machine.)
+  console.error(
+    '[bootstrap] installing npm dependencies from package-lock.json (node_modules is missing or stale)',
+  )
   try {
-    execSync('npm install --no-audit --no-fund', { cwd: root, stdio: 'inherit' })
+    execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit' })
   } catch {
-    console.error('[bootstrap] npm install failed (see above). Check that the npm registry is reachable.')
+    console.error(
+      '[bootstrap] npm ci failed (see above). If it says package.json and package-lock.json are out of sync, ' +
+        'run `npm install` once, commit package-lock.json, and try again; otherwise check that the npm registry is reachable.',
+    )
     process.exit(1)
   }
   writeFileSync(stampPath, `${lockHash}\n`)

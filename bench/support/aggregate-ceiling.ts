@@ -63,14 +63,10 @@ export async function measureInfluxCeiling(
 ): Promise<InfluxCeiling> {
   const defaults = aggregatorConfigFromEnv({ GRIDROOT_REGISTRY_FILE: 'unused', ...settings })
   const target = await createRunDatabase(endpoint, database)
-  const store = createInfluxStore(target, {
-    chunkLines: defaults.influxChunkLines,
-    concurrency: defaults.influxWriteConcurrency,
-    gzip: false,
-  })
+  const store = createInfluxStore(target, { gzip: false })
   try {
     const startedMs = performance.now()
-    await store.write(lines)
+    await store.write(lines, defaults.influxChunkLines, defaults.influxWriteConcurrency)
     const seconds = (performance.now() - startedMs) / 1000
     return {
       readingsPerSecond: lines.length / seconds,

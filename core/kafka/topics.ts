@@ -19,11 +19,20 @@ export const TELEMETRY_TOPIC: TopicSpec = {
 /** Rejected input: reason code in headers, value = the original bytes. */
 export const DLQ_TOPIC: TopicSpec = { name: 'telemetry.dlq', partitions: 1, retentionMs: -1 }
 
-export const ALL_TOPICS: readonly TopicSpec[] = [TELEMETRY_TOPIC, DLQ_TOPIC]
+/**
+ * Closed epochs, announced once each by the aggregator after their totals are durable
+ * (docs/architecture.md, "epochs.v1"): key = the epoch number, value = JSON with the per-pool
+ * totals and a digest. One partition, so the announcements stay in epoch order; kept forever.
+ * Written transactionally: consumers read it with isolation.level=read_committed.
+ */
+export const EPOCHS_TOPIC: TopicSpec = { name: 'epochs.v1', partitions: 1, retentionMs: -1 }
+
+export const ALL_TOPICS: readonly TopicSpec[] = [TELEMETRY_TOPIC, DLQ_TOPIC, EPOCHS_TOPIC]
 
 export interface TopicSet {
   readonly telemetry: TopicSpec
   readonly dlq: TopicSpec
+  readonly epochs: TopicSpec
   readonly all: readonly TopicSpec[]
 }
 
@@ -34,5 +43,6 @@ export interface TopicSet {
 export function topicSet(prefix = ''): TopicSet {
   const telemetry = { ...TELEMETRY_TOPIC, name: `${prefix}${TELEMETRY_TOPIC.name}` }
   const dlq = { ...DLQ_TOPIC, name: `${prefix}${DLQ_TOPIC.name}` }
-  return { telemetry, dlq, all: [telemetry, dlq] }
+  const epochs = { ...EPOCHS_TOPIC, name: `${prefix}${EPOCHS_TOPIC.name}` }
+  return { telemetry, dlq, epochs, all: [telemetry, dlq, epochs] }
 }

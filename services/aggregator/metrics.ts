@@ -18,6 +18,13 @@ export function createAggregatorMetrics() {
     registers: [registry],
   })
   for (const correction of CLOCK_CORRECTION_CODES) clockCorrected.inc({ correction }, 0)
+  const deadLettered = new Counter({
+    name: 'gridroot_aggregator_dead_lettered_total',
+    help: 'Records and lines sent to telemetry.dlq, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
+  for (const reason of ['AGG_UNKNOWN_DEVICE', 'AGG_INFLUX_REFUSED']) deadLettered.inc({ reason }, 0)
   const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] })
   const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [registry] })
   return {
@@ -47,7 +54,20 @@ export function createAggregatorMetrics() {
     ),
     unknownDevices: counter(
       'gridroot_aggregator_unknown_device_total',
-      'Records of devices missing from the registry',
+      'Records of devices missing from the registry (held until the registry knows them)',
+    ),
+    deadLettered,
+    influxRefusedLines: counter(
+      'gridroot_aggregator_influx_refused_lines_total',
+      'Lines InfluxDB refused for good (4xx), dead-lettered',
+    ),
+    heldRecords: gauge(
+      'gridroot_aggregator_held_records',
+      'Records of unknown devices waiting for the registry',
+    ),
+    fencedJobs: counter(
+      'gridroot_aggregator_fenced_jobs_total',
+      'Write jobs stopped because their consumer generation ended (a rebalance)',
     ),
     undecodable: counter(
       'gridroot_aggregator_undecodable_total',

@@ -1,38 +1,44 @@
 /**
- * Wires the aggregator: a Kafka consumer group over telemetry.v1 → the pure Aggregation →
- * InfluxDB, then offsets.
+ * Wires the aggregator: a Kafka consumer group over telemetry.v1 → the pure Aggregation → the
+ * write queue (InfluxDB, then offsets), and the epoch closer → epochs.v1.
  *
- * Writes go through one queue of jobs run in order, so that applying batch N+1 overlaps with
- * writing batch N. Each job writes data points, then device states and watermarks, and only then
- * commits the offsets taken with them (below any reading still waiting for a seq gap). A crash
- * anywhere replays from the committed offsets onto the persisted states: readings already
- * accounted are skipped by seq, and rewritten points are identical.
- *
- * Epochs close from a timer through the same queue: the epochs to close are marked in the
- * Aggregation first (from then on, contributions to them become adjustments), what was applied
- * before is queued for writing, and the totals are read only after those writes.
+ * Exactly once under rebalances and crashes:
+ * - Each batch's job writes data points, then device states together with the partition
+ *   watermarks in one request, then commits the batch's offsets; the batch handler waits for its
+ *   job (partitions are handled `partitionsConcurrently` at a time, so one is applied while
+ *   another is written). kafkajs rejoins a rebalancing group only after the handlers returned,
+ *   so an instance's writes for the partitions it gives up have landed before the group hands
+ *   them to another, which only then reads their state.
+ * - Every job belongs to a consumer generation. The generation ends when this instance learns of
+ *   a rebalance (a heartbeat answer, kafkajs's rebalancing event, a new join): jobs of an ended
+ *   generation stop writing (their retries are aborted) and never commit, so a stale commit
+ *   cannot land and an instance kicked out of the group stops booking what another now books.
+ * - A crash replays from the committed offsets onto the persisted states: readings already
+ *   accounted are skipped by seq, rewritten points are identical, and a watermark never lands
+ *   without the device states it accounts for.
  */
+import { stat } from 'node:fs/promises'
 import type { Consumer, EachBatchPayload } from 'kafkajs'
+import type { DeviceRecord } from '../../core/identity/registry.ts'
 import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { retry } from '../../runtime/retry.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { LineFormatter } from './adapters/influx-lines.ts'
 import { createInfluxStore } from './adapters/influx-store.ts'
-import { toLineProtocol } from './adapters/line-protocol.ts'
+import { createKafkaDeadLetterSink } from './adapters/kafka-dead-letters.ts'
+import { createKafkaEpochAnnouncer } from './adapters/kafka-epochs.ts'
 import { receivedAtMsOf } from './adapters/telemetry-record.ts'
 import type { AggregatorConfig } from './config.ts'
-import { Aggregation, type AggregationSettings, closableThroughEpoch } from './domain/aggregation.ts'
-import { epochClosePoints, globalWatermark } from './domain/epoch-close.ts'
+import { Aggregation, type AggregationSettings, type HeldRecord } from './domain/aggregation.ts'
+import { createEpochCloser } from './epoch-closer.ts'
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics.ts'
-
-/** Epochs closed per check at most, so a long backlog of empty epochs does not stall the queue. */
-const MAX_EPOCHS_PER_CHECK = 50
-/** Write jobs allowed to wait behind the one in flight before a batch waits for them. */
-const MAX_QUEUED_JOBS = 2
+import type { DeadLetter } from './ports.ts'
+import { InfluxWriter, WriteQueue } from './write-queue.ts'
 
 export interface AggregatorService {
   readonly metrics: AggregatorMetrics
@@ -40,19 +46,41 @@ export interface AggregatorService {
   stop(): Promise<void>
 }
 
+/** Heartbeat answers that mean this member's generation is over (kafkajs will rejoin). */
+const GENERATION_ENDED = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'FENCED_INSTANCE_ID',
+])
+
 export async function startAggregatorService(
   config: AggregatorConfig,
   logger: Logger,
 ): Promise<AggregatorService> {
-  const registry = await loadRegistryFile(config.registryFile)
+  let registry = await loadRegistryFile(config.registryFile)
+  let registryMtimeMs = (await stat(config.registryFile)).mtimeMs
   const tariffs = await loadTariffBook(config.tariffsFile, config.grid)
   await ensureTopics(config.endpoints.kafka, config.topics.all)
   const metrics = createAggregatorMetrics()
-  const store = createInfluxStore(config.endpoints.influx, {
+  const store = createInfluxStore(config.endpoints.influx, { gzip: config.influxGzip })
+  const kafka = createKafka(config.endpoints.kafka, config.instanceId)
+  const admin = kafka.admin()
+  await admin.connect()
+  const deadLetters = await createKafkaDeadLetterSink(kafka, {
+    topic: config.topics.dlq.name,
+    instanceId: config.instanceId,
+  })
+  const writer = new InfluxWriter({
+    store,
+    deadLetters,
     chunkLines: config.influxChunkLines,
     concurrency: config.influxWriteConcurrency,
-    gzip: config.influxGzip,
+    metrics,
+    logger,
   })
+  const queue = new WriteQueue(logger)
   const lines = new LineFormatter(config.grid, config.consumerGroup)
   const topic = config.topics.telemetry.name
   const settings: AggregationSettings = {
@@ -66,52 +94,45 @@ export async function startAggregatorService(
     clock: config.clock,
   }
 
+  let partitionCountCache: { value: number; atMs: number } | undefined
+  const closer = createEpochCloser({
+    grid: config.grid,
+    graceMs: config.graceMs,
+    consumerGroup: config.consumerGroup,
+    partitionCount: async () => {
+      if (!partitionCountCache || Date.now() - partitionCountCache.atMs > 60_000) {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] })
+        partitionCountCache = { value: meta.topics[0]?.partitions.length ?? 0, atMs: Date.now() }
+      }
+      return partitionCountCache.value
+    },
+    store,
+    writer,
+    announcer: createKafkaEpochAnnouncer(kafka, admin, {
+      topic: config.topics.epochs.name,
+      instanceId: config.instanceId,
+    }),
+    metrics,
+    logger,
+  })
+
   let aggregation = new Aggregation(settings, registry)
   let needsReload = true
-  let closedThrough: number | undefined
-  let influxHealthy = true
+  let reloading: Promise<void> | undefined
   let stopping = false
+  let inGroup = false
+  let lastHeartbeatMs = 0
+  /** Partitions assigned to this instance, and when each last brought a record (wall time). */
+  let owned: readonly number[] = []
+  const lastRecordWallMs = new Map<number, number>()
 
-  // ── the write queue ───────────────────────────────────────────────────────────────────────
-  let tail: Promise<void> = Promise.resolve()
-  const inQueue: Promise<void>[] = []
-  const enqueue = (job: () => Promise<void>): Promise<void> => {
-    const run = tail.then(job)
-    tail = run.catch((error: unknown) => logger.error({ err: error }, 'write job failed'))
-    inQueue.push(run)
-    const forget = () => inQueue.splice(inQueue.indexOf(run), 1)
-    run.then(forget, forget)
-    return run
-  }
-  const drainQueue = async () => {
-    while (inQueue.length > 0) await Promise.allSettled([...inQueue])
-  }
-
-  /** Retries a write until InfluxDB takes it; gives up only when the service stops. */
-  const writeWithRetry = async (batch: readonly string[]) => {
-    for (let attempt = 1; ; attempt++) {
-      const started = performance.now()
-      try {
-        await store.write(batch)
-        metrics.writeSeconds.observe((performance.now() - started) / 1000)
-        if (!influxHealthy) logger.info({ attempt }, 'influxdb writes succeed again')
-        influxHealthy = true
-        metrics.influxDown.set(0)
-        return
-      } catch (error) {
-        metrics.influxWriteFailures.inc()
-        metrics.influxDown.set(1)
-        if (influxHealthy || attempt % 10 === 0) {
-          logger.warn(
-            { err: error, attempt, lines: batch.length },
-            'influxdb write failed; retrying, offsets not committed',
-          )
-        }
-        influxHealthy = false
-        if (stopping && attempt >= 3) throw error
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))))
-      }
-    }
+  // ── consumer generations ────────────────────────────────────────────────────────────────
+  let generation = new AbortController()
+  const endGeneration = (why: string) => {
+    needsReload = true
+    if (generation.signal.aborted) return
+    generation.abort()
+    logger.info({ why }, 'consumer generation ended: its write jobs stop, nothing of it is committed')
   }
 
   const syncCounters = () => {
@@ -128,66 +149,93 @@ export async function startAggregatorService(
     const sizes = aggregation.sizes()
     metrics.devices.set(sizes.devices)
     metrics.pendingReadings.set(sizes.pendingReadings)
+    metrics.heldRecords.set(sizes.heldRecords)
   }
 
-  /** Takes what the Aggregation has to write, with the offsets it allows, and queues the job. */
-  const queueWrites = (): Promise<void> => {
+  /**
+   * Takes what the Aggregation has to write, with the offsets it allows, and queues the job:
+   * data, then states with watermarks (one request), then dead letters, then the commit.
+   */
+  const queueWrites = (letters: readonly DeadLetter[] = []): Promise<void> => {
     const writes = aggregation.takeWrites()
     syncCounters()
     const data = lines.dataLines(writes)
-    // States after data: a state must never claim readings whose points are not written.
     const states = lines.stateLines(writes, Date.now())
     const offsets = writes.offsets.map((o) => ({ topic, partition: o.partition, offset: o.offset }))
-    return enqueue(async () => {
-      if (data.length > 0) await writeWithRetry(data)
-      if (states.length > 0) await writeWithRetry(states)
-      if (offsets.length === 0) return
-      try {
-        await consumer.commitOffsets(offsets)
-      } catch (error) {
-        // A rebalance or a stop got in between: the records are replayed, and skipped by seq.
-        logger.warn({ err: error, offsets }, 'offset commit failed; those records will be replayed')
+    const signal = generation.signal
+    return queue.enqueue(async () => {
+      if (signal.aborted) {
+        metrics.fencedJobs.inc()
+        return
       }
+      await writer.writeLines(data, signal)
+      await writer.writeTogether(states, signal)
+      if (letters.length > 0) {
+        await retry(() => deadLetters.send(letters), { operation: 'dead-letter produce', signal })
+        for (const l of letters) metrics.deadLettered.inc({ reason: l.reason })
+      }
+      // Checked right before the commit: a job of an ended generation must not commit with the
+      // next generation's id (kafkajs commits with the current one).
+      if (offsets.length === 0 || signal.aborted) return
+      await consumer.commitOffsets(offsets)
     })
   }
 
   const reload = async () => {
-    await drainQueue()
-    const [states, marks, closed] = await Promise.all([
+    await queue.drain()
+    const [states, marks] = await Promise.all([
       store.loadDeviceStates(config.consumerGroup),
       store.loadWatermarks(config.consumerGroup),
-      store.loadClosedThrough(),
     ])
     aggregation = new Aggregation(settings, registry)
     aggregation.restore(states, new Map(marks.map((m) => [m.partition, m.watermarkMs])))
-    closedThrough = closed
-    if (closed !== undefined) aggregation.markClosedThrough(closed)
     needsReload = false
-    logger.info(
-      { devices: states.length, partitions: marks.length, closedThrough: closed },
-      'state restored from influxdb',
-    )
+    logger.info({ devices: states.length, partitions: marks.length }, 'state restored from influxdb')
   }
 
   /**
-   * Waits for a promise while telling the group coordinator this member is alive: the session
-   * timeout is short, so that a crashed instance's partitions move on quickly.
+   * Waits for a promise while telling the group coordinator this member is alive (the session
+   * timeout is short, so that a crashed instance's partitions move on quickly). A heartbeat
+   * answer saying the generation is over ends it at once: the job being waited for stops.
    */
   const whileHeartbeating = async (work: Promise<unknown>, heartbeat: () => Promise<void>) => {
     let done = false
-    void work.finally(() => {
-      done = true
-    })
+    void work.then(
+      () => {
+        done = true
+      },
+      () => {
+        done = true
+      },
+    )
     while (!done) {
       await Promise.race([work.catch(() => undefined), new Promise((r) => setTimeout(r, 1_000))])
-      if (!done) await heartbeat().catch(() => undefined)
+      if (done) break
+      try {
+        await heartbeat()
+      } catch (error) {
+        const type = (error as { type?: unknown }).type
+        if (typeof type === 'string' && GENERATION_ENDED.has(type)) endGeneration(`heartbeat: ${type}`)
+      }
     }
     await work
   }
 
   const handleBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
-    if (needsReload) await whileHeartbeating(reload(), heartbeat)
+    if (generation.signal.aborted) {
+      // Waiting for kafkajs to rejoin; the records are fetched again from the committed offsets.
+      await new Promise((r) => setTimeout(r, 100))
+      return
+    }
+    if (needsReload) {
+      reloading ??= reload().finally(() => {
+        reloading = undefined
+      })
+      await whileHeartbeating(reloading, heartbeat)
+    }
     const partition = batch.partition
+    const now = Date.now()
+    lastRecordWallMs.set(partition, now)
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break
       metrics.records.inc()
@@ -202,73 +250,101 @@ export async function startAggregatorService(
         continue
       }
       const receivedAtMs = receivedAtMsOf(message.timestamp)
-      aggregation.applyMessage(partition, message.offset, decoded, receivedAtMs, Date.now())
+      if (aggregation.mustHold(partition, decoded.deviceId)) {
+        aggregation.hold({
+          partition,
+          offset: message.offset,
+          message: decoded,
+          raw: message.value ?? Buffer.alloc(0),
+          receivedAtMs,
+          firstSeenWallMs: now,
+        })
+      } else {
+        aggregation.applyMessage(partition, message.offset, decoded, receivedAtMs, now)
+      }
       resolveOffset(message.offset)
     }
     aggregation.releaseStalePending(partition, Date.now())
-    const written = queueWrites()
-    // Backpressure: apply ahead of InfluxDB by a bounded number of batches only.
-    if (inQueue.length > MAX_QUEUED_JOBS) await whileHeartbeating(written, heartbeat)
+    // The handler returns only once its batch is written and committed (or its generation
+    // ended): that is what lets kafkajs's rebalance wait for this instance's writes.
+    await whileHeartbeating(
+      queueWrites().catch((error: unknown) => {
+        if (!generation.signal.aborted) logger.warn({ err: error, partition }, 'batch not written; replayed')
+      }),
+      heartbeat,
+    )
   }
 
-  const kafka = createKafka(config.endpoints.kafka, config.instanceId)
-  const admin = kafka.admin()
-  await admin.connect()
-  /** Partitions whose committed offset has reached their end: nothing of them is unprocessed. */
-  const caughtUpPartitions = async (): Promise<Set<number>> => {
-    const [ends, committed] = await Promise.all([
-      admin.fetchTopicOffsets(topic),
-      admin.fetchOffsets({ groupId: config.consumerGroup, topics: [topic] }),
-    ])
-    const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]))
-    const out = new Set<number>()
-    for (const end of ends) {
-      if ((committedBy.get(end.partition) ?? -1n) >= BigInt(end.high)) out.add(end.partition)
-    }
-    return out
+  const deadLetterOf = (r: HeldRecord): DeadLetter => ({
+    reason: 'AGG_UNKNOWN_DEVICE',
+    detail: `device ${r.message.deviceId} is not in the aggregator's registry after ${config.unknownDeviceWaitMs} ms`,
+    key: r.message.deviceId,
+    value: r.raw,
+    source: { partition: r.partition, offset: r.offset },
+  })
+
+  /** Picks up a changed registry file (new devices, pool moves); a broken file is logged and skipped. */
+  const reloadRegistryIfChanged = async () => {
+    const mtimeMs = (await stat(config.registryFile)).mtimeMs
+    if (mtimeMs === registryMtimeMs) return false
+    const next = await loadRegistryFile(config.registryFile)
+    registryMtimeMs = mtimeMs
+    registry = next
+    aggregation.registryChanged(next as { get(id: string): DeviceRecord | undefined }, Date.now())
+    logger.info({ devices: next.size }, 'device registry reloaded')
+    return true
   }
 
   /**
-   * A partition that goes quiet gets no batch that would release its readings waiting for a gap,
-   * and its offsets could not be committed past them: sweep it on the wall clock.
+   * Owned partitions with nothing left to read (committed offset at the end) and no record for
+   * `idlePartitionMs`: their watermark is raised to the highest of the group's partitions.
    */
-  const sweepPending = () => {
-    const partitions = aggregation.partitionsWithPending()
-    if (partitions.length === 0) return
-    for (const p of partitions) aggregation.releaseStalePending(p, Date.now())
-    void queueWrites()
+  const raiseIdleWatermarks = async (): Promise<boolean> => {
+    const now = Date.now()
+    const idle = owned.filter((p) => now - (lastRecordWallMs.get(p) ?? now) >= config.idlePartitionMs)
+    if (idle.length === 0) return false
+    const [ends, committed, marks] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({ groupId: config.consumerGroup, topics: [topic] }),
+      store.loadWatermarks(config.consumerGroup),
+    ])
+    const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]))
+    const highest = Math.max(
+      ...marks.map((m) => m.watermarkMs),
+      ...owned.map((p) => aggregation.watermarkOf(p) ?? 0),
+    )
+    if (!Number.isFinite(highest) || highest <= 0) return false
+    let raised = false
+    for (const p of idle) {
+      const end = ends.find((e) => e.partition === p)
+      const nothingUnread = end !== undefined && (committedBy.get(p) ?? 0n) >= BigInt(end.high)
+      if (nothingUnread && aggregation.raiseWatermark(p, highest)) {
+        logger.info({ partition: p, watermarkMs: highest }, 'idle partition: watermark raised')
+        raised = true
+      }
+    }
+    return raised
   }
 
-  let closeScheduled = false
-  /** Runs in the write queue, after everything applied so far has been written. */
-  const checkEpochs = async () => {
-    const [marks, caughtUp] = await Promise.all([
-      store.loadWatermarks(config.consumerGroup),
-      caughtUpPartitions(),
-    ])
-    const global = globalWatermark(marks, caughtUp)
-    if (global === undefined) return
-    metrics.globalWatermark.set(global)
-    const from = (closedThrough ?? -1) + 1
-    const through = Math.min(
-      closableThroughEpoch(config.grid, config.graceMs, global),
-      from + MAX_EPOCHS_PER_CHECK - 1,
-    )
-    if (through < from) return
-    // From here on, contributions to these epochs are late: they become adjustments. What was
-    // applied before is queued now, and the totals are read behind it.
-    aggregation.markClosedThrough(through)
-    void queueWrites()
-    void enqueue(async () => {
-      for (let epoch = from; epoch <= through; epoch++) {
-        const totals = await store.epochTotals(config.grid, epoch)
-        const now = Date.now()
-        await writeWithRetry(epochClosePoints(config.grid, epoch, totals, now, global).map(toLineProtocol))
-        closedThrough = epoch
-        metrics.closedEpoch.set(epoch)
-        logger.info({ epoch, devices: totals.length, globalWatermarkMs: global }, 'epoch closed')
-      }
+  /**
+   * The wall-clock work a quiet partition gets no batch for: readings waiting for a gap that
+   * waited long enough, records of unknown devices (registry changes, or their wait ran out),
+   * watermarks of idle partitions.
+   */
+  let timerJobRunning = false
+  const timerWork = async () => {
+    const registryChanged = await reloadRegistryIfChanged().catch((error: unknown) => {
+      logger.warn({ err: error }, 'device registry not reloaded')
+      return false
     })
+    if (needsReload || generation.signal.aborted || stopping) return
+    const pendingPartitions = aggregation.partitionsWithPending()
+    for (const p of pendingPartitions) aggregation.releaseStalePending(p, Date.now())
+    const expired = aggregation.takeExpiredUnknown(Date.now(), config.unknownDeviceWaitMs)
+    const raised = await raiseIdleWatermarks()
+    if (registryChanged || raised || pendingPartitions.length > 0 || expired.length > 0) {
+      await queueWrites(expired.map(deadLetterOf))
+    }
   }
 
   const consumer: Consumer = kafka.consumer({
@@ -278,10 +354,25 @@ export async function startAggregatorService(
     maxWaitTimeInMs: 200,
     maxBytesPerPartition: 4 * 1024 * 1024,
   })
+  consumer.on(consumer.events.REBALANCING, () => endGeneration('rebalancing'))
+  consumer.on(consumer.events.CRASH, (event) => {
+    inGroup = false
+    endGeneration(`consumer crashed: ${String(event.payload.error?.message ?? '')}`)
+  })
+  consumer.on(consumer.events.HEARTBEAT, () => {
+    lastHeartbeatMs = Date.now()
+  })
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
-    needsReload = true
+    endGeneration('joined the group again')
+    generation = new AbortController()
+    inGroup = true
+    lastHeartbeatMs = Date.now()
+    owned = event.payload.memberAssignment[topic] ?? []
+    lastRecordWallMs.clear()
+    for (const p of owned) lastRecordWallMs.set(p, Date.now())
+    closer.setActive(owned.includes(0))
     logger.info(
-      { assignment: event.payload.memberAssignment },
+      { assignment: owned, closer: owned.includes(0) },
       'joined consumer group; state will be reloaded',
     )
   })
@@ -290,21 +381,20 @@ export async function startAggregatorService(
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
+    partitionsConsumedConcurrently: config.partitionsConcurrently,
     eachBatch: handleBatch,
   })
 
-  // Gaps on quiet partitions and epoch closes are checked on the wall clock, also while no
-  // records arrive (the last epoch of a quiet fleet).
   const timer = setInterval(
     () => {
-      if (needsReload || stopping || closeScheduled) return
-      sweepPending()
-      closeScheduled = true
-      enqueue(checkEpochs)
-        .catch((error: unknown) => logger.warn({ err: error }, 'epoch close check failed'))
+      if (stopping) return
+      void closer.check()
+      if (timerJobRunning) return
+      timerJobRunning = true
+      timerWork()
+        .catch((error: unknown) => logger.warn({ err: error }, 'timer work failed'))
         .finally(() => {
-          closeScheduled = false
+          timerJobRunning = false
         })
     },
     Math.max(250, config.closeCheckMs),
@@ -314,13 +404,21 @@ export async function startAggregatorService(
     host: config.metricsHost,
     port: config.metricsPort,
     registry: metrics.registry,
-    health: () => ({
-      ok: true,
-      influxHealthy,
-      closedThrough,
-      queuedWrites: inQueue.length,
-      ...aggregation.sizes(),
-    }),
+    health: () => {
+      const now = Date.now()
+      const writeJobBusyMs = queue.busyForMs(now)
+      const consumerAlive = inGroup && now - lastHeartbeatMs < config.sessionTimeoutMs * 2
+      return {
+        ok: writer.healthy && consumerAlive && writeJobBusyMs < config.stallMs,
+        influxWritable: writer.healthy,
+        inGroup,
+        lastHeartbeatAgoMs: lastHeartbeatMs === 0 ? null : now - lastHeartbeatMs,
+        writeJobBusyMs,
+        queuedWrites: queue.depth,
+        epochCloser: closer.status(),
+        ...aggregation.sizes(),
+      }
+    },
   })
   logger.info(
     {
@@ -339,10 +437,17 @@ export async function startAggregatorService(
     async stop() {
       stopping = true
       clearInterval(timer)
-      // Stop fetching (waits for the batch being applied), write and commit what was applied.
+      // A write that cannot land (InfluxDB gone) must not hold the stop forever: nothing is
+      // committed past it, so the records are replayed.
+      const giveUp = setTimeout(() => endGeneration('stopping'), 10_000)
+      await closer.stop()
+      await queue.drain()
+      // Stops fetching (waits for the batch handlers, which wait for their writes), leaves the group.
       await consumer.stop()
-      await drainQueue()
+      await queue.drain()
+      clearTimeout(giveUp)
       await consumer.disconnect()
+      await deadLetters.close()
       await admin.disconnect()
       await store.close()
       await probe.close()

@@ -2,13 +2,14 @@
  * The aggregator against real Kafka and InfluxDB, fed by real ingest from real Mosquitto: totals
  * per device and epoch equal the simulator's ground truth to the unit, with every fault class
  * on; late data is booked as adjustments; SIGKILLs of the aggregator and of InfluxDB change
- * nothing.
+ * nothing; each closed epoch is announced once on epochs.v1, after its totals.
  */
 import { join } from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createRng } from '../../core/random/prng.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
 import { startDedicatedInflux } from '../support/dedicated-influx.ts'
+import type { EpochWatcher } from '../support/epoch-announcements.ts'
 import {
   adjustmentPoints,
   closedEpochTotals,
@@ -48,6 +49,44 @@ async function expectClosedEpochsUnchanged(h: Harness, closedThrough: number, re
     for (const [device, t] of await epochTotalsNow(h.influx, grid, epoch)) now.set(`${device}/${epoch}`, t)
   }
   expect(printable(now)).toEqual(printable(recorded))
+}
+
+/**
+ * Epochs 0..through were each announced exactly once on epochs.v1, and each announcement's
+ * digest equals the one recomputed from InfluxDB the moment it was read (the totals were
+ * durable before the announcement), and its pools add up to the recorded epoch totals.
+ */
+async function expectAnnouncedOnce(
+  watcher: EpochWatcher,
+  through: number,
+  recorded: Map<string, Totals>,
+): Promise<void> {
+  await watcher.waitForEpoch(through, 60_000)
+  const epochs = watcher.announcements.map((a) => a.value.epoch).sort((a, b) => a - b)
+  expect(epochs.filter((e) => e <= through)).toEqual(Array.from({ length: through + 1 }, (_, i) => i))
+  for (const a of watcher.announcements) {
+    expect(a.key).toBe(String(a.value.epoch))
+    expect(a.value.version).toBe(1)
+    expect(a.value.digest.algorithm).toBe('sha256')
+    expect(a.value.digest.value, `epoch ${a.value.epoch} digest`).toBe(a.digestInInflux)
+    let energyWh = 0
+    let revenueUnits = 0n
+    for (const p of a.value.pools) {
+      energyWh += p.energyWh
+      revenueUnits += BigInt(p.revenueUnits)
+    }
+    let wantEnergy = 0
+    let wantRevenue = 0n
+    for (const [key, t] of recorded) {
+      if (Number(key.split('/')[1]) !== a.value.epoch) continue
+      wantEnergy += t.energyWh
+      wantRevenue += t.revenueUnits
+    }
+    if (a.value.epoch <= through) {
+      expect(energyWh, `epoch ${a.value.epoch} energy`).toBe(wantEnergy)
+      expect(revenueUnits, `epoch ${a.value.epoch} revenue`).toBe(wantRevenue)
+    }
+  }
 }
 
 async function waitForTotals(h: Harness, timeoutMs: number): Promise<void> {
@@ -96,6 +135,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
       expect(injected[kind], `${kind} injected`).toBeGreaterThan(0)
     expect(h.scenario.ledger.snapshot().quarantinedByReason.REGISTER_BACKWARDS ?? 0).toBeGreaterThan(0)
 
+    const epochs = await h.watchEpochs()
     await h.startIngest()
     const aggregator = await h.startAggregator()
     await h.publish()
@@ -111,6 +151,8 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
       [...h.truthByDeviceEpoch()].filter(([k]) => Number(k.split('/')[1]) <= closed.closedThrough),
     )
     expect(printable(closed.totals)).toEqual(printable(truth))
+    await expectAnnouncedOnce(epochs, 7, closed.totals)
+    expect(epochs.duplicates()).toEqual([])
     expect(await aggregator.metric('gridroot_aggregator_readings_duplicate_total')).toBeGreaterThanOrEqual(
       injected.duplicate + injected.replay,
     )
@@ -171,6 +213,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
       aggregatorEnv: { GRIDROOT_AGG_GRACE: '60m' },
     })
     cleanups.push(() => h.close())
+    const epochs = await h.watchEpochs()
     await h.startIngest()
     const first = await h.startAggregator()
     let second: Awaited<ReturnType<Harness['startAggregator']>> | undefined
@@ -190,6 +233,8 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     )
     expect(closed.closedThrough).toBe(8)
     expect(printable(closed.totals)).toEqual(printable(truth))
+    await expectAnnouncedOnce(epochs, 8, closed.totals)
+    expect(epochs.duplicates()).toEqual([])
     // Both did part of the work.
     expect(await first.metric('gridroot_aggregator_records_total')).toBeGreaterThan(0)
     expect(await second?.metric('gridroot_aggregator_records_total')).toBeGreaterThan(0)
@@ -210,6 +255,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
       influx: influx.endpoint,
     })
     cleanups.push(() => h.close())
+    const epochs = await h.watchEpochs()
     await h.startIngest()
     let aggregator = await h.startAggregator()
     const rng = createRng(run, 'kills')
@@ -241,6 +287,8 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     )
     expect(closed.closedThrough).toBe(14)
     expect(printable(closed.totals)).toEqual(printable(truth))
+    await expectAnnouncedOnce(epochs, 14, closed.totals)
+    expect(epochs.duplicates()).toEqual([])
     // The aggregator running at the InfluxDB kill saw its writes fail, retried, and lost nothing.
     expect(await aggregator.metric('gridroot_aggregator_influx_write_failures_total')).toBeGreaterThan(0)
   })

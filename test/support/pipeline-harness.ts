@@ -7,12 +7,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
+import type { DeviceRecord } from '../../core/identity/registry.ts'
+import { topicSet } from '../../core/kafka/topics.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../core/revenue/tariffs.ts'
+import { ensureTopics } from '../../runtime/clients/kafka.ts'
 import { ENDPOINT_ENV, type Endpoints, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createMqttPublisher, type MqttPublisher } from '../../simulators/adapters/mqtt-publisher.ts'
 import { createFleet, type FleetSpec } from '../../simulators/fleet/fleet.ts'
 import type { EpochTruth } from '../../simulators/ledger.ts'
 import { type Publish, Scenario, type ScenarioOptions } from '../../simulators/scenario.ts'
+import { type EpochWatcher, watchEpochs } from './epoch-announcements.ts'
 import { type Totals, testDatabase, zeroTotals } from './influx-queries.ts'
 import { type ServiceProcess, startServiceProcess } from './service-process.ts'
 
@@ -30,14 +34,23 @@ export interface HarnessOptions {
   readonly aggregatorEnv?: Record<string, string>
   /** Use this InfluxDB instead of a database on the shared one. */
   readonly influx?: Endpoints['influx']
+  /** The aggregator's registry, when it differs from ingest's (default: the same devices). */
+  readonly aggregatorRegistry?: (devices: readonly DeviceRecord[]) => DeviceRecord[]
 }
 
 export interface Harness {
   readonly scenario: Scenario
   readonly ticks: readonly (readonly Publish[])[]
   readonly influx: Endpoints['influx']
+  /** The run's topic names (with its prefix). */
+  readonly topics: ReturnType<typeof topicSet>
   startIngest(): Promise<ServiceProcess>
-  startAggregator(): Promise<ServiceProcess>
+  /** Each start is a new instance (its own instance id); `env` overrides the harness's. */
+  startAggregator(env?: Record<string, string>): Promise<ServiceProcess>
+  /** Rewrites the aggregator's registry file (it picks the change up on its own). */
+  setAggregatorRegistry(transform: (devices: readonly DeviceRecord[]) => DeviceRecord[]): void
+  /** Starts watching epochs.v1 (creates the run's topics first). */
+  watchEpochs(): Promise<EpochWatcher>
   publish(options?: {
     readonly pauseMs?: number
     readonly onTick?: (index: number) => Promise<void>
@@ -52,7 +65,15 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `gridroot-${options.name}-`))
   const fleet = createFleet({ ...options.fleet, seed: options.seed })
   const registryFile = join(dir, 'registry.json')
-  writeFileSync(registryFile, JSON.stringify(fleet.registry()))
+  const registry = fleet.registry()
+  writeFileSync(registryFile, JSON.stringify(registry))
+  const aggregatorRegistryFile = join(dir, 'aggregator-registry.json')
+  const writeAggregatorRegistry = (transform: (devices: readonly DeviceRecord[]) => DeviceRecord[]) =>
+    writeFileSync(
+      aggregatorRegistryFile,
+      JSON.stringify({ ...registry, devices: transform(registry.devices) }),
+    )
+  writeAggregatorRegistry(options.aggregatorRegistry ?? ((d) => [...d]))
   const tariffs = parseTariffBook(DEMO_TARIFF_BOOK, options.grid)
   const scenario = new Scenario(fleet, { ...options.scenario, grid: options.grid, tariffs })
   const sampleMs = options.fleet.sampleMs
@@ -79,6 +100,9 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     GRIDROOT_INTERVAL: String(options.grid.intervalMs),
   }
   const processes: ServiceProcess[] = []
+  const watchers: EpochWatcher[] = []
+  const topics = topicSet(`${options.name}.`)
+  let aggregators = 0
   let publisher: MqttPublisher | undefined
 
   const start = async (entry: string, extra: Record<string, string>, portVariable: string) => {
@@ -92,6 +116,14 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     scenario,
     ticks,
     influx,
+    topics,
+    setAggregatorRegistry: writeAggregatorRegistry,
+    async watchEpochs() {
+      await ensureTopics(options.endpoints.kafka, topics.all)
+      const watcher = await watchEpochs(options.endpoints.kafka, influx, options.grid, topics.epochs.name)
+      watchers.push(watcher)
+      return watcher
+    },
     startIngest: () =>
       start(
         'services/ingest/main.ts',
@@ -104,14 +136,19 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         },
         'GRIDROOT_INGEST_METRICS_PORT',
       ),
-    startAggregator: () =>
+    startAggregator: (extra = {}) =>
       start(
         'services/aggregator/main.ts',
         {
+          GRIDROOT_REGISTRY_FILE: aggregatorRegistryFile,
           GRIDROOT_AGG_GROUP: `${options.name}-aggregator`,
-          GRIDROOT_AGG_INSTANCE: `${options.name}-aggregator`,
+          GRIDROOT_AGG_INSTANCE: `${options.name}-aggregator-${++aggregators}`,
           GRIDROOT_AGG_CLOSE_CHECK: '300',
+          GRIDROOT_AGG_REGISTRY_RELOAD: '500',
+          // Longer than publishing takes: a quiet partition is raised only after the data is in.
+          GRIDROOT_AGG_IDLE_PARTITION: '15s',
           ...options.aggregatorEnv,
+          ...extra,
         },
         'GRIDROOT_AGG_METRICS_PORT',
       ),
@@ -144,6 +181,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
       return new Map(scenario.ledger.snapshot().epochs.map((e) => [`${e.deviceId}/${e.epoch}`, e]))
     },
     async close() {
+      for (const w of watchers) await w.stop()
       await publisher?.close()
       for (const p of processes) await p.kill('SIGTERM')
       rmSync(dir, { recursive: true, force: true })

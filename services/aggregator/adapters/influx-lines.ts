@@ -46,8 +46,8 @@ function readingFields(r: Reading): string {
 }
 
 export class LineFormatter {
-  /** `class=…,device=…,pool=…` per device (tags in key order). */
-  private readonly deviceTags = new Map<string, string>()
+  /** `class=…,device=…,pool=…` per device record (a registry update brings new records: a pool move new tags). */
+  private readonly deviceTags = new WeakMap<DeviceRecord, string>()
 
   constructor(
     private readonly grid: TimeGrid,
@@ -55,10 +55,10 @@ export class LineFormatter {
   ) {}
 
   private tags(d: DeviceRecord): string {
-    let tags = this.deviceTags.get(d.deviceId)
+    let tags = this.deviceTags.get(d)
     if (tags === undefined) {
       tags = `class=${escapeTag(d.assetClass)},device=${escapeTag(d.deviceId)},pool=${escapeTag(d.poolId)}`
-      this.deviceTags.set(d.deviceId, tags)
+      this.deviceTags.set(d, tags)
     }
     return tags
   }
@@ -90,7 +90,11 @@ export class LineFormatter {
     return lines
   }
 
-  /** Device states and partition watermarks live at time 0, one point each, overwritten in place. */
+  /**
+   * Device states and partition watermarks live at time 0, one point each, overwritten in place.
+   * They are written together in one request, after the data: a watermark never lands without
+   * the device states it accounts for (a replay would turn counted readings into adjustments).
+   */
   stateLines(writes: Writes, updatedAtMs: number): string[] {
     const group = escapeTag(this.consumerGroup)
     const lines: string[] = []
@@ -98,7 +102,7 @@ export class LineFormatter {
       const m = s.meter
       const o = s.open
       lines.push(
-        `${MEASUREMENT.deviceState},device=${escapeTag(s.deviceId)},group=${group} partition=${s.partition}i,lastSeq=${m.lastSeq}i,lastTs=${m.lastTs}i,lastRegisterWh=${m.lastRegisterWh}i,lastSwapCount=${m.lastSwapCount ?? -1}i,lastPowerW=${m.lastPowerW ?? -1}i,openStartMs=${o.startMs}i,openEnergyWh=${o.energyWh}i,openSwaps=${o.swaps}i,openReadings=${o.readings}i,openQuarantined=${o.quarantined}i,boot=${s.boot}i 0`,
+        `${MEASUREMENT.deviceState},device=${escapeTag(s.deviceId)},group=${group} partition=${s.partition}i,lastSeq=${m.lastSeq}i,lastTs=${m.lastTs}i,lastRegisterWh=${m.lastRegisterWh}i,lastSwapCount=${m.lastSwapCount ?? -1}i,lastPowerW=${m.lastPowerW ?? -1}i,openStartMs=${o.startMs}i,openEnergyWh=${o.energyWh}i,openSwaps=${o.swaps}i,openReadings=${o.readings}i,openQuarantined=${o.quarantined}i,boot=${s.boot}i${s.poolId === undefined ? '' : `,openPool="${escapeString(s.poolId)}"`} 0`,
       )
     }
     for (const [partition, watermarkMs] of writes.watermarks) {

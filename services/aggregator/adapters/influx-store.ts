@@ -1,99 +1,136 @@
 /**
- * The aggregator's InfluxDB adapter: writes points (acknowledged writes: a promise that rejects
- * when the server did not take them), and reads back what a restart, a rebalance or an epoch
- * close needs, with Flux. Works against InfluxDB 1.8 (v2 API) and 2.x/Cloud alike.
+ * The aggregator's InfluxDB adapter (the `AggregatorStore` port): writes line protocol, one HTTP
+ * request per call, and reads back what a restart, a rebalance or an epoch close needs, with
+ * Flux. Works against InfluxDB 1.8 (v2 API) and 2.x/Cloud alike.
+ *
+ * Writes go over fetch rather than the client's batching WriteApi: the aggregator must know
+ * that one request carried exactly the lines it was given (device states and watermarks land
+ * together or not at all), and which status the server answered, to tell a write it will never
+ * take (4xx: dead-letter what caused it) from one to retry (5xx, network).
  */
-import type { WriteApi } from '@influxdata/influxdb-client'
-import { epochEndMs, epochStartMs, type TimeGrid } from '../../../core/epochs/grid.ts'
-import { RetryableError } from '../../../core/errors/base.ts'
+import { gzipSync } from 'node:zlib'
+import { epochEndMs, epochStartMs } from '../../../core/epochs/grid.ts'
+import { GridrootError, RetryableError } from '../../../core/errors/base.ts'
 import { createInflux, type InfluxClients } from '../../../runtime/clients/influx.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
-import type { PersistedDeviceState } from '../domain/device-state.ts'
 import { MEASUREMENT } from '../domain/points.ts'
+import type { AggregatorStore } from '../ports.ts'
 
-export interface PartitionWatermark {
-  readonly partition: number
-  readonly watermarkMs: number
-  readonly updatedAtMs: number
-}
-
-export interface DeviceEpochTotals {
-  readonly deviceId: string
-  readonly poolId: string
-  readonly assetClass: string
-  readonly energyWh: number
-  readonly revenueUnits: bigint
-  readonly swaps: number
-  readonly readings: number
-  readonly quarantined: number
-}
-
-export interface AggregatorStore {
-  /** Writes line-protocol lines in chunks; resolves only when InfluxDB acknowledged every chunk. */
-  write(lines: readonly string[]): Promise<void>
-  loadDeviceStates(consumerGroup: string): Promise<PersistedDeviceState[]>
-  loadWatermarks(consumerGroup: string): Promise<PartitionWatermark[]>
-  /** The latest closed epoch, if any. */
-  loadClosedThrough(): Promise<number | undefined>
-  /** Per-device totals of an epoch: its intervals plus the adjustments booked into it. */
-  epochTotals(grid: TimeGrid, epoch: number): Promise<DeviceEpochTotals[]>
-  close(): Promise<void>
-}
-
+/** InfluxDB did not answer, or answered 5xx/429, or the bucket/credentials are not there yet. */
 export class InfluxWriteError extends RetryableError<'INFLUX_WRITE_FAILED'> {
-  constructor(cause: unknown) {
-    super('INFLUX_WRITE_FAILED', 'InfluxDB did not acknowledge a write', {
+  override readonly name = 'InfluxWriteError'
+  readonly status: number | undefined
+  constructor(status: number | undefined, body: string, cause?: unknown) {
+    super('INFLUX_WRITE_FAILED', `InfluxDB did not acknowledge a write${status ? ` (HTTP ${status})` : ''}`, {
       metaMessages: [
-        'Is InfluxDB up and is GRIDROOT_INFLUX_URL right? The aggregator retries and commits nothing meanwhile.',
+        status === 401 || status === 403
+          ? 'Check GRIDROOT_INFLUX_TOKEN. The aggregator retries and commits nothing meanwhile.'
+          : status === 404
+            ? 'Create the bucket (GRIDROOT_INFLUX_BUCKET). The aggregator retries and commits nothing meanwhile.'
+            : 'Is InfluxDB up and is GRIDROOT_INFLUX_URL right? The aggregator retries and commits nothing meanwhile.',
+        ...(body ? [body.slice(0, 500)] : []),
       ],
       cause,
     })
+    this.status = status
+  }
+}
+
+/** InfluxDB refused the lines and always will (400 bad points, 413 too large). */
+export class InfluxWriteRefusedError extends GridrootError<'INFLUX_WRITE_REFUSED'> {
+  override readonly name = 'InfluxWriteRefusedError'
+  readonly status: number
+  readonly serverMessage: string
+  constructor(status: number, serverMessage: string) {
+    super('INFLUX_WRITE_REFUSED', `InfluxDB refused a write (HTTP ${status})`, {
+      metaMessages: [
+        serverMessage.slice(0, 500),
+        'The refused lines are dead-lettered to telemetry.dlq (reason AGG_INFLUX_REFUSED); the rest is written.',
+      ],
+    })
+    this.status = status
+    this.serverMessage = serverMessage
   }
 }
 
 const FLUX_EPOCH_ZERO = '1970-01-01T00:00:00Z'
 const FLUX_EPOCH_ZERO_END = '1970-01-01T00:00:01Z'
+const WRITE_TIMEOUT_MS = 30_000
 
 const fluxString = (v: string) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`
 const iso = (ms: number) => new Date(ms).toISOString()
 
+/** Which answers are the lines' fault (never accepted) rather than the server's or ours. */
+const isRefusal = (status: number) => status === 400 || status === 413 || status === 422
+
 export function createInfluxStore(
   endpoint: Endpoints['influx'],
-  options: { readonly chunkLines: number; readonly concurrency: number; readonly gzip: boolean },
-): AggregatorStore {
+  options: { readonly gzip: boolean },
+): AggregatorStore & {
+  /** Writes many lines in chunks, `concurrency` requests at a time (benchmarks, tests). */
+  write(lines: readonly string[], chunkLines: number, concurrency: number): Promise<void>
+} {
   const influx: InfluxClients = createInflux(endpoint, { timeoutMs: 30_000 })
-  // Writers without client-side batching or retries: the aggregator decides when to retry, and
-  // must know that a write landed before it commits Kafka offsets. Several of them write the
-  // chunks of one call concurrently, which lets InfluxDB use more than one core.
-  const writers: WriteApi[] = Array.from({ length: options.concurrency }, () =>
-    influx.writeApi('ns', {
-      maxRetries: 0,
-      batchSize: options.chunkLines + 1,
-      flushInterval: 0,
-      // Compressing only to have the server decompress costs CPU on both ends of a loopback link.
-      gzipThreshold: options.gzip ? 1000 : Number.MAX_SAFE_INTEGER,
-    }),
-  )
   const bucket = fluxString(influx.bucket)
-
+  const writeUrl = new URL('/api/v2/write', endpoint.url)
+  writeUrl.searchParams.set('org', endpoint.org)
+  writeUrl.searchParams.set('bucket', endpoint.bucket)
+  writeUrl.searchParams.set('precision', 'ns')
   const rows = (query: string) => influx.queryApi.collectRows<Record<string, unknown>>(query)
 
+  const writeRequest = async (lines: readonly string[], signal?: AbortSignal) => {
+    if (lines.length === 0) return
+    const text = lines.join('\n')
+    // Compressing only to have the server decompress costs CPU on both ends of a loopback link.
+    const body = options.gzip ? gzipSync(text) : text
+    const timeout = AbortSignal.timeout(WRITE_TIMEOUT_MS)
+    let response: Response
+    try {
+      response = await fetch(writeUrl, {
+        method: 'POST',
+        headers: {
+          authorization: `Token ${endpoint.token}`,
+          'content-type': 'text/plain; charset=utf-8',
+          ...(options.gzip ? { 'content-encoding': 'gzip' } : {}),
+        },
+        body,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      })
+    } catch (error) {
+      throw new InfluxWriteError(undefined, '', error)
+    }
+    if (response.status === 204 || response.status === 200) {
+      await response.arrayBuffer()
+      return
+    }
+    const message = await response.text().catch(() => '')
+    if (isRefusal(response.status)) throw new InfluxWriteRefusedError(response.status, message)
+    throw new InfluxWriteError(response.status, message)
+  }
+
   return {
-    async write(lines) {
+    writeRequest,
+
+    async write(lines, chunkLines, concurrency) {
       let next = 0
-      const writeChunks = async (writer: WriteApi) => {
-        for (; next < lines.length; ) {
-          const chunk = lines.slice(next, next + options.chunkLines)
+      const worker = async () => {
+        while (next < lines.length) {
+          const chunk = lines.slice(next, next + chunkLines)
           next += chunk.length
-          writer.writeRecords(chunk)
-          try {
-            await writer.flush()
-          } catch (error) {
-            throw new InfluxWriteError(error)
-          }
+          await writeRequest(chunk)
         }
       }
-      await Promise.all(writers.map(writeChunks))
+      await Promise.all(Array.from({ length: concurrency }, worker))
+    },
+
+    async ping() {
+      try {
+        const response = await fetch(new URL('/ping', endpoint.url), { signal: AbortSignal.timeout(3_000) })
+        await response.arrayBuffer()
+        return response.ok
+      } catch {
+        return false
+      }
     },
 
     async loadDeviceStates(consumerGroup) {
@@ -107,6 +144,7 @@ export function createInfluxStore(
         return {
           deviceId: String(r.device),
           partition: n('partition'),
+          poolId: typeof r.openPool === 'string' ? r.openPool : undefined,
           meter: {
             lastSeq: n('lastSeq'),
             lastTs: n('lastTs'),
@@ -139,16 +177,6 @@ export function createInfluxStore(
       }))
     },
 
-    async loadClosedThrough() {
-      const result = await rows(`from(bucket: ${bucket})
-  |> range(start: ${FLUX_EPOCH_ZERO})
-  |> filter(fn: (r) => r._measurement == "${MEASUREMENT.epochClosed}" and r._field == "epoch")
-  |> group()
-  |> max()`)
-      const value = result[0]?._value
-      return value === undefined ? undefined : Number(value)
-    },
-
     async epochTotals(grid, epoch) {
       // The stop is one millisecond early on purpose: Flux in InfluxDB 1.8 includes points at
       // the stop time, and the next epoch's first interval starts exactly there. Nothing of
@@ -160,14 +188,15 @@ export function createInfluxStore(
   |> filter(fn: (r) => r._field == "energyWh" or r._field == "revenueUnits" or r._field == "swaps" or r._field == "readings" or r._field == "quarantined")
   |> group(columns: ["device", "pool", "class", "_field"])
   |> sum()`)
-      const byDevice = new Map<string, Record<string, unknown>>()
+      // Keyed by device AND pool: a device that moved pools within the epoch has one row each.
+      const byDevicePool = new Map<string, Record<string, unknown>>()
       for (const r of result) {
-        const key = String(r.device)
-        const entry = byDevice.get(key) ?? { device: r.device, pool: r.pool, class: r.class }
+        const key = `${String(r.device)}\u0000${String(r.pool)}`
+        const entry = byDevicePool.get(key) ?? { device: r.device, pool: r.pool, class: r.class }
         entry[String(r._field)] = r._value
-        byDevice.set(key, entry)
+        byDevicePool.set(key, entry)
       }
-      return [...byDevice.values()].map((e) => ({
+      return [...byDevicePool.values()].map((e) => ({
         deviceId: String(e.device),
         poolId: String(e.pool),
         assetClass: String(e.class),
@@ -181,8 +210,6 @@ export function createInfluxStore(
       }))
     },
 
-    async close() {
-      await Promise.all(writers.map((w) => w.close().catch(() => undefined)))
-    },
+    async close() {},
   }
 }

@@ -10,9 +10,19 @@
  * cumulative register still carries their energy).
  *
  * Lateness: a partition's watermark is the latest accounting time of its accepted readings.
- * Energy for an epoch that this partition's watermark passed by more than `graceMs` (or an epoch
- * already closed) is late: it is not written into that epoch's intervals but booked into the
- * earliest open epoch as an adjustment that names the epoch it adjusts.
+ * Energy for an epoch that this partition's watermark passed by more than `graceMs` is late: it
+ * is not written into that epoch's intervals but booked into the earliest epoch still open for
+ * the partition as an adjustment that names the epoch it adjusts. An epoch closes only once
+ * every partition's watermark passed it that far (domain/epoch-close.ts), so the decision never
+ * needs to know about closes, and a replay from the start of the topic (a fresh consumer group)
+ * makes the same decisions as the first run.
+ *
+ * Unknown devices: a record of a device missing from the registry (a registry that reached
+ * ingest first) is held, and holds its partition's offset commit, until the registry knows the
+ * device (`registryChanged`) or the wait runs out (`takeExpiredUnknown`: dead-lettered).
+ *
+ * Pools: interval points are per device AND pool; a device whose pool changes (a registry
+ * update) starts a new open interval under the new pool, so each pool keeps its own totals.
  */
 
 import { getOrCreate } from '../../../core/collections.ts'
@@ -93,6 +103,16 @@ export interface QuarantineWrite {
   readonly detail: string
 }
 
+/** A record of a device the registry does not know (yet). */
+export interface HeldRecord {
+  readonly partition: number
+  readonly offset: string
+  readonly message: TelemetryMessage
+  readonly raw: Buffer
+  readonly receivedAtMs: number | undefined
+  readonly firstSeenWallMs: number
+}
+
 export interface Writes {
   readonly intervals: IntervalWrite[]
   readonly adjustments: AdjustmentWrite[]
@@ -135,7 +155,8 @@ export class Aggregation {
   private readonly waiting = new Map<number, Set<DeviceState>>()
   /** Offset after the last record seen, per partition. */
   private readonly nextOffsets = new Map<number, bigint>()
-  private closedThroughEpoch = Number.NEGATIVE_INFINITY
+  /** Records of unknown devices, per partition, in offset order. */
+  private readonly held = new Map<number, HeldRecord[]>()
   private counters: AggregationCounters = zeroCounters()
 
   private dirtyIntervals = new Map<string, Omit<IntervalWrite, 'revenueUnits'>>()
@@ -149,7 +170,7 @@ export class Aggregation {
 
   constructor(
     private readonly settings: AggregationSettings,
-    private readonly registry: { get(deviceId: string): DeviceRecord | undefined },
+    private registry: { get(deviceId: string): DeviceRecord | undefined },
   ) {
     this.clocks = new PartitionClocks(settings.clock, settings.rules.maxClockAheadMs)
   }
@@ -159,7 +180,10 @@ export class Aggregation {
     for (const s of states) {
       const device = this.registry.get(s.deviceId)
       if (!device) continue
-      this.devices.set(s.deviceId, newDeviceState(device, s.partition, this.settings.sequence, s))
+      const state = newDeviceState(device, s.partition, this.settings.sequence, s)
+      // The open interval's totals belong to the pool they were booked under.
+      if (s.poolId !== undefined && s.poolId !== device.poolId) state.open = undefined
+      this.devices.set(s.deviceId, state)
     }
     for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
   }
@@ -169,18 +193,85 @@ export class Aggregation {
     for (const p of partitions) {
       for (const state of this.waiting.get(p) ?? []) state.pending.clear()
       this.waiting.delete(p)
+      this.held.delete(p)
       this.nextOffsets.delete(p)
       this.clocks.forget(p)
     }
     for (const [id, state] of this.devices) if (partitions.includes(state.partition)) this.devices.delete(id)
   }
 
-  markClosedThrough(epoch: number): void {
-    this.closedThroughEpoch = Math.max(this.closedThroughEpoch, epoch)
+  /** True when a record of this device must wait: the registry does not know it, or older records of it wait. */
+  mustHold(partition: number, deviceId: string): boolean {
+    if (!this.registry.get(deviceId)) return true
+    return (this.held.get(partition) ?? []).some((h) => h.message.deviceId === deviceId)
+  }
+
+  /** Keeps a record of a device the registry does not know; its offset is not committed meanwhile. */
+  hold(record: HeldRecord): void {
+    this.skipRecord(record.partition, record.offset)
+    this.counters.unknownDevices += 1
+    getOrCreate(this.held, record.partition, () => []).push(record)
+  }
+
+  /**
+   * The registry changed: devices that moved pools start a new open interval under the new pool
+   * (what the old pool accumulated stays its own), and held records of devices now known are
+   * applied, in offset order.
+   */
+  registryChanged(registry: { get(deviceId: string): DeviceRecord | undefined }, wallNowMs: number): void {
+    this.registry = registry
+    for (const state of this.devices.values()) {
+      const device = registry.get(state.device.deviceId)
+      if (!device || device === state.device) continue
+      if (device.poolId !== state.device.poolId) state.open = undefined
+      state.device = device
+    }
+    for (const [partition, records] of this.held) {
+      const still: HeldRecord[] = []
+      for (const r of records) {
+        if (
+          registry.get(r.message.deviceId) &&
+          !still.some((s) => s.message.deviceId === r.message.deviceId)
+        ) {
+          this.applyMessage(partition, r.offset, r.message, r.receivedAtMs, wallNowMs)
+          // applyMessage moved the partition's next offset to this one; the latest seen stays.
+        } else still.push(r)
+      }
+      this.held.set(partition, still)
+      this.touchedPartitions.add(partition)
+    }
+  }
+
+  /** Held records that waited `maxWaitMs` of wall time: the caller dead-letters them. */
+  takeExpiredUnknown(wallNowMs: number, maxWaitMs: number): HeldRecord[] {
+    const expired: HeldRecord[] = []
+    for (const [partition, records] of this.held) {
+      const keep = records.filter((r) => wallNowMs - r.firstSeenWallMs < maxWaitMs)
+      if (keep.length === records.length) continue
+      expired.push(...records.filter((r) => wallNowMs - r.firstSeenWallMs >= maxWaitMs))
+      this.held.set(partition, keep)
+      this.touchedPartitions.add(partition)
+    }
+    return expired
   }
 
   watermarkOf(partition: number): number | undefined {
     return this.watermarks.get(partition)
+  }
+
+  /**
+   * Raises an idle partition's watermark (its owner found nothing left to read in it for a
+   * while): without this, a partition whose devices all went quiet would hold every close.
+   * From then on the partition's owner treats what arrives for the passed epochs as late, as
+   * for any watermark. Returns whether it moved.
+   */
+  raiseWatermark(partition: number, toMs: number): boolean {
+    const watermark = this.watermarks.get(partition)
+    if (watermark !== undefined && watermark >= toMs) return false
+    this.watermarks.set(partition, toMs)
+    this.dirtyWatermarks.add(partition)
+    this.touchedPartitions.add(partition)
+    return true
   }
 
   /** Applies one Kafka record (a signed message ingest accepted). */
@@ -286,7 +377,9 @@ export class Aggregation {
 
   /** Marks a record as seen (also one that was not telemetry): its offset may be committed. */
   skipRecord(partition: number, offset: string): void {
-    this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    const next = BigInt(offset) + 1n
+    // Max: held records are applied later, after the partition moved on.
+    if (next > (this.nextOffsets.get(partition) ?? -1n)) this.nextOffsets.set(partition, next)
     this.touchedPartitions.add(partition)
   }
 
@@ -326,18 +419,20 @@ export class Aggregation {
   }
 
   private isLate(partition: number, epoch: number): boolean {
-    if (epoch <= this.closedThroughEpoch) return true
     const watermark = this.watermarks.get(partition)
     return (
       watermark !== undefined && watermark >= epochEndMs(this.settings.grid, epoch) + this.settings.graceMs
     )
   }
 
-  /** The earliest epoch still open for a partition: where late data is booked. */
+  /**
+   * The earliest epoch still open for a partition: where late data is booked. No epoch at or
+   * after it can have closed, since closing needs this partition's watermark past it too.
+   */
   private bookingEpoch(partition: number): number {
     const { grid, graceMs } = this.settings
     const watermark = this.watermarks.get(partition) ?? grid.genesisMs
-    return Math.max(epochOf(grid, watermark - graceMs), this.closedThroughEpoch + 1)
+    return epochOf(grid, watermark - graceMs)
   }
 
   private revenue(device: DeviceRecord, intervalStartMs: number, totals: IntervalTotals): bigint {
@@ -384,7 +479,7 @@ export class Aggregation {
       this.counters.lateAdjustments += 1
     } else {
       // Revenue is computed once per interval when the writes are taken, not per reading.
-      this.dirtyIntervals.set(`${device.deviceId}\u0000${start}`, {
+      this.dirtyIntervals.set(`${device.deviceId}\u0000${device.poolId}\u0000${start}`, {
         ...after,
         device,
         intervalStartMs: start,
@@ -497,6 +592,7 @@ export class Aggregation {
               {
                 deviceId: s.device.deviceId,
                 partition: s.partition,
+                poolId: s.device.poolId,
                 meter: s.meter,
                 open: s.open,
                 boot: s.boot,
@@ -520,11 +616,13 @@ export class Aggregation {
     return writes
   }
 
-  /** The offset to commit for a partition: nothing at or after a record still waiting. */
+  /** The offset to commit for a partition: nothing at or after a record still waiting or held. */
   committableOffset(partition: number): string | undefined {
     const next = this.nextOffsets.get(partition)
     if (next === undefined) return undefined
     let lowest = next
+    const firstHeld = this.held.get(partition)?.[0]
+    if (firstHeld && BigInt(firstHeld.offset) < lowest) lowest = BigInt(firstHeld.offset)
     for (const state of this.waiting.get(partition) ?? []) {
       for (const p of state.pending.values()) if (BigInt(p.offset) < lowest) lowest = BigInt(p.offset)
     }
@@ -537,17 +635,11 @@ export class Aggregation {
   }
 
   /** Devices known, and readings waiting for a gap: what bounds this process's memory. */
-  sizes(): { devices: number; pendingReadings: number } {
+  sizes(): { devices: number; pendingReadings: number; heldRecords: number } {
     let pendingReadings = 0
     for (const set of this.waiting.values()) for (const s of set) pendingReadings += s.pending.size
-    return { devices: this.devices.size, pendingReadings }
+    let heldRecords = 0
+    for (const records of this.held.values()) heldRecords += records.length
+    return { devices: this.devices.size, pendingReadings, heldRecords }
   }
-}
-
-/**
- * The last epoch that may close under a global watermark: epoch e closes once
- * epochEnd(e) + grace <= watermark, i.e. e < epochOf(watermark - grace).
- */
-export function closableThroughEpoch(grid: TimeGrid, graceMs: number, globalWatermarkMs: number): number {
-  return epochOf(grid, globalWatermarkMs - graceMs) - 1
 }

@@ -43,7 +43,8 @@ export interface PendingReading {
 }
 
 export interface DeviceState {
-  readonly device: DeviceRecord
+  /** Replaced when the registry changes (a pool move starts a new open interval). */
+  device: DeviceRecord
   partition: number
   meter: MeterState | undefined
   open: OpenInterval | undefined
@@ -61,6 +62,8 @@ export const pendingKey = (boot: number, seq: number): string => `${boot}/${seq}
 export interface PersistedDeviceState {
   readonly deviceId: string
   readonly partition: number
+  /** The pool the open interval was booked under (undefined in states written before pools moved). */
+  readonly poolId: string | undefined
   readonly meter: MeterState
   readonly open: OpenInterval
   /** Boot of the last accepted reading; 0 for states written before boots existed. */
