@@ -131,6 +131,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     })
     cleanups.push(() => h.close())
     const injected = h.scenario.counters.injected
+    // Every fault class configured here was injected (the simulator knows more classes).
     for (const kind of Object.keys(faults) as (keyof typeof faults)[])
       expect(injected[kind], `${kind} injected`).toBeGreaterThan(0)
     expect(h.scenario.ledger.snapshot().quarantinedByReason.REGISTER_BACKWARDS ?? 0).toBeGreaterThan(0)
