@@ -216,6 +216,11 @@ describe('device faults of issue 8: injected, counted, and free of cost in the g
       sentAtMs = Math.max(sentAtMs, ...decoded(p).readings.map((r) => Math.min(r.ts, sentAtMs + 300_000)))
     }
     expect(ahead).toBeGreaterThan(0)
+    const faulty = costs(scenario)
+    // Every kWh and swap is paid, in the same device totals; the readings ahead pay nothing
+    // themselves (they are booked at the device's last time), so nothing is quarantined.
+    expect(faulty.perDevice).toEqual(cleanCosts.perDevice)
+    expect(faulty.quarantined).toEqual(cleanCosts.quarantined)
   })
 
   it('counterJump: a replaced swap controller reports its counter far ahead at once', () => {
@@ -237,5 +242,10 @@ describe('device faults of issue 8: injected, counted, and free of cost in the g
     // Each jump shows at the next reading, unless it came after the cabinet's last one.
     expect(jumps).toBeGreaterThan(0)
     expect(jumps).toBeLessThanOrEqual(scenario.counters.injected.counterJump)
+    // No phantom swaps, no energy lost: the jump reading is quarantined (COUNTER_JUMP) and
+    // becomes the baseline; the cabinet's real swaps and energy are all paid.
+    const faulty = costs(scenario)
+    expect(faulty.perDevice).toEqual(cleanCosts.perDevice)
+    expect(faulty.quarantined.COUNTER_JUMP).toBe(jumps)
   })
 })
