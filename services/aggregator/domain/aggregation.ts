@@ -47,6 +47,7 @@ import type { Reading, TelemetryMessage } from '../../../core/telemetry/types.ts
 import {
   type ClockSettings,
   firstPending,
+  followsInBoot,
   newDeviceState,
   PartitionClocks,
   positionOf,
@@ -352,7 +353,7 @@ export class Aggregation {
         const first = firstPending(state)
         const beforeWaiting =
           !first || first.boot > boot || (first.boot === boot && first.reading.seq > reading.seq)
-        if (isSuccessor(position, key) && beforeWaiting) {
+        if (followsInBoot(position, key) && beforeWaiting) {
           this.apply(state, reading, boot, hash, receivedAtMs)
           this.drainConsecutive(state)
         } else {
@@ -398,9 +399,14 @@ export class Aggregation {
         if (!stale) break
         state.pending.delete(pendingKey(first.boot, first.reading.seq))
         this.touchedPartitions.add(partition)
-        if (state.meter) this.counters.gapsSkipped += 1
-        // Readings of the gap that still arrive are then quarantined as GAP_GIVEN_UP.
-        state.sequence.recordGivenUp(positionOf(state), { boot: first.boot, seq: first.reading.seq })
+        const position = positionOf(state)
+        const key = { boot: first.boot, seq: first.reading.seq }
+        // A new boot starts once the old one had its reorder window: its stragglers that still
+        // come are BOOT_REGRESSED. Seqs skipped within a boot are a gap, and their readings that
+        // still arrive are GAP_GIVEN_UP.
+        const newBoot = position !== undefined && key.boot > position.boot
+        if (position && !(newBoot && isSuccessor(position, key))) this.counters.gapsSkipped += 1
+        state.sequence.recordGivenUp(newBoot ? undefined : position, key)
         this.apply(state, first.reading, first.boot, first.hash, first.receivedAtMs)
         this.drainConsecutive(state)
       }
@@ -408,10 +414,11 @@ export class Aggregation {
     }
   }
 
+  /** Accounts the readings waiting right behind the device's position, in its boot. */
   private drainConsecutive(state: DeviceState): void {
     for (;;) {
       const next = firstPending(state)
-      if (!next || !isSuccessor(positionOf(state), { boot: next.boot, seq: next.reading.seq })) break
+      if (!next || !followsInBoot(positionOf(state), { boot: next.boot, seq: next.reading.seq })) break
       state.pending.delete(pendingKey(next.boot, next.reading.seq))
       this.apply(state, next.reading, next.boot, next.hash, next.receivedAtMs)
     }
