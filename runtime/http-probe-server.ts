@@ -15,7 +15,8 @@ export async function startProbeServer(options: {
   readonly host: string
   readonly port: number
   readonly registry: Registry
-  readonly health: () => { readonly ok: boolean; readonly [key: string]: unknown }
+  /** The body of /healthz, as JSON; `ok` decides between 200 and 503. */
+  readonly health: () => { readonly ok: boolean }
 }): Promise<ProbeServer> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics') {
@@ -33,7 +34,10 @@ export async function startProbeServer(options: {
     }
     if (req.url === '/healthz') {
       const health = options.health()
-      res.writeHead(health.ok ? 200 : 503, { 'content-type': 'application/json' })
+      res.writeHead(health.ok ? 200 : 503, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+      })
       res.end(JSON.stringify(health))
       return
     }

@@ -1,3 +1,9 @@
+import {
+  KafkaJSConnectionError,
+  KafkaJSNonRetriableError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+} from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, RetryableError } from '../core/errors/base.ts'
 import { classifyError, RetriesExhaustedError, retry } from './retry.ts'
@@ -16,6 +22,44 @@ describe('classifyError', () => {
     expect(classifyError(httpError(413))).toBe('permanent')
     expect(classifyError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe('retry')
     expect(classifyError(new Error('wrapped', { cause: httpError(422) }))).toBe('permanent')
+  })
+})
+
+describe('classifyError on kafkajs errors', () => {
+  // The shapes kafkajs 2.2.4 throws from producer.sendBatch (src/retry/index.js).
+  const protocol = (type: string, retriable: boolean) =>
+    new KafkaJSProtocolError({ type, code: 0, retriable, message: type } as never)
+
+  it('judges "retries exceeded" by what kafkajs gave up on', () => {
+    const down = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092')
+    const exceeded = new KafkaJSNumberOfRetriesExceeded(down, { retryCount: 2, retryTime: 500 })
+    // The wrapper says retriable: false about itself; a broker down is still transient.
+    expect(exceeded.retriable).toBe(false)
+    expect(classifyError(exceeded)).toBe('retry')
+    // An outer kafkajs retrier wraps that again (seen from producer.sendBatch with the broker down).
+    const rewrapped = new KafkaJSNonRetriableError(exceeded)
+    Object.assign(rewrapped, { cause: down })
+    expect(rewrapped.retriable).toBe(false)
+    expect(classifyError(rewrapped)).toBe('retry')
+    // A bug kafkajs refuses to retry stays permanent.
+    expect(
+      classifyError(
+        Object.assign(new KafkaJSNonRetriableError(new TypeError('x')), { cause: new TypeError('x') }),
+      ),
+    ).toBe('permanent')
+    const leaderMoved = protocol('NOT_LEADER_FOR_PARTITION', true)
+    expect(
+      classifyError(new KafkaJSNumberOfRetriesExceeded(leaderMoved, { retryCount: 2, retryTime: 500 })),
+    ).toBe('retry')
+  })
+
+  it('refuses a record the broker will never take', () => {
+    const tooLarge = protocol('MESSAGE_TOO_LARGE', false)
+    expect(classifyError(tooLarge)).toBe('permanent')
+    expect(classifyError(Object.assign(new KafkaJSNonRetriableError(tooLarge), { cause: tooLarge }))).toBe(
+      'permanent',
+    )
+    expect(classifyError(protocol('TOPIC_AUTHORIZATION_FAILED', false))).toBe('permanent')
   })
 })
 

@@ -28,9 +28,17 @@ const TRANSIENT_SYSCALL_CODES = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ])
 
+const KAFKAJS_WRAPPERS = new Set(['KafkaJSNumberOfRetriesExceeded', 'KafkaJSNonRetriableError'])
+const isKafkaJsError = (value: unknown): boolean =>
+  typeof value === 'object' &&
+  value !== null &&
+  String((value as { name?: unknown }).name).startsWith('KafkaJS')
+
 /**
  * Classifies an error by what it says of itself, most specific first:
  * - a `RetryableError` retries; any other `GridrootError` is permanent (it was raised on purpose);
+ * - kafkajs's wrappers ("retries exceeded", "non-retriable" around those) are judged by the
+ *   kafkajs error they wrap (what kafkajs gave up on);
  * - a boolean `retriable` / `retryable` property (kafkajs errors carry `retriable`) decides;
  * - an HTTP status (`statusCode` or `status`, as the InfluxDB and viem clients set): 408, 425, 429
  *   and 5xx retry, other 4xx are permanent;
@@ -44,6 +52,12 @@ export function classifyError(error: unknown, depth = 0): RetryVerdict {
   if (error instanceof GridrootError) return 'permanent'
   if (typeof error !== 'object' || error === null) return 'retry'
   const e = error as Record<string, unknown>
+  // kafkajs gives up after its own retries with KafkaJSNumberOfRetriesExceeded, and an outer
+  // kafkajs retrier wraps that again in KafkaJSNonRetriableError: both call themselves
+  // non-retriable, yet what they gave up on (a broker down, a leader move) is their cause.
+  if (KAFKAJS_WRAPPERS.has(String(e.name)) && isKafkaJsError(e.cause) && depth < 5) {
+    return classifyError(e.cause, depth + 1)
+  }
   for (const key of ['retriable', 'retryable'] as const) {
     if (typeof e[key] === 'boolean') return e[key] ? 'retry' : 'permanent'
   }

@@ -1,4 +1,4 @@
-import { Kafka, type KafkaConfig, logLevel } from 'kafkajs'
+import { type Admin, Kafka, type KafkaConfig, logLevel } from 'kafkajs'
 import type { TopicSpec } from '../../core/kafka/topics.ts'
 import type { Endpoints } from '../endpoints.ts'
 
@@ -93,4 +93,53 @@ export async function ensureTopics(
 
 function isBrokerList(value: Endpoints['kafka'] | readonly string[]): value is readonly string[] {
   return Array.isArray(value)
+}
+
+/**
+ * The Kafka protocol error type (`MESSAGE_TOO_LARGE`, `NOT_LEADER_FOR_PARTITION`…) of an error
+ * kafkajs threw, looked for along its `cause` chain (kafkajs wraps what it gave up on).
+ */
+export function kafkaErrorType(error: unknown): string | undefined {
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const type = (current as { type?: unknown }).type
+    if (typeof type === 'string') return type
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * The largest record batch each topic takes: its `max.message.bytes`, which is the broker's
+ * `message.max.bytes` unless the topic overrides it. A produce request whose batch for one
+ * partition is larger is refused whole (MESSAGE_TOO_LARGE), so producers size batches by it.
+ */
+/**
+ * kafkajs's `ConfigResourceTypes.TOPIC`. Under Node's ESM loader the CommonJS named exports of
+ * kafkajs stop at `Partitioners` (cjs-module-lexer), so the enum cannot be imported by name.
+ */
+const CONFIG_RESOURCE_TOPIC = 2
+
+export async function topicMaxMessageBytes(
+  admin: Admin,
+  topics: readonly string[],
+): Promise<Map<string, number>> {
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({
+      type: CONFIG_RESOURCE_TOPIC,
+      name,
+      configNames: ['max.message.bytes'],
+    })),
+  })
+  const out = new Map<string, number>()
+  for (const resource of described.resources) {
+    const entry = resource.configEntries.find((e) => e.configName === 'max.message.bytes')
+    const bytes = Number(entry?.configValue)
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+      throw new Error(`topic ${resource.resourceName}: max.message.bytes is ${entry?.configValue}`)
+    }
+    out.set(resource.resourceName, bytes)
+  }
+  return out
 }

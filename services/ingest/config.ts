@@ -43,9 +43,21 @@ const IngestEnvSchema = z.object({
     .int()
     .min(256)
     .default(256 * 1024),
+  /** Longest original kept in a DLQ record (default: GRIDROOT_INGEST_MAX_MESSAGE_BYTES). */
+  GRIDROOT_INGEST_DLQ_MAX_VALUE_BYTES: z.coerce.number().int().min(0).optional(),
   GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE: z.coerce.number().int().min(1).default(1000),
   GRIDROOT_INGEST_ACCEPT_V1: envBoolean.default(true),
   GRIDROOT_INGEST_KAFKA_MAX_BATCH: z.coerce.number().int().min(1).default(2000),
+  GRIDROOT_INGEST_KAFKA_SIZE_MARGIN_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024),
+  GRIDROOT_INGEST_KAFKA_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).default(5_000),
+  GRIDROOT_INGEST_MQTT_KEEPALIVE_SEC: z.coerce.number().int().min(1).max(65535).default(60),
+  GRIDROOT_INGEST_HEALTH_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  GRIDROOT_INGEST_HEALTH_STUCK_MS: z.coerce.number().int().min(1).default(30_000),
+  GRIDROOT_INGEST_KAFKA_PROBE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   GRIDROOT_INGEST_KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
   GRIDROOT_INGEST_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   GRIDROOT_INGEST_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
@@ -63,10 +75,25 @@ export interface IngestConfig {
   /** Threads that verify signatures; defaults to the number of cores. */
   readonly verifyWorkers: number | undefined
   readonly maxMessageBytes: number
+  readonly dlqMaxValueBytes: number
   readonly maxReadingsPerMessage: number
   /** Telemetry v1 is still accepted (its migration window is open); false rejects it. */
   readonly acceptV1: boolean
   readonly kafkaMaxBatchRecords: number
+  /**
+   * Kept free below each topic's max.message.bytes when sizing produce requests: covers the
+   * record batch's own framing beyond the per-record estimate, and a broker limit a little
+   * lower than the one read at start.
+   */
+  readonly kafkaSizeMarginBytes: number
+  readonly kafkaRetryMaxDelayMs: number
+  /** MQTT keepalive; a held message does not let it expire (adapters/mqtt-source.ts). */
+  readonly mqttKeepaliveSec: number
+  /** /healthz turns 503 when a connection (MQTT or Kafka) has been down this long. */
+  readonly healthGraceMs: number
+  /** /healthz turns 503 when the oldest record not yet acknowledged by Kafka is this old. */
+  readonly healthStuckMs: number
+  readonly kafkaProbeIntervalMs: number
   /** Wait up to this long for a small produce request to fill up (0: send at once). */
   readonly kafkaLingerMs: number
   readonly drainTimeoutMs: number
@@ -86,8 +113,15 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
     sessionExpirySec: c.GRIDROOT_INGEST_SESSION_EXPIRY_SEC,
     verifyWorkers: c.GRIDROOT_INGEST_VERIFY_WORKERS,
     maxMessageBytes: c.GRIDROOT_INGEST_MAX_MESSAGE_BYTES,
+    dlqMaxValueBytes: c.GRIDROOT_INGEST_DLQ_MAX_VALUE_BYTES ?? c.GRIDROOT_INGEST_MAX_MESSAGE_BYTES,
     maxReadingsPerMessage: c.GRIDROOT_INGEST_MAX_READINGS_PER_MESSAGE,
     acceptV1: c.GRIDROOT_INGEST_ACCEPT_V1,
+    kafkaSizeMarginBytes: c.GRIDROOT_INGEST_KAFKA_SIZE_MARGIN_BYTES,
+    kafkaRetryMaxDelayMs: c.GRIDROOT_INGEST_KAFKA_RETRY_MAX_DELAY_MS,
+    mqttKeepaliveSec: c.GRIDROOT_INGEST_MQTT_KEEPALIVE_SEC,
+    healthGraceMs: c.GRIDROOT_INGEST_HEALTH_GRACE_MS,
+    healthStuckMs: c.GRIDROOT_INGEST_HEALTH_STUCK_MS,
+    kafkaProbeIntervalMs: c.GRIDROOT_INGEST_KAFKA_PROBE_INTERVAL_MS,
     kafkaMaxBatchRecords: c.GRIDROOT_INGEST_KAFKA_MAX_BATCH,
     kafkaLingerMs: c.GRIDROOT_INGEST_KAFKA_LINGER_MS,
     drainTimeoutMs: c.GRIDROOT_INGEST_DRAIN_TIMEOUT_MS,

@@ -5,4 +5,9 @@ import { ingestConfigFromEnv } from './config.ts'
 import { startIngestService } from './service.ts'
 
 const logger = createLogger('ingest')
-runService(logger, () => startIngestService(ingestConfigFromEnv(process.env), logger))
+runService(logger, () =>
+  startIngestService(ingestConfigFromEnv(process.env), logger, {
+    // The sink has logged what to fix. Unacknowledged messages stay with the MQTT broker.
+    onFatal: () => process.exit(1),
+  }),
+)

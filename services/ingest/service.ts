@@ -5,16 +5,20 @@
  */
 
 import { availableParallelism } from 'node:os'
+import { ConfigError } from '../../core/errors/base.ts'
 import { ED25519_VERIFIER, ED25519_VERIFIER_FALLBACK_REASON } from '../../core/identity/keys.ts'
 import { TELEMETRY_TOPIC_FILTER } from '../../core/telemetry/topic.ts'
-import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
+import { createKafka, ensureTopics, topicMaxMessageBytes } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
-import { createKafkaSink } from './adapters/kafka-sink.ts'
+import { startKafkaProbe } from './adapters/kafka-probe.ts'
+import { BATCH_OVERHEAD_BYTES, type KafkaSinkError, startKafkaSink } from './adapters/kafka-sink.ts'
 import { startMqttSource } from './adapters/mqtt-source.ts'
 import type { IngestConfig } from './config.ts'
+import { ingestHealth } from './health.ts'
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts'
 import { createPipeline } from './pipeline.ts'
 
@@ -25,7 +29,20 @@ export interface IngestService {
   stop(): Promise<void>
 }
 
-export async function startIngestService(config: IngestConfig, logger: Logger): Promise<IngestService> {
+export interface IngestServiceOptions {
+  /** The Kafka sink stopped for good (the error says what to fix); main.ts exits. */
+  readonly onFatal?: (error: KafkaSinkError) => void
+}
+
+/** Room a record needs beyond its value: key (device id), headers, framing. DLQ headers carry up to 500-character detail and topic. */
+const TELEMETRY_RECORD_EXTRA_BYTES = 1024
+const DLQ_RECORD_EXTRA_BYTES = 8 * 1024
+
+export async function startIngestService(
+  config: IngestConfig,
+  logger: Logger,
+  serviceOptions: IngestServiceOptions = {},
+): Promise<IngestService> {
   const registry = await loadRegistryFile(config.registryFile)
   logger.info(
     { devices: registry.size, byClass: registry.countByClass(), file: config.registryFile },
@@ -35,21 +52,69 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
 
   const metrics = createIngestMetrics()
   const kafka = createKafka(config.endpoints.kafka, config.instanceId)
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-  await producer.connect()
-  const sink = createKafkaSink(
-    producer,
+  const admin = kafka.admin({ retry: { retries: 0 } })
+  await retry(() => admin.connect(), { operation: 'kafka admin connect', maxAttempts: 10 })
+  const { telemetry, dlq } = config.topics
+  const maxMessageBytes = await retry(() => topicMaxMessageBytes(admin, [telemetry.name, dlq.name]), {
+    operation: 'kafka describe topic configs',
+    maxAttempts: 10,
+  })
+  const maxBatchBytes = new Map(
+    [...maxMessageBytes].map(([topic, bytes]) => [topic, bytes - config.kafkaSizeMarginBytes]),
+  )
+  checkFits(
+    telemetry.name,
+    config.maxMessageBytes + TELEMETRY_RECORD_EXTRA_BYTES,
+    'GRIDROOT_INGEST_MAX_MESSAGE_BYTES',
+    config.maxMessageBytes,
+  )
+  checkFits(
+    dlq.name,
+    config.dlqMaxValueBytes + DLQ_RECORD_EXTRA_BYTES,
+    'GRIDROOT_INGEST_DLQ_MAX_VALUE_BYTES',
+    config.dlqMaxValueBytes,
+  )
+  function checkFits(topic: string, recordBytes: number, variable: string, value: number) {
+    const budget = maxBatchBytes.get(topic) ?? 0
+    if (BATCH_OVERHEAD_BYTES + recordBytes <= budget) return
+    throw new ConfigError(`${variable}=${value} does not fit Kafka topic ${topic}`, {
+      metaMessages: [
+        `The topic takes batches of up to ${maxMessageBytes.get(topic)} bytes (max.message.bytes); ingest keeps GRIDROOT_INGEST_KAFKA_SIZE_MARGIN_BYTES=${config.kafkaSizeMarginBytes} free and needs ${recordBytes} bytes for the largest record.`,
+        `Lower ${variable}, or raise the topic's max.message.bytes (kafka-configs.sh --alter --entity-type topics --entity-name ${topic} --add-config max.message.bytes=...).`,
+      ],
+    })
+  }
+
+  const sink = await startKafkaSink(
+    () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // kafkajs gives up quickly and runtime/retry.ts retries the same batch (same sequence
+        // numbers, so the broker drops what it already has): the retries show in logs, metrics
+        // and /healthz instead of inside kafkajs.
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+      }),
     logger,
     {
       maxBatchRecords: config.kafkaMaxBatchRecords,
-      retryMaxDelayMs: 5_000,
+      maxBatchBytes,
+      retryMaxDelayMs: config.kafkaRetryMaxDelayMs,
       lingerMs: config.kafkaLingerMs,
       lingerMinRecords: 64,
     },
     {
       onBatch: (records) => metrics.produceBatch.observe(records),
-      onError: () => metrics.produceErrors.inc(),
+      onError: (_, kind) => metrics.produceErrors.inc({ kind }),
+      onProducerReset: () => metrics.producerResets.inc(),
+      onFatal: (error) => serviceOptions.onFatal?.(error),
     },
+  )
+  const kafkaProbe = startKafkaProbe(
+    admin,
+    { topics: [telemetry.name, dlq.name], intervalMs: config.kafkaProbeIntervalMs },
+    logger,
   )
   const verifyWorkers = config.verifyWorkers ?? availableParallelism()
   const admission = createAdmitPool({
@@ -67,6 +132,7 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     topics: config.topics,
     send: (record) => sink.send(record),
     admit: (topic, payload) => admission.admit(topic, payload),
+    dlqMaxValueBytes: config.dlqMaxValueBytes,
     metrics,
     logger,
   })
@@ -78,15 +144,51 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
       topicFilter: TELEMETRY_TOPIC_FILTER,
       clientIdPrefix: config.instanceId,
       sessionExpirySec: config.sessionExpirySec,
+      keepaliveSec: config.mqttKeepaliveSec,
     },
     handle,
     logger,
+    {
+      onConnectionsChanged: (up) => metrics.mqttConnectionsUp.set(up),
+      onReconnect: () => metrics.mqttReconnects.inc(),
+      onRedeliveryJoined: () => metrics.mqttRedeliveriesJoined.inc(),
+    },
   )
+  const health = () => {
+    const nowMs = Date.now()
+    const h = ingestHealth({
+      nowMs,
+      graceMs: config.healthGraceMs,
+      stuckMs: config.healthStuckMs,
+      mqtt: {
+        connections: source.connections,
+        connected: source.connected,
+        downTooLong: source.downLongerThan(config.healthGraceMs, nowMs),
+      },
+      kafka: {
+        probeFailingSinceMs: kafkaProbe.failingSinceMs,
+        produceFailingSinceMs: sink.failingSinceMs,
+        oldestPendingAgeMs: sink.oldestPendingAgeMs(nowMs),
+        pending: sink.pending,
+        stopped: sink.fatal?.message,
+      },
+      inFlight: source.inFlight,
+    })
+    metrics.healthy.set(h.ok ? 1 : 0)
+    metrics.oldestPendingAge.set(h.kafka.oldestPendingAgeMs / 1000)
+    metrics.kafkaReachable.set(
+      kafkaProbe.failingSinceMs === undefined && sink.failingSinceMs === undefined ? 1 : 0,
+    )
+    return h
+  }
+  // Gauges follow health even when nobody asks /healthz.
+  const gaugeTimer = setInterval(health, 1_000).unref()
+  health()
   const probe = await startProbeServer({
     host: config.metricsHost,
     port: config.metricsPort,
     registry: metrics.registry,
-    health: () => ({ ok: true, inFlight: source.inFlight, kafkaPending: sink.pending }),
+    health,
   })
   if (ED25519_VERIFIER_FALLBACK_REASON !== undefined && process.env.GRIDROOT_ED25519_VERIFIER !== 'node') {
     logger.warn(
@@ -111,8 +213,10 @@ export async function startIngestService(config: IngestConfig, logger: Logger): 
     async stop() {
       logger.info({ inFlight: source.inFlight }, 'ingest draining')
       await source.drain(config.drainTimeoutMs)
-      await sink.close()
-      await producer.disconnect()
+      await sink.close(5_000)
+      clearInterval(gaugeTimer)
+      kafkaProbe.stop()
+      await admin.disconnect().catch(() => undefined)
       await admission.close()
       await probe.close()
       logger.info('ingest stopped')

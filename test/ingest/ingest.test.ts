@@ -3,6 +3,7 @@
  * telemetry.v1 byte for byte; every fault lands where it should with its reason; SIGKILL
  * mid-stream loses nothing.
  */
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,6 +55,7 @@ async function startIngest(instance: string, registryFile: string): Promise<Serv
 const fromInstance = (instance: string) => (r: { headers: Record<string, string> }) =>
   r.headers['gridroot-ingest'] === instance
 const b64 = (b: Buffer) => b.toString('base64')
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 describe('ingest (real Mosquitto + Kafka)', () => {
   let publisher: MqttPublisher
@@ -147,11 +149,18 @@ describe('ingest (real Mosquitto + Kafka)', () => {
     expect(dlq.length).toBe(
       injected.malformed + injected.badSignature + injected.unknownDevice + injected.oversize,
     )
-    // The DLQ keeps the original bytes.
+    // The DLQ keeps the original bytes; longer than the bound (by default the maximum message
+    // size: only oversize ones), their start, with the sha256 of the whole beside it.
     const junk = run.all.filter((p) =>
       ['malformed', 'badSignature', 'unknownDevice', 'oversize'].includes(p.kind),
     )
-    expect(dlq.map((r) => b64(r.value)).sort()).toEqual(junk.map((p) => b64(p.payload)).sort())
+    const original = (r: (typeof dlq)[number]) => r.headers['gridroot-original-sha256'] ?? sha256(r.value)
+    expect(dlq.map(original).sort()).toEqual(junk.map((p) => sha256(p.payload)).sort())
+    for (const r of byReason('PAYLOAD_TOO_LARGE')) {
+      const whole = junk.find((p) => sha256(p.payload) === r.headers['gridroot-original-sha256'])
+      expect(whole?.payload.subarray(0, r.value.length).equals(r.value)).toBe(true)
+      expect(r.headers['gridroot-original-bytes']).toBe(String(whole?.payload.length))
+    }
     expect(byReason('BAD_SIGNATURE')[0]?.headers['gridroot-detail']).toMatch(/does not verify/)
 
     // Genuine messages, duplicates and replays are valid and signed: all reach telemetry.v1,

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import { type HealthInputs, ingestHealth } from './health.ts'
+
+const healthy: HealthInputs = {
+  nowMs: 100_000,
+  graceMs: 10_000,
+  stuckMs: 30_000,
+  mqtt: { connections: 8, connected: 8, downTooLong: 0 },
+  kafka: {
+    probeFailingSinceMs: undefined,
+    produceFailingSinceMs: undefined,
+    oldestPendingAgeMs: 0,
+    pending: 0,
+    stopped: undefined,
+  },
+  inFlight: 0,
+}
+const codes = (i: HealthInputs) => ingestHealth(i).reasons.map((r) => r.code)
+
+describe('ingestHealth', () => {
+  it('is ok while everything answers, and rides out a short blip', () => {
+    expect(ingestHealth(healthy).ok).toBe(true)
+    expect(ingestHealth({ ...healthy, kafka: { ...healthy.kafka, probeFailingSinceMs: 95_000 } }).ok).toBe(
+      true,
+    )
+  })
+
+  it('says which part is down or stuck', () => {
+    expect(codes({ ...healthy, mqtt: { ...healthy.mqtt, connected: 5, downTooLong: 3 } })).toEqual([
+      'MQTT_DISCONNECTED',
+    ])
+    expect(codes({ ...healthy, kafka: { ...healthy.kafka, produceFailingSinceMs: 80_000 } })).toEqual([
+      'KAFKA_UNREACHABLE',
+    ])
+    // Stuck whatever the cause: Kafka answers metadata, yet nothing is acknowledged.
+    expect(
+      codes({ ...healthy, kafka: { ...healthy.kafka, oldestPendingAgeMs: 31_000, pending: 4 } }),
+    ).toEqual(['KAFKA_PRODUCE_STUCK'])
+    expect(codes({ ...healthy, kafka: { ...healthy.kafka, stopped: 'TOPIC_AUTHORIZATION_FAILED' } })).toEqual(
+      ['KAFKA_SINK_STOPPED'],
+    )
+  })
+})

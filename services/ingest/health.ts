@@ -1,0 +1,74 @@
+/**
+ * What ingest's /healthz says, from what the adapters report: 503 with the reasons when MQTT or
+ * Kafka has been unreachable longer than a grace period, when the producer is stuck (its oldest
+ * unacknowledged record is older than a threshold, whatever the cause), or when the Kafka sink has
+ * stopped. A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
+ */
+
+export const HEALTH_REASONS = {
+  MQTT_DISCONNECTED: 'MQTT connections have been down longer than GRIDROOT_INGEST_HEALTH_GRACE_MS',
+  KAFKA_UNREACHABLE: 'Kafka has not answered for longer than GRIDROOT_INGEST_HEALTH_GRACE_MS',
+  KAFKA_PRODUCE_STUCK:
+    'the oldest record waiting for Kafka is older than GRIDROOT_INGEST_HEALTH_STUCK_MS (no PUBACK meanwhile)',
+  KAFKA_SINK_STOPPED: 'Kafka refused something no record can fix; ingest stops',
+} as const
+
+export type HealthReason = keyof typeof HEALTH_REASONS
+
+export interface HealthInputs {
+  readonly nowMs: number
+  readonly graceMs: number
+  readonly stuckMs: number
+  readonly mqtt: { readonly connections: number; readonly connected: number; readonly downTooLong: number }
+  readonly kafka: {
+    readonly probeFailingSinceMs: number | undefined
+    readonly produceFailingSinceMs: number | undefined
+    readonly oldestPendingAgeMs: number
+    readonly pending: number
+    readonly stopped: string | undefined
+  }
+  readonly inFlight: number
+}
+
+export interface IngestHealth {
+  readonly ok: boolean
+  readonly reasons: readonly { readonly code: HealthReason; readonly detail: string }[]
+  readonly inFlight: number
+  readonly mqtt: { readonly connections: number; readonly connected: number }
+  readonly kafka: {
+    readonly pending: number
+    readonly oldestPendingAgeMs: number
+    readonly failingForMs: number | undefined
+  }
+}
+
+export function ingestHealth(i: HealthInputs): IngestHealth {
+  const reasons: { code: HealthReason; detail: string }[] = []
+  if (i.mqtt.downTooLong > 0) {
+    reasons.push({
+      code: 'MQTT_DISCONNECTED',
+      detail: `${i.mqtt.downTooLong} of ${i.mqtt.connections} MQTT connections down for ${i.graceMs} ms or more`,
+    })
+  }
+  const since = [i.kafka.probeFailingSinceMs, i.kafka.produceFailingSinceMs].filter(
+    (t): t is number => t !== undefined,
+  )
+  const failingForMs = since.length > 0 ? i.nowMs - Math.min(...since) : undefined
+  if (failingForMs !== undefined && failingForMs >= i.graceMs) {
+    reasons.push({ code: 'KAFKA_UNREACHABLE', detail: `Kafka requests failing for ${failingForMs} ms` })
+  }
+  if (i.kafka.oldestPendingAgeMs >= i.stuckMs) {
+    reasons.push({
+      code: 'KAFKA_PRODUCE_STUCK',
+      detail: `${i.kafka.pending} record(s) waiting, the oldest for ${i.kafka.oldestPendingAgeMs} ms`,
+    })
+  }
+  if (i.kafka.stopped !== undefined) reasons.push({ code: 'KAFKA_SINK_STOPPED', detail: i.kafka.stopped })
+  return {
+    ok: reasons.length === 0,
+    reasons,
+    inFlight: i.inFlight,
+    mqtt: { connections: i.mqtt.connections, connected: i.mqtt.connected },
+    kafka: { pending: i.kafka.pending, oldestPendingAgeMs: i.kafka.oldestPendingAgeMs, failingForMs },
+  }
+}
