@@ -1,45 +1,42 @@
 /**
- * The interfaces the oracle's domain needs from the world. `domain/` imports only these (and
- * core); `adapters/` implement them against Kafka, InfluxDB, the artifact store and the chain.
+ * The interfaces the oracle's domain and its services need from the world. `domain/` imports
+ * only these (and core); `adapters/` implement them against Kafka, InfluxDB, the artifact store
+ * and the chain.
  */
 import type { Hex, Proposal } from './domain/proposal.ts'
 import type { Refusal, SignedProposal } from './domain/signature-book.ts'
-import type { PoolChainState } from './domain/submit-step.ts'
 
-/** One device's leaf values for a pool and epoch (the fields of core/merkle's device leaf). */
-export interface DeviceLeafValues {
-  readonly poolId: string
-  readonly epoch: number
+/** One device's totals in a closed epoch, as the aggregator books them (epoch_device). */
+export interface DeviceEpochTotals {
   readonly deviceId: string
-  readonly energyWh: bigint
-  readonly revenueUnits: bigint
-  readonly readings: number
-  readonly readingsDigest: Hex
-}
-
-/** What an epoch's close announcement says about one pool. */
-export interface AnnouncedPool {
   readonly poolId: string
-  readonly devices: number
-  readonly energyWh: bigint
+  readonly assetClass: string
+  readonly energyWh: number
   readonly revenueUnits: bigint
+  readonly swaps: number
   readonly readings: number
+  readonly quarantined: number
 }
 
+/** An epochs.v1 announcement (docs/architecture.md, "epochs.v1"), decoded. */
 export interface EpochAnnouncement {
   readonly epoch: number
-  readonly pools: readonly AnnouncedPool[]
-  /** The aggregator's digest over the epoch's per-device totals. */
-  readonly digest: Hex
-  /** Kafka record the announcement came in, for logs. */
-  readonly source: { readonly partition: number; readonly offset: string }
+  readonly startMs: number
+  readonly endMs: number
+  readonly pools: readonly {
+    readonly poolId: string
+    readonly devices: number
+    readonly energyWh: number
+    readonly revenueUnits: bigint
+    readonly readings: number
+  }[]
+  /** sha256 hex over the aggregator's per-device totals of the epoch (all pools). */
+  readonly digest: string
 }
 
-/** Where a signer's per-device totals come from: the aggregator's InfluxDB, or its own replay. */
-export interface LeafSource {
-  readonly kind: 'influx' | 'replay'
-  /** Every device of every pool with totals in the epoch; waits until the source has them. */
-  leaves(announcement: EpochAnnouncement): Promise<readonly DeviceLeafValues[]>
+/** The aggregator's booked totals of a closed epoch (InfluxDB `epoch_device`). */
+export interface EpochTotalsStore {
+  epochTotals(epoch: number): Promise<DeviceEpochTotals[]>
 }
 
 /** One telemetry.v1 record as the readings archive keeps it. */
@@ -53,11 +50,6 @@ export interface ArchivedRecord {
   readonly valueBase64: string
 }
 
-/** The original signed records whose readings the leaves of a pool and epoch pay for. */
-export interface ArchiveSource {
-  recordsFor(poolId: string, epoch: number, deviceIds: readonly string[]): Promise<readonly ArchivedRecord[]>
-}
-
 /** Content-addressed artifacts (published trees and readings archives). */
 export interface ArtifactStore {
   /** Stores bytes under keccak256(bytes); idempotent. Returns the hash. */
@@ -68,7 +60,7 @@ export interface ArtifactStore {
 
 export interface ProposalSigner {
   readonly address: Hex
-  /** The EIP-712 signature of the proposal for the configured chain and RevenueOracle. */
+  /** The EIP-712 signature of the proposal (at its attempt) for the configured chain and RevenueOracle. */
   sign(proposal: Proposal): Promise<Hex>
 }
 
@@ -81,15 +73,34 @@ export interface SignatureChannel {
   publish(message: SignerMessage): Promise<void>
 }
 
-/** RevenueOracle as the submitter and the verifier see it. */
+export type EpochStatus = 'none' | 'pending' | 'rejected' | 'final'
+
+/** RevenueOracle's stored record of a pool epoch. */
+export interface EpochRecord {
+  readonly status: EpochStatus
+  /** 0, then +1 per guardian rejection: what the next signatures must be made for. */
+  readonly attempt: number
+  readonly root: Hex
+  readonly finalizesAtSec: bigint
+}
+
+/** RevenueOracle as the signers, the submitter and the verifier see it. */
 export interface OracleChain {
   signerSet(): Promise<{ readonly signers: readonly Hex[]; readonly threshold: number }>
-  poolState(poolId: string): Promise<PoolChainState>
+  /** undefined when the pool is not registered on-chain. */
+  pool(poolId: string): Promise<{ readonly firstEpoch: number; readonly nextEpoch: number } | undefined>
+  epochRecord(poolId: string, epoch: number): Promise<EpochRecord>
+  /** Roots the guardian rejected for a pool epoch (from EpochRejected events). */
+  rejectedRoots(poolId: string, epoch: number): Promise<readonly Hex[]>
   /** Chain time (latest block), seconds. */
   nowSec(): Promise<bigint>
-  propose(proposal: Proposal, signatures: readonly Hex[]): Promise<Hex>
+  /** Sends propose with the signatures (the adapter orders them as the contract wants). */
+  propose(
+    proposal: Proposal,
+    signatures: readonly { readonly signer: Hex; readonly signature: Hex }[],
+  ): Promise<Hex>
   finalize(poolId: string, epoch: number): Promise<Hex>
-  /** A finalized epoch's commitment; undefined while not final. */
+  /** A finalized epoch's commitment (tree and archive hashes from its EpochProposed event). */
   finalized(poolId: string, epoch: number): Promise<FinalizedEpoch | undefined>
 }
 

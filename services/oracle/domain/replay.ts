@@ -81,6 +81,11 @@ export class TelemetryReplay {
     return this.nextOffsets
   }
 
+  /** The partition's watermark (latest accounting time of its accepted readings), ms. */
+  watermarkOf(partition: number): number | undefined {
+    return this.aggregation.watermarkOf(partition)
+  }
+
   /** Applies one telemetry.v1 record (records of a partition in offset order). */
   apply(record: ArchivedRecord, message: TelemetryMessage | undefined): void {
     const { partition, offset } = record

@@ -1,0 +1,87 @@
+/**
+ * Reads a topic from its beginning on every start, in partition order, without committing
+ * offsets: the oracle's state (the replay, the signature book, the announcements seen) is
+ * rebuilt from Kafka itself, so a restart can neither skip nor lose anything. The group id only
+ * names the reader; with nothing committed it always starts at the earliest offset.
+ */
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
+import type { Logger } from '../../../runtime/log.ts'
+
+export interface TopicRecord {
+  readonly partition: number
+  readonly offset: string
+  readonly timestampMs: number
+  readonly key: string | undefined
+  readonly value: Buffer
+}
+
+export interface TopicReader {
+  /** Offset after the last record handled, per partition. */
+  positions(): ReadonlyMap<number, bigint>
+  /** The partition ends (high watermarks) right now. */
+  ends(): Promise<Map<number, bigint>>
+  stop(): Promise<void>
+}
+
+export async function startTopicReader(
+  kafka: Kafka,
+  options: {
+    readonly topic: string
+    readonly groupId: string
+    readonly logger: Logger
+    /** Handles records of one partition in offset order; must not throw for a bad record. */
+    readonly onRecords: (records: readonly TopicRecord[]) => void | Promise<void>
+  },
+): Promise<TopicReader> {
+  const positions = new Map<number, bigint>()
+  const admin = kafka.admin()
+  await admin.connect()
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 2_000,
+    maxWaitTimeInMs: 200,
+    // epochs.v1 is written in transactions: only committed announcements count.
+    readUncommitted: false,
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topic: options.topic, fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, heartbeat, isRunning }) => {
+      const records: TopicRecord[] = []
+      // A rebalance restarts a reader that commits nothing at the earliest offset: skip what
+      // was handled already, so every record is handled exactly once per process.
+      const from = positions.get(batch.partition) ?? 0n
+      for (const m of batch.messages as KafkaMessage[]) {
+        if (BigInt(m.offset) < from) continue
+        const timestampMs = Number(m.timestamp)
+        records.push({
+          partition: batch.partition,
+          offset: m.offset,
+          timestampMs: Number.isFinite(timestampMs) ? timestampMs : -1,
+          key: m.key?.toString(),
+          value: m.value ?? Buffer.alloc(0),
+        })
+      }
+      if (!isRunning() || records.length === 0) return
+      await options.onRecords(records)
+      const last = records[records.length - 1] as TopicRecord
+      positions.set(batch.partition, BigInt(last.offset) + 1n)
+      await heartbeat()
+    },
+  })
+  options.logger.info({ topic: options.topic, groupId: options.groupId }, 'reading topic from the beginning')
+  return {
+    positions: () => positions,
+    async ends() {
+      const offsets = await admin.fetchTopicOffsets(options.topic)
+      return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]))
+    },
+    async stop() {
+      await consumer.disconnect().catch(() => undefined)
+      await admin.disconnect().catch(() => undefined)
+    },
+  }
+}

@@ -1,0 +1,39 @@
+import { Counter, Gauge, Registry } from 'prom-client'
+
+export function createOracleMetrics() {
+  const registry = new Registry()
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name, help, labelNames, registers: [registry] })
+  const gauge = (name: string, help: string, labelNames: string[] = []) =>
+    new Gauge({ name, help, labelNames, registers: [registry] })
+  return {
+    registry,
+    signatures: counter('gridroot_oracle_signatures_total', 'Proposals this signer signed, by pool', [
+      'pool',
+    ]),
+    refusals: counter(
+      'gridroot_oracle_refusals_total',
+      'Pool epochs this signer refused to sign, by reason',
+      ['reason'],
+    ),
+    replayedRecords: counter('gridroot_oracle_replayed_records_total', 'telemetry.v1 records replayed'),
+    undecodable: counter('gridroot_oracle_undecodable_total', 'Records that did not decode (skipped)'),
+    announcements: counter('gridroot_oracle_announcements_total', 'epochs.v1 announcements read'),
+    disagreements: counter(
+      'gridroot_oracle_disagreements_total',
+      'Pool epochs for which signers signed different proposals (each new proposal counts)',
+    ),
+    signerRefusals: counter('gridroot_oracle_signer_refusals_seen_total', 'Refusals read from the signers', [
+      'reason',
+    ]),
+    badSignatures: counter(
+      'gridroot_oracle_bad_signatures_total',
+      'Signature records that do not recover to the signer they name (skipped)',
+    ),
+    proposed: counter('gridroot_oracle_proposed_total', 'propose transactions mined', ['pool']),
+    finalized: counter('gridroot_oracle_finalized_total', 'finalize transactions mined', ['pool']),
+    finalizedEpoch: gauge('gridroot_oracle_finalized_epoch', 'Latest finalized epoch per pool', ['pool']),
+    chainUnavailable: gauge('gridroot_oracle_chain_unavailable', '1 while chain calls are failing'),
+  }
+}
+export type OracleMetrics = ReturnType<typeof createOracleMetrics>

@@ -1,0 +1,285 @@
+/**
+ * An oracle signer: on each epochs.v1 announcement, per pool, recompute the device tree on its
+ * own, check it against the announcement, publish the tree and the readings archive, and sign.
+ *
+ * Every signer replays telemetry.v1 through the aggregator's rules (domain/replay.ts): that is
+ * where the readings each leaf pays for, and so the readings digests and the archive, come
+ * from. The per-device totals come from the configured source: `influx` reads what the
+ * aggregator booked (epoch_device), `replay` uses its own replay, so a fault in the aggregator's
+ * state cannot be signed through by it. A signer signs only what it computed itself, after the
+ * artifacts it published read back byte for byte from the store; when its totals do not match
+ * the announcement it signs nothing and says why on the channel (a refusal with its own root).
+ *
+ * After a guardian rejection the chain's attempt number grows; the signer signs its proposal
+ * again for the new attempt (the submitter never re-proposes a rejected root, so that only
+ * matters when the recomputed root differs).
+ */
+import { epochEndMs } from '../../core/epochs/grid.ts'
+import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
+import type { TelemetryMessage } from '../../core/telemetry/types.ts'
+import type { Logger } from '../../runtime/log.ts'
+import { retry } from '../../runtime/retry.ts'
+import { announcementMismatch } from './domain/announcement.ts'
+import { buildPoolEpoch, isProblem } from './domain/pool-epoch.ts'
+import type { Proposal } from './domain/proposal.ts'
+import type { TelemetryReplay } from './domain/replay.ts'
+import type { OracleMetrics } from './metrics.ts'
+import type {
+  ArchivedRecord,
+  ArtifactStore,
+  DeviceEpochTotals,
+  EpochAnnouncement,
+  EpochTotalsStore,
+  OracleChain,
+  ProposalSigner,
+  SignatureChannel,
+} from './ports.ts'
+
+export interface SignerDeps {
+  readonly instanceId: string
+  readonly source: 'influx' | 'replay'
+  readonly graceMs: number
+  readonly grid: Parameters<typeof epochEndMs>[0]
+  readonly registry: DeviceRegistry
+  readonly replay: TelemetryReplay
+  /** Partitions of telemetry.v1: every one must have passed an epoch before it is final here. */
+  readonly partitions: () => Promise<number>
+  readonly totals: EpochTotalsStore | undefined
+  readonly store: ArtifactStore
+  readonly chain: OracleChain
+  readonly signer: ProposalSigner
+  readonly channel: SignatureChannel
+  readonly metrics: OracleMetrics
+  readonly logger: Logger
+  readonly sourceTimeoutMs: number
+  readonly signal: AbortSignal
+}
+
+export interface Signer {
+  /** Feeds telemetry.v1 records (one partition, in offset order) into the replay. */
+  onTelemetry(
+    records: readonly {
+      partition: number
+      offset: string
+      timestampMs: number
+      key: string | undefined
+      value: Buffer
+    }[],
+  ): void
+  /** Queues an announcement; they are handled one at a time, in order. */
+  onAnnouncement(announcement: EpochAnnouncement): void
+  /** Signs again what the guardian rejected (called on a timer). */
+  resignRejected(): Promise<void>
+  readonly state: { lastSignedEpoch: number | undefined; lastError: string | undefined; queued: number }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export function createSigner(deps: SignerDeps): Signer {
+  const { replay, logger, metrics } = deps
+  const pools = [...new Set([...deps.registry.devices()].map((d) => d.poolId))].sort()
+  const state: Signer['state'] = { lastSignedEpoch: undefined, lastError: undefined, queued: 0 }
+  const signed = new Map<string, Proposal>()
+  let tail: Promise<void> = Promise.resolve()
+
+  const onRetry =
+    (operation: string) =>
+    ({ error, attempt }: { error: unknown; attempt: number }) => {
+      state.lastError = `${operation}: ${String(error)}`
+      if (attempt === 1 || attempt % 10 === 0)
+        logger.warn({ err: error, attempt }, `${operation} failed; retrying`)
+    }
+  const withRetry = <T>(operation: string, fn: () => Promise<T>) =>
+    retry(fn, { operation, signal: deps.signal, maxDelayMs: 5_000, onRetry: onRetry(operation) })
+
+  /** Waits until every partition's replay watermark passed the epoch's end plus the grace. */
+  const replayReady = async (epoch: number): Promise<boolean> => {
+    const needMs = epochEndMs(deps.grid, epoch) + deps.graceMs
+    const deadline = Date.now() + deps.sourceTimeoutMs
+    for (;;) {
+      const n = await withRetry('read telemetry partitions', deps.partitions)
+      let ready = n > 0
+      for (let p = 0; p < n && ready; p++)
+        ready = (replay.watermarkOf(p) ?? Number.NEGATIVE_INFINITY) >= needMs
+      if (ready) return true
+      if (Date.now() > deadline || deps.signal.aborted) return false
+      await sleep(200)
+    }
+  }
+
+  const refuse = async (
+    poolId: string,
+    epoch: number,
+    reason: string,
+    detail: string,
+    ownRoot?: Proposal['root'],
+  ) => {
+    metrics.refusals.inc({ reason })
+    logger.warn({ poolId, epoch, reason, detail, ownRoot }, 'not signing')
+    await withRetry('publish refusal', () =>
+      deps.channel.publish({
+        kind: 'refusal',
+        instance: deps.instanceId,
+        source: deps.source,
+        poolId,
+        epoch,
+        signer: deps.signer.address,
+        reason,
+        detail,
+        ownRoot,
+      }),
+    )
+  }
+
+  const signAndPublish = async (proposal: Proposal) => {
+    const signature = await deps.signer.sign(proposal)
+    await withRetry('publish signature', () =>
+      deps.channel.publish({
+        kind: 'signature',
+        instance: deps.instanceId,
+        source: deps.source,
+        proposal,
+        signer: deps.signer.address,
+        signature,
+      }),
+    )
+    signed.set(`${proposal.poolId}\u0000${proposal.epoch}`, proposal)
+    metrics.signatures.inc({ pool: proposal.poolId })
+    logger.info(
+      {
+        poolId: proposal.poolId,
+        epoch: proposal.epoch,
+        attempt: proposal.attempt,
+        root: proposal.root,
+        leafCount: proposal.leafCount,
+      },
+      'signed',
+    )
+  }
+
+  /** Publishes bytes and reads them back: a store that does not return them is not signed for. */
+  const publish = async (bytes: Uint8Array, hash: string): Promise<boolean> => {
+    const put = await withRetry('artifact put', () => deps.store.put(bytes))
+    const back = await withRetry('artifact get', () => deps.store.get(put))
+    return put === hash && back !== undefined && Buffer.from(back).equals(Buffer.from(bytes))
+  }
+
+  const handle = async (announcement: EpochAnnouncement) => {
+    const { epoch } = announcement
+    // Pools whose epoch is already final or pending on-chain, or not registered, need nothing.
+    const open: { poolId: string; attempt: number }[] = []
+    for (const poolId of pools) {
+      const pool = await withRetry('read pool', () => deps.chain.pool(poolId))
+      if (!pool || epoch < pool.nextEpoch || epoch < pool.firstEpoch) continue
+      const record = await withRetry('read epoch record', () => deps.chain.epochRecord(poolId, epoch))
+      if (record.status === 'pending' || record.status === 'final') continue
+      open.push({ poolId, attempt: record.attempt })
+    }
+    if (open.length === 0) return
+    if (!(await replayReady(epoch))) {
+      for (const { poolId } of open)
+        await refuse(
+          poolId,
+          epoch,
+          'SOURCE_NOT_READY',
+          'the telemetry replay did not reach the end of the epoch in time',
+        )
+      return
+    }
+    const replayed: DeviceEpochTotals[] = replay.epochResults(epoch)
+    const totals =
+      deps.source === 'influx' && deps.totals
+        ? await withRetry('read epoch totals', () => (deps.totals as EpochTotalsStore).epochTotals(epoch))
+        : replayed
+    const mismatch = announcementMismatch(announcement, totals)
+    for (const { poolId, attempt } of open) {
+      const built = buildPoolEpoch(poolId, epoch, attempt, totals, (d) => replay.paidReadings(epoch, d))
+      if (isProblem(built)) {
+        await refuse(poolId, epoch, built.code, built.detail)
+        continue
+      }
+      if (mismatch) {
+        await refuse(
+          poolId,
+          epoch,
+          'ANNOUNCEMENT_MISMATCH',
+          `the ${deps.source} totals digest to ${mismatch.computed}, the aggregator announced ${mismatch.announced}`,
+          built.proposal.root,
+        )
+        continue
+      }
+      const treeOk = await publish(built.treeBytes, built.proposal.treeHash)
+      const archiveOk = await publish(built.archiveBytes, built.proposal.archiveHash)
+      if (!treeOk || !archiveOk) {
+        await refuse(
+          poolId,
+          epoch,
+          'ARTIFACT_STORE',
+          'the published artifacts did not read back',
+          built.proposal.root,
+        )
+        continue
+      }
+      await signAndPublish(built.proposal)
+    }
+    state.lastSignedEpoch = epoch
+    state.lastError = undefined
+  }
+
+  return {
+    state,
+    onTelemetry(records) {
+      for (const r of records) {
+        let message: TelemetryMessage | undefined
+        try {
+          message = decodeAcceptedRecord(r.value)
+        } catch (error) {
+          metrics.undecodable.inc()
+          logger.warn(
+            { err: error, partition: r.partition, offset: r.offset },
+            'telemetry record does not decode; skipped',
+          )
+          message = undefined
+        }
+        const record: ArchivedRecord = {
+          deviceId: message?.deviceId ?? r.key ?? 'unknown',
+          partition: r.partition,
+          offset: r.offset,
+          receivedAtMs: r.timestampMs,
+          valueBase64: r.value.toString('base64'),
+        }
+        replay.apply(record, message)
+        metrics.replayedRecords.inc()
+      }
+    },
+    onAnnouncement(announcement) {
+      state.queued++
+      tail = tail
+        .then(() => handle(announcement))
+        .catch((error: unknown) => {
+          state.lastError = String(error)
+          logger.error({ err: error, epoch: announcement.epoch }, 'epoch not signed')
+        })
+        .finally(() => {
+          state.queued--
+        })
+    },
+    async resignRejected() {
+      for (const [key, proposal] of signed) {
+        const record = await deps.chain.epochRecord(proposal.poolId, proposal.epoch)
+        if (record.status === 'final') {
+          signed.delete(key)
+          continue
+        }
+        if (record.status !== 'pending' && record.attempt > proposal.attempt) {
+          logger.info(
+            { poolId: proposal.poolId, epoch: proposal.epoch, attempt: record.attempt },
+            'rejected on-chain; signing the new attempt',
+          )
+          await signAndPublish({ ...proposal, attempt: record.attempt })
+        }
+      }
+    },
+  }
+}

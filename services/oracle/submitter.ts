@@ -1,0 +1,178 @@
+/**
+ * The oracle submitter: collects the signers' signatures from oracle.signatures.v1 and moves
+ * each pool along on-chain: propose the next epoch once `threshold` current signers signed the
+ * same proposal, finalize it once its challenge window has passed.
+ *
+ * Restartable at any step: what to do next is derived from chain state on every tick
+ * (domain/submit-step.ts), and the signatures are re-read from the topic's beginning on start.
+ * A crash after `propose` was mined finds the epoch pending and waits for its window; a crash
+ * before finds it open and proposes; the contract refuses a second proposal of a pending epoch
+ * (AlreadyPending), so a race cannot propose twice. A signature counts only when it recovers to
+ * the signer it names; signers that signed different proposals for one pool epoch are a
+ * disagreement, logged with both roots and counted.
+ */
+import type { Logger } from '../../runtime/log.ts'
+import { classifyError } from '../../runtime/retry.ts'
+import type { Hex, Proposal } from './domain/proposal.ts'
+import { SignatureBook } from './domain/signature-book.ts'
+import { nextSubmitStep, type PoolChainState, type SubmitStep } from './domain/submit-step.ts'
+import type { OracleMetrics } from './metrics.ts'
+import type { OracleChain, SignerMessage } from './ports.ts'
+
+export interface SubmitterDeps {
+  readonly pools: readonly string[]
+  readonly chain: OracleChain
+  /** The address a signature over `proposal` recovers to. */
+  readonly recoverSigner: (proposal: Proposal, signature: Hex) => Promise<Hex>
+  readonly metrics: OracleMetrics
+  readonly logger: Logger
+}
+
+export interface Submitter {
+  onMessage(message: SignerMessage): Promise<void>
+  /** One pass over the pools: as many steps per pool as the chain allows right now. */
+  tick(): Promise<void>
+  readonly state: {
+    chainHealthy: boolean
+    lastError: string | undefined
+    readonly lastStep: Map<string, SubmitStep>
+  }
+}
+
+const MAX_STEPS_PER_TICK = 8
+
+export function createSubmitter(deps: SubmitterDeps): Submitter {
+  const { chain, logger, metrics } = deps
+  const book = new SignatureBook()
+  const state: Submitter['state'] = { chainHealthy: true, lastError: undefined, lastStep: new Map() }
+
+  const poolState = async (poolId: string): Promise<PoolChainState | undefined> => {
+    const pool = await chain.pool(poolId)
+    if (!pool) return undefined
+    const record = await chain.epochRecord(poolId, pool.nextEpoch)
+    return {
+      poolId,
+      nextEpoch: pool.nextEpoch,
+      attempt: record.attempt,
+      pending:
+        record.status === 'pending'
+          ? { epoch: pool.nextEpoch, root: record.root, finalizableAtSec: record.finalizesAtSec }
+          : undefined,
+      rejectedRoots: record.attempt > 0 ? await chain.rejectedRoots(poolId, pool.nextEpoch) : [],
+    }
+  }
+
+  const stepPool = async (poolId: string, signers: readonly Hex[], threshold: number): Promise<boolean> => {
+    const s = await poolState(poolId)
+    if (!s) return false
+    const now = await chain.nowSec()
+    const step = nextSubmitStep(s, now, (epoch, attempt, rejected) =>
+      book.ready(poolId, epoch, attempt, signers, threshold, rejected),
+    )
+    state.lastStep.set(poolId, step)
+    if (step.kind === 'wait') return false
+    try {
+      if (step.kind === 'propose') {
+        const { ready } = step
+        const tx = await chain.propose(
+          ready.proposal,
+          ready.signers.map((signer, i) => ({ signer, signature: ready.signatures[i] as Hex })),
+        )
+        metrics.proposed.inc({ pool: poolId })
+        logger.info(
+          {
+            poolId,
+            epoch: step.epoch,
+            attempt: ready.proposal.attempt,
+            root: ready.proposal.root,
+            signers: ready.signers,
+            tx,
+          },
+          'proposed',
+        )
+      } else {
+        const tx = await chain.finalize(poolId, step.epoch)
+        metrics.finalized.inc({ pool: poolId })
+        metrics.finalizedEpoch.set({ pool: poolId }, step.epoch)
+        book.forgetBefore(poolId, step.epoch + 1)
+        logger.info({ poolId, epoch: step.epoch, root: step.root, tx }, 'finalized')
+      }
+      return true
+    } catch (error) {
+      // A revert (another submitter got there first, the window moved) is settled by reading
+      // the chain again on the next tick; a transient failure likewise.
+      logger.warn(
+        { err: error, poolId, step: step.kind, epoch: step.epoch, verdict: classifyError(error) },
+        `${step.kind} failed`,
+      )
+      state.lastError = String(error)
+      return false
+    }
+  }
+
+  return {
+    state,
+    async onMessage(message) {
+      if (message.kind === 'refusal') {
+        metrics.signerRefusals.inc({ reason: message.reason })
+        const seen = book.proposalsFor(message.poolId, message.epoch)
+        logger.warn(
+          {
+            poolId: message.poolId,
+            epoch: message.epoch,
+            signer: message.signer,
+            instance: message.instance,
+            reason: message.reason,
+            detail: message.detail,
+            refusingSignerRoot: message.ownRoot,
+            signedRoots: seen.map((p) => p.root),
+          },
+          'a signer refused to sign',
+        )
+        book.addRefusal(message)
+        return
+      }
+      let recovered: Hex
+      try {
+        recovered = await deps.recoverSigner(message.proposal, message.signature)
+      } catch (error) {
+        metrics.badSignatures.inc()
+        logger.warn({ err: error, signer: message.signer }, 'signature does not recover; skipped')
+        return
+      }
+      if (recovered.toLowerCase() !== message.signer.toLowerCase()) {
+        metrics.badSignatures.inc()
+        logger.warn(
+          { claimed: message.signer, recovered },
+          'signature is not by the signer it names; skipped',
+        )
+        return
+      }
+      const disagreement = book.add(message)
+      if (disagreement) {
+        metrics.disagreements.inc()
+        logger.error(
+          { poolId: disagreement.poolId, epoch: disagreement.epoch, proposals: disagreement.proposals },
+          'signers disagree: different proposals for one pool epoch',
+        )
+      }
+    },
+    async tick() {
+      try {
+        const { signers, threshold } = await chain.signerSet()
+        for (const poolId of deps.pools) {
+          for (let i = 0; i < MAX_STEPS_PER_TICK; i++)
+            if (!(await stepPool(poolId, signers, threshold))) break
+        }
+        if (!state.chainHealthy) logger.info('chain reachable again')
+        state.chainHealthy = true
+        metrics.chainUnavailable.set(0)
+      } catch (error) {
+        if (state.chainHealthy) logger.warn({ err: error }, 'chain unavailable; retrying')
+        state.chainHealthy = false
+        state.lastError = String(error)
+        metrics.chainUnavailable.set(1)
+      }
+    },
+  }
+}
