@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { type AnomalyRules, DEFAULT_ANOMALY_RULES } from '../../core/energy/meter-account.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
+import { type ArtifactStoreConfig, artifactStoreConfig } from '../../runtime/artifact-store.ts'
 import {
   type Env,
   endpointsFromEnv,
@@ -37,7 +38,6 @@ const OracleEnvSchema = z.object({
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
   GRIDROOT_TARIFFS_FILE: z.string().optional(),
   GRIDROOT_CONTRACTS_FILE: z.string().min(1, 'the deployed contracts file is required'),
-  GRIDROOT_ARTIFACTS_DIR: z.string().min(1).default('.run/default/artifacts'),
   // The replay signer runs the aggregator's rules, so it needs the aggregator's settings.
   GRIDROOT_AGG_GRACE: envDurationMs.default(3_600_000),
   GRIDROOT_AGG_REORDER_WINDOW: envDurationMs.default(1_800_000),
@@ -64,7 +64,7 @@ export interface OracleConfig {
   readonly registryFile: string
   readonly tariffsFile: string | undefined
   readonly contractsFile: string
-  readonly artifactsDir: string
+  readonly artifacts: ArtifactStoreConfig
   readonly graceMs: number
   readonly reorderWindowMs: number
   readonly anomalyRules: AnomalyRules
@@ -106,7 +106,7 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     tariffsFile: c.GRIDROOT_TARIFFS_FILE,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
-    artifactsDir: c.GRIDROOT_ARTIFACTS_DIR,
+    artifacts: artifactStoreConfig(env),
     graceMs: c.GRIDROOT_AGG_GRACE,
     reorderWindowMs: c.GRIDROOT_AGG_REORDER_WINDOW,
     anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },

@@ -1,0 +1,182 @@
+/**
+ * RevenueOracle through viem: the `OracleChain` port, EIP-712 signing for a signer key and
+ * signature recovery for the submitter. Typed data and signature packing come from
+ * core/chain/epoch-root-typed-data.ts, the ABI from contracts/abi, the addresses from the
+ * contracts file.
+ */
+import {
+  type Account,
+  type Address,
+  type Chain,
+  createWalletClient,
+  type PublicClient,
+  recoverTypedDataAddress,
+  type Transport,
+  type WalletClient,
+} from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { revenueOracleAbi } from '../../../contracts/abi/index.ts'
+import { type EpochRootProposal, epochRootTypedData, packSignatures } from '../../../core/chain/epoch-root-typed-data.ts'
+import { RetryableError } from '../../../core/errors/base.ts'
+import { poolIdToBytes32 } from '../../../core/merkle/index.ts'
+import { createChainClients } from '../../../runtime/clients/chain.ts'
+import type { Endpoints } from '../../../runtime/endpoints.ts'
+import type { Hex, Proposal } from '../domain/proposal.ts'
+import type { EpochRecord, EpochStatus, FinalizedEpoch, OracleChain, ProposalSigner } from '../ports.ts'
+
+const STATUS: readonly EpochStatus[] = ['none', 'pending', 'rejected', 'final']
+
+export function toContractProposal(p: Proposal): EpochRootProposal {
+  return {
+    poolId: poolIdToBytes32(p.poolId),
+    epoch: BigInt(p.epoch),
+    root: p.root,
+    revenueUnits: p.revenueUnits,
+    energyWh: p.energyWh,
+    leafCount: p.leafCount,
+    treeHash: p.treeHash,
+    archiveHash: p.archiveHash,
+  }
+}
+
+export class TransactionRevertedError extends RetryableError<'ORACLE_TX_REVERTED'> {
+  override readonly name = 'TransactionRevertedError'
+  constructor(what: string, hash: Hex) {
+    super('ORACLE_TX_REVERTED', `${what} was mined but reverted (${hash})`, {
+      metaMessages: ['The chain state moved between reading and sending; the next tick reads it again.'],
+    })
+  }
+}
+
+export interface OracleChainOptions {
+  readonly endpoint: Endpoints['chain']
+  readonly oracle: Address
+  /** Where the oracle's events start (the deployment block). */
+  readonly fromBlock: bigint
+  /** The submitter's key; without it the adapter is read-only. */
+  readonly senderKey?: Hex
+}
+
+export function createOracleChain(options: OracleChainOptions): OracleChain & { publicClient: PublicClient } {
+  const { publicClient, chain, transport } = createChainClients(options.endpoint)
+  const address = options.oracle
+  const wallet: WalletClient<Transport, Chain, Account> | undefined = options.senderKey
+    ? createWalletClient({ account: privateKeyToAccount(options.senderKey), chain, transport })
+    : undefined
+  const read = <T>(functionName: string, args: readonly unknown[] = []) =>
+    publicClient.readContract({ address, abi: revenueOracleAbi, functionName, args } as never) as Promise<T>
+
+  const epochRecord = async (poolId: string, epoch: number): Promise<EpochRecord> => {
+    const r = await read<{ root: Hex; status: number; attempt: number; finalizesAt: bigint }>('epochRecord', [
+      poolIdToBytes32(poolId),
+      BigInt(epoch),
+    ])
+    return {
+      status: STATUS[r.status] ?? 'none',
+      attempt: Number(r.attempt),
+      root: r.root,
+      finalizesAtSec: BigInt(r.finalizesAt),
+    }
+  }
+
+  const send = async (what: string, functionName: string, args: readonly unknown[]): Promise<Hex> => {
+    if (!wallet) throw new Error('this chain adapter has no sender key')
+    const hash = await wallet.writeContract({ address, abi: revenueOracleAbi, functionName, args } as never)
+    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    if (receipt.status !== 'success') throw new TransactionRevertedError(what, hash)
+    return hash
+  }
+
+  return {
+    publicClient,
+    async signerSet() {
+      const config = await read<{ threshold: number }>('config')
+      const logs = await publicClient.getContractEvents({
+        address,
+        abi: revenueOracleAbi,
+        fromBlock: options.fromBlock,
+        eventName: undefined,
+      } as never)
+      const signers = new Set<string>()
+      for (const log of logs as unknown as { eventName: string; args: { signer?: Address } }[]) {
+        const s = log.args.signer?.toLowerCase()
+        if (!s) continue
+        if (log.eventName === 'SignerAdded') signers.add(s)
+        if (log.eventName === 'SignerRemoved') signers.delete(s)
+      }
+      return { signers: [...signers] as Hex[], threshold: Number(config.threshold) }
+    },
+    async pool(poolId) {
+      const p = await read<{ registered: boolean; firstEpoch: bigint; nextEpoch: bigint }>('poolOf', [
+        poolIdToBytes32(poolId),
+      ])
+      return p.registered ? { firstEpoch: Number(p.firstEpoch), nextEpoch: Number(p.nextEpoch) } : undefined
+    },
+    epochRecord,
+    async rejectedRoots(poolId, epoch) {
+      const logs = await publicClient.getContractEvents({
+        address,
+        abi: revenueOracleAbi,
+        eventName: 'EpochRejected',
+        args: { poolId: poolIdToBytes32(poolId), epoch: BigInt(epoch) },
+        fromBlock: options.fromBlock,
+      } as never)
+      return (logs as unknown as { args: { root: Hex } }[]).map((l) => l.args.root.toLowerCase() as Hex)
+    },
+    async nowSec() {
+      return (await publicClient.getBlock({ blockTag: 'latest' })).timestamp
+    },
+    propose: (proposal, signatures) =>
+      send(`propose ${proposal.poolId}/${proposal.epoch}`, 'propose', [
+        toContractProposal(proposal),
+        packSignatures(signatures.map((s) => ({ signer: s.signer as Address, signature: s.signature }))),
+      ]),
+    finalize: (poolId, epoch) =>
+      send(`finalize ${poolId}/${epoch}`, 'finalize', [poolIdToBytes32(poolId), BigInt(epoch)]),
+    async finalized(poolId, epoch): Promise<FinalizedEpoch | undefined> {
+      const record = await epochRecord(poolId, epoch)
+      if (record.status !== 'final') return undefined
+      const logs = await publicClient.getContractEvents({
+        address,
+        abi: revenueOracleAbi,
+        eventName: 'EpochProposed',
+        args: { poolId: poolIdToBytes32(poolId), epoch: BigInt(epoch) },
+        fromBlock: options.fromBlock,
+      } as never)
+      const proposed = (
+        logs as unknown as { args: { attempt: number; proposal: EpochRootProposal } }[]
+      ).find((l) => Number(l.args.attempt) === record.attempt)
+      if (!proposed) return undefined
+      const p = proposed.args.proposal
+      return {
+        root: record.root.toLowerCase() as Hex,
+        revenueUnits: p.revenueUnits,
+        energyWh: p.energyWh,
+        leafCount: Number(p.leafCount),
+        treeHash: p.treeHash.toLowerCase() as Hex,
+        archiveHash: p.archiveHash.toLowerCase() as Hex,
+      }
+    },
+  }
+}
+
+export function createProposalSigner(key: Hex, chainId: number, oracle: Address): ProposalSigner {
+  const account = privateKeyToAccount(key)
+  return {
+    address: account.address.toLowerCase() as Hex,
+    sign: (proposal) =>
+      account.signTypedData(
+        epochRootTypedData({ chainId, oracle, proposal: toContractProposal(proposal), attempt: proposal.attempt }),
+      ),
+  }
+}
+
+export function signatureRecoverer(chainId: number, oracle: Address) {
+  return async (proposal: Proposal, signature: Hex): Promise<Hex> =>
+    (
+      await recoverTypedDataAddress({
+        ...epochRootTypedData({ chainId, oracle, proposal: toContractProposal(proposal), attempt: proposal.attempt }),
+        signature,
+      })
+    ).toLowerCase() as Hex
+}

@@ -1,0 +1,220 @@
+/**
+ * Wires an oracle process: a signer (telemetry replay + epochs.v1 → signatures) or the
+ * submitter (signatures → RevenueOracle). Both rebuild their state from Kafka on start and
+ * read the chain for what is done already.
+ */
+import type { Address } from 'viem'
+import { ensureTopics, createKafka } from '../../runtime/clients/kafka.ts'
+import { loadContractsFile } from '../../runtime/contracts-file.ts'
+import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { startProbeServer } from '../../runtime/http-probe-server.ts'
+import type { Logger } from '../../runtime/log.ts'
+import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { loadTariffBook } from '../../runtime/tariffs-file.ts'
+import { createOracleChain, createProposalSigner, signatureRecoverer } from './adapters/chain.ts'
+import { createInfluxEpochTotals } from './adapters/influx-epoch-totals.ts'
+import { startTopicReader, type TopicReader } from './adapters/kafka-reader.ts'
+import { createKafkaSignatureChannel, signaturesTopic } from './adapters/kafka-signatures.ts'
+import type { OracleConfig } from './config.ts'
+import { decodeAnnouncement } from './domain/announcement.ts'
+import type { Hex } from './domain/proposal.ts'
+import { TelemetryReplay } from './domain/replay.ts'
+import { decodeSignerMessage } from './domain/signer-message.ts'
+import { createOracleMetrics, type OracleMetrics } from './metrics.ts'
+import { createSigner } from './signer.ts'
+import { createSubmitter } from './submitter.ts'
+
+export interface OracleService {
+  readonly metrics: OracleMetrics
+  readonly metricsPort: number
+  stop(): Promise<void>
+}
+
+export async function startOracleService(config: OracleConfig, logger: Logger): Promise<OracleService> {
+  const registry = await loadRegistryFile(config.registryFile)
+  const contracts = loadContractsFile(config.contractsFile)
+  const metrics = createOracleMetrics()
+  const oracle = contracts.contracts.revenueOracle as Address
+  const chainId = config.endpoints.chain.chainId
+  const sigTopic = signaturesTopic(config.topicPrefix)
+  await ensureTopics(config.endpoints.kafka, [...config.topics.all, sigTopic])
+  const kafka = createKafka(config.endpoints.kafka, config.instanceId)
+  const stopping = new AbortController()
+  const readers: TopicReader[] = []
+  const timers: NodeJS.Timeout[] = []
+  let health: () => { ok: boolean; [key: string]: unknown }
+  let closeChannel = async () => {}
+
+  if (config.role === 'signer') {
+    const chain = createOracleChain({
+      endpoint: config.endpoints.chain,
+      oracle,
+      fromBlock: BigInt(contracts.deployedAtBlock),
+    })
+    const proposalSigner = createProposalSigner(config.signerKey as Hex, chainId, oracle)
+    const tariffs = await loadTariffBook(config.tariffsFile, config.grid)
+    const replay = new TelemetryReplay(
+      {
+        grid: config.grid,
+        rules: config.anomalyRules,
+        tariffs,
+        graceMs: config.graceMs,
+        reorderWindowMs: config.reorderWindowMs,
+      },
+      registry,
+    )
+    const channel = await createKafkaSignatureChannel(kafka, sigTopic.name)
+    closeChannel = () => channel.close()
+    const admin = kafka.admin()
+    await admin.connect()
+    const signer = createSigner({
+      instanceId: config.instanceId,
+      source: config.source,
+      graceMs: config.graceMs,
+      grid: config.grid,
+      registry,
+      replay,
+      partitions: async () => {
+        const meta = await admin.fetchTopicMetadata({ topics: [config.topics.telemetry.name] })
+        return meta.topics[0]?.partitions.length ?? 0
+      },
+      totals: config.source === 'influx' ? createInfluxEpochTotals(config.endpoints.influx, config.grid) : undefined,
+      store: createFileArtifactStore(config.artifacts),
+      chain,
+      signer: proposalSigner,
+      channel,
+      metrics,
+      logger,
+      sourceTimeoutMs: config.sourceTimeoutMs,
+      signal: stopping.signal,
+    })
+    readers.push(
+      await startTopicReader(kafka, {
+        topic: config.topics.telemetry.name,
+        groupId: `${config.instanceId}.telemetry-replay`,
+        logger,
+        onRecords: (records) => signer.onTelemetry(records),
+      }),
+      await startTopicReader(kafka, {
+        topic: config.topics.epochs.name,
+        groupId: `${config.instanceId}.epochs`,
+        logger,
+        onRecords: (records) => {
+          for (const r of records) {
+            metrics.announcements.inc()
+            try {
+              signer.onAnnouncement(decodeAnnouncement(r.value))
+            } catch (error) {
+              logger.error({ err: error, offset: r.offset }, 'epochs.v1 record skipped')
+            }
+          }
+        },
+      }),
+    )
+    let chainOk = true
+    let isSigner: boolean | undefined
+    timers.push(
+      setInterval(() => {
+        void (async () => {
+          try {
+            await signer.resignRejected()
+            const set = await chain.signerSet()
+            isSigner = set.signers.includes(proposalSigner.address)
+            chainOk = true
+          } catch (error) {
+            if (chainOk) logger.warn({ err: error }, 'chain unavailable')
+            chainOk = false
+          }
+        })()
+      }, config.pollMs),
+    )
+    const stopAdmin = () => admin.disconnect()
+    readers.push({ positions: () => new Map(), ends: async () => new Map(), stop: stopAdmin })
+    health = () => ({
+      ok: chainOk && isSigner !== false && signer.state.lastError === undefined,
+      role: 'signer',
+      source: config.source,
+      address: proposalSigner.address,
+      isSigner,
+      chainOk,
+      lastSignedEpoch: signer.state.lastSignedEpoch,
+      queuedAnnouncements: signer.state.queued,
+      lastError: signer.state.lastError,
+    })
+    logger.info({ address: proposalSigner.address, source: config.source, oracle }, 'oracle signer started')
+  } else {
+    const chain = createOracleChain({
+      endpoint: config.endpoints.chain,
+      oracle,
+      fromBlock: BigInt(contracts.deployedAtBlock),
+      senderKey: config.submitterKey as Hex,
+    })
+    const pools = [...new Set([...registry.devices()].map((d) => d.poolId))].sort()
+    const submitter = createSubmitter({
+      pools,
+      chain,
+      recoverSigner: signatureRecoverer(chainId, oracle),
+      metrics,
+      logger,
+    })
+    readers.push(
+      await startTopicReader(kafka, {
+        topic: sigTopic.name,
+        groupId: `${config.instanceId}.signatures`,
+        logger,
+        onRecords: async (records) => {
+          for (const r of records) {
+            try {
+              await submitter.onMessage(decodeSignerMessage(r.value))
+            } catch (error) {
+              metrics.badSignatures.inc()
+              logger.error({ err: error, offset: r.offset }, 'oracle.signatures.v1 record skipped')
+            }
+          }
+        },
+      }),
+    )
+    let ticking = false
+    timers.push(
+      setInterval(() => {
+        if (ticking || stopping.signal.aborted) return
+        ticking = true
+        void submitter.tick().finally(() => {
+          ticking = false
+        })
+      }, config.pollMs),
+    )
+    health = () => ({
+      ok: submitter.state.chainHealthy,
+      role: 'submitter',
+      chainHealthy: submitter.state.chainHealthy,
+      lastError: submitter.state.lastError,
+      pools: Object.fromEntries(
+        [...submitter.state.lastStep].map(([pool, step]) => [
+          pool,
+          { step: step.kind, epoch: step.epoch, ...(step.kind === 'wait' ? { reason: step.reason } : {}) },
+        ]),
+      ),
+    })
+    logger.info({ pools, oracle }, 'oracle submitter started')
+  }
+
+  const probe = await startProbeServer({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: metrics.registry,
+    health: () => health(),
+  })
+  return {
+    metrics,
+    metricsPort: probe.port,
+    async stop() {
+      stopping.abort()
+      for (const t of timers) clearInterval(t)
+      for (const r of readers) await r.stop()
+      await closeChannel()
+      await probe.close()
+      logger.info('oracle stopped')
+    },
+  }
+}
