@@ -1,7 +1,6 @@
 /** The oracle's configuration, from the environment, validated once (see .env.example). */
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { type AnomalyRules, DEFAULT_ANOMALY_RULES } from '../../core/energy/meter-account.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
 import { type ArtifactStoreConfig, artifactStoreConfig } from '../../runtime/artifact-store.ts'
@@ -14,6 +13,8 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { aggregatorConfigFromEnv } from '../aggregator/config.ts'
+import type { ReplaySettings } from './domain/replay.ts'
 
 const privateKey = z
   .string()
@@ -38,10 +39,6 @@ const OracleEnvSchema = z.object({
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
   GRIDROOT_TARIFFS_FILE: z.string().optional(),
   GRIDROOT_CONTRACTS_FILE: z.string().min(1, 'the deployed contracts file is required'),
-  // The replay signer runs the aggregator's rules, so it needs the aggregator's settings.
-  GRIDROOT_AGG_GRACE: envDurationMs.default(3_600_000),
-  GRIDROOT_AGG_REORDER_WINDOW: envDurationMs.default(1_800_000),
-  GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
 })
 
 export interface OracleConfig {
@@ -65,9 +62,11 @@ export interface OracleConfig {
   readonly tariffsFile: string | undefined
   readonly contractsFile: string
   readonly artifacts: ArtifactStoreConfig
-  readonly graceMs: number
-  readonly reorderWindowMs: number
-  readonly anomalyRules: AnomalyRules
+  /**
+   * The aggregator's rules, read by the aggregator's own configuration parser from the same
+   * GRIDROOT_AGG_* settings, so the replay cannot drift from what the aggregator runs.
+   */
+  readonly replay: ReplaySettings
 }
 
 export function oracleConfigFromEnv(env: Env): OracleConfig {
@@ -89,6 +88,7 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     env,
     'oracle',
   )
+  const agg = aggregatorConfigFromEnv(env)
   return {
     role: c.GRIDROOT_ORACLE_ROLE,
     instanceId: c.GRIDROOT_ORACLE_INSTANCE,
@@ -107,8 +107,13 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     tariffsFile: c.GRIDROOT_TARIFFS_FILE,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     artifacts: artifactStoreConfig(env),
-    graceMs: c.GRIDROOT_AGG_GRACE,
-    reorderWindowMs: c.GRIDROOT_AGG_REORDER_WINDOW,
-    anomalyRules: { ...DEFAULT_ANOMALY_RULES, maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW },
+    replay: {
+      grid: agg.grid,
+      rules: agg.anomalyRules,
+      graceMs: agg.graceMs,
+      reorderWindowMs: agg.reorderWindowMs,
+      sequence: agg.sequenceRules,
+      clock: agg.clock,
+    },
   }
 }

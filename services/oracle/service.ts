@@ -4,9 +4,9 @@
  * read the chain for what is done already.
  */
 import type { Address } from 'viem'
-import { ensureTopics, createKafka } from '../../runtime/clients/kafka.ts'
-import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
+import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
@@ -53,16 +53,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     })
     const proposalSigner = createProposalSigner(config.signerKey as Hex, chainId, oracle)
     const tariffs = await loadTariffBook(config.tariffsFile, config.grid)
-    const replay = new TelemetryReplay(
-      {
-        grid: config.grid,
-        rules: config.anomalyRules,
-        tariffs,
-        graceMs: config.graceMs,
-        reorderWindowMs: config.reorderWindowMs,
-      },
-      registry,
-    )
+    const replay = new TelemetryReplay(config.replay, tariffs, registry)
     const channel = await createKafkaSignatureChannel(kafka, sigTopic.name)
     closeChannel = () => channel.close()
     const admin = kafka.admin()
@@ -70,7 +61,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     const signer = createSigner({
       instanceId: config.instanceId,
       source: config.source,
-      graceMs: config.graceMs,
+      graceMs: config.replay.graceMs,
       grid: config.grid,
       registry,
       replay,
@@ -78,7 +69,10 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         const meta = await admin.fetchTopicMetadata({ topics: [config.topics.telemetry.name] })
         return meta.topics[0]?.partitions.length ?? 0
       },
-      totals: config.source === 'influx' ? createInfluxEpochTotals(config.endpoints.influx, config.grid) : undefined,
+      totals:
+        config.source === 'influx'
+          ? createInfluxEpochTotals(config.endpoints.influx, config.grid)
+          : undefined,
       store: createFileArtifactStore(config.artifacts),
       chain,
       signer: proposalSigner,

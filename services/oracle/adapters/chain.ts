@@ -16,7 +16,11 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { revenueOracleAbi } from '../../../contracts/abi/index.ts'
-import { type EpochRootProposal, epochRootTypedData, packSignatures } from '../../../core/chain/epoch-root-typed-data.ts'
+import {
+  type EpochRootProposal,
+  epochRootTypedData,
+  packSignatures,
+} from '../../../core/chain/epoch-root-typed-data.ts'
 import { RetryableError } from '../../../core/errors/base.ts'
 import { poolIdToBytes32 } from '../../../core/merkle/index.ts'
 import { createChainClients } from '../../../runtime/clients/chain.ts'
@@ -143,9 +147,9 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
         args: { poolId: poolIdToBytes32(poolId), epoch: BigInt(epoch) },
         fromBlock: options.fromBlock,
       } as never)
-      const proposed = (
-        logs as unknown as { args: { attempt: number; proposal: EpochRootProposal } }[]
-      ).find((l) => Number(l.args.attempt) === record.attempt)
+      const proposed = (logs as unknown as { args: { attempt: number; proposal: EpochRootProposal } }[]).find(
+        (l) => Number(l.args.attempt) === record.attempt,
+      )
       if (!proposed) return undefined
       const p = proposed.args.proposal
       return {
@@ -166,7 +170,12 @@ export function createProposalSigner(key: Hex, chainId: number, oracle: Address)
     address: account.address.toLowerCase() as Hex,
     sign: (proposal) =>
       account.signTypedData(
-        epochRootTypedData({ chainId, oracle, proposal: toContractProposal(proposal), attempt: proposal.attempt }),
+        epochRootTypedData({
+          chainId,
+          oracle,
+          proposal: toContractProposal(proposal),
+          attempt: proposal.attempt,
+        }),
       ),
   }
 }
@@ -175,7 +184,12 @@ export function signatureRecoverer(chainId: number, oracle: Address) {
   return async (proposal: Proposal, signature: Hex): Promise<Hex> =>
     (
       await recoverTypedDataAddress({
-        ...epochRootTypedData({ chainId, oracle, proposal: toContractProposal(proposal), attempt: proposal.attempt }),
+        ...epochRootTypedData({
+          chainId,
+          oracle,
+          proposal: toContractProposal(proposal),
+          attempt: proposal.attempt,
+        }),
         signature,
       })
     ).toLowerCase() as Hex

@@ -29,12 +29,12 @@ export function runFleet(faults: Record<string, number>) {
     {
       grid,
       rules: DEFAULT_ANOMALY_RULES,
-      tariffs,
       graceMs: 10 * 86_400_000,
       reorderWindowMs: 86_400_000,
       sequence: DEFAULT_SEQUENCE_RULES,
       clock: DEFAULT_CLOCK_SETTINGS,
     },
+    tariffs,
     registry,
   )
   let offset = 0

@@ -51,7 +51,7 @@ export interface DeviceEpochResult {
   readonly paid: readonly PaidReading[]
 }
 
-export type ReplaySettings = Omit<AggregationSettings, 'maxPendingWallMs'>
+export type ReplaySettings = Omit<AggregationSettings, 'maxPendingWallMs' | 'tariffs'>
 
 const NEVER_MS = Number.MAX_SAFE_INTEGER
 
@@ -71,8 +71,12 @@ export class TelemetryReplay {
   private readonly origins = new WeakMap<object, { record: ArchivedRecord; index: number; boot: number }>()
   private readonly nextOffsets = new Map<number, bigint>()
 
-  constructor(settings: ReplaySettings, registry: { get(deviceId: string): DeviceRecord | undefined }) {
-    this.aggregation = new Aggregation({ ...settings, maxPendingWallMs: NEVER_MS }, registry)
+  constructor(
+    settings: ReplaySettings,
+    tariffs: AggregationSettings['tariffs'],
+    registry: { get(deviceId: string): DeviceRecord | undefined },
+  ) {
+    this.aggregation = new Aggregation({ ...settings, tariffs, maxPendingWallMs: NEVER_MS }, registry)
     this.grid = settings.grid
   }
 
