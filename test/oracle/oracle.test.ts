@@ -165,7 +165,7 @@ beforeAll(async () => {
   const signed = await Promise.all(
     system.signers.slice(0, 2).map(async (w) => ({
       signer: w.account.address,
-      signature: await w.account.signTypedData(typed(bogus)),
+      signature: await w.signTypedData({ ...typed(bogus), account: w.account }),
     })),
   )
   await exec(system, deployer, {
