@@ -1,0 +1,79 @@
+/**
+ * The start-up check of ingest and the aggregator: the registry file they load must hash to the
+ * registry root committed on-chain for every pool they serve. Otherwise they would accept
+ * signatures under keys nobody can check against the chain; the error names each pool that
+ * differs and what to do.
+ */
+import type { Address, Hex, PublicClient } from 'viem'
+import { deviceRegistryAbi } from '../contracts/abi/DeviceRegistry.ts'
+import { poolIdBytes32, type RegistryCommitment, registryCommitment } from '../core/chain/registry-root.ts'
+import { GridrootError } from '../core/errors/base.ts'
+import type { DeviceRegistry } from '../core/identity/registry.ts'
+
+export interface PoolRegistryMismatch {
+  readonly poolId: string
+  readonly file: RegistryCommitment
+  readonly onChain: { readonly root: Hex; readonly version: bigint; readonly deviceCount: number }
+}
+
+export class RegistryRootMismatchError extends GridrootError<'REGISTRY_ROOT_MISMATCH'> {
+  override readonly name = 'RegistryRootMismatchError'
+  readonly mismatches: readonly PoolRegistryMismatch[]
+  constructor(mismatches: readonly PoolRegistryMismatch[], registryFile: string) {
+    super(
+      'REGISTRY_ROOT_MISMATCH',
+      `the device registry ${registryFile} does not match the chain for pool${mismatches.length > 1 ? 's' : ''} ${mismatches.map((m) => m.poolId).join(', ')}`,
+      {
+        metaMessages: [
+          ...mismatches.map((m) =>
+            m.onChain.version === 0n
+              ? `  ${m.poolId}: no registry root on-chain yet (the file has ${m.file.deviceCount} devices, root ${m.file.root})`
+              : `  ${m.poolId}: file root ${m.file.root} (${m.file.deviceCount} devices) ≠ on-chain root ${m.onChain.root} (version ${m.onChain.version}, ${m.onChain.deviceCount} devices)`,
+          ),
+          'Load the registry file that was committed, or commit this one: `npm run pools -- apply --file config/pools.json`.',
+        ],
+        details: { pools: mismatches.map((m) => m.poolId) },
+      },
+    )
+    this.mismatches = mismatches
+  }
+}
+
+export interface CheckRegistryOnChainParameters {
+  readonly publicClient: PublicClient
+  readonly deviceRegistry: Address
+  readonly registry: DeviceRegistry
+  /** Path of the registry file, for the message. */
+  readonly registryFile: string
+  /** The pools this service serves; default every pool in the registry file. */
+  readonly poolIds?: readonly string[]
+}
+
+/**
+ * Resolves with each pool's commitment when every pool matches; otherwise throws
+ * RegistryRootMismatchError naming the pools that differ.
+ *
+ * @example
+ * await checkRegistryOnChain({ publicClient, deviceRegistry: contracts.contracts.deviceRegistry, registry, registryFile })
+ */
+export async function checkRegistryOnChain(p: CheckRegistryOnChainParameters): Promise<RegistryCommitment[]> {
+  const devices = [...p.registry.devices()]
+  const poolIds = p.poolIds ?? [...new Set(devices.map((d) => d.poolId))].sort()
+  const mismatches: PoolRegistryMismatch[] = []
+  const commitments: RegistryCommitment[] = []
+  for (const poolId of poolIds) {
+    const file = registryCommitment(devices, poolId)
+    const onChain = await p.publicClient.readContract({
+      address: p.deviceRegistry,
+      abi: deviceRegistryAbi,
+      functionName: 'registryOf',
+      args: [poolIdBytes32(poolId)],
+    })
+    commitments.push(file)
+    if (onChain.version === 0n || onChain.root !== file.root || onChain.deviceCount !== file.deviceCount) {
+      mismatches.push({ poolId, file, onChain })
+    }
+  }
+  if (mismatches.length > 0) throw new RegistryRootMismatchError(mismatches, p.registryFile)
+  return commitments
+}
