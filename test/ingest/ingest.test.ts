@@ -45,6 +45,8 @@ async function startIngest(instance: string, registryFile: string): Promise<Serv
       GRIDROOT_INGEST_SHARED_GROUP: `${instance}-group`,
       GRIDROOT_INGEST_MQTT_CONNECTIONS: '8',
       GRIDROOT_INGEST_VERIFY_WORKERS: '2',
+      // A stale session on the shared broker collects a copy of every later test's messages.
+      GRIDROOT_INGEST_SESSION_EXPIRY_SEC: '120',
     },
     'GRIDROOT_INGEST_METRICS_PORT',
   )

@@ -53,6 +53,7 @@ export interface MqttSource extends MessageSource {
 
 const PUBACK_SUCCESS = 0
 const SUBSCRIBE_DEADLINE_MS = 30_000
+const CONNECT_DEADLINE_MS = 60_000
 
 /** The broker refused the subscription itself: no retry changes that. */
 export class MqttSubscribeRefusedError extends GridrootError<'MQTT_SUBSCRIBE_REFUSED'> {
@@ -76,6 +77,7 @@ interface Connection {
   epoch: number
   downSinceMs: number | undefined
   readonly deliveries: Map<number, Delivery>
+  holdingQos0: number
 }
 
 export async function startMqttSource(
@@ -102,6 +104,7 @@ export async function startMqttSource(
       epoch: 0,
       downSinceMs: undefined,
       deliveries: new Map(),
+      holdingQos0: 0,
       client: createMqttClient(endpoint, {
         clientId,
         clean: false,
@@ -115,17 +118,16 @@ export async function startMqttSource(
     client.handleMessage = (packet, callback) => {
       if (packet.qos !== 0 || draining) return callback()
       inFlight += 1
-      handler(packet.topic, packet.payload as Buffer, Date.now()).then(
-        () => {
-          settle()
-          callback()
-        },
-        (error: unknown) => {
-          settle()
-          logger.error({ err: error, topic: packet.topic }, 'QoS 0 message not handled')
-          callback()
-        },
-      )
+      conn.holdingQos0 += 1
+      const done = () => {
+        settle()
+        conn.holdingQos0 -= 1
+        callback()
+      }
+      handler(packet.topic, packet.payload as Buffer, Date.now()).then(done, (error: unknown) => {
+        logger.error({ err: error, topic: packet.topic }, 'QoS 0 message not handled')
+        done()
+      })
     }
     let everConnected = false
     let isUp = false
@@ -155,7 +157,7 @@ export async function startMqttSource(
         for (const [id, d] of conn.deliveries) if (d.handled) conn.deliveries.delete(id)
       }
       client.stream.on('data', () => {
-        if (conn.deliveries.size > 0) client.reschedulePing(true)
+        if (conn.deliveries.size > 0 || conn.holdingQos0 > 0) client.reschedulePing(true)
       })
     })
     // 'close' comes once per socket, also for each failed reconnect attempt.
@@ -168,19 +170,33 @@ export async function startMqttSource(
         events.onConnectionsChanged?.(up)
       }
     })
-    client.on('error', (error) => logger.warn({ err: error, clientId }, 'mqtt connection error'))
+    let lastError: Error | undefined
+    client.on('error', (error) => {
+      lastError = error
+      logger.warn({ err: error, clientId }, 'mqtt connection error')
+    })
+    // mqtt.js retries by itself (a broker busy saving its sessions misses a CONNACK deadline);
+    // start-up gives up only after CONNECT_DEADLINE_MS.
     await new Promise<void>((resolve, reject) => {
-      const fail = (error: Error) => {
+      const timer = setTimeout(() => {
         client.removeListener('connect', ok)
         client.end(true)
-        reject(error)
-      }
+        reject(
+          new GridrootError(
+            'MQTT_CONNECT_FAILED',
+            `no MQTT connection to ${endpoint.url} in ${CONNECT_DEADLINE_MS} ms`,
+            {
+              cause: lastError,
+              metaMessages: ['Check GRIDROOT_MQTT_URL and the credentials, and that the broker is up.'],
+            },
+          ),
+        )
+      }, CONNECT_DEADLINE_MS)
       const ok = () => {
-        client.removeListener('error', fail)
+        clearTimeout(timer)
         resolve()
       }
       client.once('connect', ok)
-      client.once('error', fail)
     })
     await subscribe(client, clientId)
     return conn
