@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
+import { deployAndApplyPools } from '../contracts/deploy/local-setup.ts'
 import { parseDurationMs } from '../core/units/duration.ts'
 import { formatUnits } from '../core/units/money.ts'
 import { createInflux } from '../runtime/clients/influx.ts'
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
     ...process.env,
     ...endpointsToEnv({ ...stack.endpoints, influx: influxEndpoint }),
     GRIDROOT_REGISTRY_FILE: registryFile,
+    GRIDROOT_CONTRACTS_FILE: process.env.GRIDROOT_CONTRACTS_FILE ?? join(runDir, 'contracts.json'),
     GRIDROOT_KAFKA_TOPIC_PREFIX: `demo-${runId}.`,
     GRIDROOT_EPOCH_GENESIS: GENESIS,
     GRIDROOT_EPOCH_LENGTH: String(epochMs),
@@ -175,6 +177,7 @@ async function main(): Promise<void> {
     return child
   }
   let stopping = false
+  await deployAndApplyPools(env)
   run('ingest', ['services/ingest/main.ts'])
   run('aggregator', ['services/aggregator/main.ts'])
   run('api', ['services/api/main.ts'])
