@@ -1,4 +1,4 @@
-import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
+import { SimpleMerkleTree, StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import fc from 'fast-check'
 import { type Address, encodeAbiParameters, type Hex, keccak256, stringToHex } from 'viem'
 import { describe, expect, it, vi } from 'vitest'
@@ -270,6 +270,22 @@ describe('trees', () => {
         [...REGISTRY_LEAF_ENCODING],
       ).root,
     )
+  })
+
+  it('a tree of two encoding chunks (17,000 leaves) is OpenZeppelin’s tree of the same leaf hashes', () => {
+    const leaves: DeviceLeaf[] = Array.from({ length: 17_000 }, (_, i) => ({
+      poolId: 'pool-big',
+      epoch: 1,
+      deviceId: `pv-${i}`,
+      energyWh: i * 7,
+      revenueUnits: BigInt(i) * 1_000_003n,
+      readings: i % 300,
+      readingsDigest: `0x${(i % 251).toString(16).padStart(2, '0').repeat(32)}`,
+    }))
+    const tree = buildDeviceTree(leaves)
+    const oz = SimpleMerkleTree.of(leaves.map(deviceLeafHash))
+    expect(tree.root).toBe(oz.root)
+    expect(tree.proof(16_999)).toEqual(oz.getProof(tree.leafHash(16_999)))
   })
 
   it('one leaf: the root is the leaf hash and the proof is empty', () => {

@@ -22,6 +22,8 @@ import { fnv1a32, radixOrder } from './radix-order.ts'
 
 export const EMPTY_ROOT: Hex = `0x${'00'.repeat(32)}`
 
+const LEAVES_PER_CHUNK = 16_384
+
 /** Every leaf's proof at once: proof i is nodes at `siblings[offsets[i] .. offsets[i+1])`. */
 export interface ProofSet {
   /** n + 1 entries into `siblings`. */
@@ -63,32 +65,44 @@ export function buildTreeWithOrder<L>(
   if (n === 0) return { tree: makeTree(layout, [], new Uint8Array(0)), inputIndexOfRank: new Uint32Array(0) }
   checkKeysAndScope(layout, leaves)
 
-  // Working memory: [scratch 64][encodings][offsets u32 × (n+1)][leaf hashes 32n][nodes 32(2n-1)]
-  const offsetsHost = new Uint32Array(n + 1)
-  let total = 0
-  for (let i = 0; i < n; i++) {
-    offsetsHost[i] = total
-    total += layout.encodedLength(leaves[i]!)
+  // Working memory: [scratch 64][one chunk's encodings][its offsets][leaf hashes 32n]
+  // [order 4n][nodes 32(2n-1)]. Leaves are encoded and hashed a chunk at a time: a million
+  // device leaves encode to 288 MB, a chunk of 16k to under 5 MB.
+  let chunkBytes = 0
+  for (let start = 0; start < n; start += LEAVES_PER_CHUNK) {
+    let bytes = 0
+    for (let i = start; i < Math.min(n, start + LEAVES_PER_CHUNK); i++)
+      bytes += layout.encodedLength(leaves[i]!)
+    chunkBytes = Math.max(chunkBytes, bytes)
   }
-  offsetsHost[n] = total
   const dataAt = 64
-  const offsetsAt = align8(dataAt + total)
-  const hashesAt = align8(offsetsAt + 4 * (n + 1))
-  const nodesAt = hashesAt + 32 * n
+  const offsetsAt = align8(dataAt + chunkBytes)
+  const hashesAt = align8(offsetsAt + 4 * (LEAVES_PER_CHUNK + 1))
+  const orderAt = hashesAt + 32 * n
+  const nodesAt = align8(orderAt + 4 * n)
   const length = nodesAt + 32 * (2 * n - 1)
   const k = keccakInstanceFor(length)
   const mem = k.reserve(length)
   const base = k.heapBase
-  mem.fill(0, base + dataAt, base + dataAt + total)
   const target = Buffer.from(mem.buffer, 0, mem.length)
-  for (let i = 0; i < n; i++) layout.write(leaves[i]!, target, base + dataAt + offsetsHost[i]!)
-  new Uint32Array(mem.buffer, base + offsetsAt, n + 1).set(offsetsHost)
-  k.leafHashes(base + dataAt, base + offsetsAt, n, base + hashesAt)
+  const offsets = new Uint32Array(mem.buffer, base + offsetsAt, LEAVES_PER_CHUNK + 1)
+  for (let start = 0; start < n; start += LEAVES_PER_CHUNK) {
+    const count = Math.min(n - start, LEAVES_PER_CHUNK)
+    mem.fill(0, base + dataAt, base + dataAt + chunkBytes)
+    let at = 0
+    for (let i = 0; i < count; i++) {
+      const leaf = leaves[start + i]!
+      offsets[i] = at
+      layout.write(leaf, target, base + dataAt + at)
+      at += layout.encodedLength(leaf)
+    }
+    offsets[count] = at
+    k.leafHashes(base + dataAt, base + offsetsAt, count, base + hashesAt + 32 * start)
+  }
 
   const inputIndexOfRank = rankByHash(mem, base + hashesAt, n)
-  // The order goes where the offsets were (no longer needed): n + 1 slots hold n ranks.
-  new Uint32Array(mem.buffer, base + offsetsAt, n).set(inputIndexOfRank)
-  k.placeLeaves(base + hashesAt, base + offsetsAt, n, base + nodesAt)
+  new Uint32Array(mem.buffer, base + orderAt, n).set(inputIndexOfRank)
+  k.placeLeaves(base + hashesAt, base + orderAt, n, base + nodesAt)
   k.buildTree(base + nodesAt, n)
   const nodes = mem.slice(base + nodesAt, base + nodesAt + 32 * (2 * n - 1))
   const ranked = new Array<L>(n)
