@@ -87,6 +87,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       quarantine: ports.quarantine,
       epochs: ports.epochs,
       dlq: ports.dlq,
+      chain: ports.chain,
       fleetSnapshot,
       now,
     },

@@ -41,6 +41,7 @@ const apiKeys = z
 const ApiEnvSchema = z.object({
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
   GRIDROOT_AGG_GROUP: z.string().min(1).default('gridroot-aggregator'),
+  GRIDROOT_CONTRACTS_FILE: z.string().min(1).optional(),
   GRIDROOT_API_HOST: z.string().default('127.0.0.1'),
   GRIDROOT_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   GRIDROOT_API_KEYS: apiKeys,
@@ -91,6 +92,8 @@ export interface ApiConfig {
   readonly registryFile: string
   /** The aggregator's consumer group, whose device states tell when a device was last seen. */
   readonly aggregatorGroup: string
+  /** The deployed contracts (runtime/contracts-file.ts); absent: epochs carry no on-chain state. */
+  readonly contractsFile: string | undefined
   readonly host: string
   readonly port: number
   readonly apiKeys: readonly ApiKey[]
@@ -117,6 +120,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     grid: gridFromEnv(env),
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     aggregatorGroup: c.GRIDROOT_AGG_GROUP,
+    contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     host: c.GRIDROOT_API_HOST,
     port: c.GRIDROOT_API_PORT,
     apiKeys: c.GRIDROOT_API_KEYS,

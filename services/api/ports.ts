@@ -134,6 +134,30 @@ export interface DlqReader {
   countsByReason(): { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
 }
 
+export type OnChainEpochStatus = 'none' | 'pending' | 'rejected' | 'final'
+
+/** A pool epoch's record in RevenueOracle (`epochRecord(poolId, epoch)`). */
+export interface OnChainEpoch {
+  readonly status: OnChainEpochStatus
+  /** The device tree's root (zero before a proposal). */
+  readonly root: string
+  /** Proposals so far rejected for this epoch. */
+  readonly attempt: number
+  /** When a pending root becomes final (challenge window end), ms; 0 when none. */
+  readonly finalizesAtMs: number
+  readonly leafCount: number
+  readonly revenueUnits: bigint
+}
+
+export interface EpochChainReader {
+  /** The oracle's record of each pool epoch; pools the chain does not know are left out. */
+  records(
+    requests: readonly { readonly poolId: string; readonly epoch: number }[],
+  ): Promise<Map<string, OnChainEpoch>>
+}
+
+export const chainKey = (poolId: string, epoch: number) => `${poolId}/${epoch}`
+
 /** The device registry as the API reads it. */
 export type DeviceDirectory = Pick<DeviceRegistry, 'size' | 'get' | 'devices'>
 
@@ -150,5 +174,7 @@ export interface ApiPorts {
   readonly quarantine: QuarantineStore
   readonly epochs: EpochStore
   readonly dlq: DlqReader
+  /** Absent without a contracts file: epochs then carry no on-chain state. */
+  readonly chain?: EpochChainReader
   readonly probes: readonly HealthProbe[]
 }

@@ -1,10 +1,14 @@
 /** Wires the adapters to `build()` and listens; main.ts only hands it the configuration. */
 import type { FastifyInstance } from 'fastify'
+import type { Hex } from 'viem'
+import { createChainClients } from '../../runtime/clients/chain.ts'
 import { ensureTopics } from '../../runtime/clients/kafka.ts'
+import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { startDlqTail } from './adapters/dlq-tail.ts'
 import { createInfluxReader } from './adapters/influx-reader.ts'
+import { createOracleReader } from './adapters/oracle-reader.ts'
 import { build } from './app.ts'
 import type { ApiConfig } from './config.ts'
 
@@ -27,6 +31,19 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     retainRecords: config.dlqRetainRecords,
     logger,
   })
+  const chain =
+    config.contractsFile === undefined
+      ? undefined
+      : (() => {
+          const contracts = loadContractsFile(config.contractsFile)
+          return createOracleReader({
+            publicClient: createChainClients(config.endpoints.chain).publicClient,
+            revenueOracle: contracts.contracts.revenueOracle,
+            poolIds: new Map<string, Hex>(
+              Object.values(contracts.pools).map((p) => [p.poolId, p.poolIdBytes32]),
+            ),
+          })
+        })()
   if (config.apiKeys.length === 0) {
     logger.warn('no operator API keys configured (GRIDROOT_API_KEYS): operator routes refuse every request')
   }
@@ -44,6 +61,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       quarantine: influx.quarantine,
       epochs: influx.epochs,
       dlq,
+      ...(chain === undefined ? {} : { chain }),
       probes: [influx.probe, dlq.probe],
     },
   })

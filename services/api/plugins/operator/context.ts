@@ -5,6 +5,7 @@ import type {
   DeviceDirectory,
   DeviceLastSeen,
   DlqReader,
+  EpochChainReader,
   EpochStore,
   FleetStateStore,
   QuarantineStore,
@@ -21,6 +22,7 @@ export interface OperatorContext {
   readonly quarantine: QuarantineStore
   readonly epochs: EpochStore
   readonly dlq: DlqReader
+  readonly chain: EpochChainReader | undefined
   /** Last-seen times of the whole fleet, shared by concurrent requests for a moment. */
   readonly fleetSnapshot: () => Promise<ReadonlyMap<string, DeviceLastSeen>>
   readonly now: () => number

@@ -1,12 +1,13 @@
 /**
  * Closed epochs with their pool totals, as the aggregator recorded them (`epoch_closed`,
- * `epoch_pool`). The on-chain state of each pool's root (pending, rejected, final,
- * distributed) joins here once the oracle's chain reader lands.
+ * `epoch_pool`), and, with a contracts file, each pool epoch's state in RevenueOracle (none,
+ * pending, rejected, final). "Distributed" joins when the distributor's reader lands.
  */
 import type { FastifyInstance } from 'fastify'
 import { epochEndMs, epochOf, epochStartMs } from '../../../../core/epochs/grid.ts'
 import { fleetClock } from '../../domain/fleet-status.ts'
 import { ApiError } from '../../errors.ts'
+import { chainKey, type OnChainEpoch } from '../../ports.ts'
 import { errorResponses, MS, OPERATOR_SECURITY, POOL_ID, UNITS } from '../../schemas.ts'
 import type { OperatorContext } from './context.ts'
 
@@ -87,6 +88,28 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
                           readings: { type: 'integer' },
                           quarantined: { type: 'integer' },
                           devices: { type: 'integer' },
+                          onChain: {
+                            type: 'object',
+                            description:
+                              'RevenueOracle.epochRecord; absent without a contracts file or for pools it does not know',
+                            required: [
+                              'status',
+                              'root',
+                              'attempt',
+                              'finalizesAtMs',
+                              'leafCount',
+                              'revenueUnits',
+                            ],
+                            additionalProperties: false,
+                            properties: {
+                              status: { type: 'string', enum: ['none', 'pending', 'rejected', 'final'] },
+                              root: { type: 'string', pattern: '^0x[0-9a-f]{64}$' },
+                              attempt: { type: 'integer' },
+                              finalizesAtMs: MS,
+                              leafCount: { type: 'integer' },
+                              revenueUnits: UNITS,
+                            },
+                          },
                         },
                       },
                     },
@@ -128,6 +151,12 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
       }
       const epochs =
         to < 0 ? [] : await ctx.epochs.closedEpochs(epochStartMs(ctx.grid, from), epochEndMs(ctx.grid, to))
+      const onChain =
+        ctx.chain === undefined
+          ? new Map<string, OnChainEpoch>()
+          : await ctx.chain.records(
+              epochs.flatMap((e) => e.pools.map((p) => ({ poolId: p.poolId, epoch: e.epoch }))),
+            )
       return {
         closedThrough: closedThrough ?? null,
         openEpoch,
@@ -140,7 +169,16 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
           watermarkMs: e.watermarkMs,
           devices: e.devices,
           revenueUnits: e.pools.reduce((sum, p) => sum + p.revenueUnits, 0n).toString(),
-          pools: e.pools.map((p) => ({ ...p, revenueUnits: p.revenueUnits.toString() })),
+          pools: e.pools.map((p) => {
+            const record = onChain.get(chainKey(p.poolId, e.epoch))
+            return {
+              ...p,
+              revenueUnits: p.revenueUnits.toString(),
+              ...(record === undefined
+                ? {}
+                : { onChain: { ...record, revenueUnits: record.revenueUnits.toString() } }),
+            }
+          }),
         })),
       }
     },
