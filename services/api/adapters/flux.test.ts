@@ -18,7 +18,7 @@ const plan = {
 
 describe('Flux built from validated parameters', () => {
   it('refuses any string that could leave its literal or interpolate', () => {
-    for (const hostile of ['a"b', 'a\\b', '${x}', 'a\nb', 'r) |> drop(', "a'b"]) {
+    for (const hostile of ['a"b', 'a\\b', `\${x}`, 'a\nb', 'r) |> drop(', "a'b"]) {
       expect(() => fluxString(hostile)).toThrow(UnsafeFluxValueError)
     }
     expect(fluxString('gridroot/autogen')).toBe('"gridroot/autogen"')
