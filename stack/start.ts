@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
+import { DEV_ACCOUNT_ROLES, devAccount } from '../contracts/deploy/dev-accounts.ts'
 import { deployAndApplyPools } from '../contracts/deploy/local-setup.ts'
 import { parseDurationMs } from '../core/units/duration.ts'
 import { formatUnits } from '../core/units/money.ts'
@@ -140,6 +141,7 @@ async function main(): Promise<void> {
     ...endpointsToEnv({ ...stack.endpoints, influx: influxEndpoint }),
     GRIDROOT_REGISTRY_FILE: registryFile,
     GRIDROOT_CONTRACTS_FILE: process.env.GRIDROOT_CONTRACTS_FILE ?? join(runDir, 'contracts.json'),
+    GRIDROOT_ARTIFACT_DIR: join(runDir, 'artifacts'),
     GRIDROOT_KAFKA_TOPIC_PREFIX: `demo-${runId}.`,
     GRIDROOT_EPOCH_GENESIS: GENESIS,
     GRIDROOT_EPOCH_LENGTH: String(epochMs),
@@ -156,13 +158,13 @@ async function main(): Promise<void> {
     ...(apiKey === undefined ? {} : { GRIDROOT_API_KEYS: `demo:${apiKey}` }),
   }
   const children: { name: string; child: ChildProcess }[] = []
-  const run = (name: string, args: string[]) => {
+  const run = (name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
     const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' })
     const [entry = '', ...rest] = args
     const { command, args: nodeArgs } = nodeTsArgs(entry)
     const child = spawn(command, [...nodeArgs, ...rest], {
       cwd: REPO_ROOT,
-      env,
+      env: { ...env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     child.stdout?.pipe(log)
@@ -181,6 +183,38 @@ async function main(): Promise<void> {
   run('ingest', ['services/ingest/main.ts'])
   run('aggregator', ['services/aggregator/main.ts'])
   run('api', ['services/api/main.ts'])
+  // The oracle: three signers (one reads InfluxDB, two replay telemetry.v1 themselves; threshold
+  // two on-chain) and the submitter, on the dev accounts the deployment made signers. The
+  // submitter sends from a dev account of its own (no role needed), funded here.
+  const oraclePorts = await Promise.all([9466, 9467, 9468, 9469].map(portOr))
+  const devKey = (index: number) =>
+    `0x${Buffer.from(devAccount(index).getHdKey().privateKey as Uint8Array).toString('hex')}`
+  const SUBMITTER_ACCOUNT = 10
+  await fetch(stack.endpoints.chain.rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'anvil_setBalance',
+      params: [devAccount(SUBMITTER_ACCOUNT).address, '0x3635c9adc5dea00000'],
+    }),
+  })
+  for (const [i, source] of ['influx', 'replay', 'replay'].entries()) {
+    run(`oracle-signer-${i + 1}`, ['services/oracle/main.ts'], {
+      GRIDROOT_ORACLE_ROLE: 'signer',
+      GRIDROOT_ORACLE_INSTANCE: `demo-${runId}-signer-${i + 1}`,
+      GRIDROOT_ORACLE_SOURCE: source,
+      GRIDROOT_ORACLE_SIGNER_KEY: devKey(DEV_ACCOUNT_ROLES.oracleSigners[i] as number),
+      GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[i]),
+    })
+  }
+  run('oracle-submitter', ['services/oracle/main.ts'], {
+    GRIDROOT_ORACLE_ROLE: 'submitter',
+    GRIDROOT_ORACLE_INSTANCE: `demo-${runId}-submitter`,
+    GRIDROOT_ORACLE_SUBMITTER_KEY: devKey(SUBMITTER_ACCOUNT),
+    GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[3]),
+  })
   await new Promise((r) => setTimeout(r, 3000))
   run('simulator', [
     'simulators/cli.ts',
@@ -204,7 +238,8 @@ gridroot is running (run ${runId}):
   dashboard    http://127.0.0.1:${apiPort}/${apiKey === undefined ? ' (key from GRIDROOT_API_KEYS)' : `#key=${apiKey}`}
   api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
   metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
-  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator}.log
+  oracle       signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
+  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter}.log
 Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
 `)
 

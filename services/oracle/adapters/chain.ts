@@ -128,7 +128,12 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
       return (logs as unknown as { args: { root: Hex } }[]).map((l) => l.args.root.toLowerCase() as Hex)
     },
     async nowSec() {
-      return (await publicClient.getBlock({ blockTag: 'latest' })).timestamp
+      // A quiet local chain mines no blocks, so its latest timestamp stands still; the next
+      // transaction is mined at the wall clock. Taking the later of the two lets finalize go out
+      // once the window has passed (a few seconds early on a real chain just reverts and retries).
+      const latest = (await publicClient.getBlock({ blockTag: 'latest' })).timestamp
+      const wall = BigInt(Math.floor(Date.now() / 1000))
+      return latest > wall ? latest : wall
     },
     propose: (proposal, signatures) =>
       send(`propose ${proposal.poolId}/${proposal.epoch}`, 'propose', [
