@@ -100,7 +100,10 @@ export function computeEpochEntitlement(input: EpochEntitlementInput): EpochEnti
   // What each weight earns in the split over everyone: excluded accounts' parts are reported
   // from it, and under `operator` the eligible holders are paid from it too.
   const fullShares = allocateLargestRemainder(distributable, weights)
-  const fullShareOf = new Map(weights.map((w, i) => [w.account, fullShares[i]!]))
+  const fullShareOf = new Map<string, bigint>()
+  weights.forEach((w, i) => {
+    if (w.reason !== undefined || excludedPartTo === 'operator') fullShareOf.set(w.account, fullShares[i]!)
+  })
   let allocations: Allocation[]
   if (excludedPartTo === 'operator') {
     allocations = eligible.map((w) => ({
