@@ -27,7 +27,7 @@ const rules = { ...DEFAULT_SEQUENCE_RULES, recentWindow: 4, maxSeqJump: 1000 }
 function accepted(n: number) {
   const seq = new DeviceSequence(rules)
   for (let s = 1; s <= n; s++)
-    seq.recordAccepted({ boot: 0, seq: s }, readingHash(pv(s, NOON + s * 60_000, s * 100)))
+    seq.recordAccepted({ boot: 0, seq: s }, readingHash(pv(s, NOON + s * 60_000, s * 100)), NOON + s * 60_000)
   const position: SeqPosition = { boot: 0, seq: n }
   return { seq, position, accountingTs: NOON + n * 60_000 }
 }
@@ -114,8 +114,8 @@ describe('sequence rules', () => {
   it('an earlier boot: a replay in the window is a duplicate, anything else BOOT_REGRESSED', () => {
     const seq = new DeviceSequence(rules)
     const last = pv(10, NOON + 10 * 60_000, 1000)
-    seq.recordAccepted({ boot: 0, seq: 10 }, readingHash(last))
-    seq.recordAccepted({ boot: 1, seq: 1 }, readingHash(pv(1, NOON + 11 * 60_000, 1100)))
+    seq.recordAccepted({ boot: 0, seq: 10 }, readingHash(last), last.ts)
+    seq.recordAccepted({ boot: 1, seq: 1 }, readingHash(pv(1, NOON + 11 * 60_000, 1100)), NOON + 11 * 60_000)
     const position = { boot: 1, seq: 1 }
     const at = NOON + 11 * 60_000
     expect(seq.classify(position, at, { boot: 0, seq: 10 }, last, readingHash(last), undefined).kind).toBe(

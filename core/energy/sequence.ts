@@ -155,6 +155,8 @@ export class DeviceSequence {
   private next = 0
   private givenUp: GivenUp[] = []
   private farLine: { boot: number; seq: number; count: number } | undefined
+  /** Latest device time of an accepted reading (above the accounting time when a clock was ahead). */
+  private maxAcceptedTs = Number.NEGATIVE_INFINITY
 
   constructor(private readonly rules: SequenceRules) {
     this.boots = new Float64Array(rules.recentWindow)
@@ -162,7 +164,8 @@ export class DeviceSequence {
     this.hashes = new Float64Array(rules.recentWindow)
   }
 
-  recordAccepted(key: SeqPosition, hash: number): void {
+  recordAccepted(key: SeqPosition, hash: number, ts: number): void {
+    this.maxAcceptedTs = Math.max(this.maxAcceptedTs, ts)
     if (this.rules.recentWindow === 0) return
     this.boots[this.next] = key.boot
     this.seqs[this.next] = key.seq
@@ -278,7 +281,7 @@ export class DeviceSequence {
     const inWindow = oldest !== undefined && compareOrder(key, oldest) > 0
     // In the window's span a key that is not in it was never accepted; behind it, only a device
     // time newer than anything accepted proves that the reading is no replay.
-    if (inWindow || reading.ts > accountingTs) {
+    if (inWindow || reading.ts > Math.max(accountingTs, this.maxAcceptedTs)) {
       return key.boot < position.boot
         ? {
             kind: 'quarantine',

@@ -47,7 +47,6 @@ import type { Reading, TelemetryMessage } from '../../../core/telemetry/types.ts
 import {
   type ClockSettings,
   firstPending,
-  followsInBoot,
   newDeviceState,
   PartitionClocks,
   positionOf,
@@ -353,7 +352,7 @@ export class Aggregation {
         const first = firstPending(state)
         const beforeWaiting =
           !first || first.boot > boot || (first.boot === boot && first.reading.seq > reading.seq)
-        if (followsInBoot(position, key) && beforeWaiting) {
+        if (isSuccessor(position, key) && beforeWaiting) {
           this.apply(state, reading, boot, hash, receivedAtMs)
           this.drainConsecutive(state)
         } else {
@@ -401,9 +400,8 @@ export class Aggregation {
         this.touchedPartitions.add(partition)
         const position = positionOf(state)
         const key = { boot: first.boot, seq: first.reading.seq }
-        // A new boot starts once the old one had its reorder window: its stragglers that still
-        // come are BOOT_REGRESSED. Seqs skipped within a boot are a gap, and their readings that
-        // still arrive are GAP_GIVEN_UP.
+        // Seqs skipped are a gap: their readings that still arrive are GAP_GIVEN_UP (within the
+        // boot) or BOOT_REGRESSED (the tail of an earlier boot).
         const newBoot = position !== undefined && key.boot > position.boot
         if (position && !(newBoot && isSuccessor(position, key))) this.counters.gapsSkipped += 1
         state.sequence.recordGivenUp(newBoot ? undefined : position, key)
@@ -414,11 +412,11 @@ export class Aggregation {
     }
   }
 
-  /** Accounts the readings waiting right behind the device's position, in its boot. */
+  /** Accounts the readings waiting right behind the device's position. */
   private drainConsecutive(state: DeviceState): void {
     for (;;) {
       const next = firstPending(state)
-      if (!next || !followsInBoot(positionOf(state), { boot: next.boot, seq: next.reading.seq })) break
+      if (!next || !isSuccessor(positionOf(state), { boot: next.boot, seq: next.reading.seq })) break
       state.pending.delete(pendingKey(next.boot, next.reading.seq))
       this.apply(state, next.reading, next.boot, next.hash, next.receivedAtMs)
     }
@@ -554,7 +552,7 @@ export class Aggregation {
 
     state.meter = result.state
     state.boot = boot
-    state.sequence.recordAccepted({ boot, seq: reading.seq }, hash)
+    state.sequence.recordAccepted({ boot, seq: reading.seq }, hash, reading.ts)
     this.dirtyStates.add(state)
     if (result.anomaly) {
       this.counters.quarantined[result.anomaly.reason] =
@@ -568,6 +566,8 @@ export class Aggregation {
       return
     }
     this.readingWrites.push({ device, reading, epoch: countedInEpoch })
+    // A reading booked at a corrected time is an estimate: it moves no watermark or clock.
+    if (result.clockCorrection === 'CLOCK_AHEAD') return
     const watermark = this.watermarks.get(partition)
     this.clocks.observe(partition, result.state.lastTs, receivedAtMs, watermark)
     if (watermark === undefined || result.state.lastTs > watermark) {

@@ -65,16 +65,6 @@ export function positionOf(state: DeviceState): SeqPosition | undefined {
   return state.meter ? { boot: state.boot, seq: state.meter.lastSeq } : undefined
 }
 
-/**
- * Whether `key` is accounted right after `position` without waiting: the next seq of the same
- * boot, or seq 1 of a device's first reading. A new boot always waits for its partition's reorder
- * window (or the wall-clock bound), so the old boot's last readings, which ingest's concurrent
- * connections may deliver after the new boot's first, are accounted first.
- */
-export function followsInBoot(position: SeqPosition | undefined, key: SeqPosition): boolean {
-  return position ? key.boot === position.boot && key.seq === position.seq + 1 : key.seq === 1
-}
-
 /** The pending reading with the lowest order key. */
 export function firstPending(state: DeviceState): PendingReading | undefined {
   let first: PendingReading | undefined
