@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest'
+import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import { createLogger } from '../../runtime/log.ts'
+import { epochAnnouncement } from '../aggregator/domain/epoch-close.ts'
+import { grid, runFleet } from './domain/fleet-replay.fixture.ts'
+import { contentHash } from './domain/pool-epoch.ts'
+import { type Hex, proposalKey } from './domain/proposal.ts'
+import { createOracleMetrics } from './metrics.ts'
+import type { DeviceEpochTotals, OracleChain, SignerMessage } from './ports.ts'
+import { createSigner } from './signer.ts'
+
+const EPOCH = 1
+const { replay, registry } = runFleet({ duplicate: 0.05 })
+const deviceRegistry = {
+  size: registry.size,
+  get: (id: string) => registry.get(id),
+  devices: () => registry.values(),
+} as unknown as DeviceRegistry
+const replayed: DeviceEpochTotals[] = replay.epochResults(EPOCH)
+
+/** The same fixed fakes for every signer: only the source and the aggregator's totals differ. */
+function signer(source: 'influx' | 'replay', aggregatorTotals: DeviceEpochTotals[]) {
+  const published: SignerMessage[] = []
+  const files = new Map<string, Uint8Array>()
+  const chain = {
+    pool: async () => ({ firstEpoch: 0, nextEpoch: EPOCH }),
+    epochRecord: async () => ({
+      status: 'none',
+      attempt: 0,
+      root: `0x${'0'.repeat(64)}`,
+      finalizesAtSec: 0n,
+    }),
+  } as unknown as OracleChain
+  const s = createSigner({
+    instanceId: source,
+    source,
+    graceMs: 0,
+    grid,
+    registry: deviceRegistry,
+    replay,
+    partitions: async () => 1,
+    totals: { epochTotals: async () => aggregatorTotals },
+    store: {
+      put: async (bytes) => {
+        const hash = contentHash(bytes)
+        files.set(hash, bytes)
+        return hash
+      },
+      get: async (hash) => files.get(hash),
+    },
+    chain,
+    signer: { address: `0x${'11'.repeat(20)}` as Hex, sign: async () => `0x${'22'.repeat(65)}` as Hex },
+    channel: { publish: async (m) => void published.push(m) },
+    metrics: createOracleMetrics(),
+    logger: createLogger('oracle-test', 'silent'),
+    sourceTimeoutMs: 1_000,
+    signal: new AbortController().signal,
+  })
+  return { s, published }
+}
+
+async function run(source: 'influx' | 'replay', aggregatorTotals: DeviceEpochTotals[]) {
+  const { s, published } = signer(source, aggregatorTotals)
+  s.onAnnouncement(epochAnnouncement(grid, EPOCH, aggregatorTotals))
+  for (let i = 0; i < 100 && s.state.queued > 0; i++) await new Promise((r) => setTimeout(r, 20))
+  return published
+}
+
+describe('signer', () => {
+  it('signs the same proposals from InfluxDB and from its own replay when the aggregator is right', async () => {
+    const fromInflux = await run('influx', replayed)
+    const fromReplay = await run('replay', replayed)
+    expect(fromInflux.length).toBeGreaterThan(1)
+    expect(fromInflux.every((m) => m.kind === 'signature')).toBe(true)
+    const keys = (ms: SignerMessage[]) =>
+      ms.map((m) => (m.kind === 'signature' ? proposalKey(m.proposal) : m.reason))
+    expect(keys(fromReplay)).toEqual(keys(fromInflux))
+  })
+
+  it('does not sign through a fault in the aggregator state: the replay signer refuses with its own root', async () => {
+    // One device got 1 Wh and 1 unit more in InfluxDB, and the aggregator announced those totals.
+    const faulty = replayed.map((t, i) =>
+      i === 0 ? { ...t, energyWh: t.energyWh + 1, revenueUnits: t.revenueUnits + 1n } : t,
+    )
+    const faultyPool = faulty[0]?.poolId
+    const fromInflux = await run('influx', faulty)
+    const fromReplay = await run('replay', faulty)
+    // The InfluxDB signer agrees with the aggregator (that is its job)…
+    expect(fromInflux.filter((m) => m.kind === 'refusal')).toEqual([])
+    // …the replay signer refuses the pool epochs, with the root it computed.
+    const refusals = fromReplay.filter((m) => m.kind === 'refusal')
+    expect(refusals.length).toBe(fromInflux.length)
+    expect(
+      refusals.every((m) => m.kind === 'refusal' && m.reason === 'ANNOUNCEMENT_MISMATCH' && m.ownRoot),
+    ).toBe(true)
+    const honest = (await run('replay', replayed)).find(
+      (m) => m.kind === 'signature' && m.proposal.poolId === faultyPool,
+    )
+    const signedByInflux = fromInflux.find((m) => m.kind === 'signature' && m.proposal.poolId === faultyPool)
+    expect(
+      honest?.kind === 'signature' &&
+        signedByInflux?.kind === 'signature' &&
+        honest.proposal.root !== signedByInflux.proposal.root,
+    ).toBe(true)
+  })
+})
