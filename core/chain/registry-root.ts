@@ -5,11 +5,11 @@
  * uint256 ratedPowerW, string tariffId)`. A pool without devices has root 0 and count 0, as
  * DeviceRegistry.sol requires. Pure; used by the pool command and the services' start-up check.
  */
-import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import { type Hex, stringToHex } from 'viem'
 import type { DeviceRecord } from '../identity/registry.ts'
+import { buildRegistryTree, REGISTRY_LEAF_ENCODING } from '../merkle/index.ts'
 
-export const REGISTRY_LEAF_TYPES = ['string', 'string', 'bytes32', 'bytes32', 'uint256', 'string'] as const
+export const REGISTRY_LEAF_TYPES = REGISTRY_LEAF_ENCODING
 
 export interface RegistryCommitment {
   readonly poolId: string
@@ -36,8 +36,16 @@ export function registryLeafValues(device: DeviceRecord): [string, string, Hex, 
 
 /** The registry root of `poolId` over those of `devices` that belong to it. */
 export function registryCommitment(devices: Iterable<DeviceRecord>, poolId: string): RegistryCommitment {
-  const values = [...devices].filter((d) => d.poolId === poolId).map(registryLeafValues)
-  if (values.length === 0) return { poolId, root: `0x${'0'.repeat(64)}`, deviceCount: 0 }
-  const tree = StandardMerkleTree.of(values, [...REGISTRY_LEAF_TYPES])
-  return { poolId, root: tree.root as Hex, deviceCount: values.length }
+  const leaves = [...devices]
+    .filter((d) => d.poolId === poolId)
+    .map((d) => ({
+      deviceId: d.deviceId,
+      assetClass: d.assetClass,
+      poolId: d.poolId,
+      publicKey: `0x${d.publicKey}` as Hex,
+      ratedPowerW: d.ratedPowerW,
+      tariffId: d.tariffId,
+    }))
+  if (leaves.length === 0) return { poolId, root: `0x${'0'.repeat(64)}`, deviceCount: 0 }
+  return { poolId, root: buildRegistryTree(leaves).root, deviceCount: leaves.length }
 }
