@@ -8,6 +8,7 @@ import { createInfluxReader } from '../../services/api/adapters/influx-reader.ts
 import { build } from '../../services/api/app.ts'
 import { type ApiLimits, DEFAULT_LIMITS } from '../../services/api/config.ts'
 import type { ApiKey } from '../../services/api/domain/api-keys.ts'
+import type { EpochChainReader } from '../../services/api/ports.ts'
 import { FIXTURE_GRID, type Fixture } from './fixture.ts'
 
 export const OPS_KEY: ApiKey = { clientId: 'ops', key: 'ops-key-0123456789abcdef0123' }
@@ -26,6 +27,7 @@ export async function fixtureApp(
     readonly rateLimitMax?: number
     readonly limits?: Partial<ApiLimits>
     readonly dlq?: DlqTail
+    readonly chain?: EpochChainReader
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
@@ -53,6 +55,7 @@ export async function fixtureApp(
       quarantine: influx.quarantine,
       epochs: influx.epochs,
       dlq,
+      ...(options.chain === undefined ? {} : { chain: options.chain }),
       probes: [influx.probe, dlq.probe],
     },
   })

@@ -127,11 +127,28 @@ function drawEpochs(epochs) {
   host.replaceChildren()
   for (const e of epochs.epochs.slice(-30)) {
     const div = document.createElement('div')
-    div.className = 'epoch closed'
-    div.title = `closed ${new Date(e.closedAtMs).toISOString()}, ${e.devices} devices`
+    // On-chain state of the epoch's pool roots (RevenueOracle), when the API has a contracts file.
+    const states = e.pools
+      .map((p) => (p.onChain ? `${p.poolId}: ${p.onChain.status}` : undefined))
+      .filter(Boolean)
+    const chain = e.pools.map((p) => p.onChain?.status).filter(Boolean)
+    const summary =
+      chain.length === 0
+        ? ''
+        : chain.every((st) => st === 'final')
+          ? 'final'
+          : chain.includes('rejected')
+            ? 'rejected'
+            : chain.includes('pending')
+              ? 'pending'
+              : 'closed'
+    div.className = `epoch closed ${summary}`
+    div.dataset.chain = summary
+    div.title = `closed ${new Date(e.closedAtMs).toISOString()}, ${e.devices} devices${states.length ? `\n${states.join('\n')}` : ''}`
     div.innerHTML = '<b></b><span></span>'
     div.querySelector('b').textContent = `#${e.epoch}`
-    div.querySelector('span').textContent = formatHkd(BigInt(e.revenueUnits))
+    div.querySelector('span').textContent =
+      `${formatHkd(BigInt(e.revenueUnits))}${summary ? ` · ${summary}` : ''}`
     host.append(div)
   }
   // Epochs past their end but not closed yet wait for the grace period and every partition.
