@@ -1,5 +1,6 @@
 export * from './allocate.ts'
 export * from './balances.ts'
 export * from './chain-window.ts'
+export * from './claim-quote.ts'
 export * from './entitlement.ts'
 export * from './errors.ts'

@@ -1,0 +1,131 @@
+/**
+ * `npm run claim -- --pool <id> --account <address|dev:N> [--quote]`: shows what the account can
+ * claim from the pool's current cumulative root and, unless --quote, claims it. The transaction
+ * can be sent by the account itself (dev:N on the local anvil, or GRIDROOT_CLAIM_KEY) or by any
+ * relayer (GRIDROOT_CLAIM_KEY of another account): the payout always goes to the account.
+ */
+import { parseArgs } from 'node:util'
+import { type Account, type Address, createWalletClient, formatUnits, isAddress } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { hkdStablecoinAbi } from '../../contracts/abi/index.ts'
+import { devAccount } from '../../contracts/deploy/dev-accounts.ts'
+import { GridrootError } from '../../core/errors/base.ts'
+import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
+import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
+import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
+import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
+import { distributorConfigFromEnv } from './config.ts'
+
+const HELP = `usage: npm run claim -- --pool <pool id> --account <address | dev:N> [--quote]
+
+  --pool     the pool (as in config/pools.json and the contracts file)
+  --account  the holder; dev:N is anvil dev account N (local stack only), whose key then signs
+  --quote    only show the claimable amount, the proof and the payout history
+
+Environment: GRIDROOT_CONTRACTS_FILE (required), GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID,
+GRIDROOT_ARTIFACT_DIR (where the distributor stores the trees), GRIDROOT_CLAIM_KEY (the key that
+sends the transaction when --account is an address: the holder's own, or a relayer's).`
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      pool: { type: 'string' },
+      account: { type: 'string' },
+      quote: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help || !values.pool || !values.account) {
+    console.log(HELP)
+    return values.help ? 0 : 2
+  }
+  const env: Record<string, string | undefined> = {
+    GRIDROOT_CONTRACTS_FILE: '.run/default/contracts.json',
+    ...process.env,
+  }
+  const config = distributorConfigFromEnv(env)
+  let holder: Address
+  let sender: Account | undefined
+  const dev = /^dev:(\d+)$/.exec(values.account)
+  if (dev) {
+    if (config.endpoints.chain.chainId !== ANVIL_CHAIN_ID) {
+      console.error('dev:N accounts exist only on the local anvil (chain id 31337); give an address')
+      return 2
+    }
+    sender = devAccount(Number(dev[1]))
+    holder = sender.address
+  } else if (isAddress(values.account)) {
+    holder = values.account
+  } else {
+    console.error(`--account ${values.account} is neither an address nor dev:N`)
+    return 2
+  }
+  if (!sender && env.GRIDROOT_CLAIM_KEY) sender = privateKeyToAccount(env.GRIDROOT_CLAIM_KEY as `0x${string}`)
+
+  const file = loadContractsFile(config.contractsFile)
+  const pool = poolContracts(file, values.pool)
+  const { chain, transport, publicClient } = createChainClients(config.endpoints.chain, { timeoutMs: 30_000 })
+  const walletClient = sender ? createWalletClient({ chain, transport, account: sender }) : undefined
+  const poolChain = createPoolChain({
+    publicClient,
+    walletClient,
+    pool,
+    oracle: file.contracts.revenueOracle,
+    identityRegistry: file.contracts.identityRegistry,
+    identityFromBlock: BigInt(file.deployedAtBlock),
+  })
+  const reader = createHolderClaimsReader(poolChain, createFileArtifactStore(config.artifacts))
+  const claims = await reader.read(holder)
+  const hkd = (units: bigint) => `${formatUnits(units, 6)} (${units} base units)`
+  console.log(
+    `pool       ${claims.poolId}, current root ${claims.root ?? 'none yet'} (epoch ${claims.epoch ?? '-'})`,
+  )
+  console.log(`account    ${holder}`)
+  console.log(`cumulative ${hkd(claims.cumulativeAmount)}`)
+  console.log(`claimed    ${hkd(claims.claimedUnits)}`)
+  console.log(`claimable  ${hkd(claims.claimableUnits)}`)
+  for (const p of claims.payouts)
+    console.log(
+      `  paid ${hkd(p.paidUnits)} at block ${p.blockNumber} (${new Date(p.timestampS * 1000).toISOString()}), tx ${p.transactionHash}`,
+    )
+  if (values.quote) {
+    console.log(`proof      ${JSON.stringify(claims.proof)}`)
+    return 0
+  }
+  if (claims.claimableUnits === 0n) {
+    console.log('nothing to claim')
+    return 0
+  }
+  if (!sender) {
+    console.error(
+      'no key to send the claim: use --account dev:N on the local stack, or set GRIDROOT_CLAIM_KEY',
+    )
+    return 2
+  }
+  const balanceOf = () =>
+    publicClient.readContract({
+      address: pool.paymentToken,
+      abi: hkdStablecoinAbi,
+      functionName: 'balanceOf',
+      args: [holder],
+    })
+  const before = await balanceOf()
+  const { hash, paidUnits } = await poolChain.claim(holder, claims.cumulativeAmount, claims.proof)
+  const after = await balanceOf()
+  console.log(`claimed    ${hkd(paidUnits)} in tx ${hash}`)
+  console.log(`balance    ${hkd(before)} -> ${hkd(after)}`)
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof GridrootError) {
+      console.error(`${error.message}`)
+    } else {
+      console.error(error)
+    }
+    process.exit(1)
+  },
+)

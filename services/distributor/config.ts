@@ -1,0 +1,101 @@
+/**
+ * The distributor's configuration, declared once: the zod schema's output is the typed config.
+ * Only main.ts and the claim CLI call `distributorConfigFromEnv`.
+ */
+import { z } from 'zod'
+import type { ChainClock } from '../../core/entitlement/index.ts'
+import type { TimeGrid } from '../../core/epochs/grid.ts'
+import { type ArtifactStoreConfig, artifactStoreConfig } from '../../runtime/artifact-store.ts'
+import {
+  type Env,
+  endpointsFromEnv,
+  envDurationMs,
+  envInt,
+  gridFromEnv,
+  parseConfig,
+} from '../../runtime/config.ts'
+import type { Endpoints } from '../../runtime/endpoints.ts'
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed address')
+const list = (item: z.ZodString) =>
+  z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    )
+    .pipe(z.array(item))
+
+export const FAILPOINTS = ['after-build', 'after-post'] as const
+export type Failpoint = (typeof FAILPOINTS)[number]
+
+const Schema = z.object({
+  GRIDROOT_CONTRACTS_FILE: z
+    .string()
+    .min(1, 'the deployed contracts file is required (npm run deploy writes it)'),
+  /** The publisher's key; on the local anvil, dev account 5 when unset. */
+  GRIDROOT_DISTRIBUTOR_KEY: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte private key')
+    .optional(),
+  /** Pools to distribute for (pool ids); all pools of the contracts file when empty. */
+  GRIDROOT_DISTRIBUTOR_POOLS: list(z.string().regex(/^[a-z0-9-]{1,31}$/, 'must be a pool id')),
+  /** Accounts that never hold a share besides the treasury and the distributor itself. */
+  GRIDROOT_DISTRIBUTOR_EXCLUDE: list(address),
+  GRIDROOT_DISTRIBUTOR_POLL: envDurationMs.default(2_000),
+  GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS: envInt(1, 10_000_000).default(50_000),
+  GRIDROOT_DISTRIBUTOR_METRICS_PORT: envInt(0, 65_535).default(9467),
+  GRIDROOT_DISTRIBUTOR_METRICS_HOST: z.string().default('127.0.0.1'),
+  /**
+   * The chain clock (docs/architecture.md, "Epochs on the chain"): the chain second at which
+   * device time is the epoch genesis, and how many device seconds pass per chain second.
+   * Production: genesis = the device genesis itself, speedup 1 (the defaults).
+   */
+  GRIDROOT_CHAIN_CLOCK_GENESIS_S: envInt(0, 2 ** 40).optional(),
+  GRIDROOT_CHAIN_CLOCK_SPEEDUP: envInt(1, 1_000_000).default(1),
+  /** Test only: stop (and wait to be killed) right after this step of the first publication. */
+  GRIDROOT_DISTRIBUTOR_FAILPOINT: z.enum(FAILPOINTS).optional(),
+})
+
+export interface DistributorConfig {
+  readonly endpoints: Endpoints
+  readonly contractsFile: string
+  readonly publisherKey: `0x${string}` | undefined
+  readonly pools: readonly string[]
+  readonly excludedAccounts: readonly string[]
+  readonly pollMs: number
+  readonly logRangeBlocks: bigint
+  readonly metricsPort: number
+  readonly metricsHost: string
+  readonly grid: TimeGrid
+  readonly clock: ChainClock
+  readonly artifacts: ArtifactStoreConfig
+  readonly failpoint: Failpoint | undefined
+}
+
+export function distributorConfigFromEnv(env: Env): DistributorConfig {
+  const c = parseConfig(Schema, env, 'distributor')
+  const grid = gridFromEnv(env)
+  return {
+    endpoints: endpointsFromEnv(env),
+    contractsFile: c.GRIDROOT_CONTRACTS_FILE,
+    publisherKey: c.GRIDROOT_DISTRIBUTOR_KEY as `0x${string}` | undefined,
+    pools: c.GRIDROOT_DISTRIBUTOR_POOLS,
+    excludedAccounts: c.GRIDROOT_DISTRIBUTOR_EXCLUDE.map((a) => a.toLowerCase()),
+    pollMs: c.GRIDROOT_DISTRIBUTOR_POLL,
+    logRangeBlocks: BigInt(c.GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS),
+    metricsPort: c.GRIDROOT_DISTRIBUTOR_METRICS_PORT,
+    metricsHost: c.GRIDROOT_DISTRIBUTOR_METRICS_HOST,
+    grid,
+    clock: {
+      deviceGenesisMs: grid.genesisMs,
+      chainGenesisS: c.GRIDROOT_CHAIN_CLOCK_GENESIS_S ?? Math.floor(grid.genesisMs / 1000),
+      speedup: c.GRIDROOT_CHAIN_CLOCK_SPEEDUP,
+    },
+    artifacts: artifactStoreConfig(env),
+    failpoint: c.GRIDROOT_DISTRIBUTOR_FAILPOINT,
+  }
+}

@@ -1,0 +1,40 @@
+import { Counter, Gauge, Registry } from 'prom-client'
+
+export function createDistributorMetrics() {
+  const registry = new Registry()
+  const labelNames = ['pool'] as const
+  return {
+    registry,
+    publishedEpoch: new Gauge({
+      name: 'gridroot_distributor_published_epoch',
+      help: 'Latest oracle epoch whose cumulative root this distributor published, per pool',
+      labelNames,
+      registers: [registry],
+    }),
+    fundedUnits: new Counter({
+      name: 'gridroot_distributor_funded_units_total',
+      help: 'Payment-token base units pulled from the treasury into the distributor, per pool',
+      labelNames,
+      registers: [registry],
+    }),
+    withheldUnits: new Counter({
+      name: 'gridroot_distributor_withheld_units_total',
+      help: 'Distributable units kept back because their weight belonged to excluded accounts, per pool',
+      labelNames,
+      registers: [registry],
+    }),
+    underfunded: new Gauge({
+      name: 'gridroot_distributor_treasury_underfunded',
+      help: '1 while the treasury cannot fund the next epoch (balance or allowance too low), per pool',
+      labelNames,
+      registers: [registry],
+    }),
+    passFailures: new Counter({
+      name: 'gridroot_distributor_pass_failures_total',
+      help: 'Passes that failed (chain or artifact store errors), per pool and error code',
+      labelNames: ['pool', 'code'],
+      registers: [registry],
+    }),
+  }
+}
+export type DistributorMetrics = ReturnType<typeof createDistributorMetrics>

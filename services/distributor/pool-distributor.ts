@@ -1,0 +1,231 @@
+/**
+ * The job of distributing one pool: for each finalized oracle epoch, in order, compute the
+ * holders' entitlement, build the next cumulative holder tree, store it in the artifact store,
+ * and publish its root with the funding. Restartable at any point, because every decision comes
+ * from the chain:
+ *
+ * - The next epoch is the contract's `nextEpoch`; the contract refuses any other, so a root is
+ *   never published twice, even by two distributors racing (the loser's transaction reverts with
+ *   EpochOutOfOrder, and its next pass reads the new state).
+ * - The cumulative amounts after the last published epoch come from that epoch's tree, found by
+ *   the `treeHash` of its RootPublished event. The tree is stored before the root is published,
+ *   so it exists for every root; if the store lost it anyway, the tree is rebuilt from chain data
+ *   and stored again only if it hashes to the published treeHash.
+ * - A crash after storing and before publishing rebuilds the same tree (same inputs, same bytes,
+ *   same hash) and publishes it; a crash after publishing finds the root on-chain and moves on.
+ */
+import type { Hex } from 'viem'
+import { type ChainClock, epochChainWindow, type TokenTransfer } from '../../core/entitlement/index.ts'
+import type { TimeGrid } from '../../core/epochs/grid.ts'
+import { GridrootError } from '../../core/errors/base.ts'
+import {
+  buildHolderTree,
+  type HolderTree,
+  holderLeafLayout,
+  parseTreeDump,
+  serializeTree,
+} from '../../core/merkle/index.ts'
+import type { Logger } from '../../runtime/log.ts'
+import { fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
+import { type EpochPlan, planEpoch } from './domain/plan-epoch.ts'
+import type { ArtifactStore, IdentityEvent, PoolChain, PublishedRoot } from './ports.ts'
+
+/** The published history does not match what the chain data gives: publishing stops. */
+export class DistributionHistoryError extends GridrootError<'DISTRIBUTOR_HISTORY_MISMATCH'> {
+  override readonly name = 'DistributionHistoryError'
+}
+
+export interface PoolDistributorOptions {
+  readonly chain: PoolChain
+  readonly store: ArtifactStore
+  readonly grid: TimeGrid
+  readonly clock: ChainClock
+  readonly firstEpoch: number
+  readonly excludedAccounts: readonly string[]
+  readonly logger: Logger
+  /** Test only: called after a step; a failpoint there stops the process. */
+  readonly afterStep?: (step: 'after-build' | 'after-post') => Promise<void>
+}
+
+export type PassResult =
+  | {
+      readonly kind: 'published'
+      readonly epoch: number
+      readonly plan: EpochPlan
+      readonly treeHash: Hex
+      readonly fundedUnits: bigint
+    }
+  | { readonly kind: 'wait'; readonly step: Extract<PublishStep, { kind: 'wait' }> }
+  | {
+      readonly kind: 'underfunded'
+      readonly epoch: number
+      readonly problem: string
+      readonly neededUnits: bigint
+    }
+
+export interface PoolDistributor {
+  /** One pass: publish the next epoch if it is due. */
+  pass(): Promise<PassResult>
+  /** The pool's current cumulative tree (after its last published epoch), for claims. */
+  currentTree(): Promise<{ epoch: number; tree: HolderTree } | undefined>
+}
+
+export function createPoolDistributor(options: PoolDistributorOptions): PoolDistributor {
+  const { chain, store, logger } = options
+  const log = logger.child({ pool: chain.poolId })
+  /** The tree after the last published epoch, once loaded. */
+  let current: { epoch: number; tree: HolderTree; cumulative: Map<string, bigint> } | undefined
+
+  const inputsFor = async (
+    epoch: number,
+    revenueUnits: bigint,
+    transfers: readonly TokenTransfer[],
+    identity: readonly IdentityEvent[],
+  ) => {
+    const terms = await chain.terms()
+    return {
+      poolId: chain.poolId,
+      epoch,
+      revenueUnits,
+      terms,
+      window: epochChainWindow(options.grid, options.clock, epoch),
+      transfers,
+      identityEvents: identity,
+      distributor: chain.distributor,
+      excludedAccounts: options.excludedAccounts,
+    }
+  }
+
+  /** Recomputes the trees of every published epoch from chain data (a lost artifact store). */
+  const rebuildFromChain = async (roots: readonly PublishedRoot[]) => {
+    const [transfers, identity] = await Promise.all([chain.transfers(), chain.identityEvents()])
+    let cumulative = new Map<string, bigint>()
+    let tree: HolderTree = buildHolderTree([])
+    for (const published of roots) {
+      const { revenueUnits } = await chain.oracleEpoch(published.epoch)
+      const plan = planEpoch(cumulative, await inputsFor(published.epoch, revenueUnits, transfers, identity))
+      tree = buildHolderTree(plan.leaves)
+      const bytes = serializeTree(tree)
+      const hash = await store.put(bytes)
+      if (tree.root !== published.root || hash !== published.treeHash.toLowerCase())
+        throw new DistributionHistoryError(
+          'DISTRIBUTOR_HISTORY_MISMATCH',
+          `epoch ${published.epoch} of pool ${chain.poolId}: the chain data gives root ${tree.root} (tree ${hash}), but ${published.root} (tree ${published.treeHash}) was published`,
+          {
+            metaMessages: [
+              'The published tree is missing from the artifact store and cannot be rebuilt the same way (were the terms or the chain clock changed?).',
+              'Restore the artifact store (GRIDROOT_ARTIFACT_DIR) from a backup; the distributor publishes nothing for this pool meanwhile.',
+            ],
+          },
+        )
+      cumulative = new Map(plan.cumulative)
+    }
+    return { tree, cumulative }
+  }
+
+  /** Loads the tree after epoch `nextEpoch - 1` from its artifact (or rebuilds it). */
+  const load = async (nextEpoch: number) => {
+    const last = nextEpoch - 1
+    if (current?.epoch === last) return current
+    if (nextEpoch <= options.firstEpoch) {
+      current = { epoch: last, tree: buildHolderTree([]), cumulative: new Map() }
+      return current
+    }
+    const roots = (await chain.publishedRoots())
+      .filter((r) => r.epoch <= last)
+      .sort((a, b) => a.epoch - b.epoch)
+    const published = roots.at(-1)
+    if (published?.epoch !== last)
+      throw new DistributionHistoryError(
+        'DISTRIBUTOR_HISTORY_MISMATCH',
+        `pool ${chain.poolId} expects epoch ${nextEpoch} next but no RootPublished event of epoch ${last} was found`,
+        {
+          metaMessages: [
+            'Is GRIDROOT_RPC_URL an archive-capable node, and the contracts file the deployed one?',
+          ],
+        },
+      )
+    const bytes = await store.get(published.treeHash)
+    let tree: HolderTree
+    let cumulative: Map<string, bigint>
+    if (bytes === undefined) {
+      log.warn(
+        { epoch: last, treeHash: published.treeHash },
+        'published tree missing from the artifact store; rebuilding it from chain data',
+      )
+      ;({ tree, cumulative } = await rebuildFromChain(roots))
+    } else {
+      tree = parseTreeDump(holderLeafLayout, bytes)
+      if (tree.root !== published.root)
+        throw new DistributionHistoryError(
+          'DISTRIBUTOR_HISTORY_MISMATCH',
+          `the stored tree ${published.treeHash} of epoch ${last} has root ${tree.root}, not the published ${published.root}`,
+        )
+      cumulative = new Map(tree.leaves.map((l) => [l.account.toLowerCase(), l.cumulativeAmount]))
+    }
+    current = { epoch: last, tree, cumulative }
+    return current
+  }
+
+  return {
+    async pass() {
+      const state = await chain.state()
+      const epoch = state.nextEpoch
+      const oracle = await chain.oracleEpoch(epoch)
+      const window = epochChainWindow(options.grid, options.clock, epoch)
+      const latestS = await chain.latestBlockTimestampS()
+      const step = nextPublishStep(state, oracle.final, window, latestS)
+      if (step.kind === 'wait') return { kind: 'wait', step }
+
+      const previous = await load(epoch)
+      const [transfers, identity] = await Promise.all([chain.transfers(), chain.identityEvents()])
+      const plan = planEpoch(
+        previous.cumulative,
+        await inputsFor(epoch, oracle.revenueUnits, transfers, identity),
+      )
+      const tree = buildHolderTree(plan.leaves)
+      const treeHash = await store.put(serializeTree(tree))
+      await options.afterStep?.('after-build')
+
+      const increase = plan.cumulativeTotal - state.totalFunded
+      const problem = fundingProblem(increase, await chain.treasuryFunds())
+      if (problem !== undefined) return { kind: 'underfunded', epoch, problem, neededUnits: increase }
+
+      const hash = await chain.publish(epoch, tree.root, plan.cumulativeTotal, treeHash)
+      current = { epoch, tree, cumulative: new Map(plan.cumulative) }
+      const e = plan.entitlement
+      log.info(
+        {
+          epoch,
+          tx: hash,
+          root: tree.root,
+          treeHash,
+          holders: plan.leaves.length,
+          revenueUnits: String(e.revenueUnits),
+          distributableUnits: String(e.distributableUnits),
+          operatorUnits: String(e.operatorUnits),
+          distributedUnits: String(e.distributedUnits),
+          withheldUnits: String(e.withheldUnits),
+          unallocatedUnits: String(e.unallocatedUnits),
+          excluded: e.excluded.map((x) => ({
+            account: x.account,
+            reason: x.reason,
+            amountUnits: String(x.amountUnits),
+            goesTo: x.goesTo,
+          })),
+          fundedUnits: String(increase),
+          cumulativeTotalUnits: String(plan.cumulativeTotal),
+        },
+        'cumulative root published',
+      )
+      await options.afterStep?.('after-post')
+      return { kind: 'published', epoch, plan, treeHash, fundedUnits: increase }
+    },
+    async currentTree() {
+      const state = await chain.state()
+      if (state.nextEpoch <= options.firstEpoch) return undefined
+      const { epoch, tree } = await load(state.nextEpoch)
+      return { epoch, tree }
+    },
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Wiring of the distributor: the contracts file, chain clients, the artifact store, one
+ * pool distributor per pool, a loop that runs their passes every `pollMs`, and the probe server.
+ * A pass that fails is logged, counted and tried again on the next tick (each pass derives its
+ * step from the chain again); an underfunded treasury is an alert in the log, the metrics and
+ * /healthz, never a crash loop. A broken history (DISTRIBUTOR_HISTORY_MISMATCH) stops that
+ * pool's publishing until an operator acts, and /healthz says so.
+ */
+import { type Account, createWalletClient, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { DEV_ACCOUNT_ROLES, devAccount } from '../../contracts/deploy/dev-accounts.ts'
+import { ConfigError, GridrootError } from '../../core/errors/base.ts'
+import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
+import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
+import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
+import { startProbeServer } from '../../runtime/http-probe-server.ts'
+import type { Logger } from '../../runtime/log.ts'
+import type { DistributorConfig } from './config.ts'
+import { createDistributorMetrics } from './metrics.ts'
+import { createPoolDistributor, DistributionHistoryError, type PassResult } from './pool-distributor.ts'
+
+interface PoolHealth {
+  lastPassOkAtMs: number | undefined
+  lastError: string | undefined
+  alert: string | undefined
+  halted: string | undefined
+  waiting: string | undefined
+}
+
+export function publisherAccount(config: DistributorConfig): Account {
+  if (config.publisherKey) return privateKeyToAccount(config.publisherKey)
+  if (config.endpoints.chain.chainId === ANVIL_CHAIN_ID) return devAccount(DEV_ACCOUNT_ROLES.publisher)
+  throw new ConfigError('GRIDROOT_DISTRIBUTOR_KEY is required off the local anvil', {
+    metaMessages: ['Set it to the key of an account holding the PUBLISHER_ROLE of every pool distributor.'],
+  })
+}
+
+export async function startDistributorService(config: DistributorConfig, logger: Logger) {
+  const file = loadContractsFile(config.contractsFile)
+  if (file.chainId !== config.endpoints.chain.chainId)
+    throw new ConfigError(
+      `the contracts file ${config.contractsFile} is for chain ${file.chainId}, but GRIDROOT_CHAIN_ID is ${config.endpoints.chain.chainId}`,
+    )
+  const poolIds = config.pools.length > 0 ? config.pools : Object.keys(file.pools).sort()
+  const { chain, transport, publicClient } = createChainClients(config.endpoints.chain, { timeoutMs: 30_000 })
+  const account = publisherAccount(config)
+  const walletClient = createWalletClient({ chain, transport, account })
+  const store = createFileArtifactStore(config.artifacts)
+  const metrics = createDistributorMetrics()
+  let stopping = false
+  let lastFailpointHit = false
+
+  const pools = poolIds.map((poolId) => {
+    const pool = poolContracts(file, poolId)
+    const chainPort = createPoolChain({
+      publicClient,
+      walletClient,
+      pool,
+      oracle: file.contracts.revenueOracle as Hex,
+      identityRegistry: file.contracts.identityRegistry as Hex,
+      identityFromBlock: BigInt(file.deployedAtBlock),
+      logRangeBlocks: config.logRangeBlocks,
+    })
+    const distributor = createPoolDistributor({
+      chain: chainPort,
+      store,
+      grid: config.grid,
+      clock: config.clock,
+      firstEpoch: pool.firstEpoch,
+      excludedAccounts: config.excludedAccounts,
+      logger,
+      ...(config.failpoint
+        ? {
+            afterStep: async (step) => {
+              if (step !== config.failpoint || lastFailpointHit) return
+              lastFailpointHit = true
+              logger.warn({ pool: poolId, failpoint: step }, 'failpoint reached; waiting to be killed')
+              await new Promise(() => {})
+            },
+          }
+        : {}),
+    })
+    const health: PoolHealth = {
+      lastPassOkAtMs: undefined,
+      lastError: undefined,
+      alert: undefined,
+      halted: undefined,
+      waiting: undefined,
+    }
+    return { poolId, distributor, health }
+  })
+
+  const record = (poolId: string, health: PoolHealth, result: PassResult) => {
+    health.lastPassOkAtMs = Date.now()
+    health.lastError = undefined
+    if (result.kind === 'underfunded') {
+      if (health.alert !== result.problem)
+        logger.error(
+          { pool: poolId, epoch: result.epoch, neededUnits: String(result.neededUnits) },
+          result.problem,
+        )
+      health.alert = result.problem
+      metrics.underfunded.set({ pool: poolId }, 1)
+      return
+    }
+    health.alert = undefined
+    metrics.underfunded.set({ pool: poolId }, 0)
+    if (result.kind === 'wait') {
+      health.waiting = `epoch ${result.step.epoch}: ${result.step.reason}`
+      return
+    }
+    health.waiting = undefined
+    metrics.publishedEpoch.set({ pool: poolId }, result.epoch)
+    const e = result.plan.entitlement
+    metrics.fundedUnits.inc({ pool: poolId }, Number(result.fundedUnits))
+    metrics.withheldUnits.inc({ pool: poolId }, Number(e.withheldUnits))
+  }
+
+  const runPool = async (p: (typeof pools)[number]) => {
+    while (!stopping && p.health.halted === undefined) {
+      try {
+        const result = await p.distributor.pass()
+        record(p.poolId, p.health, result)
+        // Publish epoch after epoch without waiting while a backlog is due.
+        if (result.kind === 'published') continue
+      } catch (error) {
+        const code = error instanceof GridrootError ? error.code : 'UNEXPECTED'
+        metrics.passFailures.inc({ pool: p.poolId, code })
+        p.health.lastError = error instanceof Error ? error.message : String(error)
+        if (error instanceof DistributionHistoryError) {
+          p.health.halted = error.message
+          logger.fatal({ pool: p.poolId, code, hints: error.metaMessages }, error.shortMessage)
+          return
+        }
+        logger.warn({ pool: p.poolId, err: error }, 'distribution pass failed; trying again at the next poll')
+      }
+      await new Promise((r) => setTimeout(r, config.pollMs))
+    }
+  }
+
+  const loops = pools.map((p) => runPool(p))
+  const probe = await startProbeServer({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: metrics.registry,
+    health: () => {
+      const now = Date.now()
+      const stale = Math.max(30_000, config.pollMs * 10)
+      const poolStates = Object.fromEntries(
+        pools.map((p) => [
+          p.poolId,
+          {
+            // A pass that has not succeeded for a while means the chain or the store is gone.
+            ok:
+              p.health.halted === undefined &&
+              p.health.lastPassOkAtMs !== undefined &&
+              now - p.health.lastPassOkAtMs < stale,
+            waiting: p.health.waiting,
+            alert: p.health.alert,
+            halted: p.health.halted,
+            lastError: p.health.lastError,
+          },
+        ]),
+      )
+      const starting = pools.some(
+        (p) => p.health.lastPassOkAtMs === undefined && p.health.lastError === undefined,
+      )
+      return {
+        ok: !starting && Object.values(poolStates).every((s) => s.ok),
+        publisher: account.address,
+        pools: poolStates,
+      }
+    },
+  })
+  logger.info(
+    { pools: poolIds, publisher: account.address, metricsPort: probe.port, clock: config.clock },
+    'distributor started',
+  )
+  return {
+    metricsPort: probe.port,
+    async stop() {
+      stopping = true
+      await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 10_000))])
+      await probe.close()
+    },
+  }
+}
