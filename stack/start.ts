@@ -216,6 +216,9 @@ async function main(): Promise<void> {
     GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[3]),
   })
   await new Promise((r) => setTimeout(r, 3000))
+  // The chain clock of the distributor (docs/architecture.md, "Epochs on the chain"): device
+  // genesis is now on anvil's wall clock, and device time runs `speed` times faster.
+  const simulationStartS = Math.floor(Date.now() / 1000)
   run('simulator', [
     'simulators/cli.ts',
     ...fleetArgs,
@@ -227,6 +230,12 @@ async function main(): Promise<void> {
     values.speed,
     ...(values.faults ? ['--faults', values.faults] : []),
   ])
+  const distributorPort = await portOr(9470)
+  run('distributor', ['services/distributor/main.ts'], {
+    GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(simulationStartS),
+    GRIDROOT_CHAIN_CLOCK_SPEEDUP: values.speed,
+    GRIDROOT_DISTRIBUTOR_METRICS_PORT: String(distributorPort),
+  })
 
   console.log(`
 gridroot is running (run ${runId}):
@@ -239,7 +248,8 @@ gridroot is running (run ${runId}):
   api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
   metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
   oracle       signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
-  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter}.log
+  distributor  http://127.0.0.1:${distributorPort}/healthz   claim: npm run claim -- --pool <pool> --account dev:7
+  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter,distributor}.log
 Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
 `)
 

@@ -134,7 +134,8 @@ export function createPoolChain(options: PoolChainOptions): PoolChain {
     fromBlock: bigint,
     read: (from: bigint, to: bigint) => Promise<T[]>,
   ): Promise<T[]> => {
-    const latest = await client.getBlockNumber()
+    // Uncached: viem caches the block number for a polling interval, which would miss the newest logs.
+    const latest = await client.getBlockNumber({ cacheTime: 0 })
     const out: T[] = []
     for (let from = fromBlock; from <= latest; from += range) {
       const to = from + range - 1n < latest ? from + range - 1n : latest
