@@ -236,8 +236,17 @@ export async function startAggregatorService(
     const partition = batch.partition
     const now = Date.now()
     lastRecordWallMs.set(partition, now)
-    for (const message of batch.messages) {
+    for (const [index, message] of batch.messages.entries()) {
       if (!isRunning() || isStale()) break
+      // A large batch takes seconds to apply: stay in the group meanwhile (kafkajs sends only
+      // when the heartbeat interval has passed).
+      if (index % 2_000 === 1_999) {
+        await heartbeat().catch((error: unknown) => {
+          const type = (error as { type?: unknown }).type
+          if (typeof type === 'string' && GENERATION_ENDED.has(type)) endGeneration(`heartbeat: ${type}`)
+        })
+        if (generation.signal.aborted) return
+      }
       metrics.records.inc()
       let decoded: TelemetryMessage
       try {

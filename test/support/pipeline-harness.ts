@@ -45,8 +45,15 @@ export interface Harness {
   /** The run's topic names (with its prefix). */
   readonly topics: ReturnType<typeof topicSet>
   startIngest(): Promise<ServiceProcess>
-  /** Each start is a new instance (its own instance id); `env` overrides the harness's. */
-  startAggregator(env?: Record<string, string>): Promise<ServiceProcess>
+  /**
+   * Each start is a new instance (its own instance id); `env` overrides the harness's. With
+   * `waitHealthy: false` it returns as soon as the process runs (e.g. to kill another instance
+   * while this one is still joining the group).
+   */
+  startAggregator(
+    env?: Record<string, string>,
+    options?: { readonly waitHealthy?: boolean },
+  ): Promise<ServiceProcess>
   /** Rewrites the aggregator's registry file (it picks the change up on its own). */
   setAggregatorRegistry(transform: (devices: readonly DeviceRecord[]) => DeviceRecord[]): void
   /** Starts watching epochs.v1 (creates the run's topics first). */
@@ -105,10 +112,10 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   let aggregators = 0
   let publisher: MqttPublisher | undefined
 
-  const start = async (entry: string, extra: Record<string, string>, portVariable: string) => {
+  const start = async (entry: string, extra: Record<string, string>, portVariable: string, wait = true) => {
     const service = await startServiceProcess(entry, { ...env, ...extra }, portVariable)
     processes.push(service)
-    await service.waitHealthy()
+    if (wait) await service.waitHealthy()
     return service
   }
 
@@ -136,7 +143,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         },
         'GRIDROOT_INGEST_METRICS_PORT',
       ),
-    startAggregator: (extra = {}) =>
+    startAggregator: (extra = {}, { waitHealthy = true } = {}) =>
       start(
         'services/aggregator/main.ts',
         {
@@ -151,6 +158,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
           ...extra,
         },
         'GRIDROOT_AGG_METRICS_PORT',
+        waitHealthy,
       ),
     async publish({ pauseMs = 0, onTick } = {}) {
       publisher ??= await createMqttPublisher(options.endpoints.mqtt, {
