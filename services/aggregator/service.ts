@@ -305,8 +305,8 @@ export async function startAggregatorService(
   }
 
   /**
-   * Owned partitions with nothing left to read (committed offset at the end) and no record for
-   * `idlePartitionMs`: their watermark is raised to the highest of the group's partitions.
+   * Owned partitions with a watermark, nothing left to read (committed offset at the end) and no
+   * record for `idlePartitionMs`: their watermark is raised to the highest of the group's.
    */
   const raiseIdleWatermarks = async (): Promise<boolean> => {
     const now = Date.now()
@@ -327,7 +327,9 @@ export async function startAggregatorService(
     for (const p of idle) {
       const end = ends.find((e) => e.partition === p)
       const nothingUnread = end !== undefined && (committedBy.get(p) ?? 0n) >= BigInt(end.high)
-      if (nothingUnread && aggregation.raiseWatermark(p, highest)) {
+      // A partition without a watermark yet (nothing of it accounted) keeps holding the closes.
+      const hasWatermark = aggregation.watermarkOf(p) !== undefined
+      if (nothingUnread && hasWatermark && aggregation.raiseWatermark(p, highest)) {
         logger.info({ partition: p, watermarkMs: highest }, 'idle partition: watermark raised')
         raised = true
       }

@@ -116,6 +116,7 @@ export class InfluxWriter {
         ]),
       { operation: 'dead-letter produce', signal },
     )
+    this.o.metrics.deadLettered.inc({ reason: 'AGG_INFLUX_REFUSED' })
   }
 }
 
