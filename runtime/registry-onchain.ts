@@ -9,6 +9,10 @@ import { deviceRegistryAbi } from '../contracts/abi/DeviceRegistry.ts'
 import { poolIdBytes32, type RegistryCommitment, registryCommitment } from '../core/chain/registry-root.ts'
 import { GridrootError } from '../core/errors/base.ts'
 import type { DeviceRegistry } from '../core/identity/registry.ts'
+import { createChainClients } from './clients/chain.ts'
+import { loadContractsFile } from './contracts-file.ts'
+import type { Endpoints } from './endpoints.ts'
+import type { Logger } from './log.ts'
 
 export interface PoolRegistryMismatch {
   readonly poolId: string
@@ -76,4 +80,38 @@ export async function checkRegistryOnChain(p: CheckRegistryOnChainParameters): P
   }
   if (mismatches.length > 0) throw new RegistryRootMismatchError(mismatches, p.registryFile)
   return commitments
+}
+
+/**
+ * What ingest and the aggregator run at start: with a contracts file configured, the registry
+ * file must match the chain for every pool it holds (RegistryRootMismatchError otherwise, which
+ * stops the service with the pools named); without one, a warning says the check was skipped
+ * (a deployment without the on-chain half, or tests of the data half alone).
+ */
+export async function checkRegistryAtStart(p: {
+  readonly contractsFile: string | undefined
+  readonly chain: Endpoints['chain']
+  readonly registry: DeviceRegistry
+  readonly registryFile: string
+  readonly logger: Logger
+}): Promise<void> {
+  if (p.contractsFile === undefined) {
+    p.logger.warn(
+      { registryFile: p.registryFile },
+      'registry not checked against the chain: GRIDROOT_CONTRACTS_FILE is not set',
+    )
+    return
+  }
+  const file = loadContractsFile(p.contractsFile)
+  const { publicClient } = createChainClients(p.chain, { timeoutMs: 30_000 })
+  const commitments = await checkRegistryOnChain({
+    publicClient,
+    deviceRegistry: file.contracts.deviceRegistry,
+    registry: p.registry,
+    registryFile: p.registryFile,
+  })
+  p.logger.info(
+    { pools: commitments.map((c) => ({ poolId: c.poolId, root: c.root, devices: c.deviceCount })) },
+    'registry matches the on-chain roots',
+  )
 }

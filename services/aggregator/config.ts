@@ -22,6 +22,8 @@ import {
 const AggregatorEnvSchema = z
   .object({
     GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
+    /** With it, the registry file must match the on-chain roots at start (runtime/registry-onchain.ts). */
+    GRIDROOT_CONTRACTS_FILE: z.string().min(1).optional(),
     /** Absent: the demo tariff book in core/revenue/tariffs.ts. */
     GRIDROOT_TARIFFS_FILE: z.string().optional(),
     GRIDROOT_AGG_GROUP: z.string().min(1).default('gridroot-aggregator'),
@@ -73,6 +75,7 @@ const AggregatorEnvSchema = z
   })
   .transform((c) => ({
     registryFile: c.GRIDROOT_REGISTRY_FILE,
+    contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     tariffsFile: c.GRIDROOT_TARIFFS_FILE,
     consumerGroup: c.GRIDROOT_AGG_GROUP,
     instanceId: c.GRIDROOT_AGG_INSTANCE,

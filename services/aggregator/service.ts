@@ -26,6 +26,7 @@ import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { checkRegistryAtStart } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { LineFormatter } from './adapters/influx-lines.ts'
@@ -60,6 +61,13 @@ export async function startAggregatorService(
   logger: Logger,
 ): Promise<AggregatorService> {
   let registry = await loadRegistryFile(config.registryFile)
+  await checkRegistryAtStart({
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+    registry,
+    registryFile: config.registryFile,
+    logger,
+  })
   let registryMtimeMs = (await stat(config.registryFile)).mtimeMs
   const tariffs = await loadTariffBook(config.tariffsFile, config.grid)
   await ensureTopics(config.endpoints.kafka, config.topics.all)

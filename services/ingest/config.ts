@@ -19,6 +19,8 @@ import type { Endpoints } from '../../runtime/endpoints.ts'
 export const DEFAULT_MQTT_CONNECTIONS = 1024
 
 const IngestEnvSchema = z.object({
+  /** With it, the registry file must match the on-chain roots at start (runtime/registry-onchain.ts). */
+  GRIDROOT_CONTRACTS_FILE: z.string().min(1).optional(),
   GRIDROOT_REGISTRY_FILE: z
     .string()
     .min(1, 'the device registry file is required (npm run simulate -- --registry-out FILE --registry-only)'),
@@ -68,6 +70,7 @@ export interface IngestConfig {
   readonly endpoints: Endpoints
   readonly topics: TopicSet
   readonly registryFile: string
+  readonly contractsFile: string | undefined
   readonly instanceId: string
   readonly sharedGroup: string
   readonly mqttConnections: number
@@ -107,6 +110,7 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
     endpoints: endpointsFromEnv(env),
     topics: topicsFromEnv(env),
     registryFile: c.GRIDROOT_REGISTRY_FILE,
+    contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     instanceId: c.GRIDROOT_INGEST_INSTANCE,
     sharedGroup: c.GRIDROOT_INGEST_SHARED_GROUP,
     mqttConnections: c.GRIDROOT_INGEST_MQTT_CONNECTIONS,

@@ -12,6 +12,7 @@ import { createKafka, ensureTopics, topicMaxMessageBytes } from '../../runtime/c
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { checkRegistryAtStart } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
 import { startKafkaProbe } from './adapters/kafka-probe.ts'
@@ -48,6 +49,13 @@ export async function startIngestService(
     { devices: registry.size, byClass: registry.countByClass(), file: config.registryFile },
     'registry loaded',
   )
+  await checkRegistryAtStart({
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+    registry,
+    registryFile: config.registryFile,
+    logger,
+  })
   await ensureTopics(config.endpoints.kafka, config.topics.all)
 
   const metrics = createIngestMetrics()
