@@ -21,7 +21,7 @@ import {
   epochRootTypedData,
   packSignatures,
 } from '../../../core/chain/epoch-root-typed-data.ts'
-import { RetryableError } from '../../../core/errors/base.ts'
+import { GridrootError, RetryableError } from '../../../core/errors/base.ts'
 import { poolIdToBytes32 } from '../../../core/merkle/index.ts'
 import { createChainClients } from '../../../runtime/clients/chain.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
@@ -185,9 +185,32 @@ export function createProposalSigner(key: Hex, chainId: number, oracle: Address)
   }
 }
 
+/** secp256k1's group order halved: OpenZeppelin's ECDSA refuses any s above it. */
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/** A signature in its malleable high-s form: the contract would refuse it. */
+export class MalleableSignatureError extends GridrootError<'ORACLE_SIGNATURE_HIGH_S'> {
+  override readonly name = 'MalleableSignatureError'
+  constructor() {
+    super('ORACLE_SIGNATURE_HIGH_S', 'the signature has a high-s value (malleable form)', {
+      metaMessages: [
+        "RevenueOracle (ECDSA.tryRecover) refuses it; the record is skipped so it cannot replace the signer's low-s signature.",
+      ],
+    })
+  }
+}
+
+/**
+ * Recovers the signer of a proposal signature, refusing high-s signatures like the contract:
+ * anyone who can write to the signatures topic could otherwise republish a signer's signature
+ * as (r, n - s), which recovers to the same signer here, replaces the good one in the book, and
+ * makes every propose revert.
+ */
 export function signatureRecoverer(chainId: number, oracle: Address) {
-  return async (proposal: Proposal, signature: Hex): Promise<Hex> =>
-    (
+  return async (proposal: Proposal, signature: Hex): Promise<Hex> => {
+    if (signature.length === 132 && BigInt(`0x${signature.slice(66, 130)}`) > SECP256K1_HALF_N)
+      throw new MalleableSignatureError()
+    return (
       await recoverTypedDataAddress({
         ...epochRootTypedData({
           chainId,
@@ -198,4 +221,5 @@ export function signatureRecoverer(chainId: number, oracle: Address) {
         signature,
       })
     ).toLowerCase() as Hex
+  }
 }
