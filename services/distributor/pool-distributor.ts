@@ -123,6 +123,21 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     return { tree, cumulative }
   }
 
+  /**
+   * The stored tree, or undefined when it is missing or was altered (ARTIFACT_CORRUPT): both are
+   * rebuilt from chain data, and the store's put replaces an altered file with the real bytes,
+   * so a tampered artifact costs a rebuild instead of stalling the pool.
+   */
+  const readStored = async (treeHash: Hex, epoch: number) => {
+    try {
+      return await store.get(treeHash)
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ARTIFACT_CORRUPT') throw error
+      log.warn({ epoch, treeHash, err: error }, 'published tree in the artifact store was altered')
+      return undefined
+    }
+  }
+
   /** Loads the tree after epoch `nextEpoch - 1` from its artifact (or rebuilds it). */
   const load = async (nextEpoch: number) => {
     const last = nextEpoch - 1
@@ -145,7 +160,7 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
           ],
         },
       )
-    const bytes = await store.get(published.treeHash)
+    const bytes = await readStored(published.treeHash, last)
     let tree: HolderTree
     let cumulative: Map<string, bigint>
     if (bytes === undefined) {
