@@ -179,7 +179,10 @@ async function main(): Promise<void> {
     return child
   }
   let stopping = false
-  await deployAndApplyPools(env)
+  // Fresh contracts per demo run: the fleet starts again at genesis (epoch 0) with a new topic
+  // prefix and database, so the pools' oracle and distributor epochs must start at 0 too (on
+  // contracts of an earlier run they would wait for that run's next epoch).
+  await deployAndApplyPools(env, 'config/pools.json', { fresh: true })
   run('ingest', ['services/ingest/main.ts'])
   run('aggregator', ['services/aggregator/main.ts'])
   run('api', ['services/api/main.ts'])

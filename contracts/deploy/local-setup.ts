@@ -23,7 +23,8 @@ function runEntry(entry: string, args: readonly string[], env: NodeJS.ProcessEnv
 export async function deployAndApplyPools(
   env: NodeJS.ProcessEnv,
   poolsFile = 'config/pools.json',
+  options: { readonly fresh?: boolean } = {},
 ): Promise<void> {
-  await runEntry('contracts/deploy/cli.ts', [], env)
+  await runEntry('contracts/deploy/cli.ts', options.fresh ? ['--fresh'] : [], env)
   await runEntry('contracts/pools/cli.ts', ['apply', '--file', poolsFile], env)
 }
