@@ -26,6 +26,9 @@ export interface ClockSettings {
 
 export const DEFAULT_CLOCK_SETTINGS: ClockSettings = { deviceTimeSpeed: 1 }
 
+/** Wall time an accelerated partition's anchoring record may have been received late. */
+export const RECEIVE_LATENESS_MS = 30_000
+
 /**
  * Interval and adjustment totals above these are refused (VALUE_OUT_OF_RANGE): epoch sums of
  * 2^9 intervals (a day has 288) over 2^14 devices of a pool stay below int64's 2^63. 2^40 units
@@ -111,7 +114,15 @@ export class PartitionClocks {
     // Not the receive time as a clock (accounting's default): the first reading anchors.
     if (!c) return { maxTs: Number.POSITIVE_INFINITY, clampToMs: receivedAtMs }
     const now = c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
-    return { maxTs: now + this.maxAheadMs, clampToMs: now }
+    // The anchoring record may itself have been received late (broker and ingest latency, a
+    // loaded machine), which puts this clock behind by `speed` × that delay: at 1200× a quarter
+    // second is 5 device minutes, enough for every later honest reading to count as ahead and
+    // freeze the partition's watermark (seen under `npm start`). The tolerance therefore grows
+    // with the speed by RECEIVE_LATENESS_MS of wall time.
+    return {
+      maxTs: now + this.maxAheadMs + this.settings.deviceTimeSpeed * RECEIVE_LATENESS_MS,
+      clampToMs: now,
+    }
   }
 
   /**
