@@ -1,7 +1,8 @@
 /**
  * `build(options)` returns the API as a fastify app (not listening: server.ts does that, tests
  * use `app.inject()`). Plugins per area: errors, docs, health/metrics, operator, dashboard;
- * holder and auditor routes join as the distributor and the oracle's proofs land.
+ * holder (public, rate-limited, with a contracts file); auditor routes join as the oracle's
+ * proofs move into runtime/.
  */
 import rateLimit from '@fastify/rate-limit'
 import responseValidation from '@fastify/response-validation'
@@ -15,6 +16,7 @@ import { dashboardPlugin } from './plugins/dashboard.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { errorsPlugin } from './plugins/errors.ts'
 import { healthPlugin } from './plugins/health.ts'
+import { holderPlugin } from './plugins/holder.ts'
 import { shared } from './plugins/operator/context.ts'
 import { operatorPlugin } from './plugins/operator/index.ts'
 import type { ApiPorts, DeviceLastSeen } from './ports.ts'
@@ -88,10 +90,13 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       epochs: ports.epochs,
       dlq: ports.dlq,
       chain: ports.chain,
+      holders: ports.holders,
       fleetSnapshot,
       now,
     },
   })
+  if (ports.holders !== undefined)
+    await app.register(holderPlugin, { prefix: '/api/v1/holder', holders: ports.holders })
   await app.register(dashboardPlugin)
   return app
 }

@@ -1,8 +1,10 @@
 /** The API's configuration, from the environment, validated once (see .env.example). */
+
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
+import { type ArtifactStoreConfig, artifactStoreConfig } from '../../runtime/artifact-store.ts'
 import {
   type Env,
   endpointsFromEnv,
@@ -94,6 +96,8 @@ export interface ApiConfig {
   readonly aggregatorGroup: string
   /** The deployed contracts (runtime/contracts-file.ts); absent: epochs carry no on-chain state. */
   readonly contractsFile: string | undefined
+  /** Where the published trees are (runtime/artifact-store.ts, GRIDROOT_ARTIFACT_DIR). */
+  readonly artifacts: ArtifactStoreConfig
   readonly host: string
   readonly port: number
   readonly apiKeys: readonly ApiKey[]
@@ -121,6 +125,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     aggregatorGroup: c.GRIDROOT_AGG_GROUP,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
+    artifacts: artifactStoreConfig(env),
     host: c.GRIDROOT_API_HOST,
     port: c.GRIDROOT_API_PORT,
     apiKeys: c.GRIDROOT_API_KEYS,

@@ -46,6 +46,11 @@ export const API_ERRORS = {
     hint: 'This API instance keeps only the newest DLQ records (GRIDROOT_API_DLQ_RETAIN); start from details.oldestOffset, or read the topic with a Kafka client.',
   },
   NOT_FOUND: { status: 404, hint: 'Check the path against the OpenAPI document at /docs/json.' },
+  UNKNOWN_HOLDER_POOL: { status: 404, hint: 'Use a poolId listed by GET /api/v1/holder/pools.' },
+  ARTIFACT_UNAVAILABLE: {
+    status: 503,
+    hint: "The published tree is not in this API's artifact store: point GRIDROOT_ARTIFACT_DIR at the distributor's store.",
+  },
   UPSTREAM_UNAVAILABLE: {
     status: 503,
     hint: 'InfluxDB or Kafka did not answer; retry shortly. /healthz says which one is down.',

@@ -134,7 +134,7 @@ export interface DlqReader {
   countsByReason(): { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
 }
 
-export type OnChainEpochStatus = 'none' | 'pending' | 'rejected' | 'final'
+export type OnChainEpochStatus = 'none' | 'pending' | 'rejected' | 'final' | 'distributed'
 
 /** A pool epoch's record in RevenueOracle (`epochRecord(poolId, epoch)`). */
 export interface OnChainEpoch {
@@ -166,6 +166,35 @@ export interface HealthProbe {
   check(): Promise<{ readonly ok: boolean; readonly detail?: string }>
 }
 
+/** A holder's position in one pool (runtime/chain/holder-claims.ts reads it from chain + artifacts). */
+export interface HolderPosition {
+  readonly poolId: string
+  /** Epoch of the pool's latest published cumulative root; undefined before the first. */
+  readonly epoch: number | undefined
+  readonly root: string | undefined
+  readonly treeHash: string | undefined
+  readonly cumulativeAmount: bigint
+  readonly claimedUnits: bigint
+  readonly claimableUnits: bigint
+  readonly proof: readonly string[]
+  readonly inTree: boolean
+  readonly payouts: readonly {
+    readonly paidUnits: bigint
+    readonly cumulativeAmount: bigint
+    readonly blockNumber: bigint
+    readonly timestampS: number
+    readonly transactionHash: string
+  }[]
+}
+
+export interface HolderReader {
+  /** Pools with a RevenueDistributor in the contracts file. */
+  pools(): readonly string[]
+  position(poolId: string, account: string): Promise<HolderPosition>
+  /** Epochs the pool's RevenueDistributor has a RootPublished event for. */
+  distributedEpochs(poolId: string): Promise<ReadonlySet<number>>
+}
+
 /** Everything `build()` reads from. */
 export interface ApiPorts {
   readonly registry: DeviceDirectory
@@ -176,5 +205,7 @@ export interface ApiPorts {
   readonly dlq: DlqReader
   /** Absent without a contracts file: epochs then carry no on-chain state. */
   readonly chain?: EpochChainReader
+  /** Absent without a contracts file: no holder routes, no "distributed" epoch state. */
+  readonly holders?: HolderReader
   readonly probes: readonly HealthProbe[]
 }

@@ -1,12 +1,14 @@
 /** Wires the adapters to `build()` and listens; main.ts only hands it the configuration. */
 import type { FastifyInstance } from 'fastify'
 import type { Hex } from 'viem'
+import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createChainClients } from '../../runtime/clients/chain.ts'
 import { ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { startDlqTail } from './adapters/dlq-tail.ts'
+import { createHolderReader } from './adapters/holder-reader.ts'
 import { createInfluxReader } from './adapters/influx-reader.ts'
 import { createOracleReader } from './adapters/oracle-reader.ts'
 import { build } from './app.ts'
@@ -31,13 +33,19 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     retainRecords: config.dlqRetainRecords,
     logger,
   })
+  const contracts = config.contractsFile === undefined ? undefined : loadContractsFile(config.contractsFile)
+  const publicClient =
+    contracts === undefined ? undefined : createChainClients(config.endpoints.chain).publicClient
+  const holders =
+    contracts === undefined || publicClient === undefined
+      ? undefined
+      : createHolderReader({ publicClient, contracts, store: createFileArtifactStore(config.artifacts) })
   const chain =
-    config.contractsFile === undefined
+    contracts === undefined || publicClient === undefined
       ? undefined
       : (() => {
-          const contracts = loadContractsFile(config.contractsFile)
           return createOracleReader({
-            publicClient: createChainClients(config.endpoints.chain).publicClient,
+            publicClient,
             revenueOracle: contracts.contracts.revenueOracle,
             poolIds: new Map<string, Hex>(
               Object.values(contracts.pools).map((p) => [p.poolId, p.poolIdBytes32]),
@@ -62,6 +70,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       epochs: influx.epochs,
       dlq,
       ...(chain === undefined ? {} : { chain }),
+      ...(holders === undefined ? {} : { holders }),
       probes: [influx.probe, dlq.probe],
     },
   })

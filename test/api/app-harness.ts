@@ -8,7 +8,7 @@ import { createInfluxReader } from '../../services/api/adapters/influx-reader.ts
 import { build } from '../../services/api/app.ts'
 import { type ApiLimits, DEFAULT_LIMITS } from '../../services/api/config.ts'
 import type { ApiKey } from '../../services/api/domain/api-keys.ts'
-import type { EpochChainReader } from '../../services/api/ports.ts'
+import type { EpochChainReader, HolderReader } from '../../services/api/ports.ts'
 import { FIXTURE_GRID, type Fixture } from './fixture.ts'
 
 export const OPS_KEY: ApiKey = { clientId: 'ops', key: 'ops-key-0123456789abcdef0123' }
@@ -28,6 +28,7 @@ export async function fixtureApp(
     readonly limits?: Partial<ApiLimits>
     readonly dlq?: DlqTail
     readonly chain?: EpochChainReader
+    readonly holders?: HolderReader
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
@@ -56,6 +57,7 @@ export async function fixtureApp(
       epochs: influx.epochs,
       dlq,
       ...(options.chain === undefined ? {} : { chain: options.chain }),
+      ...(options.holders === undefined ? {} : { holders: options.holders }),
       probes: [influx.probe, dlq.probe],
     },
   })

@@ -8,6 +8,7 @@ import type {
   EpochChainReader,
   EpochStore,
   FleetStateStore,
+  HolderReader,
   QuarantineStore,
   RevenueStore,
 } from '../../ports.ts'
@@ -23,6 +24,7 @@ export interface OperatorContext {
   readonly epochs: EpochStore
   readonly dlq: DlqReader
   readonly chain: EpochChainReader | undefined
+  readonly holders: HolderReader | undefined
   /** Last-seen times of the whole fleet, shared by concurrent requests for a moment. */
   readonly fleetSnapshot: () => Promise<ReadonlyMap<string, DeviceLastSeen>>
   readonly now: () => number

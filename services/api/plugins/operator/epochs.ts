@@ -102,7 +102,10 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
                             ],
                             additionalProperties: false,
                             properties: {
-                              status: { type: 'string', enum: ['none', 'pending', 'rejected', 'final'] },
+                              status: {
+                                type: 'string',
+                                enum: ['none', 'pending', 'rejected', 'final', 'distributed'],
+                              },
                               root: { type: 'string', pattern: '^0x[0-9a-f]{64}$' },
                               attempt: { type: 'integer' },
                               finalizesAtMs: MS,
@@ -157,6 +160,15 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
           : await ctx.chain.records(
               epochs.flatMap((e) => e.pools.map((p) => ({ poolId: p.poolId, epoch: e.epoch }))),
             )
+      const distributed = new Map<string, ReadonlySet<number>>()
+      if (ctx.holders !== undefined) {
+        const holders = ctx.holders
+        const known = new Set(holders.pools())
+        const pools = [...new Set(epochs.flatMap((e) => e.pools.map((p) => p.poolId)))].filter((p) =>
+          known.has(p),
+        )
+        await Promise.all(pools.map(async (p) => distributed.set(p, await holders.distributedEpochs(p))))
+      }
       return {
         closedThrough: closedThrough ?? null,
         openEpoch,
@@ -176,7 +188,16 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
               revenueUnits: p.revenueUnits.toString(),
               ...(record === undefined
                 ? {}
-                : { onChain: { ...record, revenueUnits: record.revenueUnits.toString() } }),
+                : {
+                    onChain: {
+                      ...record,
+                      status:
+                        record.status === 'final' && distributed.get(p.poolId)?.has(e.epoch)
+                          ? 'distributed'
+                          : record.status,
+                      revenueUnits: record.revenueUnits.toString(),
+                    },
+                  }),
             }
           }),
         })),

@@ -1,0 +1,41 @@
+/**
+ * The HolderReader port on runtime/chain: one PoolChain and one HolderClaimsReader per pool of
+ * the contracts file, all reading one artifact store (GRIDROOT_ARTIFACT_DIR).
+ */
+import type { Address, PublicClient } from 'viem'
+import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
+import { createHolderClaimsReader, type HolderClaimsReader } from '../../../runtime/chain/holder-claims.ts'
+import { createPoolChain, type PoolChain } from '../../../runtime/chain/pool-chain.ts'
+import type { ContractsFile } from '../../../runtime/contracts-file.ts'
+import type { HolderReader } from '../ports.ts'
+
+export function createHolderReader(options: {
+  readonly publicClient: PublicClient
+  readonly contracts: ContractsFile
+  readonly store: Pick<ArtifactStore, 'get'>
+}): HolderReader {
+  const pools = new Map<string, { chain: PoolChain; claims: HolderClaimsReader }>()
+  for (const pool of Object.values(options.contracts.pools)) {
+    const chain = createPoolChain({
+      publicClient: options.publicClient,
+      pool,
+      oracle: options.contracts.contracts.revenueOracle as Address,
+      identityRegistry: options.contracts.contracts.identityRegistry as Address,
+      identityFromBlock: BigInt(options.contracts.deployedAtBlock),
+    })
+    pools.set(pool.poolId, { chain, claims: createHolderClaimsReader(chain, options.store) })
+  }
+  const ids = [...pools.keys()].sort()
+  const get = (poolId: string) => {
+    const pool = pools.get(poolId)
+    if (pool === undefined) throw new Error(`pool ${poolId} is not in the contracts file`)
+    return pool
+  }
+  return {
+    pools: () => ids,
+    position: (poolId, account) => get(poolId).claims.read(account),
+    async distributedEpochs(poolId) {
+      return new Set((await get(poolId).chain.publishedRoots()).map((r) => r.epoch))
+    },
+  }
+}

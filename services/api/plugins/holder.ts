@@ -1,0 +1,166 @@
+/**
+ * Holder routes under /api/v1/holder (public, under the global per-address rate limit): per
+ * pool, what an address can claim now with the proof `claim(account, cumulativeAmount, proof)`
+ * takes, what it has claimed, and its payouts (Claimed events). Read from the chain and the
+ * artifact store through the HolderReader port; nothing here trusts the caller beyond the
+ * schema-checked address and pool id.
+ */
+import type { FastifyInstance } from 'fastify'
+import { GridrootError } from '../../../core/errors/base.ts'
+import { ApiError } from '../errors.ts'
+import type { HolderPosition, HolderReader } from '../ports.ts'
+import { errorResponses, POOL_ID, UNITS } from '../schemas.ts'
+
+const ADDRESS = { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } as const
+const HASH = { type: 'string', pattern: '^0x[0-9a-f]{64}$' } as const
+
+const POSITION = {
+  type: 'object',
+  required: [
+    'poolId',
+    'epoch',
+    'root',
+    'treeHash',
+    'cumulativeAmount',
+    'claimedUnits',
+    'claimableUnits',
+    'proof',
+    'inTree',
+    'payouts',
+  ],
+  additionalProperties: false,
+  properties: {
+    poolId: POOL_ID,
+    epoch: { type: 'integer', nullable: true, description: 'epoch of the latest published root' },
+    root: { ...HASH, nullable: true },
+    treeHash: { ...HASH, nullable: true, description: 'artifact hash of the cumulative holder tree' },
+    cumulativeAmount: UNITS,
+    claimedUnits: UNITS,
+    claimableUnits: UNITS,
+    proof: { type: 'array', items: HASH },
+    inTree: { type: 'boolean' },
+    payouts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['paidUnits', 'cumulativeAmount', 'blockNumber', 'timestampS', 'transactionHash'],
+        additionalProperties: false,
+        properties: {
+          paidUnits: UNITS,
+          cumulativeAmount: UNITS,
+          blockNumber: { type: 'string', pattern: '^[0-9]+$' },
+          timestampS: { type: 'integer' },
+          transactionHash: HASH,
+        },
+      },
+    },
+  },
+} as const
+
+const toJson = (p: HolderPosition) => ({
+  poolId: p.poolId,
+  epoch: p.epoch ?? null,
+  root: p.root?.toLowerCase() ?? null,
+  treeHash: p.treeHash?.toLowerCase() ?? null,
+  cumulativeAmount: p.cumulativeAmount.toString(),
+  claimedUnits: p.claimedUnits.toString(),
+  claimableUnits: p.claimableUnits.toString(),
+  proof: [...p.proof],
+  inTree: p.inTree,
+  payouts: p.payouts.map((e) => ({
+    paidUnits: e.paidUnits.toString(),
+    cumulativeAmount: e.cumulativeAmount.toString(),
+    blockNumber: e.blockNumber.toString(),
+    timestampS: e.timestampS,
+    transactionHash: e.transactionHash,
+  })),
+})
+
+async function positionOf(holders: HolderReader, poolId: string, account: string) {
+  try {
+    return toJson(await holders.position(poolId, account))
+  } catch (error) {
+    if (error instanceof GridrootError && error.code === 'HOLDER_TREE_UNAVAILABLE')
+      throw new ApiError('ARTIFACT_UNAVAILABLE', error.shortMessage, { cause: error })
+    throw error
+  }
+}
+
+export async function holderPlugin(
+  app: FastifyInstance,
+  opts: { readonly holders: HolderReader },
+): Promise<void> {
+  const { holders } = opts
+  app.get(
+    '/pools',
+    {
+      schema: {
+        tags: ['holder'],
+        summary: 'Pools with a RevenueDistributor',
+        response: {
+          200: {
+            type: 'object',
+            required: ['pools'],
+            additionalProperties: false,
+            properties: { pools: { type: 'array', items: POOL_ID } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async () => ({ pools: [...holders.pools()] }),
+  )
+
+  app.get<{ Params: { address: string } }>(
+    '/:address',
+    {
+      schema: {
+        tags: ['holder'],
+        summary: "An address's claimable amount with proof, claimed so far and payouts, per pool",
+        params: {
+          type: 'object',
+          required: ['address'],
+          additionalProperties: false,
+          properties: { address: ADDRESS },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['address', 'pools'],
+            additionalProperties: false,
+            properties: { address: ADDRESS, pools: { type: 'array', items: POSITION } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const account = request.params.address.toLowerCase()
+      const pools = await Promise.all(holders.pools().map((p) => positionOf(holders, p, account)))
+      return { address: account, pools }
+    },
+  )
+
+  app.get<{ Params: { address: string; poolId: string } }>(
+    '/:address/pools/:poolId',
+    {
+      schema: {
+        tags: ['holder'],
+        summary: "An address's position in one pool",
+        params: {
+          type: 'object',
+          required: ['address', 'poolId'],
+          additionalProperties: false,
+          properties: { address: ADDRESS, poolId: POOL_ID },
+        },
+        response: { 200: POSITION, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { poolId } = request.params
+      if (!holders.pools().includes(poolId))
+        throw new ApiError('UNKNOWN_HOLDER_POOL', `pool ${poolId} has no RevenueDistributor here`)
+      return positionOf(holders, poolId, request.params.address.toLowerCase())
+    },
+  )
+}
