@@ -4,10 +4,12 @@
  * docs/architecture.md tells a consumer to: so a test sees both "exactly one per epoch" and
  * "announced after its totals were durable".
  */
+
 import { createHash } from 'node:crypto'
 import { epochEndMs, epochStartMs, type TimeGrid } from '../../core/epochs/grid.ts'
 import { createInflux } from '../../runtime/clients/influx.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { retry } from '../../runtime/retry.ts'
 import { type KafkaCollector, startKafkaCollector } from './kafka-collector.ts'
 
 export interface Announcement {
@@ -85,7 +87,13 @@ export async function watchEpochs(
   const collector: KafkaCollector = await startKafkaCollector(kafka, [topic], (record) => {
     const value = JSON.parse(record.value.toString()) as Announcement['value']
     checks.push(
-      digestFromInflux(influx, grid, value.epoch).then((digestInInflux) => {
+      // Retried: a test may kill its InfluxDB while an announcement arrives (transient errors
+      // back off; an unhandled rejection here would fail the whole run).
+      retry(() => digestFromInflux(influx, grid, value.epoch), {
+        operation: 'digest from InfluxDB',
+        maxAttempts: 60,
+        maxDelayMs: 1_000,
+      }).then((digestInInflux) => {
         announcements.push({ key: record.key, value, digestInInflux })
       }),
     )
