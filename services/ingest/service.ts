@@ -111,6 +111,10 @@ export async function startIngestService(
       retryMaxDelayMs: config.kafkaRetryMaxDelayMs,
       lingerMs: config.kafkaLingerMs,
       lingerMinRecords: 64,
+      partitionCount: async (topic) => {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+        return topics[0]?.partitions.length ?? 1
+      },
     },
     {
       onBatch: (records) => metrics.produceBatch.observe(records),

@@ -54,7 +54,8 @@ describe('createAdmitPool (real worker threads)', () => {
       ...Array.from({ length: 19 }, () => 'OK'),
     ])
     expect(results.at(-1)).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
-  })
+    // Workers load TypeScript through tsx first: seconds on a busy machine.
+  }, 60_000)
 })
 
 describe('packPayloads / unpackPayloads', () => {

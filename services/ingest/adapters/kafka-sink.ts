@@ -7,9 +7,13 @@
  * What fails is handled by what it is (`produceFailureKind`), through runtime/retry.ts:
  * - transient (broker down, leader moved, timeout): the same batch is retried with backoff until
  *   it goes through; callers wait, and so do their MQTT PUBACKs (ingest's backpressure);
- * - a record Kafka will never take (too large, invalid): the batch is split in halves until the
- *   record is alone, and that record is dead-lettered through its `deadLetter`; the records
- *   around it are produced as usual, so a poison record never blocks the ones behind it;
+ * - a record Kafka will never take (too large, invalid): the broker refused one partition's part
+ *   of the request and wrote the others. The batch is sent again one partition at a time, each
+ *   part exactly as it was in the request, with the same producer: the broker recognises the parts
+ *   it wrote by their sequence numbers and does not write them twice; the refused part is split in
+ *   halves until the record is alone, and that record is dead-lettered through its `deadLetter`.
+ *   The records around it are produced as usual, so a poison record never blocks the ones behind
+ *   it, and none is written twice;
  * - producer state (out-of-order sequence, unknown producer id): a fresh producer, then again;
  * - anything else (authorization, a topic that cannot exist): the sink stops, every caller's
  *   promise rejects (no PUBACK, the broker keeps the messages) and `onFatal` says what to fix.
@@ -18,7 +22,7 @@
  * under that topic's `max.message.bytes` less a margin (a partition's batch is a subset of them,
  * so it fits too), and a record that alone exceeds it is dead-lettered before it is sent.
  */
-import type { Message, Producer } from 'kafkajs'
+import { type Message, Partitioners, type Producer } from 'kafkajs'
 import { getOrCreate } from '../../../core/collections.ts'
 import { GridrootError } from '../../../core/errors/base.ts'
 import { kafkaErrorType } from '../../../runtime/clients/kafka.ts'
@@ -81,6 +85,12 @@ export interface KafkaSinkOptions {
   /** Wait this long before a request that would leave smaller than `lingerMinRecords`. */
   readonly lingerMs?: number
   readonly lingerMinRecords?: number
+  /**
+   * The number of partitions of a topic, to tell which partition kafkajs's default partitioner
+   * put each record in (the producer must use that partitioner) when a refused request is sent
+   * again one partition at a time.
+   */
+  readonly partitionCount: (topic: string) => Promise<number>
 }
 
 export interface KafkaSinkEvents {
@@ -205,6 +215,38 @@ export async function startKafkaSink(
    * refused as out of order. A fresh id starts every partition's sequence again (the records
    * written before count once more downstream: at least once).
    */
+  const partitioner = Partitioners.DefaultPartitioner()
+  /**
+   * The batch's records by the (topic, partition) kafkajs gives them (its default partitioner,
+   * keyed by the record key), each part in the batch's order: what went into each partition's
+   * record batch of the request.
+   */
+  const byPartition = async (batch: readonly Pending[]): Promise<Pending[][]> => {
+    const counts = new Map<string, number>()
+    for (const { record } of batch) {
+      if (counts.has(record.topic)) continue
+      const count = await retry(() => options.partitionCount(record.topic), {
+        operation: 'kafka partition count',
+        ...retryTiming,
+      })
+      counts.set(record.topic, count)
+    }
+    const parts = new Map<string, Pending[]>()
+    for (const p of batch) {
+      const { topic, key, value } = p.record
+      const partitionMetadata = Array.from({ length: counts.get(topic) ?? 1 }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        replicas: [],
+        isr: [],
+        partitionErrorCode: 0,
+      }))
+      const partition = partitioner({ topic, partitionMetadata, message: { key, value } })
+      getOrCreate(parts, `${topic}\u0000${partition}`, () => []).push(p)
+    }
+    return [...parts.values()]
+  }
+
   const resetProducer = async (why: string) => {
     events.onProducerReset?.(why)
     logger.warn({ why }, 'kafka producer reset')
@@ -294,7 +336,19 @@ export async function startKafkaSink(
         return deliver(batch, resets + 1)
       }
       if (kind === 'record') {
-        await resetProducer(`isolating a refused record (${kafkaErrorType(error)})`)
+        // Same producer: kafkajs kept every partition's sequence where it was before the
+        // request, the broker wrote the parts it did not refuse, and a part sent again exactly
+        // as before is one it knows (a duplicate, acknowledged without a second copy). A fresh
+        // producer would write those parts twice.
+        const parts = batch.length > 1 ? await byPartition(batch) : [batch]
+        if (parts.length > 1) {
+          for (const part of parts) {
+            if (fatal) return
+            await deliver(part, 0)
+          }
+          return
+        }
+        // One partition's part, none of it written: its halves go in sequence.
         if (batch.length > 1) {
           const half = Math.ceil(batch.length / 2)
           await deliver(batch.slice(0, half), 0)
