@@ -3,8 +3,9 @@
  * world, as interfaces. Adapters (adapters/*) implement them against InfluxDB and Kafka; the
  * domain never imports an adapter, and unit tests hand in small fakes.
  */
+
+import type { PersistedDeviceState } from '../../core/aggregation/device-state.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
-import type { PersistedDeviceState } from './domain/device-state.ts'
 import type { EpochAnnouncement } from './domain/epoch-close.ts'
 
 export interface PartitionWatermark {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import type { Writes } from '../../../core/aggregation/aggregation.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import type { Writes } from '../domain/aggregation.ts'
 import { LineFormatter, nsDigits } from './influx-lines.ts'
 
 const device: DeviceRecord = {

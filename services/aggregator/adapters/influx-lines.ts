@@ -4,10 +4,11 @@
  * and cached, and times are formatted as digit strings without BigInt. The measurements and
  * their fields are the contract in docs/architecture.md ("InfluxDB measurements").
  */
+
+import type { Writes } from '../../../core/aggregation/aggregation.ts'
 import { epochStartMs, type TimeGrid } from '../../../core/epochs/grid.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import type { Reading } from '../../../core/telemetry/types.ts'
-import type { Writes } from '../domain/aggregation.ts'
 import { MEASUREMENT } from '../domain/points.ts'
 import { escapeString, escapeTag } from './line-protocol.ts'
 

@@ -1,4 +1,6 @@
 /** A small simulated fleet replayed through TelemetryReplay, for the domain's unit tests. */
+
+import { DEFAULT_CLOCK_SETTINGS } from '../../../core/aggregation/device-acceptance.ts'
 import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
 import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
@@ -6,7 +8,6 @@ import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
-import { DEFAULT_CLOCK_SETTINGS } from '../../aggregator/domain/device-acceptance.ts'
 import type { ArchivedRecord } from '../ports.ts'
 import { TelemetryReplay } from './replay.ts'
 

@@ -16,17 +16,17 @@
  * wall clock; when the aggregator's timing made a difference, the two disagree and the replay
  * signer refuses (counted, with both roots) rather than sign either.
  */
-import { getOrCreate } from '../../../core/collections.ts'
-import { epochOf } from '../../../core/epochs/grid.ts'
-import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
-// The aggregator's pure rules; they move to core/ once the aggregator's work on them has landed.
+
 import {
   type AdjustmentWrite,
   Aggregation,
   type AggregationSettings,
   type IntervalWrite,
-} from '../../aggregator/domain/aggregation.ts'
+} from '../../../core/aggregation/aggregation.ts'
+import { getOrCreate } from '../../../core/collections.ts'
+import { epochOf } from '../../../core/epochs/grid.ts'
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
+import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import type { ArchivedRecord } from '../ports.ts'
 
 /** A reading a leaf pays for, with the record that carried it. */

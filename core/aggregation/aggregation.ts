@@ -1,8 +1,11 @@
 /**
- * The aggregator's pure core: telemetry messages in partition order → deduplicated, reordered,
+ * The aggregation rules: telemetry messages in partition order → deduplicated, reordered,
  * accounted readings → interval totals, adjustments, reading and quarantine records, device
- * states and partition watermarks to write. No IO: the service writes what `takeWrites()`
- * returns, and only then commits the offsets `committableOffset()` allows.
+ * states and partition watermarks to write. No IO: the aggregator service writes what
+ * `takeWrites()` returns, and only then commits the offsets `committableOffset()` allows.
+ * One implementation for everyone who books revenue: the aggregator, the oracle's replaying
+ * signer (services/oracle/domain/replay.ts) and `verify`, which recomputes a leaf from the
+ * published readings archives through the same class.
  *
  * Ordering: a device's readings are accounted in seq order. A reading ahead of a gap waits until
  * the gap fills, or until the partition's watermark has moved `reorderWindowMs` past it, or it
@@ -25,13 +28,13 @@
  * update) starts a new open interval under the new pool, so each pool keeps its own totals.
  */
 
-import { getOrCreate } from '../../../core/collections.ts'
+import { getOrCreate } from '../collections.ts'
 import {
   type AnomalyReason,
   type AnomalyRules,
   accountReading,
   type ClockCorrection,
-} from '../../../core/energy/meter-account.ts'
+} from '../energy/meter-account.ts'
 import {
   isSuccessor,
   readingHash,
@@ -39,11 +42,11 @@ import {
   type SequenceReason,
   type SequenceRules,
   valueProblem,
-} from '../../../core/energy/sequence.ts'
-import { epochEndMs, epochOf, intervalStart, type TimeGrid } from '../../../core/epochs/grid.ts'
-import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import { intervalRevenueUnits, type TariffBook } from '../../../core/revenue/tariffs.ts'
-import type { Reading, TelemetryMessage } from '../../../core/telemetry/types.ts'
+} from '../energy/sequence.ts'
+import { epochEndMs, epochOf, intervalStart, type TimeGrid } from '../epochs/grid.ts'
+import type { DeviceRecord } from '../identity/registry.ts'
+import { intervalRevenueUnits, type TariffBook } from '../revenue/tariffs.ts'
+import type { Reading, TelemetryMessage } from '../telemetry/types.ts'
 import {
   type ClockSettings,
   firstPending,

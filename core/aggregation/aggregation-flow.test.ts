@@ -1,10 +1,10 @@
 /** The Aggregation's record flow: unknown devices held with their offsets, and pool moves. */
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
-import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
-import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
-import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
+import { DEFAULT_ANOMALY_RULES } from '../energy/meter-account.ts'
+import { DEFAULT_SEQUENCE_RULES } from '../energy/sequence.ts'
+import type { DeviceRecord } from '../identity/registry.ts'
+import { DEMO_TARIFF_BOOK, parseTariffBook } from '../revenue/tariffs.ts'
+import type { TelemetryMessage } from '../telemetry/types.ts'
 import { Aggregation } from './aggregation.ts'
 import { DEFAULT_CLOCK_SETTINGS } from './device-acceptance.ts'
 

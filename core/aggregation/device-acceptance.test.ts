@@ -3,11 +3,11 @@
  * against the same device without the fault, and moves neither the device nor the watermark.
  */
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
-import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
-import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
-import type { Reading, TelemetryMessage } from '../../../core/telemetry/types.ts'
+import { DEFAULT_ANOMALY_RULES } from '../energy/meter-account.ts'
+import { DEFAULT_SEQUENCE_RULES } from '../energy/sequence.ts'
+import type { DeviceRecord } from '../identity/registry.ts'
+import { DEMO_TARIFF_BOOK, parseTariffBook } from '../revenue/tariffs.ts'
+import type { Reading, TelemetryMessage } from '../telemetry/types.ts'
 import { Aggregation, type AggregationSettings } from './aggregation.ts'
 import { DEFAULT_CLOCK_SETTINGS, MAX_INTERVAL_REVENUE_UNITS } from './device-acceptance.ts'
 

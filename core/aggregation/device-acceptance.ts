@@ -1,19 +1,14 @@
 /**
- * The aggregator's per-device acceptance rules, beside the batch and epoch flow of
+ * The per-device acceptance rules of the aggregation (the aggregator, the oracle's replay, verify), beside the batch and epoch flow of
  * ./aggregation.ts: order keys and pending readings, the device clock bound from the Kafka
  * receive time, and the value bounds that keep every stored field inside int64. The rules
  * themselves are pure core (core/energy/sequence.ts, core/energy/meter-account.ts);
  * docs/architecture.md ("Meter accounting") states them.
  */
-import type { ClockBound } from '../../../core/energy/meter-account.ts'
-import {
-  compareOrder,
-  DeviceSequence,
-  type SeqPosition,
-  type SequenceRules,
-} from '../../../core/energy/sequence.ts'
-import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import type { Reading } from '../../../core/telemetry/types.ts'
+import type { ClockBound } from '../energy/meter-account.ts'
+import { compareOrder, DeviceSequence, type SeqPosition, type SequenceRules } from '../energy/sequence.ts'
+import type { DeviceRecord } from '../identity/registry.ts'
+import type { Reading } from '../telemetry/types.ts'
 import type { DeviceState, IntervalTotals, PendingReading, PersistedDeviceState } from './device-state.ts'
 
 export interface ClockSettings {

@@ -3,10 +3,10 @@
  * interval of its latest accounting time: earlier intervals can receive nothing more from it),
  * and readings that arrived ahead of a gap in seq, waiting for it to fill.
  */
-import type { MeterState } from '../../../core/energy/meter-account.ts'
-import type { DeviceSequence } from '../../../core/energy/sequence.ts'
-import type { DeviceRecord } from '../../../core/identity/registry.ts'
-import type { Reading } from '../../../core/telemetry/types.ts'
+import type { MeterState } from '../energy/meter-account.ts'
+import type { DeviceSequence } from '../energy/sequence.ts'
+import type { DeviceRecord } from '../identity/registry.ts'
+import type { Reading } from '../telemetry/types.ts'
 
 export interface IntervalTotals {
   readonly energyWh: number
