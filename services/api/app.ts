@@ -1,8 +1,7 @@
 /**
  * `build(options)` returns the API as a fastify app (not listening: server.ts does that, tests
  * use `app.inject()`). Plugins per area: errors, docs, health/metrics, operator, dashboard;
- * holder (public, rate-limited, with a contracts file); auditor routes join as the oracle's
- * proofs move into runtime/.
+ * holder and auditor (public, rate-limited, with a contracts file).
  */
 import rateLimit from '@fastify/rate-limit'
 import responseValidation from '@fastify/response-validation'
@@ -12,6 +11,7 @@ import type { Logger } from '../../runtime/log.ts'
 import type { ApiLimits, OnlineRule } from './config.ts'
 import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { ApiError } from './errors.ts'
+import { auditorPlugin } from './plugins/auditor.ts'
 import { dashboardPlugin } from './plugins/dashboard.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { errorsPlugin } from './plugins/errors.ts'
@@ -97,6 +97,13 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   })
   if (ports.holders !== undefined)
     await app.register(holderPlugin, { prefix: '/api/v1/holder', holders: ports.holders })
+  if (ports.auditor !== undefined)
+    await app.register(auditorPlugin, {
+      prefix: '/api/v1/auditor',
+      auditor: ports.auditor,
+      registry: ports.registry,
+      maxPageSize: options.limits.maxPageSize,
+    })
   await app.register(dashboardPlugin)
   return app
 }

@@ -49,11 +49,36 @@ export const API_ERRORS = {
   UNKNOWN_HOLDER_POOL: { status: 404, hint: 'Use a poolId listed by GET /api/v1/holder/pools.' },
   ARTIFACT_UNAVAILABLE: {
     status: 503,
-    hint: "The published tree is not in this API's artifact store: point GRIDROOT_ARTIFACT_DIR at the distributor's store.",
+    hint: "A published tree or readings archive the chain names is not in this API's artifact store: point GRIDROOT_ARTIFACT_DIR at the store the oracle and the distributor publish to.",
+  },
+  UNKNOWN_AUDIT_POOL: { status: 404, hint: 'Use a poolId listed by GET /api/v1/auditor/pools.' },
+  UNKNOWN_AUDIT_DEVICE: {
+    status: 404,
+    hint: 'Use a deviceId listed by GET /api/v1/auditor/pools/{poolId}/devices (a device is audited in its own pool).',
+  },
+  UNKNOWN_EPOCH: {
+    status: 404,
+    hint: 'Nothing was proposed on-chain for this pool epoch yet: pick an epoch from GET /api/v1/auditor/pools/{poolId} (details.nextEpoch is the next to be proposed).',
+  },
+  EPOCH_NOT_FINAL: {
+    status: 409,
+    hint: 'The root is pending (challenge window) or was rejected by the guardian: retry after details.finalizesAtMs, or pick a final epoch from GET /api/v1/auditor/pools/{poolId}.',
+  },
+  DEVICE_NOT_IN_TREE: {
+    status: 404,
+    hint: "The finalized tree has no leaf for this device (it was paid nothing in this epoch): pick another epoch; details.leafCount is the tree's size.",
+  },
+  ARTIFACT_MISSING: {
+    status: 404,
+    hint: "No artifact with this hash in this API's store: use a treeHash or archiveHash the chain committed (the audit route names them as artifacts.*).",
+  },
+  ARTIFACT_CORRUPT: {
+    status: 503,
+    hint: "The stored file no longer hashes to its name (altered or damaged), so it is never served: the operator must restore it from the publishing oracle's store.",
   },
   UPSTREAM_UNAVAILABLE: {
     status: 503,
-    hint: 'InfluxDB or Kafka did not answer; retry shortly. /healthz says which one is down.',
+    hint: 'InfluxDB, Kafka or the chain node did not answer; retry shortly. /healthz says which one is down.',
   },
   INTERNAL: { status: 500, hint: 'A bug: report it with the request id from the x-request-id header.' },
 } as const satisfies Record<string, { readonly status: number; readonly hint: string }>

@@ -1,10 +1,12 @@
 /**
  * What the API's routes read, as interfaces: the routes and the domain never import an adapter.
  * `adapters/` implements them on InfluxDB (Flux), Kafka and the registry file; the on-chain
- * readers (oracle epochs, holder claims, device proofs) plug in here as their parts land.
+ * readers (oracle epochs, holder claims, device audits) on the chain and the artifact store.
  */
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import type { AssetClass } from '../../core/telemetry/types.ts'
+import type { FinalizedEpoch } from '../oracle/ports.ts'
+import type { VerifyOutcome } from '../oracle/verify.ts'
 import type { TimeRange, WindowPlan } from './domain/time-window.ts'
 
 export type RevenueGroupBy = 'pool' | 'class' | 'device'
@@ -195,6 +197,57 @@ export interface HolderReader {
   distributedEpochs(poolId: string): Promise<ReadonlySet<number>>
 }
 
+/** RevenueOracle's record of a pool epoch, as the auditor routes show it. */
+export interface AuditEpochRecord {
+  readonly epoch: number
+  readonly status: 'none' | 'pending' | 'rejected' | 'final'
+  readonly attempt: number
+  readonly root: string
+  /** When a pending root becomes final, ms; 0 when none. */
+  readonly finalizesAtMs: number
+}
+
+/** A paid reading of a device, from the readings archive (the exact signed record it came in). */
+export interface AuditedReading {
+  readonly partition: number
+  readonly offset: string
+  /** Kafka record timestamp: ingest's receive time. */
+  readonly receivedAtMs: number
+  readonly boot: number
+  readonly seq: number
+  /** Device time. */
+  readonly ts: number
+  readonly type: string
+  readonly registerWh: number
+}
+
+/** One `verify` of a device's pool epoch (services/oracle/verify.ts) with what it read. */
+export interface DeviceAudit {
+  readonly outcome: VerifyOutcome
+  /** The chain's commitment (root, totals, artifact hashes) when the epoch is final. */
+  readonly finalized: FinalizedEpoch | undefined
+  /** The epoch's record when it is not final (status, when it finalizes). */
+  readonly record: AuditEpochRecord | undefined
+  /** The device's paid readings, from the archive verify read; undefined when it read none. */
+  readonly readings: readonly AuditedReading[] | undefined
+}
+
+/** Public reads for auditors: the oracle's pools and epochs, `verify`, artifacts by hash. */
+export interface AuditReader {
+  /** Pools of the contracts file (RevenueOracle knows them once added). */
+  pools(): readonly string[]
+  /** undefined when RevenueOracle does not know the pool. */
+  pool(poolId: string): Promise<{ readonly firstEpoch: number; readonly nextEpoch: number } | undefined>
+  records(poolId: string, epochs: readonly number[]): Promise<AuditEpochRecord[]>
+  audit(args: {
+    readonly poolId: string
+    readonly deviceId: string
+    readonly epoch: number
+  }): Promise<DeviceAudit>
+  /** The bytes stored under a validated hash, checked against it; undefined when absent. */
+  artifact(hash: `0x${string}`): Promise<Uint8Array | undefined>
+}
+
 /** Everything `build()` reads from. */
 export interface ApiPorts {
   readonly registry: DeviceDirectory
@@ -207,5 +260,7 @@ export interface ApiPorts {
   readonly chain?: EpochChainReader
   /** Absent without a contracts file: no holder routes, no "distributed" epoch state. */
   readonly holders?: HolderReader
+  /** Absent without a contracts file: no auditor routes. */
+  readonly auditor?: AuditReader
   readonly probes: readonly HealthProbe[]
 }

@@ -1,12 +1,14 @@
 /** Wires the adapters to `build()` and listens; main.ts only hands it the configuration. */
 import type { FastifyInstance } from 'fastify'
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createChainClients } from '../../runtime/clients/chain.ts'
 import { ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { createOracleChain } from '../oracle/adapters/chain.ts'
+import { createAuditReader } from './adapters/audit-reader.ts'
 import { startDlqTail } from './adapters/dlq-tail.ts'
 import { createHolderReader } from './adapters/holder-reader.ts'
 import { createInfluxReader } from './adapters/influx-reader.ts'
@@ -36,10 +38,27 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
   const contracts = config.contractsFile === undefined ? undefined : loadContractsFile(config.contractsFile)
   const publicClient =
     contracts === undefined ? undefined : createChainClients(config.endpoints.chain).publicClient
+  const store = createFileArtifactStore(config.artifacts)
   const holders =
     contracts === undefined || publicClient === undefined
       ? undefined
-      : createHolderReader({ publicClient, contracts, store: createFileArtifactStore(config.artifacts) })
+      : createHolderReader({ publicClient, contracts, store })
+  const auditor =
+    contracts === undefined
+      ? undefined
+      : createAuditReader({
+          chain: createOracleChain({
+            endpoint: config.endpoints.chain,
+            oracle: contracts.contracts.revenueOracle as Address,
+            fromBlock: BigInt(contracts.deployedAtBlock),
+          }),
+          store,
+          registry,
+          // The oracle commits every registry pool; the contracts file lists those with a token.
+          pools: [
+            ...new Set([...[...registry.devices()].map((d) => d.poolId), ...Object.keys(contracts.pools)]),
+          ],
+        })
   const chain =
     contracts === undefined || publicClient === undefined
       ? undefined
@@ -71,6 +90,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       dlq,
       ...(chain === undefined ? {} : { chain }),
       ...(holders === undefined ? {} : { holders }),
+      ...(auditor === undefined ? {} : { auditor }),
       probes: [influx.probe, dlq.probe],
     },
   })

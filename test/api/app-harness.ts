@@ -8,7 +8,12 @@ import { createInfluxReader } from '../../services/api/adapters/influx-reader.ts
 import { build } from '../../services/api/app.ts'
 import { type ApiLimits, DEFAULT_LIMITS } from '../../services/api/config.ts'
 import type { ApiKey } from '../../services/api/domain/api-keys.ts'
-import type { EpochChainReader, HolderReader } from '../../services/api/ports.ts'
+import type {
+  AuditReader,
+  DeviceDirectory,
+  EpochChainReader,
+  HolderReader,
+} from '../../services/api/ports.ts'
 import { FIXTURE_GRID, type Fixture } from './fixture.ts'
 
 export const OPS_KEY: ApiKey = { clientId: 'ops', key: 'ops-key-0123456789abcdef0123' }
@@ -29,6 +34,9 @@ export async function fixtureApp(
     readonly dlq?: DlqTail
     readonly chain?: EpochChainReader
     readonly holders?: HolderReader
+    readonly auditor?: AuditReader
+    /** Instead of the fixture's registry (the auditor routes list and check its devices). */
+    readonly registry?: DeviceDirectory
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
@@ -50,7 +58,7 @@ export async function fixtureApp(
     rateLimit: { max: options.rateLimitMax ?? 10_000, windowMs: 60_000 },
     logger: false,
     ports: {
-      registry: fixture.registry,
+      registry: options.registry ?? fixture.registry,
       revenue: influx.revenue,
       fleet: influx.fleet,
       quarantine: influx.quarantine,
@@ -58,6 +66,7 @@ export async function fixtureApp(
       dlq,
       ...(options.chain === undefined ? {} : { chain: options.chain }),
       ...(options.holders === undefined ? {} : { holders: options.holders }),
+      ...(options.auditor === undefined ? {} : { auditor: options.auditor }),
       probes: [influx.probe, dlq.probe],
     },
   })

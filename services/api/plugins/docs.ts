@@ -20,6 +20,10 @@ export const docsPlugin = fp(async (app: FastifyInstance) => {
       },
       tags: [
         { name: 'operator', description: 'Fleet, revenue, epochs, DLQ and quarantine (API key)' },
+        {
+          name: 'auditor',
+          description: 'Leaves, proofs and readings checked by verify; artifacts by hash (public)',
+        },
         { name: 'health', description: 'Health and metrics' },
       ],
     },
