@@ -5,13 +5,13 @@
  * no pause) measured on the same chain in the same run. Results: `first-claim-gas`,
  * `repeat-claim-gas`, `publish-gas` (params.holders).
  *
- * First claim: a holder with a 17-deep proof whose claimed-amount word is still empty (the worst
- * case). Average first claim: holders in a random order. Two accounts share a claimed word, so
- * what a first claim pays depends only on whether its word-mate claimed earlier; the average over
- * complete word pairs in a random order is the average over all holders in a random order.
- * At 100k it is measured on 200 random pairs (400 claims), not 100k transactions.
+ * The pool is created the way `npm run pools` creates one: the distributor is registered as an
+ * IdentityRegistry hook, then the holders are verified (which flags them in the distributor).
+ * First claim: a holder with a 17-deep (deepest) proof that has claimed nothing yet. Average first
+ * claim: holders in a random order; every holder's first claim costs the same but for its proof
+ * depth, so at 100k it is measured on 400 random holders, not 100k transactions.
  */
-import { type Address, getAddress, type Hex, keccak256, toHex } from 'viem'
+import { type Address, getAddress, type Hex, keccak256, type TransactionReceipt, toHex } from 'viem'
 import {
   hkdStablecoinAbi,
   identityRegistryAbi,
@@ -24,11 +24,14 @@ import { startDedicatedAnvil } from '../test/contracts/support/dedicated-anvil.t
 import { buildTree, type FastTree, HOLDER_LEAF_TYPES } from '../test/contracts/support/fast-tree.ts'
 import { addPool, finalizeEpoch, mined, proposal } from '../test/contracts/support/oracle.ts'
 import { deploySystem, poolIdHex, type System } from '../test/contracts/support/system.ts'
+import { type GasBreakdown, gasBreakdown } from './support/gas-breakdown.ts'
 import { type BenchResult, benchResult, formatResults } from './support/results.ts'
 import { writeResults } from './support/write-gas-results.ts'
 
 const HOLDER_COUNTS = (process.env.GRIDROOT_BENCH_HOLDERS ?? '10,100000').split(',').map(Number)
-const PAIRS_SAMPLED = 200
+const HOLDERS_SAMPLED = 400
+/** Accounts per verify transaction: each costs the registry and every hooked distributor a fresh word. */
+const VERIFY_BATCH = 250
 
 function holderAddress(pool: string, i: number): Address {
   return getAddress(`0x${keccak256(toHex(`gridroot.bench.holder\n${pool}\n${i}`)).slice(26)}`)
@@ -56,6 +59,13 @@ interface Measured {
   repeatClaim: number
   firstPublish: number
   publish: number
+  /** Where the gas went (bench/support/gas-breakdown.ts). */
+  breakdown: {
+    firstClaim: GasBreakdown
+    repeatClaim: GasBreakdown
+    firstPublish: GasBreakdown
+    publish: GasBreakdown
+  }
 }
 
 async function measure(system: System, holders: number, plain: boolean): Promise<Measured> {
@@ -68,25 +78,6 @@ async function measure(system: System, holders: number, plain: boolean): Promise
   await system.testClient.setBalance({ address: relayer.account.address, value: 10n ** 24n })
   const send = async (w: typeof relayer, request: Parameters<typeof relayer.writeContract>[0]) =>
     mined(system, await w.writeContract(request))
-
-  // Identity indexes in holder order: holders 2k-ish and 2k+1 share a claimed word.
-  log(`verifying ${holders} holders`)
-  const before = (await system.publicClient.readContract({
-    address: system.contracts.identityRegistry,
-    abi: identityRegistryAbi,
-    functionName: 'identityCount',
-  })) as bigint
-  // The plain baseline checks no holder: its accounts need no identity (their indexes only
-  // group the sampled pairs the same way).
-  for (let i = 0; i < (plain ? 0 : holders); i += 1000) {
-    await send(system.deployer.walletClient, {
-      address: system.contracts.identityRegistry,
-      abi: identityRegistryAbi,
-      functionName: 'verify',
-      args: [accounts.slice(i, i + 1000)],
-    } as never)
-  }
-  const indexOf = (i: number) => before + 1n + BigInt(i)
 
   const amounts1 = accounts.map((_, i) => 1_000_000n + BigInt(i % 997) * 1_000n)
   const amounts2 = amounts1.map((a) => a + 500_000n)
@@ -110,7 +101,7 @@ async function measure(system: System, holders: number, plain: boolean): Promise
   } as never)
 
   let distributor: Address
-  let publish: (epoch: bigint, root: string, total: bigint, increase: bigint) => Promise<number>
+  let publish: (epoch: bigint, root: string, total: bigint, increase: bigint) => Promise<TransactionReceipt>
   if (plain) {
     distributor = (
       await deployContract(system.deployer, system.compiled, 'PlainCumulativeDistributor', [coin, poolId])
@@ -121,17 +112,13 @@ async function measure(system: System, holders: number, plain: boolean): Promise
       functionName: 'approve',
       args: [distributor, 2n ** 255n],
     } as never)
-    publish = async (_epoch, root, _total, increase) =>
-      Number(
-        (
-          await send(system.deployer.walletClient, {
-            address: distributor,
-            abi: plainCumulativeDistributorAbi,
-            functionName: 'setRoot',
-            args: [root as Hex, increase],
-          } as never)
-        ).gasUsed,
-      )
+    publish = (_epoch, root, _total, increase) =>
+      send(system.deployer.walletClient, {
+        address: distributor,
+        abi: plainCumulativeDistributorAbi,
+        functionName: 'setRoot',
+        args: [root as Hex, increase],
+      } as never)
     await send(system.deployer.walletClient, {
       address: coin,
       abi: hkdStablecoinAbi,
@@ -158,73 +145,82 @@ async function measure(system: System, holders: number, plain: boolean): Promise
       functionName: 'approve',
       args: [distributor, 2n ** 255n],
     } as never)
+    // The plain baseline checks no holder: only this pool's holders are verified.
+    await send(system.deployer.walletClient, {
+      address: system.contracts.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'addHook',
+      args: [distributor],
+    } as never)
+    log(`verifying ${holders} holders`)
+    for (let i = 0; i < holders; i += VERIFY_BATCH) {
+      await send(system.deployer.walletClient, {
+        address: system.contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'verify',
+        args: [accounts.slice(i, i + VERIFY_BATCH)],
+      } as never)
+    }
     publish = async (epoch, root, total, increase) => {
       await finalizeEpoch(system, proposal({ poolId, epoch, revenueUnits: increase, leafCount: 1 }))
-      return Number(
-        (
-          await send(system.publisher, {
-            address: distributor,
-            abi: revenueDistributorAbi,
-            functionName: 'publish',
-            args: [epoch, root as Hex, total, `0x${'44'.repeat(32)}`],
-          } as never)
-        ).gasUsed,
-      )
+      return send(system.publisher, {
+        address: distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'publish',
+        args: [epoch, root as Hex, total, `0x${'44'.repeat(32)}`],
+      } as never)
     }
   }
-  const claim = async (tree: FastTree, i: number, amount: bigint) =>
-    Number(
-      (
-        await send(relayer, {
-          address: distributor,
-          abi: revenueDistributorAbi,
-          functionName: 'claim',
-          args: [accounts[i] as Address, amount, proofOf(tree, i)],
-        } as never)
-      ).gasUsed,
-    )
+  const claim = (tree: FastTree, i: number, amount: bigint) =>
+    send(relayer, {
+      address: distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'claim',
+      args: [accounts[i] as Address, amount, proofOf(tree, i)],
+    } as never)
+  const roles = {
+    [distributor.toLowerCase()]: 'distributor',
+    [coin.toLowerCase()]: 'token',
+    [system.contracts.identityRegistry.toLowerCase()]: 'registry',
+    [system.contracts.revenueOracle.toLowerCase()]: 'oracle',
+  }
+  const breakdownOf = (receipt: TransactionReceipt) =>
+    gasBreakdown(system.publicClient, receipt.transactionHash, roles)
 
   const firstPublish = await publish(0n, tree1.root, total1, total1)
-  // Worst case: a 17-deep (deepest) proof, word-mate not yet claimed.
+  // Worst case: a 17-deep (deepest) proof.
   const depthOf = (i: number) => proofOf(tree1, i).length
   const maxDepth = Math.max(...accounts.map((_, i) => (holders > 1000 && i > 2000 ? 0 : depthOf(i))))
   const first = accounts.findIndex((_, i) => depthOf(i) === maxDepth)
   const firstClaim = await claim(tree1, first, amounts1[first] as bigint)
 
-  // Average: complete word pairs (indexes 2k, 2k+1), claimed in a random order.
-  const pairs = new Map<bigint, number[]>()
-  for (let i = 0; i < holders; i++) {
-    if (i === first) continue
-    const word = indexOf(i) >> 1n
-    pairs.set(word, [...(pairs.get(word) ?? []), i])
-  }
-  const wordMate = accounts.findIndex((_, i) => i !== first && indexOf(i) >> 1n === indexOf(first) >> 1n)
-  const complete = [...pairs.entries()].filter(
-    ([, members]) => members.length === 2 && !members.includes(wordMate),
-  )
-  const chosen = holders <= 1000 ? complete : shuffle(complete, 7).slice(0, PAIRS_SAMPLED)
-  const order = shuffle(
-    chosen.flatMap(([, members]) => members),
-    holders,
-  )
+  // Average: every other holder (at 100k a random sample), claimed in a random order.
+  const others = accounts.map((_, i) => i).filter((i) => i !== first)
+  const order = shuffle(others, holders).slice(0, HOLDERS_SAMPLED)
   log(`${order.length} first claims in a random order`)
   let sum = 0
   let depthSum = 0
   for (const i of order) {
-    sum += await claim(tree1, i, amounts1[i] as bigint)
+    sum += Number((await claim(tree1, i, amounts1[i] as bigint)).gasUsed)
     depthSum += proofOf(tree1, i).length
   }
   const publish2 = await publish(1n, tree2.root, total2, total2 - total1)
   const repeatClaim = await claim(tree2, first, amounts2[first] as bigint)
   return {
-    firstClaim,
+    firstClaim: Number(firstClaim.gasUsed),
     firstClaimDepth: maxDepth,
     averageFirstClaim: sum / order.length,
     averageFirstClaimDepth: depthSum / order.length,
     averageClaims: order.length,
-    repeatClaim,
-    firstPublish,
-    publish: publish2,
+    repeatClaim: Number(repeatClaim.gasUsed),
+    firstPublish: Number(firstPublish.gasUsed),
+    publish: Number(publish2.gasUsed),
+    breakdown: {
+      firstClaim: await breakdownOf(firstClaim),
+      repeatClaim: await breakdownOf(repeatClaim),
+      firstPublish: await breakdownOf(firstPublish),
+      publish: await breakdownOf(publish2),
+    },
   }
 }
 
@@ -241,7 +237,7 @@ async function main(): Promise<void> {
       results[0]?.push(
         benchResult({
           name: 'first-claim-gas',
-          subject: `RevenueDistributor first claim (${subject.firstClaimDepth}-deep proof, empty claimed word, fresh account)`,
+          subject: `RevenueDistributor first claim (${subject.firstClaimDepth}-deep proof, verified through the hook, fresh account)`,
           baseline: 'PlainCumulativeDistributor first claim, same holder',
           unit: 'gas',
           value: subject.firstClaim,

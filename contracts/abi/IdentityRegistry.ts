@@ -14,7 +14,14 @@ export const identityRegistryAbi = [
     name: 'AccessControlUnauthorizedAccount',
     type: 'error',
   },
+  { inputs: [{ internalType: 'address', name: 'hook', type: 'address' }], name: 'HookExists', type: 'error' },
   { inputs: [], name: 'ZeroAccount', type: 'error' },
+  {
+    anonymous: false,
+    inputs: [{ indexed: true, internalType: 'address', name: 'hook', type: 'address' }],
+    name: 'HookAdded',
+    type: 'event',
+  },
   {
     anonymous: false,
     inputs: [
@@ -78,6 +85,13 @@ export const identityRegistryAbi = [
     type: 'function',
   },
   {
+    inputs: [{ internalType: 'contract IIdentityHook', name: 'hook', type: 'address' }],
+    name: 'addHook',
+    outputs: [],
+    stateMutability: 'nonpayable',
+    type: 'function',
+  },
+  {
     inputs: [{ internalType: 'bytes32', name: 'role', type: 'bytes32' }],
     name: 'getRoleAdmin',
     outputs: [{ internalType: 'bytes32', name: '', type: 'bytes32' }],
@@ -106,6 +120,13 @@ export const identityRegistryAbi = [
   },
   {
     inputs: [],
+    name: 'hooks',
+    outputs: [{ internalType: 'contract IIdentityHook[]', name: '', type: 'address[]' }],
+    stateMutability: 'view',
+    type: 'function',
+  },
+  {
+    inputs: [],
     name: 'identityCount',
     outputs: [{ internalType: 'uint64', name: '', type: 'uint64' }],
     stateMutability: 'view',
@@ -118,6 +139,13 @@ export const identityRegistryAbi = [
       { internalType: 'bool', name: 'verified', type: 'bool' },
       { internalType: 'uint64', name: 'index', type: 'uint64' },
     ],
+    stateMutability: 'view',
+    type: 'function',
+  },
+  {
+    inputs: [{ internalType: 'address', name: 'hook', type: 'address' }],
+    name: 'isHook',
+    outputs: [{ internalType: 'bool', name: '', type: 'bool' }],
     stateMutability: 'view',
     type: 'function',
   },

@@ -73,6 +73,11 @@ export const revenueDistributorAbi = [
   { inputs: [], name: 'InvalidProof', type: 'error' },
   { inputs: [], name: 'NoRoot', type: 'error' },
   {
+    inputs: [{ internalType: 'address', name: 'caller', type: 'address' }],
+    name: 'NotIdentityRegistry',
+    type: 'error',
+  },
+  {
     inputs: [{ internalType: 'address', name: 'account', type: 'address' }],
     name: 'NotVerified',
     type: 'error',
@@ -251,6 +256,16 @@ export const revenueDistributorAbi = [
     type: 'function',
   },
   {
+    inputs: [
+      { internalType: 'address[]', name: 'accounts', type: 'address[]' },
+      { internalType: 'bool', name: 'verified', type: 'bool' },
+    ],
+    name: 'identitiesChanged',
+    outputs: [],
+    stateMutability: 'nonpayable',
+    type: 'function',
+  },
+  {
     inputs: [],
     name: 'identityRegistry',
     outputs: [{ internalType: 'contract IIdentityRegistry', name: '', type: 'address' }],
@@ -387,4 +402,11 @@ export const revenueDistributorAbi = [
     type: 'function',
   },
   { inputs: [], name: 'unpause', outputs: [], stateMutability: 'nonpayable', type: 'function' },
+  {
+    inputs: [{ internalType: 'address', name: 'account', type: 'address' }],
+    name: 'verifiedHere',
+    outputs: [{ internalType: 'bool', name: '', type: 'bool' }],
+    stateMutability: 'view',
+    type: 'function',
+  },
 ] as const

@@ -2,8 +2,8 @@
  * Brings the chain in line with config/pools.json and the device registry, pool by pool, and
  * reports every change it made. Each step first reads the chain and acts only on a difference, so
  * a second run changes nothing and says so:
- * registry root → oracle pool → token → distributor and terms → investors verified → tokens
- * minted (up to the configured amount; mints are read back from Transfer events) → treasury
+ * registry root → oracle pool → token → distributor and terms → distributor registered as an
+ * IdentityRegistry hook → investors verified (and flagged in the distributor) → tokens minted (up to the configured amount; mints are read back from Transfer events) → treasury
  * funded and approved (local stack).
  */
 import { type Address, formatUnits, type Hex, maxUint256, parseAbiItem, parseUnits, zeroAddress } from 'viem'
@@ -197,24 +197,50 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
     const tokenAddress = token as Address
     const distributorAddress = distributor as Address
 
-    // 4. Investors verified, tokens minted up to the configured amount.
+    // 4. The distributor hears of every (un)verification from the registry, so a claim needs no
+    // call to it (contracts/src/RevenueDistributor.sol).
+    const hooked = await publicClient.readContract({
+      address: core.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'isHook',
+      args: [distributorAddress],
+    })
+    if (!hooked) {
+      await write(core.identityRegistry, identityRegistryAbi, 'addHook', [distributorAddress])
+      note(`distributor registered as an IdentityRegistry hook`)
+    }
+
+    // 5. Investors verified and flagged in the distributor (an investor verified before the
+    // distributor was a hook, e.g. for another pool, is verified again: that changes nothing in
+    // the registry and flags it here), tokens minted up to the configured amount.
     const investors = pool.investors.map((i) => ({
       account: resolveAccount(i.account, p.local),
       amount: parseUnits(i.tokens, TOKEN_DECIMALS),
     }))
     const unverified: Address[] = []
+    const unflagged: Address[] = []
     for (const { account } of investors) {
-      const verified = await publicClient.readContract({
-        address: core.identityRegistry,
-        abi: identityRegistryAbi,
-        functionName: 'isVerified',
-        args: [account],
-      })
+      const [verified, flagged] = await Promise.all([
+        publicClient.readContract({
+          address: core.identityRegistry,
+          abi: identityRegistryAbi,
+          functionName: 'isVerified',
+          args: [account],
+        }),
+        publicClient.readContract({
+          address: distributorAddress,
+          abi: revenueDistributorAbi,
+          functionName: 'verifiedHere',
+          args: [account],
+        }),
+      ])
       if (!verified && !unverified.includes(account)) unverified.push(account)
+      else if (verified && !flagged && !unflagged.includes(account)) unflagged.push(account)
     }
-    if (unverified.length > 0) {
-      await write(core.identityRegistry, identityRegistryAbi, 'verify', [unverified])
-      note(`verified ${unverified.join(', ')}`)
+    if (unverified.length + unflagged.length > 0) {
+      await write(core.identityRegistry, identityRegistryAbi, 'verify', [[...unverified, ...unflagged]])
+      if (unverified.length > 0) note(`verified ${unverified.join(', ')}`)
+      if (unflagged.length > 0) note(`flagged as verified in the distributor: ${unflagged.join(', ')}`)
     }
     const mints = await publicClient.getLogs({
       address: tokenAddress,
@@ -236,7 +262,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       }
     }
 
-    // 5. Treasury (local stack): funded in local-hkd and approved to the distributor.
+    // 6. Treasury (local stack): funded in local-hkd and approved to the distributor.
     if (pool.treasuryFundingUnits !== undefined && pool.terms.paymentToken === 'local-hkd') {
       const target = BigInt(pool.treasuryFundingUnits)
       const balance = await publicClient.readContract({

@@ -2,12 +2,18 @@
 pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IIdentityHook} from "./interfaces/IIdentityHook.sol";
 import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 
 /// @title IdentityRegistry
 /// @notice Verified (KYC) investors, managed by an agent role. Verifying an account that is
-/// verified, or unverifying one that is not, changes nothing and emits nothing, so the operator
-/// command can apply the same list twice.
+/// verified, or unverifying one that is not, changes nothing here and emits nothing, so the
+/// operator command can apply the same list twice.
+/// @dev Each verify/unverify call passes its whole list to every registered hook (the pools'
+/// distributors), in the same transaction: a hook that cached an account as verified is told
+/// before anyone can act on the change. Re-verifying accounts that are verified already is how an
+/// agent brings a hook registered after them up to date. Hooks are never removed (a removed hook
+/// could keep an account verified that no longer is); each one adds a call to every verification.
 contract IdentityRegistry is IIdentityRegistry, AccessControl {
     /// @notice Verifies and unverifies investors.
     bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
@@ -22,6 +28,9 @@ contract IdentityRegistry is IIdentityRegistry, AccessControl {
 
     /// @notice Number of accounts ever verified; the last index handed out.
     uint64 public identityCount;
+
+    IIdentityHook[] private _hooks;
+    mapping(address hook => bool) private _isHook;
 
     /// @param admin Holder of the default admin role (grants AGENT_ROLE).
     constructor(address admin) {
@@ -41,6 +50,7 @@ contract IdentityRegistry is IIdentityRegistry, AccessControl {
             emit Verified(account, identity.index);
         }
         identityCount = count;
+        _tellHooks(accounts, true);
     }
 
     /// @notice Unverifies `accounts`; those not verified are skipped.
@@ -51,6 +61,17 @@ contract IdentityRegistry is IIdentityRegistry, AccessControl {
             identity.verified = false;
             emit Unverified(accounts[i], identity.index);
         }
+        _tellHooks(accounts, false);
+    }
+
+    /// @notice Registers `hook`: it is told of every verification and unverification from now on
+    /// (never removed). Accounts verified before stay unknown to it until they are verified again.
+    function addHook(IIdentityHook hook) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(hook) == address(0)) revert ZeroAccount();
+        if (_isHook[address(hook)]) revert HookExists(address(hook));
+        _isHook[address(hook)] = true;
+        _hooks.push(hook);
+        emit HookAdded(address(hook));
     }
 
     /// @inheritdoc IIdentityRegistry
@@ -59,8 +80,25 @@ contract IdentityRegistry is IIdentityRegistry, AccessControl {
     }
 
     /// @inheritdoc IIdentityRegistry
+    function isHook(address hook) external view returns (bool) {
+        return _isHook[hook];
+    }
+
+    /// @notice Every registered hook, in registration order.
+    function hooks() external view returns (IIdentityHook[] memory) {
+        return _hooks;
+    }
+
+    /// @inheritdoc IIdentityRegistry
     function identityOf(address account) external view returns (bool verified, uint64 index) {
         Identity memory identity = _identities[account];
         return (identity.verified, identity.index);
+    }
+
+    function _tellHooks(address[] calldata accounts, bool verified) private {
+        uint256 count = _hooks.length;
+        for (uint256 i; i < count; ++i) {
+            _hooks[i].identitiesChanged(accounts, verified);
+        }
     }
 }

@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IIdentityHook} from "./interfaces/IIdentityHook.sol";
 import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IRevenueOracle} from "./interfaces/IRevenueOracle.sol";
 
@@ -16,11 +17,16 @@ import {IRevenueOracle} from "./interfaces/IRevenueOracle.sol";
 /// the same transaction, so the distributor never owes more than it received. `claim` pays
 /// cumulative minus already claimed to the account itself (anyone may submit it), only while the
 /// account is verified; a repeated claim pays nothing.
-/// @dev Gas (bench/README.md): the payment token, oracle, registry and pool id are immutable; the
-/// claimed amounts of two accounts share one word (keyed by their identity index), so half of
-/// all first claims write a word that is already non-zero; pausing moves the root out of the slot
-/// a claim reads, so an unpaused claim reads one word of distributor state besides its claimed word.
-contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
+/// @dev Gas (bench/README.md): the payment token, oracle, registry and pool id are immutable. Each
+/// holder has one word here: its claimed amount and a verified flag that the IdentityRegistry
+/// keeps current through `identitiesChanged` (this contract is one of its hooks). A claim by a
+/// flagged holder reads that word and the root, and makes no call besides the payout; its first
+/// claim rewrites a word the verification already made non-zero. A holder verified before this
+/// distributor was registered as a hook is not flagged until it is verified again: its claims ask
+/// the registry instead (correct, ~5,000 gas dearer). Storage written by every publish (the root,
+/// the state word) is non-zero from deployment on, so no publish pays for a zero → non-zero write
+/// here; pausing moves the root out of the slot a claim reads.
+contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Publishes roots (the distributor service).
@@ -42,12 +48,26 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
         SplitMode splitMode;
     }
 
-    /// @notice Publishing state in one word.
+    /// @notice Publishing state.
     struct State {
         uint64 nextEpoch;
         uint128 totalFunded;
         bool paused;
     }
+
+    /// @dev `State` as stored, in one word; `live` is always true, so the word is never zero.
+    struct StoredState {
+        uint64 nextEpoch;
+        uint128 totalFunded;
+        bool paused;
+        bool live;
+    }
+
+    /// @dev `_claimRoot` before any root, or after a zero root (nothing to claim): no leaf hashes
+    /// to it, and keeping the slot non-zero saves the first publish a zero → non-zero write.
+    bytes32 private constant NO_ROOT = bytes32(uint256(1));
+    /// @dev The verified flag in a holder's word; the low 128 bits are its claimed amount.
+    uint256 private constant VERIFIED = 1 << 255;
 
     bytes32 public immutable poolId;
     IRevenueOracle public immutable oracle;
@@ -56,14 +76,15 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
     /// @notice The first oracle epoch this distributor publishes for.
     uint64 public immutable firstEpoch;
 
-    /// @dev The root claims verify against; 0 while paused (the root then waits in `_pausedRoot`).
-    bytes32 private _claimRoot;
+    /// @dev The root claims verify against, `NO_ROOT` when there is none, 0 while paused (the
+    /// root then waits in `_pausedRoot`).
+    bytes32 private _claimRoot = NO_ROOT;
     bytes32 private _pausedRoot;
-    State private _state;
+    StoredState private _state;
     Terms private _terms;
-    /// @dev Word `index >> 1` holds the claimed amounts of identity indexes `2k` (low 128 bits)
-    /// and `2k + 1` (high 128 bits).
-    mapping(uint256 word => uint256) private _claimedPairs;
+    /// @dev Per holder: `VERIFIED` (set only by the IdentityRegistry: set ⇒ verified now) | the
+    /// claimed amount (low 128 bits).
+    mapping(address account => uint256) private _holders;
 
     /// @notice The cumulative root for `epoch` is live; `funded` was pulled from the treasury.
     event RootPublished(
@@ -92,6 +113,8 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
     error NoRoot();
     error NotVerified(address account);
     error InvalidProof();
+    /// @notice Only the IdentityRegistry reports verifications.
+    error NotIdentityRegistry(address caller);
 
     /// @param poolId_ The pool (ASCII pool id, left-aligned, zero-padded).
     /// @param oracle_ Where finalized epochs come from.
@@ -118,7 +141,7 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
         identityRegistry = identityRegistry_;
         paymentToken = paymentToken_;
         firstEpoch = firstEpoch_;
-        _state.nextEpoch = firstEpoch_;
+        _state = StoredState({nextEpoch: firstEpoch_, totalFunded: 0, paused: false, live: true});
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setTerms(terms);
     }
@@ -136,7 +159,7 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
         onlyRole(PUBLISHER_ROLE)
         nonReentrant
     {
-        State memory state = _state;
+        StoredState memory state = _state;
         if (state.paused) revert EnforcedPause();
         if (epoch != state.nextEpoch) revert EpochOutOfOrder(state.nextEpoch, epoch);
         if (root == bytes32(0) && cumulativeTotal != 0) revert ZeroRoot();
@@ -146,8 +169,10 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
         uint256 entitlement = oracle.finalizedRevenue(poolId, epoch) * terms.holdersBps / 10_000;
         if (increase > entitlement) revert FundingAboveEntitlement(increase, entitlement);
 
-        _state = State({nextEpoch: epoch + 1, totalFunded: SafeCast.toUint128(cumulativeTotal), paused: false});
-        _claimRoot = root;
+        _state = StoredState({
+            nextEpoch: epoch + 1, totalFunded: SafeCast.toUint128(cumulativeTotal), paused: false, live: true
+        });
+        _claimRoot = root == bytes32(0) ? NO_ROOT : root;
         if (increase != 0) _pull(terms.treasury, increase);
         emit RootPublished(epoch, root, cumulativeTotal, increase, treeHash);
     }
@@ -163,23 +188,37 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
         returns (uint256 paid)
     {
         bytes32 root = _claimRoot;
-        if (root == bytes32(0)) {
+        if (uint256(root) <= uint256(NO_ROOT)) {
             if (_state.paused) revert EnforcedPause();
             revert NoRoot();
         }
-        (bool verified, uint64 index) = identityRegistry.identityOf(account);
-        if (!verified) revert NotVerified(account);
+        uint256 word = _holders[account];
+        // Not flagged: verified before this contract became a hook (or not verified): ask.
+        if (word & VERIFIED == 0 && !identityRegistry.isVerified(account)) revert NotVerified(account);
         if (!_verifyHolderLeaf(proof, root, account, cumulativeAmount)) revert InvalidProof();
 
-        uint256 word = _claimedPairs[index >> 1];
-        uint256 shift = (index & 1) << 7;
-        uint256 claimedBefore = uint128(word >> shift);
+        uint256 claimedBefore = uint128(word);
         if (cumulativeAmount <= claimedBefore) return 0;
         uint256 cumulative = SafeCast.toUint128(cumulativeAmount);
-        _claimedPairs[index >> 1] = (word & ~(uint256(type(uint128).max) << shift)) | (cumulative << shift);
+        _holders[account] = (word & VERIFIED) | cumulative;
         paid = cumulative - claimedBefore;
         paymentToken.safeTransfer(account, paid);
         emit Claimed(account, paid, cumulative);
+    }
+
+    // ---------------------------------------------------------------- identity hook
+
+    /// @inheritdoc IIdentityHook
+    /// @dev Sets or clears the flag only: a cleared flag sends claims to the registry, which is
+    /// always right, so only a set flag must never outlive a verification.
+    function identitiesChanged(address[] calldata accounts, bool verified) external {
+        if (msg.sender != address(identityRegistry)) revert NotIdentityRegistry(msg.sender);
+        for (uint256 i; i < accounts.length; ++i) {
+            address account = accounts[i];
+            uint256 word = _holders[account];
+            uint256 updated = verified ? word | VERIFIED : word & ~VERIFIED;
+            if (updated != word) _holders[account] = updated;
+        }
     }
 
     // ---------------------------------------------------------------- admin
@@ -207,21 +246,28 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- views
 
-    /// @notice The current cumulative root (also while paused).
+    /// @notice The current cumulative root (also while paused); 0 before any root.
     function root() external view returns (bytes32) {
-        return _state.paused ? _pausedRoot : _claimRoot;
+        bytes32 current = _state.paused ? _pausedRoot : _claimRoot;
+        return current == NO_ROOT ? bytes32(0) : current;
     }
 
     /// @notice What `account` has claimed so far.
     function claimed(address account) external view returns (uint256) {
-        (, uint64 index) = identityRegistry.identityOf(account);
-        if (index == 0) return 0;
-        return uint128(_claimedPairs[index >> 1] >> ((index & 1) << 7));
+        return uint128(_holders[account]);
+    }
+
+    /// @notice Whether this distributor holds `account` as verified without asking the registry
+    /// (false: not verified, or verified before this distributor became a registry hook and not
+    /// since; its claims then ask the registry).
+    function verifiedHere(address account) external view returns (bool) {
+        return _holders[account] & VERIFIED != 0;
     }
 
     /// @notice The next epoch to publish for, the cumulative total funded, and the pause flag.
     function state() external view returns (State memory) {
-        return _state;
+        StoredState memory s = _state;
+        return State({nextEpoch: s.nextEpoch, totalFunded: s.totalFunded, paused: s.paused});
     }
 
     function terms() external view returns (Terms memory) {
@@ -270,16 +316,35 @@ contract RevenueDistributor is AccessControl, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Pulls exactly `amount`: a clear error when the treasury cannot pay, and a check that
-    /// the balance grew by exactly `amount` (a fee-on-transfer token would break the promise).
+    /// @dev Pulls exactly `amount`: a check that the balance grew by exactly `amount` (a
+    /// fee-on-transfer token would break the promise), and a clear error when the treasury cannot
+    /// pay. The treasury's balance and allowance are read only after a failed pull, to say which
+    /// one is short: a pull that succeeds makes two calls fewer. A failure with both sufficient
+    /// keeps the token's own revert (or SafeERC20FailedOperation for a `false`).
     function _pull(address treasury, uint256 amount) private {
         IERC20 token = paymentToken;
-        uint256 balance = token.balanceOf(treasury);
-        uint256 allowance = token.allowance(treasury, address(this));
-        if (balance < amount || allowance < amount) revert TreasuryUnderfunded(treasury, amount, balance, allowance);
         uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(treasury, address(this), amount);
+        (bool ok, bytes memory returned) =
+            address(token).call(abi.encodeCall(IERC20.transferFrom, (treasury, address(this), amount)));
+        if (!ok || !(returned.length == 0 ? address(token).code.length != 0 : _isTrue(returned))) {
+            uint256 balance = token.balanceOf(treasury);
+            uint256 allowance = token.allowance(treasury, address(this));
+            if (balance < amount || allowance < amount) {
+                revert TreasuryUnderfunded(treasury, amount, balance, allowance);
+            }
+            if (!ok) {
+                assembly ("memory-safe") {
+                    revert(add(returned, 0x20), mload(returned))
+                }
+            }
+            revert SafeERC20.SafeERC20FailedOperation(address(token));
+        }
         uint256 received = token.balanceOf(address(this)) - before;
         if (received != amount) revert FundingNotExact(amount, received);
+    }
+
+    /// @dev An ABI-encoded `true` (a return of exactly 1 in its first word).
+    function _isTrue(bytes memory returned) private pure returns (bool) {
+        return returned.length >= 0x20 && uint256(bytes32(returned)) == 1;
     }
 }

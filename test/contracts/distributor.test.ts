@@ -50,7 +50,9 @@ interface Pool {
 }
 
 let poolCounter = 0
-async function freshPool(options: { token?: Address; holdersBps?: number } = {}): Promise<Pool> {
+async function freshPool(
+  options: { token?: Address; holdersBps?: number; hooked?: boolean } = {},
+): Promise<Pool> {
   const poolId = poolIdHex(`dist-test-${++poolCounter}`)
   await addPool(system, poolId)
   const token = options.token ?? system.contracts.hkdStablecoin
@@ -74,6 +76,13 @@ async function freshPool(options: { token?: Address; holdersBps?: number } = {})
     functionName: 'approve',
     args: [distributor, 2n ** 200n],
   })
+  if (options.hooked)
+    await exec(system, system.deployer.walletClient, {
+      address: system.contracts.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'addHook',
+      args: [distributor],
+    })
   const treeOf = (amounts: Record<Address, bigint>) =>
     buildTree(
       Object.entries(amounts).map(([a, v]) => [poolId, a, v]),
@@ -124,6 +133,27 @@ const setVerified = (account: Address, verified: boolean) =>
     args: [[account]],
   })
 
+const verifiedHere = (pool: Pool, account: Address) =>
+  system.publicClient.readContract({
+    address: pool.distributor,
+    abi: revenueDistributorAbi,
+    functionName: 'verifiedHere',
+    args: [account],
+  })
+const claimedOf = (pool: Pool, account: Address) =>
+  system.publicClient.readContract({
+    address: pool.distributor,
+    abi: revenueDistributorAbi,
+    functionName: 'claimed',
+    args: [account],
+  })
+const rootOf = (pool: Pool) =>
+  system.publicClient.readContract({
+    address: pool.distributor,
+    abi: revenueDistributorAbi,
+    functionName: 'root',
+  })
+
 const publishRaw = (pool: Pool, wallet: Wallet, epoch: bigint, root: Hex, total: bigint) =>
   revertOf(() =>
     exec(system, wallet, {
@@ -154,13 +184,7 @@ describe('RevenueDistributor claims', () => {
     expect(await pool.claim(tree2, amounts2, a)).toBe(200n)
     expect(await pool.claim(tree2, amounts2, b)).toBe(900n)
     expect(await balanceOf(pool.token, pool.distributor)).toBe(0n)
-    const claimed = await system.publicClient.readContract({
-      address: pool.distributor,
-      abi: revenueDistributorAbi,
-      functionName: 'claimed',
-      args: [a],
-    })
-    expect(claimed).toBe(500n)
+    expect(await claimedOf(pool, a)).toBe(500n)
   })
 
   it("refuses another account's leaf, a proof from an old root, and a claim before any root", async () => {
@@ -176,6 +200,7 @@ describe('RevenueDistributor claims', () => {
       }),
     )
     expect(noRoot).toBe('NoRoot')
+    expect(await rootOf(pool)).toBe(`0x${'0'.repeat(64)}`)
     const amounts1 = { [a]: 300n, [b]: 700n }
     const tree1 = await pool.publish(0n, amounts1)
     const claimWith = (account: Address, amount: bigint, proof: Hex[]) =>
@@ -241,6 +266,137 @@ describe('RevenueDistributor claims', () => {
     expect(publishPaused).toBe('EnforcedPause')
     await pause(system.deployer.walletClient, 'unpause')
     expect(await pool.claim(tree, amounts, a)).toBe(100n)
+  })
+})
+
+describe('RevenueDistributor verified flags from the IdentityRegistry hook', () => {
+  it('claims on the flag the registry pushes; unverified after the root is published cannot claim, re-verified can', async () => {
+    const pool = await freshPool({ hooked: true })
+    // Accounts verified only after the distributor became a hook: the push flags them.
+    const a = system.wallet(12).account.address
+    const b = system.wallet(13).account.address
+    expect(await verifiedHere(pool, a)).toBe(false)
+    await exec(system, system.deployer.walletClient, {
+      address: system.contracts.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'verify',
+      args: [[a, b]],
+    })
+    expect(await verifiedHere(pool, a)).toBe(true)
+    expect(await verifiedHere(pool, b)).toBe(true)
+    const amounts1 = { [a]: 100n, [b]: 200n }
+    const tree1 = await pool.publish(0n, amounts1)
+    expect(await pool.claim(tree1, amounts1, a)).toBe(100n)
+    // Claiming keeps the flag; unverifying (after the next root is live) clears it.
+    expect(await verifiedHere(pool, a)).toBe(true)
+    const amounts2 = { [a]: 150n, [b]: 200n }
+    const tree2 = await pool.publish(1n, amounts2)
+    await setVerified(a, false)
+    await setVerified(b, false)
+    expect(await verifiedHere(pool, a)).toBe(false)
+    expect(await revertOf(() => pool.claim(tree2, amounts2, a))).toBe('NotVerified')
+    expect(await revertOf(() => pool.claim(tree2, amounts2, b))).toBe('NotVerified')
+    await setVerified(a, true)
+    expect(await verifiedHere(pool, a)).toBe(true)
+    expect(await pool.claim(tree2, amounts2, a)).toBe(50n)
+    expect(await revertOf(() => pool.claim(tree2, amounts2, b))).toBe('NotVerified')
+    expect(await claimedOf(pool, a)).toBe(150n)
+  })
+
+  it('asks the registry for holders verified before it became a hook, until they are verified again', async () => {
+    const pool = await freshPool({ hooked: true })
+    // investor(0) and investor(1) were verified in beforeAll, before this distributor existed.
+    const a = investor(0)
+    const b = investor(1)
+    expect(await verifiedHere(pool, a)).toBe(false)
+    const amounts = { [a]: 10n, [b]: 20n }
+    const tree = await pool.publish(0n, amounts)
+    expect(await pool.claim(tree, amounts, a)).toBe(10n)
+    // Re-verifying an account that is verified changes nothing in the registry (no event) but
+    // brings the hook up to date.
+    const again = await exec(system, system.deployer.walletClient, {
+      address: system.contracts.identityRegistry,
+      abi: identityRegistryAbi,
+      functionName: 'verify',
+      args: [[b]],
+    })
+    expect(again.receipt.logs.length).toBe(0)
+    expect(await verifiedHere(pool, b)).toBe(true)
+    // Unverified while not flagged: the registry still says no.
+    await setVerified(a, false)
+    const amounts2 = { [a]: 15n, [b]: 20n }
+    const tree2 = await pool.publish(1n, amounts2)
+    expect(await revertOf(() => pool.claim(tree2, amounts2, a))).toBe('NotVerified')
+    await setVerified(a, true)
+    expect(await pool.claim(tree2, amounts2, a)).toBe(5n)
+    expect(await pool.claim(tree2, amounts2, b)).toBe(20n)
+  })
+
+  it('takes flags from the registry only, and the registry adds each hook once, by its admin', async () => {
+    const pool = await freshPool({ hooked: true })
+    const a = system.wallet(14).account.address
+    const forged = await revertOf(() =>
+      exec(system, system.wallet(14), {
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'identitiesChanged',
+        args: [[a], true],
+      }),
+    )
+    expect(forged).toBe('NotIdentityRegistry')
+    expect(await verifiedHere(pool, a)).toBe(false)
+    const addHook = (wallet: Wallet, hook: Address) =>
+      revertOf(() =>
+        exec(system, wallet, {
+          address: system.contracts.identityRegistry,
+          abi: identityRegistryAbi,
+          functionName: 'addHook',
+          args: [hook],
+        }),
+      )
+    expect(await addHook(system.deployer.walletClient, pool.distributor)).toBe('HookExists')
+    expect(await addHook(system.guardian, system.guardian.account.address)).toBe(
+      'AccessControlUnauthorizedAccount',
+    )
+    expect(await addHook(system.deployer.walletClient, '0x0000000000000000000000000000000000000000')).toBe(
+      'ZeroAccount',
+    )
+    const [isHook, hooks] = await Promise.all([
+      system.publicClient.readContract({
+        address: system.contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'isHook',
+        args: [pool.distributor],
+      }),
+      system.publicClient.readContract({
+        address: system.contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'hooks',
+      }),
+    ])
+    expect(isHook).toBe(true)
+    expect(hooks.map((h) => h.toLowerCase())).toContain(pool.distributor.toLowerCase())
+  })
+
+  it('publishes a zero root for an epoch that paid nothing, and has nothing to claim then', async () => {
+    const pool = await freshPool({ hooked: true })
+    await finalizeEpoch(system, proposal({ poolId: pool.poolId, epoch: 0n, revenueUnits: 0n }))
+    await exec(system, system.publisher, {
+      address: pool.distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'publish',
+      args: [0n, `0x${'0'.repeat(64)}`, 0n, someRoot],
+    })
+    expect(await rootOf(pool)).toBe(`0x${'0'.repeat(64)}`)
+    const claim = await revertOf(() =>
+      exec(system, system.wallet(15), {
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'claim',
+        args: [investor(0), 1n, []],
+      }),
+    )
+    expect(claim).toBe('NoRoot')
   })
 })
 

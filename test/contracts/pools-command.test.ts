@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { revenueDistributorAbi, revenueShareTokenAbi } from '../../contracts/abi/index.ts'
+import {
+  identityRegistryAbi,
+  revenueDistributorAbi,
+  revenueShareTokenAbi,
+} from '../../contracts/abi/index.ts'
 import { devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import { parseRegistry } from '../../core/identity/registry.ts'
 import { createChainClients } from '../../runtime/clients/chain.ts'
@@ -75,6 +79,32 @@ describe('npm run deploy and npm run pools -- apply', () => {
       functionName: 'terms',
     })
     expect(terms.holdersBps).toBe(7000)
+    // Every distributor is a registry hook and flags each of its investors, also those verified
+    // for an earlier pool before it existed (dev:7 is in longshine-ev and gcl-pv).
+    expect(first).toMatch(/gcl-pv: flagged as verified in the distributor: 0x/)
+    for (const [poolId, accounts] of [
+      ['longshine-ev', [7, 8, 9]],
+      ['gcl-pv', [7, 8]],
+      ['xunying-swap', [8, 9]],
+    ] as const) {
+      const distributor = file.pools[poolId]!.distributor
+      const hooked = await publicClient.readContract({
+        address: file.contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'isHook',
+        args: [distributor],
+      })
+      expect(hooked).toBe(true)
+      for (const i of accounts) {
+        const flagged = await publicClient.readContract({
+          address: distributor,
+          abi: revenueDistributorAbi,
+          functionName: 'verifiedHere',
+          args: [devAccount(i).address],
+        })
+        expect(flagged, `${poolId} dev:${i}`).toBe(true)
+      }
+    }
 
     // The services' start-up check: the same file matches; a changed one names its pool.
     const registry = parseRegistry(fleetRegistry(3))
