@@ -171,24 +171,36 @@ describe('device faults of issue 8: injected, counted, and free of cost in the g
     expect(costs(scenario)).toEqual(cleanCosts)
   })
 
-  it('conflictingDuplicate: same deviceId, boot and seq, other content, validly signed, after the genuine one', () => {
+  it('conflictingDuplicate: same deviceId, boot and seq, other content, validly signed, a tick after the genuine one', () => {
     const fleet = createFleet(fleetSpec)
     const keys = new Map(fleet.devices.map((d) => [d.record.deviceId, publicKeyFromHex(d.record.publicKey)]))
-    const { scenario, publishes } = run({ conflictingDuplicate: 0.05, seqReset: 0.01 })
-    const conflicting = publishes.filter((p) => p.kind === 'conflictingDuplicate')
+    const scenario = new Scenario(fleet, {
+      grid,
+      faults: { conflictingDuplicate: 0.05, seqReset: 0.01 },
+      batchSize: 1,
+    })
+    const ticks: Publish[][] = []
+    for (let t = START + 300_000; t <= START + DAY; t += 300_000) ticks.push(scenario.tick(t))
+    ticks.push(scenario.flush())
+    const conflicting = ticks.flat().filter((p) => p.kind === 'conflictingDuplicate')
     expect(conflicting.length).toBe(scenario.counters.injected.conflictingDuplicate)
     expect(conflicting.length).toBeGreaterThan(10)
-    const seen = new Map<string, string>()
-    for (const p of publishes) {
-      const m = decoded(p)
-      expect(verifyMessage(m, keys.get(m.deviceId) as Buffer)).toBe(true)
-      const key = `${m.deviceId}/${m.boot}/${m.readings[0]?.seq}`
-      if (p.kind === 'genuine') seen.set(key, JSON.stringify(m.readings))
-      else {
-        expect(seen.has(key), key).toBe(true)
-        expect(JSON.stringify(m.readings)).not.toBe(seen.get(key))
+    // The tick each genuine reading went out in, by (deviceId, boot, seq).
+    const seen = new Map<string, { readings: string; tick: number }>()
+    ticks.forEach((tick, i) => {
+      for (const p of tick) {
+        const m = decoded(p)
+        expect(verifyMessage(m, keys.get(m.deviceId) as Buffer)).toBe(true)
+        const key = `${m.deviceId}/${m.boot}/${m.readings[0]?.seq}`
+        if (p.kind === 'genuine') seen.set(key, { readings: JSON.stringify(m.readings), tick: i })
+        else {
+          expect(seen.has(key), key).toBe(true)
+          expect(JSON.stringify(m.readings)).not.toBe(seen.get(key)?.readings)
+          // Published only after the tick of the genuine one was acknowledged: never beside it.
+          expect(seen.get(key)?.tick, key).toBeLessThan(i)
+        }
       }
-    }
+    })
     expect(costs(scenario)).toEqual(cleanCosts)
   })
 

@@ -150,6 +150,8 @@ export class Scenario {
   private readonly rng: Rng
   private readonly state = new Map<string, DeviceFaultState>()
   private late: { releaseMs: number; publish: Publish }[] = []
+  /** Conflicting copies, published at the start of the next tick (see `sendGenuine`). */
+  private conflicts: Publish[] = []
   private ghosts = 0
   private nowMs: number
 
@@ -198,7 +200,8 @@ export class Scenario {
 
   /** Advances all devices to device time `toMs` and returns what is published, in order. */
   tick(toMs: number): Publish[] {
-    const out: Publish[] = []
+    const out: Publish[] = this.conflicts
+    this.conflicts = []
     for (const device of this.fleet.devices) this.tickDevice(device, toMs, out)
     const due = this.late.filter((l) => l.releaseMs <= toMs)
     if (due.length > 0) {
@@ -212,7 +215,8 @@ export class Scenario {
 
   /** Everything still held back (late, reordered, offline backlogs), as at the end of a run. */
   flush(): Publish[] {
-    const out: Publish[] = []
+    const out: Publish[] = this.conflicts
+    this.conflicts = []
     for (const device of this.fleet.devices) {
       const s = this.stateOf(device)
       if (s.backlog.length > 0) this.uploadBacklog(device, s, out)
@@ -385,16 +389,22 @@ export class Scenario {
         out.push(s.held)
         s.held = undefined
       }
-      // Only after the genuine message has gone out: the first of two readings with one
-      // (deviceId, boot, seq) is the one the pipeline keeps.
+      // The first of two readings with one (deviceId, boot, seq) is the one the pipeline keeps,
+      // so the copy goes out a tick after the genuine message: the runner publishes a tick only
+      // once the broker acknowledged the one before (ingest: once Kafka has it), whereas two
+      // messages of one tick may reach Kafka in either order through ingest's connections.
       if (this.hits('conflictingDuplicate')) {
         const [first, ...rest] = readings
         if (first) {
           const other = [{ ...first, registerWh: first.registerWh + 1 }, ...rest]
-          junk(
-            'conflictingDuplicate',
-            encodeTelemetry(this.options.telemetryVersion, deviceId, s.boot, other, device.privateKey),
-          )
+          this.count('conflictingDuplicate')
+          this.conflicts.push({
+            topic,
+            payload: encodeTelemetry(this.options.telemetryVersion, deviceId, s.boot, other, device.privateKey),
+            deviceId,
+            kind: 'conflictingDuplicate',
+            readings: 0,
+          })
         }
       }
     }

@@ -85,6 +85,7 @@ describe('device faults cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
           duplicate: 0.03,
           replay: 0.02,
           reorder: 0.03,
+          conflictingDuplicate: 0.02,
         },
         clockStepForwardMs: CLOCK_JUMP_MS,
       },
@@ -175,7 +176,9 @@ describe('device faults cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
     const quarantined = (reason: string) =>
       aggregator.metric('gridroot_aggregator_readings_quarantined_total', { reason })
     expect(await quarantined('SEQ_JUMP')).toBe(seqJumps)
-    expect(await quarantined('CONFLICTING_DUPLICATE')).toBe(conflicts)
+    // The simulator's copies go out a tick after their originals: the first one stands.
+    expect(injected.conflictingDuplicate).toBeGreaterThan(0)
+    expect(await quarantined('CONFLICTING_DUPLICATE')).toBe(conflicts + injected.conflictingDuplicate)
     expect(await quarantined('COUNTER_JUMP')).toBe(ledger.quarantinedByReason.COUNTER_JUMP)
     for (const reason of [
       'BOOT_REGRESSED',
@@ -198,7 +201,9 @@ describe('device faults cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
     expect(await aggregator.metric('gridroot_aggregator_influx_write_failures_total')).toBe(0)
     // Quarantine points: the ledger's meter anomalies plus the crafted faults.
     const ledgerQuarantined = Object.values(ledger.quarantinedByReason).reduce((a, b) => a + (b ?? 0), 0)
-    expect(await countPoints(h.influx, 'quarantine', 'seq')).toBe(ledgerQuarantined + seqJumps + conflicts)
+    expect(await countPoints(h.influx, 'quarantine', 'seq')).toBe(
+      ledgerQuarantined + seqJumps + conflicts + injected.conflictingDuplicate,
+    )
 
     // No device clock moved a watermark: none is past the fleet's last device time + tolerance.
     const influx = createInflux(h.influx)
