@@ -302,6 +302,28 @@ export const revenueOracleAbi = [
     type: 'function',
   },
   {
+    inputs: [
+      {
+        components: [
+          { internalType: 'bytes32', name: 'poolId', type: 'bytes32' },
+          { internalType: 'uint64', name: 'epoch', type: 'uint64' },
+          { internalType: 'string', name: 'deviceId', type: 'string' },
+          { internalType: 'uint256', name: 'energyWh', type: 'uint256' },
+          { internalType: 'uint256', name: 'revenueUnits', type: 'uint256' },
+          { internalType: 'uint32', name: 'readings', type: 'uint32' },
+          { internalType: 'bytes32', name: 'readingsDigest', type: 'bytes32' },
+        ],
+        internalType: 'struct RevenueOracle.DeviceLeaf',
+        name: 'leaf',
+        type: 'tuple',
+      },
+    ],
+    name: 'deviceLeafHash',
+    outputs: [{ internalType: 'bytes32', name: '', type: 'bytes32' }],
+    stateMutability: 'pure',
+    type: 'function',
+  },
+  {
     inputs: [],
     name: 'eip712Domain',
     outputs: [
@@ -535,6 +557,29 @@ export const revenueOracleAbi = [
   {
     inputs: [{ internalType: 'bytes4', name: 'interfaceId', type: 'bytes4' }],
     name: 'supportsInterface',
+    outputs: [{ internalType: 'bool', name: '', type: 'bool' }],
+    stateMutability: 'view',
+    type: 'function',
+  },
+  {
+    inputs: [
+      {
+        components: [
+          { internalType: 'bytes32', name: 'poolId', type: 'bytes32' },
+          { internalType: 'uint64', name: 'epoch', type: 'uint64' },
+          { internalType: 'string', name: 'deviceId', type: 'string' },
+          { internalType: 'uint256', name: 'energyWh', type: 'uint256' },
+          { internalType: 'uint256', name: 'revenueUnits', type: 'uint256' },
+          { internalType: 'uint32', name: 'readings', type: 'uint32' },
+          { internalType: 'bytes32', name: 'readingsDigest', type: 'bytes32' },
+        ],
+        internalType: 'struct RevenueOracle.DeviceLeaf',
+        name: 'leaf',
+        type: 'tuple',
+      },
+      { internalType: 'bytes32[]', name: 'proof', type: 'bytes32[]' },
+    ],
+    name: 'verifyDeviceLeaf',
     outputs: [{ internalType: 'bool', name: '', type: 'bool' }],
     stateMutability: 'view',
     type: 'function',

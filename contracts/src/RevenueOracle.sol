@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IRevenueOracle} from "./interfaces/IRevenueOracle.sol";
 
@@ -37,6 +38,19 @@ contract RevenueOracle is IRevenueOracle, AccessControl, EIP712 {
         uint32 leafCount;
         bytes32 treeHash;
         bytes32 archiveHash;
+    }
+
+    /// @notice One device's leaf of a pool epoch's tree (core/merkle/leaves.ts, `DeviceLeaf`): the
+    /// leaf hash is `keccak256(bytes.concat(keccak256(abi.encode(poolId, epoch, deviceId,
+    /// energyWh, revenueUnits, readings, readingsDigest))))`, OpenZeppelin's standard leaf.
+    struct DeviceLeaf {
+        bytes32 poolId;
+        uint64 epoch;
+        string deviceId;
+        uint256 energyWh;
+        uint256 revenueUnits;
+        uint32 readings;
+        bytes32 readingsDigest;
     }
 
     /// @notice The stored part of a pool epoch (two words); the rest is in `EpochProposed`.
@@ -222,6 +236,38 @@ contract RevenueOracle is IRevenueOracle, AccessControl, EIP712 {
         EpochRecord storage record = _epochs[poolId][epoch];
         if (record.status != EpochStatus.Final) revert NotFinalized(poolId, epoch);
         return record.root;
+    }
+
+    /// @notice Whether `leaf` is in the final tree of its pool epoch: `proof` (sorted pairs,
+    /// OpenZeppelin `MerkleProof`) folds its standard leaf hash to the finalized root. What an
+    /// auditor (and `npm run verify`) asks the chain itself instead of trusting a local check.
+    /// @dev Reverts with `NotFinalized` unless the leaf's epoch is final; an empty epoch (root 0)
+    /// verifies no leaf.
+    function verifyDeviceLeaf(DeviceLeaf calldata leaf, bytes32[] calldata proof) external view returns (bool) {
+        EpochRecord storage record = _epochs[leaf.poolId][leaf.epoch];
+        if (record.status != EpochStatus.Final) revert NotFinalized(leaf.poolId, leaf.epoch);
+        return MerkleProof.verifyCalldata(proof, record.root, deviceLeafHash(leaf));
+    }
+
+    /// @notice The standard leaf hash of a device leaf (the same bytes core/merkle hashes).
+    function deviceLeafHash(DeviceLeaf calldata leaf) public pure returns (bytes32) {
+        // Field by field, not abi.encode(leaf): a struct with a string member would be encoded
+        // behind an offset word, which is not the tuple the off-chain trees hash.
+        return keccak256(
+            bytes.concat(
+                keccak256(
+                    abi.encode(
+                        leaf.poolId,
+                        leaf.epoch,
+                        leaf.deviceId,
+                        leaf.energyWh,
+                        leaf.revenueUnits,
+                        leaf.readings,
+                        leaf.readingsDigest
+                    )
+                )
+            )
+        );
     }
 
     // ---------------------------------------------------------------- admin

@@ -3,6 +3,7 @@
  * only these (and core); `adapters/` implement them against Kafka, InfluxDB, the artifact store
  * and the chain.
  */
+import type { DeviceLeaf } from '../../core/merkle/index.ts'
 import type { Hex, Proposal } from './domain/proposal.ts'
 import type { Refusal, SignedProposal } from './domain/signature-book.ts'
 
@@ -102,6 +103,11 @@ export interface OracleChain {
   finalize(poolId: string, epoch: number): Promise<Hex>
   /** A finalized epoch's commitment (tree and archive hashes from its EpochProposed event). */
   finalized(poolId: string, epoch: number): Promise<FinalizedEpoch | undefined>
+  /**
+   * RevenueOracle.verifyDeviceLeaf: the contract folds the proof to the finalized root itself
+   * (OpenZeppelin MerkleProof). Rejects (NotFinalized) unless the leaf's epoch is final.
+   */
+  verifyDeviceLeaf(leaf: DeviceLeaf, proof: readonly Hex[]): Promise<boolean>
 }
 
 export interface FinalizedEpoch {

@@ -2,6 +2,8 @@ import { type Hex, parseEventLogs, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { revenueOracleAbi } from '../../contracts/abi/index.ts'
 import { EMPTY_ROOT } from '../../core/chain/epoch-root-typed-data.ts'
+import { buildDeviceTree, type DeviceLeaf, deviceLeafHash } from '../../core/merkle/index.ts'
+import { toContractDeviceLeaf } from '../../services/oracle/adapters/chain.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
 import { addPool, passWindow, proposal, signProposal } from './support/oracle.ts'
 import { revertOf } from './support/revert.ts'
@@ -218,5 +220,67 @@ describe('RevenueOracle administration', () => {
     await write(admin(), 'addSigner', [s3.account.address])
     await write(admin(), 'removeSigner', [fourth.account.address])
     expect(((await read('config', [])) as { signerCount: number }).signerCount).toBe(3)
+  })
+})
+
+describe('RevenueOracle.verifyDeviceLeaf', () => {
+  const leavesOf = (poolName: string, count: number): DeviceLeaf[] =>
+    Array.from({ length: count }, (_, i) => ({
+      poolId: poolName,
+      epoch: 0,
+      deviceId: `dev-${i}-${'é'.repeat(i % 3)}`,
+      energyWh: BigInt(1_000 + i),
+      revenueUnits: 123_456_789n * BigInt(i + 1),
+      readings: 12 + i,
+      readingsDigest: `0x${(i + 1).toString(16).padStart(64, '0')}` as Hex,
+    }))
+  const verifyOnChain = (leaf: DeviceLeaf, proof: readonly Hex[]) =>
+    read('verifyDeviceLeaf', [toContractDeviceLeaf(leaf), [...proof]])
+
+  it('accepts every leaf of a finalized tree with its proof and rejects tampered leaves and proofs', async () => {
+    poolCounter++
+    const poolName = `oracle-test-${poolCounter}`
+    const poolId = poolIdHex(poolName)
+    await addPool(system, poolId, 0n)
+    const tree = buildDeviceTree(leavesOf(poolName, 5))
+    const p = proposal({
+      poolId,
+      epoch: 0n,
+      root: tree.root,
+      leafCount: tree.leafCount,
+      revenueUnits: tree.leaves.reduce((s, l) => s + l.revenueUnits, 0n),
+    })
+    await submit(p, await signProposal(system, system.signers.slice(0, 2), p))
+    const first = tree.leaves[0] as DeviceLeaf
+    // Pending is not final: the chain answers for final roots only.
+    expect(await revertOf(() => verifyOnChain(first, tree.proof(0)))).toBe('NotFinalized')
+    await passWindow(system)
+    await write(admin(), 'finalize', [poolId, 0n])
+
+    for (let rank = 0; rank < tree.leafCount; rank++) {
+      const leaf = tree.leaves[rank] as DeviceLeaf
+      expect(await read('deviceLeafHash', [toContractDeviceLeaf(leaf)])).toBe(deviceLeafHash(leaf))
+      expect(await verifyOnChain(leaf, tree.proof(rank)), leaf.deviceId).toBe(true)
+    }
+    const proof = tree.proof(0)
+    const flipped = proof.map((node, i) =>
+      i === 0 ? (`${node.slice(0, -1)}${node.endsWith('0') ? '1' : '0'}` as Hex) : node,
+    )
+    expect(await verifyOnChain(first, flipped)).toBe(false)
+    expect(await verifyOnChain(first, proof.slice(0, -1))).toBe(false)
+    expect(await verifyOnChain(first, tree.proof(1))).toBe(false)
+    for (const tampered of [
+      { ...first, energyWh: BigInt(first.energyWh) + 1n },
+      { ...first, revenueUnits: first.revenueUnits + 1n },
+      { ...first, readings: first.readings + 1 },
+      { ...first, readingsDigest: `0x${'ee'.repeat(32)}` as Hex },
+      { ...first, deviceId: `${first.deviceId}x` },
+    ])
+      expect(
+        await verifyOnChain(tampered, proof),
+        JSON.stringify(tampered, (_k, v) => String(v)),
+      ).toBe(false)
+    // Another epoch of the same pool was never proposed.
+    expect(await revertOf(() => verifyOnChain({ ...first, epoch: 1 }, proof))).toBe('NotFinalized')
   })
 })

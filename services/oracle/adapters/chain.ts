@@ -22,7 +22,7 @@ import {
   packSignatures,
 } from '../../../core/chain/epoch-root-typed-data.ts'
 import { GridrootError, RetryableError } from '../../../core/errors/base.ts'
-import { poolIdToBytes32 } from '../../../core/merkle/index.ts'
+import { type DeviceLeaf, poolIdToBytes32 } from '../../../core/merkle/index.ts'
 import { createChainClients } from '../../../runtime/clients/chain.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { Hex, Proposal } from '../domain/proposal.ts'
@@ -40,6 +40,19 @@ export function toContractProposal(p: Proposal): EpochRootProposal {
     leafCount: p.leafCount,
     treeHash: p.treeHash,
     archiveHash: p.archiveHash,
+  }
+}
+
+/** A device leaf as RevenueOracle's `DeviceLeaf` struct takes it. */
+export function toContractDeviceLeaf(leaf: DeviceLeaf) {
+  return {
+    poolId: poolIdToBytes32(leaf.poolId),
+    epoch: BigInt(leaf.epoch),
+    deviceId: leaf.deviceId,
+    energyWh: BigInt(leaf.energyWh),
+    revenueUnits: leaf.revenueUnits,
+    readings: leaf.readings,
+    readingsDigest: leaf.readingsDigest,
   }
 }
 
@@ -166,6 +179,8 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
         archiveHash: p.archiveHash.toLowerCase() as Hex,
       }
     },
+    verifyDeviceLeaf: (leaf, proof) =>
+      read<boolean>('verifyDeviceLeaf', [toContractDeviceLeaf(leaf), [...proof]]),
   }
 }
 
