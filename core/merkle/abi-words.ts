@@ -6,12 +6,22 @@
  */
 import { MerkleLeafInvalidError } from './errors.ts'
 
+/** Value of a hex digit by char code, -1 for anything else. */
+const HEX_VALUE = (() => {
+  const table = new Int8Array(65_536).fill(-1)
+  for (let d = 0; d < 16; d++) {
+    table['0123456789abcdef'.charCodeAt(d)] = d
+    table['0123456789ABCDEF'.charCodeAt(d)] = d
+  }
+  return table
+})()
+
 /**
- * Writes the `byteLength` bytes of a 0x-prefixed hex string at `offset`. Node's hex decoder
- * stops at the first pair that is not hex, so a short write is the validity check.
+ * Writes the `byteLength` bytes of a 0x-prefixed hex string at `offset`, digit by digit: no
+ * substring and no native call per value (a million digests are written per large tree).
  */
 export function writeHexBytes(
-  target: Buffer,
+  target: Uint8Array,
   offset: number,
   hex: string,
   byteLength: number,
@@ -21,18 +31,27 @@ export function writeHexBytes(
     typeof hex !== 'string' ||
     hex.length !== 2 + 2 * byteLength ||
     hex.charCodeAt(0) !== 48 ||
-    (hex.charCodeAt(1) | 32) !== 120 ||
-    target.write(hex.slice(2), offset, byteLength, 'hex') !== byteLength
+    (hex.charCodeAt(1) | 32) !== 120
   )
+    throw new MerkleLeafInvalidError(field, `must be 0x and ${2 * byteLength} hex digits, got ${String(hex)}`)
+  let bad = 0
+  for (let i = 0; i < byteLength; i++) {
+    const hi = HEX_VALUE[hex.charCodeAt(2 + 2 * i)]!
+    const lo = HEX_VALUE[hex.charCodeAt(3 + 2 * i)]!
+    bad |= hi | lo
+    target[offset + i] = (hi << 4) | (lo & 15)
+  }
+  if (bad < 0)
     throw new MerkleLeafInvalidError(field, `must be 0x and ${2 * byteLength} hex digits, got ${String(hex)}`)
 }
 
 const TWO_POW_32 = 2 ** 32
-const MAX_UINT256 = (1n << 256n) - 1n
+const MAX_UINT = { 32: (1n << 32n) - 1n, 64: (1n << 64n) - 1n, 256: (1n << 256n) - 1n } as const
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 /** Writes an unsigned integer of `bits` bits big-endian into the word at `offset`. */
 export function writeUint(
-  target: Buffer,
+  target: Uint8Array,
   offset: number,
   value: number | bigint,
   bits: 32 | 64 | 256,
@@ -51,10 +70,14 @@ export function writeUint(
   }
   if (typeof value !== 'bigint')
     throw new MerkleLeafInvalidError(field, `must be an integer, got ${typeof value}`)
-  if (value < 0n || value > (bits === 256 ? MAX_UINT256 : (1n << BigInt(bits)) - 1n))
+  if (value < 0n || value > MAX_UINT[bits])
     throw new MerkleLeafInvalidError(field, `does not fit uint${bits}: ${value}`)
-  if (value <= 0xffffffffffffffffn) {
-    target.writeBigUInt64BE(value, offset + 24)
+  if (value <= MAX_SAFE) {
+    // the common case: a number write, no BigInt arithmetic
+    const small = Number(value)
+    const hi = Math.floor(small / TWO_POW_32)
+    writeUint32(target, offset + 24, hi)
+    writeUint32(target, offset + 28, small - hi * TWO_POW_32)
     return
   }
   let rest = value
@@ -64,7 +87,7 @@ export function writeUint(
   }
 }
 
-function writeUint32(target: Buffer, offset: number, value: number): void {
+function writeUint32(target: Uint8Array, offset: number, value: number): void {
   target[offset] = value >>> 24
   target[offset + 1] = (value >>> 16) & 255
   target[offset + 2] = (value >>> 8) & 255

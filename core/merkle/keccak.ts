@@ -3,9 +3,11 @@
  * synchronously so that tree building stays a plain function. Measured here: ~3.2M pair hashes
  * per second on one core, against ~1.1M through hash-wasm's per-call API and ~0.1M in JS.
  *
- * Memory: one shared instance serves small jobs; a job that needs more than SHARED_LIMIT_BYTES
- * gets an instance of its own, dropped afterwards, because WebAssembly memory never shrinks and a
- * long-running service should not keep a million-leaf tree's worth of it.
+ * Memory: one shared instance serves small jobs; jobs that need more than SHARED_LIMIT_BYTES
+ * share a second, large instance that is dropped after LARGE_IDLE_MS without use, because
+ * WebAssembly memory never shrinks and a long-running service should not keep a million-leaf
+ * tree's worth of it, while back-to-back large trees (a signer's pools, a benchmark) should not
+ * each pay for fresh memory pages.
  */
 import { KECCAK_WASM_BASE64 } from './wasm/keccak-wasm.ts'
 
@@ -28,14 +30,22 @@ interface KeccakExports {
   build_tree(nodesPtr: number, leafCount: number): void
   node_hash(aPtr: number, bPtr: number, outPtr: number): void
   place_leaves(hashesPtr: number, orderPtr: number, leafCount: number, nodesPtr: number): void
-  all_proofs(leafCount: number, offsetsPtr: number, siblingsPtr: number): number
 }
 
 const PAGE_BYTES = 65_536
 const SHARED_LIMIT_BYTES = 64 * 1024 * 1024
+const LARGE_IDLE_MS = 15_000
 
 let compiled: object | undefined
 let shared: KeccakInstance | undefined
+let large: KeccakInstance | undefined
+let largeTimer: ReturnType<typeof setTimeout> | undefined
+
+/** The compiled module (worker threads instantiate it with memories of their own). */
+export function compiledKeccakModule(): object {
+  compiled ??= new wasm.Module(Buffer.from(KECCAK_WASM_BASE64, 'base64'))
+  return compiled
+}
 
 /** One instance with its memory laid out as [heapBase, heapBase + capacity). */
 export class KeccakInstance {
@@ -44,8 +54,7 @@ export class KeccakInstance {
   private bytes: Uint8Array
 
   constructor() {
-    compiled ??= new wasm.Module(Buffer.from(KECCAK_WASM_BASE64, 'base64'))
-    this.exports = new wasm.Instance(compiled, {}).exports as KeccakExports
+    this.exports = new wasm.Instance(compiledKeccakModule(), {}).exports as KeccakExports
     this.heapBase = this.exports.__heap_base.value
     this.bytes = new Uint8Array(this.exports.memory.buffer)
   }
@@ -75,14 +84,19 @@ export class KeccakInstance {
   placeLeaves(hashesPtr: number, orderPtr: number, leafCount: number, nodesPtr: number): void {
     this.exports.place_leaves(hashesPtr, orderPtr, leafCount, nodesPtr)
   }
-  allProofs(leafCount: number, offsetsPtr: number, siblingsPtr: number): number {
-    return this.exports.all_proofs(leafCount, offsetsPtr, siblingsPtr)
-  }
 }
 
 /** The instance for a job of `bytes` bytes of working memory (see the module comment). */
 export function keccakInstanceFor(bytes: number): KeccakInstance {
-  if (bytes > SHARED_LIMIT_BYTES) return new KeccakInstance()
+  if (bytes > SHARED_LIMIT_BYTES) {
+    large ??= new KeccakInstance()
+    if (largeTimer) clearTimeout(largeTimer)
+    largeTimer = setTimeout(() => {
+      large = undefined
+    }, LARGE_IDLE_MS)
+    largeTimer.unref?.()
+    return large
+  }
   shared ??= new KeccakInstance()
   return shared
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { SimpleMerkleTree, StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import fc from 'fast-check'
 import { type Address, encodeAbiParameters, type Hex, keccak256, stringToHex } from 'viem'
@@ -6,6 +7,7 @@ import {
   buildDeviceTree,
   buildHolderTree,
   buildRegistryTree,
+  buildTreeWithOrder,
   DEVICE_LEAF_ENCODING,
   type DeviceLeaf,
   deviceLeafHash,
@@ -26,6 +28,7 @@ import {
   treeDump,
   verifyProof,
 } from './index.ts'
+import { parallelHashingAvailable } from './leaf-hasher.ts'
 
 const hex32 = fc
   .uint8Array({ minLength: 32, maxLength: 32 })
@@ -286,6 +289,33 @@ describe('trees', () => {
     const oz = SimpleMerkleTree.of(leaves.map(deviceLeafHash))
     expect(tree.root).toBe(oz.root)
     expect(tree.proof(16_999)).toEqual(oz.getProof(tree.leafHash(16_999)))
+  })
+
+  it('a tree hashed on worker threads (70,000 leaves, 5 chunks) equals the one hashed on this thread', () => {
+    const leaves: DeviceLeaf[] = Array.from({ length: 70_000 }, (_, i) => ({
+      poolId: 'pool-big',
+      epoch: 2,
+      deviceId: `charger-${i}`,
+      energyWh: i * 13,
+      revenueUnits: BigInt(i) * 7_000_001n,
+      readings: i % 400,
+      readingsDigest: `0x${(i % 241).toString(16).padStart(2, '0').repeat(32)}`,
+    }))
+    expect(parallelHashingAvailable(5)).toBe(availableParallelism() > 1)
+    const parallel = buildTreeWithOrder(deviceLeafLayout, leaves)
+    const alone = buildTreeWithOrder(deviceLeafLayout, leaves, { parallel: false })
+    expect(parallel.tree.root).toBe(alone.tree.root)
+    expect(Buffer.from(parallel.tree.nodes).equals(Buffer.from(alone.tree.nodes))).toBe(true)
+    expect(parallel.inputIndexOfRank).toEqual(alone.inputIndexOfRank)
+    expect(parallel.tree.leafHash(12_345)).toBe(deviceLeafHash(parallel.tree.leaves[12_345]!))
+    // A bad leaf in the last chunk and a duplicate are refused, and the workers serve the next tree.
+    const bad = leaves.slice()
+    bad[69_999] = { ...leaves[69_999]!, readingsDigest: `0x${'zz'.repeat(32)}` as Hex }
+    expect(() => buildDeviceTree(bad)).toThrow(expect.objectContaining({ code: 'MERKLE_LEAF_INVALID' }))
+    const twice = leaves.slice()
+    twice[65_000] = { ...leaves[3]!, energyWh: 1 }
+    expect(() => buildDeviceTree(twice)).toThrow(expect.objectContaining({ code: 'MERKLE_DUPLICATE_LEAF' }))
+    expect(buildDeviceTree(leaves).root).toBe(alone.tree.root)
   })
 
   it('one leaf: the root is the leaf hash and the proof is empty', () => {

@@ -17,19 +17,27 @@ import type { Hex } from 'viem'
 import { bytesToHex } from './abi-words.ts'
 import { MerkleDuplicateLeafError, MerkleLeafInvalidError } from './errors.ts'
 import { hashPairBytes, keccak256Bytes, keccakInstanceFor } from './keccak.ts'
+import { ParallelLeafHasher, parallelHashingAvailable, scratchBytes, WorkersFailed } from './leaf-hasher.ts'
 import { encodeLeaf, type LeafLayout } from './leaves.ts'
-import { fnv1a32, radixOrder } from './radix-order.ts'
+import * as radix from './radix-order.ts'
 
 export const EMPTY_ROOT: Hex = `0x${'00'.repeat(32)}`
 
 const LEAVES_PER_CHUNK = 16_384
+// local copies: see leaves.ts on imported bindings in hot loops
+const { fnv1a32, radixOrder } = radix
 
-/** Every leaf's proof at once: proof i is nodes at `siblings[offsets[i] .. offsets[i+1])`. */
+/**
+ * Every leaf's proof at once, as index arithmetic into the tree's flat node buffer: proof `rank`
+ * is the nodes at the slots `slots(rank, out)` writes (leaf to root), 32 bytes each at
+ * `32 * slot` in `tree.nodes`. Nothing is copied per proof; `proofAt` materializes one as hex.
+ */
 export interface ProofSet {
-  /** n + 1 entries into `siblings`. */
-  readonly offsets: Uint32Array
-  /** Tree slots of the proof nodes, leaf to root, for every leaf in rank order. */
-  readonly siblings: Uint32Array
+  readonly leafCount: number
+  /** Number of nodes in proof `rank`. */
+  length(rank: number): number
+  /** Writes the tree slots of proof `rank` into `out` (32 entries always suffice); returns how many. */
+  slots(rank: number, out: Uint32Array): number
 }
 
 export interface MerkleTree<L> {
@@ -47,57 +55,91 @@ export interface MerkleTree<L> {
   proof(rank: number): Hex[]
   /** Rank of the leaf with this key (deviceId, lowercase account), if present. */
   rankOf(key: string): number | undefined
-  /** Every proof, as tree slots in flat arrays (materialize one with `proofAt`). */
+  /** Every proof, as slots of `nodes` (materialize one with `proofAt`). */
   proofs(): ProofSet
 }
 
 /** Builds the tree of `leaves` (any order; duplicates by key and mixed scopes are refused). */
-export function buildTree<L>(layout: LeafLayout<L>, leaves: readonly L[]): MerkleTree<L> {
-  return buildTreeWithOrder(layout, leaves).tree
+export function buildTree<L>(
+  layout: LeafLayout<L>,
+  leaves: readonly L[],
+  options: BuildOptions = {},
+): MerkleTree<L> {
+  return buildTreeWithOrder(layout, leaves, options).tree
+}
+
+export interface BuildOptions {
+  /**
+   * Hash leaves on worker threads too when the tree is large enough (default). The result is
+   * the same either way; `false` keeps the work on this thread.
+   */
+  readonly parallel?: boolean
 }
 
 /** Like `buildTree`, also telling which input leaf got each rank (`inputIndexOfRank[rank]`). */
 export function buildTreeWithOrder<L>(
   layout: LeafLayout<L>,
   leaves: readonly L[],
+  options: BuildOptions = {},
 ): { tree: MerkleTree<L>; inputIndexOfRank: Uint32Array } {
   const n = leaves.length
   if (n === 0) return { tree: makeTree(layout, [], new Uint8Array(0)), inputIndexOfRank: new Uint32Array(0) }
-  checkKeysAndScope(layout, leaves)
+  const lengths = checkScopeAndMeasure(layout, leaves)
 
-  // Working memory: [scratch 64][one chunk's encodings][its offsets][leaf hashes 32n]
-  // [order 4n][nodes 32(2n-1)]. Leaves are encoded and hashed a chunk at a time: a million
-  // device leaves encode to 288 MB, a chunk of 16k to under 5 MB.
+  // Leaves are encoded and hashed a chunk at a time: a million device leaves encode to 288 MB,
+  // a chunk of 16k to under 5 MB. Working memory: [scratch for one chunk][leaf hashes 32n]
+  // [order 4n][nodes 32(2n-1)].
+  const chunks = Math.ceil(n / LEAVES_PER_CHUNK)
   let chunkBytes = 0
   for (let start = 0; start < n; start += LEAVES_PER_CHUNK) {
     let bytes = 0
-    for (let i = start; i < Math.min(n, start + LEAVES_PER_CHUNK); i++)
-      bytes += layout.encodedLength(leaves[i]!)
+    for (let i = start; i < Math.min(n, start + LEAVES_PER_CHUNK); i++) bytes += lengths[i]!
     chunkBytes = Math.max(chunkBytes, bytes)
   }
-  const dataAt = 64
-  const offsetsAt = align8(dataAt + chunkBytes)
-  const hashesAt = align8(offsetsAt + 4 * (LEAVES_PER_CHUNK + 1))
+  const hashesAt = align8(scratchBytes(LEAVES_PER_CHUNK, chunkBytes))
   const orderAt = hashesAt + 32 * n
   const nodesAt = align8(orderAt + 4 * n)
   const length = nodesAt + 32 * (2 * n - 1)
   const k = keccakInstanceFor(length)
-  const mem = k.reserve(length)
+  let mem = k.reserve(length)
   const base = k.heapBase
-  const target = Buffer.from(mem.buffer, 0, mem.length)
-  const offsets = new Uint32Array(mem.buffer, base + offsetsAt, LEAVES_PER_CHUNK + 1)
-  for (let start = 0; start < n; start += LEAVES_PER_CHUNK) {
-    const count = Math.min(n - start, LEAVES_PER_CHUNK)
-    mem.fill(0, base + dataAt, base + dataAt + chunkBytes)
-    let at = 0
-    for (let i = 0; i < count; i++) {
-      const leaf = leaves[start + i]!
-      offsets[i] = at
-      layout.write(leaf, target, base + dataAt + at)
-      at += layout.encodedLength(leaf)
+
+  let hashed = false
+  let keysChecked = false
+  if (options.parallel !== false && parallelHashingAvailable(chunks)) {
+    const hasher = new ParallelLeafHasher(k, base, chunks, LEAVES_PER_CHUNK, chunkBytes, n)
+    try {
+      for (let c = 0; c < chunks; c++) {
+        const start = c * LEAVES_PER_CHUNK
+        const count = Math.min(n - start, LEAVES_PER_CHUNK)
+        const slot = hasher.slot(c)
+        const offsets = new Uint32Array(slot.buffer, slot.byteOffset, count + 1)
+        encodeChunk(layout, leaves, lengths, start, count, slot, hasher.offsetBytes, offsets)
+        hasher.submit(c, count)
+      }
+      // while the workers hash the last chunks
+      checkUniqueKeys(layout, leaves)
+      keysChecked = true
+      hasher.finish(base + hashesAt)
+      hashed = true
+    } catch (error) {
+      hasher.abort()
+      if (!(error instanceof WorkersFailed)) throw error
     }
-    offsets[count] = at
-    k.leafHashes(base + dataAt, base + offsetsAt, count, base + hashesAt + 32 * start)
+    mem = k.reserve(length)
+  }
+  if (!hashed) {
+    const target = Buffer.from(mem.buffer, 0, mem.length)
+    const offsetsAt = base
+    const dataAt = base + 8 * Math.ceil((4 * (LEAVES_PER_CHUNK + 1)) / 8)
+    const offsets = new Uint32Array(mem.buffer, offsetsAt, LEAVES_PER_CHUNK + 1)
+    for (let start = 0; start < n; start += LEAVES_PER_CHUNK) {
+      const count = Math.min(n - start, LEAVES_PER_CHUNK)
+      mem.fill(0, dataAt, dataAt + chunkBytes)
+      encodeChunk(layout, leaves, lengths, start, count, target, dataAt, offsets)
+      k.leafHashes(dataAt, offsetsAt, count, base + hashesAt + 32 * start)
+    }
+    if (!keysChecked) checkUniqueKeys(layout, leaves)
   }
 
   const inputIndexOfRank = rankByHash(mem, base + hashesAt, n)
@@ -110,14 +152,35 @@ export function buildTreeWithOrder<L>(
   return { tree: makeTree(layout, ranked, nodes), inputIndexOfRank }
 }
 
+/** Writes the encodings of leaves [start, start + count) at `dataAt` (zeroed), offsets relative to it. */
+function encodeChunk<L>(
+  layout: LeafLayout<L>,
+  leaves: readonly L[],
+  lengths: Uint32Array,
+  start: number,
+  count: number,
+  target: Buffer,
+  dataAt: number,
+  offsets: Uint32Array,
+): void {
+  let at = 0
+  for (let i = 0; i < count; i++) {
+    offsets[i] = at
+    layout.write(leaves[start + i]!, target, dataAt + at)
+    at += lengths[start + i]!
+  }
+  offsets[count] = at
+}
+
 function align8(x: number): number {
   return (x + 7) & ~7
 }
 
-function checkKeysAndScope<L>(layout: LeafLayout<L>, leaves: readonly L[]): void {
+/** Checks that all leaves share the first one's scope; returns each leaf's encoded length. */
+function checkScopeAndMeasure<L>(layout: LeafLayout<L>, leaves: readonly L[]): Uint32Array {
   const n = leaves.length
   const first = leaves[0]!
-  const hashes = new Uint32Array(n)
+  const lengths = new Uint32Array(n)
   for (let i = 0; i < n; i++) {
     const leaf = leaves[i]!
     if (!layout.sameScope(first, leaf))
@@ -125,8 +188,15 @@ function checkKeysAndScope<L>(layout: LeafLayout<L>, leaves: readonly L[]): void
         'scope',
         `mixes ${layout.scope(first)} and ${layout.scope(leaf)} in one ${layout.kind} tree`,
       )
-    hashes[i] = fnv1a32(layout.key(leaf))
+    lengths[i] = layout.encodedLength(leaf)
   }
+  return lengths
+}
+
+function checkUniqueKeys<L>(layout: LeafLayout<L>, leaves: readonly L[]): void {
+  const n = leaves.length
+  const hashes = new Uint32Array(n)
+  for (let i = 0; i < n; i++) hashes[i] = fnv1a32(layout.key(leaves[i]!))
   // A Set of a million strings costs ~2 s here; equal keys have equal hashes, so sort by hash
   // and compare the few neighbours that share one.
   const order = radixOrder(hashes)
@@ -213,26 +283,27 @@ function depthOf(slot: number): number {
 }
 
 function allProofs(n: number): ProofSet {
-  if (n === 0) return { offsets: new Uint32Array(1), siblings: new Uint32Array(0) }
-  // Leaves sit at depth d or d+1, where the deepest is the slot of rank 0.
-  const total = n * depthOf(2 * n - 2)
-  const length = 4 * (n + 1) + 4 * total
-  const k = keccakInstanceFor(length)
-  const mem = k.reserve(length)
-  const offsetsAt = k.heapBase
-  const siblingsAt = offsetsAt + 4 * (n + 1)
-  const used = k.allProofs(n, offsetsAt, siblingsAt)
+  const slotOf = (rank: number): number => {
+    if (!Number.isInteger(rank) || rank < 0 || rank >= n) throw new RangeError(`no leaf of rank ${rank}`)
+    return 2 * n - 2 - rank
+  }
   return {
-    offsets: new Uint32Array(mem.buffer.slice(offsetsAt, siblingsAt)),
-    siblings: new Uint32Array(mem.buffer.slice(siblingsAt, siblingsAt + 4 * used)),
+    leafCount: n,
+    length: (rank) => depthOf(slotOf(rank)),
+    slots(rank, out) {
+      let count = 0
+      for (let j = slotOf(rank); j > 0; j = (j - 1) >> 1) out[count++] = siblingOf(j)
+      return count
+    },
   }
 }
 
 /** Proof `rank` of a ProofSet as hex nodes. */
 export function proofAt(tree: MerkleTree<unknown>, set: ProofSet, rank: number): Hex[] {
-  const proof: Hex[] = []
-  for (let p = set.offsets[rank]!; p < set.offsets[rank + 1]!; p++)
-    proof.push(bytesToHex(tree.nodes, 32 * set.siblings[p]!, 32))
+  const slots = new Uint32Array(32)
+  const count = set.slots(rank, slots)
+  const proof: Hex[] = new Array(count)
+  for (let i = 0; i < count; i++) proof[i] = bytesToHex(tree.nodes, 32 * slots[i]!, 32)
   return proof
 }
 
