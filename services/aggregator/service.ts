@@ -335,9 +335,16 @@ export async function startAggregatorService(
     for (const p of idle) {
       const end = ends.find((e) => e.partition === p)
       const nothingUnread = end !== undefined && (committedBy.get(p) ?? 0n) >= BigInt(end.high)
-      // A partition without a watermark yet (nothing of it accounted) keeps holding the closes.
+      // A partition without a watermark yet keeps holding the closes while it has records to
+      // account: it has not been read up to any epoch's end. One that has never held a record
+      // (log start = log end) has been read to its end, and would otherwise hold every close
+      // of a fleet smaller than the partition count; what it receives later is late, as for
+      // any raised watermark, and a rebuild sees the same empty log.
+      // (Its committed offset is -1, so it never counts as read by offsets.)
       const hasWatermark = aggregation.watermarkOf(p) !== undefined
-      if (nothingUnread && hasWatermark && aggregation.raiseWatermark(p, highest)) {
+      const neverHadRecords = end !== undefined && BigInt(end.high) === BigInt(end.low)
+      const readToEnd = (nothingUnread && hasWatermark) || neverHadRecords
+      if (readToEnd && aggregation.raiseWatermark(p, highest)) {
         logger.info({ partition: p, watermarkMs: highest }, 'idle partition: watermark raised')
         raised = true
       }
