@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole system on this machine with one command. Brings up the local stack
- * (or reuses a healthy one), then runs ingest, the aggregator and a simulated fleet against it,
- * and prints a status line while they run. Ctrl-C stops what this command started.
+ * (or reuses a healthy one), deploys fresh contracts and the configured pools, then runs ingest,
+ * the aggregator, the oracle, the distributor, the API and a simulated fleet against it, and
+ * prints a status line while they run. Ctrl-C stops what this command started.
  *
  * Each run is a fresh demo: the fleet restarts its seq counters at genesis, so this command
  * uses Kafka topics and an MQTT share group of its own run and empties the InfluxDB database.
@@ -27,8 +28,9 @@ import { createDatabase } from './servers/influxdb.ts'
 const HELP = `Usage: npm start [-- options]
 
 Runs gridroot end to end on this machine: the local stack (Mosquitto, Kafka, InfluxDB, anvil),
-the ingest and aggregator services, the API with its dashboard, and a simulated fleet
-publishing signed telemetry.
+fresh contracts with the pools of config/pools.json, the ingest and aggregator services, three
+oracle signers and the submitter, the distributor, the API with its dashboard, and a simulated
+fleet publishing signed telemetry. A status line every 10 s shows each stage's progress.
 
 Options:
   --chargers N    charging piles (default 60)
@@ -58,7 +60,8 @@ async function dropOldDemoDatabases(url: string): Promise<void> {
   for (const name of names.filter((n) => n.startsWith('demo_'))) await query(`DROP DATABASE "${name}"`)
 }
 
-async function metric(port: number, name: string): Promise<number> {
+/** Sum of a Prometheus metric's samples; undefined while the service does not answer yet. */
+async function metric(port: number, name: string): Promise<number | undefined> {
   try {
     const text = await (
       await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })
@@ -67,9 +70,12 @@ async function metric(port: number, name: string): Promise<number> {
     for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').at(-1))
     return sum
   } catch {
-    return Number.NaN
+    return undefined
   }
 }
+
+/** A metric for the status line: "…" while its service is still starting. */
+const shown = (value: number | undefined): string => (value === undefined ? '…' : String(value))
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -258,11 +264,13 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
 
   const influx = createInflux(influxEndpoint)
   const status = setInterval(async () => {
-    const [accepted, rejected, applied, closed] = await Promise.all([
+    const [accepted, rejected, applied, closed, finalized, funded] = await Promise.all([
       metric(ingestPort, 'gridroot_ingest_readings_accepted_total'),
       metric(ingestPort, 'gridroot_ingest_messages_rejected_total'),
       metric(aggregatorPort, 'gridroot_aggregator_readings_applied_total'),
       metric(aggregatorPort, 'gridroot_aggregator_closed_epoch'),
+      metric(oraclePorts[3] ?? 0, 'gridroot_oracle_finalized_total'),
+      metric(distributorPort, 'gridroot_distributor_funded_units_total'),
     ])
     let revenue = ''
     try {
@@ -278,7 +286,7 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
       revenue = `(query failed: ${error instanceof Error ? error.message.slice(0, 120) : error})`
     }
     console.log(
-      `[status] ingest: ${accepted} readings accepted, ${rejected} rejected | aggregator: ${applied} readings, epochs closed through ${closed} | revenue of closed epochs: ${revenue || 'none yet'}`,
+      `[status] ingest: ${shown(accepted)} readings accepted, ${shown(rejected)} rejected | aggregator: ${shown(applied)} readings, epochs closed through ${shown(closed)} | oracle: ${shown(finalized)} epochs finalized | distributor: ${funded === undefined ? '…' : `HKD ${formatUnits(BigInt(funded))}`} funded for holders | revenue of closed epochs: ${revenue || 'none yet'}`,
     )
   }, 10_000)
 

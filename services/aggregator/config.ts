@@ -62,9 +62,9 @@ const AggregatorEnvSchema = z
     /** Wall time a record of a device missing from the registry waits before it is dead-lettered. */
     GRIDROOT_AGG_UNKNOWN_DEVICE_WAIT: envDurationMs.default(600_000),
     /**
-     * Wall time a partition has nothing left to read before its owner raises its watermark to
-     * the highest of the group's: a partition whose devices all went quiet must not hold every
-     * epoch close.
+     * Wall time a partition brings no record (with nothing left to read, or never any record)
+     * before its owner appends a watermark marker with the highest watermark of the group's: a
+     * partition whose devices all went quiet, or that has none, must not hold every epoch close.
      */
     GRIDROOT_AGG_IDLE_PARTITION: envDurationMs.default(30_000),
     /** A write job running longer than this makes /healthz fail (InfluxDB down or stuck). */

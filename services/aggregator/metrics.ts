@@ -69,6 +69,10 @@ export function createAggregatorMetrics() {
       'gridroot_aggregator_fenced_jobs_total',
       'Write jobs stopped because their consumer generation ended (a rebalance)',
     ),
+    watermarkMarkers: counter(
+      'gridroot_aggregator_watermark_markers_total',
+      'Watermark markers appended to idle partitions of telemetry.v1',
+    ),
     undecodable: counter(
       'gridroot_aggregator_undecodable_total',
       'Records that are not telemetry JSON (skipped)',

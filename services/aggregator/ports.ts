@@ -62,6 +62,16 @@ export interface DeadLetterSink {
 }
 
 /**
+ * Appends a watermark marker (core/telemetry/watermark-marker.ts) to one partition of
+ * telemetry.v1: how an idle partition's watermark moves, in Kafka order for every reader.
+ */
+export interface WatermarkMarkerSink {
+  /** Resolves once Kafka acknowledged the marker. */
+  append(partition: number, watermarkMs: number): Promise<void>
+  close(): Promise<void>
+}
+
+/**
  * The epochs.v1 channel, written by one closer at a time: `activate()` fences any earlier
  * closer (a Kafka transactional id), after which `closedThrough()` is what was announced and
  * committed. `announce()` publishes and records the epoch in one transaction, so an epoch is

@@ -23,6 +23,7 @@ import { Aggregation, type AggregationSettings, type HeldRecord } from '../../co
 import type { DeviceRecord } from '../../core/identity/registry.ts'
 import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
+import { decodeWatermarkMarker, isWatermarkMarkerKey } from '../../core/telemetry/watermark-marker.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
@@ -34,6 +35,7 @@ import { LineFormatter } from './adapters/influx-lines.ts'
 import { createInfluxStore } from './adapters/influx-store.ts'
 import { createKafkaDeadLetterSink } from './adapters/kafka-dead-letters.ts'
 import { createKafkaEpochAnnouncer } from './adapters/kafka-epochs.ts'
+import { createKafkaWatermarkMarkers } from './adapters/kafka-watermark-markers.ts'
 import { receivedAtMsOf } from './adapters/telemetry-record.ts'
 import type { AggregatorConfig } from './config.ts'
 import { createEpochCloser } from './epoch-closer.ts'
@@ -78,6 +80,10 @@ export async function startAggregatorService(
   await admin.connect()
   const deadLetters = await createKafkaDeadLetterSink(kafka, {
     topic: config.topics.dlq.name,
+    instanceId: config.instanceId,
+  })
+  const markers = await createKafkaWatermarkMarkers(kafka, {
+    topic: config.topics.telemetry.name,
     instanceId: config.instanceId,
   })
   const writer = new InfluxWriter({
@@ -163,14 +169,22 @@ export async function startAggregatorService(
   /**
    * Takes what the Aggregation has to write, with the offsets it allows, and queues the job:
    * data, then states with watermarks (one request), then dead letters, then the commit.
+   * `signal` is the generation the caller computed those writes in: a caller that awaited
+   * across a rebalance must not have its writes fenced by the next generation's signal.
    */
-  const queueWrites = (letters: readonly DeadLetter[] = []): Promise<void> => {
+  const queueWrites = (
+    letters: readonly DeadLetter[] = [],
+    signal: AbortSignal = generation.signal,
+  ): Promise<void> => {
+    if (signal.aborted) {
+      metrics.fencedJobs.inc()
+      return Promise.resolve()
+    }
     const writes = aggregation.takeWrites()
     syncCounters()
     const data = lines.dataLines(writes)
     const states = lines.stateLines(writes, Date.now())
     const offsets = writes.offsets.map((o) => ({ topic, partition: o.partition, offset: o.offset }))
-    const signal = generation.signal
     return queue.enqueue(async () => {
       if (signal.aborted) {
         metrics.fencedJobs.inc()
@@ -235,11 +249,14 @@ export async function startAggregatorService(
       await new Promise((r) => setTimeout(r, 100))
       return
     }
+    const batchGeneration = generation.signal
     if (needsReload) {
       reloading ??= reload().finally(() => {
         reloading = undefined
       })
       await whileHeartbeating(reloading, heartbeat)
+      // A rebalance during the reload: this batch belongs to the generation that ended.
+      if (batchGeneration.aborted) return
     }
     const partition = batch.partition
     const now = Date.now()
@@ -256,6 +273,11 @@ export async function startAggregatorService(
         if (generation.signal.aborted) return
       }
       metrics.records.inc()
+      if (isWatermarkMarkerKey(message.key)) {
+        applyMarker(partition, message.offset, message.value)
+        resolveOffset(message.offset)
+        continue
+      }
       let decoded: TelemetryMessage
       try {
         decoded = decodeAcceptedRecord(message.value ?? Buffer.alloc(0))
@@ -285,7 +307,7 @@ export async function startAggregatorService(
     // The handler returns only once its batch is written and committed (or its generation
     // ended): that is what lets kafkajs's rebalance wait for this instance's writes.
     await whileHeartbeating(
-      queueWrites().catch((error: unknown) => {
+      queueWrites([], batchGeneration).catch((error: unknown) => {
         if (!generation.signal.aborted) logger.warn({ err: error, partition }, 'batch not written; replayed')
       }),
       heartbeat,
@@ -313,43 +335,63 @@ export async function startAggregatorService(
   }
 
   /**
-   * Owned partitions with a watermark, nothing left to read (committed offset at the end) and no
-   * record for `idlePartitionMs`: their watermark is raised to the highest of the group's.
+   * Owned partitions with a watermark and nothing left to read (committed offset at the end),
+   * or that never held a record, and no record for `idlePartitionMs`: a watermark marker with
+   * the highest watermark of the group's goes to each (core/telemetry/watermark-marker.ts).
    */
-  const raiseIdleWatermarks = async (): Promise<boolean> => {
+  const markIdlePartitions = async (signal: AbortSignal): Promise<void> => {
     const now = Date.now()
     const idle = owned.filter((p) => now - (lastRecordWallMs.get(p) ?? now) >= config.idlePartitionMs)
-    if (idle.length === 0) return false
+    if (idle.length === 0) return
     const [ends, committed, marks] = await Promise.all([
       admin.fetchTopicOffsets(topic),
       admin.fetchOffsets({ groupId: config.consumerGroup, topics: [topic] }),
       store.loadWatermarks(config.consumerGroup),
     ])
+    // The reads above take a while: a rebalance meanwhile may have given `idle` to another
+    // instance, which must then be the only one to move their watermarks.
+    if (signal.aborted) return
     const committedBy = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]))
     const highest = Math.max(
       ...marks.map((m) => m.watermarkMs),
       ...owned.map((p) => aggregation.watermarkOf(p) ?? 0),
     )
-    if (!Number.isFinite(highest) || highest <= 0) return false
-    let raised = false
+    if (!Number.isFinite(highest) || highest <= 0) return
     for (const p of idle) {
       const end = ends.find((e) => e.partition === p)
-      const nothingUnread = end !== undefined && (committedBy.get(p) ?? 0n) >= BigInt(end.high)
-      // A partition without a watermark yet keeps holding the closes while it has records to
-      // account: it has not been read up to any epoch's end. One that has never held a record
-      // (log start = log end) has been read to its end, and would otherwise hold every close
-      // of a fleet smaller than the partition count; what it receives later is late, as for
-      // any raised watermark, and a rebuild sees the same empty log.
-      // (Its committed offset is -1, so it never counts as read by offsets.)
-      const hasWatermark = aggregation.watermarkOf(p) !== undefined
-      const neverHadRecords = end !== undefined && BigInt(end.high) === BigInt(end.low)
-      const readToEnd = (nothingUnread && hasWatermark) || neverHadRecords
-      if (readToEnd && aggregation.raiseWatermark(p, highest)) {
-        logger.info({ partition: p, watermarkMs: highest }, 'idle partition: watermark raised')
-        raised = true
-      }
+      if (end === undefined) continue
+      const nothingUnread = (committedBy.get(p) ?? -1n) >= BigInt(end.high)
+      // A partition with records but no watermark yet has not been read up to any epoch's end
+      // and keeps holding the closes. One that never held a record (log start = log end) has
+      // been read to its end: without a marker, a fleet smaller than the partition count would
+      // never close an epoch (test/aggregator/empty-partitions.test.ts).
+      const watermark = aggregation.watermarkOf(p)
+      const neverHadRecords = BigInt(end.high) === BigInt(end.low)
+      const readToEnd = (nothingUnread && watermark !== undefined) || neverHadRecords
+      if (!readToEnd || (watermark ?? Number.NEGATIVE_INFINITY) >= highest) continue
+      if (signal.aborted) return
+      // Not raised here: the marker raises it when this instance (or any reader) reaches it,
+      // so the move has a place in the partition's order that every rebuild and replay sees.
+      await markers.append(p, highest)
+      metrics.watermarkMarkers.inc()
+      logger.info({ partition: p, watermarkMs: highest }, 'idle partition: watermark marker appended')
     }
-    return raised
+  }
+
+  /** A watermark marker read from telemetry.v1: the partition's watermark moves here. */
+  const applyMarker = (partition: number, offset: string, value: Buffer | null) => {
+    aggregation.skipRecord(partition, offset)
+    try {
+      const marker = decodeWatermarkMarker(value ?? Buffer.alloc(0))
+      if (aggregation.raiseWatermark(partition, marker.watermarkMs))
+        logger.info(
+          { partition, offset, watermarkMs: marker.watermarkMs, by: marker.by },
+          'watermark raised by marker',
+        )
+    } catch (error) {
+      metrics.undecodable.inc()
+      logger.error({ err: error, partition, offset }, 'watermark marker does not decode; skipped')
+    }
   }
 
   /**
@@ -363,13 +405,14 @@ export async function startAggregatorService(
       logger.warn({ err: error }, 'device registry not reloaded')
       return false
     })
-    if (needsReload || generation.signal.aborted || stopping) return
+    const signal = generation.signal
+    if (needsReload || signal.aborted || stopping) return
     const pendingPartitions = aggregation.partitionsWithPending()
     for (const p of pendingPartitions) aggregation.releaseStalePending(p, Date.now())
     const expired = aggregation.takeExpiredUnknown(Date.now(), config.unknownDeviceWaitMs)
-    const raised = await raiseIdleWatermarks()
-    if (registryChanged || raised || pendingPartitions.length > 0 || expired.length > 0) {
-      await queueWrites(expired.map(deadLetterOf))
+    await markIdlePartitions(signal)
+    if (registryChanged || pendingPartitions.length > 0 || expired.length > 0) {
+      await queueWrites(expired.map(deadLetterOf), signal)
     }
   }
 
@@ -474,6 +517,7 @@ export async function startAggregatorService(
       clearTimeout(giveUp)
       await consumer.disconnect()
       await deadLetters.close()
+      await markers.close()
       await admin.disconnect()
       await store.close()
       await probe.close()

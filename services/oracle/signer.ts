@@ -18,6 +18,7 @@ import { epochEndMs } from '../../core/epochs/grid.ts'
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
+import { decodeWatermarkMarker, isWatermarkMarkerKey } from '../../core/telemetry/watermark-marker.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { retry } from '../../runtime/retry.ts'
 import { announcementMismatch } from './domain/announcement.ts'
@@ -231,6 +232,26 @@ export function createSigner(deps: SignerDeps): Signer {
     state,
     onTelemetry(records) {
       for (const r of records) {
+        if (isWatermarkMarkerKey(r.key)) {
+          try {
+            replay.applyWatermarkMarker(r.partition, r.offset, decodeWatermarkMarker(r.value).watermarkMs)
+          } catch (error) {
+            metrics.undecodable.inc()
+            logger.warn({ err: error, partition: r.partition, offset: r.offset }, 'watermark marker skipped')
+            replay.apply(
+              {
+                deviceId: 'marker',
+                partition: r.partition,
+                offset: r.offset,
+                receivedAtMs: r.timestampMs,
+                valueBase64: '',
+              },
+              undefined,
+            )
+          }
+          metrics.replayedRecords.inc()
+          continue
+        }
         let message: TelemetryMessage | undefined
         try {
           message = decodeAcceptedRecord(r.value)

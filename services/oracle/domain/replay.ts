@@ -107,6 +107,19 @@ export class TelemetryReplay {
     this.collect()
   }
 
+  /**
+   * Applies a watermark marker (core/telemetry/watermark-marker.ts) at its place in the
+   * partition: the aggregator raised the partition's watermark at this very record, so what
+   * follows for the passed epochs is late here too.
+   */
+  applyWatermarkMarker(partition: number, offset: string, watermarkMs: number): void {
+    this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    this.aggregation.skipRecord(partition, offset)
+    this.aggregation.raiseWatermark(partition, watermarkMs)
+    this.aggregation.releaseStalePending(partition, 0)
+    this.collect()
+  }
+
   private collect(): void {
     const writes = this.aggregation.takeWrites()
     this.aggregation.takeCounters()
