@@ -3,15 +3,14 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, chromium } from 'playwright-core'
 import { REPO_ROOT } from '../../stack/paths.ts'
+import { printProgress, reporter } from '../../stack/progress.ts'
+import { ensureChromium } from '../../stack/provision/chromium.ts'
 
-export const CHROMIUM_PATH = process.env.GRIDROOT_CHROMIUM ?? '/usr/bin/chromium'
-
+/** Debian's Chromium (installed on first use when this runs as root), or GRIDROOT_CHROMIUM. */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`no Chromium at ${CHROMIUM_PATH}: apt-get install -y chromium (or set GRIDROOT_CHROMIUM)`)
-  }
+  const executablePath = await ensureChromium(reporter('stack', printProgress))
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath,
     headless: true,
     args: [
       '--no-sandbox',

@@ -5,6 +5,8 @@ import type { Endpoints } from '../../runtime/endpoints.ts'
 import { printProgress, reuseStack, type StackHandle, startStack } from '../../stack/index.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
 import { isAlive } from '../../stack/process.ts'
+import { reporter } from '../../stack/progress.ts'
+import { ensureChromium } from '../../stack/provision/chromium.ts'
 import { recordedTargets, stopServers } from '../../stack/stop.ts'
 
 declare module 'vitest' {
@@ -25,6 +27,11 @@ const TEST_DIR_PREFIX = 'test-'
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await cleanUpAbandonedRuns()
+  // The browser tests need Chromium: installed (first run on a fresh machine) while the stack
+  // starts. A failure is theirs to report (launchChromium throws the same clear error).
+  const chromium = ensureChromium(reporter('stack', printProgress)).catch((error: unknown) => {
+    console.error(`[stack] chromium not available, browser tests will fail: ${String(error)}`)
+  })
   let handle: StackHandle | undefined
   const requested = process.env.GRIDROOT_STACK_RUN_DIR
   if (requested !== undefined && requested !== '') {
@@ -43,6 +50,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       onProgress: printProgress,
     })
   }
+  await chromium
   project.provide('endpoints', handle.endpoints)
   const stack = handle
 
