@@ -35,15 +35,25 @@ export async function startKafkaCollector(
   filter: (record: CollectedRecord) => boolean,
 ): Promise<KafkaCollector> {
   const kafka = createKafka(endpoint, 'test-collector')
+  await waitForLeaders(kafka, topics)
   const consumer: Consumer = kafka.consumer({
     groupId: `test-collector-${process.pid}-${Date.now()}`,
     maxWaitTimeInMs: 100,
+    // On a loaded broker a just-created topic's leader can lag its metadata ("This server does
+    // not host this topic-partition"); kafkajs does not restart on that by default, and a dead
+    // collector made a test wait for records it could never see. Restart, and drop the records
+    // a restart delivers again (by topic, partition and offset).
+    retry: { restartOnFailure: async () => true },
   })
   await consumer.connect()
   await consumer.subscribe({ topics: [...topics], fromBeginning: true })
   const records: CollectedRecord[] = []
+  const seen = new Set<string>()
   await consumer.run({
-    eachMessage: async ({ topic, message }) => {
+    eachMessage: async ({ topic, partition, message }) => {
+      const at = `${topic}/${partition}/${message.offset}`
+      if (seen.has(at)) return
+      seen.add(at)
       const record = {
         topic,
         key: message.key?.toString() ?? '',
@@ -65,5 +75,31 @@ export async function startKafkaCollector(
       }
     },
     stop: () => consumer.disconnect(),
+  }
+}
+
+/** Waits (up to 30 s) until every topic answers an offsets request, i.e. has its leaders. */
+async function waitForLeaders(
+  kafka: ReturnType<typeof createKafka>,
+  topics: readonly string[],
+): Promise<void> {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const deadline = Date.now() + 30_000
+    for (const topic of topics) {
+      for (;;) {
+        try {
+          await admin.fetchTopicOffsets(topic)
+          break
+        } catch {
+          // Not created yet (the service under test creates it) or no leader yet: wait.
+          if (Date.now() > deadline) break
+          await new Promise((r) => setTimeout(r, 250))
+        }
+      }
+    }
+  } finally {
+    await admin.disconnect()
   }
 }
