@@ -103,8 +103,14 @@ function decimal(field: string, value: unknown): bigint {
   throw new MerkleLeafInvalidError(field, `must be a decimal integer, got ${JSON.stringify(value)}`)
 }
 
+const HEX_PATTERNS = new Map<number, RegExp>()
 function hexValue(field: string, value: unknown, byteLength: number): Hex {
-  if (typeof value !== 'string' || !new RegExp(`^0x[0-9a-fA-F]{${2 * byteLength}}$`).test(value))
+  let pattern = HEX_PATTERNS.get(byteLength)
+  if (!pattern) {
+    pattern = new RegExp(`^0x[0-9a-fA-F]{${2 * byteLength}}$`)
+    HEX_PATTERNS.set(byteLength, pattern)
+  }
+  if (typeof value !== 'string' || !pattern.test(value))
     throw new MerkleLeafInvalidError(field, `must be 0x and ${2 * byteLength} hex digits`)
   return value.toLowerCase() as Hex
 }

@@ -390,6 +390,39 @@ describe('published dump (StandardMerkleTree format)', () => {
     )
   })
 
+  it('reads compact and formatted dumps alike, and refuses the same tampering in both', () => {
+    const leaves: DeviceLeaf[] = ['a', 'b', 'ü-3', 'd'].map((id, i) => ({
+      poolId: 'p',
+      epoch: 4,
+      deviceId: id,
+      energyWh: 10 * i,
+      revenueUnits: BigInt(7 * i),
+      readings: i,
+      readingsDigest: `0x${'ab'.repeat(32)}`,
+    }))
+    const tree = buildDeviceTree(leaves)
+    const dump = JSON.parse(serializeTree(tree).toString('utf8'))
+    const code = expect.objectContaining({ code: 'MERKLE_DUMP_INVALID' })
+    for (const write of [(d: unknown) => JSON.stringify(d), (d: unknown) => JSON.stringify(d, null, 2)]) {
+      expect(parseTreeDump(deviceLeafLayout, write(dump)).root).toBe(tree.root)
+      const upper = structuredClone(dump)
+      upper.tree[1] = `0x${upper.tree[1].slice(2).toUpperCase()}`
+      expect(parseTreeDump(deviceLeafLayout, write(upper)).root).toBe(tree.root)
+      const node = structuredClone(dump)
+      node.tree[5] = `0x${'0'.repeat(63)}1`
+      expect(() => parseTreeDump(deviceLeafLayout, write(node))).toThrow(code)
+      const notHex = structuredClone(dump)
+      notHex.tree[2] = `0x${'g'.repeat(64)}`
+      expect(() => parseTreeDump(deviceLeafLayout, write(notHex))).toThrow(code)
+      const index = structuredClone(dump)
+      index.values[0].treeIndex = String(index.values[0].treeIndex)
+      expect(() => parseTreeDump(deviceLeafLayout, write(index))).toThrow(code)
+      const escaped = structuredClone(dump)
+      escaped.values[1].value[2] = 'b\n'
+      expect(() => parseTreeDump(deviceLeafLayout, write(escaped))).toThrow(code)
+    }
+  })
+
   it('refuses a tampered dump: a changed value, a changed node, a swapped treeIndex, another encoding', () => {
     const leaves: DeviceLeaf[] = ['a', 'b', 'c', 'd', 'e'].map((id, i) => ({
       poolId: 'p',
