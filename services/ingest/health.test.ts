@@ -14,6 +14,7 @@ const healthy: HealthInputs = {
     stopped: undefined,
   },
   inFlight: 0,
+  admission: { workers: 2, running: 2, crashes: 0, lastCrash: undefined, oldestHandOffAgeMs: 0 },
 }
 const codes = (i: HealthInputs) => ingestHealth(i).reasons.map((r) => r.code)
 
@@ -39,5 +40,12 @@ describe('ingestHealth', () => {
     expect(codes({ ...healthy, kafka: { ...healthy.kafka, stopped: 'TOPIC_AUTHORIZATION_FAILED' } })).toEqual(
       ['KAFKA_SINK_STOPPED'],
     )
+    // A worker in a loop answers nothing; a crashed one is replaced, and down until then.
+    expect(codes({ ...healthy, admission: { ...healthy.admission, oldestHandOffAgeMs: 30_000 } })).toEqual([
+      'ADMISSION_WORKER_STUCK',
+    ])
+    const crashed = { ...healthy.admission, running: 1, crashes: 1, lastCrash: 'boom' }
+    expect(codes({ ...healthy, admission: crashed })).toEqual(['ADMISSION_WORKER_DOWN'])
+    expect(ingestHealth({ ...healthy, admission: { ...crashed, running: 2 } }).ok).toBe(true)
   })
 })

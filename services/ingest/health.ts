@@ -2,8 +2,10 @@
  * What ingest's /healthz says, from what the adapters report: 503 with the reasons when MQTT or
  * Kafka has been unreachable longer than a grace period, when the producer is stuck (its oldest
  * unacknowledged record is older than a threshold, whatever the cause), or when the Kafka sink has
- * stopped. A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
+ * stopped, or when an admission worker is stuck on a hand-off or down after a crash. A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
  */
+
+import type { AdmitPoolHealth } from './ports.ts'
 
 export const HEALTH_REASONS = {
   MQTT_DISCONNECTED: 'MQTT connections have been down longer than GRIDROOT_INGEST_HEALTH_GRACE_MS',
@@ -11,6 +13,10 @@ export const HEALTH_REASONS = {
   KAFKA_PRODUCE_STUCK:
     'the oldest record waiting for Kafka is older than GRIDROOT_INGEST_HEALTH_STUCK_MS (no PUBACK meanwhile)',
   KAFKA_SINK_STOPPED: 'Kafka refused something no record can fix; ingest stops',
+  ADMISSION_WORKER_STUCK:
+    'an admission worker has not answered a hand-off for longer than GRIDROOT_INGEST_HEALTH_STUCK_MS (a loop, or a thread starved of CPU)',
+  ADMISSION_WORKER_DOWN:
+    'an admission worker crashed and its replacement is not running (yet); its messages went to the other workers',
 } as const
 
 export type HealthReason = keyof typeof HEALTH_REASONS
@@ -28,6 +34,7 @@ export interface HealthInputs {
     readonly stopped: string | undefined
   }
   readonly inFlight: number
+  readonly admission: AdmitPoolHealth
 }
 
 export interface IngestHealth {
@@ -40,6 +47,7 @@ export interface IngestHealth {
     readonly oldestPendingAgeMs: number
     readonly failingForMs: number | undefined
   }
+  readonly admission: AdmitPoolHealth
 }
 
 export function ingestHealth(i: HealthInputs): IngestHealth {
@@ -64,11 +72,28 @@ export function ingestHealth(i: HealthInputs): IngestHealth {
     })
   }
   if (i.kafka.stopped !== undefined) reasons.push({ code: 'KAFKA_SINK_STOPPED', detail: i.kafka.stopped })
+  if (i.admission.oldestHandOffAgeMs >= i.stuckMs) {
+    reasons.push({
+      code: 'ADMISSION_WORKER_STUCK',
+      detail: `the oldest hand-off to an admission worker is unanswered for ${i.admission.oldestHandOffAgeMs} ms`,
+    })
+  }
+  if (i.admission.running < i.admission.workers) {
+    reasons.push({
+      code: 'ADMISSION_WORKER_DOWN',
+      detail:
+        `${i.admission.running} of ${i.admission.workers} admission workers running; ${i.admission.crashes} crash(es) so far, the last: ${i.admission.lastCrash ?? 'none'}`.slice(
+          0,
+          500,
+        ),
+    })
+  }
   return {
     ok: reasons.length === 0,
     reasons,
     inFlight: i.inFlight,
     mqtt: { connections: i.mqtt.connections, connected: i.mqtt.connected },
     kafka: { pending: i.kafka.pending, oldestPendingAgeMs: i.kafka.oldestPendingAgeMs, failingForMs },
+    admission: i.admission,
   }
 }

@@ -19,6 +19,8 @@ export interface IngestMetrics {
   readonly mqttReconnects: Counter
   readonly mqttRedeliveriesJoined: Counter
   readonly healthy: Gauge
+  readonly admissionWorkersRunning: Gauge
+  readonly admissionWorkerCrashes: Gauge
 }
 
 export function createIngestMetrics(): IngestMetrics {
@@ -106,6 +108,17 @@ export function createIngestMetrics(): IngestMetrics {
     healthy: new Gauge({
       name: 'gridroot_ingest_healthy',
       help: '1 when /healthz answers 200, else 0',
+      registers: [registry],
+    }),
+    admissionWorkersRunning: new Gauge({
+      name: 'gridroot_ingest_admission_workers_running',
+      help: 'Admission (verification) worker threads running; a crashed one is replaced',
+      registers: [registry],
+    }),
+    // A gauge fed from the pool's count (a counter would need the pool to know the metrics).
+    admissionWorkerCrashes: new Gauge({
+      name: 'gridroot_ingest_admission_worker_crashes',
+      help: 'Admission worker threads that crashed or exited since start (their messages went to the others)',
       registers: [registry],
     }),
   }

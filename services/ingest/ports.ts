@@ -65,3 +65,16 @@ export interface MessageSource {
   /** Stops taking new messages, waits for in-flight ones to be acknowledged, disconnects. */
   drain(timeoutMs: number): Promise<void>
 }
+
+/** What /healthz needs to know of the admission workers (services/ingest/health.ts). */
+export interface AdmitPoolHealth {
+  readonly workers: number
+  /** Workers running now (a crashed one is replaced; until its replacement is up it is not). */
+  readonly running: number
+  /** Workers that have crashed (or exited) since start. */
+  readonly crashes: number
+  /** The last crash's message, if any. */
+  readonly lastCrash: string | undefined
+  /** Age of the oldest hand-off a worker has not answered, ms (0 when none is out). */
+  readonly oldestHandOffAgeMs: number
+}

@@ -33,6 +33,8 @@ export interface IngestService {
 export interface IngestServiceOptions {
   /** The Kafka sink stopped for good (the error says what to fix); main.ts exits. */
   readonly onFatal?: (error: KafkaSinkError) => void
+  /** The admission worker's entry module (tests: a worker that fails on purpose). */
+  readonly admitWorkerUrl?: URL
 }
 
 /** Room a record needs beyond its value: key (device id), headers, framing. DLQ headers carry up to 500-character detail and topic. */
@@ -138,6 +140,8 @@ export async function startIngestService(
       maxReadingsPerMessage: config.maxReadingsPerMessage,
       acceptV1: config.acceptV1,
     },
+    stuckMs: config.healthStuckMs,
+    ...(serviceOptions.admitWorkerUrl ? { workerUrl: serviceOptions.admitWorkerUrl } : {}),
   })
   const handle = createPipeline({
     instanceId: config.instanceId,
@@ -185,7 +189,10 @@ export async function startIngestService(
         stopped: sink.fatal?.message,
       },
       inFlight: source.inFlight,
+      admission: admission.health(nowMs),
     })
+    metrics.admissionWorkersRunning.set(h.admission.running)
+    metrics.admissionWorkerCrashes.set(h.admission.crashes)
     metrics.healthy.set(h.ok ? 1 : 0)
     metrics.oldestPendingAge.set(h.kafka.oldestPendingAgeMs / 1000)
     metrics.kafkaReachable.set(

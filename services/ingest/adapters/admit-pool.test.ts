@@ -67,3 +67,52 @@ describe('packPayloads / unpackPayloads', () => {
     expect(unpackPayloads(packed).map((v) => Buffer.from(v).toString())).toEqual(['first', '', 'second'])
   })
 })
+
+describe('createAdmitPool with workers that fail (real worker threads, test/ingest/support/faulty-admit-worker.mjs)', () => {
+  const workerUrl = new URL('../../../test/ingest/support/faulty-admit-worker.mjs', import.meta.url)
+  const good = (n: number) =>
+    Array.from({ length: n }, (_, i) => encodeV2('pv-1', 0, [reading(i + 1)], key.privateKey))
+  const untilRunning = async (pool: ReturnType<typeof createAdmitPool>, running: number) => {
+    while (pool.health(Date.now()).running !== running) await new Promise((r) => setTimeout(r, 20))
+  }
+
+  it('replaces a crashed worker and admits every message it held', async () => {
+    const pool = createAdmitPool({ workers: 2, registry, limits: DEFAULT_DECODE_LIMITS, workerUrl })
+    try {
+      await untilRunning(pool, 2)
+      const messages = good(60)
+      const results = await Promise.all([
+        ...messages.slice(0, 30).map((b) => pool.admit(topic, b)),
+        // Crashes the worker it is handed to, with the messages handed over beside it.
+        pool.admit(telemetryTopic('pv', 'crash-worker'), Buffer.from('{}')),
+        ...messages.slice(30).map((b) => pool.admit(topic, b)),
+      ])
+      expect(results.filter((r) => r.ok).length).toBe(60)
+      // It crashed a worker each time it was handed over; the second time it was admitted here.
+      expect(results[30]).toMatchObject({ ok: false })
+      const health = pool.health(Date.now())
+      expect(health.crashes).toBeGreaterThanOrEqual(1)
+      expect(health.lastCrash).toContain('crashing on purpose')
+      await untilRunning(pool, 2)
+      expect(pool.health(Date.now()).oldestHandOffAgeMs).toBe(0)
+      expect((await pool.admit(topic, good(1)[0] as Buffer)).ok).toBe(true)
+    } finally {
+      await pool.close()
+    }
+  }, 60_000)
+
+  it('shows a worker stuck in a loop as the age of its unanswered hand-off', async () => {
+    const pool = createAdmitPool({ workers: 1, registry, limits: DEFAULT_DECODE_LIMITS, workerUrl })
+    try {
+      await untilRunning(pool, 1)
+      void pool.admit(telemetryTopic('pv', 'hang-worker'), Buffer.from('{}'))
+      const sentMs = Date.now()
+      await new Promise((r) => setTimeout(r, 50))
+      const nowMs = Date.now()
+      expect(pool.health(nowMs).oldestHandOffAgeMs).toBeGreaterThanOrEqual(nowMs - sentMs - 5)
+      expect(pool.health(nowMs + 60_000).oldestHandOffAgeMs).toBeGreaterThanOrEqual(60_000)
+    } finally {
+      await pool.close()
+    }
+  }, 60_000)
+})

@@ -6,7 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { indexRegistry } from '../../../core/identity/registry.ts'
 import { admitAndVerify } from '../domain/admit.ts'
-import { type AdmitRequest, type AdmitResponse, type AdmitWorkerData, unpackPayloads } from './admit-pool.ts'
+import {
+  ADMIT_WORKER_READY,
+  type AdmitRequest,
+  type AdmitResponse,
+  type AdmitWorkerData,
+  unpackPayloads,
+} from './admit-pool.ts'
 
 const { registry: records, limits } = workerData as AdmitWorkerData
 const registry = indexRegistry(records)
@@ -19,3 +25,4 @@ parentPort?.on('message', (request: AdmitRequest) => {
   const { id } = request
   parentPort?.postMessage({ id, results } satisfies AdmitResponse)
 })
+parentPort?.postMessage(ADMIT_WORKER_READY)
