@@ -4,6 +4,9 @@
  * through this factory.
  */
 
+// First (a side-effect import stays in place): kafkajs must find the faster checksum in its
+// module cache when it loads.
+import './adapters/kafka-crc32c.ts'
 import { availableParallelism } from 'node:os'
 import { ConfigError } from '../../core/errors/base.ts'
 import { ED25519_VERIFIER, ED25519_VERIFIER_FALLBACK_REASON } from '../../core/identity/keys.ts'
@@ -15,6 +18,7 @@ import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { checkRegistryAtStart } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
+import { KAFKAJS_CRC32C_REPLACED } from './adapters/kafka-crc32c.ts'
 import { startKafkaProbe } from './adapters/kafka-probe.ts'
 import { BATCH_OVERHEAD_BYTES, type KafkaSinkError, startKafkaSink } from './adapters/kafka-sink.ts'
 import { startMqttSource } from './adapters/mqtt-source.ts'
@@ -221,6 +225,7 @@ export async function startIngestService(
       kafka: config.endpoints.kafka.brokers,
       verifyWorkers,
       signatureVerifier: ED25519_VERIFIER,
+      kafkaCrc32c: KAFKAJS_CRC32C_REPLACED ? 'slicing-by-8' : 'kafkajs',
       metricsPort: probe.port,
     },
     'ingest started',
