@@ -191,7 +191,10 @@ async function main(): Promise<void> {
   await deployAndApplyPools(env, 'config/pools.json', { fresh: true })
   run('ingest', ['services/ingest/main.ts'])
   run('aggregator', ['services/aggregator/main.ts'])
-  run('api', ['services/api/main.ts'])
+  // The local stack's holder view offers anvil's dev accounts (the API refuses this off anvil).
+  run('api', ['services/api/main.ts'], {
+    GRIDROOT_API_DEV_WALLET: process.env.GRIDROOT_API_DEV_WALLET ?? 'anvil',
+  })
   // The oracle: three signers (one reads InfluxDB, two replay telemetry.v1 themselves; threshold
   // two on-chain) and the submitter, on the dev accounts the deployment made signers. The
   // submitter sends from a dev account of its own (no role needed), funded here.
@@ -254,6 +257,7 @@ gridroot is running (run ${runId}):
   influxdb     ${stack.endpoints.influx.url}   bucket ${influxEndpoint.bucket} (measurements: interval, epoch_device, epoch_pool, quarantine…)
   chain        ${stack.endpoints.chain.rpcUrl} (anvil, chain id ${stack.endpoints.chain.chainId})
   dashboard    http://127.0.0.1:${apiPort}/${apiKey === undefined ? ' (key from GRIDROOT_API_KEYS)' : `#key=${apiKey}`}
+  holder view  http://127.0.0.1:${apiPort}/holder.html (dev accounts dev:7 … are the investors)
   api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
   metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
   oracle       signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}

@@ -1,7 +1,8 @@
 /**
  * `build(options)` returns the API as a fastify app (not listening: server.ts does that, tests
  * use `app.inject()`). Plugins per area: errors, docs, health/metrics, operator, dashboard;
- * holder and auditor (public, rate-limited, with a contracts file).
+ * holder and auditor (public, rate-limited, with a contracts file), the wallet glue of the
+ * holder view, and the local stack's dev wallet (only when configured).
  */
 import rateLimit from '@fastify/rate-limit'
 import responseValidation from '@fastify/response-validation'
@@ -13,12 +14,14 @@ import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.t
 import { ApiError } from './errors.ts'
 import { auditorPlugin } from './plugins/auditor.ts'
 import { dashboardPlugin } from './plugins/dashboard.ts'
+import { devWalletPlugin } from './plugins/dev-wallet/index.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { errorsPlugin } from './plugins/errors.ts'
 import { healthPlugin } from './plugins/health.ts'
 import { holderPlugin } from './plugins/holder.ts'
 import { shared } from './plugins/operator/context.ts'
 import { operatorPlugin } from './plugins/operator/index.ts'
+import { walletAssetsPlugin } from './plugins/wallet-assets.ts'
 import type { ApiPorts, DeviceLastSeen } from './ports.ts'
 
 export interface BuildOptions {
@@ -96,7 +99,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     },
   })
   if (ports.holders !== undefined)
-    await app.register(holderPlugin, { prefix: '/api/v1/holder', holders: ports.holders })
+    await app.register(holderPlugin, {
+      prefix: '/api/v1/holder',
+      holders: ports.holders,
+      devWallet: ports.devWallet !== undefined,
+    })
+  if (ports.devWallet !== undefined)
+    await app.register(devWalletPlugin, {
+      wallet: ports.devWallet,
+      distributors: ports.holders?.contracts().pools.map((p) => p.distributor) ?? [],
+    })
   if (ports.auditor !== undefined)
     await app.register(auditorPlugin, {
       prefix: '/api/v1/auditor',
@@ -104,6 +116,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       registry: ports.registry,
       maxPageSize: options.limits.maxPageSize,
     })
+  await app.register(walletAssetsPlugin)
   await app.register(dashboardPlugin)
   return app
 }

@@ -3,8 +3,10 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
+import { ConfigError } from '../../core/errors/base.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
 import { type ArtifactStoreConfig, artifactStoreConfig } from '../../runtime/artifact-store.ts'
+import { ANVIL_CHAIN_ID } from '../../runtime/clients/chain.ts'
 import {
   type Env,
   endpointsFromEnv,
@@ -40,29 +42,44 @@ const apiKeys = z
     return keys
   })
 
-const ApiEnvSchema = z.object({
-  GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
-  GRIDROOT_AGG_GROUP: z.string().min(1).default('gridroot-aggregator'),
-  GRIDROOT_CONTRACTS_FILE: z.string().min(1).optional(),
-  GRIDROOT_API_HOST: z.string().default('127.0.0.1'),
-  GRIDROOT_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  GRIDROOT_API_KEYS: apiKeys,
-  GRIDROOT_API_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
-  GRIDROOT_API_RATE_LIMIT_WINDOW: envDurationMs.default(60_000),
-  GRIDROOT_API_ONLINE_WINDOW: envDurationMs.default(900_000),
-  GRIDROOT_API_ONLINE_CLOCK: z.enum(['fleet', 'wall']).default('fleet'),
-  GRIDROOT_API_MAX_POINTS: z.coerce.number().int().min(10).max(1_000_000).default(20_000),
-  GRIDROOT_API_MAX_RANGE: envDurationMs.default(366 * 86_400_000),
-  GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
-  GRIDROOT_API_INSTANCE: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,80}$/)
-    .default(
-      `api-${hostname()
-        .slice(0, 20)
-        .replace(/[^A-Za-z0-9._-]/g, '-')}`,
-    ),
-})
+const ApiEnvSchema = z
+  .object({
+    GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
+    GRIDROOT_AGG_GROUP: z.string().min(1).default('gridroot-aggregator'),
+    GRIDROOT_CONTRACTS_FILE: z.string().min(1).optional(),
+    GRIDROOT_API_HOST: z.string().default('127.0.0.1'),
+    GRIDROOT_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    GRIDROOT_API_KEYS: apiKeys,
+    GRIDROOT_API_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
+    GRIDROOT_API_RATE_LIMIT_WINDOW: envDurationMs.default(60_000),
+    GRIDROOT_API_ONLINE_WINDOW: envDurationMs.default(900_000),
+    GRIDROOT_API_ONLINE_CLOCK: z.enum(['fleet', 'wall']).default('fleet'),
+    GRIDROOT_API_MAX_POINTS: z.coerce.number().int().min(10).max(1_000_000).default(20_000),
+    GRIDROOT_API_MAX_RANGE: envDurationMs.default(366 * 86_400_000),
+    GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+    GRIDROOT_API_DEV_WALLET: z.enum(['off', 'anvil']).default('off'),
+    GRIDROOT_API_INSTANCE: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,80}$/)
+      .default(
+        `api-${hostname()
+          .slice(0, 20)
+          .replace(/[^A-Za-z0-9._-]/g, '-')}`,
+      ),
+  })
+  // The dev wallet signs with anvil's public keys: only ever on a loopback API of a local anvil.
+  .superRefine((c, ctx) => {
+    if (c.GRIDROOT_API_DEV_WALLET === 'off') return
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message: `${message} (GRIDROOT_API_DEV_WALLET=anvil)` })
+    if (!LOOPBACK_HOSTS.has(c.GRIDROOT_API_HOST))
+      issue('GRIDROOT_API_HOST', 'the dev wallet needs a loopback host (127.0.0.1, ::1 or localhost)')
+    if (c.GRIDROOT_CONTRACTS_FILE === undefined)
+      issue('GRIDROOT_CONTRACTS_FILE', 'the dev wallet needs the contracts file of the local deployment')
+  })
+
+/** Hosts only this machine reaches: the dev wallet listens on nothing else. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', '::1', 'localhost'])
 
 export interface ApiLimits {
   /** Most data points (series × windows) one revenue request may ask InfluxDB for. */
@@ -106,6 +123,12 @@ export interface ApiConfig {
   readonly limits: ApiLimits
   readonly dlqRetainRecords: number
   readonly instanceId: string
+  /**
+   * `anvil`: serve the local stack's dev wallet (services/api/plugins/dev-wallet.ts), which
+   * signs with anvil's well-known keys. Refused unless the host is loopback, and at start unless
+   * the chain and the contracts file are anvil's (chain id 31337). `off` in every real config.
+   */
+  readonly devWallet: 'off' | 'anvil'
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {
@@ -118,8 +141,17 @@ export const DEFAULT_LIMITS: ApiLimits = {
 
 export function apiConfigFromEnv(env: Env): ApiConfig {
   const c = parseConfig(ApiEnvSchema, env, 'api')
+  const endpoints = endpointsFromEnv(env)
+  if (c.GRIDROOT_API_DEV_WALLET === 'anvil' && endpoints.chain.chainId !== ANVIL_CHAIN_ID) {
+    throw new ConfigError('api configuration is invalid', {
+      metaMessages: [
+        `  GRIDROOT_CHAIN_ID: the dev wallet runs on anvil (chain id ${ANVIL_CHAIN_ID}) only, not on ${endpoints.chain.chainId} (GRIDROOT_API_DEV_WALLET=anvil)`,
+        'Set GRIDROOT_API_DEV_WALLET=off for any other chain.',
+      ],
+    })
+  }
   return {
-    endpoints: endpointsFromEnv(env),
+    endpoints,
     topics: topicsFromEnv(env),
     grid: gridFromEnv(env),
     registryFile: c.GRIDROOT_REGISTRY_FILE,
@@ -134,5 +166,6 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
     instanceId: c.GRIDROOT_API_INSTANCE,
+    devWallet: c.GRIDROOT_API_DEV_WALLET,
   }
 }

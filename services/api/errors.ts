@@ -76,6 +76,18 @@ export const API_ERRORS = {
     status: 503,
     hint: "The stored file no longer hashes to its name (altered or damaged), so it is never served: the operator must restore it from the publishing oracle's store.",
   },
+  DEV_WALLET_METHOD_REFUSED: {
+    status: 400,
+    hint: 'The dev wallet passes on reads (eth_call, eth_estimateGas, receipts, balances, blocks) and eth_sendTransaction only; details.allowed lists them.',
+  },
+  DEV_WALLET_UNKNOWN_ACCOUNT: {
+    status: 400,
+    hint: 'Send from an address listed by GET /api/v1/dev-wallet/accounts.',
+  },
+  DEV_WALLET_TARGET_REFUSED: {
+    status: 400,
+    hint: "The dev wallet sends to the pools' distributors only (GET /api/v1/holder/chain); use a wallet of your own for anything else.",
+  },
   UPSTREAM_UNAVAILABLE: {
     status: 503,
     hint: 'InfluxDB, Kafka or the chain node did not answer; retry shortly. /healthz says which one is down.',

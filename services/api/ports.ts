@@ -189,9 +189,20 @@ export interface HolderPosition {
   }[]
 }
 
+/** Where a holder's wallet sends claims: the chain and each pool's distributor (contracts file). */
+export interface HolderContracts {
+  readonly chainId: number
+  readonly pools: readonly {
+    readonly poolId: string
+    readonly distributor: string
+    readonly paymentToken: string
+  }[]
+}
+
 export interface HolderReader {
   /** Pools with a RevenueDistributor in the contracts file. */
   pools(): readonly string[]
+  contracts(): HolderContracts
   position(poolId: string, account: string): Promise<HolderPosition>
   /** Epochs the pool's RevenueDistributor has a RootPublished event for. */
   distributedEpochs(poolId: string): Promise<ReadonlySet<number>>
@@ -248,6 +259,35 @@ export interface AuditReader {
   artifact(hash: `0x${string}`): Promise<Uint8Array | undefined>
 }
 
+/** A JSON-RPC 2.0 answer as a node sent it: a result, or an error with the node's revert data. */
+export interface JsonRpcAnswer {
+  readonly result?: unknown
+  readonly error?: { readonly code: number; readonly message: string; readonly data?: unknown }
+}
+
+export interface DevAccount {
+  readonly index: number
+  readonly address: string
+  /** What the local stack uses it for (contracts/deploy/dev-accounts.ts). */
+  readonly role: string
+}
+
+/**
+ * The local stack's dev wallet (GRIDROOT_API_DEV_WALLET=anvil): anvil's well-known accounts,
+ * signed for here, so a browser without an injected wallet can claim on the local chain.
+ */
+export interface DevWallet {
+  readonly chainId: number
+  accounts(): readonly DevAccount[]
+  /** Passes a read-only request to the node and returns its answer unchanged. */
+  forward(method: string, params: readonly unknown[]): Promise<JsonRpcAnswer>
+  /** Signs `transaction` with dev account `from`'s key and sends it; the node's error unchanged. */
+  sendTransaction(
+    from: DevAccount,
+    transaction: { readonly to: string; readonly data: string; readonly value?: string },
+  ): Promise<JsonRpcAnswer>
+}
+
 /** Everything `build()` reads from. */
 export interface ApiPorts {
   readonly registry: DeviceDirectory
@@ -262,5 +302,7 @@ export interface ApiPorts {
   readonly holders?: HolderReader
   /** Absent without a contracts file: no auditor routes. */
   readonly auditor?: AuditReader
+  /** Only with GRIDROOT_API_DEV_WALLET=anvil (validated: loopback host, anvil's chain id). */
+  readonly devWallet?: DevWallet
   readonly probes: readonly HealthProbe[]
 }

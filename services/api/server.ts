@@ -1,20 +1,23 @@
 /** Wires the adapters to `build()` and listens; main.ts only hands it the configuration. */
 import type { FastifyInstance } from 'fastify'
 import type { Address, Hex } from 'viem'
+import { ConfigError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
-import { createChainClients } from '../../runtime/clients/chain.ts'
+import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
 import { ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { createOracleChain } from '../oracle/adapters/chain.ts'
 import { createAuditReader } from './adapters/audit-reader.ts'
+import { createDevWallet } from './adapters/dev-wallet.ts'
 import { startDlqTail } from './adapters/dlq-tail.ts'
 import { createHolderReader } from './adapters/holder-reader.ts'
 import { createInfluxReader } from './adapters/influx-reader.ts'
 import { createOracleReader } from './adapters/oracle-reader.ts'
 import { build } from './app.ts'
 import type { ApiConfig } from './config.ts'
+import type { DevWallet } from './ports.ts'
 
 export interface ApiServer {
   readonly app: FastifyInstance
@@ -71,6 +74,10 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
             ),
           })
         })()
+  const devWallet =
+    config.devWallet === 'anvil' && contracts !== undefined && publicClient !== undefined
+      ? await anvilDevWallet(config, contracts.chainId, await publicClient.getChainId(), logger)
+      : undefined
   if (config.apiKeys.length === 0) {
     logger.warn('no operator API keys configured (GRIDROOT_API_KEYS): operator routes refuse every request')
   }
@@ -91,6 +98,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       ...(chain === undefined ? {} : { chain }),
       ...(holders === undefined ? {} : { holders }),
       ...(auditor === undefined ? {} : { auditor }),
+      ...(devWallet === undefined ? {} : { devWallet }),
       probes: [influx.probe, dlq.probe],
     },
   })
@@ -113,4 +121,29 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       await dlq.stop()
     },
   }
+}
+
+/**
+ * The dev wallet signs with keys everyone knows: config.ts admits it on a loopback host and
+ * GRIDROOT_CHAIN_ID 31337 only; here the node itself and the contracts file must say 31337 too.
+ */
+async function anvilDevWallet(
+  config: ApiConfig,
+  contractsChainId: number,
+  nodeChainId: number,
+  logger: Logger,
+): Promise<DevWallet> {
+  if (contractsChainId !== ANVIL_CHAIN_ID || nodeChainId !== ANVIL_CHAIN_ID) {
+    throw new ConfigError('the dev wallet runs on a local anvil only', {
+      metaMessages: [
+        `  GRIDROOT_API_DEV_WALLET=anvil, but the node answers chain id ${nodeChainId} and the contracts file says ${contractsChainId} (anvil: ${ANVIL_CHAIN_ID}).`,
+        'Set GRIDROOT_API_DEV_WALLET=off for any other chain.',
+      ],
+    })
+  }
+  logger.warn(
+    { devWallet: 'anvil', host: config.host },
+    "dev wallet on: the dashboard signs with anvil's well-known keys (local stack only)",
+  )
+  return createDevWallet(config.endpoints.chain)
 }

@@ -11,6 +11,7 @@ import type { ApiKey } from '../../services/api/domain/api-keys.ts'
 import type {
   AuditReader,
   DeviceDirectory,
+  DevWallet,
   EpochChainReader,
   HolderReader,
 } from '../../services/api/ports.ts'
@@ -37,6 +38,7 @@ export async function fixtureApp(
     readonly auditor?: AuditReader
     /** Instead of the fixture's registry (the auditor routes list and check its devices). */
     readonly registry?: DeviceDirectory
+    readonly devWallet?: DevWallet
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
@@ -67,6 +69,7 @@ export async function fixtureApp(
       ...(options.chain === undefined ? {} : { chain: options.chain }),
       ...(options.holders === undefined ? {} : { holders: options.holders }),
       ...(options.auditor === undefined ? {} : { auditor: options.auditor }),
+      ...(options.devWallet === undefined ? {} : { devWallet: options.devWallet }),
       probes: [influx.probe, dlq.probe],
     },
   })

@@ -8,19 +8,20 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Address, type Hex, stringToHex } from 'viem'
+import { type Address, decodeErrorResult, encodeFunctionData, type Hex, stringToHex } from 'viem'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { hkdStablecoinAbi, identityRegistryAbi } from '../../contracts/abi/index.ts'
+import { hkdStablecoinAbi, identityRegistryAbi, revenueDistributorAbi } from '../../contracts/abi/index.ts'
 import { deployPoolDistributor } from '../../contracts/deploy/deploy-pool-contracts.ts'
 import { buildHolderTree, serializeTree } from '../../core/merkle/index.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import type { ContractsFile } from '../../runtime/contracts-file.ts'
+import { createDevWallet } from '../../services/api/adapters/dev-wallet.ts'
 import { createHolderReader } from '../../services/api/adapters/holder-reader.ts'
 import { createOracleReader } from '../../services/api/adapters/oracle-reader.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
 import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
-import { deploySystem, exec, type System } from '../contracts/support/system.ts'
+import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
 import { type FixtureApp, fixtureApp } from './app-harness.ts'
 import { dropFixture, type Fixture, writeFixture } from './fixture.ts'
 
@@ -35,6 +36,7 @@ let system: System
 let fixture: Fixture
 let api: FixtureApp
 let noTrees: FixtureApp
+let withDevWallet: FixtureApp
 let dir: string
 let contracts: ContractsFile
 let a: Address
@@ -89,37 +91,18 @@ beforeAll(async () => {
     { poolId: POOL, account: b, cumulativeAmount: 300_000n },
   ])
   const treeHash = await store.put(serializeTree(tree))
-  contracts = {
-    version: 1,
-    chainId: system.chain.id,
-    deployer: system.deployer.walletClient.account.address,
-    deployedAtBlock: '0',
-    compilerInputHash: system.compiled.inputHash,
-    contracts: {
-      deviceRegistry: system.contracts.deviceRegistry,
-      revenueOracle: system.contracts.revenueOracle,
-      identityRegistry: system.contracts.identityRegistry,
-      hkdStablecoin: stable,
+  contracts = contractsFileOf(system, [
+    {
+      poolId: POOL,
+      poolIdBytes32: POOL_HEX,
+      token: distributor.address,
+      distributor: distributor.address,
+      paymentToken: stable,
+      treasury: system.treasury.account.address,
+      firstEpoch: 0,
+      deployedAtBlock: '0',
     },
-    oracle: {
-      signers: system.signers.map((s) => s.account.address),
-      threshold: 2,
-      challengeWindowSec: 60,
-      guardian: system.guardian.account.address,
-    },
-    pools: {
-      [POOL]: {
-        poolId: POOL,
-        poolIdBytes32: POOL_HEX,
-        token: distributor.address,
-        distributor: distributor.address,
-        paymentToken: stable,
-        treasury: system.treasury.account.address,
-        firstEpoch: 0,
-        deployedAtBlock: '0',
-      },
-    },
-  }
+  ])
   const chainOf = (wallet: System['publisher']) =>
     createPoolChain({
       publicClient: system.publicClient,
@@ -153,9 +136,15 @@ beforeAll(async () => {
       store: createFileArtifactStore({ dir: join(dir, 'empty') }),
     }),
   })
+  withDevWallet = await fixtureApp(endpoints, fixture, {
+    dlq: api.dlq,
+    holders: createHolderReader({ publicClient: system.publicClient, contracts, store }),
+    devWallet: createDevWallet(anvil.endpoint),
+  })
 }, 180_000)
 
 afterAll(async () => {
+  await withDevWallet?.close()
   await noTrees?.close()
   await api?.close()
   if (fixture) await dropFixture(fixture)
@@ -257,5 +246,174 @@ describe('epochs route: distributed', () => {
         ?.pools.find((p: { poolId: string }) => p.poolId === POOL)
     expect(pool(0)?.onChain).toMatchObject({ status: 'distributed', revenueUnits: '1000000' })
     expect(pool(1)?.onChain).toMatchObject({ status: 'none' })
+  })
+})
+
+describe('holder chain route and the wallet glue', () => {
+  it("names the chain and each pool's distributor and payment token; no dev wallet by default", async () => {
+    const res = await get('/api/v1/holder/chain')
+    expect(res.statusCode, res.body).toBe(200)
+    expect(res.json()).toEqual({
+      chainId: 31337,
+      devWallet: false,
+      pools: [
+        {
+          poolId: POOL,
+          distributor: contracts.pools[POOL]!.distributor,
+          paymentToken: contracts.pools[POOL]!.paymentToken,
+        },
+      ],
+    })
+    expect((await get('/api/v1/holder/chain', withDevWallet)).json().devWallet).toBe(true)
+  })
+
+  it('serves viem and the contracts/abi ABIs as one browser module, with an ETag', async () => {
+    const res = await get('/assets/wallet.js')
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toContain('text/javascript')
+    // The claim function and the distributor's custom errors travel with the ABI.
+    for (const name of ['"claim"', '"NotVerified"', '"EnforcedPause"', '"balanceOf"'])
+      expect(res.body).toContain(name)
+    const again = await api.app.inject({
+      method: 'GET',
+      url: '/assets/wallet.js',
+      headers: { 'if-none-match': String(res.headers.etag) },
+    })
+    expect(again.statusCode).toBe(304)
+  })
+
+  it.each([
+    ['GET', '/api/v1/dev-wallet/accounts'],
+    ['GET', '/dev-wallet/provider.js'],
+    ['POST', '/api/v1/dev-wallet/rpc'],
+  ] as const)('has no %s %s without GRIDROOT_API_DEV_WALLET (NOT_FOUND)', async (method, url) => {
+    const res = await api.app.inject({
+      method,
+      url,
+      ...(method === 'POST' ? { payload: { jsonrpc: '2.0', id: 1, method: 'eth_chainId' } } : {}),
+    })
+    expect(res.statusCode, res.body).toBe(404)
+    expect(res.json().error.code).toBe('NOT_FOUND')
+  })
+})
+
+describe('dev wallet routes (GRIDROOT_API_DEV_WALLET=anvil) on the real anvil', () => {
+  const rpc = (payload: Record<string, unknown>) =>
+    withDevWallet.app.inject({ method: 'POST', url: '/api/v1/dev-wallet/rpc', payload })
+
+  it("lists anvil's ten funded dev accounts with their local-stack roles, and serves the provider", async () => {
+    const res = await get('/api/v1/dev-wallet/accounts', withDevWallet)
+    expect(res.statusCode, res.body).toBe(200)
+    const { chainId, accounts } = res.json()
+    expect(chainId).toBe(31337)
+    expect(accounts).toHaveLength(10)
+    expect(accounts[0]).toMatchObject({ index: 0, role: 'deployer' })
+    expect(accounts[7]).toEqual({ index: 7, address: a, role: 'investor' })
+    const provider = await get('/dev-wallet/provider.js', withDevWallet)
+    expect(provider.statusCode).toBe(200)
+    expect(provider.body).toContain('export async function createDevWallet')
+  })
+
+  it('passes reads to the node: eth_chainId, and eth_call of claimed(A) = 500 000', async () => {
+    expect((await rpc({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' })).json()).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      result: '0x7a69',
+    })
+    const data = encodeFunctionData({ abi: revenueDistributorAbi, functionName: 'claimed', args: [a] })
+    const res = await rpc({
+      jsonrpc: '2.0',
+      id: 'c',
+      method: 'eth_call',
+      params: [{ to: contracts.pools[POOL]!.distributor, data }, 'latest'],
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(BigInt(res.json().result)).toBe(500_000n)
+  })
+
+  it("returns a revert as the node's error with its data: NotVerified for an unverified account", async () => {
+    const outsider = `0x${'ab'.repeat(20)}` as Address
+    const data = encodeFunctionData({
+      abi: revenueDistributorAbi,
+      functionName: 'claim',
+      args: [outsider, 1n, []],
+    })
+    const res = await rpc({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'eth_call',
+      params: [{ to: contracts.pools[POOL]!.distributor, data }, 'latest'],
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const { error } = res.json()
+    expect(decodeErrorResult({ abi: revenueDistributorAbi, data: error.data }).errorName).toBe('NotVerified')
+  })
+
+  it("signs eth_sendTransaction to a distributor with the dev account's key (a replayed claim pays 0)", async () => {
+    const [poolBefore] = (await get(`/api/v1/holder/${a}`, withDevWallet)).json().pools
+    const data = encodeFunctionData({
+      abi: revenueDistributorAbi,
+      functionName: 'claim',
+      args: [a, BigInt(poolBefore.cumulativeAmount), poolBefore.proof],
+    })
+    const res = await rpc({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'eth_sendTransaction',
+      params: [{ from: a, to: contracts.pools[POOL]!.distributor, data }],
+    })
+    expect(res.statusCode, res.body).toBe(200)
+    const receipt = await system.publicClient.waitForTransactionReceipt({ hash: res.json().result })
+    expect(receipt.status).toBe('success')
+    expect(receipt.from.toLowerCase()).toBe(a.toLowerCase())
+    const [poolAfter] = (await get(`/api/v1/holder/${a}`, withDevWallet)).json().pools
+    expect(poolAfter.payouts).toHaveLength(1)
+  })
+
+  it.each([
+    [
+      'an account that is not a dev account',
+      {
+        method: 'eth_sendTransaction',
+        params: [{ from: `0x${'cd'.repeat(20)}`, to: `0x${'ef'.repeat(20)}`, data: '0x' }],
+      },
+      'DEV_WALLET_UNKNOWN_ACCOUNT',
+    ],
+    [
+      'a signing method',
+      { method: 'eth_sign', params: [`0x${'00'.repeat(20)}`, '0x00'] },
+      'DEV_WALLET_METHOD_REFUSED',
+    ],
+    [
+      "anvil's cheat codes",
+      { method: 'anvil_setBalance', params: [`0x${'00'.repeat(20)}`, '0x1'] },
+      'DEV_WALLET_METHOD_REFUSED',
+    ],
+    ['a method name of the wrong shape', { method: '../eth_call' }, 'INVALID_PARAMETER'],
+    ['too many params', { method: 'eth_call', params: [1, 2, 3, 4, 5] }, 'INVALID_PARAMETER'],
+    ['an unknown field', { method: 'eth_chainId', extra: true }, 'INVALID_PARAMETER'],
+  ])('refuses %s', async (_what, body, code) => {
+    const res = await rpc({ jsonrpc: '2.0', id: 9, ...body })
+    expect(res.statusCode, res.body).toBe(400)
+    expect(res.json().error.code).toBe(code)
+  })
+
+  it('refuses a dev account sending anywhere but a distributor, and data that is not hex', async () => {
+    const refused = await rpc({
+      jsonrpc: '2.0',
+      id: 10,
+      method: 'eth_sendTransaction',
+      params: [{ from: a, to: system.contracts.hkdStablecoin, data: '0x' }],
+    })
+    expect(refused.statusCode, refused.body).toBe(400)
+    expect(refused.json().error.code).toBe('DEV_WALLET_TARGET_REFUSED')
+    const badData = await rpc({
+      jsonrpc: '2.0',
+      id: 11,
+      method: 'eth_sendTransaction',
+      params: [{ from: a, to: contracts.pools[POOL]!.distributor, data: 'claim()' }],
+    })
+    expect(badData.statusCode, badData.body).toBe(400)
+    expect(badData.json().error.code).toBe('INVALID_PARAMETER')
   })
 })

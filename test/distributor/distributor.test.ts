@@ -30,11 +30,10 @@ import { deployPoolDistributor, deployPoolToken } from '../../contracts/deploy/d
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
-import type { ContractsFile } from '../../runtime/contracts-file.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
 import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
-import { deploySystem, exec, type System } from '../contracts/support/system.ts'
+import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
 
 const POOL = 'dist-test'
@@ -155,37 +154,18 @@ describe('distributor on a real chain', () => {
     dir = mkdtempSync(join(tmpdir(), 'gridroot-distributor-'))
     contractsFile = join(dir, 'contracts.json')
     artifactDir = join(dir, 'artifacts')
-    const file: ContractsFile = {
-      version: 1,
-      chainId: system.chain.id,
-      deployer: deployer.account.address,
-      deployedAtBlock: '0',
-      compilerInputHash: system.compiled.inputHash,
-      contracts: {
-        deviceRegistry: system.contracts.deviceRegistry,
-        revenueOracle: system.contracts.revenueOracle,
-        identityRegistry: identity,
-        hkdStablecoin: stable,
+    const file = contractsFileOf(system, [
+      {
+        poolId: POOL,
+        poolIdBytes32: POOL_HEX,
+        token,
+        distributor,
+        paymentToken: stable,
+        treasury: system.treasury.account.address,
+        firstEpoch: 0,
+        deployedAtBlock: String(tokenDeployed.blockNumber),
       },
-      oracle: {
-        signers: system.signers.map((s) => s.account.address),
-        threshold: 2,
-        challengeWindowSec: 60,
-        guardian: system.guardian.account.address,
-      },
-      pools: {
-        [POOL]: {
-          poolId: POOL,
-          poolIdBytes32: POOL_HEX,
-          token,
-          distributor,
-          paymentToken: stable,
-          treasury: system.treasury.account.address,
-          firstEpoch: 0,
-          deployedAtBlock: String(tokenDeployed.blockNumber),
-        },
-      },
-    }
+    ])
     writeFileSync(contractsFile, JSON.stringify(file))
     env = {
       ...endpointsToEnv({ ...inject('endpoints'), chain: anvil.endpoint }),

@@ -1,6 +1,7 @@
 /**
  * The HolderReader port on runtime/chain: one PoolChain and one HolderClaimsReader per pool of
- * the contracts file, all reading one artifact store (GRIDROOT_ARTIFACT_DIR).
+ * the contracts file, all reading one artifact store (GRIDROOT_ARTIFACT_DIR); the addresses a
+ * holder's wallet sends claims to.
  */
 import type { Address, PublicClient } from 'viem'
 import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
@@ -31,8 +32,15 @@ export function createHolderReader(options: {
     if (pool === undefined) throw new Error(`pool ${poolId} is not in the contracts file`)
     return pool
   }
+  const holderContracts = {
+    chainId: options.contracts.chainId,
+    pools: Object.values(options.contracts.pools)
+      .map(({ poolId, distributor, paymentToken }) => ({ poolId, distributor, paymentToken }))
+      .sort((x, y) => (x.poolId < y.poolId ? -1 : 1)),
+  }
   return {
     pools: () => ids,
+    contracts: () => holderContracts,
     position: (poolId, account) => get(poolId).claims.read(account),
     async distributedEpochs(poolId) {
       return new Set((await get(poolId).chain.publishedRoots()).map((r) => r.epoch))

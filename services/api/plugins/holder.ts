@@ -11,7 +11,7 @@ import { ApiError } from '../errors.ts'
 import type { HolderPosition, HolderReader } from '../ports.ts'
 import { errorResponses, POOL_ID, UNITS } from '../schemas.ts'
 
-const ADDRESS = { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } as const
+export const ADDRESS = { type: 'string', pattern: '^0x[0-9a-fA-F]{40}$' } as const
 const HASH = { type: 'string', pattern: '^0x[0-9a-f]{64}$' } as const
 
 const POSITION = {
@@ -88,9 +88,45 @@ async function positionOf(holders: HolderReader, poolId: string, account: string
 
 export async function holderPlugin(
   app: FastifyInstance,
-  opts: { readonly holders: HolderReader },
+  opts: { readonly holders: HolderReader; readonly devWallet: boolean },
 ): Promise<void> {
   const { holders } = opts
+  app.get(
+    '/chain',
+    {
+      schema: {
+        tags: ['holder'],
+        summary: "Where a wallet sends claims: the chain id and each pool's distributor and payment token",
+        description:
+          'The dashboard checks the wallet is on chainId before a claim; devWallet says the local stack offers its dev accounts (/api/v1/dev-wallet).',
+        response: {
+          200: {
+            type: 'object',
+            required: ['chainId', 'devWallet', 'pools'],
+            additionalProperties: false,
+            properties: {
+              chainId: { type: 'integer' },
+              devWallet: { type: 'boolean' },
+              pools: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['poolId', 'distributor', 'paymentToken'],
+                  additionalProperties: false,
+                  properties: { poolId: POOL_ID, distributor: ADDRESS, paymentToken: ADDRESS },
+                },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async () => {
+      const { chainId, pools } = holders.contracts()
+      return { chainId, devWallet: opts.devWallet, pools: [...pools] }
+    },
+  )
   app.get(
     '/pools',
     {

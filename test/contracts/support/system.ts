@@ -22,6 +22,7 @@ import type { DeployClients } from '../../../contracts/deploy/deploy-contract.ts
 import { type CoreAddresses, deployCore } from '../../../contracts/deploy/deploy-core.ts'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../../../contracts/deploy/dev-accounts.ts'
 import { chainFor } from '../../../runtime/clients/chain.ts'
+import type { ContractsFile, PoolContracts } from '../../../runtime/contracts-file.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 
 export type Wallet = WalletClient<Transport, Chain, Account>
@@ -106,4 +107,35 @@ export async function exec(
   const receipt = await system.publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status !== 'success') throw new Error(`${request.functionName} reverted on-chain`)
   return { receipt, result: result as unknown }
+}
+
+/** This system's contracts file (runtime/contracts-file.ts) with `pools`, as `npm run deploy` writes it. */
+export function contractsFileOf(
+  system: System,
+  pools: readonly PoolContracts[],
+  oracle: { readonly threshold: number; readonly challengeWindowSec: number } = {
+    threshold: 2,
+    challengeWindowSec: 60,
+  },
+): ContractsFile {
+  return {
+    version: 1,
+    chainId: system.chain.id,
+    deployer: system.deployer.walletClient.account.address,
+    deployedAtBlock: '0',
+    compilerInputHash: system.compiled.inputHash,
+    contracts: {
+      deviceRegistry: system.contracts.deviceRegistry,
+      revenueOracle: system.contracts.revenueOracle,
+      identityRegistry: system.contracts.identityRegistry,
+      hkdStablecoin: system.contracts.hkdStablecoin,
+    },
+    oracle: {
+      signers: system.signers.map((s) => s.account.address),
+      threshold: oracle.threshold,
+      challengeWindowSec: oracle.challengeWindowSec,
+      guardian: system.guardian.account.address,
+    },
+    pools: Object.fromEntries(pools.map((p) => [p.poolId, p])),
+  }
 }

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError } from '../../core/errors/base.ts'
+import { apiConfigFromEnv } from './config.ts'
+
+const BASE = { GRIDROOT_REGISTRY_FILE: 'registry.json', GRIDROOT_CONTRACTS_FILE: 'contracts.json' }
+
+function refusal(env: Record<string, string>): string {
+  try {
+    apiConfigFromEnv(env)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return (error as ConfigError).message
+  }
+  throw new Error('the configuration was accepted')
+}
+
+describe('GRIDROOT_API_DEV_WALLET', () => {
+  it('is off unless set', () => {
+    expect(apiConfigFromEnv(BASE).devWallet).toBe('off')
+  })
+
+  it('turns on for a loopback API of a local anvil with a contracts file', () => {
+    for (const host of ['127.0.0.1', '::1', 'localhost']) {
+      expect(
+        apiConfigFromEnv({ ...BASE, GRIDROOT_API_DEV_WALLET: 'anvil', GRIDROOT_API_HOST: host }).devWallet,
+      ).toBe('anvil')
+    }
+  })
+
+  it('is refused on a host other machines reach', () => {
+    expect(refusal({ ...BASE, GRIDROOT_API_DEV_WALLET: 'anvil', GRIDROOT_API_HOST: '0.0.0.0' })).toContain(
+      'GRIDROOT_API_HOST: the dev wallet needs a loopback host',
+    )
+  })
+
+  it('is refused on any chain but anvil', () => {
+    expect(refusal({ ...BASE, GRIDROOT_API_DEV_WALLET: 'anvil', GRIDROOT_CHAIN_ID: '1' })).toContain(
+      'GRIDROOT_CHAIN_ID: the dev wallet runs on anvil (chain id 31337) only, not on 1',
+    )
+  })
+
+  it('is refused without a contracts file, and for unknown values', () => {
+    expect(refusal({ GRIDROOT_REGISTRY_FILE: 'r.json', GRIDROOT_API_DEV_WALLET: 'anvil' })).toContain(
+      'GRIDROOT_CONTRACTS_FILE: the dev wallet needs the contracts file',
+    )
+    expect(refusal({ ...BASE, GRIDROOT_API_DEV_WALLET: 'on' })).toContain('GRIDROOT_API_DEV_WALLET')
+  })
+})
