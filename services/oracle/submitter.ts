@@ -43,13 +43,14 @@ const MAX_STEPS_PER_TICK = 8
 
 export function createSubmitter(deps: SubmitterDeps): Submitter {
   const { chain, logger, metrics } = deps
-  const book = new SignatureBook()
+  const book = new SignatureBook(deps.pools)
   const state: Submitter['state'] = { chainHealthy: true, lastError: undefined, lastStep: new Map() }
 
   const poolState = async (poolId: string): Promise<PoolChainState | undefined> => {
     const pool = await chain.pool(poolId)
     if (!pool) return undefined
     const record = await chain.epochRecord(poolId, pool.nextEpoch)
+    book.sync(poolId, pool.nextEpoch, record.attempt)
     return {
       poolId,
       nextEpoch: pool.nextEpoch,
@@ -59,6 +60,22 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
           ? { epoch: pool.nextEpoch, root: record.root, finalizableAtSec: record.finalizesAtSec }
           : undefined,
       rejectedRoots: record.attempt > 0 ? await chain.rejectedRoots(poolId, pool.nextEpoch) : [],
+    }
+  }
+
+  /**
+   * Before the first signature of a pool (on start, re-reading the topic), learn the chain's
+   * next epoch and the signer set, so the book's bounds apply from the first record. If the
+   * chain is unreachable the book still bounds itself (see SignatureBook) and the next tick syncs.
+   */
+  const syncBook = async (poolId: string): Promise<void> => {
+    if (book.isSynced(poolId) && book.hasSigners()) return
+    if (!deps.pools.includes(poolId)) return
+    try {
+      if (!book.hasSigners()) book.setSigners((await chain.signerSet()).signers)
+      if (!book.isSynced(poolId)) await poolState(poolId)
+    } catch (error) {
+      logger.debug({ err: error, poolId }, 'chain state for the signature book not read yet')
     }
   }
 
@@ -129,6 +146,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
           },
           'a signer refused to sign',
         )
+        await syncBook(message.poolId)
         book.addRefusal(message)
         return
       }
@@ -148,7 +166,24 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         )
         return
       }
-      const disagreement = book.add(message)
+      await syncBook(message.proposal.poolId)
+      const added = book.add(message)
+      if (added.kind === 'refused') {
+        // History re-read on start is EPOCH_DONE / STALE_ATTEMPT by the thousand: not worth a warning.
+        const routine = added.reason === 'EPOCH_DONE' || added.reason === 'STALE_ATTEMPT'
+        logger[routine ? 'debug' : 'warn'](
+          {
+            poolId: message.proposal.poolId,
+            epoch: message.proposal.epoch,
+            signer: message.signer,
+            root: message.proposal.root,
+            reason: added.reason,
+          },
+          'signature not kept',
+        )
+        return
+      }
+      const { disagreement } = added
       if (disagreement) {
         metrics.disagreements.inc()
         logger.error(
@@ -160,6 +195,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     async tick() {
       try {
         const { signers, threshold } = await chain.signerSet()
+        book.setSigners(signers)
         for (const poolId of deps.pools) {
           for (let i = 0; i < MAX_STEPS_PER_TICK; i++)
             if (!(await stepPool(poolId, signers, threshold))) break

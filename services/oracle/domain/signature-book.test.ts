@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { type Hex, type Proposal, ZERO_HASH } from './proposal.ts'
-import { SignatureBook } from './signature-book.ts'
+import { type AddResult, SignatureBook } from './signature-book.ts'
 import { nextSubmitStep, type PoolChainState } from './submit-step.ts'
 
 const A = '0x00000000000000000000000000000000000000a1' as Hex
@@ -21,11 +21,12 @@ const proposal = (root: string, overrides: Partial<Proposal> = {}): Proposal => 
   archiveHash: `0x${'22'.repeat(32)}`,
   ...overrides,
 })
+const disagreementOf = (r: AddResult) => (r.kind === 'added' ? r.disagreement : undefined)
 const sig = (who: Hex): Hex => `0x${who.slice(2).repeat(3).slice(0, 130)}`
 
 describe('SignatureBook', () => {
   it('is ready only when threshold current signers signed the same proposal, signers ascending', () => {
-    const book = new SignatureBook()
+    const book = new SignatureBook(['pool-a'])
     book.add({ proposal: proposal('aa'), signer: C, signature: sig(C) })
     expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     book.add({ proposal: proposal('aa'), signer: OUTSIDER, signature: sig(OUTSIDER) })
@@ -38,29 +39,141 @@ describe('SignatureBook', () => {
   })
 
   it('never mixes proposals to reach the threshold, and reports a disagreement with both roots', () => {
-    const book = new SignatureBook()
-    expect(book.add({ proposal: proposal('aa'), signer: A, signature: sig(A) })).toBeUndefined()
-    const disagreement = book.add({ proposal: proposal('bb'), signer: B, signature: sig(B) })
+    const book = new SignatureBook(['pool-a'])
+    expect(
+      disagreementOf(book.add({ proposal: proposal('aa'), signer: A, signature: sig(A) })),
+    ).toBeUndefined()
+    const disagreement = disagreementOf(book.add({ proposal: proposal('bb'), signer: B, signature: sig(B) }))
     expect(disagreement?.proposals.map((p) => p.root)).toEqual([proposal('aa').root, proposal('bb').root])
     expect(disagreement?.proposals[1]?.signers).toEqual([B.toLowerCase()])
     expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     // Same root, another archive hash: still a different proposal.
-    const other = book.add({
-      proposal: proposal('aa', { archiveHash: ZERO_HASH }),
-      signer: C,
-      signature: sig(C),
-    })
+    const other = disagreementOf(
+      book.add({ proposal: proposal('aa', { archiveHash: ZERO_HASH }), signer: C, signature: sig(C) }),
+    )
     expect(other?.proposals).toHaveLength(3)
     expect(book.ready('pool-a', 3, 0, SIGNERS, 2)).toBeUndefined()
     // A second signature on a proposal already seen is no new disagreement.
-    expect(book.add({ proposal: proposal('bb'), signer: C, signature: sig(C) })).toBeUndefined()
+    expect(book.add({ proposal: proposal('bb'), signer: C, signature: sig(C) })).toEqual({
+      kind: 'added',
+      disagreement: undefined,
+    })
     expect(book.ready('pool-a', 3, 0, SIGNERS, 2)?.proposal.root).toBe(proposal('bb').root)
   })
 
   it('skips rejected roots', () => {
-    const book = new SignatureBook()
+    const book = new SignatureBook(['pool-a'])
     for (const s of [A, B]) book.add({ proposal: proposal('aa'), signer: s, signature: sig(s) })
     expect(book.ready('pool-a', 3, 0, SIGNERS, 2, new Set([proposal('aa').root]))).toBeUndefined()
+  })
+})
+
+describe('SignatureBook bounds', () => {
+  const signed = (who: Hex, root: string, over: Partial<Proposal> = {}) => ({
+    proposal: proposal(root, over),
+    signer: who,
+    signature: sig(who),
+  })
+
+  it('keeps only epochs from the chain’s next epoch to the window ahead, and drops what became final', () => {
+    const book = new SignatureBook(['pool-a'], { epochsAhead: 4 })
+    book.sync('pool-a', 3, 0)
+    expect(book.add(signed(A, 'aa', { epoch: 2 }))).toEqual({ kind: 'refused', reason: 'EPOCH_DONE' })
+    expect(book.add(signed(A, 'aa', { epoch: 8 }))).toEqual({ kind: 'refused', reason: 'EPOCH_TOO_FAR' })
+    for (let epoch = 3; epoch <= 7; epoch++) expect(book.add(signed(A, 'aa', { epoch })).kind).toBe('added')
+    expect(book.add({ ...signed(A, 'aa'), proposal: { ...proposal('aa'), poolId: 'pool-x' } })).toEqual({
+      kind: 'refused',
+      reason: 'UNKNOWN_POOL',
+    })
+    expect(book.size().epochs).toBe(5)
+    book.sync('pool-a', 6, 0) // epochs 3–5 final
+    expect(book.size().epochs).toBe(2)
+    expect(book.proposalsFor('pool-a', 5)).toEqual([])
+    expect(book.proposalsFor('pool-a', 6)).toHaveLength(1)
+    // the chain never goes back: an older state read late changes nothing
+    book.sync('pool-a', 4, 0)
+    expect(book.add(signed(A, 'aa', { epoch: 5 }))).toEqual({ kind: 'refused', reason: 'EPOCH_DONE' })
+    book.forgetBefore('pool-a', 7)
+    expect(book.size().epochs).toBe(1)
+  })
+
+  it('drops the next epoch’s earlier attempts once the guardian rejected one', () => {
+    const book = new SignatureBook(['pool-a'])
+    book.sync('pool-a', 3, 0)
+    for (const s of [A, B]) book.add(signed(s, 'aa'))
+    book.sync('pool-a', 3, 1)
+    expect(book.size().proposals).toBe(0)
+    expect(book.add(signed(A, 'aa'))).toEqual({ kind: 'refused', reason: 'STALE_ATTEMPT' })
+    expect(book.add(signed(A, 'cc', { attempt: 1 })).kind).toBe('added')
+    expect(book.add(signed(B, 'cc', { attempt: 1 })).kind).toBe('added')
+    expect(book.ready('pool-a', 3, 1, SIGNERS, 2)?.proposal.root).toBe(proposal('cc').root)
+  })
+
+  it('a signer flooding one epoch with roots keeps only its latest, and the honest root still gets proposed', () => {
+    const book = new SignatureBook(['pool-a'], { proposalsPerSigner: 2 })
+    book.setSigners(SIGNERS)
+    book.sync('pool-a', 3, 0)
+    book.add(signed(A, 'aa'))
+    for (let i = 0; i < 1000; i++) expect(book.add(signed(C, `f${i.toString(16)}`)).kind).toBe('added')
+    expect(book.size()).toMatchObject({ proposals: 3, signatures: 3 })
+    expect(book.proposalsFor('pool-a', 3).map((p) => p.root)).toEqual(
+      [proposal('aa'), proposal('f3e6'), proposal('f3e7')].map((p) => p.root),
+    )
+    book.add(signed(B, 'aa'))
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)?.signers).toEqual([A, B])
+  })
+
+  it('refuses signers outside the on-chain set once it is known, and drops a removed signer’s signatures', () => {
+    const book = new SignatureBook(['pool-a'])
+    book.sync('pool-a', 3, 0)
+    expect(book.add(signed(OUTSIDER, 'aa')).kind).toBe('added')
+    book.add(signed(A, 'aa'))
+    book.setSigners(SIGNERS)
+    expect(book.size().signatures).toBe(1)
+    expect(book.add(signed(OUTSIDER, 'bb'))).toEqual({ kind: 'refused', reason: 'NOT_A_SIGNER' })
+    book.setSigners([B, C])
+    expect(book.size()).toMatchObject({ proposals: 0, signatures: 0 })
+  })
+
+  it('before the signer set and the chain are known: at most so many proposals, signatures and epochs', () => {
+    const book = new SignatureBook(['pool-a'], {
+      epochsAhead: 3,
+      proposalsPerEpoch: 4,
+      signaturesPerProposal: 5,
+    })
+    const key = (i: number) => `0x${i.toString(16).padStart(40, '0')}` as Hex
+    const results = Array.from({ length: 50 }, (_, i) => book.add(signed(key(i + 1), `e${i}`)))
+    expect(results.filter((r) => r.kind === 'added')).toHaveLength(4)
+    expect(results[49]).toEqual({ kind: 'refused', reason: 'TOO_MANY_PROPOSALS' })
+    const onOne = Array.from({ length: 50 }, (_, i) => book.add(signed(key(100 + i), 'e0')))
+    expect(onOne.filter((r) => r.kind === 'added')).toHaveLength(4)
+    expect(onOne[49]).toEqual({ kind: 'refused', reason: 'TOO_MANY_SIGNATURES' })
+    for (let epoch = 10; epoch < 100; epoch++) book.add(signed(A, 'aa', { epoch }))
+    expect(book.size().epochs).toBe(4)
+    expect(book.proposalsFor('pool-a', 99)).toHaveLength(1)
+    expect(book.proposalsFor('pool-a', 3)).toEqual([])
+    // once the chain is known, what is beyond its window goes
+    book.sync('pool-a', 97, 0)
+    expect(book.size().epochs).toBe(3)
+  })
+
+  it('keeps the latest refusal per signer, under the same window', () => {
+    const book = new SignatureBook(['pool-a'], { refusalsPerEpoch: 2 })
+    book.sync('pool-a', 3, 0)
+    const refusal = (signer: Hex, detail: string, epoch = 3) => ({
+      poolId: 'pool-a',
+      epoch,
+      signer,
+      reason: 'ANNOUNCEMENT_MISMATCH',
+      detail,
+      ownRoot: undefined,
+    })
+    expect(book.addRefusal(refusal(A, 'one'))).toBeUndefined()
+    book.addRefusal(refusal(A, 'two'))
+    book.addRefusal(refusal(B, 'three'))
+    book.addRefusal(refusal(C, 'four'))
+    expect(book.refusalsFor('pool-a', 3).map((r) => r.detail)).toEqual(['three', 'four'])
+    expect(book.addRefusal(refusal(A, 'old', 2))).toBe('EPOCH_DONE')
   })
 })
 
@@ -73,7 +186,7 @@ describe('nextSubmitStep', () => {
     rejectedRoots: [],
     ...over,
   })
-  const book = new SignatureBook()
+  const book = new SignatureBook(['pool-a'])
   for (const s of [A, B]) book.add({ proposal: proposal('aa'), signer: s, signature: sig(s) })
   const readyFor = (epoch: number, attempt: number, rejected: ReadonlySet<string>) =>
     book.ready('pool-a', epoch, attempt, SIGNERS, 2, rejected)

@@ -6,8 +6,15 @@
  * Signers agree when they signed the same proposal (every field, see `proposalKey`). Two
  * proposals for one pool and epoch are a disagreement: reported once per new proposal, with both
  * roots, so it can be logged and counted. Nothing reaches the threshold by mixing proposals.
+ *
+ * Bounded, whatever the signers publish (a hostile or buggy one may sign any number of roots and
+ * epochs, and anyone can make keys whose signatures recover): only the book's pools; per pool
+ * only epochs from the chain's next epoch to `epochsAhead` beyond it, and at that next epoch only
+ * its current attempt (`sync`); once the signer set is known (`setSigners`) only its members;
+ * per signer and epoch its latest `proposalsPerSigner` proposals; per epoch at most
+ * `proposalsPerEpoch` distinct proposals, `signaturesPerProposal` signatures on one, and
+ * `refusalsPerEpoch` refusals. What is final is dropped when the chain's next epoch passes it.
  */
-import { getOrCreate } from '../../../core/collections.ts'
 import { type Hex, type Proposal, proposalKey } from './proposal.ts'
 
 export interface SignedProposal {
@@ -44,6 +51,44 @@ export interface ReadyProposal {
   readonly signatures: readonly Hex[]
 }
 
+export interface SignatureBookLimits {
+  /** Epochs kept beyond the chain's next epoch: how far the signers may run ahead of the chain. */
+  readonly epochsAhead: number
+  /** Distinct proposals kept per pool epoch (raised to members × proposalsPerSigner). */
+  readonly proposalsPerEpoch: number
+  /** Proposals one signer counts on per pool epoch; a newer one drops its oldest. */
+  readonly proposalsPerSigner: number
+  /** Signatures kept on one proposal (binds only while the signer set is not known yet). */
+  readonly signaturesPerProposal: number
+  /** Refusals kept per pool epoch (the latest per signer). */
+  readonly refusalsPerEpoch: number
+}
+
+export const DEFAULT_SIGNATURE_BOOK_LIMITS: SignatureBookLimits = {
+  epochsAhead: 64,
+  proposalsPerEpoch: 8,
+  proposalsPerSigner: 2,
+  signaturesPerProposal: 16,
+  refusalsPerEpoch: 16,
+}
+
+/**
+ * Why a signature was not kept. `EPOCH_DONE` and `STALE_ATTEMPT` are the normal fate of history
+ * re-read on start; the others mean a signer published what no submitter can use.
+ */
+export type BookRefusal =
+  | 'UNKNOWN_POOL'
+  | 'EPOCH_DONE'
+  | 'STALE_ATTEMPT'
+  | 'EPOCH_TOO_FAR'
+  | 'NOT_A_SIGNER'
+  | 'TOO_MANY_PROPOSALS'
+  | 'TOO_MANY_SIGNATURES'
+
+export type AddResult =
+  | { readonly kind: 'added'; readonly disagreement: Disagreement | undefined }
+  | { readonly kind: 'refused'; readonly reason: BookRefusal }
+
 interface Candidate {
   readonly proposal: Proposal
   readonly key: string
@@ -51,43 +96,155 @@ interface Candidate {
   readonly signatures: Map<string, Hex>
 }
 
-const epochKey = (poolId: string, epoch: number) => `${poolId}\u0000${epoch}`
+interface EpochEntry {
+  readonly candidates: Map<string, Candidate>
+  /** signer (lower-case) → keys of the candidates it signed, oldest first */
+  readonly bySigner: Map<string, string[]>
+  /** signer (lower-case) → its latest refusal, oldest first */
+  readonly refusals: Map<string, Refusal>
+}
+
+interface PoolEntry {
+  /** The chain's next epoch and its attempt, once known. */
+  floor: { epoch: number; attempt: number } | undefined
+  readonly epochs: Map<number, EpochEntry>
+}
 
 export class SignatureBook {
-  private readonly candidates = new Map<string, Map<string, Candidate>>()
-  private readonly refusals = new Map<string, Refusal[]>()
+  private readonly pools = new Map<string, PoolEntry>()
+  private readonly limits: SignatureBookLimits
+  private members: Set<string> | undefined
 
-  /** Adds a verified signature; returns the disagreement it reveals, if it is a new proposal. */
-  add(signed: SignedProposal): Disagreement | undefined {
-    const { proposal } = signed
-    const byKey = getOrCreate(this.candidates, epochKey(proposal.poolId, proposal.epoch), () => new Map())
-    const key = proposalKey(proposal)
-    const isNew = !byKey.has(key)
-    const candidate = getOrCreate(byKey, key, () => ({ proposal, key, signatures: new Map() }))
-    candidate.signatures.set(signed.signer.toLowerCase(), signed.signature)
-    if (!isNew || byKey.size < 2) return undefined
-    return {
-      poolId: proposal.poolId,
-      epoch: proposal.epoch,
-      proposals: [...byKey.values()].map((c) => ({
-        root: c.proposal.root,
-        key: c.key,
-        signers: [...c.signatures.keys()] as Hex[],
-      })),
+  constructor(pools: readonly string[], limits: Partial<SignatureBookLimits> = {}) {
+    this.limits = { ...DEFAULT_SIGNATURE_BOOK_LIMITS, ...limits }
+    for (const poolId of pools) this.pools.set(poolId, { floor: undefined, epochs: new Map() })
+  }
+
+  /** Whether the chain's next epoch of this pool is known (see `sync`). */
+  isSynced(poolId: string): boolean {
+    return this.pools.get(poolId)?.floor !== undefined
+  }
+
+  hasSigners(): boolean {
+    return this.members !== undefined
+  }
+
+  /**
+   * The chain state of a pool: its next epoch and that epoch's attempt. Drops every earlier
+   * epoch (final), the next epoch's earlier attempts, and epochs beyond the window.
+   */
+  sync(poolId: string, nextEpoch: number, attempt: number): void {
+    const pool = this.pools.get(poolId)
+    if (!pool) return
+    const floor = pool.floor
+    if (floor && (nextEpoch < floor.epoch || (nextEpoch === floor.epoch && attempt < floor.attempt))) return
+    pool.floor = { epoch: nextEpoch, attempt }
+    for (const [epoch, entry] of pool.epochs) {
+      if (epoch < nextEpoch || epoch > nextEpoch + this.limits.epochsAhead) pool.epochs.delete(epoch)
+      else if (epoch === nextEpoch)
+        for (const candidate of [...entry.candidates.values()])
+          if (candidate.proposal.attempt < attempt) dropCandidate(entry, candidate)
     }
   }
 
-  addRefusal(refusal: Refusal): void {
-    getOrCreate(this.refusals, epochKey(refusal.poolId, refusal.epoch), () => []).push(refusal)
+  /** The on-chain signer set: signatures of anyone else are dropped and refused from now on. */
+  setSigners(signers: readonly Hex[]): void {
+    this.members = new Set(signers.map((s) => s.toLowerCase()))
+    for (const pool of this.pools.values())
+      for (const entry of pool.epochs.values())
+        for (const signer of [...entry.bySigner.keys()])
+          if (!this.members.has(signer))
+            for (const key of [...entry.bySigner.get(signer)!]) dropSignature(entry, key, signer)
+  }
+
+  /** Adds a verified signature; tells the disagreement it reveals, if it is a new proposal. */
+  add(signed: SignedProposal): AddResult {
+    const { proposal } = signed
+    const signer = signed.signer.toLowerCase()
+    const pool = this.pools.get(proposal.poolId)
+    if (!pool) return refused('UNKNOWN_POOL')
+    const placed = this.placeEpoch(pool, proposal.epoch, proposal.attempt)
+    if (typeof placed === 'string') return refused(placed)
+    if (this.members && !this.members.has(signer)) return refused('NOT_A_SIGNER')
+    const entry = placed
+    const key = proposalKey(proposal)
+    const existing = entry.candidates.get(key)
+    if (existing?.signatures.has(signer)) {
+      existing.signatures.set(signer, signed.signature)
+      return { kind: 'added', disagreement: undefined }
+    }
+    // The signer's latest proposals count; its oldest makes room.
+    for (let mine = entry.bySigner.get(signer); mine && mine.length >= this.limits.proposalsPerSigner; ) {
+      dropSignature(entry, mine[0]!, signer)
+      mine = entry.bySigner.get(signer)
+    }
+    const candidate = entry.candidates.get(key)
+    if (!candidate) {
+      const cap = Math.max(
+        this.limits.proposalsPerEpoch,
+        (this.members?.size ?? 0) * this.limits.proposalsPerSigner,
+      )
+      if (entry.candidates.size >= cap) return refused('TOO_MANY_PROPOSALS')
+    } else if (candidate.signatures.size >= this.limits.signaturesPerProposal) {
+      return refused('TOO_MANY_SIGNATURES')
+    }
+    const isNew = !candidate
+    const target = candidate ?? { proposal, key, signatures: new Map<string, Hex>() }
+    if (isNew) entry.candidates.set(key, target)
+    target.signatures.set(signer, signed.signature)
+    entry.bySigner.set(signer, [...(entry.bySigner.get(signer) ?? []), key])
+    if (!isNew || entry.candidates.size < 2) return { kind: 'added', disagreement: undefined }
+    return {
+      kind: 'added',
+      disagreement: {
+        poolId: proposal.poolId,
+        epoch: proposal.epoch,
+        proposals: [...entry.candidates.values()].map((c) => ({
+          root: c.proposal.root,
+          key: c.key,
+          signers: [...c.signatures.keys()] as Hex[],
+        })),
+      },
+    }
+  }
+
+  /** Keeps a refusal (the latest per signer) under the same window; tells why not otherwise. */
+  addRefusal(refusal: Refusal): BookRefusal | undefined {
+    const pool = this.pools.get(refusal.poolId)
+    if (!pool) return 'UNKNOWN_POOL'
+    const placed = this.placeEpoch(pool, refusal.epoch, undefined)
+    if (typeof placed === 'string') return placed
+    const signer = refusal.signer.toLowerCase()
+    if (this.members && !this.members.has(signer)) return 'NOT_A_SIGNER'
+    placed.refusals.delete(signer)
+    placed.refusals.set(signer, refusal)
+    for (const oldest of placed.refusals.keys()) {
+      if (placed.refusals.size <= this.limits.refusalsPerEpoch) break
+      placed.refusals.delete(oldest)
+    }
+    return undefined
   }
 
   refusalsFor(poolId: string, epoch: number): readonly Refusal[] {
-    return this.refusals.get(epochKey(poolId, epoch)) ?? []
+    return [...(this.pools.get(poolId)?.epochs.get(epoch)?.refusals.values() ?? [])]
   }
 
   /** Distinct proposals seen for a pool and epoch. */
   proposalsFor(poolId: string, epoch: number): readonly Proposal[] {
-    return [...(this.candidates.get(epochKey(poolId, epoch))?.values() ?? [])].map((c) => c.proposal)
+    return [...(this.pools.get(poolId)?.epochs.get(epoch)?.candidates.values() ?? [])].map((c) => c.proposal)
+  }
+
+  /** What the book holds, for health and tests. */
+  size(): { epochs: number; proposals: number; signatures: number; refusals: number } {
+    const out = { epochs: 0, proposals: 0, signatures: 0, refusals: 0 }
+    for (const pool of this.pools.values())
+      for (const entry of pool.epochs.values()) {
+        out.epochs++
+        out.proposals += entry.candidates.size
+        out.refusals += entry.refusals.size
+        for (const c of entry.candidates.values()) out.signatures += c.signatures.size
+      }
+    return out
   }
 
   /**
@@ -106,7 +263,7 @@ export class SignatureBook {
     if (threshold < 1) return undefined
     const allowed = new Set(currentSigners.map((s) => s.toLowerCase()))
     let best: { candidate: Candidate; signers: string[] } | undefined
-    for (const candidate of this.candidates.get(epochKey(poolId, epoch))?.values() ?? []) {
+    for (const candidate of this.pools.get(poolId)?.epochs.get(epoch)?.candidates.values() ?? []) {
       if (candidate.proposal.attempt !== attempt) continue
       if (excludedRoots.has(candidate.proposal.root.toLowerCase())) continue
       const signers = [...candidate.signatures.keys()].filter((s) => allowed.has(s))
@@ -130,11 +287,46 @@ export class SignatureBook {
 
   /** Forgets everything of epochs before `epoch` of a pool (they are final). */
   forgetBefore(poolId: string, epoch: number): void {
-    for (const map of [this.candidates, this.refusals] as Map<string, unknown>[]) {
-      for (const key of map.keys()) {
-        const [pool, e] = key.split('\u0000')
-        if (pool === poolId && Number(e) < epoch) map.delete(key)
-      }
-    }
+    const floor = this.pools.get(poolId)?.floor
+    if (!floor || epoch > floor.epoch) this.sync(poolId, epoch, 0)
   }
+
+  /**
+   * The entry of a pool epoch, made if needed, or why it may not be. Before the chain's next
+   * epoch is known, the highest `epochsAhead + 1` epochs are kept (the chain moves forward, and
+   * `sync` trims the rest as soon as it is known).
+   */
+  private placeEpoch(pool: PoolEntry, epoch: number, attempt: number | undefined): EpochEntry | BookRefusal {
+    const { floor } = pool
+    if (floor) {
+      if (epoch < floor.epoch) return 'EPOCH_DONE'
+      if (epoch === floor.epoch && attempt !== undefined && attempt < floor.attempt) return 'STALE_ATTEMPT'
+      if (epoch > floor.epoch + this.limits.epochsAhead) return 'EPOCH_TOO_FAR'
+    }
+    let entry = pool.epochs.get(epoch)
+    if (entry) return entry
+    if (!floor && pool.epochs.size > this.limits.epochsAhead) {
+      const lowest = Math.min(...pool.epochs.keys())
+      if (epoch < lowest) return 'EPOCH_TOO_FAR'
+      pool.epochs.delete(lowest)
+    }
+    entry = { candidates: new Map(), bySigner: new Map(), refusals: new Map() }
+    pool.epochs.set(epoch, entry)
+    return entry
+  }
+}
+
+const refused = (reason: BookRefusal): AddResult => ({ kind: 'refused', reason })
+
+function dropSignature(entry: EpochEntry, key: string, signer: string): void {
+  const candidate = entry.candidates.get(key)
+  candidate?.signatures.delete(signer)
+  if (candidate && candidate.signatures.size === 0) entry.candidates.delete(key)
+  const keys = entry.bySigner.get(signer)?.filter((k) => k !== key) ?? []
+  if (keys.length === 0) entry.bySigner.delete(signer)
+  else entry.bySigner.set(signer, keys)
+}
+
+function dropCandidate(entry: EpochEntry, candidate: Candidate): void {
+  for (const signer of [...candidate.signatures.keys()]) dropSignature(entry, candidate.key, signer)
 }
