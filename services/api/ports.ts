@@ -203,6 +203,8 @@ export interface HolderReader {
   /** Pools with a RevenueDistributor in the contracts file. */
   pools(): readonly string[]
   contracts(): HolderContracts
+  /** An ERC-20's symbol and decimals (read once from the chain), to show amounts in it. */
+  paymentToken(address: string): Promise<{ readonly symbol: string; readonly decimals: number }>
   position(poolId: string, account: string): Promise<HolderPosition>
   /** Epochs the pool's RevenueDistributor has a RootPublished event for. */
   distributedEpochs(poolId: string): Promise<ReadonlySet<number>>

@@ -261,6 +261,8 @@ describe('holder chain route and the wallet glue', () => {
           poolId: POOL,
           distributor: contracts.pools[POOL]!.distributor,
           paymentToken: contracts.pools[POOL]!.paymentToken,
+          paymentSymbol: 'tHKD',
+          paymentDecimals: 6,
         },
       ],
     })

@@ -344,6 +344,9 @@ describe('holder view (real Chromium, real chain, API and distributor processes)
     await connectAs(wrong.page, 'injected')
     expect(await wrong.page.getAttribute('#wallet-message', 'data-code')).toBe('WRONG_CHAIN')
     expect(await units(wrong.page, 'claimable')).toBe(C_UNITS.toString())
+    // Amounts still read in the payment token (its symbol and decimals come from the API's chain).
+    expect(await wrong.page.textContent(`.pool[data-pool="${POOL}"] .claimable`)).toBe('160.00 tHKD')
+    expect(await wrong.page.textContent(`.pool[data-pool="${POOL}"] .balance`)).toBe('–')
     await wrong.page.click(`.pool[data-pool="${POOL}"] button.claim`)
     expect(await messageCode(wrong.page)).toBe('WRONG_CHAIN')
     expect(await wrong.page.textContent(`.pool[data-pool="${POOL}"] .message`)).toContain(

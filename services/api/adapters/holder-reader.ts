@@ -4,6 +4,7 @@
  * holder's wallet sends claims to.
  */
 import type { Address, PublicClient } from 'viem'
+import { hkdStablecoinAbi } from '../../../contracts/abi/index.ts'
 import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
 import { createHolderClaimsReader, type HolderClaimsReader } from '../../../runtime/chain/holder-claims.ts'
 import { createPoolChain, type PoolChain } from '../../../runtime/chain/pool-chain.ts'
@@ -38,9 +39,27 @@ export function createHolderReader(options: {
       .map(({ poolId, distributor, paymentToken }) => ({ poolId, distributor, paymentToken }))
       .sort((x, y) => (x.poolId < y.poolId ? -1 : 1)),
   }
+  const tokens = new Map<string, Promise<{ symbol: string; decimals: number }>>()
+  const readToken = async (address: Address) => {
+    const read = <F extends 'symbol' | 'decimals'>(functionName: F) =>
+      options.publicClient.readContract({ address, abi: hkdStablecoinAbi, functionName })
+    const [symbol, decimals] = await Promise.all([read('symbol'), read('decimals')])
+    return { symbol, decimals: Number(decimals) }
+  }
   return {
     pools: () => ids,
     contracts: () => holderContracts,
+    paymentToken(address) {
+      const key = address.toLowerCase()
+      let token = tokens.get(key)
+      if (token === undefined) {
+        token = readToken(address as Address)
+        // A failed read (node down) is asked again next time, not remembered.
+        token.catch(() => tokens.delete(key))
+        tokens.set(key, token)
+      }
+      return token
+    },
     position: (poolId, account) => get(poolId).claims.read(account),
     async distributedEpochs(poolId) {
       return new Set((await get(poolId).chain.publishedRoots()).map((r) => r.epoch))

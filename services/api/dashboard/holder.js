@@ -135,16 +135,6 @@ function wrongChain() {
   )
 }
 
-async function tokenOf(address) {
-  if (!state.tokens.has(address)) {
-    const read = (functionName) =>
-      state.publicClient.readContract({ address, abi: hkdStablecoinAbi, functionName })
-    const [symbol, decimals] = await Promise.all([read('symbol'), read('decimals')])
-    state.tokens.set(address, { symbol, decimals: Number(decimals) })
-  }
-  return state.tokens.get(address)
-}
-
 const onRightChain = () => state.walletChainId === state.chain.chainId
 
 async function refresh() {
@@ -155,7 +145,6 @@ async function refresh() {
     for (const position of pools) state.positions.set(position.poolId, position)
     if (onRightChain()) {
       for (const pool of state.chain.pools) {
-        await tokenOf(pool.paymentToken)
         const balance = await state.publicClient.readContract({
           address: pool.paymentToken,
           abi: hkdStablecoinAbi,
@@ -380,6 +369,9 @@ function option(value, label) {
 async function start() {
   try {
     state.chain = await api('/chain')
+    // Symbols and decimals come from the API's chain: amounts read right on any wallet chain.
+    for (const pool of state.chain.pools)
+      state.tokens.set(pool.paymentToken, { symbol: pool.paymentSymbol, decimals: pool.paymentDecimals })
   } catch (error) {
     setStatus(
       error.code === 'NOT_FOUND'

@@ -96,7 +96,8 @@ export async function holderPlugin(
     {
       schema: {
         tags: ['holder'],
-        summary: "Where a wallet sends claims: the chain id and each pool's distributor and payment token",
+        summary:
+          "Where a wallet sends claims: the chain id, each pool's distributor and payment token (symbol, decimals)",
         description:
           'The dashboard checks the wallet is on chainId before a claim; devWallet says the local stack offers its dev accounts (/api/v1/dev-wallet).',
         response: {
@@ -111,9 +112,15 @@ export async function holderPlugin(
                 type: 'array',
                 items: {
                   type: 'object',
-                  required: ['poolId', 'distributor', 'paymentToken'],
+                  required: ['poolId', 'distributor', 'paymentToken', 'paymentSymbol', 'paymentDecimals'],
                   additionalProperties: false,
-                  properties: { poolId: POOL_ID, distributor: ADDRESS, paymentToken: ADDRESS },
+                  properties: {
+                    poolId: POOL_ID,
+                    distributor: ADDRESS,
+                    paymentToken: ADDRESS,
+                    paymentSymbol: { type: 'string' },
+                    paymentDecimals: { type: 'integer', minimum: 0, maximum: 36 },
+                  },
                 },
               },
             },
@@ -124,7 +131,23 @@ export async function holderPlugin(
     },
     async () => {
       const { chainId, pools } = holders.contracts()
-      return { chainId, devWallet: opts.devWallet, pools: [...pools] }
+      const withTokens = await Promise.all(
+        pools.map(async (pool) => {
+          try {
+            const token = await holders.paymentToken(pool.paymentToken)
+            return { ...pool, paymentSymbol: token.symbol, paymentDecimals: token.decimals }
+          } catch (error) {
+            throw new ApiError(
+              'UPSTREAM_UNAVAILABLE',
+              `the chain node did not answer for ${pool.paymentToken}`,
+              {
+                cause: error,
+              },
+            )
+          }
+        }),
+      )
+      return { chainId, devWallet: opts.devWallet, pools: withTokens }
     },
   )
   app.get(
