@@ -40,6 +40,7 @@ export class ReadingLines {
       quarantines: [],
       states: [],
       watermarks: new Map(),
+      rollups: [],
       offsets: [],
     })
     for (const line of lines) this.lines.push(line)

@@ -43,7 +43,7 @@ import {
   type SequenceRules,
   valueProblem,
 } from '../energy/sequence.ts'
-import { epochEndMs, epochOf, intervalStart, type TimeGrid } from '../epochs/grid.ts'
+import { epochEndMs, epochOf, epochStartMs, intervalStart, type TimeGrid } from '../epochs/grid.ts'
 import type { DeviceRecord } from '../identity/registry.ts'
 import { intervalRevenueUnits, type TariffBook } from '../revenue/tariffs.ts'
 import type { Reading, TelemetryMessage } from '../telemetry/types.ts'
@@ -64,6 +64,7 @@ import {
   pendingKey,
   ZERO_TOTALS,
 } from './device-state.ts'
+import { type RollupPoint, Rollups } from './rollups.ts'
 
 export interface AggregationSettings {
   readonly grid: TimeGrid
@@ -84,6 +85,8 @@ export interface IntervalWrite extends IntervalTotals {
 
 export interface AdjustmentWrite extends IntervalTotals {
   readonly device: DeviceRecord
+  /** The partition whose owner booked it (its rollup's partition). */
+  readonly partition: number
   readonly adjustsEpoch: number
   readonly bookedEpoch: number
   /** The reading that brought the late energy (boot, seq); keeps adjustment points apart. */
@@ -123,6 +126,8 @@ export interface Writes {
   readonly quarantines: QuarantineWrite[]
   readonly states: PersistedDeviceState[]
   readonly watermarks: Map<number, number>
+  /** Changed rollups, whole values: written with the states (core/aggregation/rollups.ts). */
+  readonly rollups: RollupPoint[]
   /** Offsets that may be committed once these writes are acknowledged. */
   readonly offsets: readonly { readonly partition: number; readonly offset: string }[]
 }
@@ -162,7 +167,14 @@ export class Aggregation {
   private readonly held = new Map<number, HeldRecord[]>()
   private counters: AggregationCounters = zeroCounters()
 
-  private dirtyIntervals = new Map<string, Omit<IntervalWrite, 'revenueUnits'>>()
+  /** With the totals the interval point held before this round of writes (its rollup adds the difference). */
+  private dirtyIntervals = new Map<
+    string,
+    Omit<IntervalWrite, 'revenueUnits'> & { readonly partition: number; readonly base: IntervalTotals }
+  >()
+  private readonly rollups = new Rollups()
+  /** Per partition, the rollup time before which everything was pruned as final. */
+  private readonly rollupsPrunedTo = new Map<number, number>()
   private adjustments = new Map<string, AdjustmentWrite>()
   private readingWrites: ReadingWrite[] = []
   private quarantineWrites: QuarantineWrite[] = []
@@ -179,7 +191,12 @@ export class Aggregation {
   }
 
   /** Restores persisted device states and watermarks (after a start or a rebalance). */
-  restore(states: readonly PersistedDeviceState[], watermarks: ReadonlyMap<number, number>): void {
+  restore(
+    states: readonly PersistedDeviceState[],
+    watermarks: ReadonlyMap<number, number>,
+    rollups: readonly RollupPoint[] = [],
+  ): void {
+    this.rollups.restore(rollups)
     for (const s of states) {
       const device = this.registry.get(s.deviceId)
       if (!device) continue
@@ -199,7 +216,9 @@ export class Aggregation {
       this.held.delete(p)
       this.nextOffsets.delete(p)
       this.clocks.forget(p)
+      this.rollupsPrunedTo.delete(p)
     }
+    this.rollups.forget(partitions)
     for (const [id, state] of this.devices) if (partitions.includes(state.partition)) this.devices.delete(id)
   }
 
@@ -478,6 +497,7 @@ export class Aggregation {
       this.adjustments.set(key, {
         ...addTotals(previous ?? ZERO_TOTALS, delta),
         device,
+        partition,
         adjustsEpoch: epoch,
         bookedEpoch,
         seq,
@@ -487,10 +507,13 @@ export class Aggregation {
       this.counters.lateAdjustments += 1
     } else {
       // Revenue is computed once per interval when the writes are taken, not per reading.
-      this.dirtyIntervals.set(`${device.deviceId}\u0000${device.poolId}\u0000${start}`, {
+      const key = `${device.deviceId}\u0000${device.poolId}\u0000${start}`
+      this.dirtyIntervals.set(key, {
         ...after,
         device,
         intervalStartMs: start,
+        partition,
+        base: this.dirtyIntervals.get(key)?.base ?? before,
       })
     }
     if (start === newOpenStartMs) state.open = { ...after, startMs: start }
@@ -586,13 +609,77 @@ export class Aggregation {
     return counters
   }
 
+  /**
+   * Adds what this round changed to the rollups: per interval point the difference to what it
+   * held before (revenue included: a point's revenue is computed on its whole totals), and every
+   * adjustment whole (each is a new point: its key holds the reading's boot and seq).
+   */
+  private rollUp(
+    intervals: readonly IntervalWrite[],
+    partitionOf: readonly number[],
+    bases: readonly IntervalTotals[],
+  ) {
+    intervals.forEach((w, i) => {
+      const base = bases[i] as IntervalTotals
+      const baseRevenue = base === ZERO_TOTALS ? 0n : this.revenue(w.device, w.intervalStartMs, base)
+      this.rollups.add(
+        {
+          partition: partitionOf[i] as number,
+          source: 'interval',
+          poolId: w.device.poolId,
+          assetClass: w.device.assetClass,
+          timeMs: w.intervalStartMs,
+        },
+        {
+          energyWh: w.energyWh - base.energyWh,
+          revenueUnits: w.revenueUnits - baseRevenue,
+          swaps: w.swaps - base.swaps,
+          readings: w.readings - base.readings,
+          quarantined: w.quarantined - base.quarantined,
+        },
+      )
+    })
+    for (const a of this.adjustments.values()) {
+      this.rollups.add(
+        {
+          partition: a.partition,
+          source: 'adjustment',
+          poolId: a.device.poolId,
+          assetClass: a.device.assetClass,
+          timeMs: epochStartMs(this.settings.grid, a.bookedEpoch),
+        },
+        a,
+      )
+    }
+  }
+
+  /** Drops the rollups the touched partitions can no longer change (after they were taken). */
+  private pruneRollups(): void {
+    for (const partition of this.touchedPartitions) {
+      if (!this.watermarks.has(partition)) continue
+      const fromMs = epochStartMs(this.settings.grid, this.bookingEpoch(partition))
+      if (fromMs <= (this.rollupsPrunedTo.get(partition) ?? Number.NEGATIVE_INFINITY)) continue
+      this.rollups.prune(partition, fromMs)
+      this.rollupsPrunedTo.set(partition, fromMs)
+    }
+  }
+
   /** Everything to write since the last call, then forgets it. */
   takeWrites(): Writes {
-    const writes: Writes = {
-      intervals: [...this.dirtyIntervals.values()].map((w) => ({
+    const dirty = [...this.dirtyIntervals.values()]
+    const intervals = dirty.map(
+      ({ partition: _, base: __, ...w }): IntervalWrite => ({
         ...w,
         revenueUnits: this.revenue(w.device, w.intervalStartMs, w),
-      })),
+      }),
+    )
+    this.rollUp(
+      intervals,
+      dirty.map((d) => d.partition),
+      dirty.map((d) => d.base),
+    )
+    const writes: Writes = {
+      intervals,
       adjustments: [...this.adjustments.values()],
       readings: this.readingWrites,
       quarantines: this.quarantineWrites,
@@ -611,11 +698,13 @@ export class Aggregation {
           : [],
       ),
       watermarks: new Map([...this.dirtyWatermarks].map((p) => [p, this.watermarks.get(p) as number])),
+      rollups: this.rollups.take(),
       offsets: [...this.touchedPartitions].flatMap((partition) => {
         const offset = this.committableOffset(partition)
         return offset === undefined ? [] : [{ partition, offset }]
       }),
     }
+    this.pruneRollups()
     this.touchedPartitions = new Set()
     this.dirtyIntervals = new Map()
     this.adjustments = new Map()
@@ -645,11 +734,11 @@ export class Aggregation {
   }
 
   /** Devices known, and readings waiting for a gap: what bounds this process's memory. */
-  sizes(): { devices: number; pendingReadings: number; heldRecords: number } {
+  sizes(): { devices: number; pendingReadings: number; heldRecords: number; rollups: number } {
     let pendingReadings = 0
     for (const set of this.waiting.values()) for (const s of set) pendingReadings += s.pending.size
     let heldRecords = 0
     for (const records of this.held.values()) heldRecords += records.length
-    return { devices: this.devices.size, pendingReadings, heldRecords }
+    return { devices: this.devices.size, pendingReadings, heldRecords, rollups: this.rollups.size }
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import type { PersistedDeviceState } from '../../core/aggregation/device-state.ts'
+import type { RollupPoint } from '../../core/aggregation/rollups.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { EpochAnnouncement } from './domain/epoch-close.ts'
 
@@ -36,6 +37,14 @@ export interface AggregatorStore {
   writeRequest(lines: readonly string[], signal?: AbortSignal): Promise<void>
   loadDeviceStates(consumerGroup: string): Promise<PersistedDeviceState[]>
   loadWatermarks(consumerGroup: string): Promise<PartitionWatermark[]>
+  /**
+   * The group's rollup points of the partitions named, each from its time on (`undefined`: all
+   * of that partition's): the ones its owner can still change (core/aggregation/rollups.ts).
+   */
+  loadRollups(
+    consumerGroup: string,
+    fromMsByPartition: ReadonlyMap<number, number | undefined>,
+  ): Promise<RollupPoint[]>
   /** Per device and pool: an epoch's intervals plus the adjustments booked into it. */
   epochTotals(grid: TimeGrid, epoch: number): Promise<DeviceEpochTotals[]>
   /** True when a trivial write is accepted (for /healthz and start-up). */

@@ -20,6 +20,7 @@
 import { stat } from 'node:fs/promises'
 import type { Consumer, EachBatchPayload } from 'kafkajs'
 import { Aggregation, type AggregationSettings, type HeldRecord } from '../../core/aggregation/aggregation.ts'
+import { rollupRestoreFrom } from '../../core/aggregation/rollups.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
 import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
@@ -209,10 +210,24 @@ export async function startAggregatorService(
       store.loadDeviceStates(config.consumerGroup),
       store.loadWatermarks(config.consumerGroup),
     ])
+    const watermarks = new Map(marks.map((m) => [m.partition, m.watermarkMs]))
+    // Written in the same requests as the states and watermarks just read: they match them.
+    const rollups = await store.loadRollups(
+      config.consumerGroup,
+      rollupRestoreFrom(
+        config.grid,
+        config.graceMs,
+        states.map((s) => s.partition),
+        watermarks,
+      ),
+    )
     aggregation = new Aggregation(settings, registry)
-    aggregation.restore(states, new Map(marks.map((m) => [m.partition, m.watermarkMs])))
+    aggregation.restore(states, watermarks, rollups)
     needsReload = false
-    logger.info({ devices: states.length, partitions: marks.length }, 'state restored from influxdb')
+    logger.info(
+      { devices: states.length, partitions: marks.length, rollups: rollups.length },
+      'state restored from influxdb',
+    )
   }
 
   /**

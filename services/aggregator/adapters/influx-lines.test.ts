@@ -19,6 +19,7 @@ const empty: Writes = {
   quarantines: [],
   states: [],
   watermarks: new Map(),
+  rollups: [],
   offsets: [],
 }
 
@@ -45,6 +46,7 @@ describe('LineFormatter', () => {
       adjustments: [
         {
           device,
+          partition: 0,
           boot: 0,
           adjustsEpoch: 1,
           bookedEpoch: 3,

@@ -6,6 +6,7 @@
  */
 
 import type { Writes } from '../../../core/aggregation/aggregation.ts'
+import type { RollupPoint } from '../../../core/aggregation/rollups.ts'
 import { epochStartMs, type TimeGrid } from '../../../core/epochs/grid.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import type { Reading } from '../../../core/telemetry/types.ts'
@@ -44,6 +45,14 @@ function readingFields(r: Reading): string {
       break
   }
   return f
+}
+
+/**
+ * One rollup point (docs/architecture.md, `revenue_rollup`): its whole value, tagged with the
+ * consumer group whose device states it is consistent with.
+ */
+export function rollupLine(consumerGroup: string, p: RollupPoint): string {
+  return `${MEASUREMENT.revenueRollup},class=${escapeTag(p.assetClass)},group=${escapeTag(consumerGroup)},partition=${p.partition},pool=${escapeTag(p.poolId)},source=${p.source} energyWh=${p.energyWh}i,revenueUnits=${p.revenueUnits}i,swaps=${p.swaps}i,readings=${p.readings}i,quarantined=${p.quarantined}i ${nsDigits(p.timeMs)}`
 }
 
 export class LineFormatter {
@@ -95,6 +104,7 @@ export class LineFormatter {
    * Device states and partition watermarks live at time 0, one point each, overwritten in place.
    * They are written together in one request, after the data: a watermark never lands without
    * the device states it accounts for (a replay would turn counted readings into adjustments).
+   * The rollups go in the same request, so a restore reads rollups that match the states.
    */
   stateLines(writes: Writes, updatedAtMs: number): string[] {
     const group = escapeTag(this.consumerGroup)
@@ -111,6 +121,7 @@ export class LineFormatter {
         `${MEASUREMENT.watermark},group=${group},partition=${partition} watermarkMs=${watermarkMs}i,updatedAtMs=${updatedAtMs}i 0`,
       )
     }
+    for (const r of writes.rollups) lines.push(rollupLine(this.consumerGroup, r))
     return lines
   }
 }

@@ -9,6 +9,7 @@
  * take (4xx: dead-letter what caused it) from one to retry (5xx, network).
  */
 import { gzipSync } from 'node:zlib'
+import type { RollupPoint } from '../../../core/aggregation/rollups.ts'
 import { epochEndMs, epochStartMs } from '../../../core/epochs/grid.ts'
 import { GridrootError, RetryableError } from '../../../core/errors/base.ts'
 import { createInflux, type InfluxClients } from '../../../runtime/clients/influx.ts'
@@ -77,6 +78,16 @@ export function createInfluxStore(
   writeUrl.searchParams.set('bucket', endpoint.bucket)
   writeUrl.searchParams.set('precision', 'ns')
   const rows = (query: string) => influx.queryApi.collectRows<Record<string, unknown>>(query)
+  /** Rows as the CSV strings, so int64 values (summed revenue) reach bigint without a float. */
+  const rawRows = async (query: string) => {
+    const out: Record<string, string>[] = []
+    for await (const { values, tableMeta } of influx.queryApi.iterateRows(query)) {
+      const row: Record<string, string> = {}
+      for (const [i, column] of tableMeta.columns.entries()) row[column.label] = values[i] ?? ''
+      out.push(row)
+    }
+    return out
+  }
 
   const writeRequest = async (lines: readonly string[], signal?: AbortSignal) => {
     if (lines.length === 0) return
@@ -175,6 +186,41 @@ export function createInfluxStore(
         watermarkMs: Number(r.watermarkMs),
         updatedAtMs: Number(r.updatedAtMs),
       }))
+    },
+
+    async loadRollups(consumerGroup, fromMsByPartition) {
+      if (fromMsByPartition.size === 0) return []
+      const starts = [...fromMsByPartition.values()]
+      // Rollups live between 2000 and 2100 like every point of the data contract.
+      const startMs = starts.includes(undefined)
+        ? Date.parse('2000-01-01T00:00:00Z')
+        : Math.min(...(starts as number[]))
+      const partitions = [...fromMsByPartition.keys()].map((p) => `r.partition == "${p}"`).join(' or ')
+      const result = await rawRows(`from(bucket: ${bucket})
+  |> range(start: ${iso(startMs)}, stop: 2100-01-01T00:00:00Z)
+  |> filter(fn: (r) => r._measurement == "${MEASUREMENT.revenueRollup}" and r.group == ${fluxString(consumerGroup)})
+  |> filter(fn: (r) => ${partitions})
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`)
+      return result.flatMap((r): RollupPoint[] => {
+        const partition = Number(r.partition)
+        const timeMs = Date.parse(String(r._time))
+        const fromMs = fromMsByPartition.get(partition)
+        if (fromMs !== undefined && timeMs < fromMs) return []
+        return [
+          {
+            partition,
+            source: r.source === 'adjustment' ? 'adjustment' : 'interval',
+            poolId: String(r.pool),
+            assetClass: String(r.class),
+            timeMs,
+            energyWh: Number(r.energyWh || 0),
+            revenueUnits: BigInt(r.revenueUnits || 0),
+            swaps: Number(r.swaps || 0),
+            readings: Number(r.readings || 0),
+            quarantined: Number(r.quarantined || 0),
+          },
+        ]
+      })
     },
 
     async epochTotals(grid, epoch) {

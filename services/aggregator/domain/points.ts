@@ -24,6 +24,8 @@ export const MEASUREMENT = {
   interval: 'interval',
   /** Late data booked into a later epoch, tagged with the epoch it adjusts. */
   adjustment: 'adjustment',
+  /** Interval and adjustment points summed per partition, pool and class (core/aggregation/rollups.ts). */
+  revenueRollup: 'revenue_rollup',
   /** Accepted readings, one point each. */
   reading: 'reading',
   /** Anomalous readings with their reason: kept, counted, never paid. */
