@@ -16,6 +16,7 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import type { RevenueSource } from './adapters/influx-reader.ts'
 import type { ApiKey } from './domain/api-keys.ts'
 
 /** A key shorter than this is guessable within the rate limit's lifetime; refuse it at start. */
@@ -58,6 +59,7 @@ const ApiEnvSchema = z
     GRIDROOT_API_MAX_RANGE: envDurationMs.default(366 * 86_400_000),
     GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
     GRIDROOT_API_DEV_WALLET: z.enum(['off', 'anvil']).default('off'),
+    GRIDROOT_API_REVENUE_SOURCE: z.enum(['rollup', 'devices']).default('rollup'),
     GRIDROOT_API_INSTANCE: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,80}$/)
@@ -111,6 +113,8 @@ export interface ApiConfig {
   readonly registryFile: string
   /** The aggregator's consumer group, whose device states tell when a device was last seen. */
   readonly aggregatorGroup: string
+  /** Pool and class revenue from the aggregator's rollups, or summed from every device's points. */
+  readonly revenueSource: RevenueSource
   /** The deployed contracts (runtime/contracts-file.ts); absent: epochs carry no on-chain state. */
   readonly contractsFile: string | undefined
   /** Where the published trees are (runtime/artifact-store.ts, GRIDROOT_ARTIFACT_DIR). */
@@ -156,6 +160,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     grid: gridFromEnv(env),
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     aggregatorGroup: c.GRIDROOT_AGG_GROUP,
+    revenueSource: c.GRIDROOT_API_REVENUE_SOURCE,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     artifacts: artifactStoreConfig(env),
     host: c.GRIDROOT_API_HOST,

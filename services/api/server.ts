@@ -30,7 +30,10 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
   const registry = await loadRegistryFile(config.registryFile)
   // The DLQ reader needs the topic; creating it here is what ingest does too (idempotent).
   await ensureTopics(config.endpoints.kafka, [config.topics.dlq], { clientId: `${config.instanceId}-topics` })
-  const influx = createInfluxReader(config.endpoints.influx, { aggregatorGroup: config.aggregatorGroup })
+  const influx = createInfluxReader(config.endpoints.influx, {
+    aggregatorGroup: config.aggregatorGroup,
+    revenueSource: config.revenueSource,
+  })
   const dlq = await startDlqTail({
     kafka: config.endpoints.kafka,
     topic: config.topics.dlq.name,

@@ -1,18 +1,20 @@
 /**
  * Fixture data for the API's tests and benchmark, written into a database and a topic prefix
- * of their own on the real stack: per-interval revenue points, an adjustment, quarantined
+ * of their own on the real stack: per-interval revenue points and their rollups, an adjustment, quarantined
  * readings, closed epochs, device states and DLQ records, with the expected sums computed here
  * from the same in-memory rows (never read back from InfluxDB).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { RollupPoint } from '../../core/aggregation/rollups.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { type DeviceRegistry, indexRegistry } from '../../core/identity/registry.ts'
 import { topicSet } from '../../core/kafka/topics.ts'
 import { createInflux } from '../../runtime/clients/influx.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { rollupLine } from '../../services/aggregator/adapters/influx-lines.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { testDatabase } from '../support/influx-queries.ts'
 
@@ -71,8 +73,34 @@ export async function writeFixture(
   const lagging = records[0]?.deviceId ?? ''
 
   const influx = await testDatabase(endpoints.influx, name.replace(/[^A-Za-z0-9_]/g, '_'))
+  const aggregatorGroup = `${name}-aggregator`
   const lines: string[] = []
   const revenueRows: IntervalRow[] = []
+  // The aggregator's revenue_rollup points of the same rows, spread over 6 partitions as
+  // telemetry.v1's devices are (docs/architecture.md, "InfluxDB measurements").
+  const rollups = new Map<string, RollupPoint>()
+  const rollUp = (
+    d: { poolId: string; assetClass: string },
+    partition: number,
+    source: RollupPoint['source'],
+    timeMs: number,
+    v: { energyWh: number; revenueUnits: bigint; swaps: number },
+  ) => {
+    const key = `${partition}/${source}/${d.poolId}/${d.assetClass}/${timeMs}`
+    const p = rollups.get(key)
+    rollups.set(key, {
+      partition,
+      source,
+      poolId: d.poolId,
+      assetClass: d.assetClass,
+      timeMs,
+      energyWh: (p?.energyWh ?? 0) + v.energyWh,
+      revenueUnits: (p?.revenueUnits ?? 0n) + v.revenueUnits,
+      swaps: (p?.swaps ?? 0) + v.swaps,
+      readings: (p?.readings ?? 0) + 1,
+      quarantined: 0,
+    })
+  }
   const intervals = (hours * 3_600_000) / grid.intervalMs
   records.forEach((d, di) => {
     if (d.deviceId === neverSeen) return
@@ -84,6 +112,7 @@ export async function writeFixture(
         di === 1 && i === 5 ? 9_007_199_254_740_993n : BigInt(energyWh) * 1_100n + BigInt(di)
       const swaps = d.assetClass === 'swap' ? i % 3 : 0
       revenueRows.push({ ...d, startMs, energyWh, revenueUnits, swaps })
+      rollUp(d, di % 6, 'interval', startMs, { energyWh, revenueUnits, swaps })
       lines.push(
         `interval,${tags(d)} energyWh=${energyWh}i,revenueUnits=${revenueUnits}i,swaps=${swaps}i,readings=1i,quarantined=0i ${ns(startMs)}`,
       )
@@ -94,6 +123,7 @@ export async function writeFixture(
   if (late !== undefined && hours >= 3) {
     const bookedMs = GENESIS_MS + 2 * grid.epochLengthMs
     revenueRows.push({ ...late, startMs: bookedMs, energyWh: 5, revenueUnits: 5_500n, swaps: 0 })
+    rollUp(late, 2, 'adjustment', bookedMs, { energyWh: 5, revenueUnits: 5_500n, swaps: 0 })
     lines.push(
       `adjustment,${tags(late)},adjusts_epoch=0 energyWh=5i,revenueUnits=5500i,swaps=0i,readings=1i,quarantined=0i,bookedEpoch=2i,seq=77i ${ns(bookedMs, 77)}`,
     )
@@ -137,7 +167,7 @@ export async function writeFixture(
       `epoch_closed epoch=${epoch}i,closedAtMs=${startMs + 2 * grid.epochLengthMs}i,watermarkMs=${startMs + grid.epochLengthMs + 60_000}i,devices=${records.length - 1}i ${ns(startMs)}`,
     )
   }
-  const aggregatorGroup = `${name}-aggregator`
+  for (const p of rollups.values()) lines.push(rollupLine(aggregatorGroup, p))
   records.forEach((d, di) => {
     if (d.deviceId === neverSeen) return
     const lastTs = d.deviceId === lagging ? fleetNowMs - 3_600_000 : fleetNowMs - (di % 5) * 1_000

@@ -4,6 +4,7 @@ import {
   fluxString,
   lastSeenFlux,
   quarantinePageFlux,
+  revenueRollupFlux,
   revenueSeriesFlux,
   UnsafeFluxValueError,
 } from './flux.ts'
@@ -49,6 +50,17 @@ describe('Flux built from validated parameters', () => {
     expect(q).toContain('window(every: 3600000ms, offset: 1800000ms)')
     expect(q).toContain('r.pool == "p1" or r.pool == "p2"')
     expect(q).toContain('group(columns: ["pool", "_field"])')
+  })
+
+  it('reads pool and class sums from the rollups of the aggregator group, filters validated', () => {
+    const q = revenueRollupFlux('b/autogen', 'agg-1', plan, 'class', { pools: ['p1'], classes: ['pv'] })
+    expect(q).toContain('r._measurement == "revenue_rollup" and r.group == "agg-1"')
+    expect(q).toContain('r.pool == "p1"')
+    expect(q).toContain('r.class == "pv"')
+    expect(q).toContain('group(columns: ["class", "_field"])')
+    expect(q).not.toContain('"interval"')
+    expect(() => revenueRollupFlux('b', 'agg") |> drop(', plan, 'pool', {})).toThrow(UnsafeFluxValueError)
+    expect(() => revenueRollupFlux('b', 'agg', plan, 'pool', { pools: ['p"'] })).toThrow(UnsafeFluxValueError)
   })
 
   it('bounds pages with integers only', () => {

@@ -59,11 +59,47 @@ export function revenueSeriesFlux(
   groupBy: RevenueGroupBy,
   filter: SeriesFilter,
 ): string {
+  return windowedRevenueFlux(
+    bucket,
+    plan,
+    groupBy,
+    'r._measurement == "interval" or r._measurement == "adjustment"',
+    seriesFilters(filter),
+  )
+}
+
+/**
+ * The same sums from the aggregator's `revenue_rollup` points (per partition, pool and class:
+ * a handful of series however many devices), for pool and class series without a device filter.
+ */
+export function revenueRollupFlux(
+  bucket: string,
+  aggregatorGroup: string,
+  plan: WindowPlan,
+  groupBy: Exclude<RevenueGroupBy, 'device'>,
+  filter: Omit<SeriesFilter, 'devices'>,
+): string {
+  return windowedRevenueFlux(
+    bucket,
+    plan,
+    groupBy,
+    `r._measurement == "revenue_rollup" and r.group == ${fluxString(aggregatorGroup)}`,
+    anyOf('pool', filter.pools) + anyOf('class', filter.classes),
+  )
+}
+
+function windowedRevenueFlux(
+  bucket: string,
+  plan: WindowPlan,
+  groupBy: RevenueGroupBy,
+  measurement: string,
+  filters: string,
+): string {
   const tag = GROUP_TAG[groupBy]
   return `from(bucket: ${fluxString(bucket)})
   |> range(start: ${fluxTime(plan.fromMs)}, stop: ${fluxTime(plan.toMs - 1)})
-  |> filter(fn: (r) => r._measurement == "interval" or r._measurement == "adjustment")
-  |> filter(fn: (r) => r._field == "energyWh" or r._field == "revenueUnits" or r._field == "swaps")${seriesFilters(filter)}
+  |> filter(fn: (r) => ${measurement})
+  |> filter(fn: (r) => r._field == "energyWh" or r._field == "revenueUnits" or r._field == "swaps")${filters}
   |> group(columns: ["${tag}", "_field"])
   |> window(every: ${fluxDuration(plan.resolutionMs)}, offset: ${fluxDuration(plan.offsetMs)})
   |> sum()

@@ -28,6 +28,7 @@ import {
   lastSeenFlux,
   quarantineCountsFlux,
   quarantinePageFlux,
+  revenueRollupFlux,
   revenueSeriesFlux,
 } from './flux.ts'
 
@@ -66,10 +67,17 @@ export interface InfluxReader {
 const int = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number.parseInt(v, 10))
 const big = (v: string | undefined) => (v === undefined || v === '' ? 0n : BigInt(v))
 
+/**
+ * Where pool and class series come from: `rollup` (the aggregator's `revenue_rollup` points) or
+ * `devices` (summing every device's points per request: for data aggregated before rollups existed).
+ */
+export type RevenueSource = 'rollup' | 'devices'
+
 export function createInfluxReader(
   endpoint: Endpoints['influx'],
-  options: { readonly aggregatorGroup: string },
+  options: { readonly aggregatorGroup: string; readonly revenueSource?: RevenueSource },
 ): InfluxReader {
+  const revenueSource = options.revenueSource ?? 'rollup'
   const influx = createInflux(endpoint, { timeoutMs: 30_000 })
   const bucket = endpoint.bucket
 
@@ -97,7 +105,11 @@ export function createInfluxReader(
         string,
         Map<number, { energyWh: number; revenueUnits: bigint; swaps: number }>
       >()
-      for (const r of await rows(revenueSeriesFlux(bucket, plan, groupBy, filter))) {
+      const query =
+        revenueSource === 'rollup' && groupBy !== 'device' && filter.devices === undefined
+          ? revenueRollupFlux(bucket, options.aggregatorGroup, plan, groupBy, filter)
+          : revenueSeriesFlux(bucket, plan, groupBy, filter)
+      for (const r of await rows(query)) {
         const key = r[tag] ?? ''
         const startMs = Date.parse(r._start ?? '')
         const series = bySeries.get(key) ?? new Map()
