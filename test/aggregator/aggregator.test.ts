@@ -7,6 +7,8 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { createRng } from '../../core/random/prng.ts'
+import { createInfluxReader, type RevenueSource } from '../../services/api/adapters/influx-reader.ts'
+import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
 import { startDedicatedInflux } from '../support/dedicated-influx.ts'
 import type { EpochWatcher } from '../support/epoch-announcements.ts'
@@ -16,6 +18,7 @@ import {
   countPoints,
   deviceTotals,
   epochTotalsNow,
+  rollupsAndDevicePoints,
   type Totals,
 } from '../support/influx-queries.ts'
 import { createHarness, type Harness, printable } from '../support/pipeline-harness.ts'
@@ -89,6 +92,61 @@ async function expectAnnouncedOnce(
   }
 }
 
+/**
+ * The revenue rollups equal the device points they sum, per source, pool, class and interval, to
+ * the unit; returns the keys compared.
+ */
+async function expectRollupsExact(h: Harness, name: string): Promise<string[]> {
+  const { devices, rollups } = await rollupsAndDevicePoints(h.influx, `${name}-aggregator`)
+  expect(Object.keys(devices).length).toBeGreaterThan(0)
+  expect(rollups).toEqual(devices)
+  return Object.keys(devices)
+}
+
+/** What the API's pool and class series add up to over the whole run, read from rollups or from device points. */
+async function apiSeriesTotals(h: Harness, name: string, source: RevenueSource, groupBy: 'pool' | 'class') {
+  const reader = createInfluxReader(h.influx, {
+    aggregatorGroup: `${name}-aggregator`,
+    revenueSource: source,
+  })
+  const plan = {
+    fromMs: START,
+    toMs: START + 24 * HOUR,
+    resolutionMs: HOUR,
+    offsetMs: START % HOUR,
+    windows: 24,
+  }
+  const out: Record<string, string> = {}
+  for (const s of await reader.revenue.revenueSeries(plan, groupBy, {})) {
+    let energyWh = 0
+    let revenueUnits = 0n
+    for (const p of s.points) {
+      energyWh += p.energyWh
+      revenueUnits += p.revenueUnits
+    }
+    out[s.key] = `E=${energyWh} R=${revenueUnits}`
+  }
+  return out
+}
+
+/** The ground truth per pool or class: the ledger's device totals, summed. */
+function truthBy(h: Harness, seed: string, groupBy: 'pool' | 'class'): Record<string, string> {
+  const devices = new Map(
+    createFleet({ seed, ...fleet })
+      .registry()
+      .devices.map((d) => [d.deviceId, groupBy === 'pool' ? d.poolId : d.assetClass]),
+  )
+  const sums = new Map<string, { energyWh: number; revenueUnits: bigint }>()
+  for (const [deviceId, t] of h.truthByDevice()) {
+    const key = devices.get(deviceId) ?? '?'
+    const s = sums.get(key) ?? { energyWh: 0, revenueUnits: 0n }
+    s.energyWh += t.energyWh
+    s.revenueUnits += t.revenueUnits
+    sums.set(key, s)
+  }
+  return Object.fromEntries([...sums].map(([k, s]) => [k, `E=${s.energyWh} R=${s.revenueUnits}`]))
+}
+
 async function waitForTotals(h: Harness, timeoutMs: number): Promise<void> {
   const want = JSON.stringify(printable(h.truthByDevice()))
   const deadline = Date.now() + timeoutMs
@@ -145,6 +203,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     await waitForClosed(h, 7, 30_000)
 
     expect(printable(await deviceTotals(h.influx))).toEqual(printable(h.truthByDevice()))
+    await expectRollupsExact(h, `${run}-faults`)
     // Closed epochs: the recorded totals equal the ledger's, device by device.
     const closed = await closedEpochTotals(h.influx)
     expect(closed.closedThrough).toBe(7)
@@ -190,6 +249,15 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     expect(printable(await deviceTotals(h.influx))).toEqual(printable(h.truthByDevice()))
     const adjustments = await adjustmentPoints(h.influx)
     expect(adjustments.length).toBeGreaterThan(0)
+    // The rollups hold the adjustments too (at their booked epoch), and the API's pool and class
+    // series read from them equal those summed from the device points and the ground truth.
+    const compared = await expectRollupsExact(h, `${run}-late`)
+    expect(compared.some((k) => k.startsWith('adjustment/'))).toBe(true)
+    for (const groupBy of ['pool', 'class'] as const) {
+      const fromRollups = await apiSeriesTotals(h, `${run}-late`, 'rollup', groupBy)
+      expect(fromRollups).toEqual(truthBy(h, 'aggregator-late', groupBy))
+      expect(fromRollups).toEqual(await apiSeriesTotals(h, `${run}-late`, 'devices', groupBy))
+    }
     for (const a of adjustments) expect(a.adjustsEpoch).toBeLessThan(a.bookedEpoch)
     // The late energy sits in later epochs, named by the epoch it adjusts, so closed epochs no
     // longer match the ledger's device-time epochs; and no closed epoch changed after closing.
@@ -228,6 +296,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     await waitForTotals(h, 90_000)
     await waitForClosed(h, 8, 60_000)
     expect(printable(await deviceTotals(h.influx))).toEqual(printable(h.truthByDevice()))
+    await expectRollupsExact(h, `${run}-pair`)
     const closed = await closedEpochTotals(h.influx)
     const truth = new Map(
       [...h.truthByDeviceEpoch()].filter(([k]) => Number(k.split('/')[1]) <= closed.closedThrough),
@@ -282,6 +351,7 @@ describe('aggregator (real Mosquitto, Kafka, InfluxDB)', () => {
     await waitForTotals(h, 120_000)
     await waitForClosed(h, 14, 60_000)
     expect(printable(await deviceTotals(h.influx))).toEqual(printable(h.truthByDevice()))
+    await expectRollupsExact(h, `${run}-crash`)
     const closed = await closedEpochTotals(h.influx)
     const truth = new Map(
       [...h.truthByDeviceEpoch()].filter(([k]) => Number(k.split('/')[1]) <= closed.closedThrough),

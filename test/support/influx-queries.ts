@@ -133,3 +133,50 @@ export async function adjustmentPoints(
     energyWh: Number(r.energyWh),
   }))
 }
+
+/**
+ * Per source (intervals, adjustments), pool, class and 5-minute window: the device points summed,
+ * and the aggregator group's `revenue_rollup` points summed over its partitions. The rollups are
+ * right when the two are equal.
+ */
+export async function rollupsAndDevicePoints(
+  endpoint: Endpoints['influx'],
+  aggregatorGroup: string,
+): Promise<{ devices: Record<string, string>; rollups: Record<string, string> }> {
+  const influx = createInflux(endpoint)
+  const sums = async (measurements: string, key: (r: Record<string, unknown>) => string) => {
+    const rows = await influx.queryApi.collectRows<
+      Record<string, unknown>
+    >(`from(bucket: "${endpoint.bucket}")
+  |> range(start: 2000-01-01T00:00:00Z, stop: 2100-01-01T00:00:00Z)
+  |> filter(fn: (r) => ${measurements})
+  |> filter(fn: (r) => r._field == "energyWh" or r._field == "revenueUnits" or r._field == "swaps" or r._field == "readings" or r._field == "quarantined")
+  |> group(columns: [${measurements.includes('revenue_rollup') ? '"source", ' : '"_measurement", '}"pool", "class", "_field"])
+  |> window(every: 5m)
+  |> sum()`)
+    const out: Record<string, string> = {}
+    for (const [k, t] of accumulate(rows, key)) {
+      if (
+        t.energyWh === 0 &&
+        t.revenueUnits === 0n &&
+        t.swaps === 0 &&
+        t.readings === 0 &&
+        t.quarantined === 0
+      )
+        continue
+      out[k] = `E=${t.energyWh} R=${t.revenueUnits} S=${t.swaps} n=${t.readings} q=${t.quarantined}`
+    }
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)))
+  }
+  const at = (r: Record<string, unknown>) => `${r.pool}/${r.class}/${String(r._start)}`
+  return {
+    devices: await sums(
+      'r._measurement == "interval" or r._measurement == "adjustment"',
+      (r) => `${r._measurement}/${at(r)}`,
+    ),
+    rollups: await sums(
+      `r._measurement == "revenue_rollup" and r.group == "${aggregatorGroup}"`,
+      (r) => `${r.source}/${at(r)}`,
+    ),
+  }
+}
