@@ -11,11 +11,13 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
+import type { Endpoints } from '../runtime/endpoints.ts'
+import type { DlqTail } from '../services/api/adapters/dlq-tail.ts'
 import { fixtureApp, OPS_KEY } from '../test/api/app-harness.ts'
 import { launchChromium } from '../test/api/browser.ts'
-import { dropFixture, GENESIS_MS, writeFixture } from '../test/api/fixture.ts'
+import { dropFixture, type Fixture, GENESIS_MS, writeFixture } from '../test/api/fixture.ts'
 import { acquireBenchStack, releaseBenchStack } from './support/bench-stack.ts'
-import { runLoad } from './support/http-load.ts'
+import { type LoadResult, runLoad } from './support/http-load.ts'
 import { cleanups, progress, runBench } from './support/progress.ts'
 import { type BenchResult, benchResult, formatResults, median, RESULTS_DIR } from './support/results.ts'
 
@@ -72,6 +74,16 @@ runBench(async () => {
   const bareLoad = await measure('bare fastify constant', routes.bare)
   const byPool = await measure('revenue by pool (16,000 devices)', routes.revenueByPool)
   const byDevice = await measure('revenue of 10 devices', routes.revenueByDevice)
+  const rollupResults = await measureRollupRoutes({
+    endpoints: stack.endpoints,
+    fixture,
+    dlq: api.dlq,
+    apiBase,
+    from,
+    to,
+    bare: bareLoad,
+    measure,
+  })
 
   const loads = Number(process.env.GRIDROOT_BENCH_API_LOADS ?? 2)
   progress(`dashboard first load in Chromium (${loads} cold loads, and a blank page)`)
@@ -112,11 +124,11 @@ runBench(async () => {
     )
   }
 
-  const params = { devices: fixture.registry.size, hours: HOURS, intervalMs: 300_000, concurrency, seconds }
+  const params = { ...benchParams(fixture), source: 'revenue_rollup' }
   const results: BenchResult[] = [
     benchResult({
       name: 'api-revenue-by-pool-rps',
-      subject: 'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min',
+      subject: 'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min (from the rollups)',
       baseline: 'bare fastify route returning a constant',
       unit: 'requests/s',
       value: byPool.requestsPerSecond,
@@ -131,7 +143,7 @@ runBench(async () => {
     }),
     benchResult({
       name: 'api-revenue-by-pool-p99',
-      subject: 'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min',
+      subject: 'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min (from the rollups)',
       baseline: 'bare fastify route returning a constant',
       unit: 'ms (p99)',
       value: byPool.p99Ms,
@@ -153,6 +165,7 @@ runBench(async () => {
         requests: byDevice.requests,
       },
     }),
+    ...rollupResults,
     benchResult({
       name: 'api-dashboard-first-chart',
       subject: 'dashboard cold load to the first chart with data (Chromium)',
@@ -175,3 +188,93 @@ runBench(async () => {
   writeFileSync(join(RESULTS_DIR, 'api.json'), `${JSON.stringify(results, null, 2)}\n`)
   console.log(formatResults(results))
 }, 20 * 60_000)
+
+type Measure = (label: string, url: string) => Promise<LoadResult>
+
+function benchParams(fixture: Fixture) {
+  return { devices: fixture.registry.size, hours: HOURS, intervalMs: 300_000, concurrency, seconds }
+}
+
+/**
+ * The class route (rollups), and the pool route summed from every device's points as before the
+ * rollups (GRIDROOT_API_REVENUE_SOURCE=devices, a second app over the same data), each beside the
+ * same run's bare route. The device-points figure runs `GRIDROOT_BENCH_API_DEVICES_SECONDS`
+ * (default 40: a request takes seconds).
+ */
+async function measureRollupRoutes(o: {
+  readonly endpoints: Endpoints
+  readonly fixture: Fixture
+  readonly dlq: DlqTail
+  readonly apiBase: string
+  readonly from: string
+  readonly to: string
+  readonly bare: LoadResult
+  readonly measure: Measure
+}): Promise<BenchResult[]> {
+  const range = `from=${o.from}&to=${o.to}&resolution=5m`
+  const byClass = await o.measure(
+    'revenue by class (16,000 devices)',
+    `${o.apiBase}/api/v1/operator/revenue?groupBy=class&${range}`,
+  )
+  const devicesApp = await fixtureApp(o.endpoints, o.fixture, {
+    rateLimitMax: 10_000_000,
+    revenueSource: 'devices',
+    dlq: o.dlq,
+  })
+  cleanups.push(() => devicesApp.close())
+  await devicesApp.app.listen({ host: '127.0.0.1', port: 0 })
+  const devicesBase = `http://127.0.0.1:${(devicesApp.app.server.address() as { port: number }).port}`
+  const devicesSeconds = Number(process.env.GRIDROOT_BENCH_API_DEVICES_SECONDS ?? 40)
+  progress(`measuring revenue by pool from device points for ${devicesSeconds} s`)
+  const byPoolDevices = await runLoad({
+    url: `${devicesBase}/api/v1/operator/revenue?groupBy=pool&${range}`,
+    headers: { 'x-api-key': OPS_KEY.key },
+    concurrency,
+    durationMs: devicesSeconds * 1000,
+  })
+  progress(
+    `revenue by pool from device points: ${byPoolDevices.requestsPerSecond.toFixed(2)} req/s, p99 ${byPoolDevices.p99Ms.toFixed(1)} ms, ${byPoolDevices.errors} errors`,
+  )
+  const params = benchParams(o.fixture)
+  const detail = (r: LoadResult) => ({
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    bytesPerResponse: r.bytesPerResponse,
+    errors: r.errorStatuses,
+    requests: r.requests,
+  })
+  const figure = (name: string, subject: string, r: LoadResult, source: string) => [
+    benchResult({
+      name: `${name}-rps`,
+      subject,
+      baseline: 'bare fastify route returning a constant',
+      unit: 'requests/s',
+      value: r.requestsPerSecond,
+      baselineValue: o.bare.requestsPerSecond,
+      params: { ...params, source, ...detail(r) },
+    }),
+    benchResult({
+      name: `${name}-p99`,
+      subject,
+      baseline: 'bare fastify route returning a constant',
+      unit: 'ms (p99)',
+      value: r.p99Ms,
+      baselineValue: o.bare.p99Ms,
+      params: { ...params, source },
+    }),
+  ]
+  return [
+    ...figure(
+      'api-revenue-by-class',
+      'GET /revenue groupBy=class, 16,000 devices, 2 h at 5 min (from the rollups)',
+      byClass,
+      'revenue_rollup',
+    ),
+    ...figure(
+      'api-revenue-by-pool-device-points',
+      'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min, summed from the device points (before the rollups)',
+      byPoolDevices,
+      'interval + adjustment',
+    ),
+  ]
+}

@@ -4,7 +4,7 @@ import { topicSet } from '../../core/kafka/topics.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 import { createLogger } from '../../runtime/log.ts'
 import { type DlqTail, startDlqTail } from '../../services/api/adapters/dlq-tail.ts'
-import { createInfluxReader } from '../../services/api/adapters/influx-reader.ts'
+import { createInfluxReader, type RevenueSource } from '../../services/api/adapters/influx-reader.ts'
 import { build } from '../../services/api/app.ts'
 import { type ApiLimits, DEFAULT_LIMITS } from '../../services/api/config.ts'
 import type { ApiKey } from '../../services/api/domain/api-keys.ts'
@@ -39,10 +39,14 @@ export async function fixtureApp(
     /** Instead of the fixture's registry (the auditor routes list and check its devices). */
     readonly registry?: DeviceDirectory
     readonly devWallet?: DevWallet
+    readonly revenueSource?: RevenueSource
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
-  const influx = createInfluxReader(fixture.influx, { aggregatorGroup: fixture.aggregatorGroup })
+  const influx = createInfluxReader(fixture.influx, {
+    aggregatorGroup: fixture.aggregatorGroup,
+    revenueSource: options.revenueSource ?? 'rollup',
+  })
   const dlq =
     options.dlq ??
     (await startDlqTail({
