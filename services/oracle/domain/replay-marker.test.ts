@@ -10,7 +10,7 @@ import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
-import { DEFAULT_CLOCK_SETTINGS } from '../../aggregator/domain/device-acceptance.ts'
+import { DEFAULT_CLOCK_SETTINGS } from '../../../core/aggregation/device-acceptance.ts'
 import { TelemetryReplay } from './replay.ts'
 
 // Daytime, so that both PV plants earn in every hour fed.
