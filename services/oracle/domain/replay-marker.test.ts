@@ -4,13 +4,13 @@
  * appended the marker booked it (core/telemetry/watermark-marker.ts).
  */
 import { expect, it } from 'vitest'
+import { DEFAULT_CLOCK_SETTINGS } from '../../../core/aggregation/device-acceptance.ts'
 import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
 import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
-import { DEFAULT_CLOCK_SETTINGS } from '../../../core/aggregation/device-acceptance.ts'
 import { TelemetryReplay } from './replay.ts'
 
 // Daytime, so that both PV plants earn in every hour fed.
