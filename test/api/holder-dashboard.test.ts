@@ -48,6 +48,7 @@ let dir: string
 let distributor: Address
 let stable: Address
 let api: ServiceProcess
+let apiEnv: Record<string, string>
 let base: string
 let browser: Browser
 const running: ServiceProcess[] = []
@@ -189,18 +190,15 @@ beforeAll(async () => {
       }).registry(),
     ),
   )
-  api = await startServiceProcess(
-    'services/api/main.ts',
-    {
-      ...env,
-      GRIDROOT_REGISTRY_FILE: registryFile,
-      GRIDROOT_KAFKA_TOPIC_PREFIX: `${name}.`,
-      GRIDROOT_AGG_GROUP: `${name}-aggregator`,
-      GRIDROOT_API_INSTANCE: `${name}-api`,
-      GRIDROOT_API_DEV_WALLET: 'anvil',
-    },
-    'GRIDROOT_API_PORT',
-  )
+  apiEnv = {
+    ...env,
+    GRIDROOT_REGISTRY_FILE: registryFile,
+    GRIDROOT_KAFKA_TOPIC_PREFIX: `${name}.`,
+    GRIDROOT_AGG_GROUP: `${name}-aggregator`,
+    GRIDROOT_API_INSTANCE: `${name}-api`,
+    GRIDROOT_API_DEV_WALLET: 'anvil',
+  }
+  api = await startServiceProcess('services/api/main.ts', apiEnv, 'GRIDROOT_API_PORT')
   running.push(api)
   await api.waitHealthy()
   base = `http://127.0.0.1:${api.metricsPort}`
@@ -367,5 +365,22 @@ describe('holder view (real Chromium, real chain, API and distributor processes)
     expect(await claimedOnChain(c)).toBe(C_UNITS)
     expect(right.failures).toEqual([])
     await right.page.context().close()
+  })
+
+  it('refuses to start with the dev wallet when the node is not an anvil chain (31337)', async () => {
+    // otherChain answers eth_chainId 1337 while the settings and the contracts file say 31337.
+    const refused = await startServiceProcess(
+      'services/api/main.ts',
+      { ...apiEnv, ...endpointsToEnv({ ...inject('endpoints'), chain: otherChain.endpoint }) },
+      'GRIDROOT_API_PORT',
+    )
+    running.push(refused)
+    const code = await new Promise<number | null>((resolve) => {
+      if (refused.child.exitCode !== null) resolve(refused.child.exitCode)
+      else refused.child.once('exit', (exitCode) => resolve(exitCode))
+    })
+    expect(code).not.toBe(0)
+    expect(refused.output()).toContain('the dev wallet runs on a local anvil only')
+    expect(refused.output()).toContain('the node answers chain id 1337')
   })
 })
