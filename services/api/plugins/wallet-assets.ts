@@ -2,7 +2,7 @@
  * The wallet glue of the holder view, from npm and served here (no CDN): `/assets/wallet.js`,
  * viem's clients, EIP-1193 transport and error classes with the RevenueDistributor and
  * stablecoin ABIs of contracts/abi, bundled by esbuild into one browser module on first request
- * (≈ 330 kB minified; once per process, about half a second). The ABIs come from the committed
+ * (342 kB minified, 104 kB gzipped; once per process, 0.6–1.6 s measured on the shared machine). The ABIs come from the committed
  * modules, so a changed claim signature reaches the browser with the next start of the API.
  */
 import { createHash } from 'node:crypto'
