@@ -44,6 +44,11 @@ export interface Harness {
   readonly influx: Endpoints['influx']
   /** The run's topic names (with its prefix). */
   readonly topics: ReturnType<typeof topicSet>
+  /**
+   * The environment its services get (endpoints, its InfluxDB, topic prefix, registry file,
+   * epoch grid), for a test that starts further services on the same slice.
+   */
+  readonly env: Readonly<Record<string, string>>
   startIngest(): Promise<ServiceProcess>
   /**
    * Each start is a new instance (its own instance id); `env` overrides the harness's. With
@@ -124,6 +129,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     ticks,
     influx,
     topics,
+    env,
     setAggregatorRegistry: writeAggregatorRegistry,
     async watchEpochs() {
       await ensureTopics(options.endpoints.kafka, topics.all)
