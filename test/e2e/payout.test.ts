@@ -61,8 +61,8 @@ const START = Date.parse('2026-06-01T09:00:00+08:00')
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const grid = { genesisMs: START, epochLengthMs: HOUR, intervalMs: 5 * MINUTE }
-// Every partition of telemetry.v1 (6) must carry a device, or it holds every epoch close
-// (docs/architecture.md, Aggregator): with these ids, pv-000005 is the one on partition 0.
+// A few devices of each class; with these ids each of telemetry.v1's six partitions carries
+// at least one (pv-000005 is the one on partition 0), so closes never wait on an empty one.
 const fleetSpec = { chargers: 3, pv: 5, swap: 3, startMs: START, sampleMs: 5 * MINUTE }
 const SEED = 'payout-e2e'
 const name = `pay${Date.now().toString(36)}`
