@@ -1,5 +1,5 @@
 /** Real Chromium (Debian's package) through playwright-core, with the flags of INFRA.md. */
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, chromium } from 'playwright-core'
 import { REPO_ROOT } from '../../stack/paths.ts'
