@@ -14,7 +14,9 @@ import { topicSet } from '../../core/kafka/topics.ts'
 import { createInflux } from '../../runtime/clients/influx.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { retry } from '../../runtime/retry.ts'
 import { rollupLine } from '../../services/aggregator/adapters/influx-lines.ts'
+import { createInfluxStore } from '../../services/aggregator/adapters/influx-store.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { testDatabase } from '../support/influx-queries.ts'
 
@@ -175,12 +177,13 @@ export async function writeFixture(
       `aggregator_device_state,device=${d.deviceId},group=${aggregatorGroup} partition=0i,lastSeq=${1000 + di}i,lastTs=${lastTs}i 0`,
     )
   })
-  const writer = createInflux(influx).writeApi('ns', { maxRetries: 0, batchSize: 5_000, flushInterval: 0 })
+  // Every line must land (a shared, loaded InfluxDB times requests out): one request per chunk,
+  // retried until acknowledged; the client's WriteApi only logged a failed flush and went on.
+  const store = createInfluxStore(influx, { gzip: false })
   for (let i = 0; i < lines.length; i += 5_000) {
-    writer.writeRecords(lines.slice(i, i + 5_000))
-    await writer.flush()
+    const chunk = lines.slice(i, i + 5_000)
+    await retry(() => store.writeRequest(chunk), { operation: 'fixture write', maxAttempts: 20 })
   }
-  await writer.close()
 
   const topicPrefix = `${name}.`
   const topics = topicSet(topicPrefix)
