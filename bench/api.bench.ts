@@ -74,16 +74,8 @@ runBench(async () => {
   const bareLoad = await measure('bare fastify constant', routes.bare)
   const byPool = await measure('revenue by pool (16,000 devices)', routes.revenueByPool)
   const byDevice = await measure('revenue of 10 devices', routes.revenueByDevice)
-  const rollupResults = await measureRollupRoutes({
-    endpoints: stack.endpoints,
-    fixture,
-    dlq: api.dlq,
-    apiBase,
-    from,
-    to,
-    bare: bareLoad,
-    measure,
-  })
+  const range = `from=${from}&to=${to}&resolution=5m`
+  const classResults = await measureClassRoute({ fixture, apiBase, range, bare: bareLoad, measure })
 
   const loads = Number(process.env.GRIDROOT_BENCH_API_LOADS ?? 2)
   progress(`dashboard first load in Chromium (${loads} cold loads, and a blank page)`)
@@ -123,6 +115,14 @@ runBench(async () => {
       ),
     )
   }
+
+  const devicePointsResults = await measureDevicePointsRoute({
+    endpoints: stack.endpoints,
+    fixture,
+    dlq: api.dlq,
+    range,
+    bare: bareLoad,
+  })
 
   const params = { ...benchParams(fixture), source: 'revenue_rollup' }
   const results: BenchResult[] = [
@@ -165,7 +165,8 @@ runBench(async () => {
         requests: byDevice.requests,
       },
     }),
-    ...rollupResults,
+    ...classResults,
+    ...devicePointsResults,
     benchResult({
       name: 'api-dashboard-first-chart',
       subject: 'dashboard cold load to the first chart with data (Chromium)',
@@ -195,27 +196,78 @@ function benchParams(fixture: Fixture) {
   return { devices: fixture.registry.size, hours: HOURS, intervalMs: 300_000, concurrency, seconds }
 }
 
-/**
- * The class route (rollups), and the pool route summed from every device's points as before the
- * rollups (GRIDROOT_API_REVENUE_SOURCE=devices, a second app over the same data), each beside the
- * same run's bare route. The device-points figure runs `GRIDROOT_BENCH_API_DEVICES_SECONDS`
- * (default 40: a request takes seconds).
- */
-async function measureRollupRoutes(o: {
-  readonly endpoints: Endpoints
+/** A load's requests/s and p99 beside the same run's bare route. */
+function loadFigures(
+  name: string,
+  subject: string,
+  r: LoadResult,
+  bare: LoadResult,
+  params: Record<string, unknown>,
+): BenchResult[] {
+  const baseline = 'bare fastify route returning a constant'
+  return [
+    benchResult({
+      name: `${name}-rps`,
+      subject,
+      baseline,
+      unit: 'requests/s',
+      value: r.requestsPerSecond,
+      baselineValue: bare.requestsPerSecond,
+      params: {
+        ...params,
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        bytesPerResponse: r.bytesPerResponse,
+        errors: r.errorStatuses,
+        requests: r.requests,
+      },
+    }),
+    benchResult({
+      name: `${name}-p99`,
+      subject,
+      baseline,
+      unit: 'ms (p99)',
+      value: r.p99Ms,
+      baselineValue: bare.p99Ms,
+      params,
+    }),
+  ]
+}
+
+/** The class route, read from the rollups. */
+async function measureClassRoute(o: {
   readonly fixture: Fixture
-  readonly dlq: DlqTail
   readonly apiBase: string
-  readonly from: string
-  readonly to: string
+  readonly range: string
   readonly bare: LoadResult
   readonly measure: Measure
 }): Promise<BenchResult[]> {
-  const range = `from=${o.from}&to=${o.to}&resolution=5m`
   const byClass = await o.measure(
     'revenue by class (16,000 devices)',
-    `${o.apiBase}/api/v1/operator/revenue?groupBy=class&${range}`,
+    `${o.apiBase}/api/v1/operator/revenue?groupBy=class&${o.range}`,
   )
+  return loadFigures(
+    'api-revenue-by-class',
+    'GET /revenue groupBy=class, 16,000 devices, 2 h at 5 min (from the rollups)',
+    byClass,
+    o.bare,
+    { ...benchParams(o.fixture), source: 'revenue_rollup' },
+  )
+}
+
+/**
+ * The pool route summed from every device's points, as before the rollups
+ * (GRIDROOT_API_REVENUE_SOURCE=devices, a second app over the same data), for
+ * `GRIDROOT_BENCH_API_DEVICES_SECONDS` (default 40: a request takes seconds). Measured last:
+ * InfluxDB goes on with a query whose client gave up, which would slow what comes after.
+ */
+async function measureDevicePointsRoute(o: {
+  readonly endpoints: Endpoints
+  readonly fixture: Fixture
+  readonly dlq: DlqTail
+  readonly range: string
+  readonly bare: LoadResult
+}): Promise<BenchResult[]> {
   const devicesApp = await fixtureApp(o.endpoints, o.fixture, {
     rateLimitMax: 10_000_000,
     revenueSource: 'devices',
@@ -227,54 +279,19 @@ async function measureRollupRoutes(o: {
   const devicesSeconds = Number(process.env.GRIDROOT_BENCH_API_DEVICES_SECONDS ?? 40)
   progress(`measuring revenue by pool from device points for ${devicesSeconds} s`)
   const byPoolDevices = await runLoad({
-    url: `${devicesBase}/api/v1/operator/revenue?groupBy=pool&${range}`,
+    url: `${devicesBase}/api/v1/operator/revenue?groupBy=pool&${o.range}`,
     headers: { 'x-api-key': OPS_KEY.key },
     concurrency,
     durationMs: devicesSeconds * 1000,
   })
   progress(
-    `revenue by pool from device points: ${byPoolDevices.requestsPerSecond.toFixed(2)} req/s, p99 ${byPoolDevices.p99Ms.toFixed(1)} ms, ${byPoolDevices.errors} errors`,
+    `revenue by pool from device points: ${byPoolDevices.requestsPerSecond.toFixed(2)} req/s, p99 ${byPoolDevices.p99Ms.toFixed(1)} ms, ${byPoolDevices.errors} errors ${JSON.stringify(byPoolDevices.errorStatuses)}`,
   )
-  const params = benchParams(o.fixture)
-  const detail = (r: LoadResult) => ({
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    bytesPerResponse: r.bytesPerResponse,
-    errors: r.errorStatuses,
-    requests: r.requests,
-  })
-  const figure = (name: string, subject: string, r: LoadResult, source: string) => [
-    benchResult({
-      name: `${name}-rps`,
-      subject,
-      baseline: 'bare fastify route returning a constant',
-      unit: 'requests/s',
-      value: r.requestsPerSecond,
-      baselineValue: o.bare.requestsPerSecond,
-      params: { ...params, source, ...detail(r) },
-    }),
-    benchResult({
-      name: `${name}-p99`,
-      subject,
-      baseline: 'bare fastify route returning a constant',
-      unit: 'ms (p99)',
-      value: r.p99Ms,
-      baselineValue: o.bare.p99Ms,
-      params: { ...params, source },
-    }),
-  ]
-  return [
-    ...figure(
-      'api-revenue-by-class',
-      'GET /revenue groupBy=class, 16,000 devices, 2 h at 5 min (from the rollups)',
-      byClass,
-      'revenue_rollup',
-    ),
-    ...figure(
-      'api-revenue-by-pool-device-points',
-      'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min, summed from the device points (before the rollups)',
-      byPoolDevices,
-      'interval + adjustment',
-    ),
-  ]
+  return loadFigures(
+    'api-revenue-by-pool-device-points',
+    'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min, summed from the device points (before the rollups)',
+    byPoolDevices,
+    o.bare,
+    { ...benchParams(o.fixture), source: 'interval + adjustment' },
+  )
 }
