@@ -38,6 +38,8 @@ export function treeDump<L>(tree: MerkleTree<L>): StandardTreeDump {
 }
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1')
+/** Printable ASCII without `"` and `\\`: JSON.stringify writes such a string as it is, quoted. */
+const PLAIN_JSON_STRING = /^[ !#-[\]-~]*$/
 
 /**
  * The dump as compact JSON bytes, written straight into a buffer: the 2n-1 node strings are
@@ -65,10 +67,16 @@ export function serializeTree<L>(tree: MerkleTree<L>): Buffer {
   }
   out.ascii('],"values":[')
   for (let rank = 0; rank < tree.leafCount; rank++) {
-    if (rank > 0) out.ascii(',')
-    out.utf8(
-      `{"value":${JSON.stringify(tree.layout.toValues(tree.leaves[rank]!))},"treeIndex":${tree.treeIndex(rank)}}`,
-    )
+    out.ascii(rank > 0 ? ',{"value":[' : '{"value":[')
+    const values = tree.layout.toValues(tree.leaves[rank]!)
+    for (let i = 0; i < values.length; i++) {
+      if (i > 0) out.ascii(',')
+      const value = values[i]!
+      // what JSON.stringify would write, without it for the plain ASCII that nearly all values are
+      if (PLAIN_JSON_STRING.test(value)) out.ascii(`"${value}"`)
+      else out.utf8(JSON.stringify(value))
+    }
+    out.ascii(`],"treeIndex":${tree.treeIndex(rank)}}`)
   }
   out.ascii(']}')
   return out.result()
