@@ -11,7 +11,15 @@
  * claim: holders in a random order; every holder's first claim costs the same but for its proof
  * depth, so at 100k it is measured on 400 random holders, not 100k transactions.
  */
-import { type Address, getAddress, type Hex, keccak256, type TransactionReceipt, toHex } from 'viem'
+import {
+  type Address,
+  encodeFunctionData,
+  getAddress,
+  type Hex,
+  keccak256,
+  type TransactionReceipt,
+  toHex,
+} from 'viem'
 import {
   hkdStablecoinAbi,
   identityRegistryAbi,
@@ -22,8 +30,8 @@ import { deployContract } from '../contracts/deploy/deploy-contract.ts'
 import { deployPoolDistributor } from '../contracts/deploy/deploy-pool-contracts.ts'
 import { startDedicatedAnvil } from '../test/contracts/support/dedicated-anvil.ts'
 import { buildTree, type FastTree, HOLDER_LEAF_TYPES } from '../test/contracts/support/fast-tree.ts'
-import { addPool, finalizeEpoch, mined, proposal } from '../test/contracts/support/oracle.ts'
-import { deploySystem, poolIdHex, type System } from '../test/contracts/support/system.ts'
+import { addPool, finalizeEpoch, proposal } from '../test/contracts/support/oracle.ts'
+import { deploySystem, FIXED_EPOCH_CLOCK, poolIdHex, type System } from '../test/contracts/support/system.ts'
 import { type GasBreakdown, gasBreakdown } from './support/gas-breakdown.ts'
 import { type BenchResult, benchResult, formatResults } from './support/results.ts'
 import { writeResults } from './support/write-gas-results.ts'
@@ -77,7 +85,33 @@ async function measure(system: System, holders: number, plain: boolean): Promise
   const relayer = system.wallet(11)
   await system.testClient.setBalance({ address: relayer.account.address, value: 10n ** 24n })
   const send = async (w: typeof relayer, request: Parameters<typeof relayer.writeContract>[0]) =>
-    mined(system, await w.writeContract(request))
+    receiptOf(await w.writeContract(request))
+  // A verify of 250 fresh accounts is ~17M gas: on a loaded machine anvil takes minutes.
+  const receiptOf = async (hash: Hex) => {
+    const receipt = await system.publicClient.waitForTransactionReceipt({ hash, timeout: 1_800_000 })
+    if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`)
+    return receipt
+  }
+  // Traced sends: the breakdown of the call on the state it is about to run on, then the send.
+  const breakdowns = new Map<string, GasBreakdown>()
+  let roles: Record<string, string> = {}
+  const sendTraced = async (
+    key: string,
+    w: typeof relayer,
+    request: { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] },
+  ) => {
+    const input = encodeFunctionData(request as never)
+    const breakdown = await gasBreakdown(
+      system.publicClient,
+      { from: w.account.address, to: request.address, input },
+      roles,
+    )
+    const receipt = await send(w, request as never)
+    if (BigInt(breakdown.total as number) !== receipt.gasUsed)
+      throw new Error(`${key}: traced ${breakdown.total} gas, the receipt says ${receipt.gasUsed}`)
+    breakdowns.set(key, breakdown)
+    return receipt
+  }
 
   const amounts1 = accounts.map((_, i) => 1_000_000n + BigInt(i % 997) * 1_000n)
   const amounts2 = amounts1.map((a) => a + 500_000n)
@@ -101,7 +135,13 @@ async function measure(system: System, holders: number, plain: boolean): Promise
   } as never)
 
   let distributor: Address
-  let publish: (epoch: bigint, root: string, total: bigint, increase: bigint) => Promise<TransactionReceipt>
+  let publish: (
+    key: string,
+    epoch: bigint,
+    root: string,
+    total: bigint,
+    increase: bigint,
+  ) => Promise<TransactionReceipt>
   if (plain) {
     distributor = (
       await deployContract(system.deployer, system.compiled, 'PlainCumulativeDistributor', [coin, poolId])
@@ -112,13 +152,13 @@ async function measure(system: System, holders: number, plain: boolean): Promise
       functionName: 'approve',
       args: [distributor, 2n ** 255n],
     } as never)
-    publish = (_epoch, root, _total, increase) =>
-      send(system.deployer.walletClient, {
+    publish = (key, _epoch, root, _total, increase) =>
+      sendTraced(key, system.deployer.walletClient, {
         address: distributor,
         abi: plainCumulativeDistributorAbi,
         functionName: 'setRoot',
         args: [root as Hex, increase],
-      } as never)
+      })
     await send(system.deployer.walletClient, {
       address: coin,
       abi: hkdStablecoinAbi,
@@ -135,6 +175,7 @@ async function measure(system: System, holders: number, plain: boolean): Promise
         paymentToken: coin,
         firstEpoch: 0n,
         terms: { treasury: system.treasury.account.address, holdersBps: 10_000, splitMode: 'time-weighted' },
+        clock: FIXED_EPOCH_CLOCK,
         publisher: system.publisher.account.address,
         pauser: system.deployer.walletClient.account.address,
       })
@@ -161,38 +202,38 @@ async function measure(system: System, holders: number, plain: boolean): Promise
         args: [accounts.slice(i, i + VERIFY_BATCH)],
       } as never)
     }
-    publish = async (epoch, root, total, increase) => {
+    publish = async (key, epoch, root, total, increase) => {
       await finalizeEpoch(system, proposal({ poolId, epoch, revenueUnits: increase, leafCount: 1 }))
-      return send(system.publisher, {
+      return sendTraced(key, system.publisher, {
         address: distributor,
         abi: revenueDistributorAbi,
         functionName: 'publish',
         args: [epoch, root as Hex, total, `0x${'44'.repeat(32)}`],
-      } as never)
+      })
     }
   }
-  const claim = (tree: FastTree, i: number, amount: bigint) =>
-    send(relayer, {
+  const claim = (tree: FastTree, i: number, amount: bigint, key?: string) => {
+    const request = {
       address: distributor,
       abi: revenueDistributorAbi,
       functionName: 'claim',
       args: [accounts[i] as Address, amount, proofOf(tree, i)],
-    } as never)
-  const roles = {
+    }
+    return key === undefined ? send(relayer, request as never) : sendTraced(key, relayer, request)
+  }
+  roles = {
     [distributor.toLowerCase()]: 'distributor',
     [coin.toLowerCase()]: 'token',
     [system.contracts.identityRegistry.toLowerCase()]: 'registry',
     [system.contracts.revenueOracle.toLowerCase()]: 'oracle',
   }
-  const breakdownOf = (receipt: TransactionReceipt) =>
-    gasBreakdown(system.publicClient, receipt.transactionHash, roles)
 
-  const firstPublish = await publish(0n, tree1.root, total1, total1)
+  const firstPublish = await publish('firstPublish', 0n, tree1.root, total1, total1)
   // Worst case: a 17-deep (deepest) proof.
   const depthOf = (i: number) => proofOf(tree1, i).length
   const maxDepth = Math.max(...accounts.map((_, i) => (holders > 1000 && i > 2000 ? 0 : depthOf(i))))
   const first = accounts.findIndex((_, i) => depthOf(i) === maxDepth)
-  const firstClaim = await claim(tree1, first, amounts1[first] as bigint)
+  const firstClaim = await claim(tree1, first, amounts1[first] as bigint, 'firstClaim')
 
   // Average: every other holder (at 100k a random sample), claimed in a random order.
   const others = accounts.map((_, i) => i).filter((i) => i !== first)
@@ -204,8 +245,8 @@ async function measure(system: System, holders: number, plain: boolean): Promise
     sum += Number((await claim(tree1, i, amounts1[i] as bigint)).gasUsed)
     depthSum += proofOf(tree1, i).length
   }
-  const publish2 = await publish(1n, tree2.root, total2, total2 - total1)
-  const repeatClaim = await claim(tree2, first, amounts2[first] as bigint)
+  const publish2 = await publish('publish', 1n, tree2.root, total2, total2 - total1)
+  const repeatClaim = await claim(tree2, first, amounts2[first] as bigint, 'repeatClaim')
   return {
     firstClaim: Number(firstClaim.gasUsed),
     firstClaimDepth: maxDepth,
@@ -215,12 +256,7 @@ async function measure(system: System, holders: number, plain: boolean): Promise
     repeatClaim: Number(repeatClaim.gasUsed),
     firstPublish: Number(firstPublish.gasUsed),
     publish: Number(publish2.gasUsed),
-    breakdown: {
-      firstClaim: await breakdownOf(firstClaim),
-      repeatClaim: await breakdownOf(repeatClaim),
-      firstPublish: await breakdownOf(firstPublish),
-      publish: await breakdownOf(publish2),
-    },
+    breakdown: Object.fromEntries(breakdowns) as Measured['breakdown'],
   }
 }
 

@@ -13,7 +13,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../contracts/deploy/dev-accounts.ts'
-import { deployAndApplyPools } from '../contracts/deploy/local-setup.ts'
+import { deployAndApplyPools, startEpochClocks } from '../contracts/deploy/local-setup.ts'
 import { parseDurationMs } from '../core/units/duration.ts'
 import { formatUnits } from '../core/units/money.ts'
 import { createInflux } from '../runtime/clients/influx.ts'
@@ -188,7 +188,18 @@ async function main(): Promise<void> {
   // Fresh contracts per demo run: the fleet starts again at genesis (epoch 0) with a new topic
   // prefix and database, so the pools' oracle and distributor epochs must start at 0 too (on
   // contracts of an earlier run they would wait for that run's next epoch).
-  await deployAndApplyPools(env, 'config/pools.json', { fresh: true })
+  // Each pool's chain clock (docs/architecture.md, "Epoch → chain window") is on its
+  // RevenueDistributor: created with a chain genesis in the future (so still adjustable) and the
+  // simulator's speed, then set to the second the simulation starts (startEpochClocks below).
+  await deployAndApplyPools(
+    {
+      ...env,
+      GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(Math.floor(Date.now() / 1000) + 3_600),
+      GRIDROOT_CHAIN_CLOCK_SPEEDUP: values.speed,
+    },
+    'config/pools.json',
+    { fresh: true },
+  )
   run('ingest', ['services/ingest/main.ts'])
   run('aggregator', ['services/aggregator/main.ts'])
   // The local stack's holder view offers anvil's dev accounts (the API refuses this off anvil).
@@ -228,9 +239,11 @@ async function main(): Promise<void> {
     GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[3]),
   })
   await new Promise((r) => setTimeout(r, 3000))
-  // The chain clock of the distributor (docs/architecture.md, "Epochs on the chain"): device
-  // genesis is now on anvil's wall clock, and device time runs `speed` times faster.
-  const simulationStartS = Math.floor(Date.now() / 1000)
+  // The pools' chain clocks: device genesis is this second on anvil's wall clock, and device
+  // time runs `speed` times faster. Set on-chain first, then the simulation starts at that second.
+  const simulationStartS = Math.floor(Date.now() / 1000) + 5
+  await startEpochClocks(env, simulationStartS)
+  await new Promise((r) => setTimeout(r, Math.max(0, simulationStartS * 1000 - Date.now())))
   run('simulator', [
     'simulators/cli.ts',
     ...fleetArgs,
@@ -244,8 +257,6 @@ async function main(): Promise<void> {
   ])
   const distributorPort = await portOr(9470)
   run('distributor', ['services/distributor/main.ts'], {
-    GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(simulationStartS),
-    GRIDROOT_CHAIN_CLOCK_SPEEDUP: values.speed,
     GRIDROOT_DISTRIBUTOR_METRICS_PORT: String(distributorPort),
   })
 

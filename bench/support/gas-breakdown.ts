@@ -1,13 +1,15 @@
 /**
- * Where the gas of one transaction goes, from anvil's opcode trace (`debug_traceTransaction`,
- * struct logs): the intrinsic part (21,000 base + calldata), then each opcode's own cost, summed
+ * Where the gas of one transaction goes, from anvil's opcode trace of the same call on the
+ * state it will run on (`debug_traceCall` on `latest` just before it is sent: anvil without
+ * `--steps-tracing` keeps no opcodes for `debug_traceTransaction`), struct logs: the intrinsic part (21,000 base + calldata), then each opcode's own cost, summed
  * by the contract it ran in and by kind. A call's own cost is what the CALL step cost minus
  * everything its callee ran (so cold-account access and the call stipend bookkeeping stay with
  * the caller's `call` kind); the callee's opcodes count for the callee.
  *
  * Rows: `base`, `calldata`, then `<role>.<kind>` with kinds `sload`, `sstore`, `log`, `keccak`,
  * `call` and `other` (dispatch, ABI decoding, memory, arithmetic), and `refund` (negative: what
- * the receipt's gasUsed left out of the sum).
+ * trace's gas used left out of the sum), and `total` (the trace's gas used; the caller checks
+ * it against the receipt).
  */
 import type { Address, Hex, PublicClient } from 'viem'
 
@@ -35,17 +37,19 @@ export type GasBreakdown = Record<string, number>
 /** `roles` names the contracts (lowercase address → role); others count as `other`. */
 export async function gasBreakdown(
   client: PublicClient,
-  hash: Hex,
+  tx: { readonly from: Address; readonly to: Address; readonly input: Hex },
   roles: Readonly<Record<string, string>>,
 ): Promise<GasBreakdown> {
-  const [tx, receipt, trace] = await Promise.all([
-    client.getTransaction({ hash }),
-    client.getTransactionReceipt({ hash }),
-    client.request({
-      method: 'debug_traceTransaction' as never,
-      params: [hash, { disableMemory: true, disableStorage: true, disableStack: false }] as never,
-    }) as Promise<{ structLogs: StructLog[] }>,
-  ])
+  const trace = (await client.request({
+    method: 'debug_traceCall' as never,
+    params: [
+      { from: tx.from, to: tx.to, data: tx.input },
+      'latest',
+      { disableMemory: true, disableStorage: true, disableStack: false },
+    ] as never,
+  })) as { gas: number; failed: boolean; structLogs: StructLog[] }
+  if (trace.failed || trace.structLogs.length === 0)
+    throw new Error(`gas breakdown: the traced call to ${tx.to} failed or recorded no opcodes`)
   const steps = trace.structLogs
   const own = new Array<number>(steps.length).fill(0)
   // Child frame of each call step: [i + 1, end), where end is the next step back at its depth.
@@ -75,7 +79,7 @@ export async function gasBreakdown(
     }
   }
   // Which contract each step ran in: a call stack of addresses.
-  const frames: string[] = [(tx.to as Address).toLowerCase()]
+  const frames: string[] = [tx.to.toLowerCase()]
   const out: GasBreakdown = {}
   const add = (key: string, gas: number) => {
     out[key] = (out[key] ?? 0) + gas
@@ -100,6 +104,7 @@ export async function gasBreakdown(
     base,
     calldata,
     ...out,
-    refund: Number(receipt.gasUsed) - (base + calldata + executed),
+    refund: trace.gas - (base + calldata + executed),
+    total: trace.gas,
   }
 }

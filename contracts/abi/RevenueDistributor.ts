@@ -18,6 +18,17 @@ export const revenueDistributorAbi = [
         name: 'terms',
         type: 'tuple',
       },
+      {
+        components: [
+          { internalType: 'uint64', name: 'deviceGenesisMs', type: 'uint64' },
+          { internalType: 'uint64', name: 'epochLengthMs', type: 'uint64' },
+          { internalType: 'uint64', name: 'chainGenesisS', type: 'uint64' },
+          { internalType: 'uint32', name: 'speedup', type: 'uint32' },
+        ],
+        internalType: 'struct RevenueDistributor.EpochClock',
+        name: 'clock_',
+        type: 'tuple',
+      },
     ],
     stateMutability: 'nonpayable',
     type: 'constructor',
@@ -40,6 +51,11 @@ export const revenueDistributorAbi = [
     type: 'error',
   },
   { inputs: [], name: 'EnforcedPause', type: 'error' },
+  {
+    inputs: [{ internalType: 'uint64', name: 'chainGenesisS', type: 'uint64' }],
+    name: 'EpochClockFixed',
+    type: 'error',
+  },
   {
     inputs: [
       { internalType: 'uint64', name: 'expected', type: 'uint64' },
@@ -68,6 +84,14 @@ export const revenueDistributorAbi = [
   {
     inputs: [{ internalType: 'uint16', name: 'holdersBps', type: 'uint16' }],
     name: 'HoldersBpsTooHigh',
+    type: 'error',
+  },
+  {
+    inputs: [
+      { internalType: 'uint64', name: 'epochLengthMs', type: 'uint64' },
+      { internalType: 'uint32', name: 'speedup', type: 'uint32' },
+    ],
+    name: 'InvalidEpochClock',
     type: 'error',
   },
   { inputs: [], name: 'InvalidProof', type: 'error' },
@@ -116,6 +140,17 @@ export const revenueDistributorAbi = [
       { indexed: false, internalType: 'uint256', name: 'cumulativeAmount', type: 'uint256' },
     ],
     name: 'Claimed',
+    type: 'event',
+  },
+  {
+    anonymous: false,
+    inputs: [
+      { indexed: false, internalType: 'uint64', name: 'deviceGenesisMs', type: 'uint64' },
+      { indexed: false, internalType: 'uint64', name: 'epochLengthMs', type: 'uint64' },
+      { indexed: false, internalType: 'uint64', name: 'chainGenesisS', type: 'uint64' },
+      { indexed: false, internalType: 'uint32', name: 'speedup', type: 'uint32' },
+    ],
+    name: 'EpochClockSet',
     type: 'event',
   },
   {
@@ -218,6 +253,35 @@ export const revenueDistributorAbi = [
     inputs: [{ internalType: 'address', name: 'account', type: 'address' }],
     name: 'claimed',
     outputs: [{ internalType: 'uint256', name: '', type: 'uint256' }],
+    stateMutability: 'view',
+    type: 'function',
+  },
+  {
+    inputs: [],
+    name: 'epochClock',
+    outputs: [
+      {
+        components: [
+          { internalType: 'uint64', name: 'deviceGenesisMs', type: 'uint64' },
+          { internalType: 'uint64', name: 'epochLengthMs', type: 'uint64' },
+          { internalType: 'uint64', name: 'chainGenesisS', type: 'uint64' },
+          { internalType: 'uint32', name: 'speedup', type: 'uint32' },
+        ],
+        internalType: 'struct RevenueDistributor.EpochClock',
+        name: '',
+        type: 'tuple',
+      },
+    ],
+    stateMutability: 'view',
+    type: 'function',
+  },
+  {
+    inputs: [{ internalType: 'uint64', name: 'epoch', type: 'uint64' }],
+    name: 'epochWindow',
+    outputs: [
+      { internalType: 'uint64', name: 'startS', type: 'uint64' },
+      { internalType: 'uint64', name: 'endS', type: 'uint64' },
+    ],
     stateMutability: 'view',
     type: 'function',
   },
@@ -338,6 +402,25 @@ export const revenueDistributorAbi = [
     name: 'root',
     outputs: [{ internalType: 'bytes32', name: '', type: 'bytes32' }],
     stateMutability: 'view',
+    type: 'function',
+  },
+  {
+    inputs: [
+      {
+        components: [
+          { internalType: 'uint64', name: 'deviceGenesisMs', type: 'uint64' },
+          { internalType: 'uint64', name: 'epochLengthMs', type: 'uint64' },
+          { internalType: 'uint64', name: 'chainGenesisS', type: 'uint64' },
+          { internalType: 'uint32', name: 'speedup', type: 'uint32' },
+        ],
+        internalType: 'struct RevenueDistributor.EpochClock',
+        name: 'clock_',
+        type: 'tuple',
+      },
+    ],
+    name: 'setEpochClock',
+    outputs: [],
+    stateMutability: 'nonpayable',
     type: 'function',
   },
   {

@@ -7,9 +7,17 @@ import { join } from 'node:path'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { z } from 'zod'
+import { type EpochClock, epochClockOf } from '../../core/entitlement/index.ts'
 import { ConfigError } from '../../core/errors/base.ts'
 import { ANVIL_CHAIN_ID } from '../../runtime/clients/chain.ts'
-import { type Env, endpointsFromEnv, envDurationMs, parseConfig } from '../../runtime/config.ts'
+import {
+  type Env,
+  endpointsFromEnv,
+  envDurationMs,
+  envInt,
+  gridFromEnv,
+  parseConfig,
+} from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 import { DEV_ACCOUNT_ROLES, devAccount } from './dev-accounts.ts'
 
@@ -30,6 +38,14 @@ const Schema = z.object({
   GRIDROOT_DISTRIBUTOR_PUBLISHER: address.optional(),
   GRIDROOT_TREASURY_KEY: key.optional(),
   GRIDROOT_REGISTRY_FILE: z.string().optional(),
+  /**
+   * The chain clock new pools get (docs/architecture.md, "Epoch → chain window"): the chain
+   * second at which device time is the epoch genesis, and device seconds per chain second.
+   * Production: the device genesis itself and 1 (the defaults). Read at pool creation only: the
+   * distributor service reads the clock from the pool's RevenueDistributor.
+   */
+  GRIDROOT_CHAIN_CLOCK_GENESIS_S: envInt(0, 2 ** 40).optional(),
+  GRIDROOT_CHAIN_CLOCK_SPEEDUP: envInt(1, 1_000_000).default(1),
 })
 
 export interface ChainToolsConfig {
@@ -45,11 +61,14 @@ export interface ChainToolsConfig {
   readonly treasuryKey: Hex | undefined
   readonly registryFile: string | undefined
   readonly local: boolean
+  /** The epoch grid (GRIDROOT_EPOCH_*) and chain clock (GRIDROOT_CHAIN_CLOCK_*) of new pools. */
+  readonly epochClock: EpochClock
 }
 
 /** `runDir` is where the contracts file goes unless GRIDROOT_CONTRACTS_FILE names another. */
 export function chainToolsConfig(env: Env, runDir: string): ChainToolsConfig {
   const c = parseConfig(Schema, env, 'deploy')
+  const grid = gridFromEnv(env)
   const endpoints = endpointsFromEnv(env)
   const local = endpoints.chain.chainId === ANVIL_CHAIN_ID
   const need = <T>(value: T | undefined, name: string, dev: () => T): T => {
@@ -81,6 +100,10 @@ export function chainToolsConfig(env: Env, runDir: string): ChainToolsConfig {
     treasuryKey: c.GRIDROOT_TREASURY_KEY as Hex | undefined,
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     local,
+    epochClock: epochClockOf(grid, {
+      chainGenesisS: c.GRIDROOT_CHAIN_CLOCK_GENESIS_S ?? Math.floor(grid.genesisMs / 1000),
+      speedup: c.GRIDROOT_CHAIN_CLOCK_SPEEDUP,
+    }),
   }
 }
 

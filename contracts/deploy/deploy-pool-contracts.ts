@@ -1,5 +1,6 @@
 /** Deploys one pool's RevenueShareToken and RevenueDistributor and grants their roles. */
 import type { Address, Hex } from 'viem'
+import { type EpochClock, epochClockToChain } from '../../core/entitlement/index.ts'
 import { revenueDistributorAbi, revenueShareTokenAbi } from '../abi/index.ts'
 import type { CompileOutput } from '../build/compile.ts'
 import { type DeployClients, deployContract, send } from './deploy-contract.ts'
@@ -54,6 +55,8 @@ export async function deployPoolDistributor(
     paymentToken: Address
     firstEpoch: bigint
     terms: PoolTerms
+    /** The epoch → chain-time map, on-chain for anyone who recomputes an epoch's balances. */
+    clock: EpochClock
     publisher: Address
     pauser: Address
   },
@@ -67,6 +70,7 @@ export async function deployPoolDistributor(
     p.firstEpoch,
     admin,
     termsToChain(p.terms),
+    epochClockToChain(p.clock),
   ])
   for (const [role, account] of [
     [ROLE.publisher, p.publisher],

@@ -9,6 +9,7 @@
 import { type Address, formatUnits, type Hex, maxUint256, parseAbiItem, parseUnits, zeroAddress } from 'viem'
 import type { LocalAccount } from 'viem/accounts'
 import { poolIdBytes32, registryCommitment } from '../../core/chain/registry-root.ts'
+import { type EpochClock, epochClockFromChain, epochClockToChain } from '../../core/entitlement/index.ts'
 import { GridrootError } from '../../core/errors/base.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
 import type { ContractsFile, PoolContracts } from '../../runtime/contracts-file.ts'
@@ -39,6 +40,8 @@ export interface ApplyPoolsParameters {
   /** Account that approves the distributors and receives local-hkd; undefined off the local stack. */
   readonly treasury: LocalAccount | undefined
   readonly local: boolean
+  /** The epoch → chain-time map of new pools (adjusted on a pool only while it still may be). */
+  readonly epochClock: EpochClock
   /** Called with each change as it is made. */
   readonly onChange?: (poolId: string, change: string) => void
 }
@@ -52,6 +55,10 @@ export interface ApplyPoolsResult {
 
 const TOKEN_DECIMALS = 18
 const transferEvent = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 value)')
+
+function clockText(c: EpochClock): string {
+  return `device genesis ${new Date(c.deviceGenesisMs).toISOString()}, epochs of ${c.epochLengthMs} ms, chain genesis ${c.chainGenesisS} s, speed-up ${c.speedup}`
+}
 
 async function hasCode(clients: DeployClients, address: Address | undefined): Promise<boolean> {
   if (!address) return false
@@ -161,12 +168,50 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
           paymentToken,
           firstEpoch: BigInt(pool.firstEpoch),
           terms,
+          clock: p.epochClock,
           publisher: p.publisher,
           pauser: me,
         })
       ).address
-      note(`distributor deployed at ${distributor} (terms ${terms.holdersBps} bps, ${terms.splitMode})`)
+      note(
+        `distributor deployed at ${distributor} (terms ${terms.holdersBps} bps, ${terms.splitMode}; ${clockText(p.epochClock)})`,
+      )
     } else {
+      const liveClock = epochClockFromChain(
+        await publicClient.readContract({
+          address: distributor as Address,
+          abi: revenueDistributorAbi,
+          functionName: 'epochClock',
+        }),
+      )
+      if (clockText(liveClock) !== clockText(p.epochClock)) {
+        const [latest, state] = await Promise.all([
+          publicClient.getBlock({ blockTag: 'latest' }),
+          publicClient.readContract({
+            address: distributor as Address,
+            abi: revenueDistributorAbi,
+            functionName: 'state',
+          }),
+        ])
+        if (
+          latest.timestamp >= BigInt(liveClock.chainGenesisS) ||
+          Number(state.nextEpoch) !== pool.firstEpoch
+        )
+          throw new GridrootError(
+            'POOL_CONFIG_CONFLICT',
+            `pool ${pool.poolId} maps its epochs with ${clockText(liveClock)} on-chain, fixed since its chain genesis`,
+            {
+              metaMessages: [
+                `The configuration (GRIDROOT_EPOCH_*, GRIDROOT_CHAIN_CLOCK_*) says ${clockText(p.epochClock)}.`,
+                "A pool's clock cannot change once its chain genesis has passed: create a new pool.",
+              ],
+            },
+          )
+        await write(distributor as Address, revenueDistributorAbi, 'setEpochClock', [
+          epochClockToChain(p.epochClock),
+        ])
+        note(`epoch clock set: ${clockText(p.epochClock)}`)
+      }
       const live = await publicClient.readContract({
         address: distributor as Address,
         abi: revenueDistributorAbi,

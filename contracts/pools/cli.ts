@@ -61,6 +61,7 @@ async function main(): Promise<void> {
       publisher: config.publisher,
       treasury: treasuryAccount(config),
       local: config.local,
+      epochClock: config.epochClock,
       onChange: (poolId, change) => console.log(`[pools] ${poolId}: ${change}`),
     },
   )

@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IIdentityHook} from "./interfaces/IIdentityHook.sol";
 import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
@@ -48,6 +49,19 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
         SplitMode splitMode;
     }
 
+    /// @notice How the pool's epochs (device time) map onto block timestamps (chain time), so that
+    /// anyone recomputes an epoch's balances from the chain alone (docs/architecture.md, "Epoch →
+    /// chain window"): epoch n covers device milliseconds [deviceGenesisMs + n·epochLengthMs,
+    /// deviceGenesisMs + (n+1)·epochLengthMs), and device time d is chain second
+    /// chainGenesisS + ceil((d − deviceGenesisMs) / (1000 · speedup)). See `epochWindow`.
+    struct EpochClock {
+        uint64 deviceGenesisMs;
+        uint64 epochLengthMs;
+        uint64 chainGenesisS;
+        /// @dev Device seconds per chain second: 1 in production, the simulation's speed locally.
+        uint32 speedup;
+    }
+
     /// @notice Publishing state.
     struct State {
         uint64 nextEpoch;
@@ -82,6 +96,8 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
     bytes32 private _pausedRoot;
     StoredState private _state;
     Terms private _terms;
+    /// @dev Read by no transaction: only by `epochClock`/`epochWindow` and off-chain.
+    EpochClock private _clock;
     /// @dev Per holder: `VERIFIED` (set only by the IdentityRegistry: set ⇒ verified now) | the
     /// claimed amount (low 128 bits).
     mapping(address account => uint256) private _holders;
@@ -93,6 +109,7 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
     /// @notice `account` received `amount`; it has now claimed `cumulativeAmount` in total.
     event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
     event TermsSet(address treasury, uint16 holdersBps, SplitMode splitMode);
+    event EpochClockSet(uint64 deviceGenesisMs, uint64 epochLengthMs, uint64 chainGenesisS, uint32 speedup);
     event Paused(address account);
     event Unpaused(address account);
 
@@ -115,6 +132,10 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
     error InvalidProof();
     /// @notice Only the IdentityRegistry reports verifications.
     error NotIdentityRegistry(address caller);
+    /// @notice An epoch must last at least one chain second: epochLengthMs ≥ 1000 · speedup ≥ 1000.
+    error InvalidEpochClock(uint64 epochLengthMs, uint32 speedup);
+    /// @notice The clock is fixed once its chain genesis has passed or a root was published.
+    error EpochClockFixed(uint64 chainGenesisS);
 
     /// @param poolId_ The pool (ASCII pool id, left-aligned, zero-padded).
     /// @param oracle_ Where finalized epochs come from.
@@ -123,6 +144,8 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
     /// @param firstEpoch_ The first epoch to publish for (the pool's first oracle epoch).
     /// @param admin Holder of the default admin role (terms, roles).
     /// @param terms Initial terms.
+    /// @param clock_ The epoch → chain-time map; adjustable (`setEpochClock`) only until its chain
+    /// genesis passes, so a production pool (genesis in the past) is fixed from creation.
     constructor(
         bytes32 poolId_,
         IRevenueOracle oracle_,
@@ -130,7 +153,8 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
         IERC20 paymentToken_,
         uint64 firstEpoch_,
         address admin,
-        Terms memory terms
+        Terms memory terms,
+        EpochClock memory clock_
     ) {
         if (
             address(oracle_) == address(0) || address(identityRegistry_) == address(0)
@@ -144,6 +168,7 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
         _state = StoredState({nextEpoch: firstEpoch_, totalFunded: 0, paused: false, live: true});
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setTerms(terms);
+        _setEpochClock(clock_);
     }
 
     // ---------------------------------------------------------------- publish
@@ -227,6 +252,16 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
         _setTerms(terms);
     }
 
+    /// @notice Replaces the epoch clock while it is still adjustable: before its chain genesis and
+    /// before any root (the local stack sets the genesis when its simulation starts). Once a block
+    /// at or after the genesis exists the clock never changes, so every window the distributor
+    /// service computed (it waits for a block past the window's end) stays the one on-chain.
+    function setEpochClock(EpochClock calldata clock_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        uint64 genesis = _clock.chainGenesisS;
+        if (block.timestamp >= genesis || _state.nextEpoch != firstEpoch) revert EpochClockFixed(genesis);
+        _setEpochClock(clock_);
+    }
+
     /// @notice Stops claims and publishing.
     function pause() external onlyRole(PAUSER_ROLE) {
         if (_state.paused) revert EnforcedPause();
@@ -274,11 +309,34 @@ contract RevenueDistributor is IIdentityHook, AccessControl, ReentrancyGuardTran
         return _terms;
     }
 
+    function epochClock() external view returns (EpochClock memory) {
+        return _clock;
+    }
+
+    /// @notice The chain window of `epoch`: the balances that count for it are those of blocks
+    /// with startS ≤ timestamp < endS (adjacent epochs tile exactly).
+    function epochWindow(uint64 epoch) external view returns (uint64 startS, uint64 endS) {
+        EpochClock memory c = _clock;
+        uint256 perChainSecond = uint256(c.speedup) * 1000;
+        startS = SafeCast.toUint64(c.chainGenesisS + Math.ceilDiv(uint256(epoch) * c.epochLengthMs, perChainSecond));
+        endS = SafeCast.toUint64(
+            c.chainGenesisS + Math.ceilDiv((uint256(epoch) + 1) * c.epochLengthMs, perChainSecond)
+        );
+    }
+
     function paused() external view returns (bool) {
         return _state.paused;
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _setEpochClock(EpochClock memory clock_) private {
+        if (clock_.speedup == 0 || clock_.epochLengthMs < uint256(clock_.speedup) * 1000) {
+            revert InvalidEpochClock(clock_.epochLengthMs, clock_.speedup);
+        }
+        _clock = clock_;
+        emit EpochClockSet(clock_.deviceGenesisMs, clock_.epochLengthMs, clock_.chainGenesisS, clock_.speedup);
+    }
 
     function _setTerms(Terms memory terms) private {
         if (terms.treasury == address(0)) revert ZeroAddress();

@@ -1,7 +1,7 @@
 /**
  * Epochs live in device time, balances in chain time. The map between them is a linear clock
- * fixed per deployment and published with the pool's terms, so anyone recomputes the window from
- * the chain alone:
+ * held on-chain by each pool's RevenueDistributor (`epochClock()`, set at pool creation, fixed
+ * once its chain genesis passes), so anyone recomputes the window from the chain alone:
  *
  *   chainS(deviceMs) = chainGenesisS + ceil((deviceMs − deviceGenesisMs) / (1000 × speedup))
  *   epoch n ↦ [chainS(start of n), chainS(end of n))   (block timestamps, seconds)
@@ -21,6 +21,51 @@ export interface ChainClock {
   readonly chainGenesisS: number
   /** Device milliseconds per chain millisecond (1 in production). */
   readonly speedup: number
+}
+
+/**
+ * A pool's clock as its RevenueDistributor holds it on-chain (`epochClock()`, set at pool
+ * creation): the chain clock plus the epoch length, so the grid of device epochs is on-chain too.
+ */
+export interface EpochClock extends ChainClock {
+  readonly epochLengthMs: number
+}
+
+/** The grid's epochs mapped by `chain` (genesis and speed-up) onto chain seconds. */
+export function epochClockOf(
+  grid: Pick<TimeGrid, 'genesisMs' | 'epochLengthMs'>,
+  chain: { readonly chainGenesisS: number; readonly speedup: number },
+): EpochClock {
+  return {
+    deviceGenesisMs: grid.genesisMs,
+    epochLengthMs: grid.epochLengthMs,
+    chainGenesisS: chain.chainGenesisS,
+    speedup: chain.speedup,
+  }
+}
+
+/** The `EpochClock` struct of RevenueDistributor (viem's encoding: uint64 as bigint). */
+export function epochClockToChain(clock: EpochClock) {
+  return {
+    deviceGenesisMs: BigInt(clock.deviceGenesisMs),
+    epochLengthMs: BigInt(clock.epochLengthMs),
+    chainGenesisS: BigInt(clock.chainGenesisS),
+    speedup: clock.speedup,
+  } as const
+}
+
+export function epochClockFromChain(c: {
+  deviceGenesisMs: bigint
+  epochLengthMs: bigint
+  chainGenesisS: bigint
+  speedup: number
+}): EpochClock {
+  return {
+    deviceGenesisMs: Number(c.deviceGenesisMs),
+    epochLengthMs: Number(c.epochLengthMs),
+    chainGenesisS: Number(c.chainGenesisS),
+    speedup: c.speedup,
+  }
 }
 
 export function chainSeconds(clock: ChainClock, deviceMs: number): number {

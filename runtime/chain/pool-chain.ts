@@ -13,7 +13,7 @@ import {
   revenueOracleAbi,
   revenueShareTokenAbi,
 } from '../../contracts/abi/index.ts'
-import type { TokenTransfer } from '../../core/entitlement/index.ts'
+import { type EpochClock, epochClockFromChain, type TokenTransfer } from '../../core/entitlement/index.ts'
 import { RetryableError } from '../../core/errors/base.ts'
 import type { PoolContracts } from '../contracts-file.ts'
 
@@ -46,7 +46,12 @@ export interface PoolChain {
   terms(): Promise<DistributionTerms>
   /** Whether the oracle epoch is final, and its committed revenue (0 while not final). */
   oracleEpoch(epoch: number): Promise<{ readonly final: boolean; readonly revenueUnits: bigint }>
-  latestBlockTimestampS(): Promise<number>
+  /**
+   * The latest block and the pool's epoch clock as of that block (RevenueDistributor
+   * `epochClock()`: fixed once a block at or after its chain genesis exists, so a window whose end
+   * the latest block has passed was computed with the clock that stays on-chain).
+   */
+  clockNow(): Promise<{ readonly latestBlockTimestampS: number; readonly clock: EpochClock }>
   /** Every Transfer log of the share token since its deployment, with block timestamps. */
   transfers(): Promise<readonly TokenTransfer[]>
   /** Every Verified/Unverified event of the identity registry, with block timestamps. */
@@ -206,10 +211,16 @@ export function createPoolChain(options: PoolChainOptions): PoolChain {
       })
       return { final: true, revenueUnits }
     },
-    async latestBlockTimestampS() {
+    async clockNow() {
       const block = await client.getBlock({ blockTag: 'latest' })
       timestamps.set(block.number, Number(block.timestamp))
-      return Number(block.timestamp)
+      const clock = await client.readContract({
+        address: distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'epochClock',
+        blockNumber: block.number,
+      })
+      return { latestBlockTimestampS: Number(block.timestamp), clock: epochClockFromChain(clock) }
     },
     async transfers() {
       const logs = await logsOf(BigInt(pool.deployedAtBlock), (fromBlock, toBlock) =>

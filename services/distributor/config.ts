@@ -3,7 +3,6 @@
  * Only main.ts and the claim CLI call `distributorConfigFromEnv`.
  */
 import { z } from 'zod'
-import type { ChainClock } from '../../core/entitlement/index.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { type ArtifactStoreConfig, artifactStoreConfig } from '../../runtime/artifact-store.ts'
 import {
@@ -49,13 +48,6 @@ const Schema = z.object({
   GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS: envInt(1, 10_000_000).default(50_000),
   GRIDROOT_DISTRIBUTOR_METRICS_PORT: envInt(0, 65_535).default(9467),
   GRIDROOT_DISTRIBUTOR_METRICS_HOST: z.string().default('127.0.0.1'),
-  /**
-   * The chain clock (docs/architecture.md, "Epochs on the chain"): the chain second at which
-   * device time is the epoch genesis, and how many device seconds pass per chain second.
-   * Production: genesis = the device genesis itself, speedup 1 (the defaults).
-   */
-  GRIDROOT_CHAIN_CLOCK_GENESIS_S: envInt(0, 2 ** 40).optional(),
-  GRIDROOT_CHAIN_CLOCK_SPEEDUP: envInt(1, 1_000_000).default(1),
   /** Test only: stop (and wait to be killed) right after this step of the first publication. */
   GRIDROOT_DISTRIBUTOR_FAILPOINT: z.enum(FAILPOINTS).optional(),
 })
@@ -70,8 +62,8 @@ export interface DistributorConfig {
   readonly logRangeBlocks: bigint
   readonly metricsPort: number
   readonly metricsHost: string
+  /** The epoch grid; each pool's chain clock is read from its RevenueDistributor (epochClock). */
   readonly grid: TimeGrid
-  readonly clock: ChainClock
   readonly artifacts: ArtifactStoreConfig
   readonly failpoint: Failpoint | undefined
 }
@@ -90,11 +82,6 @@ export function distributorConfigFromEnv(env: Env): DistributorConfig {
     metricsPort: c.GRIDROOT_DISTRIBUTOR_METRICS_PORT,
     metricsHost: c.GRIDROOT_DISTRIBUTOR_METRICS_HOST,
     grid,
-    clock: {
-      deviceGenesisMs: grid.genesisMs,
-      chainGenesisS: c.GRIDROOT_CHAIN_CLOCK_GENESIS_S ?? Math.floor(grid.genesisMs / 1000),
-      speedup: c.GRIDROOT_CHAIN_CLOCK_SPEEDUP,
-    },
     artifacts: artifactStoreConfig(env),
     failpoint: c.GRIDROOT_DISTRIBUTOR_FAILPOINT,
   }

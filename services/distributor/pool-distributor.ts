@@ -15,7 +15,7 @@
  *   same hash) and publishes it; a crash after publishing finds the root on-chain and moves on.
  */
 import type { Hex } from 'viem'
-import { type ChainClock, epochChainWindow, type TokenTransfer } from '../../core/entitlement/index.ts'
+import { type EpochClock, epochChainWindow, type TokenTransfer } from '../../core/entitlement/index.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { GridrootError } from '../../core/errors/base.ts'
 import {
@@ -26,20 +26,25 @@ import {
   serializeTree,
 } from '../../core/merkle/index.ts'
 import type { Logger } from '../../runtime/log.ts'
-import { fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
+import { clockProblem, fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
 import { type EpochPlan, planEpoch } from './domain/plan-epoch.ts'
 import type { ArtifactStore, IdentityEvent, PoolChain, PublishedRoot } from './ports.ts'
 
-/** The published history does not match what the chain data gives: publishing stops. */
-export class DistributionHistoryError extends GridrootError<'DISTRIBUTOR_HISTORY_MISMATCH'> {
+/**
+ * The published history does not match what the chain data gives, or the pool's on-chain epoch
+ * clock does not fit this deployment's epoch grid: publishing stops for the pool.
+ */
+export class DistributionHistoryError extends GridrootError<
+  'DISTRIBUTOR_HISTORY_MISMATCH' | 'DISTRIBUTOR_CLOCK_MISMATCH'
+> {
   override readonly name = 'DistributionHistoryError'
 }
 
 export interface PoolDistributorOptions {
   readonly chain: PoolChain
   readonly store: ArtifactStore
+  /** The deployment's epoch grid; the chain clock comes from the pool's RevenueDistributor. */
   readonly grid: TimeGrid
-  readonly clock: ChainClock
   readonly firstEpoch: number
   readonly excludedAccounts: readonly string[]
   readonly logger: Logger
@@ -76,7 +81,21 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
   /** The tree after the last published epoch, once loaded. */
   let current: { epoch: number; tree: HolderTree; cumulative: Map<string, bigint> } | undefined
 
+  /** The pool's clock from the chain, checked against the grid the oracle's epochs follow. */
+  const clockNow = async () => {
+    const now = await chain.clockNow()
+    const problem = clockProblem(options.grid, now.clock)
+    if (problem !== undefined)
+      throw new DistributionHistoryError('DISTRIBUTOR_CLOCK_MISMATCH', `pool ${chain.poolId}: ${problem}`, {
+        metaMessages: [
+          'Set GRIDROOT_EPOCH_GENESIS and GRIDROOT_EPOCH_LENGTH to what the pool was created with (RevenueDistributor.epochClock()); the distributor publishes nothing for this pool meanwhile.',
+        ],
+      })
+    return now
+  }
+
   const inputsFor = async (
+    clock: EpochClock,
     epoch: number,
     revenueUnits: bigint,
     transfers: readonly TokenTransfer[],
@@ -88,7 +107,7 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
       epoch,
       revenueUnits,
       terms,
-      window: epochChainWindow(options.grid, options.clock, epoch),
+      window: epochChainWindow(options.grid, clock, epoch),
       transfers,
       identityEvents: identity,
       distributor: chain.distributor,
@@ -98,12 +117,19 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
 
   /** Recomputes the trees of every published epoch from chain data (a lost artifact store). */
   const rebuildFromChain = async (roots: readonly PublishedRoot[]) => {
-    const [transfers, identity] = await Promise.all([chain.transfers(), chain.identityEvents()])
+    const [transfers, identity, { clock }] = await Promise.all([
+      chain.transfers(),
+      chain.identityEvents(),
+      clockNow(),
+    ])
     let cumulative = new Map<string, bigint>()
     let tree: HolderTree = buildHolderTree([])
     for (const published of roots) {
       const { revenueUnits } = await chain.oracleEpoch(published.epoch)
-      const plan = planEpoch(cumulative, await inputsFor(published.epoch, revenueUnits, transfers, identity))
+      const plan = planEpoch(
+        cumulative,
+        await inputsFor(clock, published.epoch, revenueUnits, transfers, identity),
+      )
       tree = buildHolderTree(plan.leaves)
       const bytes = serializeTree(tree)
       const hash = await store.put(bytes)
@@ -187,16 +213,18 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
       const state = await chain.state()
       const epoch = state.nextEpoch
       const oracle = await chain.oracleEpoch(epoch)
-      const window = epochChainWindow(options.grid, options.clock, epoch)
-      const latestS = await chain.latestBlockTimestampS()
-      const step = nextPublishStep(state, oracle.final, window, latestS)
+      // The clock as of the latest block: once that block is past the window's end, the clock
+      // can no longer change (RevenueDistributor.setEpochClock), so this window is final.
+      const { latestBlockTimestampS, clock } = await clockNow()
+      const window = epochChainWindow(options.grid, clock, epoch)
+      const step = nextPublishStep(state, oracle.final, window, latestBlockTimestampS)
       if (step.kind === 'wait') return { kind: 'wait', step }
 
       const previous = await load(epoch)
       const [transfers, identity] = await Promise.all([chain.transfers(), chain.identityEvents()])
       const plan = planEpoch(
         previous.cumulative,
-        await inputsFor(epoch, oracle.revenueUnits, transfers, identity),
+        await inputsFor(clock, epoch, oracle.revenueUnits, transfers, identity),
       )
       const tree = buildHolderTree(plan.leaves)
       const treeHash = await store.put(serializeTree(tree))

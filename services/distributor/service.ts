@@ -66,7 +66,6 @@ export async function startDistributorService(config: DistributorConfig, logger:
       chain: chainPort,
       store,
       grid: config.grid,
-      clock: config.clock,
       firstEpoch: pool.firstEpoch,
       excludedAccounts: config.excludedAccounts,
       logger,
@@ -173,10 +172,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
       }
     },
   })
-  logger.info(
-    { pools: poolIds, publisher: account.address, metricsPort: probe.port, clock: config.clock },
-    'distributor started',
-  )
+  logger.info({ pools: poolIds, publisher: account.address, metricsPort: probe.port }, 'distributor started')
   return {
     metricsPort: probe.port,
     async stop() {

@@ -21,7 +21,13 @@ import { createHolderReader } from '../../services/api/adapters/holder-reader.ts
 import { createOracleReader } from '../../services/api/adapters/oracle-reader.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
 import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
-import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
+import {
+  contractsFileOf,
+  deploySystem,
+  exec,
+  FIXED_EPOCH_CLOCK,
+  type System,
+} from '../contracts/support/system.ts'
 import { type FixtureApp, fixtureApp } from './app-harness.ts'
 import { dropFixture, type Fixture, writeFixture } from './fixture.ts'
 
@@ -57,6 +63,7 @@ beforeAll(async () => {
     paymentToken: stable,
     firstEpoch: 0n,
     terms: { treasury: system.treasury.account.address, holdersBps: 8_000, splitMode: 'time-weighted' },
+    clock: FIXED_EPOCH_CLOCK,
     publisher: system.publisher.account.address,
     pauser: system.deployer.walletClient.account.address,
   })

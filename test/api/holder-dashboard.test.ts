@@ -25,11 +25,18 @@ import {
   revenueShareTokenAbi,
 } from '../../contracts/abi/index.ts'
 import { deployPoolDistributor, deployPoolToken } from '../../contracts/deploy/deploy-pool-contracts.ts'
+import { epochClockToChain } from '../../core/entitlement/index.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
 import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
-import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
+import {
+  contractsFileOf,
+  deploySystem,
+  exec,
+  FIXED_EPOCH_CLOCK,
+  type System,
+} from '../contracts/support/system.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
 import { launchChromium, screenshotPath } from './browser.ts'
 
@@ -104,6 +111,8 @@ beforeAll(async () => {
       paymentToken: stable,
       firstEpoch: 0n,
       terms: { treasury: system.treasury.account.address, holdersBps: 8_000, splitMode: 'time-weighted' },
+      // A chain genesis ahead keeps the clock adjustable: it is set to t0 below.
+      clock: { ...FIXED_EPOCH_CLOCK, epochLengthMs: WINDOW_S * 1000, chainGenesisS: 4_000_000_000 },
       publisher: system.publisher.account.address,
       pauser: deployer.account.address,
     })
@@ -123,6 +132,14 @@ beforeAll(async () => {
   })
   // The holdings above stand for the whole of epoch 0: it starts after them.
   const t0 = Number((await system.publicClient.getBlock()).timestamp) + 10
+  await send(distributor, revenueDistributorAbi, 'setEpochClock', [
+    epochClockToChain({
+      deviceGenesisMs: t0 * 1000,
+      epochLengthMs: WINDOW_S * 1000,
+      chainGenesisS: t0,
+      speedup: 1,
+    }),
+  ])
   await system.testClient.setNextBlockTimestamp({ timestamp: BigInt(t0 + WINDOW_S + 10) })
   await system.testClient.mine({ blocks: 1 })
   await finalizeEpoch(

@@ -10,11 +10,24 @@ import {
 import { deployContract } from '../../contracts/deploy/deploy-contract.ts'
 import { ROLE } from '../../contracts/deploy/deploy-core.ts'
 import { deployPoolDistributor } from '../../contracts/deploy/deploy-pool-contracts.ts'
+import {
+  type EpochClock,
+  epochChainWindow,
+  epochClockFromChain,
+  epochClockToChain,
+} from '../../core/entitlement/index.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
 import { buildTree, type FastTree, HOLDER_LEAF_TYPES } from './support/fast-tree.ts'
 import { addPool, finalizeEpoch, proposal } from './support/oracle.ts'
 import { revertOf } from './support/revert.ts'
-import { deploySystem, exec, poolIdHex, type System, type Wallet } from './support/system.ts'
+import {
+  deploySystem,
+  exec,
+  FIXED_EPOCH_CLOCK,
+  poolIdHex,
+  type System,
+  type Wallet,
+} from './support/system.ts'
 
 let anvil: DedicatedAnvil
 let system: System
@@ -51,7 +64,7 @@ interface Pool {
 
 let poolCounter = 0
 async function freshPool(
-  options: { token?: Address; holdersBps?: number; hooked?: boolean } = {},
+  options: { token?: Address; holdersBps?: number; hooked?: boolean; clock?: EpochClock } = {},
 ): Promise<Pool> {
   const poolId = poolIdHex(`dist-test-${++poolCounter}`)
   await addPool(system, poolId)
@@ -67,6 +80,7 @@ async function freshPool(
       holdersBps: options.holdersBps ?? 5_000,
       splitMode: 'snapshot',
     },
+    clock: options.clock ?? FIXED_EPOCH_CLOCK,
     publisher: system.publisher.account.address,
     pauser: system.deployer.walletClient.account.address,
   })
@@ -397,6 +411,79 @@ describe('RevenueDistributor verified flags from the IdentityRegistry hook', () 
       }),
     )
     expect(claim).toBe('NoRoot')
+  })
+})
+
+describe('RevenueDistributor epoch clock', () => {
+  it('maps epochs onto chain seconds as core/entitlement does, and is adjustable only until its chain genesis', async () => {
+    const nowS = Number((await system.publicClient.getBlock()).timestamp)
+    const clock = {
+      deviceGenesisMs: Date.parse('2026-06-01T00:00:00+08:00'),
+      epochLengthMs: 3_600_000,
+      chainGenesisS: nowS + 1_000,
+      speedup: 600,
+    }
+    const pool = await freshPool({ clock })
+    const read = <T>(functionName: string, args: readonly unknown[] = []) =>
+      system.publicClient.readContract({
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName,
+        args,
+      } as never) as Promise<T>
+    const windowOf = async (epoch: number) => {
+      const [startS, endS] = await read<[bigint, bigint]>('epochWindow', [BigInt(epoch)])
+      return { startS: Number(startS), endS: Number(endS) }
+    }
+    const grid = { genesisMs: clock.deviceGenesisMs, epochLengthMs: clock.epochLengthMs, intervalMs: 300_000 }
+    expect(epochClockFromChain(await read('epochClock'))).toEqual(clock)
+    for (const epoch of [0, 1, 7, 1_000])
+      expect(await windowOf(epoch)).toEqual(epochChainWindow(grid, clock, epoch))
+    // A speed-up that does not divide the epoch: windows still tile, rounded up like the TS.
+    const odd = { ...clock, speedup: 7 }
+    const setClock = (wallet: Wallet, c: EpochClock) =>
+      exec(system, wallet, {
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'setEpochClock',
+        args: [epochClockToChain(c)],
+      })
+    expect(await revertOf(() => setClock(system.publisher, odd))).toBe('AccessControlUnauthorizedAccount')
+    expect(await revertOf(() => setClock(system.deployer.walletClient, { ...clock, speedup: 0 }))).toBe(
+      'InvalidEpochClock',
+    )
+    expect(
+      await revertOf(() => setClock(system.deployer.walletClient, { ...clock, epochLengthMs: 599_999 })),
+    ).toBe('InvalidEpochClock')
+    const { receipt } = await setClock(system.deployer.walletClient, odd)
+    const [set] = parseEventLogs({
+      abi: revenueDistributorAbi,
+      logs: receipt.logs,
+      eventName: 'EpochClockSet',
+    })
+    expect(set?.args.speedup).toBe(7)
+    for (const epoch of [0, 1, 2, 3, 999])
+      expect(await windowOf(epoch)).toEqual(epochChainWindow(grid, odd, epoch))
+    expect((await windowOf(4)).startS).toBe((await windowOf(3)).endS)
+    // Once a block at or after the chain genesis exists, the clock is fixed.
+    await system.testClient.setNextBlockTimestamp({ timestamp: BigInt(odd.chainGenesisS) })
+    await system.testClient.mine({ blocks: 1 })
+    expect(await revertOf(() => setClock(system.deployer.walletClient, clock))).toBe('EpochClockFixed')
+    expect(epochClockFromChain(await read('epochClock'))).toEqual(odd)
+  })
+
+  it('is fixed from creation when its genesis is past, and refuses an epoch shorter than a chain second', async () => {
+    const pool = await freshPool()
+    const fixed = await revertOf(() =>
+      exec(system, system.deployer.walletClient, {
+        address: pool.distributor,
+        abi: revenueDistributorAbi,
+        functionName: 'setEpochClock',
+        args: [epochClockToChain({ ...FIXED_EPOCH_CLOCK, speedup: 2 })],
+      }),
+    )
+    expect(fixed).toBe('EpochClockFixed')
+    await expect(freshPool({ clock: { ...FIXED_EPOCH_CLOCK, epochLengthMs: 999 } })).rejects.toThrow()
   })
 })
 

@@ -53,7 +53,9 @@ const npm = async (...args: string[]) =>
   (await run('node', ['--import', 'tsx', ...args], { cwd: REPO_ROOT, env, timeout: 120_000 })).stdout
 
 describe('npm run deploy and npm run pools -- apply', () => {
-  it('deploys once, creates the configured pools once, and a second run changes nothing', async () => {
+  it('deploys once, creates the configured pools once, and a second run changes nothing', {
+    timeout: 400_000,
+  }, async () => {
     expect(await npm('contracts/deploy/cli.ts')).toMatch(/\[deploy\] deployed/)
     expect(await npm('contracts/deploy/cli.ts')).toMatch(/nothing to do/)
     const first = await npm('contracts/pools/cli.ts', 'apply', '--file', 'config/pools.json')
@@ -61,6 +63,15 @@ describe('npm run deploy and npm run pools -- apply', () => {
     expect(first).toMatch(/xunying-swap: distributor deployed/)
     const second = await npm('contracts/pools/cli.ts', 'apply', '--file', 'config/pools.json')
     expect(second).toMatch(/nothing to change: 3 pools/)
+    // Each pool's epoch clock is on its distributor; a past chain genesis fixed it at creation.
+    const otherClock = await run(
+      'node',
+      ['--import', 'tsx', 'contracts/pools/cli.ts', 'apply', '--file', 'config/pools.json'],
+      { cwd: REPO_ROOT, env: { ...env, GRIDROOT_CHAIN_CLOCK_SPEEDUP: '2' }, timeout: 120_000 },
+    ).catch((e: { stderr?: string }) => e)
+    expect((otherClock as { stderr?: string }).stderr).toMatch(
+      /longshine-ev maps its epochs with .* speed-up 1 on-chain, fixed since its chain genesis/,
+    )
 
     const file = loadContractsFile(join(dir, 'contracts.json'))
     const { publicClient } = createChainClients(anvil.endpoint)

@@ -113,6 +113,8 @@ describe('distributor on a real chain', () => {
       issuer: deployer.account.address,
     })
     token = tokenDeployed.address
+    const latest = await system.publicClient.getBlock()
+    t0 = Number(latest.timestamp) + 100
     const distributorDeployed = await deployPoolDistributor(system.deployer, system.compiled, {
       poolIdBytes32: POOL_HEX,
       oracle: system.contracts.revenueOracle,
@@ -120,13 +122,13 @@ describe('distributor on a real chain', () => {
       paymentToken: stable,
       firstEpoch: 0n,
       terms: { treasury: system.treasury.account.address, holdersBps: 8_000, splitMode: 'time-weighted' },
+      // Epochs of WINDOW_S from t0, on a chain whose time the test moves itself (speed-up 1).
+      clock: { deviceGenesisMs: t0 * 1000, epochLengthMs: WINDOW_S * 1000, chainGenesisS: t0, speedup: 1 },
       publisher: system.publisher.account.address,
       pauser: deployer.account.address,
     })
     distributor = distributorDeployed.address
 
-    const latest = await system.publicClient.getBlock()
-    t0 = Number(latest.timestamp) + 100
     await send(deployer, identity, identityRegistryAbi, 'verify', [
       [a!.account.address, b!.account.address, c!.account.address],
     ])

@@ -7,7 +7,8 @@
  * the epoch's window: until a block with timestamp ≥ the window's end exists, a transfer could
  * still land inside the window, and the weights would not be final.
  */
-import type { ChainWindow } from '../../../core/entitlement/index.ts'
+import type { ChainWindow, EpochClock } from '../../../core/entitlement/index.ts'
+import type { TimeGrid } from '../../../core/epochs/grid.ts'
 import type { DistributorState } from '../ports.ts'
 
 export type PublishStep =
@@ -19,6 +20,18 @@ export type PublishStep =
       /** window-open: the chain time (s) the latest block must reach. */
       readonly untilS?: number
     }
+
+/**
+ * Why the pool's on-chain epoch clock cannot serve this deployment's epoch grid (the oracle's
+ * epochs are numbered on the grid of GRIDROOT_EPOCH_*), or undefined when it can.
+ */
+export function clockProblem(
+  grid: Pick<TimeGrid, 'genesisMs' | 'epochLengthMs'>,
+  clock: EpochClock,
+): string | undefined {
+  if (clock.deviceGenesisMs === grid.genesisMs && clock.epochLengthMs === grid.epochLengthMs) return undefined
+  return `the pool's RevenueDistributor maps epochs of ${clock.epochLengthMs} ms from device time ${new Date(clock.deviceGenesisMs).toISOString()}, but this deployment's grid has epochs of ${grid.epochLengthMs} ms from ${new Date(grid.genesisMs).toISOString()}`
+}
 
 export function nextPublishStep(
   state: DistributorState,

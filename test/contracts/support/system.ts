@@ -43,6 +43,17 @@ export interface System {
   clients(wallet: Wallet): DeployClients
 }
 
+/**
+ * A production-like epoch clock for pools whose chain windows a test does not use: daily epochs
+ * from the default device genesis, at speed-up 1 (its genesis is past, so it is fixed).
+ */
+export const FIXED_EPOCH_CLOCK = {
+  deviceGenesisMs: Date.parse('2026-06-01T00:00:00+08:00'),
+  epochLengthMs: 86_400_000,
+  chainGenesisS: Date.parse('2026-06-01T00:00:00+08:00') / 1000,
+  speedup: 1,
+} as const
+
 export const poolIdHex = (poolId: string): Hex => stringToHex(poolId, { size: 32 })
 
 export async function deploySystem(
