@@ -400,7 +400,13 @@ export class Scenario {
           this.count('conflictingDuplicate')
           this.conflicts.push({
             topic,
-            payload: encodeTelemetry(this.options.telemetryVersion, deviceId, s.boot, other, device.privateKey),
+            payload: encodeTelemetry(
+              this.options.telemetryVersion,
+              deviceId,
+              s.boot,
+              other,
+              device.privateKey,
+            ),
             deviceId,
             kind: 'conflictingDuplicate',
             readings: 0,
