@@ -49,7 +49,9 @@ export async function startServiceProcess(
     child,
     metricsPort,
     output: () => log,
-    async waitHealthy(timeoutMs = 60_000) {
+    // A deadline, not a measure: on a loaded 2-core machine a tsx service can take over a
+    // minute from spawn to its first healthy answer (seen: ingest at load average 20).
+    async waitHealthy(timeoutMs = 180_000) {
       const deadline = Date.now() + timeoutMs
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${log}`)
