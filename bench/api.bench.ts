@@ -3,19 +3,34 @@
  * per-interval points of all of them per window), beside a bare fastify route returning a
  * constant, measured in the same run with the same load generator; and the dashboard's first
  * load in Chromium (bytes, time to the first chart) beside a blank page from the same server.
- * Results: bench/results/api.json. The proof route joins when the auditor routes land.
+ * The auditor's proof route (a device's leaf, proof and readings, checked by `verify` against
+ * a finalized root on an anvil of the benchmark's own) for the same 16,000-device fleet, replayed
+ * through the aggregator's rules for epoch 0 and built into its pools' trees and archives as the
+ * oracle builds them. Results: bench/results/api.json.
  *
  * Settings: GRIDROOT_STACK_RUN_DIR (reuse a running stack), GRIDROOT_BENCH_API_SECONDS (per
- * measurement, default 10), GRIDROOT_BENCH_API_CONCURRENCY (default 8).
+ * measurement, default 10), GRIDROOT_BENCH_API_CONCURRENCY (default 8), GRIDROOT_BENCH_API_ONLY=proof
+ * (the proof route and the bare route only, with no 16,000-device revenue fixture in InfluxDB:
+ * results in bench/results/api-proof.json).
  */
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
+import { indexRegistry } from '../core/identity/registry.ts'
+import { createFileArtifactStore } from '../runtime/artifact-store.ts'
 import type { Endpoints } from '../runtime/endpoints.ts'
+import { createAuditReader } from '../services/api/adapters/audit-reader.ts'
 import type { DlqTail } from '../services/api/adapters/dlq-tail.ts'
+import { createOracleChain, toContractProposal } from '../services/oracle/adapters/chain.ts'
+import { runFleet } from '../services/oracle/domain/fleet-replay.fixture.ts'
+import { buildPoolEpoch, isProblem } from '../services/oracle/domain/pool-epoch.ts'
 import { fixtureApp, OPS_KEY } from '../test/api/app-harness.ts'
 import { launchChromium } from '../test/api/browser.ts'
 import { dropFixture, type Fixture, GENESIS_MS, writeFixture } from '../test/api/fixture.ts'
+import { startDedicatedAnvil } from '../test/contracts/support/dedicated-anvil.ts'
+import { addPool, finalizeEpoch } from '../test/contracts/support/oracle.ts'
+import { deploySystem, poolIdHex } from '../test/contracts/support/system.ts'
 import { acquireBenchStack, releaseBenchStack } from './support/bench-stack.ts'
 import { type LoadResult, runLoad } from './support/http-load.ts'
 import { cleanups, progress, runBench } from './support/progress.ts'
@@ -27,21 +42,72 @@ const seconds = Number(process.env.GRIDROOT_BENCH_API_SECONDS ?? 30)
 const concurrency = Number(process.env.GRIDROOT_BENCH_API_CONCURRENCY ?? 2)
 const FLEET = { chargers: 9_000, pv: 3_000, swap: 4_000 }
 const HOURS = 2
+const proofOnly = process.env.GRIDROOT_BENCH_API_ONLY === 'proof'
 
 runBench(async () => {
   const stack = await acquireBenchStack(process.env.GRIDROOT_STACK_RUN_DIR)
   cleanups.push(() => releaseBenchStack(stack))
   const name = `benchapi_${process.pid}_${Date.now().toString(36)}`
+  const revenueFleet = proofOnly ? { chargers: 1, pv: 1, swap: 1 } : FLEET
   progress(
-    `writing ${HOURS} h of 5-minute revenue points for ${FLEET.chargers + FLEET.pv + FLEET.swap} devices`,
+    `writing ${HOURS} h of 5-minute revenue points for ${revenueFleet.chargers + revenueFleet.pv + revenueFleet.swap} devices`,
   )
-  const fixture = await writeFixture(stack.endpoints, name, { devices: FLEET, hours: HOURS })
+  const fixture = await writeFixture(stack.endpoints, name, { devices: revenueFleet, hours: HOURS })
   cleanups.push(() => dropFixture(fixture))
   const api = await fixtureApp(stack.endpoints, fixture, { rateLimitMax: 10_000_000 })
   cleanups.push(() => api.close())
   await api.dlq.caughtUp()
   await api.app.listen({ host: '127.0.0.1', port: 0 })
   const apiBase = `http://127.0.0.1:${(api.app.server.address() as { port: number }).port}`
+
+  // The proof route: epoch 0 of the fleet's largest pool (by leaves) finalized on a chain of its own.
+  progress(`replaying ${FLEET.chargers + FLEET.pv + FLEET.swap} devices' signed telemetry for epoch 0`)
+  const fleet = runFleet({}, FLEET, 1.25)
+  const auditRegistry = indexRegistry([...fleet.registry.values()])
+  const totals = fleet.replay.epochResults(0)
+  const poolIds = [...new Set(totals.map((t) => t.poolId))]
+  const builds = poolIds.map((poolId) => {
+    const b = buildPoolEpoch(poolId, 0, 0, totals, (d) => fleet.replay.paidReadings(0, d))
+    if (isProblem(b)) throw new Error(b.detail)
+    return b
+  })
+  const audited = builds.reduce((a, b) => (b.leaves.length > a.leaves.length ? b : a))
+  const anvil = await startDedicatedAnvil('bench-api')
+  cleanups.push(() => anvil.stop())
+  const system = await deploySystem(anvil.endpoint, { challengeWindowSec: 60 })
+  const artifactDir = mkdtempSync(join(tmpdir(), 'gridroot-bench-api-'))
+  cleanups.push(async () => rmSync(artifactDir, { recursive: true, force: true }))
+  const store = createFileArtifactStore({ dir: artifactDir })
+  await store.put(audited.treeBytes)
+  await store.put(audited.archiveBytes)
+  await addPool(system, poolIdHex(audited.proposal.poolId), 0n)
+  await finalizeEpoch(system, toContractProposal(audited.proposal))
+  const auditApi = await fixtureApp(stack.endpoints, fixture, {
+    rateLimitMax: 10_000_000,
+    dlq: api.dlq,
+    registry: auditRegistry,
+    auditor: createAuditReader({
+      chain: createOracleChain({
+        endpoint: anvil.endpoint,
+        oracle: system.contracts.revenueOracle,
+        fromBlock: 0n,
+      }),
+      store,
+      registry: auditRegistry,
+      pools: poolIds,
+    }),
+  })
+  cleanups.push(() => auditApi.app.close())
+  await auditApi.app.listen({ host: '127.0.0.1', port: 0 })
+  const auditBase = `http://127.0.0.1:${(auditApi.app.server.address() as { port: number }).port}`
+  const auditedDevice = audited.leaves[Math.floor(audited.leaves.length / 2)]?.deviceId as string
+  const proofUrl = `${auditBase}/api/v1/auditor/pools/${audited.proposal.poolId}/epochs/0/devices/${auditedDevice}`
+  const first = await fetch(proofUrl)
+  const firstBody = (await first.json()) as { verified?: boolean }
+  if (first.status !== 200 || firstBody.verified !== true)
+    throw new Error(
+      `the proof route did not verify: ${first.status} ${JSON.stringify(firstBody).slice(0, 500)}`,
+    )
 
   const bare = Fastify({ logger: false })
   bare.get('/constant', async () => ({ ok: true }))
@@ -72,6 +138,43 @@ runBench(async () => {
     return result
   }
   const bareLoad = await measure('bare fastify constant', routes.bare)
+  const proof = await measure(`proof route (${audited.leaves.length} leaves)`, proofUrl)
+  const proofParams = { intervalMs: 300_000, concurrency, seconds }
+  const proofResults = [
+    benchResult({
+      name: 'api-proof-rps',
+      subject: `GET /auditor/…/devices/{id}: verify of one leaf of a ${audited.leaves.length}-leaf pool epoch (fleet of ${auditRegistry.size})`,
+      baseline: 'bare fastify route returning a constant',
+      unit: 'requests/s',
+      value: proof.requestsPerSecond,
+      baselineValue: bareLoad.requestsPerSecond,
+      params: {
+        ...proofParams,
+        devices: auditRegistry.size,
+        leaves: audited.leaves.length,
+        treeBytes: audited.treeBytes.length,
+        archiveBytes: audited.archiveBytes.length,
+        p50Ms: proof.p50Ms,
+        bytesPerResponse: proof.bytesPerResponse,
+        errors: proof.errorStatuses,
+        requests: proof.requests,
+      },
+    }),
+    benchResult({
+      name: 'api-proof-p99',
+      subject: `GET /auditor/…/devices/{id}: verify of one leaf of a ${audited.leaves.length}-leaf pool epoch`,
+      baseline: 'bare fastify route returning a constant',
+      unit: 'ms (p99)',
+      value: proof.p99Ms,
+      baselineValue: bareLoad.p99Ms,
+      params: { ...proofParams, devices: auditRegistry.size, leaves: audited.leaves.length },
+    }),
+  ]
+  if (proofOnly) {
+    writeFileSync(join(RESULTS_DIR, 'api-proof.json'), `${JSON.stringify(proofResults, null, 2)}\n`)
+    console.log(formatResults(proofResults))
+    return
+  }
   const byPool = await measure('revenue by pool (16,000 devices)', routes.revenueByPool)
   const byDevice = await measure('revenue of 10 devices', routes.revenueByDevice)
   const range = `from=${from}&to=${to}&resolution=5m`
@@ -126,6 +229,7 @@ runBench(async () => {
 
   const params = { ...benchParams(fixture), source: 'revenue_rollup' }
   const results: BenchResult[] = [
+    ...proofResults,
     benchResult({
       name: 'api-revenue-by-pool-rps',
       subject: 'GET /revenue groupBy=pool, 16,000 devices, 2 h at 5 min (from the rollups)',

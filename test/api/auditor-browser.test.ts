@@ -33,7 +33,8 @@ const endpoints = inject('endpoints')
 const START = Date.parse('2026-06-01T00:00:00+08:00')
 const HOUR = 3_600_000
 const grid = { genesisMs: START, epochLengthMs: HOUR, intervalMs: 300_000 }
-const fleetSpec = { chargers: 2, pv: 2, swap: 2, startMs: START, sampleMs: 300_000 }
+// The oracle end-to-end test's fleet: enough devices for every telemetry partition to hold records.
+const fleetSpec = { chargers: 8, pv: 6, swap: 6, startMs: START, sampleMs: 300_000 }
 const SEED = 'api-auditor-browser'
 const name = `aud${Date.now().toString(36)}`
 const WINDOW_SEC = 600
@@ -106,7 +107,7 @@ beforeAll(async () => {
     seed: SEED,
     fleet: fleetSpec,
     grid,
-    durationMs: 2 * HOUR,
+    durationMs: 3 * HOUR,
     scenario: {},
     aggregatorEnv: { GRIDROOT_AGG_GRACE: '10m', GRIDROOT_AGG_REORDER_WINDOW: '10m' },
   })
