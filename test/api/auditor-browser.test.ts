@@ -107,7 +107,7 @@ beforeAll(async () => {
     seed: SEED,
     fleet: fleetSpec,
     grid,
-    durationMs: 3 * HOUR,
+    durationMs: 1.5 * HOUR,
     scenario: {},
     aggregatorEnv: { GRIDROOT_AGG_GRACE: '10m', GRIDROOT_AGG_REORDER_WINDOW: '10m' },
   })
@@ -165,7 +165,7 @@ beforeAll(async () => {
     oracle: system.contracts.revenueOracle,
     fromBlock: 0n,
   })
-  await until('epoch 0 of every pool to be final', 300_000, async () => {
+  await until('epoch 0 of every pool to be final', 900_000, async () => {
     let done = true
     for (const poolId of pools) {
       if (((await chain.pool(poolId))?.nextEpoch ?? 0) > 0) continue
@@ -185,7 +185,7 @@ beforeAll(async () => {
   })
   step('starting the API')
   await start('services/api/main.ts', 'GRIDROOT_API_PORT', { GRIDROOT_API_INSTANCE: `${name}-api` })
-}, 600_000)
+}, 1_200_000)
 
 afterAll(async () => {
   await browser?.close()
