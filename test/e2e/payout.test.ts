@@ -261,14 +261,24 @@ beforeAll(async () => {
     GRIDROOT_CONTRACTS_FILE: contractsFile,
     GRIDROOT_REGISTRY_FILE: registryFile,
   }
+  // The pools' epoch clock (on-chain in each distributor, set at creation): device genesis a
+  // while after the set-up's blocks, so the minted balances open every window; speedup 1.
+  chainGenesisS = Number((await publicClient.getBlock()).timestamp) + 1800
   await deployAndApplyPools(
-    { ...process.env, ...chainEnv, GRIDROOT_ORACLE_CHALLENGE_WINDOW: `${CHALLENGE_WINDOW_S}s` },
+    {
+      ...process.env,
+      ...chainEnv,
+      GRIDROOT_ORACLE_CHALLENGE_WINDOW: `${CHALLENGE_WINDOW_S}s`,
+      GRIDROOT_EPOCH_GENESIS: new Date(grid.genesisMs).toISOString(),
+      GRIDROOT_EPOCH_LENGTH: String(grid.epochLengthMs),
+      GRIDROOT_INTERVAL: String(grid.intervalMs),
+      GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(chainGenesisS),
+      GRIDROOT_CHAIN_CLOCK_SPEEDUP: '1',
+    },
     poolsFile,
   )
   contracts = loadContractsFile(contractsFile)
   treasuryFundedAtStart = await stablecoinBalance(devAccount(DEV_ACCOUNT_ROLES.treasury).address)
-  // Device genesis a little after the set-up's blocks: the minted balances open every window.
-  chainGenesisS = Number((await publicClient.getBlock()).timestamp) + 600
 
   harness = await createHarness({
     endpoints,
@@ -287,8 +297,6 @@ beforeAll(async () => {
     GRIDROOT_AGG_GRACE: '10m',
     GRIDROOT_AGG_REORDER_WINDOW: '10m',
     GRIDROOT_ORACLE_POLL: '300ms',
-    GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(chainGenesisS),
-    GRIDROOT_CHAIN_CLOCK_SPEEDUP: '1',
     GRIDROOT_DISTRIBUTOR_POLL: '300ms',
   }
 
