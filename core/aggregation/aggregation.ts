@@ -296,6 +296,29 @@ export class Aggregation {
     return true
   }
 
+  /**
+   * Applies a watermark marker record (core/telemetry/watermark-marker.ts) at its place in the
+   * partition. Anyone who can write to telemetry.v1 can write a marker, so its time is bounded
+   * like a reading's: never past the partition's clock bound at the record's receive time
+   * (receive time + max clock-ahead; an accelerated partition's own clock once anchored). A
+   * forged far-future marker therefore moves the watermark no further than an honest device
+   * could. Returns the watermark applied, or undefined when nothing moved.
+   */
+  applyWatermarkMarker(
+    partition: number,
+    offset: string,
+    watermarkMs: number,
+    receivedAtMs: number | undefined,
+  ): number | undefined {
+    this.skipRecord(partition, offset)
+    // Without a receive time there is nothing to bound the marker by: it moves nothing.
+    if (receivedAtMs === undefined) return undefined
+    const bound =
+      this.clocks.bound(partition, receivedAtMs)?.maxTs ?? receivedAtMs + this.settings.rules.maxClockAheadMs
+    const toMs = Math.min(watermarkMs, bound)
+    return this.raiseWatermark(partition, toMs) ? toMs : undefined
+  }
+
   /** Applies one Kafka record (a signed message ingest accepted). */
   applyMessage(
     partition: number,

@@ -18,7 +18,7 @@
  *   without the device states it accounts for.
  */
 import { stat } from 'node:fs/promises'
-import type { Consumer, EachBatchPayload } from 'kafkajs'
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { Aggregation, type AggregationSettings, type HeldRecord } from '../../core/aggregation/aggregation.ts'
 import { rollupRestoreFrom } from '../../core/aggregation/rollups.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
@@ -289,7 +289,7 @@ export async function startAggregatorService(
       }
       metrics.records.inc()
       if (isWatermarkMarkerKey(message.key)) {
-        applyMarker(partition, message.offset, message.value)
+        applyMarker(partition, message)
         resolveOffset(message.offset)
         continue
       }
@@ -393,19 +393,34 @@ export async function startAggregatorService(
     }
   }
 
-  /** A watermark marker read from telemetry.v1: the partition's watermark moves here. */
-  const applyMarker = (partition: number, offset: string, value: Buffer | null) => {
-    aggregation.skipRecord(partition, offset)
+  /** A watermark marker read from telemetry.v1: the partition's watermark moves here (bounded). */
+  const applyMarker = (partition: number, message: KafkaMessage) => {
     try {
-      const marker = decodeWatermarkMarker(value ?? Buffer.alloc(0))
-      if (aggregation.raiseWatermark(partition, marker.watermarkMs))
+      const marker = decodeWatermarkMarker(message.value ?? Buffer.alloc(0))
+      const applied = aggregation.applyWatermarkMarker(
+        partition,
+        message.offset,
+        marker.watermarkMs,
+        receivedAtMsOf(message.timestamp),
+      )
+      if (applied !== undefined)
         logger.info(
-          { partition, offset, watermarkMs: marker.watermarkMs, by: marker.by },
+          {
+            partition,
+            offset: message.offset,
+            watermarkMs: applied,
+            asked: marker.watermarkMs,
+            by: marker.by,
+          },
           'watermark raised by marker',
         )
     } catch (error) {
+      aggregation.skipRecord(partition, message.offset)
       metrics.undecodable.inc()
-      logger.error({ err: error, partition, offset }, 'watermark marker does not decode; skipped')
+      logger.error(
+        { err: error, partition, offset: message.offset },
+        'watermark marker does not decode; skipped',
+      )
     }
   }
 

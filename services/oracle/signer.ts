@@ -233,22 +233,14 @@ export function createSigner(deps: SignerDeps): Signer {
     onTelemetry(records) {
       for (const r of records) {
         if (isWatermarkMarkerKey(r.key)) {
+          let watermarkMs: number | undefined
           try {
-            replay.applyWatermarkMarker(r.partition, r.offset, decodeWatermarkMarker(r.value).watermarkMs)
+            watermarkMs = decodeWatermarkMarker(r.value).watermarkMs
           } catch (error) {
             metrics.undecodable.inc()
             logger.warn({ err: error, partition: r.partition, offset: r.offset }, 'watermark marker skipped')
-            replay.apply(
-              {
-                deviceId: 'marker',
-                partition: r.partition,
-                offset: r.offset,
-                receivedAtMs: r.timestampMs,
-                valueBase64: '',
-              },
-              undefined,
-            )
           }
+          replay.applyWatermarkMarker(r.partition, r.offset, watermarkMs, r.timestampMs)
           metrics.replayedRecords.inc()
           continue
         }

@@ -64,7 +64,7 @@ function replayOf(withMarker: boolean) {
       if (p.deviceId === first) feed(0, p.payload, t)
       else if (p.deviceId === second) held.push({ payload: p.payload, receivedAtMs: t })
     }
-  if (withMarker) replay.applyWatermarkMarker(1, nextOffset(1), replay.watermarkOf(0) ?? 0)
+  if (withMarker) replay.applyWatermarkMarker(1, nextOffset(1), replay.watermarkOf(0) ?? 0, START + 4 * HOUR)
   for (const h of held) feed(1, h.payload, START + 4 * HOUR)
   return { replay, second: second ?? '' }
 }
@@ -90,4 +90,35 @@ it('a marker gives an empty partition a watermark, and what arrives behind it is
   }
   expect(total(marked.replay, marked.second)).toBe(total(unmarked.replay, unmarked.second))
   expect(total(marked.replay, marked.second)).toBeGreaterThan(0)
+})
+
+it('a forged far-future marker moves the watermark no further than an honest clock could', () => {
+  const fleet = createFleet({
+    seed: 'replay-marker',
+    chargers: 0,
+    pv: 1,
+    swap: 0,
+    startMs: START,
+    sampleMs: 300_000,
+  })
+  const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
+  const replay = new TelemetryReplay(
+    {
+      grid,
+      rules: DEFAULT_ANOMALY_RULES,
+      graceMs: 600_000,
+      reorderWindowMs: HOUR,
+      sequence: DEFAULT_SEQUENCE_RULES,
+      clock: DEFAULT_CLOCK_SETTINGS,
+    },
+    tariffs,
+    registry,
+  )
+  const receivedAtMs = START + HOUR
+  const year2300 = Date.parse('2300-01-01T00:00:00Z')
+  replay.applyWatermarkMarker(0, '0', year2300, receivedAtMs)
+  expect(replay.watermarkOf(0)).toBe(receivedAtMs + DEFAULT_ANOMALY_RULES.maxClockAheadMs)
+  // No receive time: nothing to bound it by, so it moves nothing.
+  replay.applyWatermarkMarker(1, '0', year2300, undefined)
+  expect(replay.watermarkOf(1)).toBeUndefined()
 })

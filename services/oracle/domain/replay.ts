@@ -112,10 +112,16 @@ export class TelemetryReplay {
    * partition: the aggregator raised the partition's watermark at this very record, so what
    * follows for the passed epochs is late here too.
    */
-  applyWatermarkMarker(partition: number, offset: string, watermarkMs: number): void {
+  applyWatermarkMarker(
+    partition: number,
+    offset: string,
+    watermarkMs: number | undefined,
+    receivedAtMs: number | undefined,
+  ): void {
     this.nextOffsets.set(partition, BigInt(offset) + 1n)
-    this.aggregation.skipRecord(partition, offset)
-    this.aggregation.raiseWatermark(partition, watermarkMs)
+    // The same bounded rule as the aggregator's (an undecodable marker moves nothing).
+    if (watermarkMs === undefined) this.aggregation.skipRecord(partition, offset)
+    else this.aggregation.applyWatermarkMarker(partition, offset, watermarkMs, receivedAtMs)
     this.aggregation.releaseStalePending(partition, 0)
     this.collect()
   }
