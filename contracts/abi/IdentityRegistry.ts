@@ -15,6 +15,11 @@ export const identityRegistryAbi = [
     type: 'error',
   },
   { inputs: [{ internalType: 'address', name: 'hook', type: 'address' }], name: 'HookExists', type: 'error' },
+  {
+    inputs: [{ internalType: 'address', name: 'hook', type: 'address' }],
+    name: 'HookRejected',
+    type: 'error',
+  },
   { inputs: [], name: 'ZeroAccount', type: 'error' },
   {
     anonymous: false,

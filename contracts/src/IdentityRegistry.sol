@@ -69,6 +69,19 @@ contract IdentityRegistry is IIdentityRegistry, AccessControl {
     function addHook(IIdentityHook hook) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (address(hook) == address(0)) revert ZeroAccount();
         if (_isHook[address(hook)]) revert HookExists(address(hook));
+        // Hooks are never removed and every verify/unverify calls each one: a hook that reverts
+        // would block both for good (an EOA, or a distributor built for another registry, did in
+        // an outside attack). So it must be a contract bound to this registry that takes a call.
+        if (address(hook).code.length == 0) revert HookRejected(address(hook));
+        try hook.identityRegistry() returns (IIdentityRegistry registry) {
+            if (address(registry) != address(this)) revert HookRejected(address(hook));
+        } catch {
+            revert HookRejected(address(hook));
+        }
+        try hook.identitiesChanged(new address[](0), true) {}
+        catch {
+            revert HookRejected(address(hook));
+        }
         _isHook[address(hook)] = true;
         _hooks.push(hook);
         emit HookAdded(address(hook));

@@ -375,6 +375,15 @@ describe('RevenueDistributor verified flags from the IdentityRegistry hook', () 
     expect(await addHook(system.deployer.walletClient, '0x0000000000000000000000000000000000000000')).toBe(
       'ZeroAccount',
     )
+    // A hook that would revert on every change blocks verify and unverify for good (hooks are
+    // never removed): an account without code, and contracts that are not this registry's hooks.
+    expect(await addHook(system.deployer.walletClient, system.wallet(15).account.address)).toBe(
+      'HookRejected',
+    )
+    expect(await addHook(system.deployer.walletClient, system.contracts.revenueOracle)).toBe('HookRejected')
+    expect(await addHook(system.deployer.walletClient, system.contracts.identityRegistry)).toBe(
+      'HookRejected',
+    )
     const [isHook, hooks] = await Promise.all([
       system.publicClient.readContract({
         address: system.contracts.identityRegistry,

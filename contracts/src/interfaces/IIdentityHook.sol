@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IIdentityRegistry} from "./IIdentityRegistry.sol";
+
 /// @title IIdentityHook
 /// @notice A contract the IdentityRegistry tells, in the same transaction, whenever its agent
 /// verifies or unverifies accounts (a pool's RevenueDistributor keeps a verified flag beside each
@@ -10,4 +12,8 @@ interface IIdentityHook {
     /// @dev Called by the registry only, with the agent's whole list: it may name accounts whose
     /// state did not change. A hook that reverts blocks verification, so it must not.
     function identitiesChanged(address[] calldata accounts, bool verified) external;
+
+    /// @notice The registry this hook takes changes from: `addHook` refuses a hook bound to
+    /// another (it would revert on every change and block verification for good).
+    function identityRegistry() external view returns (IIdentityRegistry);
 }

@@ -21,6 +21,9 @@ interface IIdentityRegistry {
     error ZeroAccount();
     /// @notice `hook` is registered already.
     error HookExists(address hook);
+    /// @notice `hook` is not a contract, is bound to another registry, or refused a test call:
+    /// registered, it would block every verification and unverification for good.
+    error HookRejected(address hook);
 
     /// @notice Whether `account` is verified now.
     function isVerified(address account) external view returns (bool);
