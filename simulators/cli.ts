@@ -2,9 +2,11 @@
  * `npm run simulate -- [options]`: a simulated fleet publishing signed telemetry over MQTT, with
  * fault injection and a ground-truth ledger. Run with --help for the options.
  */
+
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
+import { stringifyWithBigints } from '../core/json.ts'
 import { formatDurationMs, parseDurationMs } from '../core/units/duration.ts'
 import { endpointsFromEnv } from '../runtime/config.ts'
 import { loadTariffBook } from '../runtime/tariffs-file.ts'
@@ -181,7 +183,7 @@ async function main(): Promise<void> {
     mkdirSync(dirname(values['ledger-out']), { recursive: true })
     writeFileSync(
       values['ledger-out'],
-      `${JSON.stringify({ grid, counters: scenario.counters, ...scenario.ledger.snapshot() })}\n`,
+      `${stringifyWithBigints({ grid, counters: scenario.counters, ...scenario.ledger.snapshot() })}\n`,
     )
     console.log(`simulate: wrote the ground truth to ${values['ledger-out']}`)
   }

@@ -3,9 +3,11 @@
  * epoch against the chain, and its readings digest against the published readings archive and
  * the registry. Prints every check; exits 0 when all pass, 1 otherwise.
  */
+
 import { parseArgs } from 'node:util'
 import type { Address } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
+import { stringifyWithBigints } from '../../core/json.ts'
 import { artifactStoreConfig, createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { endpointsFromEnv } from '../../runtime/config.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
@@ -52,7 +54,7 @@ async function main(): Promise<number> {
     { poolId: values.pool, deviceId: values.device, epoch: Number(values.epoch) },
   )
   if (values.json) {
-    console.log(JSON.stringify(outcome, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2))
+    console.log(stringifyWithBigints(outcome, 2))
   } else if (outcome.status !== 'checked') {
     console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.status}`)
   } else {

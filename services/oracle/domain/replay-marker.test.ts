@@ -7,6 +7,7 @@ import { expect, it } from 'vitest'
 import { DEFAULT_CLOCK_SETTINGS } from '../../../core/aggregation/device-acceptance.ts'
 import { DEFAULT_ANOMALY_RULES } from '../../../core/energy/meter-account.ts'
 import { DEFAULT_SEQUENCE_RULES } from '../../../core/energy/sequence.ts'
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../../../core/revenue/tariffs.ts'
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
@@ -18,6 +19,22 @@ const START = Date.parse('2026-06-01T08:00:00+08:00')
 const HOUR = 3_600_000
 const grid = { genesisMs: START, epochLengthMs: HOUR, intervalMs: 300_000 }
 const tariffs = parseTariffBook(DEMO_TARIFF_BOOK, grid)
+
+/** The replay under the aggregator's default rules, with a 10-minute grace. */
+function newReplay(registry: ReadonlyMap<string, DeviceRecord>): TelemetryReplay {
+  return new TelemetryReplay(
+    {
+      grid,
+      rules: DEFAULT_ANOMALY_RULES,
+      graceMs: 600_000,
+      reorderWindowMs: HOUR,
+      sequence: DEFAULT_SEQUENCE_RULES,
+      clock: DEFAULT_CLOCK_SETTINGS,
+    },
+    tariffs,
+    registry,
+  )
+}
 
 function replayOf(withMarker: boolean) {
   const fleet = createFleet({
@@ -31,18 +48,7 @@ function replayOf(withMarker: boolean) {
   const [first, second] = fleet.devices.map((d) => d.record.deviceId)
   const scenario = new Scenario(fleet, { grid, tariffs, faults: {} })
   const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
-  const replay = new TelemetryReplay(
-    {
-      grid,
-      rules: DEFAULT_ANOMALY_RULES,
-      graceMs: 600_000,
-      reorderWindowMs: HOUR,
-      sequence: DEFAULT_SEQUENCE_RULES,
-      clock: DEFAULT_CLOCK_SETTINGS,
-    },
-    tariffs,
-    registry,
-  )
+  const replay = newReplay(registry)
   const offsets = new Map<number, number>()
   const nextOffset = (partition: number) => {
     const n = offsets.get(partition) ?? 0
@@ -102,18 +108,7 @@ it('a forged far-future marker moves the watermark no further than an honest clo
     sampleMs: 300_000,
   })
   const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
-  const replay = new TelemetryReplay(
-    {
-      grid,
-      rules: DEFAULT_ANOMALY_RULES,
-      graceMs: 600_000,
-      reorderWindowMs: HOUR,
-      sequence: DEFAULT_SEQUENCE_RULES,
-      clock: DEFAULT_CLOCK_SETTINGS,
-    },
-    tariffs,
-    registry,
-  )
+  const replay = newReplay(registry)
   const receivedAtMs = START + HOUR
   const year2300 = Date.parse('2300-01-01T00:00:00Z')
   replay.applyWatermarkMarker(0, '0', year2300, receivedAtMs)
