@@ -78,7 +78,6 @@ function run(deliveries: readonly Delivery[], over: Partial<AggregationSettings>
   const aggregation = new Aggregation({ ...settings, ...over }, registry)
   const intervals = new Map<string, { energyWh: number; swaps: number; revenueUnits: bigint }>()
   const quarantines: string[] = []
-  let watermark: number | undefined
   deliveries.forEach((d, i) => {
     aggregation.applyMessage(0, String(i), d.message, d.receivedAtMs ?? START + 86_400_000 * 30, 0)
     if (d.sweep) aggregation.releaseStalePending(0, SWEEP_WALL_MS)
@@ -87,7 +86,7 @@ function run(deliveries: readonly Delivery[], over: Partial<AggregationSettings>
   const writes = aggregation.takeWrites()
   for (const w of writes.intervals) intervals.set(`${w.device.deviceId}/${w.intervalStartMs}`, w)
   for (const q of writes.quarantines) quarantines.push(`${q.reading.seq}:${q.reason}`)
-  watermark = writes.watermarks.get(0)
+  const watermark = writes.watermarks.get(0)
   const totals = new Map<string, { energyWh: number; swaps: number; revenueUnits: bigint }>()
   for (const [key, w] of intervals) {
     const id = key.split('/')[0] as string
