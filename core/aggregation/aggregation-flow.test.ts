@@ -1,4 +1,7 @@
-/** The Aggregation's record flow: unknown devices held with their offsets, and pool moves. */
+/**
+ * The Aggregation's record flow: unknown devices held with their offsets, pool moves, and a
+ * partition whose devices all start ahead of a seq gap.
+ */
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_ANOMALY_RULES } from '../energy/meter-account.ts'
 import { DEFAULT_SEQUENCE_RULES } from '../energy/sequence.ts'
@@ -107,5 +110,26 @@ describe('Aggregation record flow', () => {
     // The new pool's point for the same interval holds only what came after the move.
     expect(energyByPool(after)).toEqual({ 'gcl-pv-2': 200 })
     expect(after.states[0]?.poolId).toBe('gcl-pv-2')
+  })
+
+  it("gives up a gap on the device's own readings when its partition has no watermark, without the wall clock", () => {
+    // The device's seqs 1-91 never reached Kafka: every reading waits for them, and no accepted
+    // reading gives the partition a watermark that could release them (npm start, 6 devices).
+    const a = new Aggregation(settings, new Map([[pv.deviceId, pv]]))
+    const watermarks: (number | undefined)[] = []
+    for (let i = 0; i <= 24; i++) {
+      a.applyMessage(0, String(i), message(92 + i, 5 * i, 100_000 + 500 * i), undefined, 0)
+      watermarks.push(a.watermarkOf(0))
+    }
+    // Waiting until the device's own readings are the reorder window (1 h) past the first one.
+    expect(watermarks.slice(0, 12)).toEqual(Array(12).fill(undefined))
+    expect(watermarks[12]).toBe(START + 10 * 3_600_000 + 60 * 60_000)
+    expect(watermarks[24]).toBe(START + 10 * 3_600_000 + 120 * 60_000)
+    expect(a.sizes().pendingReadings).toBe(0)
+    const writes = a.takeWrites()
+    // The first reading is the baseline; everything after it is booked.
+    expect(writes.readings.map((r) => r.reading.seq)).toEqual(Array.from({ length: 25 }, (_, i) => 92 + i))
+    expect(writes.intervals.reduce((sum, w) => sum + w.energyWh, 0)).toBe(24 * 500)
+    expect(writes.adjustments).toEqual([])
   })
 })

@@ -8,9 +8,10 @@
  * published readings archives through the same class.
  *
  * Ordering: a device's readings are accounted in seq order. A reading ahead of a gap waits until
- * the gap fills, or until the partition's watermark has moved `reorderWindowMs` past it, or it
- * has waited `maxPendingWallMs` of wall time: then the missing seqs are taken as lost (the
- * cumulative register still carries their energy).
+ * the gap fills, or until the partition's watermark or the device's own later readings have
+ * moved `reorderWindowMs` past it (checked after every record), or it has waited
+ * `maxPendingWallMs` of wall time: then the missing seqs are taken as lost (the cumulative
+ * register still carries their energy).
  *
  * Lateness: a partition's watermark is the latest accounting time of its accepted readings.
  * Energy for an epoch that this partition's watermark passed by more than `graceMs` is late: it
@@ -339,6 +340,9 @@ export class Aggregation {
     state.partition = partition
     const boot = message.boot ?? 0
     for (const reading of message.readings) this.accept(state, reading, boot, offset, receivedAtMs, wallNowMs)
+    // After every record, not once per batch: where a batch ends is the consumer's timing, so a
+    // release there would book differently from a replay of the same records.
+    this.releaseStalePending(partition, wallNowMs)
   }
 
   /**
@@ -428,7 +432,21 @@ export class Aggregation {
     this.touchedPartitions.add(partition)
   }
 
-  /** Gives up on gaps that waited long enough (watermark or wall clock); call once per batch. */
+  /**
+   * Gives up on gaps that waited long enough: the partition's watermark, or the device's own
+   * later readings, are `reorderWindowMs` past the first reading waiting; or it waited
+   * `maxPendingWallMs` of wall time. Runs after every record (`applyMessage`) and again at the
+   * end of a batch for the wall clock.
+   *
+   * The device's own readings count because the watermark only moves on accepted readings: on a
+   * partition whose devices all start ahead of a gap (their first seqs never reached Kafka, e.g.
+   * published before ingest subscribed), nothing is ever accepted, so no watermark could release
+   * them. The aggregator then gave up on the wall clock, which a replay of the topic cannot see,
+   * and the oracle's replaying signers never saw the partition pass any epoch (SOURCE_NOT_READY
+   * for a 6-device fleet under `npm start`). Both rules depend only on the partition's records
+   * in Kafka order, so the aggregator and every replay release at the same record. A device can
+   * thus shorten the wait of its own gap only, and moves no watermark by it.
+   */
   releaseStalePending(partition: number, wallNowMs: number): void {
     const waiting = this.waiting.get(partition)
     if (!waiting) return
@@ -437,9 +455,11 @@ export class Aggregation {
         const first = firstPending(state)
         if (!first) break
         const watermark = this.watermarks.get(partition) ?? Number.NEGATIVE_INFINITY
+        const releaseAtMs = first.reading.ts + this.settings.reorderWindowMs
         const stale =
-          watermark >= first.reading.ts + this.settings.reorderWindowMs ||
-          wallNowMs - first.firstSeenWallMs >= this.settings.maxPendingWallMs
+          watermark >= releaseAtMs ||
+          wallNowMs - first.firstSeenWallMs >= this.settings.maxPendingWallMs ||
+          latestPendingTs(state) >= releaseAtMs
         if (!stale) break
         state.pending.delete(pendingKey(first.boot, first.reading.seq))
         this.touchedPartitions.add(partition)
@@ -764,4 +784,11 @@ export class Aggregation {
     for (const records of this.held.values()) heldRecords += records.length
     return { devices: this.devices.size, pendingReadings, heldRecords, rollups: this.rollups.size }
   }
+}
+
+/** Device time of the device's latest reading waiting for a gap. */
+function latestPendingTs(state: DeviceState): number {
+  let latest = Number.NEGATIVE_INFINITY
+  for (const p of state.pending.values()) if (p.reading.ts > latest) latest = p.reading.ts
+  return latest
 }

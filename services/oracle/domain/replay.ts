@@ -10,11 +10,12 @@
  *
  * Determinism: lateness depends only on each partition's own records in Kafka order (epochs.v1
  * closes an epoch only after every partition's watermark passed end + grace), so the replay
- * reproduces it. Two decisions of the aggregator depend on its timing instead: a reading ahead
- * of a seq gap is released after `reorderWindowMs` of watermark at the end of a Kafka batch, or
- * after `maxPendingWallMs` of wall time. The replay releases after every record and never on the
- * wall clock; when the aggregator's timing made a difference, the two disagree and the replay
- * signer refuses (counted, with both roots) rather than sign either.
+ * reproduces it. A reading ahead of a seq gap is released after every record, as in the
+ * aggregator, once the partition's watermark or the device's own later readings passed it by
+ * `reorderWindowMs`. One decision of the aggregator depends on its timing instead: the release
+ * after `maxPendingWallMs` of wall time, which the replay never makes; when that made a
+ * difference, the two disagree and the replay signer refuses (counted, with both roots) rather
+ * than sign either.
  */
 
 import {
