@@ -58,14 +58,19 @@ export function createHolderClaimsReader(
         (best, r) => (best === undefined || r.epoch > best.epoch ? r : best),
         undefined,
       )
-      const [claimed, payouts] = await Promise.all([chain.claimed(account), chain.claims(account)])
+      const [claimed, payouts, verified, { paused }] = await Promise.all([
+        chain.claimed(account),
+        chain.claims(account),
+        chain.isVerified(account),
+        chain.state(),
+      ])
       const tree = latest ? await treeOf(latest.treeHash.toLowerCase() as Hex, latest.root) : undefined
       return {
         poolId: chain.poolId,
         epoch: latest?.epoch,
         root: latest?.root,
         treeHash: latest?.treeHash,
-        ...quoteClaim(tree, account, claimed),
+        ...quoteClaim(tree, account, claimed, { verified, paused }),
         payouts,
       }
     },

@@ -62,6 +62,8 @@ export interface PoolChain {
   /** The current root (also while paused) and what `account` has claimed. */
   currentRoot(): Promise<Hex>
   claimed(account: string): Promise<bigint>
+  /** Whether the identity registry holds `account` as verified (a claim reverts NotVerified otherwise). */
+  isVerified(account: string): Promise<boolean>
   /** Sends `publish` and waits for its receipt; resolves with the transaction hash. */
   publish(epoch: number, root: Hex, cumulativeTotal: bigint, treeHash: Hex): Promise<Hex>
   /** Sends `claim` for `account` and waits; resolves with what it paid. */
@@ -356,6 +358,13 @@ export function createPoolChain(options: PoolChainOptions): PoolChain {
         address: distributor,
         abi: revenueDistributorAbi,
         functionName: 'claimed',
+        args: [account as Address],
+      }),
+    isVerified: (account) =>
+      client.readContract({
+        address: options.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName: 'isVerified',
         args: [account as Address],
       }),
     async publish(epoch, root, cumulativeTotal, treeHash) {

@@ -177,7 +177,13 @@ export interface HolderPosition {
   readonly treeHash: string | undefined
   readonly cumulativeAmount: bigint
   readonly claimedUnits: bigint
+  /** Cumulative minus claimed, whether or not a claim can pay it now. */
+  readonly owedUnits: bigint
+  /** What a claim pays now: owedUnits, or 0 while blockedBy is set. */
   readonly claimableUnits: bigint
+  /** Why a claim would revert although something is owed (NOT_VERIFIED, PAUSED). */
+  readonly blockedBy: string | undefined
+  readonly verified: boolean
   readonly proof: readonly string[]
   readonly inTree: boolean
   readonly payouts: readonly {

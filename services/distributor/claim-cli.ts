@@ -5,10 +5,19 @@
  * relayer (GRIDROOT_CLAIM_KEY of another account): the payout always goes to the account.
  */
 import { parseArgs } from 'node:util'
-import { type Account, type Address, createWalletClient, formatUnits, isAddress } from 'viem'
+import {
+  type Account,
+  type Address,
+  BaseError,
+  ContractFunctionRevertedError,
+  createWalletClient,
+  formatUnits,
+  isAddress,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { hkdStablecoinAbi } from '../../contracts/abi/index.ts'
 import { devAccount } from '../../contracts/deploy/dev-accounts.ts'
+import type { ClaimBlock } from '../../core/entitlement/claim-quote.ts'
 import { GridrootError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
@@ -26,6 +35,21 @@ const HELP = `usage: npm run claim -- --pool <pool id> --account <address | dev:
 Environment: GRIDROOT_CONTRACTS_FILE (required), GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID,
 GRIDROOT_ARTIFACT_DIR (where the distributor stores the trees), GRIDROOT_CLAIM_KEY (the key that
 sends the transaction when --account is an address: the holder's own, or a relayer's).`
+
+/** What a holder does about a refusal, by the quote's blockedBy code. */
+const BLOCKED: Record<ClaimBlock, string> = {
+  NOT_VERIFIED:
+    'the account is not verified in the identity registry; the pool operator must verify it before it can claim (what it is owed is kept)',
+  PAUSED: 'the distributor is paused; claim again when the operator unpauses it (nothing owed is lost)',
+}
+
+/** RevenueDistributor errors a claim can meet, and what to do. */
+const REVERT_HINTS: Record<string, string> = {
+  NotVerified: BLOCKED.NOT_VERIFIED,
+  EnforcedPause: BLOCKED.PAUSED,
+  InvalidProof: 'A newer root was published since the quote; run the claim again.',
+  NoRoot: 'The pool has no root yet; wait for the first distribution.',
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -85,6 +109,7 @@ async function main(): Promise<number> {
   console.log(`cumulative ${hkd(claims.cumulativeAmount)}`)
   console.log(`claimed    ${hkd(claims.claimedUnits)}`)
   console.log(`claimable  ${hkd(claims.claimableUnits)}`)
+  console.log(`verified   ${claims.verified ? 'yes' : 'no'}`)
   for (const p of claims.payouts)
     console.log(
       `  paid ${hkd(p.paidUnits)} at block ${p.blockNumber} (${new Date(p.timestampS * 1000).toISOString()}), tx ${p.transactionHash}`,
@@ -92,6 +117,10 @@ async function main(): Promise<number> {
   if (values.quote) {
     console.log(`proof      ${JSON.stringify(claims.proof)}`)
     return 0
+  }
+  if (claims.blockedBy !== undefined) {
+    console.error(`${claims.blockedBy}: ${BLOCKED[claims.blockedBy]} (owed ${hkd(claims.owedUnits)})`)
+    return 1
   }
   if (claims.claimableUnits === 0n) {
     console.log('nothing to claim')
@@ -111,7 +140,22 @@ async function main(): Promise<number> {
       args: [holder],
     })
   const before = await balanceOf()
-  const { hash, paidUnits } = await poolChain.claim(holder, claims.cumulativeAmount, claims.proof)
+  let sent: Awaited<ReturnType<typeof poolChain.claim>>
+  try {
+    sent = await poolChain.claim(holder, claims.cumulativeAmount, claims.proof)
+  } catch (error) {
+    // The state may have changed since the quote (unverified, paused, a newer root): say which
+    // contract error refused it, with what to do, instead of viem's dump.
+    const reverted =
+      error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null
+    const name = reverted instanceof ContractFunctionRevertedError ? reverted.data?.errorName : undefined
+    if (name === undefined) throw error
+    console.error(
+      `CLAIM_REVERTED: the distributor refused the claim with ${name}. ${REVERT_HINTS[name] ?? 'Run with --quote to see the position as the chain has it now.'}`,
+    )
+    return 1
+  }
+  const { hash, paidUnits } = sent
   const after = await balanceOf()
   console.log(`claimed    ${hkd(paidUnits)} in tx ${hash}`)
   console.log(`balance    ${hkd(before)} -> ${hkd(after)}`)

@@ -184,6 +184,37 @@ describe('holder routes on a real RevenueDistributor', () => {
     expect(pool.payouts[0]).toMatchObject({ paidUnits: '500000', transactionHash: claimTx })
   })
 
+  it('shows an unverified holder what it is owed but nothing claimable, with the reason', async () => {
+    const setVerified = (functionName: 'verify' | 'unverify') =>
+      exec(system, system.deployer.walletClient, {
+        address: system.contracts.identityRegistry,
+        abi: identityRegistryAbi,
+        functionName,
+        args: [[b]],
+      })
+    await setVerified('unverify')
+    try {
+      const res = await get(`/api/v1/holder/${b}/pools/${POOL}`)
+      expect(res.statusCode, res.body).toBe(200)
+      expect(res.json()).toMatchObject({
+        owedUnits: '300000',
+        claimableUnits: '0',
+        blockedBy: 'NOT_VERIFIED',
+        verified: false,
+        inTree: true,
+      })
+    } finally {
+      await setVerified('verify')
+    }
+    const again = (await get(`/api/v1/holder/${b}/pools/${POOL}`)).json()
+    expect(again).toMatchObject({
+      owedUnits: '300000',
+      claimableUnits: '300000',
+      blockedBy: null,
+      verified: true,
+    })
+  })
+
   it("gives an unclaimed holder a proof the contract pays 300 000 on (address case doesn't matter)", async () => {
     const res = await get(`/api/v1/holder/${b.toUpperCase().replace('0X', '0x')}/pools/${POOL}`)
     expect(res.statusCode, res.body).toBe(200)

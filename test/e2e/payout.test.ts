@@ -509,10 +509,10 @@ describe('payouts end to end', () => {
         ...env,
         ...extra,
       })
-    // Unverified since epoch 1: its claim reverts and pays nothing.
+    // Unverified since epoch 1: the CLI says why it cannot claim (before sending anything) and pays nothing.
     const refused = await claimCli('longshine-ev', `dev:${UNVERIFIED}`)
-    expect(refused.code, refused.stdout + refused.stderr).not.toBe(0)
-    expect(refused.stdout + refused.stderr).toMatch(/NotVerified/)
+    expect(refused.code, refused.stdout + refused.stderr).toBe(1)
+    expect(refused.stderr).toMatch(/^NOT_VERIFIED: .*verify it before it can claim/m)
     expect(await stablecoinBalance(dev(UNVERIFIED))).toBe(0n)
     // Verified again after epoch 2's window: what it earned in epoch 0 becomes claimable.
     const reverifiedAt = await setVerified(UNVERIFIED, true)

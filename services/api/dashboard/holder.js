@@ -197,6 +197,9 @@ function render() {
       ['Entitled (cumulative)', amount(BigInt(position.cumulativeAmount), token), 'cumulative'],
       ['Claimed', amount(BigInt(position.claimedUnits), token), 'claimed'],
       ['Claimable now', amount(BigInt(position.claimableUnits), token), 'claimable'],
+      ...(position.blockedBy === null
+        ? []
+        : [['Owed, not claimable yet', blockedFact(position, token), 'blocked']]),
       ['Wallet balance', balance === undefined ? '–' : amount(balance, token), 'balance'],
     ]
     for (const [label, value, cls] of facts) {
@@ -248,6 +251,23 @@ function render() {
   }
 }
 
+/** Why a claim would revert although something is owed (the API's blockedBy), for a holder to read. */
+const BLOCKED = {
+  NOT_VERIFIED:
+    'this address is not verified in the identity registry; the pool operator must verify it before it can claim (what it is owed is kept)',
+  PAUSED: 'the distributor is paused; claims open again when the operator unpauses it (nothing owed is lost)',
+}
+
+function blockedFact(position, token) {
+  const wrap = document.createElement('span')
+  wrap.dataset.code = position.blockedBy
+  wrap.append(
+    amount(BigInt(position.owedUnits), token),
+    ` (${position.blockedBy}: ${BLOCKED[position.blockedBy] ?? 'a claim would be refused now'})`,
+  )
+  return wrap
+}
+
 /** claim(account, cumulativeAmount, proof), by the ABI's input names (contracts/abi). */
 function claimArgs(position) {
   const claimAbi = revenueDistributorAbi.find((item) => item.type === 'function' && item.name === 'claim')
@@ -272,6 +292,11 @@ async function claim(pool) {
     // A fresh proof: the root may have moved since the page last looked.
     const position = await api(`/${state.account}/pools/${poolId}`)
     state.positions.set(poolId, position)
+    if (position.blockedBy !== null)
+      throw new HolderFailure(
+        position.blockedBy,
+        BLOCKED[position.blockedBy] ?? 'the distributor would refuse this claim now',
+      )
     if (BigInt(position.claimableUnits) === 0n) {
       throw new HolderFailure(
         'NOTHING_TO_CLAIM',

@@ -23,7 +23,10 @@ const POSITION = {
     'treeHash',
     'cumulativeAmount',
     'claimedUnits',
+    'owedUnits',
     'claimableUnits',
+    'blockedBy',
+    'verified',
     'proof',
     'inTree',
     'payouts',
@@ -36,7 +39,19 @@ const POSITION = {
     treeHash: { ...HASH, nullable: true, description: 'artifact hash of the cumulative holder tree' },
     cumulativeAmount: UNITS,
     claimedUnits: UNITS,
-    claimableUnits: UNITS,
+    owedUnits: { ...UNITS, description: 'cumulative minus claimed, whether or not a claim can pay it now' },
+    claimableUnits: {
+      ...UNITS,
+      description: 'what a claim pays now: owedUnits, or 0 while blockedBy is set',
+    },
+    blockedBy: {
+      type: 'string',
+      enum: ['NOT_VERIFIED', 'PAUSED', null],
+      nullable: true,
+      description:
+        'why a claim would revert although something is owed: NOT_VERIFIED (the identity registry must verify the address first) or PAUSED (the distributor is paused)',
+    },
+    verified: { type: 'boolean', description: 'the identity registry holds the address as verified' },
     proof: { type: 'array', items: HASH },
     inTree: { type: 'boolean' },
     payouts: {
@@ -64,7 +79,10 @@ const toJson = (p: HolderPosition) => ({
   treeHash: p.treeHash?.toLowerCase() ?? null,
   cumulativeAmount: p.cumulativeAmount.toString(),
   claimedUnits: p.claimedUnits.toString(),
+  owedUnits: p.owedUnits.toString(),
   claimableUnits: p.claimableUnits.toString(),
+  blockedBy: p.blockedBy ?? null,
+  verified: p.verified,
   proof: [...p.proof],
   inTree: p.inTree,
   payouts: p.payouts.map((e) => ({
