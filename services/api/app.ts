@@ -23,6 +23,7 @@ import { shared } from './plugins/operator/context.ts'
 import { operatorPlugin } from './plugins/operator/index.ts'
 import { walletAssetsPlugin } from './plugins/wallet-assets.ts'
 import type { ApiPorts, DeviceLastSeen } from './ports.ts'
+import { strictIntegerValidatorFactory } from './validator.ts'
 
 export interface BuildOptions {
   readonly grid: TimeGrid
@@ -44,6 +45,8 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     // Unknown parameters are refused (INVALID_PARAMETER), never silently dropped; single
     // values coerce into arrays for repeatable parameters (device=a&device=b).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // Integer parameters take plain decimal digits in range only (validator.ts), on every route.
+    schemaController: { compilersFactory: { buildValidator: strictIntegerValidatorFactory() } },
     requestIdHeader: false,
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 128 },

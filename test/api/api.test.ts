@@ -296,6 +296,36 @@ describe('epochs', () => {
   })
 })
 
+describe('strict integers', () => {
+  // ajv's coercion took all of these as integers (1e400 as Infinity, 0x10 as 16, " 1" as 1).
+  const HOSTILE = ['1e400', '0x10', ' 1', '1.5', '-0', '+1', '01', '1e1']
+  const range = `from=${iso(GENESIS_MS)}&to=${iso(GENESIS_MS + 3 * HOUR)}`
+  it.each([
+    ['/api/v1/operator/devices?limit=', 'limit', '1'],
+    ['/api/v1/operator/devices?offset=', 'offset', '1'],
+    ['/api/v1/operator/epochs?fromEpoch=', 'fromEpoch', '1'],
+    ['/api/v1/operator/epochs?limit=', 'limit', '1'],
+    ['/api/v1/operator/dlq?partition=', 'partition', '0'],
+    ['/api/v1/operator/dlq?limit=', 'limit', '1'],
+    [`/api/v1/operator/quarantine?${range}&offset=`, 'offset', '1'],
+    [`/api/v1/operator/quarantine?${range}&limit=`, 'limit', '1'],
+  ])(
+    '%s refuses every non-decimal form with a message that says what to send',
+    async (prefix, name, plain) => {
+      for (const value of HOSTILE) {
+        const res = await get(`${prefix}${encodeURIComponent(value)}`)
+        expectError(res, 400, 'INVALID_PARAMETER')
+        const error = (res.body as { error: { message: string; details: { issues: { at: string }[] } } })
+          .error
+        expect(error.details.issues[0]?.at).toBe(`querystring/${name}`)
+        expect(error.message).toMatch(/in plain decimal digits/)
+      }
+      // The same parameter in plain decimal digits is answered.
+      expect((await get(`${prefix}${plain}`)).status).toBe(200)
+    },
+  )
+})
+
 describe('DLQ', () => {
   it('counts by reason and pages by offset with the reason filter', async () => {
     const counts = await get('/api/v1/operator/dlq/counts')
