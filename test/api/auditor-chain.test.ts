@@ -6,107 +6,67 @@
  * included: the audit of a device verifies against the chain, a device left out of a tree, an
  * epoch pending, rejected or never proposed, artifacts missing or altered in the store.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { revenueOracleAbi } from '../../contracts/abi/index.ts'
-import { indexRegistry } from '../../core/identity/registry.ts'
 import { deviceLeafHash, verifyProof } from '../../core/merkle/index.ts'
-import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createAuditReader } from '../../services/api/adapters/audit-reader.ts'
-import { createOracleChain, toContractProposal } from '../../services/oracle/adapters/chain.ts'
-import { runFleet } from '../../services/oracle/domain/fleet-replay.fixture.ts'
-import { buildPoolEpoch, isProblem, type PoolEpochBuild } from '../../services/oracle/domain/pool-epoch.ts'
+import type { PoolEpochBuild } from '../../services/oracle/domain/pool-epoch.ts'
 import { VERIFY_CHECKS } from '../../services/oracle/domain/verify.ts'
-import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import { addPool, finalizeEpoch, propose, signProposal } from '../contracts/support/oracle.ts'
-import { deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
 import { type FixtureApp, fixtureApp } from './app-harness.ts'
+import { type AuditChain, auditDevicesOf, startAuditChain } from './audit-chain.ts'
 import { dropFixture, type Fixture, writeFixture } from './fixture.ts'
 
 const endpoints = inject('endpoints')
 const name = `apiaudit_${process.pid}_${Date.now().toString(36)}`
-const { replay, registry: records } = runFleet({})
-const registry = indexRegistry([...records.values()])
 const POOL = 'gcl-pv'
 const OTHER = 'longshine-ev'
-const devicesOf = (poolId: string) =>
-  [...registry.devices()].filter((d) => d.poolId === poolId).map((d) => d.deviceId)
-const [DEVICE, LEFT_OUT] = devicesOf(POOL) as [string, string]
-const OTHER_DEVICE = devicesOf(OTHER)[0] as string
 
-let anvil: DedicatedAnvil
-let system: System
+let audit: AuditChain
 let fixture: Fixture
 let api: FixtureApp
 let limited: FixtureApp
-let dir: string
-let store: ReturnType<typeof createFileArtifactStore>
+const devicesOf = auditDevicesOf
+const [DEVICE, LEFT_OUT] = devicesOf(POOL) as [string, string]
+const OTHER_DEVICE = devicesOf(OTHER)[0] as string
+let replay: AuditChain['replay']
+let store: AuditChain['store']
 /** POOL epochs 0 (without LEFT_OUT) and 1, final; epoch 2 pending. OTHER 0 final, artifacts not stored; 1 rejected. */
-const built = new Map<string, PoolEpochBuild>()
-
-function build(poolId: string, epoch: number, leaveOut?: string): PoolEpochBuild {
-  const totals = replay.epochResults(epoch).filter((t) => t.deviceId !== leaveOut)
-  const b = buildPoolEpoch(poolId, epoch, 0, totals, (d) => replay.paidReadings(epoch, d))
-  if (isProblem(b)) throw new Error(b.detail)
-  built.set(`${poolId}/${epoch}`, b)
-  return b
-}
+let built: AuditChain['built']
 
 beforeAll(async () => {
-  anvil = await startDedicatedAnvil('api-auditor')
-  system = await deploySystem(anvil.endpoint, { challengeWindowSec: 60 })
-  dir = mkdtempSync(join(tmpdir(), 'gridroot-api-auditor-'))
-  store = createFileArtifactStore({ dir: join(dir, 'artifacts') })
-  for (const poolId of [POOL, OTHER]) await addPool(system, poolIdHex(poolId), 0n)
-  for (const [poolId, epoch, leaveOut, stored] of [
-    [POOL, 0, LEFT_OUT, true],
-    [POOL, 1, undefined, true],
-    [OTHER, 0, undefined, false],
-  ] as const) {
-    const b = build(poolId, epoch, leaveOut)
-    if (stored) {
-      await store.put(b.treeBytes)
-      await store.put(b.archiveBytes)
-    }
-    await finalizeEpoch(system, toContractProposal(b.proposal))
-  }
-  // POOL epoch 2 pending; OTHER epoch 1 rejected by the guardian.
-  const pending = toContractProposal(build(POOL, 2).proposal)
-  await propose(system, pending, await signProposal(system, system.signers.slice(0, 2), pending))
-  const rejected = toContractProposal(build(OTHER, 1).proposal)
-  await propose(system, rejected, await signProposal(system, system.signers.slice(0, 2), rejected))
-  await exec(system, system.guardian as never, {
-    address: system.contracts.revenueOracle,
-    abi: revenueOracleAbi,
-    functionName: 'reject',
-    args: [poolIdHex(OTHER), 1n, `0x${Buffer.from('AUDIT_TEST').toString('hex').padEnd(64, '0')}`],
-  })
+  audit = await startAuditChain('api-auditor', [
+    { poolId: POOL, epoch: 0, state: 'final', leaveOut: LEFT_OUT },
+    { poolId: POOL, epoch: 1, state: 'final' },
+    { poolId: OTHER, epoch: 0, state: 'final', stored: false },
+    // POOL epoch 2 pending; OTHER epoch 1 rejected by the guardian.
+    { poolId: POOL, epoch: 2, state: 'pending' },
+    { poolId: OTHER, epoch: 1, state: 'rejected' },
+  ])
+  ;({ replay, store, built } = audit)
 
   fixture = await writeFixture(endpoints, name)
   const auditor = createAuditReader({
-    chain: createOracleChain({
-      endpoint: anvil.endpoint,
-      oracle: system.contracts.revenueOracle,
-      fromBlock: 0n,
-    }),
+    chain: audit.chain,
     store,
-    registry,
+    registry: audit.registry,
     // A pool the contracts file names but RevenueOracle never added.
     pools: [POOL, OTHER, 'xunying-swap'],
   })
-  api = await fixtureApp(endpoints, fixture, { auditor, registry })
-  limited = await fixtureApp(endpoints, fixture, { auditor, registry, dlq: api.dlq, rateLimitMax: 3 })
+  api = await fixtureApp(endpoints, fixture, { auditor, registry: audit.registry })
+  limited = await fixtureApp(endpoints, fixture, {
+    auditor,
+    registry: audit.registry,
+    dlq: api.dlq,
+    rateLimitMax: 3,
+  })
 }, 180_000)
 
 afterAll(async () => {
   await limited?.close()
   await api?.close()
   if (fixture) await dropFixture(fixture)
-  await anvil?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
+  await audit?.stop()
 })
 
 const get = (url: string, app = api) => app.app.inject({ method: 'GET', url })

@@ -1,6 +1,6 @@
 /** Real Chromium (Debian's package) through playwright-core, with the flags of INFRA.md. */
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { type Browser, chromium } from 'playwright-core'
 import { REPO_ROOT } from '../../stack/paths.ts'
 import { printProgress, reporter } from '../../stack/progress.ts'
@@ -23,9 +23,12 @@ export async function launchChromium(): Promise<Browser> {
   })
 }
 
-/** Where screenshots go: test artifacts under .run/, never committed. */
+/**
+ * Where screenshots go: test artifacts under .run/screenshots/ (git-ignored with .run/, never
+ * committed). `name` may hold a folder of the test's own, e.g. `auditor-browser/verified.png`.
+ */
 export function screenshotPath(name: string): string {
-  const dir = join(REPO_ROOT, '.run', 'screenshots')
-  mkdirSync(dir, { recursive: true })
-  return join(dir, name)
+  const path = join(REPO_ROOT, '.run', 'screenshots', name)
+  mkdirSync(dirname(path), { recursive: true })
+  return path
 }

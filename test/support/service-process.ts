@@ -53,16 +53,21 @@ export async function startServiceProcess(
     // minute from spawn to its first healthy answer (seen: ingest at load average 20).
     async waitHealthy(timeoutMs = 180_000) {
       const deadline = Date.now() + timeoutMs
+      // The last answer, for the failure message: a 503 names the probe that failed and why.
+      let last = 'no answer'
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${log}`)
         try {
-          if ((await fetch(`${base}/healthz`)).ok) return
-        } catch {
+          const response = await fetch(`${base}/healthz`)
+          if (response.ok) return
+          last = `${response.status} ${await response.text()}`
+        } catch (error) {
           // not listening yet
+          last = `no answer: ${error instanceof Error ? error.message : String(error)}`
         }
         await new Promise((r) => setTimeout(r, 200))
       }
-      throw new Error(`${entry} did not become healthy in ${timeoutMs} ms:\n${log}`)
+      throw new Error(`${entry} did not become healthy in ${timeoutMs} ms (last /healthz: ${last}):\n${log}`)
     },
     async metric(name, labels = {}) {
       const text = await (await fetch(`${base}/metrics`)).text()

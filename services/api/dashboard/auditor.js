@@ -4,7 +4,10 @@
 // readings and links to both artifacts. The choice lives in the URL hash, so a link to an audit
 // can be shared. Pool epochs refresh every REFRESH_MS. Amounts are decimal strings of base units
 // (6 decimals), formatted as BigInt; only the chart's y values become floats.
+// Every outcome ends in a verdict or a problem box, never an endless "verifying…": a request
+// that has not answered after REQUEST_TIMEOUT_MS is shown as a failure too.
 const REFRESH_MS = 10_000
+const REQUEST_TIMEOUT_MS = 60_000
 const UNITS_PER_HKD = 1_000_000n
 const API = '/api/v1/auditor'
 
@@ -17,12 +20,36 @@ class ApiFailure extends Error {
     super(`${body.error?.code ?? status}: ${body.error?.message ?? ''}`)
     this.code = body.error?.code ?? String(status)
     this.hint = body.error?.hint ?? ''
+    this.details = body.error?.details ?? {}
   }
 }
 
 async function api(path) {
-  const response = await fetch(`${API}${path}`)
-  const body = await response.json()
+  let response
+  try {
+    response = await fetch(`${API}${path}`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  } catch (error) {
+    if (error?.name === 'TimeoutError')
+      throw new ApiFailure(
+        {
+          error: {
+            code: 'NO_ANSWER',
+            message: `the API did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`,
+            hint: 'The API or the chain node it reads may be overloaded or down: retry, or check its /healthz.',
+          },
+        },
+        0,
+      )
+    throw error
+  }
+  let body
+  try {
+    body = await response.json()
+  } catch {
+    body = {
+      error: { code: `HTTP_${response.status}`, message: `the API answered ${response.status} without JSON` },
+    }
+  }
   if (!response.ok) throw new ApiFailure(body, response.status)
   return body
 }
@@ -76,19 +103,23 @@ async function loadDevices(poolId) {
   if (wanted && choice().pool === poolId) $('device').value = wanted
   else if (!devices.some((d) => d.deviceId === $('device').value))
     $('device').value = devices[0]?.deviceId ?? ''
+  // Which pool the list is of (the lists of two pools can hold the same values).
+  $('devices').dataset.pool = poolId
 }
 
 async function loadEpochs(poolId) {
   const pool = await api(`/pools/${encodeURIComponent(poolId)}?limit=48`)
   const previous = $('epoch').value
   $('epoch').replaceChildren(
-    ...pool.epochs.map((e) => option(String(e.epoch), `#${e.epoch} · ${e.status}`, e.status !== 'final')),
+    // Epochs that are not final stay selectable: verifying one says why it cannot be audited yet.
+    ...pool.epochs.map((e) => option(String(e.epoch), `#${e.epoch} · ${e.status}`)),
   )
   const wanted = choice().pool === poolId ? choice().epoch : previous
   const finals = pool.epochs.filter((e) => e.status === 'final')
   if (wanted !== null && pool.epochs.some((e) => String(e.epoch) === wanted)) $('epoch').value = wanted
   else if (finals.length > 0) $('epoch').value = String(finals[0].epoch)
   $('epoch').dataset.finals = String(finals.length)
+  $('epoch').dataset.pool = poolId
   return pool
 }
 
@@ -96,14 +127,34 @@ async function selectPool(poolId) {
   await Promise.all([loadDevices(poolId), loadEpochs(poolId)])
 }
 
+/** What an error's details mean to a person (the API's codes are in services/api/errors.ts). */
+function detailLines(error) {
+  const d = error.details ?? {}
+  const lines = []
+  if (d.status)
+    lines.push(`on-chain status: ${d.status}${d.attempt !== undefined ? ` (attempt ${d.attempt})` : ''}`)
+  if (d.finalizesAtMs > 0) lines.push(`final from ${utc(d.finalizesAtMs)} UTC (end of the challenge window)`)
+  if (d.nextEpoch !== undefined) lines.push(`proposed so far: epochs ${d.firstEpoch} to ${d.nextEpoch - 1}`)
+  if (d.hash) lines.push(`artifact ${d.hash}`)
+  if (d.detail) lines.push(String(d.detail))
+  return lines
+}
+
 function showProblem(error) {
+  state.audit = undefined
   state.error =
-    error instanceof ApiFailure ? { code: error.code, message: error.message } : { message: String(error) }
+    error instanceof ApiFailure
+      ? { code: error.code, message: error.message, details: error.details }
+      : { message: String(error) }
   $('result').hidden = true
   const box = $('problem')
-  box.replaceChildren()
+  box.replaceChildren(el('h2', '✗ Not verified: the audit could not run'))
   if (error instanceof ApiFailure) {
-    box.append(el('code', error.code), ` ${error.message.slice(error.code.length + 2)}`, el('p', error.hint))
+    box.append(el('code', error.code), ` ${error.message.slice(error.code.length + 2)}`)
+    const lines = detailLines(error)
+    if (lines.length > 0) box.append(el('ul', undefined, 'details'))
+    for (const line of lines) box.querySelector('ul.details').append(el('li', line))
+    box.append(el('p', error.hint))
   } else box.append(`cannot reach the API: ${error}`)
   box.hidden = false
 }
@@ -123,7 +174,8 @@ function drawReadings(readings) {
       width: Math.max(320, host.clientWidth || 900),
       height: 220,
       series: [{}, { label: 'register Wh', stroke: '#0b7a75', width: 2, points: { show: true } }],
-      axes: [{}, { size: 70 }],
+      // Wide enough for a register of millions of Wh with its thousands separators.
+      axes: [{}, { size: 90 }],
     },
     data,
     host,
@@ -139,8 +191,8 @@ function showAudit(audit) {
   const verdict = $('verdict')
   verdict.className = `verdict ${audit.verified ? 'ok' : 'failed'}`
   verdict.textContent = audit.verified
-    ? `✓ Verified: ${audit.deviceId} in ${audit.poolId} epoch ${audit.epoch} matches the root finalized on-chain`
-    : `✗ Not verified: ${failed?.check ?? '?'} failed — ${failed?.detail ?? ''}`
+    ? `✓ Verified against the chain: ${audit.deviceId} in ${audit.poolId} epoch ${audit.epoch}, its leaf and proof fold to the root RevenueOracle finalized`
+    : `✗ Not verified against the chain: ${failed?.check ?? '?'} failed — ${failed?.detail ?? ''}`
   $('tile-revenue').textContent = audit.leaf ? formatHkd(BigInt(audit.leaf.revenueUnits)) : '–'
   $('tile-energy').textContent = audit.leaf ? BigInt(audit.leaf.energyWh).toLocaleString('en') : '–'
   $('tile-readings').textContent = audit.readings.length.toLocaleString('en')
@@ -167,6 +219,8 @@ function showAudit(audit) {
       const li = el('li', `${label}: `)
       const a = el('a', link.hash)
       a.href = link.url
+      // Saved under its hash: keccak256 of the file is what the chain committed.
+      a.download = `${link.hash.slice(2)}.json`
       a.dataset.artifact = label
       li.append(a)
       return li
@@ -207,6 +261,8 @@ async function verify(link) {
   const epoch = link?.epoch ?? $('epoch').value
   history.replaceState(null, '', `#${new URLSearchParams({ pool: poolId, device: deviceId, epoch })}`)
   setStatus(`verifying ${deviceId} in ${poolId} epoch ${epoch}…`)
+  $('verify').disabled = true
+  $('auditor').setAttribute('aria-busy', 'true')
   try {
     showAudit(
       await api(
@@ -217,6 +273,9 @@ async function verify(link) {
   } catch (error) {
     showProblem(error)
     setStatus('the audit did not run: see below', true)
+  } finally {
+    $('verify').disabled = false
+    $('auditor').removeAttribute('aria-busy')
   }
 }
 
