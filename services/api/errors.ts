@@ -86,7 +86,7 @@ export const API_ERRORS = {
   },
   DEV_WALLET_TARGET_REFUSED: {
     status: 400,
-    hint: "The dev wallet sends to the pools' distributors only (GET /api/v1/holder/chain); use a wallet of your own for anything else.",
+    hint: "The dev wallet sends claim(account, cumulativeAmount, proof) to the pools' distributors only (GET /api/v1/holder/chain); use a wallet of your own for anything else.",
   },
   UPSTREAM_UNAVAILABLE: {
     status: 503,

@@ -456,4 +456,32 @@ describe('dev wallet routes (GRIDROOT_API_DEV_WALLET=anvil) on the real anvil', 
     expect(badData.statusCode, badData.body).toBe(400)
     expect(badData.json().error.code).toBe('INVALID_PARAMETER')
   })
+
+  it('signs nothing but claim on a distributor: pause and grantRole as the deployer are refused', async () => {
+    const distributor = contracts.pools[POOL]!.distributor as Address
+    const deployer = system.deployer.walletClient.account.address
+    for (const data of [
+      encodeFunctionData({ abi: revenueDistributorAbi, functionName: 'pause' }),
+      encodeFunctionData({
+        abi: revenueDistributorAbi,
+        functionName: 'grantRole',
+        args: [`0x${'00'.repeat(32)}`, a],
+      }),
+    ]) {
+      const refused = await rpc({
+        jsonrpc: '2.0',
+        id: 12,
+        method: 'eth_sendTransaction',
+        params: [{ from: deployer, to: distributor, data }],
+      })
+      expect(refused.statusCode, refused.body).toBe(400)
+      expect(refused.json().error.code).toBe('DEV_WALLET_TARGET_REFUSED')
+    }
+    const state = await system.publicClient.readContract({
+      address: distributor,
+      abi: revenueDistributorAbi,
+      functionName: 'state',
+    })
+    expect(state.paused).toBe(false)
+  })
 })

@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { toFunctionSelector } from 'viem'
+import { revenueDistributorAbi } from '../../../../contracts/abi/index.ts'
 import { ApiError } from '../../errors.ts'
 import type { DevWallet } from '../../ports.ts'
 import { errorResponses } from '../../schemas.ts'
@@ -32,6 +34,15 @@ export const FORWARDED_METHODS: ReadonlySet<string> = new Set([
   'eth_maxPriorityFeePerGas',
   'net_version',
 ])
+
+/**
+ * The one call the dev wallet signs: a distributor's `claim`. Its keys are anvil's well-known
+ * ones, and dev:0 holds the admin and pauser roles, so anything wider (pause, grantRole,
+ * setTerms) would let any page on loopback act as the deployer.
+ */
+const CLAIM_SELECTOR = toFunctionSelector(
+  revenueDistributorAbi.find((item) => item.type === 'function' && item.name === 'claim') as never,
+).toLowerCase()
 
 const PROVIDER_JS = readFileSync(join(import.meta.dirname, 'provider.js'), 'utf8')
 const HEX_DATA = /^0x([0-9a-fA-F]{2})*$/
@@ -138,9 +149,16 @@ export async function devWalletPlugin(
         const data = tx?.data ?? tx?.input
         if (typeof data !== 'string' || !HEX_DATA.test(data))
           throw new ApiError('INVALID_PARAMETER', 'eth_sendTransaction needs data as 0x-prefixed hex bytes')
+        if (!data.toLowerCase().startsWith(CLAIM_SELECTOR))
+          throw new ApiError(
+            'DEV_WALLET_TARGET_REFUSED',
+            `the dev wallet signs only claim(account, cumulativeAmount, proof) on a distributor, not selector ${data.slice(0, 10)}`,
+          )
         const value = tx?.value
         if (value !== undefined && (typeof value !== 'string' || !QUANTITY.test(value)))
           throw new ApiError('INVALID_PARAMETER', 'value must be a 0x-prefixed hex quantity')
+        if (value !== undefined && BigInt(value) !== 0n)
+          throw new ApiError('INVALID_PARAMETER', 'claim is not payable: send no value')
         const answer = await wallet.sendTransaction(from, {
           to,
           data,
