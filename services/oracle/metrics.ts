@@ -16,6 +16,14 @@ export function createOracleMetrics() {
       'Pool epochs this signer refused to sign, by reason',
       ['reason'],
     ),
+    sourceNotReady: counter(
+      'gridroot_oracle_source_not_ready_total',
+      'Waits for the telemetry replay that ended before it passed the epoch (each is retried with backoff)',
+    ),
+    sourceWaitingEpoch: gauge(
+      'gridroot_oracle_source_waiting_epoch',
+      'Epoch this signer waits for its telemetry replay to pass; -1 when it waits for none',
+    ),
     replayedRecords: counter('gridroot_oracle_replayed_records_total', 'telemetry.v1 records replayed'),
     undecodable: counter('gridroot_oracle_undecodable_total', 'Records that did not decode (skipped)'),
     announcements: counter('gridroot_oracle_announcements_total', 'epochs.v1 announcements read'),

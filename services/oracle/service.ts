@@ -133,6 +133,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       chainOk,
       lastSignedEpoch: signer.state.lastSignedEpoch,
       queuedAnnouncements: signer.state.queued,
+      waitingForSource: signer.state.waitingForSource,
       lastError: signer.state.lastError,
     })
     logger.info({ address: proposalSigner.address, source: config.source, oracle }, 'oracle signer started')

@@ -19,8 +19,14 @@ const deviceRegistry = {
 const replayed: DeviceEpochTotals[] = replay.epochResults(EPOCH)
 
 /** The same fixed fakes for every signer: only the source and the aggregator's totals differ. */
-function signer(source: 'influx' | 'replay', aggregatorTotals: DeviceEpochTotals[]) {
+function signer(
+  source: 'influx' | 'replay',
+  aggregatorTotals: DeviceEpochTotals[],
+  partitions: () => Promise<number> = async () => 1,
+  sourceTimeoutMs = 1_000,
+) {
   const published: SignerMessage[] = []
+  const metrics = createOracleMetrics()
   const files = new Map<string, Uint8Array>()
   const chain = {
     pool: async () => ({ firstEpoch: 0, nextEpoch: EPOCH }),
@@ -38,7 +44,7 @@ function signer(source: 'influx' | 'replay', aggregatorTotals: DeviceEpochTotals
     grid,
     registry: deviceRegistry,
     replay,
-    partitions: async () => 1,
+    partitions,
     totals: { epochTotals: async () => aggregatorTotals },
     store: {
       put: async (bytes) => {
@@ -51,12 +57,13 @@ function signer(source: 'influx' | 'replay', aggregatorTotals: DeviceEpochTotals
     chain,
     signer: { address: `0x${'11'.repeat(20)}` as Hex, sign: async () => `0x${'22'.repeat(65)}` as Hex },
     channel: { publish: async (m) => void published.push(m) },
-    metrics: createOracleMetrics(),
+    metrics,
     logger: createLogger('oracle-test', 'silent'),
-    sourceTimeoutMs: 1_000,
+    sourceTimeoutMs,
+    sourceRetry: { initialDelayMs: 10, maxDelayMs: 20 },
     signal: new AbortController().signal,
   })
-  return { s, published }
+  return { s, published, metrics }
 }
 
 async function run(source: 'influx' | 'replay', aggregatorTotals: DeviceEpochTotals[]) {
@@ -102,5 +109,36 @@ describe('signer', () => {
         signedByInflux?.kind === 'signature' &&
         honest.proposal.root !== signedByInflux.proposal.root,
     ).toBe(true)
+  })
+
+  it('waits again while its replay has not passed the epoch, says so once per pool, then signs', async () => {
+    // A second partition the replay has no watermark for, gone after 3 reads of the partition
+    // count: the first 100 ms wait ends short (2 reads, 200 ms apart), the second one passes.
+    let reads = 0
+    const { s, published, metrics } = signer('replay', replayed, async () => (++reads <= 3 ? 2 : 1), 100)
+    s.onAnnouncement(epochAnnouncement(grid, EPOCH, replayed))
+    for (let i = 0; i < 400 && s.state.queued > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const pools = [...new Set([...registry.values()].map((d) => d.poolId))].sort()
+    const refusals = published.filter((m) => m.kind === 'refusal')
+    expect(refusals.map((m) => m.kind === 'refusal' && `${m.poolId}/${m.reason}`)).toEqual(
+      pools.map((p) => `${p}/SOURCE_NOT_READY`),
+    )
+    expect(refusals.every((m) => m.kind === 'refusal' && m.detail.includes('partitions behind: 1'))).toBe(
+      true,
+    )
+    // Not final: every pool is signed once the replay caught up.
+    const signed = published.filter((m) => m.kind === 'signature')
+    const keys = (ms: SignerMessage[]) =>
+      ms.flatMap((m) => (m.kind === 'signature' ? [proposalKey(m.proposal)] : []))
+    expect(signed.length).toBeGreaterThan(1)
+    expect(keys(signed)).toEqual(keys(await run('replay', replayed)))
+    expect(published.indexOf(refusals.at(-1) as SignerMessage)).toBeLessThan(
+      published.indexOf(signed[0] as SignerMessage),
+    )
+    const notReady = (await metrics.sourceNotReady.get()).values[0]?.value
+    expect(notReady).toBeGreaterThanOrEqual(1)
+    expect((await metrics.sourceWaitingEpoch.get()).values[0]?.value).toBe(-1)
+    expect(s.state.waitingForSource).toBeUndefined()
+    expect(s.state.lastSignedEpoch).toBe(EPOCH)
   })
 })

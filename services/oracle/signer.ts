@@ -13,6 +13,9 @@
  * After a guardian rejection the chain's attempt number grows; the signer signs its proposal
  * again for the new attempt (the submitter never re-proposes a rejected root, so that only
  * matters when the recomputed root differs).
+ *
+ * A replay that has not passed the epoch yet is no reason to give up on it (domain/refusal.ts):
+ * the signer says so once per pool epoch and waits again, with backoff, until it has.
  */
 import { epochEndMs } from '../../core/epochs/grid.ts'
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
@@ -20,10 +23,11 @@ import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
 import { decodeWatermarkMarker, isWatermarkMarkerKey } from '../../core/telemetry/watermark-marker.ts'
 import type { Logger } from '../../runtime/log.ts'
-import { retry } from '../../runtime/retry.ts'
+import { RetriesExhaustedError, retry } from '../../runtime/retry.ts'
 import { announcementMismatch } from './domain/announcement.ts'
 import { buildPoolEpoch, isProblem } from './domain/pool-epoch.ts'
 import type { Proposal } from './domain/proposal.ts'
+import { SOURCE_NOT_READY, SourceNotReadyError } from './domain/refusal.ts'
 import type { TelemetryReplay } from './domain/replay.ts'
 import type { OracleMetrics } from './metrics.ts'
 import type {
@@ -53,7 +57,10 @@ export interface SignerDeps {
   readonly channel: SignatureChannel
   readonly metrics: OracleMetrics
   readonly logger: Logger
+  /** One wait for the replay to pass an epoch; a wait that ends short is retried. */
   readonly sourceTimeoutMs: number
+  /** Back-off between waits (default 1 s doubling up to 30 s). */
+  readonly sourceRetry?: { readonly initialDelayMs: number; readonly maxDelayMs: number }
   readonly signal: AbortSignal
 }
 
@@ -72,7 +79,13 @@ export interface Signer {
   onAnnouncement(announcement: EpochAnnouncement): void
   /** Signs again what the guardian rejected (called on a timer). */
   resignRejected(): Promise<void>
-  readonly state: { lastSignedEpoch: number | undefined; lastError: string | undefined; queued: number }
+  readonly state: {
+    lastSignedEpoch: number | undefined
+    lastError: string | undefined
+    queued: number
+    /** The epoch whose replay this signer waits for, with the waits that ended short so far. */
+    waitingForSource: { epoch: number; waits: number; behind: readonly number[] } | undefined
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -80,7 +93,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export function createSigner(deps: SignerDeps): Signer {
   const { replay, logger, metrics } = deps
   const pools = [...new Set([...deps.registry.devices()].map((d) => d.poolId))].sort()
-  const state: Signer['state'] = { lastSignedEpoch: undefined, lastError: undefined, queued: 0 }
+  const state: Signer['state'] = {
+    lastSignedEpoch: undefined,
+    lastError: undefined,
+    queued: 0,
+    waitingForSource: undefined,
+  }
+  metrics.sourceWaitingEpoch.set(-1)
   const signed = new Map<string, Proposal>()
   let tail: Promise<void> = Promise.resolve()
 
@@ -94,19 +113,66 @@ export function createSigner(deps: SignerDeps): Signer {
   const withRetry = <T>(operation: string, fn: () => Promise<T>) =>
     retry(fn, { operation, signal: deps.signal, maxDelayMs: 5_000, onRetry: onRetry(operation) })
 
-  /** Waits until every partition's replay watermark passed the epoch's end plus the grace. */
-  const replayReady = async (epoch: number): Promise<boolean> => {
+  /**
+   * Waits up to the source timeout until every partition's replay watermark passed the epoch's
+   * end plus the grace; returns the partitions still behind (none: ready).
+   */
+  const replayBehind = async (epoch: number): Promise<number[]> => {
     const needMs = epochEndMs(deps.grid, epoch) + deps.graceMs
     const deadline = Date.now() + deps.sourceTimeoutMs
     for (;;) {
       const n = await withRetry('read telemetry partitions', deps.partitions)
-      let ready = n > 0
-      for (let p = 0; p < n && ready; p++)
-        ready = (replay.watermarkOf(p) ?? Number.NEGATIVE_INFINITY) >= needMs
-      if (ready) return true
-      if (Date.now() > deadline || deps.signal.aborted) return false
+      const behind: number[] = []
+      for (let p = 0; p < n; p++)
+        if ((replay.watermarkOf(p) ?? Number.NEGATIVE_INFINITY) < needMs) behind.push(p)
+      if (n > 0 && behind.length === 0) return []
+      if (Date.now() > deadline || deps.signal.aborted) return n > 0 ? behind : [-1]
       await sleep(200)
     }
+  }
+
+  /**
+   * Waits, wait after wait with backoff, until the replay passed the epoch; the first wait that
+   * ends short is published once per open pool as a SOURCE_NOT_READY refusal, which is not
+   * final (domain/refusal.ts). Returns false only when the signer stops.
+   */
+  const waitForSource = async (epoch: number, open: readonly { poolId: string }[]): Promise<boolean> => {
+    const policy = deps.sourceRetry ?? { initialDelayMs: 1_000, maxDelayMs: 30_000 }
+    try {
+      await retry(
+        async (attempt) => {
+          const behind = await replayBehind(epoch)
+          if (behind.length === 0) return
+          metrics.sourceNotReady.inc()
+          metrics.sourceWaitingEpoch.set(epoch)
+          state.waitingForSource = { epoch, waits: attempt, behind }
+          const error = new SourceNotReadyError(epoch, behind, deps.sourceTimeoutMs * attempt)
+          if (attempt === 1)
+            for (const { poolId } of open)
+              await refuse(poolId, epoch, SOURCE_NOT_READY, `${error.shortMessage}; waiting and retrying`)
+          throw error
+        },
+        {
+          operation: `wait for the telemetry replay to pass epoch ${epoch}`,
+          signal: deps.signal,
+          ...policy,
+          onRetry: ({ error, attempt, delayMs }) => {
+            if (attempt === 1 || attempt % 10 === 0)
+              logger.warn(
+                { epoch, attempt, delayMs, behind: (error as SourceNotReadyError).behind },
+                'telemetry replay not ready for the epoch; waiting again',
+              )
+          },
+        },
+      )
+    } catch (error) {
+      if (error instanceof RetriesExhaustedError && deps.signal.aborted) return false
+      throw error
+    } finally {
+      state.waitingForSource = undefined
+      metrics.sourceWaitingEpoch.set(-1)
+    }
+    return true
   }
 
   const refuse = async (
@@ -166,9 +232,8 @@ export function createSigner(deps: SignerDeps): Signer {
     return put === hash && back !== undefined && Buffer.from(back).equals(Buffer.from(bytes))
   }
 
-  const handle = async (announcement: EpochAnnouncement) => {
-    const { epoch } = announcement
-    // Pools whose epoch is already final or pending on-chain, or not registered, need nothing.
+  /** Pools whose epoch is not final or pending on-chain yet (and registered), with its attempt. */
+  const openPools = async (epoch: number) => {
     const open: { poolId: string; attempt: number }[] = []
     for (const poolId of pools) {
       const pool = await withRetry('read pool', () => deps.chain.pool(poolId))
@@ -177,17 +242,17 @@ export function createSigner(deps: SignerDeps): Signer {
       if (record.status === 'pending' || record.status === 'final') continue
       open.push({ poolId, attempt: record.attempt })
     }
+    return open
+  }
+
+  const handle = async (announcement: EpochAnnouncement) => {
+    const { epoch } = announcement
+    const before = await openPools(epoch)
+    if (before.length === 0) return
+    if (!(await waitForSource(epoch, before))) return
+    // The wait may have been long: what is open (and at which attempt) is read again.
+    const open = await openPools(epoch)
     if (open.length === 0) return
-    if (!(await replayReady(epoch))) {
-      for (const { poolId } of open)
-        await refuse(
-          poolId,
-          epoch,
-          'SOURCE_NOT_READY',
-          'the telemetry replay did not reach the end of the epoch in time',
-        )
-      return
-    }
     const replayed: DeviceEpochTotals[] = replay.epochResults(epoch)
     const totals =
       deps.source === 'influx' && deps.totals

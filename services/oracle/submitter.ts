@@ -14,6 +14,7 @@
 import type { Logger } from '../../runtime/log.ts'
 import { classifyError } from '../../runtime/retry.ts'
 import type { Hex, Proposal } from './domain/proposal.ts'
+import { isFinalRefusal } from './domain/refusal.ts'
 import { SignatureBook } from './domain/signature-book.ts'
 import { nextSubmitStep, type PoolChainState, type SubmitStep } from './domain/submit-step.ts'
 import type { OracleMetrics } from './metrics.ts'
@@ -133,7 +134,9 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       if (message.kind === 'refusal') {
         metrics.signerRefusals.inc({ reason: message.reason })
         const seen = book.proposalsFor(message.poolId, message.epoch)
-        logger.warn(
+        // Not final (domain/refusal.ts): the signer still signs once its source is ready.
+        const final = isFinalRefusal(message.reason)
+        logger[final ? 'warn' : 'info'](
           {
             poolId: message.poolId,
             epoch: message.epoch,
@@ -144,7 +147,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
             refusingSignerRoot: message.ownRoot,
             signedRoots: seen.map((p) => p.root),
           },
-          'a signer refused to sign',
+          final ? 'a signer refused to sign' : 'a signer waits for its source; it signs later',
         )
         await syncBook(message.poolId)
         book.addRefusal(message)

@@ -193,6 +193,8 @@ export class SignatureBook {
     if (isNew) entry.candidates.set(key, target)
     target.signatures.set(signer, signed.signature)
     entry.bySigner.set(signer, [...(entry.bySigner.get(signer) ?? []), key])
+    // A signer that waited for its source (a refusal that is not final) has now spoken.
+    entry.refusals.delete(signer)
     if (!isNew || entry.candidates.size < 2) return { kind: 'added', disagreement: undefined }
     return {
       kind: 'added',
