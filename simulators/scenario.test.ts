@@ -229,8 +229,8 @@ describe('device faults of issue 8: injected, counted, and free of cost in the g
     }
     expect(ahead).toBeGreaterThan(0)
     const faulty = costs(scenario)
-    // Every kWh and swap is paid, in the same device totals; the readings ahead pay nothing
-    // themselves (they are booked at the device's last time), so nothing is quarantined.
+    // Every kWh and swap is paid, in the same device totals; the readings ahead are booked at
+    // their receive time, and nothing is quarantined.
     expect(faulty.perDevice).toEqual(cleanCosts.perDevice)
     expect(faulty.quarantined).toEqual(cleanCosts.quarantined)
   })

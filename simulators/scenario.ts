@@ -5,6 +5,7 @@
  * runner's business (./runner.ts), so this can be tested without a broker.
  */
 
+import { getOrCreate } from '../core/collections.ts'
 import { type AnomalyRules, DEFAULT_ANOMALY_RULES } from '../core/energy/meter-account.ts'
 import type { TimeGrid } from '../core/epochs/grid.ts'
 import { deriveDeviceSeed, keyPairFromSeed } from '../core/identity/keys.ts'
@@ -142,6 +143,14 @@ interface DeviceFaultState {
 
 const HISTORY = 8
 
+/** A genuine reading waiting for the ledger until the message that carries it goes out. */
+interface TruthEntry {
+  readonly deviceId: string
+  readonly boot: number
+  readonly reading: Reading
+  sentAtMs: number | undefined
+}
+
 export class Scenario {
   readonly ledger: GroundTruthLedger
   readonly counters: ScenarioCounters
@@ -154,6 +163,16 @@ export class Scenario {
   private conflicts: Publish[] = []
   private ghosts = 0
   private nowMs: number
+  /**
+   * Per device, its genuine readings in (boot, seq) order, each recorded in the ledger once it
+   * and all before it went out: the ledger's send time is the tick a reading is published in
+   * (a reordered, late or backlogged one later than it was measured), which is what the
+   * aggregator has as the receive time.
+   */
+  private readonly truth = new Map<string, TruthEntry[]>()
+  private readonly entryOf = new WeakMap<Reading, TruthEntry>()
+  /** By payload: a duplicate or replay is the same bytes, and may go out before the genuine message. */
+  private readonly readingsOf = new WeakMap<Buffer, readonly Reading[]>()
 
   constructor(
     private readonly fleet: Fleet,
@@ -210,7 +229,36 @@ export class Scenario {
     }
     this.nowMs = toMs
     this.counters.publishes += out.length
+    this.sent(out, toMs)
     return out
+  }
+
+  /**
+   * The genuine readings of `out` (or copies of them) went out at `atMs`: the ledger records
+   * each device's readings up to the first one still held back.
+   */
+  private sent(out: readonly Publish[], atMs: number): void {
+    const touched = new Set<string>()
+    for (const p of out) {
+      if (p.kind !== 'genuine' && p.kind !== 'duplicate' && p.kind !== 'replay') continue
+      for (const r of this.readingsOf.get(p.payload) ?? []) {
+        const entry = this.entryOf.get(r)
+        if (entry && entry.sentAtMs === undefined) {
+          entry.sentAtMs = atMs
+          touched.add(entry.deviceId)
+        }
+      }
+    }
+    for (const deviceId of touched) {
+      const queue = this.truth.get(deviceId) ?? []
+      let done = 0
+      for (const e of queue) {
+        if (e.sentAtMs === undefined) break
+        this.ledger.record(deviceId, e.boot, [e.reading], e.sentAtMs)
+        done += 1
+      }
+      queue.splice(0, done)
+    }
   }
 
   /** Everything still held back (late, reordered, offline backlogs), as at the end of a run. */
@@ -227,6 +275,7 @@ export class Scenario {
     for (const l of this.late) out.push(l.publish)
     this.late = []
     this.counters.publishes += out.length
+    this.sent(out, this.nowMs)
     return out
   }
 
@@ -310,7 +359,12 @@ export class Scenario {
       if (s.skewUntilMs <= toMs) s.skewOffsetMs = 0
     }
     if (readings.length === 0 && !s.held) return
-    this.ledger.record(deviceId, s.boot, readings, toMs)
+    const queue = getOrCreate(this.truth, deviceId, () => [])
+    for (const reading of readings) {
+      const entry: TruthEntry = { deviceId, boot: s.boot, reading, sentAtMs: undefined }
+      queue.push(entry)
+      this.entryOf.set(reading, entry)
+    }
     this.counters.genuineReadings += readings.length
 
     if (s.offlineUntilMs === 0 && this.rng.chance(this.rates.offline)) {
@@ -351,13 +405,15 @@ export class Scenario {
       device.privateKey,
     )
     this.counters.genuineMessages += 1
-    return {
+    const publish: Publish = {
       topic: telemetryTopic(assetClass, deviceId),
       payload,
       deviceId,
       kind: 'genuine',
       readings: readings.length,
     }
+    this.readingsOf.set(payload, readings)
+    return publish
   }
 
   private sendGenuine(

@@ -149,7 +149,7 @@ describe('accountReading: clocks', () => {
       'REGISTER_JUMP',
     )
   })
-  it('a device time beyond receive time + tolerance is booked at the last accounting time, energy kept', () => {
+  it('a device time beyond receive time + tolerance is booked at the receive time, energy kept', () => {
     const s1 = accountReading(grid, DEFAULT_ANOMALY_RULES, charger, undefined, meter(1, NOON, 1000)).state
     const sixHours = 6 * 3_600_000
     // Two readings from a clock 6 h ahead (received at true time), then NTP puts it right.
@@ -163,7 +163,9 @@ describe('accountReading: clocks', () => {
     )
     expect(a.clockCorrection).toBe('CLOCK_AHEAD')
     expect(a.anomaly).toBeUndefined()
-    expect(a.state.lastTs).toBe(NOON)
+    // At the receive time, not at the device's last time (NOON): however long the clock stays
+    // ahead, its energy lands where it was earned, never in an interval left behind.
+    expect(a.state.lastTs).toBe(NOON + 300_000)
     expect(a.energy).toEqual([{ intervalStartMs: NOON, energyWh: 500 }])
     const b = accountReading(
       grid,
@@ -175,6 +177,8 @@ describe('accountReading: clocks', () => {
     )
     expect(b.clockCorrection).toBe('CLOCK_AHEAD')
     expect(b.anomaly).toBeUndefined()
+    expect(b.state.lastTs).toBe(NOON + 600_000)
+    expect(b.energy).toEqual([{ intervalStartMs: NOON + 300_000, energyWh: 500 }])
     const c = accountReading(
       grid,
       DEFAULT_ANOMALY_RULES,
@@ -186,6 +190,7 @@ describe('accountReading: clocks', () => {
     expect(c.clockCorrection).toBeUndefined()
     expect(c.anomaly).toBeUndefined()
     expect(c.state.lastTs).toBe(NOON + 900_000)
+    expect(c.energy).toEqual([{ intervalStartMs: NOON + 600_000, energyWh: 500 }])
     const total = [a, b, c].flatMap((r) => r.energy).reduce((sum, p) => sum + p.energyWh, 0)
     expect(total).toBe(1500)
     // An explicit bound (the aggregator's accelerated partition clock) overrides the receive time.
@@ -202,6 +207,19 @@ describe('accountReading: clocks', () => {
       },
     )
     expect(bounded.clockCorrection).toBe('CLOCK_AHEAD')
+    expect(bounded.state.lastTs).toBe(NOON)
+    // A receive time before the device's last accounting time books at the latter: accounting
+    // time never runs backwards.
+    const early = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      charger,
+      a.state,
+      meter(3, NOON + sixHours, 1600, 6000),
+      NOON + 100_000,
+    )
+    expect(early.clockCorrection).toBe('CLOCK_AHEAD')
+    expect(early.state.lastTs).toBe(NOON + 300_000)
     // Within the bound, the device's own time stands.
     const within = accountReading(
       grid,

@@ -13,9 +13,11 @@
  * elapsed time to be longer than device time says by `clockStepToleranceMs`, so an NTP step back
  * of a few seconds quarantines nothing. A device time more than `maxClockAheadMs` beyond the
  * receive time (or the caller's `ClockBound`) is a clock that jumped into the future: the reading
- * is paid but booked at the device's last accounting time, so the jump becomes neither the
- * device's time nor anybody's watermark, and the result depends only on the device's own line
- * (the ground-truth ledger, given the send time, reproduces it exactly).
+ * is paid but booked at the receive time (the bound's `clampToMs`; never before the device's last
+ * accounting time), the best estimate of when it was really sent, so its revenue stays in the
+ * epoch it was earned in however long the clock stays ahead, and the jump becomes neither the
+ * device's time nor anybody's watermark. The ground-truth ledger, given the true send time for the
+ * receive time, reproduces it exactly; the oracle's replay has the archived receive times.
  */
 import type { TimeGrid } from '../epochs/grid.ts'
 import { intervalStart } from '../epochs/grid.ts'
@@ -59,15 +61,16 @@ export interface Anomaly {
 export const CLOCK_CORRECTIONS = {
   CLOCK_BEHIND: 'device time earlier than the latest seen: booked at the latest accounting time',
   CLOCK_AHEAD:
-    'device time beyond the credible bound (receive time + tolerance): booked at the device’s last accounting time',
+    'device time beyond the credible bound (receive time + tolerance): booked at the receive time (not before the device’s last accounting time)',
 } as const
 export type ClockCorrection = keyof typeof CLOCK_CORRECTIONS
 export const CLOCK_CORRECTION_CODES = Object.keys(CLOCK_CORRECTIONS) as ClockCorrection[]
 
 /**
- * The latest device time the caller finds credible for this reading, and where a device's first
- * reading beyond it is booked (later ones hold at the device's last accounting time). Without
- * one, `accountReading` derives it from the receive time: `receivedAtMs + maxClockAheadMs`.
+ * The latest device time the caller finds credible for this reading, and where a reading beyond
+ * it is booked (`clampToMs`, or the device's last accounting time when that is later). Without
+ * one, `accountReading` derives it from the receive time: `receivedAtMs + maxClockAheadMs`,
+ * booked at `receivedAtMs`.
  */
 export interface ClockBound {
   readonly maxTs: number
@@ -181,7 +184,8 @@ function findAnomaly(
     return { reason: 'COUNTER_BACKWARDS', detail: `swapCount ${swapCount} < previous ${state.lastSwapCount}` }
   }
   // The device's own clock measures the elapsed time, also when it is ahead (its readings are
-  // then booked at the last accounting time, but their energy took that long to accumulate).
+  // then booked at the receive time, but their energy may have taken that long to accumulate:
+  // the rate checks stay as loose as the device's clock says).
   const durationMs = Math.max(0, reading.ts - state.lastTs)
   // Real time since the last reading lies in [durationMs, durationMs + tolerance]: the device's
   // clock may have stepped back by up to the tolerance in between.
@@ -258,8 +262,8 @@ function socProblem(reading: Reading): Anomaly | undefined {
 /**
  * Applies one reading (the next in (boot, seq) order) to a device's meter state. A device time
  * beyond the clock bound (`clock`, else `receivedAtMs + rules.maxClockAheadMs`) is not used for
- * accounting: the reading is booked at the device's last accounting time (its first reading at
- * `clampToMs`), keeping its energy.
+ * accounting: the reading is booked at the bound's `clampToMs` (the receive time), or at the
+ * device's last accounting time if that is later, keeping its energy.
  */
 export function accountReading(
   grid: TimeGrid,
@@ -276,8 +280,12 @@ export function accountReading(
       ? { maxTs: receivedAtMs + rules.maxClockAheadMs, clampToMs: receivedAtMs }
       : undefined)
   const ahead = bound !== undefined && reading.ts > bound.maxTs
+  // Ahead: booked at the clock's own time (the receive time, or the accelerated partition's
+  // clock), never before the device's last accounting time. Not at the device's last time: a
+  // clock that stays ahead longer than the grace would pile its energy into an interval whose
+  // epoch is late by then, and the aggregator would have to book it into another epoch.
   const accountingTs = ahead
-    ? (state?.lastTs ?? Math.min(reading.ts, bound.clampToMs))
+    ? Math.max(state?.lastTs ?? Number.NEGATIVE_INFINITY, bound.clampToMs)
     : state
       ? Math.max(state.lastTs, reading.ts)
       : reading.ts
@@ -291,7 +299,7 @@ export function accountReading(
     lastTs: accountingTs,
     lastRegisterWh: reading.registerWh,
     lastSwapCount: swapCountOf(reading),
-    // After a reading booked at a held time, the next one's elapsed time is not what its power
+    // After a reading booked at a corrected time, the next one's elapsed time is not what its power
     // integrates over: no power, no mismatch check for it.
     lastPowerW: ahead ? undefined : powerOf(reading),
   }
