@@ -46,3 +46,16 @@ describe('GRIDROOT_API_DEV_WALLET', () => {
     expect(refusal({ ...BASE, GRIDROOT_API_DEV_WALLET: 'on' })).toContain('GRIDROOT_API_DEV_WALLET')
   })
 })
+
+describe('GRIDROOT_API_AUDIT_CACHE_BYTES', () => {
+  it('defaults to 256 MiB, takes 0 (keep none) and refuses negative or fractional sizes', () => {
+    expect(apiConfigFromEnv(BASE).auditCacheBytes).toBe(256 * 1024 * 1024)
+    expect(apiConfigFromEnv({ ...BASE, GRIDROOT_API_AUDIT_CACHE_BYTES: '0' }).auditCacheBytes).toBe(0)
+    expect(refusal({ ...BASE, GRIDROOT_API_AUDIT_CACHE_BYTES: '-1' })).toContain(
+      'GRIDROOT_API_AUDIT_CACHE_BYTES',
+    )
+    expect(refusal({ ...BASE, GRIDROOT_API_AUDIT_CACHE_BYTES: '1.5' })).toContain(
+      'GRIDROOT_API_AUDIT_CACHE_BYTES',
+    )
+  })
+})

@@ -16,6 +16,7 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { DEFAULT_AUDIT_CACHE_BYTES } from './adapters/artifact-cache.ts'
 import type { RevenueSource } from './adapters/influx-reader.ts'
 import type { ApiKey } from './domain/api-keys.ts'
 
@@ -60,6 +61,12 @@ const ApiEnvSchema = z
     GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
     GRIDROOT_API_DEV_WALLET: z.enum(['off', 'anvil']).default('off'),
     GRIDROOT_API_REVENUE_SOURCE: z.enum(['rollup', 'devices']).default('rollup'),
+    GRIDROOT_API_AUDIT_CACHE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(64 * 1024 ** 3)
+      .default(DEFAULT_AUDIT_CACHE_BYTES),
     GRIDROOT_API_INSTANCE: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,80}$/)
@@ -133,6 +140,11 @@ export interface ApiConfig {
    * the chain and the contracts file are anvil's (chain id 31337). `off` in every real config.
    */
   readonly devWallet: 'off' | 'anvil'
+  /**
+   * Most bytes of published trees and readings archives the auditor routes keep hashed and
+   * parsed between audits (adapters/artifact-cache.ts, least recently used first out; 0: none).
+   */
+  readonly auditCacheBytes: number
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {
@@ -172,5 +184,6 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
     instanceId: c.GRIDROOT_API_INSTANCE,
     devWallet: c.GRIDROOT_API_DEV_WALLET,
+    auditCacheBytes: c.GRIDROOT_API_AUDIT_CACHE_BYTES,
   }
 }

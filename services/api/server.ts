@@ -60,6 +60,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
           }),
           store,
           registry,
+          cacheBytes: config.auditCacheBytes,
           // The oracle commits every registry pool; the contracts file lists those with a token.
           pools: [
             ...new Set([...[...registry.devices()].map((d) => d.poolId), ...Object.keys(contracts.pools)]),

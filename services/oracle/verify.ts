@@ -5,13 +5,32 @@
  * API serves; `verify-cli.ts` is the command.
  */
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
-import { type VerifyResult, verifyDeviceEpoch } from './domain/verify.ts'
+import type { Hex } from './domain/proposal.ts'
+import {
+  artifactsFromBytes,
+  type PreparedArtifacts,
+  type VerifyResult,
+  verifyPreparedEpoch,
+} from './domain/verify.ts'
 import type { ArtifactStore, OracleChain } from './ports.ts'
+
+/** The tree and archive a commitment names, ready for the checks, or why there are none. */
+export type ArtifactsLoad =
+  | { readonly status: 'loaded'; readonly artifacts: PreparedArtifacts }
+  | { readonly status: 'artifact-missing'; readonly hash: string }
+  | { readonly status: 'artifact-corrupt'; readonly detail: string }
+
+export type ArtifactsLoader = (treeHash: Hex, archiveHash: Hex) => Promise<ArtifactsLoad>
 
 export interface VerifyDeps {
   readonly chain: Pick<OracleChain, 'finalized' | 'epochRecord'>
   readonly store: Pick<ArtifactStore, 'get'>
   readonly registry: Pick<DeviceRegistry, 'get'>
+  /**
+   * Where the artifacts come from instead of the store's bytes on every call: the API keeps
+   * them hashed and parsed by hash (services/api/adapters/artifact-cache.ts).
+   */
+  readonly artifacts?: ArtifactsLoader
 }
 
 export type VerifyOutcome =
@@ -32,31 +51,40 @@ export async function verifyDevice(
     const record = await deps.chain.epochRecord(args.poolId, args.epoch)
     return { status: 'not-final', epochStatus: record.status, ok: false }
   }
-  const fetch = async (hash: `0x${string}`) => {
-    try {
-      return await deps.store.get(hash)
-    } catch (error) {
-      // The store refuses bytes that do not hash to their name (a tampered file).
-      return error instanceof Error ? error : new Error(String(error))
-    }
-  }
-  const tree = await fetch(finalized.treeHash)
-  const archive = await fetch(finalized.archiveHash)
-  for (const [hash, got] of [
-    [finalized.treeHash, tree],
-    [finalized.archiveHash, archive],
-  ] as const) {
-    if (got === undefined) return { status: 'artifact-missing', hash, ok: false }
-    if (got instanceof Error) return { status: 'artifact-corrupt', detail: got.message, ok: false }
-  }
+  const loaded = await (deps.artifacts ?? artifactsFromStore(deps.store))(
+    finalized.treeHash,
+    finalized.archiveHash,
+  )
+  if (loaded.status !== 'loaded') return { ...loaded, ok: false }
   return {
     status: 'checked',
-    ...verifyDeviceEpoch({
-      ...args,
-      finalized,
-      treeBytes: tree as Uint8Array,
-      archiveBytes: archive as Uint8Array,
-      device,
-    }),
+    ...verifyPreparedEpoch({ ...args, finalized, artifacts: loaded.artifacts, device }),
+  }
+}
+
+/** Both files' bytes from the store on every call, hashed and parsed by verify. */
+export function artifactsFromStore(store: Pick<ArtifactStore, 'get'>): ArtifactsLoader {
+  return async (treeHash, archiveHash) => {
+    const fetch = async (hash: `0x${string}`) => {
+      try {
+        return await store.get(hash)
+      } catch (error) {
+        // The store refuses bytes that do not hash to their name (a tampered file).
+        return error instanceof Error ? error : new Error(String(error))
+      }
+    }
+    const tree = await fetch(treeHash)
+    const archive = await fetch(archiveHash)
+    for (const [hash, got] of [
+      [treeHash, tree],
+      [archiveHash, archive],
+    ] as const) {
+      if (got === undefined) return { status: 'artifact-missing', hash }
+      if (got instanceof Error) return { status: 'artifact-corrupt', detail: got.message }
+    }
+    return {
+      status: 'loaded',
+      artifacts: artifactsFromBytes(tree as Uint8Array, archive as Uint8Array),
+    }
   }
 }

@@ -6,10 +6,12 @@
  */
 import type { DeviceRegistry } from '../../../core/identity/registry.ts'
 import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
+import type { PreparedArtifacts } from '../../oracle/domain/verify.ts'
 import type { EpochRecord, FinalizedEpoch, OracleChain } from '../../oracle/ports.ts'
 import { verifyDevice } from '../../oracle/verify.ts'
-import { type ArchiveIndex, indexArchive, paidReadings } from '../domain/archive-readings.ts'
+import { paidReadings } from '../domain/archive-readings.ts'
 import type { AuditEpochRecord, AuditReader } from '../ports.ts'
+import { createArtifactCache } from './artifact-cache.ts'
 import { ChainUnavailableError } from './oracle-reader.ts'
 
 export type AuditChain = Pick<OracleChain, 'pool' | 'epochRecord' | 'finalized'>
@@ -37,29 +39,29 @@ export function createAuditReader(options: {
   readonly registry: Pick<DeviceRegistry, 'get'>
   /** Pools of the contracts file. */
   readonly pools: readonly string[]
-  /**
-   * Archive indexes kept in memory, newest used last. Archives are content-addressed, so a kept
-   * index is never stale; a fleet's archive per pool epoch is tens of MB, hence few.
-   */
-  readonly keptArchives?: number
+  /** Most bytes of trees and archives kept parsed between audits (adapters/artifact-cache.ts). */
+  readonly cacheBytes?: number
 }): AuditReader {
   const { chain, store } = options
   const pools = [...options.pools].sort()
-  const kept = new Map<string, ArchiveIndex>()
-  const keep = options.keptArchives ?? 4
-  const indexOf = (hash: string, bytes: Uint8Array): ArchiveIndex | undefined => {
-    let index = kept.get(hash)
-    if (index === undefined) {
-      try {
-        index = indexArchive(bytes)
-      } catch {
-        // verify reports an archive that does not load (ARCHIVE_SCOPE); there is nothing to list.
-        return undefined
-      }
-      if (kept.size >= keep) kept.delete(kept.keys().next().value as string)
-    } else kept.delete(hash)
-    kept.set(hash, index)
-    return index
+  const artifacts = createArtifactCache({
+    store,
+    ...(options.cacheBytes === undefined ? {} : { maxBytes: options.cacheBytes }),
+  })
+  // A final epoch's commitment never changes (RevenueOracle has no way back from final), so it
+  // is read once; epochs not final yet are asked every time. Small records, bounded by count.
+  const finalizedKept = new Map<string, FinalizedEpoch>()
+  const finalizedOf = async (poolId: string, epoch: number) => {
+    const key = `${poolId}/${epoch}`
+    const kept = finalizedKept.get(key)
+    if (kept !== undefined) return kept
+    const finalized = await onChain(() => chain.finalized(poolId, epoch))
+    if (finalized !== undefined) {
+      if (finalizedKept.size >= MAX_KEPT_COMMITMENTS)
+        finalizedKept.delete(finalizedKept.keys().next().value as string)
+      finalizedKept.set(key, finalized)
+    }
+    return finalized
   }
   return {
     pools: () => pools,
@@ -69,7 +71,7 @@ export function createAuditReader(options: {
     async audit(args) {
       let finalized: FinalizedEpoch | undefined
       let record: AuditEpochRecord | undefined
-      const read = new Map<string, Uint8Array>()
+      let prepared: PreparedArtifacts | undefined
       const outcome = await verifyDevice(
         {
           chain: {
@@ -79,32 +81,36 @@ export function createAuditReader(options: {
               return r
             },
             finalized: async (poolId, epoch) => {
-              finalized = await onChain(() => chain.finalized(poolId, epoch))
+              finalized = await finalizedOf(poolId, epoch)
               return finalized
             },
           },
-          store: {
-            get: async (hash) => {
-              const bytes = await store.get(hash)
-              if (bytes !== undefined) read.set(hash.toLowerCase(), bytes)
-              return bytes
-            },
-          },
+          store,
           registry: options.registry,
+          artifacts: async (treeHash, archiveHash) => {
+            const loaded = await artifacts.load(treeHash, archiveHash)
+            if (loaded.status === 'loaded') prepared = loaded.artifacts
+            return loaded
+          },
         },
         args,
       )
-      const archiveHash = finalized?.archiveHash.toLowerCase()
-      const archive = archiveHash === undefined ? undefined : read.get(archiveHash)
-      const index =
-        archiveHash === undefined || archive === undefined ? undefined : indexOf(archiveHash, archive)
-      return {
-        outcome,
-        finalized,
-        record,
-        readings: index === undefined ? undefined : paidReadings(index, args.deviceId),
-      }
+      return { outcome, finalized, record, readings: readingsOf(prepared, args.deviceId) }
     },
     artifact: (hash) => store.get(hash),
+  }
+}
+
+/** Final commitments kept (a pool epoch each: root, totals, two hashes). */
+const MAX_KEPT_COMMITMENTS = 100_000
+
+/** The device's paid readings from the archive verify read; undefined when it does not load. */
+function readingsOf(prepared: PreparedArtifacts | undefined, deviceId: string) {
+  if (prepared === undefined) return undefined
+  try {
+    return paidReadings(prepared.archive(deviceId).archive.records, deviceId)
+  } catch {
+    // verify reports an archive that does not load (ARCHIVE_SCOPE); there is nothing to list.
+    return undefined
   }
 }

@@ -5,26 +5,14 @@
  * signatures and digest; this only lists them for a person to read.
  */
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
-import { type ArchiveEntry, decodeArchive } from '../../oracle/domain/archive.ts'
+import type { ArchiveEntry } from '../../oracle/domain/archive.ts'
 import type { AuditedReading } from '../ports.ts'
 
-/** An archive's records grouped by device: decoded once, then read per device. */
-export type ArchiveIndex = ReadonlyMap<string, readonly ArchiveEntry[]>
-
-export function indexArchive(archiveBytes: Uint8Array): ArchiveIndex {
-  const byDevice = new Map<string, ArchiveEntry[]>()
-  for (const entry of decodeArchive(archiveBytes).records) {
-    const list = byDevice.get(entry.deviceId)
-    if (list === undefined) byDevice.set(entry.deviceId, [entry])
-    else list.push(entry)
-  }
-  return byDevice
-}
-
 /** The device's paid readings; a record that does not decode is left out (verify names it). */
-export function paidReadings(index: ArchiveIndex, deviceId: string): AuditedReading[] {
+export function paidReadings(records: readonly ArchiveEntry[], deviceId: string): AuditedReading[] {
   const out: AuditedReading[] = []
-  for (const entry of index.get(deviceId) ?? []) {
+  for (const entry of records) {
+    if (entry.deviceId !== deviceId) continue
     let message: ReturnType<typeof decodeAcceptedRecord>
     try {
       message = decodeAcceptedRecord(Buffer.from(entry.valueBase64, 'base64'))

@@ -15,6 +15,7 @@
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import {
   type DeviceLeaf,
+  type DeviceTree,
   deviceLeafHash,
   deviceLeafLayout,
   messageHash,
@@ -25,7 +26,7 @@ import {
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { verifyMessage } from '../../../core/telemetry/sign.ts'
 import type { FinalizedEpoch } from '../ports.ts'
-import { decodeArchive } from './archive.ts'
+import { decodeArchive, type ReadingsArchive } from './archive.ts'
 import { contentHash } from './pool-epoch.ts'
 import type { Hex } from './proposal.ts'
 
@@ -60,7 +61,47 @@ export interface VerifyResult {
   readonly recomputed: { readonly readingsDigest: Hex; readonly readings: number } | undefined
 }
 
+/**
+ * The two artifacts as verify reads them, each hashed and loaded at most once: from bytes here
+ * (`artifactsFromBytes`), or kept by hash between audits (the API's cache,
+ * services/api/adapters/artifact-cache.ts). `archive(deviceId)` may hold only that device's
+ * records (a slice of the whole): the checks read no other device's.
+ */
+export interface PreparedArtifacts {
+  /** keccak256 of the tree file's bytes. */
+  readonly treeHash: Hex
+  /** The parsed tree; throws when the file does not load. */
+  readonly tree: () => DeviceTree
+  /** keccak256 of the archive file's bytes. */
+  readonly archiveHash: Hex
+  /** The archive (at least the device's records) and its whole record count; throws when it does not load. */
+  readonly archive: (deviceId: string) => { readonly archive: ReadingsArchive; readonly recordCount: number }
+}
+
+export type PreparedVerifyInput = Omit<VerifyInput, 'treeBytes' | 'archiveBytes'> & {
+  readonly artifacts: PreparedArtifacts
+}
+
+/** The artifacts of two files' bytes, hashed now, parsed when verify asks (after the hash passed). */
+export function artifactsFromBytes(treeBytes: Uint8Array, archiveBytes: Uint8Array): PreparedArtifacts {
+  return {
+    treeHash: contentHash(treeBytes),
+    tree: () => parseTreeDump(deviceLeafLayout, treeBytes),
+    archiveHash: contentHash(archiveBytes),
+    archive: () => {
+      const archive = decodeArchive(archiveBytes)
+      return { archive, recordCount: archive.records.length }
+    },
+  }
+}
+
 export function verifyDeviceEpoch(input: VerifyInput): VerifyResult {
+  const { treeBytes, archiveBytes, ...rest } = input
+  return verifyPreparedEpoch({ ...rest, artifacts: artifactsFromBytes(treeBytes, archiveBytes) })
+}
+
+/** The checks, on artifacts hashed and parsed beforehand. */
+export function verifyPreparedEpoch(input: PreparedVerifyInput): VerifyResult {
   const checks: { check: VerifyCheck; ok: boolean; detail: string }[] = []
   const fail = (check: VerifyCheck, detail: string, rest: Partial<VerifyResult> = {}): VerifyResult => {
     checks.push({ check, ok: false, detail })
@@ -69,13 +110,13 @@ export function verifyDeviceEpoch(input: VerifyInput): VerifyResult {
   const pass = (check: VerifyCheck, detail: string) => checks.push({ check, ok: true, detail })
   const { finalized } = input
 
-  const treeHash = contentHash(input.treeBytes)
+  const treeHash = input.artifacts.treeHash
   if (treeHash !== finalized.treeHash.toLowerCase())
     return fail('TREE_HASH', `the tree file hashes to ${treeHash}, the chain committed ${finalized.treeHash}`)
   pass('TREE_HASH', treeHash)
-  let tree: ReturnType<typeof parseTreeDump<DeviceLeaf>>
+  let tree: DeviceTree
   try {
-    tree = parseTreeDump(deviceLeafLayout, input.treeBytes)
+    tree = input.artifacts.tree()
   } catch (error) {
     return fail('TREE_ROOT', `the tree file does not load: ${error instanceof Error ? error.message : error}`)
   }
@@ -93,7 +134,7 @@ export function verifyDeviceEpoch(input: VerifyInput): VerifyResult {
     return fail('PROOF', 'the proof does not fold to the finalized root', { leaf, proof })
   pass('PROOF', `${proof.length} nodes`)
 
-  const archiveHash = contentHash(input.archiveBytes)
+  const archiveHash = input.artifacts.archiveHash
   if (archiveHash !== finalized.archiveHash.toLowerCase())
     return fail(
       'ARCHIVE_HASH',
@@ -104,15 +145,16 @@ export function verifyDeviceEpoch(input: VerifyInput): VerifyResult {
       },
     )
   pass('ARCHIVE_HASH', archiveHash)
-  let archive: ReturnType<typeof decodeArchive>
+  let archive: ReadingsArchive
+  let recordCount: number
   try {
-    archive = decodeArchive(input.archiveBytes)
+    ;({ archive, recordCount } = input.artifacts.archive(input.deviceId))
   } catch (error) {
     return fail('ARCHIVE_SCOPE', error instanceof Error ? error.message : String(error), { leaf, proof })
   }
   if (archive.poolId !== input.poolId || archive.epoch !== input.epoch)
     return fail('ARCHIVE_SCOPE', `the archive is for ${archive.poolId}/${archive.epoch}`, { leaf, proof })
-  pass('ARCHIVE_SCOPE', `${archive.records.length} records`)
+  pass('ARCHIVE_SCOPE', `${recordCount} records`)
 
   const publicKey = Buffer.from(input.device.publicKey, 'hex')
   const digestReadings: { boot: number; seq: number; messageHash: Hex; indexInMessage: number }[] = []
