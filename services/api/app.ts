@@ -11,6 +11,7 @@ import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { Logger } from '../../runtime/log.ts'
 import type { ApiLimits, OnlineRule } from './config.ts'
 import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
+import { fleetClock } from './domain/fleet-status.ts'
 import { ApiError } from './errors.ts'
 import { auditorPlugin } from './plugins/auditor.ts'
 import { dashboardPlugin } from './plugins/dashboard.ts'
@@ -82,6 +83,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     options.fleetSnapshotTtlMs ?? 2_000,
     now,
   )
+  const fleetClockMs = shared(
+    async () => {
+      if (options.online.clock === 'wall') return now()
+      const newest = await ports.fleet.newestWatermarkMs()
+      if (newest !== undefined) return newest
+      return fleetClock([...(await fleetSnapshot()).values()], options.online, now()).asOfMs
+    },
+    options.fleetSnapshotTtlMs ?? 2_000,
+    now,
+  )
   await app.register(operatorPlugin, {
     prefix: '/api/v1/operator',
     matchKey,
@@ -98,6 +109,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       chain: ports.chain,
       holders: ports.holders,
       fleetSnapshot,
+      fleetClockMs,
       now,
     },
   })

@@ -48,6 +48,13 @@ export interface DeviceLastSeen {
 export interface FleetStateStore {
   /** Every device the aggregator has state for (one point per device), or only those named. */
   lastSeen(deviceIds?: readonly string[]): Promise<DeviceLastSeen[]>
+  /**
+   * The newest partition watermark of the aggregator's group (`aggregator_watermark`, one point
+   * per partition): a partition's watermark is the newest accounting time of its devices, so the
+   * newest of them is the fleet's newest reading, read from a handful of series instead of one
+   * per device. Undefined before the aggregator wrote one.
+   */
+  newestWatermarkMs(): Promise<number | undefined>
 }
 
 export interface QuarantineFilter extends SeriesFilter {

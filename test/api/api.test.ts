@@ -236,6 +236,14 @@ describe('fleet and devices', () => {
     ).toBe(total)
   })
 
+  it('tells the fleet clock from the partition watermarks, as /fleet measures it from every device', async () => {
+    const res = await get('/api/v1/operator/clock')
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    expect(res.body).toEqual({ asOfMs: fixture.fleetNowMs, clock: 'fleet' })
+    expect((await get('/api/v1/operator/fleet')).body.asOfMs).toBe(res.body.asOfMs)
+    expectError(await get('/api/v1/operator/clock', {}), 401, 'UNAUTHORIZED')
+  })
+
   it('pages the registry with status, filters by online, and refuses hostile paging', async () => {
     const first = await get('/api/v1/operator/devices?limit=3')
     const second = await get('/api/v1/operator/devices?limit=3&offset=3')

@@ -176,6 +176,11 @@ export async function writeFixture(
       `aggregator_device_state,device=${d.deviceId},group=${aggregatorGroup} partition=0i,lastSeq=${1000 + di}i,lastTs=${lastTs}i 0`,
     )
   })
+  // The aggregator's partition watermarks (the newest accounted reading of each partition).
+  for (let partition = 0; partition < 6; partition++)
+    lines.push(
+      `aggregator_watermark,group=${aggregatorGroup},partition=${partition} watermarkMs=${fleetNowMs - partition * 1_000}i,updatedAtMs=${fleetNowMs}i 0`,
+    )
   // Every line must land (a shared, loaded InfluxDB times requests out): one request per chunk,
   // retried until acknowledged; the client's WriteApi only logged a failed flush and went on.
   const store = createInfluxStore(influx, { gzip: false })

@@ -117,6 +117,16 @@ export function lastSeenFlux(bucket: string, aggregatorGroup: string, devices?: 
   |> keep(columns: ["device", "_field", "_value"])`
 }
 
+/** The aggregator's partition watermarks (one state point per partition, time 0), newest first. */
+export function newestWatermarkFlux(bucket: string, aggregatorGroup: string): string {
+  return `from(bucket: ${fluxString(bucket)})
+  |> ${STATE_RANGE}
+  |> filter(fn: (r) => r._measurement == "aggregator_watermark" and r.group == ${fluxString(aggregatorGroup)})
+  |> filter(fn: (r) => r._field == "watermarkMs")
+  |> group()
+  |> max()`
+}
+
 function quarantineBase(bucket: string, filter: QuarantineFilter): string {
   return `from(bucket: ${fluxString(bucket)})
   |> range(start: ${fluxTime(filter.range.fromMs)}, stop: ${fluxTime(filter.range.toMs - 1)})

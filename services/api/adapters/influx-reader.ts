@@ -26,6 +26,7 @@ import {
   closedThroughFlux,
   GROUP_TAG,
   lastSeenFlux,
+  newestWatermarkFlux,
   quarantineCountsFlux,
   quarantinePageFlux,
   revenueRollupFlux,
@@ -144,6 +145,12 @@ export function createInfluxReader(
         else entry.lastSeq = int(r._value)
       }
       return [...byDevice].map(([deviceId, e]): DeviceLastSeen => ({ deviceId, ...e }))
+    },
+    async newestWatermarkMs() {
+      const [newest] = await rows(newestWatermarkFlux(bucket, options.aggregatorGroup))
+      return newest === undefined || newest._value === undefined || newest._value === ''
+        ? undefined
+        : int(newest._value)
     },
   }
 

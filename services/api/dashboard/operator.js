@@ -167,46 +167,52 @@ function drawEpochs(epochs) {
 }
 
 async function refresh() {
-  const fleet = await api('/fleet')
-  const asOf = fleet.asOfMs ?? Date.now()
+  // The charts first: they need only the fleet clock (a few series) and the rollups. The tiles'
+  // fleet snapshot reads every device's state, seconds on a large fleet: drawn when it comes.
+  const clock = await api('/clock')
+  const asOf = clock.asOfMs ?? Date.now()
   const range = RANGES[$('range').value] ?? RANGES['1d']
   const to = new Date(asOf + 1).toISOString()
   const from = new Date(asOf + 1 - range.ms).toISOString()
   const span = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&resolution=${range.resolution}`
-  const [byPool, byClass, epochs, dlq] = await Promise.all([
-    api(`/revenue?groupBy=pool&${span}`),
-    api(`/revenue?groupBy=class&${span}`),
-    api('/epochs?limit=30'),
-    api('/dlq/counts'),
-  ])
-  text('tile-devices', fleet.total.devices.toLocaleString('en'))
-  text('tile-online', fleet.total.online.toLocaleString('en'))
-  text('tile-never', fleet.total.neverSeen.toLocaleString('en'))
-  text(
-    'tile-anomalies',
-    Object.values(fleet.anomalies.byReason)
-      .reduce((a, b) => a + b, 0)
-      .toLocaleString('en'),
-  )
-  text('tile-closed', epochs.closedThrough === null ? '–' : `#${epochs.closedThrough}`)
-  text('tile-dlq', dlq.total.toLocaleString('en'))
   text(
     'clock',
-    fleet.asOfMs === null
+    clock.asOfMs === null
       ? 'no device seen yet'
-      : `fleet clock ${new Date(fleet.asOfMs).toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+      : `fleet clock ${new Date(clock.asOfMs).toISOString().replace('T', ' ').slice(0, 16)} UTC`,
   )
-  drawChart('pool', byPool)
-  drawChart('class', byClass)
-  drawEpochs(epochs)
+  const charts = Promise.all([
+    api(`/revenue?groupBy=pool&${span}`).then((byPool) => drawChart('pool', byPool)),
+    api(`/revenue?groupBy=class&${span}`).then((byClass) => drawChart('class', byClass)),
+  ])
+  const epochs = api('/epochs?limit=30').then((e) => {
+    text('tile-closed', e.closedThrough === null ? '–' : `#${e.closedThrough}`)
+    drawEpochs(e)
+  })
   const sorted = (o) => Object.entries(o).sort((a, b) => b[1] - a[1])
-  list('quarantine-counts', sorted(fleet.anomalies.byReason), 'none')
-  list('dlq-counts', sorted(dlq.byReason), 'none')
-  list(
-    'class-counts',
-    Object.entries(fleet.byClass).map(([c, n]) => [`${c} (online / all)`, `${n.online} / ${n.devices}`]),
-    'none',
-  )
+  const dlq = api('/dlq/counts').then((d) => {
+    text('tile-dlq', d.total.toLocaleString('en'))
+    list('dlq-counts', sorted(d.byReason), 'none')
+  })
+  const fleet = api('/fleet').then((f) => {
+    text('tile-devices', f.total.devices.toLocaleString('en'))
+    text('tile-online', f.total.online.toLocaleString('en'))
+    text('tile-never', f.total.neverSeen.toLocaleString('en'))
+    text(
+      'tile-anomalies',
+      Object.values(f.anomalies.byReason)
+        .reduce((a, b) => a + b, 0)
+        .toLocaleString('en'),
+    )
+    list('quarantine-counts', sorted(f.anomalies.byReason), 'none')
+    list(
+      'class-counts',
+      Object.entries(f.byClass).map(([c, n]) => [`${c} (online / all)`, `${n.online} / ${n.devices}`]),
+      'none',
+    )
+  })
+  // Every part is drawn as it arrives; the first failure is what the status line says.
+  await Promise.all([charts, epochs, dlq, fleet])
 }
 
 async function tick() {

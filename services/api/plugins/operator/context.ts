@@ -27,6 +27,12 @@ export interface OperatorContext {
   readonly holders: HolderReader | undefined
   /** Last-seen times of the whole fleet, shared by concurrent requests for a moment. */
   readonly fleetSnapshot: () => Promise<ReadonlyMap<string, DeviceLastSeen>>
+  /**
+   * The "now" online and the open epoch are measured against (domain/fleet-status.ts): the wall
+   * clock, or the fleet's newest reading from the partition watermarks (a few series), falling
+   * back to the snapshot before the aggregator wrote any. Undefined: no device seen yet.
+   */
+  readonly fleetClockMs: () => Promise<number | undefined>
   readonly now: () => number
 }
 
@@ -35,15 +41,23 @@ export interface OperatorContext {
  * many screens costs InfluxDB one query per moment, not one per screen.
  */
 export function shared<T>(read: () => Promise<T>, ttlMs: number, now: () => number): () => Promise<T> {
-  let cached: { at: number; value: Promise<T> } | undefined
+  // `at` is when the value arrived (undefined while in flight): a read that took longer than the
+  // TTL (the 16,000-device snapshot takes seconds) is still fresh for its next caller.
+  let cached: { at: number | undefined; value: Promise<T> } | undefined
   return () => {
-    if (cached === undefined || now() - cached.at > ttlMs) {
+    if (cached === undefined || (cached.at !== undefined && now() - cached.at > ttlMs)) {
       const value = read()
-      cached = { at: now(), value }
-      // A failed read is not kept: the next caller tries again.
-      value.catch(() => {
-        if (cached?.value === value) cached = undefined
-      })
+      const entry: { at: number | undefined; value: Promise<T> } = { at: undefined, value }
+      cached = entry
+      value.then(
+        () => {
+          entry.at = now()
+        },
+        // A failed read is not kept: the next caller tries again.
+        () => {
+          if (cached === entry) cached = undefined
+        },
+      )
     }
     return cached.value
   }

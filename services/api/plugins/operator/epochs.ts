@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { epochEndMs, epochOf, epochStartMs } from '../../../../core/epochs/grid.ts'
-import { fleetClock } from '../../domain/fleet-status.ts'
 import { ApiError } from '../../errors.ts'
 import { chainKey, type OnChainEpoch } from '../../ports.ts'
 import { errorResponses, MS, OPERATOR_SECURITY, POOL_ID, UNITS } from '../../schemas.ts'
@@ -127,9 +126,8 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
     },
     async (request) => {
       const q = request.query
-      const [closedThrough, snapshot] = await Promise.all([ctx.epochs.closedThrough(), ctx.fleetSnapshot()])
-      const clock = fleetClock([...snapshot.values()], ctx.online, ctx.now())
-      const openEpoch = clock.asOfMs === undefined ? null : Math.max(0, epochOf(ctx.grid, clock.asOfMs))
+      const [closedThrough, asOfMs] = await Promise.all([ctx.epochs.closedThrough(), ctx.fleetClockMs()])
+      const openEpoch = asOfMs === undefined ? null : Math.max(0, epochOf(ctx.grid, asOfMs))
       let from: number
       let to: number
       if (q.fromEpoch === undefined && q.toEpoch === undefined) {

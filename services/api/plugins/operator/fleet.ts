@@ -125,6 +125,33 @@ export async function fleetRoutes(app: FastifyInstance, ctx: OperatorContext): P
   )
 
   app.get(
+    '/clock',
+    {
+      schema: {
+        tags: ['operator'],
+        summary:
+          "The fleet clock: the newest reading's device time (from the aggregator's partition watermarks), or the server's clock",
+        description:
+          'What /fleet measures online against and /epochs takes the open epoch from, without reading every device: a dashboard asks this first to place its charts.',
+        security: OPERATOR_SECURITY,
+        response: {
+          200: {
+            type: 'object',
+            required: ['asOfMs', 'clock'],
+            additionalProperties: false,
+            properties: {
+              asOfMs: { ...MS, nullable: true, description: 'null: no device seen yet' },
+              clock: { type: 'string', enum: ['fleet', 'wall'] },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async () => ({ asOfMs: (await ctx.fleetClockMs()) ?? null, clock: ctx.online.clock }),
+  )
+
+  app.get(
     '/pools',
     {
       schema: {
