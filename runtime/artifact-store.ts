@@ -86,9 +86,15 @@ function normalize(hash: string): Hex {
   return lower as Hex
 }
 
+/** What identifies one write of a stored file: it changes whenever the file is rewritten. */
+export interface ArtifactStamp {
+  /** Size, modification time (ns) and inode of the file; undefined when absent. */
+  stamp(hash: Hex): Promise<string | undefined>
+}
+
 export function createFileArtifactStore(
   config: ArtifactStoreConfig,
-): ArtifactStore & { pathOf(hash: Hex): string } {
+): ArtifactStore & ArtifactStamp & { pathOf(hash: Hex): string } {
   const pathOf = (hash: Hex) => {
     const h = normalize(hash).slice(2)
     return join(config.dir, h.slice(0, 2), h)
@@ -160,6 +166,16 @@ export function createFileArtifactStore(
     },
     async has(hash) {
       return (await sizeOf(pathOf(hash))) !== undefined
+    },
+    async stamp(hash) {
+      const path = pathOf(hash)
+      try {
+        const s = await stat(path, { bigint: true })
+        return `${s.size}/${s.mtimeNs}/${s.ino}`
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+        throw new ArtifactIoError(`stat ${path}`, error)
+      }
     },
   }
 }

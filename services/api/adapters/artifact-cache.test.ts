@@ -130,6 +130,26 @@ describe('artifact cache', () => {
     await expect(s.files.get(b.proposal.archiveHash)).rejects.toThrow(/hashes to/)
   })
 
+  it('loads a kept file again once the store says it was rewritten, and so refuses it', async () => {
+    const b = builds[0] as PoolEpochBuild
+    const s = await storeOf(b)
+    const cache = createArtifactCache({ store: { get: s.store.get, stamp: (h: Hex) => s.files.stamp(h) } })
+    expect((await cache.load(b.proposal.treeHash, b.proposal.archiveHash)).status).toBe('loaded')
+    const reads = s.reads()
+    expect((await cache.load(b.proposal.treeHash, b.proposal.archiveHash)).status).toBe('loaded')
+    expect(s.reads()).toBe(reads)
+    const path = s.files.pathOf(b.proposal.treeHash)
+    const tampered = Buffer.from(b.treeBytes)
+    tampered.writeUInt8((tampered.at(-3) ?? 0) ^ 1, tampered.length - 3)
+    writeFileSync(path, tampered)
+    expect((await cache.load(b.proposal.treeHash, b.proposal.archiveHash)).status).toBe('artifact-corrupt')
+    expect(cache.stats().entries).toBe(1)
+    writeFileSync(path, b.treeBytes)
+    expect((await cache.load(b.proposal.treeHash, b.proposal.archiveHash)).status).toBe('loaded')
+    rmSync(path)
+    expect((await cache.load(b.proposal.treeHash, b.proposal.archiveHash)).status).toBe('artifact-missing')
+  })
+
   it('never keeps bytes that do not hash to their name (a store that does not check): verify fails TREE_HASH', async () => {
     const [a, b] = builds as [PoolEpochBuild, PoolEpochBuild]
     let reads = 0

@@ -9,10 +9,13 @@
  * exactly the content the chain committed, whatever happens to the file later. A file that is
  * tampered with or damaged before it is loaded is detected then (the store refuses it:
  * artifact-corrupt; or its bytes hash to something else: TREE_HASH / ARCHIVE_HASH fail) and is
- * never kept, so the next audit reads the store again; one altered after it was loaded no longer
- * matters to an audit (the kept copy is the committed content), and the artifact route reads and
- * checks the store's file on every download, so it is still refused there. A file that hashes
- * right but does not parse is kept as its parse error (the same bytes always fail the same way).
+ * never kept, so the next audit reads the store again. A file rewritten after it was loaded
+ * changes the store's stamp (size, mtime, inode; taken before the read), so the next audit loads
+ * it again and is refused like any tampered file: the route always says what the store holds,
+ * for one stat per file and audit. (Without a stamp, e.g. a store that has none, the kept copy
+ * stands: it is the committed content, and the artifact route reads and checks the file on every
+ * download anyway.) A file that hashes right but does not parse is kept as its parse error (the
+ * same bytes always fail the same way).
  *
  * Memory is bounded: entries are charged their file's size (the parsed form is of the same
  * order) and the least recently used go first past `maxBytes`; a file larger than that is
@@ -20,7 +23,7 @@
  */
 import type { DeviceLeaf, MerkleTree } from '../../../core/merkle/index.ts'
 import { deviceLeafLayout, parseTreeDump } from '../../../core/merkle/index.ts'
-import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
+import type { ArtifactStamp, ArtifactStore } from '../../../runtime/artifact-store.ts'
 import { type ArchiveEntry, decodeArchive, type ReadingsArchive } from '../../oracle/domain/archive.ts'
 import { contentHash } from '../../oracle/domain/pool-epoch.ts'
 import type { Hex } from '../../oracle/domain/proposal.ts'
@@ -33,6 +36,8 @@ export const DEFAULT_AUDIT_CACHE_BYTES = 256 * 1024 * 1024
 /** A loaded file: its content hash and its parsed form, or why it does not parse. */
 interface Loaded<T> {
   readonly hash: Hex
+  /** The store's stamp of the file taken before it was read (undefined: the store has none). */
+  readonly stamp: string | undefined
   readonly bytes: number
   readonly value: T | undefined
   readonly error: unknown
@@ -76,7 +81,7 @@ function indexArchive(bytes: Uint8Array): ArchiveIndex {
 }
 
 export function createArtifactCache(options: {
-  readonly store: Pick<ArtifactStore, 'get'>
+  readonly store: Pick<ArtifactStore, 'get'> & Partial<ArtifactStamp>
   /** Most bytes of artifact files kept (0: keep none). */
   readonly maxBytes?: number
 }): ArtifactCache {
@@ -99,21 +104,32 @@ export function createArtifactCache(options: {
     }
   }
 
+  const stampOf = async (hash: Hex) =>
+    options.store.stamp === undefined ? undefined : options.store.stamp(hash)
+
   async function fetch<T>(hash: Hex, parse: (bytes: Uint8Array) => T): Promise<Fetched<T>> {
     const key = hash.toLowerCase()
     const hit = kept.get(key)
     if (hit !== undefined) {
-      hits++
       kept.delete(key)
-      kept.set(key, hit)
-      return { status: 'loaded', loaded: hit as Loaded<T> }
+      // A file rewritten since it was loaded is loaded again (and so checked again): the route
+      // then says what the store holds now. One stat per audit and file.
+      if (hit.stamp === undefined || (await stampOf(hash)) === hit.stamp) {
+        hits++
+        kept.set(key, hit)
+        return { status: 'loaded', loaded: hit as Loaded<T> }
+      }
+      keptBytes -= hit.bytes
     }
     const pending = inFlight.get(key)
     if (pending !== undefined) return pending as Promise<Fetched<T>>
     const load = (async (): Promise<Fetched<T>> => {
       let bytes: Uint8Array | undefined
+      let stamp: string | undefined
       try {
         loads++
+        // Taken before the read: a rewrite during or after it changes the stamp.
+        stamp = await stampOf(hash)
         bytes = await options.store.get(hash)
       } catch (error) {
         // The store refuses bytes that do not hash to their name (a tampered file): never kept.
@@ -128,7 +144,7 @@ export function createArtifactCache(options: {
       } catch (e) {
         error = e
       }
-      const loaded: Loaded<T> = { hash: actual, bytes: bytes.length, value, error }
+      const loaded: Loaded<T> = { hash: actual, stamp, bytes: bytes.length, value, error }
       // Kept only when the content is what the name says (a store that does not check would
       // otherwise let one bad read stand for the committed file); verify reports the mismatch.
       if (actual === key) keep(key, loaded)

@@ -5,7 +5,7 @@
  * commitment, the epoch record, the archive's readings) without reading any of it twice.
  */
 import type { DeviceRegistry } from '../../../core/identity/registry.ts'
-import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
+import type { ArtifactStamp, ArtifactStore } from '../../../runtime/artifact-store.ts'
 import type { PreparedArtifacts } from '../../oracle/domain/verify.ts'
 import type { EpochRecord, FinalizedEpoch, OracleChain } from '../../oracle/ports.ts'
 import { verifyDevice } from '../../oracle/verify.ts'
@@ -35,7 +35,8 @@ async function onChain<T>(call: () => Promise<T>): Promise<T> {
 
 export function createAuditReader(options: {
   readonly chain: AuditChain
-  readonly store: Pick<ArtifactStore, 'get'>
+  /** With `stamp` (the file store), a kept artifact whose file was rewritten is loaded again. */
+  readonly store: Pick<ArtifactStore, 'get'> & Partial<ArtifactStamp>
   readonly registry: Pick<DeviceRegistry, 'get'>
   /** Pools of the contracts file. */
   readonly pools: readonly string[]
