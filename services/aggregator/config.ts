@@ -69,6 +69,11 @@ const AggregatorEnvSchema = z
     GRIDROOT_AGG_IDLE_PARTITION: envDurationMs.default(30_000),
     /** A write job running longer than this makes /healthz fail (InfluxDB down or stuck). */
     GRIDROOT_AGG_STALL: envDurationMs.default(60_000),
+    /**
+     * An InfluxDB request (a write, the state load) unanswered this long makes /healthz fail: a
+     * frozen server answers nothing, not even an error, until the client's 30 s timeout.
+     */
+    GRIDROOT_AGG_INFLUX_STUCK: envDurationMs.default(10_000),
     GRIDROOT_AGG_METRICS_PORT: envInt(0, 65_535).default(9465),
     GRIDROOT_AGG_METRICS_HOST: z.string().default('127.0.0.1'),
     GRIDROOT_INFLUX_URL: z.string().optional(),
@@ -105,6 +110,7 @@ const AggregatorEnvSchema = z
     unknownDeviceWaitMs: c.GRIDROOT_AGG_UNKNOWN_DEVICE_WAIT,
     idlePartitionMs: c.GRIDROOT_AGG_IDLE_PARTITION,
     stallMs: c.GRIDROOT_AGG_STALL,
+    influxStuckMs: c.GRIDROOT_AGG_INFLUX_STUCK,
     metricsPort: c.GRIDROOT_AGG_METRICS_PORT,
     metricsHost: c.GRIDROOT_AGG_METRICS_HOST,
   }))

@@ -42,6 +42,7 @@ import type { AggregatorConfig } from './config.ts'
 import { createEpochCloser } from './epoch-closer.ts'
 import { type AggregatorMetrics, createAggregatorMetrics } from './metrics.ts'
 import type { DeadLetter } from './ports.ts'
+import { StoreHealth } from './store-health.ts'
 import { InfluxWriter, WriteQueue } from './write-queue.ts'
 
 export interface AggregatorService {
@@ -87,7 +88,12 @@ export async function startAggregatorService(
     topic: config.topics.telemetry.name,
     instanceId: config.instanceId,
   })
+  // Writes and state loads: /healthz fails while InfluxDB fails or does not answer.
+  const storeHealth = new StoreHealth(config.influxStuckMs)
+  /** Aborted by stop(): the state load's retries end with it. */
+  const stopped = new AbortController()
   const writer = new InfluxWriter({
+    health: storeHealth,
     store,
     deadLetters,
     chunkLines: config.influxChunkLines,
@@ -204,25 +210,46 @@ export async function startAggregatorService(
     })
   }
 
+  /**
+   * A state load, retried while InfluxDB is down or frozen (the batch waits, heartbeating, and
+   * /healthz says why) instead of failing the batch: nothing is booked before the state is in.
+   */
+  const load = <T>(operation: string, request: () => Promise<T>): Promise<T> =>
+    retry(() => storeHealth.track(operation, request), {
+      operation,
+      signal: stopped.signal,
+      maxDelayMs: 2_000,
+      onRetry: ({ error, attempt }) => {
+        if (attempt === 1 || attempt % 10 === 0)
+          logger.warn({ err: error, attempt }, 'state not loaded from influxdb; retrying')
+      },
+    })
+
   const reload = async () => {
+    const loadedIn = generation.signal
     await queue.drain()
     const [states, marks] = await Promise.all([
-      store.loadDeviceStates(config.consumerGroup),
-      store.loadWatermarks(config.consumerGroup),
+      load('load device states', () => store.loadDeviceStates(config.consumerGroup)),
+      load('load watermarks', () => store.loadWatermarks(config.consumerGroup)),
     ])
     const watermarks = new Map(marks.map((m) => [m.partition, m.watermarkMs]))
     // Written in the same requests as the states and watermarks just read: they match them.
-    const rollups = await store.loadRollups(
-      config.consumerGroup,
-      rollupRestoreFrom(
-        config.grid,
-        config.graceMs,
-        states.map((s) => s.partition),
-        watermarks,
+    const rollups = await load('load rollups', () =>
+      store.loadRollups(
+        config.consumerGroup,
+        rollupRestoreFrom(
+          config.grid,
+          config.graceMs,
+          states.map((s) => s.partition),
+          watermarks,
+        ),
       ),
     )
     aggregation = new Aggregation(settings, registry)
     aggregation.restore(states, watermarks, rollups)
+    // A rebalance while the load waited (InfluxDB slow or frozen): the partitions handed over
+    // meanwhile may have had their last states written after this read. Load again.
+    if (loadedIn.aborted) return
     needsReload = false
     logger.info(
       { devices: states.length, partitions: marks.length, rollups: rollups.length },
@@ -265,7 +292,8 @@ export async function startAggregatorService(
       return
     }
     const batchGeneration = generation.signal
-    if (needsReload) {
+    // A loop: a load begun in an earlier generation (joined by this batch) leaves needsReload set.
+    while (needsReload) {
       reloading ??= reload().finally(() => {
         reloading = undefined
       })
@@ -507,9 +535,12 @@ export async function startAggregatorService(
       const now = Date.now()
       const writeJobBusyMs = queue.busyForMs(now)
       const consumerAlive = inGroup && now - lastHeartbeatMs < config.sessionTimeoutMs * 2
+      const influx = storeHealth.status()
       return {
-        ok: writer.healthy && consumerAlive && writeJobBusyMs < config.stallMs,
-        influxWritable: writer.healthy,
+        ok: influx.ok && consumerAlive && writeJobBusyMs < config.stallMs,
+        influxWritable: influx.ok,
+        influx,
+        loadingState: reloading !== undefined,
         inGroup,
         lastHeartbeatAgoMs: lastHeartbeatMs === 0 ? null : now - lastHeartbeatMs,
         writeJobBusyMs,
@@ -536,6 +567,7 @@ export async function startAggregatorService(
     async stop() {
       stopping = true
       clearInterval(timer)
+      stopped.abort()
       // A write that cannot land (InfluxDB gone) must not hold the stop forever: nothing is
       // committed past it, so the records are replayed.
       const giveUp = setTimeout(() => endGeneration('stopping'), 10_000)

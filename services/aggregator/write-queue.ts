@@ -17,6 +17,7 @@ import { retry } from '../../runtime/retry.ts'
 import { InfluxWriteRefusedError } from './adapters/influx-store.ts'
 import type { AggregatorMetrics } from './metrics.ts'
 import type { AggregatorStore, DeadLetterSink } from './ports.ts'
+import type { StoreHealth } from './store-health.ts'
 
 export interface InfluxWriterOptions {
   readonly store: AggregatorStore
@@ -26,6 +27,8 @@ export interface InfluxWriterOptions {
   readonly concurrency: number
   readonly metrics: AggregatorMetrics
   readonly logger: Logger
+  /** Every request is tracked here: /healthz fails while InfluxDB fails or does not answer. */
+  readonly health: StoreHealth
 }
 
 export class InfluxWriter {
@@ -33,9 +36,12 @@ export class InfluxWriter {
 
   constructor(private readonly o: InfluxWriterOptions) {}
 
-  /** True unless the last write attempt failed for a reason other than the lines themselves. */
+  /**
+   * False while the last request failed for a reason other than the lines themselves, or one has
+   * waited past the stuck bound (store-health.ts).
+   */
   get healthy(): boolean {
-    return this.failingSinceMs === undefined
+    return this.o.health.healthy
   }
 
   /** Many lines, in chunks, `concurrency` requests at a time; resolves when all landed or were dead-lettered. */
@@ -76,21 +82,28 @@ export class InfluxWriter {
 
   private async writeWithRetry(lines: readonly string[], signal: AbortSignal): Promise<void> {
     const started = performance.now()
-    await retry(() => this.o.store.writeRequest(lines, signal), {
-      operation: 'influx write',
-      signal,
-      onRetry: ({ error, attempt }) => {
-        this.o.metrics.influxWriteFailures.inc()
-        this.o.metrics.influxDown.set(1)
-        if (this.failingSinceMs === undefined || attempt % 10 === 0) {
-          this.o.logger.warn(
-            { err: error, attempt, lines: lines.length },
-            'influxdb write failed; retrying, offsets not committed',
-          )
-        }
-        this.failingSinceMs ??= Date.now()
+    await retry(
+      () =>
+        this.o.health.track('influx write', () => this.o.store.writeRequest(lines, signal), {
+          answered: (error) => error instanceof InfluxWriteRefusedError,
+          signal,
+        }),
+      {
+        operation: 'influx write',
+        signal,
+        onRetry: ({ error, attempt }) => {
+          this.o.metrics.influxWriteFailures.inc()
+          this.o.metrics.influxDown.set(1)
+          if (this.failingSinceMs === undefined || attempt % 10 === 0) {
+            this.o.logger.warn(
+              { err: error, attempt, lines: lines.length },
+              'influxdb write failed; retrying, offsets not committed',
+            )
+          }
+          this.failingSinceMs ??= Date.now()
+        },
       },
-    })
+    )
     this.o.metrics.writeSeconds.observe((performance.now() - started) / 1000)
     if (this.failingSinceMs !== undefined) this.o.logger.info('influxdb writes succeed again')
     this.failingSinceMs = undefined
