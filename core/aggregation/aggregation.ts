@@ -278,6 +278,11 @@ export class Aggregation {
     return expired
   }
 
+  /** The offset after the last record seen in a partition (what "read to its end" compares). */
+  nextOffsetOf(partition: number): bigint | undefined {
+    return this.nextOffsets.get(partition)
+  }
+
   watermarkOf(partition: number): number | undefined {
     return this.watermarks.get(partition)
   }
@@ -341,8 +346,10 @@ export class Aggregation {
     const boot = message.boot ?? 0
     for (const reading of message.readings) this.accept(state, reading, boot, offset, receivedAtMs, wallNowMs)
     // After every record, not once per batch: where a batch ends is the consumer's timing, so a
-    // release there would book differently from a replay of the same records.
-    this.releaseStalePending(partition, wallNowMs)
+    // release there would book differently from a replay of the same records. Not by wall time
+    // here: in a backlog (after an InfluxDB outage) the missing seq may be in the records still
+    // unread; the service applies the wall-clock rule to partitions read to their end.
+    this.releaseStalePending(partition, Number.NEGATIVE_INFINITY)
   }
 
   /**

@@ -346,7 +346,10 @@ export async function startAggregatorService(
       }
       resolveOffset(message.offset)
     }
-    aggregation.releaseStalePending(partition, Date.now())
+    // Gaps are given up by wall time only once the partition is read to its end: until then the
+    // missing seq may be among the unread records (a backlog after an InfluxDB outage).
+    if ((aggregation.nextOffsetOf(partition) ?? -1n) >= BigInt(batch.highWatermark))
+      aggregation.releaseStalePending(partition, Date.now())
     // The handler returns only once its batch is written and committed (or its generation
     // ended): that is what lets kafkajs's rebalance wait for this instance's writes.
     await whileHeartbeating(
@@ -466,7 +469,16 @@ export async function startAggregatorService(
     const signal = generation.signal
     if (needsReload || signal.aborted || stopping) return
     const pendingPartitions = aggregation.partitionsWithPending()
-    for (const p of pendingPartitions) aggregation.releaseStalePending(p, Date.now())
+    if (pendingPartitions.length > 0) {
+      // By wall time only where everything was read (see handleBatch).
+      const ends = await admin.fetchTopicOffsets(topic)
+      if (signal.aborted) return
+      for (const p of pendingPartitions) {
+        const high = ends.find((e) => e.partition === p)?.high
+        if (high !== undefined && (aggregation.nextOffsetOf(p) ?? -1n) >= BigInt(high))
+          aggregation.releaseStalePending(p, Date.now())
+      }
+    }
     const expired = aggregation.takeExpiredUnknown(Date.now(), config.unknownDeviceWaitMs)
     await markIdlePartitions(signal)
     if (registryChanged || pendingPartitions.length > 0 || expired.length > 0) {
@@ -474,6 +486,46 @@ export async function startAggregatorService(
     }
   }
 
+  // Listening before the group join, which waits for every member (one stuck in a write to a
+  // frozen InfluxDB holds it): until then /healthz answers 503 (not in the group) instead of nothing.
+  // An instance with nothing to write (no partitions, its jobs fenced) would not notice a frozen
+  // InfluxDB: a ping every 2 s keeps the store's health current (3 s timeout, tracked).
+  let pinging = false
+  const pinger = setInterval(() => {
+    if (pinging || stopping) return
+    pinging = true
+    storeHealth
+      .track('influx ping', async () => {
+        if (!(await store.ping())) throw new Error('influxdb did not answer /ping within 3 s')
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        pinging = false
+      })
+  }, 2_000)
+  const probe = await startProbeServer({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: metrics.registry,
+    health: () => {
+      const now = Date.now()
+      const writeJobBusyMs = queue.busyForMs(now)
+      const consumerAlive = inGroup && now - lastHeartbeatMs < config.sessionTimeoutMs * 2
+      const influx = storeHealth.status()
+      return {
+        ok: influx.ok && consumerAlive && writeJobBusyMs < config.stallMs,
+        influxWritable: influx.ok,
+        influx,
+        loadingState: reloading !== undefined,
+        inGroup,
+        lastHeartbeatAgoMs: lastHeartbeatMs === 0 ? null : now - lastHeartbeatMs,
+        writeJobBusyMs,
+        queuedWrites: queue.depth,
+        epochCloser: closer.status(),
+        ...aggregation.sizes(),
+      }
+    },
+  })
   const consumer: Consumer = kafka.consumer({
     groupId: config.consumerGroup,
     sessionTimeout: config.sessionTimeoutMs,
@@ -527,29 +579,6 @@ export async function startAggregatorService(
     Math.max(250, config.closeCheckMs),
   )
 
-  const probe = await startProbeServer({
-    host: config.metricsHost,
-    port: config.metricsPort,
-    registry: metrics.registry,
-    health: () => {
-      const now = Date.now()
-      const writeJobBusyMs = queue.busyForMs(now)
-      const consumerAlive = inGroup && now - lastHeartbeatMs < config.sessionTimeoutMs * 2
-      const influx = storeHealth.status()
-      return {
-        ok: influx.ok && consumerAlive && writeJobBusyMs < config.stallMs,
-        influxWritable: influx.ok,
-        influx,
-        loadingState: reloading !== undefined,
-        inGroup,
-        lastHeartbeatAgoMs: lastHeartbeatMs === 0 ? null : now - lastHeartbeatMs,
-        writeJobBusyMs,
-        queuedWrites: queue.depth,
-        epochCloser: closer.status(),
-        ...aggregation.sizes(),
-      }
-    },
-  })
   logger.info(
     {
       kafka: config.endpoints.kafka.brokers,
@@ -568,6 +597,7 @@ export async function startAggregatorService(
       stopping = true
       clearInterval(timer)
       stopped.abort()
+      clearInterval(pinger)
       // A write that cannot land (InfluxDB gone) must not hold the stop forever: nothing is
       // committed past it, so the records are replayed.
       const giveUp = setTimeout(() => endGeneration('stopping'), 10_000)

@@ -12,6 +12,9 @@ import type { StartedServer } from '../../stack/servers/types.ts'
 export interface DedicatedInflux {
   readonly endpoint: Endpoints['influx']
   kill(): Promise<void>
+  /** SIGSTOP / SIGCONT: a frozen server keeps its connections open and answers nothing. */
+  freeze(): void
+  thaw(): void
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -34,6 +37,8 @@ export async function startDedicatedInflux(runDir: string): Promise<DedicatedInf
     const current = server
     if (!current) return
     server = undefined
+    // A frozen server cannot be reaped until it runs again.
+    process.kill(current.pid, 'SIGCONT')
     process.kill(current.pid, 'SIGKILL')
     for (let i = 0; i < 100; i++) {
       try {
@@ -48,6 +53,12 @@ export async function startDedicatedInflux(runDir: string): Promise<DedicatedInf
   return {
     endpoint: influxEndpoint(port),
     kill,
+    freeze: () => {
+      if (server) process.kill(server.pid, 'SIGSTOP')
+    },
+    thaw: () => {
+      if (server) process.kill(server.pid, 'SIGCONT')
+    },
     start,
     async stop() {
       await kill()
