@@ -67,7 +67,7 @@ runBench(async () => {
   const totals = fleet.replay.epochResults(0)
   const poolIds = [...new Set(totals.map((t) => t.poolId))]
   const builds = poolIds.map((poolId) => {
-    const b = buildPoolEpoch(poolId, 0, 0, totals, (d) => fleet.replay.paidReadings(0, d))
+    const b = buildPoolEpoch(poolId, 0, 0, totals, (d) => fleet.replay.paidReadings(0, d), fleet.replay)
     if (isProblem(b)) throw new Error(b.detail)
     return b
   })
@@ -94,6 +94,7 @@ runBench(async () => {
       }),
       store,
       registry: auditRegistry,
+      rules: fleet.replay,
       pools: poolIds,
     }),
   })

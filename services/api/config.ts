@@ -16,6 +16,7 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { verifySettingsFromEnv } from '../oracle/config.ts'
 import { DEFAULT_AUDIT_CACHE_BYTES } from './adapters/artifact-cache.ts'
 import type { RevenueSource } from './adapters/influx-reader.ts'
 import type { ApiKey } from './domain/api-keys.ts'
@@ -145,6 +146,11 @@ export interface ApiConfig {
    * parsed between audits (adapters/artifact-cache.ts, least recently used first out; 0: none).
    */
   readonly auditCacheBytes: number
+  /**
+   * What the auditor's `verify` recomputes leaves under: the aggregator's GRIDROOT_AGG_* rules and
+   * GRIDROOT_TARIFFS_FILE (services/oracle/config.ts `verifySettingsFromEnv`).
+   */
+  readonly verify: ReturnType<typeof verifySettingsFromEnv>
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {
@@ -185,5 +191,6 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     instanceId: c.GRIDROOT_API_INSTANCE,
     devWallet: c.GRIDROOT_API_DEV_WALLET,
     auditCacheBytes: c.GRIDROOT_API_AUDIT_CACHE_BYTES,
+    verify: verifySettingsFromEnv(env),
   }
 }

@@ -8,6 +8,7 @@ import { ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { createOracleChain } from '../oracle/adapters/chain.ts'
 import { createAuditReader } from './adapters/audit-reader.ts'
 import { createDevWallet } from './adapters/dev-wallet.ts'
@@ -61,6 +62,10 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
           store,
           registry,
           cacheBytes: config.auditCacheBytes,
+          rules: {
+            settings: config.verify.settings,
+            tariffs: await loadTariffBook(config.verify.tariffsFile, config.verify.settings.grid),
+          },
           // The oracle commits every registry pool; the contracts file lists those with a token.
           pools: [
             ...new Set([...[...registry.devices()].map((d) => d.poolId), ...Object.keys(contracts.pools)]),

@@ -13,7 +13,9 @@ import {
   topicsFromEnv,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { aggregatorConfigFromEnv } from '../aggregator/config.ts'
+import type { LeafRules } from './domain/leaf-recompute.ts'
 import type { ReplaySettings } from './domain/replay.ts'
 
 const privateKey = z
@@ -88,7 +90,6 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     env,
     'oracle',
   )
-  const agg = aggregatorConfigFromEnv(env)
   return {
     role: c.GRIDROOT_ORACLE_ROLE,
     instanceId: c.GRIDROOT_ORACLE_INSTANCE,
@@ -107,13 +108,36 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     tariffsFile: c.GRIDROOT_TARIFFS_FILE,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     artifacts: artifactStoreConfig(env),
-    replay: {
-      grid: agg.grid,
-      rules: agg.anomalyRules,
-      graceMs: agg.graceMs,
-      reorderWindowMs: agg.reorderWindowMs,
-      sequence: agg.sequenceRules,
-      clock: agg.clock,
-    },
+    replay: replaySettingsOf(aggregatorConfigFromEnv(env)),
   }
+}
+
+function replaySettingsOf(agg: ReturnType<typeof aggregatorConfigFromEnv>): ReplaySettings {
+  return {
+    grid: agg.grid,
+    rules: agg.anomalyRules,
+    graceMs: agg.graceMs,
+    reorderWindowMs: agg.reorderWindowMs,
+    sequence: agg.sequenceRules,
+    clock: agg.clock,
+  }
+}
+
+/**
+ * What `verify` recomputes leaves under: the aggregator's rules parsed by its own parser from the
+ * same GRIDROOT_AGG_* settings, and the tariff book of GRIDROOT_TARIFFS_FILE (the demo book when
+ * unset), as the aggregator and the signers load them.
+ */
+export async function verifyRulesFromEnv(env: Env): Promise<LeafRules> {
+  const agg = aggregatorConfigFromEnv(env)
+  return { settings: replaySettingsOf(agg), tariffs: await loadTariffBook(agg.tariffsFile, agg.grid) }
+}
+
+/** The synchronous part of `verifyRulesFromEnv`, for a configuration parsed once (the API's). */
+export function verifySettingsFromEnv(env: Env): {
+  readonly settings: ReplaySettings
+  readonly tariffsFile: string | undefined
+} {
+  const agg = aggregatorConfigFromEnv(env)
+  return { settings: replaySettingsOf(agg), tariffsFile: agg.tariffsFile }
 }

@@ -260,7 +260,14 @@ export function createSigner(deps: SignerDeps): Signer {
         : replayed
     const mismatch = announcementMismatch(announcement, totals)
     for (const { poolId, attempt } of open) {
-      const built = buildPoolEpoch(poolId, epoch, attempt, totals, (d) => replay.paidReadings(epoch, d))
+      const built = buildPoolEpoch(
+        poolId,
+        epoch,
+        attempt,
+        totals,
+        (d) => replay.paidReadings(epoch, d),
+        replay,
+      )
       if (isProblem(built)) {
         await refuse(poolId, epoch, built.code, built.detail)
         continue

@@ -1,7 +1,8 @@
 /**
  * `npm run verify -- --pool P --device D --epoch E`: checks one device's leaf of a finalized
- * epoch against the chain, and its readings digest against the published readings archive and
- * the registry. Prints every check; exits 0 when all pass, 1 otherwise.
+ * epoch against the chain, and recomputes it (energy, revenue, readings, digest) from the
+ * published readings archive, the registry and the aggregator's rules. Prints every check;
+ * exits 0 when all pass, 1 otherwise.
  */
 
 import { parseArgs } from 'node:util'
@@ -13,15 +14,31 @@ import { endpointsFromEnv } from '../../runtime/config.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { createOracleChain } from './adapters/chain.ts'
+import { verifyRulesFromEnv } from './config.ts'
+import { VERIFY_CHECKS } from './domain/verify.ts'
 import { verifyDevice } from './verify.ts'
 
-const HELP = `Usage: npm run verify -- --pool POOL --device DEVICE --epoch EPOCH
+const HELP = `Usage: npm run verify -- --pool POOL --device DEVICE --epoch EPOCH [--json]
 
-Checks a device's revenue for a finalized epoch: the published tree against the root on-chain
-(MerkleProof), the readings archive against its committed hash, every archived record's
-signature against the registry, and the leaf's readings digest recomputed from the archive.
+Checks a device's revenue for a finalized epoch of RevenueOracle, from the published artifacts
+(fetched by the hashes the chain holds), the registry and the chain alone. One line per check,
+ok or FAIL, with its detail; a failed check stops the ones that depend on it:
+  TREE_HASH        the tree file hashes to the treeHash committed on-chain
+  TREE_ROOT        the tree's root is the finalized root
+  LEAF_FOUND       the device has a leaf for this pool and epoch
+  PROOF            the leaf's proof folds to the finalized root (computed here)
+  CHAIN_PROOF      RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain
+  ARCHIVE_HASH     the readings archive hashes to the archiveHash committed on-chain
+  ARCHIVE_SCOPE    the archive is this pool and epoch's
+  SIGNATURES       every archived record of the device verifies under its registered key
+  READINGS_DIGEST  the readings the archive flags as paid give the leaf's digest and count
+  LEAF_RECOMPUTED  the device's archived records, run through the aggregator's rules with the
+                   registry's tariff, give the leaf's energyWh, revenueUnits, readings, digest
+Exit status 0 when every check passes, 1 otherwise (2: usage).
 Settings from the environment: GRIDROOT_CONTRACTS_FILE, GRIDROOT_REGISTRY_FILE,
-GRIDROOT_ARTIFACT_DIR, GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID.`
+GRIDROOT_ARTIFACT_DIR, GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID, and the rules the leaves were
+computed under: GRIDROOT_TARIFFS_FILE, GRIDROOT_EPOCH_*, GRIDROOT_INTERVAL, GRIDROOT_AGG_*
+(as for the aggregator and the signers).`
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -50,6 +67,7 @@ async function main(): Promise<number> {
       chain,
       store: createFileArtifactStore(artifactStoreConfig(process.env)),
       registry: await loadRegistryFile(registryFile),
+      rules: await verifyRulesFromEnv({ ...process.env, GRIDROOT_REGISTRY_FILE: registryFile }),
     },
     { poolId: values.pool, deviceId: values.device, epoch: Number(values.epoch) },
   )
@@ -59,6 +77,8 @@ async function main(): Promise<number> {
     console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.status}`)
   } else {
     for (const c of outcome.checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.check.padEnd(16)} ${c.detail}`)
+    const ran = new Set(outcome.checks.map((c) => c.check))
+    for (const check of VERIFY_CHECKS) if (!ran.has(check)) console.log(`-    ${check.padEnd(16)} not run`)
     if (outcome.leaf)
       console.log(
         `leaf: energyWh=${outcome.leaf.energyWh} revenueUnits=${outcome.leaf.revenueUnits} readings=${outcome.leaf.readings}`,

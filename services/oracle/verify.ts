@@ -1,10 +1,12 @@
 /**
  * `verify` with its IO: fetch the finalized commitment of a pool epoch from RevenueOracle, the
  * published tree and readings archive from the artifact store by the hashes the chain holds,
- * and the device's registry entry; then check them (domain/verify.ts). This is the function the
- * API serves; `verify-cli.ts` is the command.
+ * and the device's registry entry; check them (domain/verify.ts), and ask RevenueOracle itself
+ * whether the leaf and its proof verify against the finalized root (CHAIN_PROOF, right after
+ * PROOF). This is the function the API serves; `verify-cli.ts` is the command.
  */
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import type { LeafRules } from './domain/leaf-recompute.ts'
 import type { Hex } from './domain/proposal.ts'
 import {
   artifactsFromBytes,
@@ -23,9 +25,11 @@ export type ArtifactsLoad =
 export type ArtifactsLoader = (treeHash: Hex, archiveHash: Hex) => Promise<ArtifactsLoad>
 
 export interface VerifyDeps {
-  readonly chain: Pick<OracleChain, 'finalized' | 'epochRecord'>
+  readonly chain: Pick<OracleChain, 'finalized' | 'epochRecord' | 'verifyDeviceLeaf'>
   readonly store: Pick<ArtifactStore, 'get'>
   readonly registry: Pick<DeviceRegistry, 'get'>
+  /** The aggregation settings and tariffs the leaf is recomputed under (`verifyRulesFromEnv`). */
+  readonly rules: LeafRules
   /**
    * Where the artifacts come from instead of the store's bytes on every call: the API keeps
    * them hashed and parsed by hash (services/api/adapters/artifact-cache.ts).
@@ -56,10 +60,29 @@ export async function verifyDevice(
     finalized.archiveHash,
   )
   if (loaded.status !== 'loaded') return { ...loaded, ok: false }
-  return {
-    status: 'checked',
-    ...verifyPreparedEpoch({ ...args, finalized, artifacts: loaded.artifacts, device }),
+  const result = verifyPreparedEpoch({
+    ...args,
+    finalized,
+    artifacts: loaded.artifacts,
+    device,
+    rules: deps.rules,
+  })
+  const proofAt = result.checks.findIndex((c) => c.check === 'PROOF')
+  if (proofAt < 0 || !result.checks[proofAt]?.ok || !result.leaf) return { status: 'checked', ...result }
+  let onChain: { check: 'CHAIN_PROOF'; ok: boolean; detail: string }
+  try {
+    onChain = (await deps.chain.verifyDeviceLeaf(result.leaf, result.proof))
+      ? { check: 'CHAIN_PROOF', ok: true, detail: 'RevenueOracle.verifyDeviceLeaf returned true' }
+      : { check: 'CHAIN_PROOF', ok: false, detail: 'RevenueOracle.verifyDeviceLeaf returned false' }
+  } catch (error) {
+    onChain = {
+      check: 'CHAIN_PROOF',
+      ok: false,
+      detail: `RevenueOracle.verifyDeviceLeaf failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    }
   }
+  const checks = [...result.checks.slice(0, proofAt + 1), onChain, ...result.checks.slice(proofAt + 1)]
+  return { status: 'checked', ...result, checks, ok: result.ok && onChain.ok }
 }
 
 /** Both files' bytes from the store on every call, hashed and parsed by verify. */

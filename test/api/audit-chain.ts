@@ -81,7 +81,14 @@ export async function startAuditChain(name: string, plans: readonly AuditEpochPl
     // In plan order: RevenueOracle takes a pool's epochs one after the other.
     for (const plan of plans) {
       const totals = replay.epochResults(plan.epoch).filter((t) => t.deviceId !== plan.leaveOut)
-      const b = buildPoolEpoch(plan.poolId, plan.epoch, 0, totals, (d) => replay.paidReadings(plan.epoch, d))
+      const b = buildPoolEpoch(
+        plan.poolId,
+        plan.epoch,
+        0,
+        totals,
+        (d) => replay.paidReadings(plan.epoch, d),
+        replay,
+      )
       if (isProblem(b)) throw new Error(b.detail)
       built.set(`${plan.poolId}/${plan.epoch}`, b)
       if (plan.stored ?? plan.state === 'final') {

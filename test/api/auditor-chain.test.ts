@@ -50,6 +50,7 @@ beforeAll(async () => {
     chain: audit.chain,
     store,
     registry: audit.registry,
+    rules: audit.replay,
     // A pool the contracts file names but RevenueOracle never added.
     pools: [POOL, OTHER, 'xunying-swap'],
   })

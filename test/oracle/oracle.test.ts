@@ -25,6 +25,7 @@ import { type ContractsFile, writeContractsFile } from '../../runtime/contracts-
 import { ENDPOINT_ENV, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createOracleChain, toContractProposal } from '../../services/oracle/adapters/chain.ts'
 import { signaturesTopic } from '../../services/oracle/adapters/kafka-signatures.ts'
+import { verifyRulesFromEnv } from '../../services/oracle/config.ts'
 import type { Proposal } from '../../services/oracle/domain/proposal.ts'
 import { encodeSignerMessage } from '../../services/oracle/domain/signer-message.ts'
 import { verifyDevice } from '../../services/oracle/verify.ts'
@@ -319,7 +320,7 @@ describe('oracle end to end', () => {
   it('verify passes for every device of every finalized epoch, and fails on a tampered tree or archive', async () => {
     const c = chain()
     const store = createFileArtifactStore({ dir: join(dir, 'artifacts') })
-    const deps = { chain: c, store, registry }
+    const deps = { chain: c, store, registry, rules: await verifyRulesFromEnv(oracleEnv) }
     let checked = 0
     for (const t of harness.truthByDeviceEpoch().values()) {
       if (t.epoch > LAST_EPOCH) continue

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { indexRegistry } from '../../../core/identity/registry.ts'
+import { type DeviceLeaf, deviceLeafHash, verifyProof } from '../../../core/merkle/index.ts'
 import { createFileArtifactStore } from '../../../runtime/artifact-store.ts'
 import { runFleet } from '../../oracle/domain/fleet-replay.fixture.ts'
 import { buildPoolEpoch, isProblem, type PoolEpochBuild } from '../../oracle/domain/pool-epoch.ts'
@@ -23,7 +24,7 @@ const epoch = 1
 const results = replay.epochResults(epoch)
 const pools = [...new Set(results.map((r) => r.poolId))].sort()
 const build = (poolId: string): PoolEpochBuild => {
-  const b = buildPoolEpoch(poolId, epoch, 0, results, (d) => replay.paidReadings(epoch, d))
+  const b = buildPoolEpoch(poolId, epoch, 0, results, (d) => replay.paidReadings(epoch, d), replay)
   if (isProblem(b)) throw new Error(b.detail)
   return b
 }
@@ -78,6 +79,7 @@ describe('artifact cache', () => {
           deviceId: leaf.deviceId,
           finalized: committed(b),
           device,
+          rules: replay,
         }
         const kept = verifyPreparedEpoch({ ...args, artifacts: loaded.artifacts })
         const fromBytes = verifyDeviceEpoch({ ...args, treeBytes: b.treeBytes, archiveBytes: b.archiveBytes })
@@ -100,7 +102,14 @@ describe('artifact cache', () => {
     const mixed = { ...committed(a), archiveHash: b.proposal.archiveHash }
     const loaded = await cache.load(mixed.treeHash, mixed.archiveHash)
     if (loaded.status !== 'loaded') throw new Error(loaded.status)
-    const args = { poolId: a.proposal.poolId, epoch, deviceId: leaf.deviceId, finalized: mixed, device }
+    const args = {
+      poolId: a.proposal.poolId,
+      epoch,
+      deviceId: leaf.deviceId,
+      finalized: mixed,
+      device,
+      rules: replay,
+    }
     const kept = verifyPreparedEpoch({ ...args, artifacts: loaded.artifacts })
     expect(kept).toEqual(verifyDeviceEpoch({ ...args, treeBytes: a.treeBytes, archiveBytes: b.archiveBytes }))
     expect(kept.checks.at(-1)).toMatchObject({ check: 'ARCHIVE_SCOPE', ok: false })
@@ -176,6 +185,7 @@ describe('artifact cache', () => {
         deviceId: leaf.deviceId,
         finalized: committed(a),
         device,
+        rules: replay,
         artifacts: loaded.artifacts,
       })
       expect(result.checks).toEqual([expect.objectContaining({ check: 'TREE_HASH', ok: false })])
@@ -241,9 +251,13 @@ describe('audit reader', () => {
           calls.finalized++
           return final ? committed(b) : undefined
         },
+        // What RevenueOracle.verifyDeviceLeaf computes, against the finalized root.
+        verifyDeviceLeaf: async (leaf: DeviceLeaf, proof: readonly Hex[]) =>
+          verifyProof(committed(b).root, deviceLeafHash(leaf), proof),
       } as never,
       store: s.store,
       registry: indexRegistry([...registry.values()]),
+      rules: replay,
       pools,
     })
     const deviceId = b.leaves[0]?.deviceId as string

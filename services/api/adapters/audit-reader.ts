@@ -6,6 +6,7 @@
  */
 import type { DeviceRegistry } from '../../../core/identity/registry.ts'
 import type { ArtifactStamp, ArtifactStore } from '../../../runtime/artifact-store.ts'
+import type { LeafRules } from '../../oracle/domain/leaf-recompute.ts'
 import type { PreparedArtifacts } from '../../oracle/domain/verify.ts'
 import type { EpochRecord, FinalizedEpoch, OracleChain } from '../../oracle/ports.ts'
 import { verifyDevice } from '../../oracle/verify.ts'
@@ -14,7 +15,7 @@ import type { AuditEpochRecord, AuditReader } from '../ports.ts'
 import { createArtifactCache } from './artifact-cache.ts'
 import { ChainUnavailableError } from './oracle-reader.ts'
 
-export type AuditChain = Pick<OracleChain, 'pool' | 'epochRecord' | 'finalized'>
+export type AuditChain = Pick<OracleChain, 'pool' | 'epochRecord' | 'finalized' | 'verifyDeviceLeaf'>
 
 const toRecord = (epoch: number, r: EpochRecord): AuditEpochRecord => ({
   epoch,
@@ -38,6 +39,8 @@ export function createAuditReader(options: {
   /** With `stamp` (the file store), a kept artifact whose file was rewritten is loaded again. */
   readonly store: Pick<ArtifactStore, 'get'> & Partial<ArtifactStamp>
   readonly registry: Pick<DeviceRegistry, 'get'>
+  /** The aggregation rules and tariffs verify recomputes leaves under. */
+  readonly rules: LeafRules
   /** Pools of the contracts file. */
   readonly pools: readonly string[]
   /** Most bytes of trees and archives kept parsed between audits (adapters/artifact-cache.ts). */
@@ -85,6 +88,7 @@ export function createAuditReader(options: {
               finalized = await finalizedOf(poolId, epoch)
               return finalized
             },
+            verifyDeviceLeaf: (leaf, proof) => chain.verifyDeviceLeaf(leaf, proof),
           },
           store,
           registry: options.registry,
@@ -93,6 +97,7 @@ export function createAuditReader(options: {
             if (loaded.status === 'loaded') prepared = loaded.artifacts
             return loaded
           },
+          rules: options.rules,
         },
         args,
       )

@@ -1,32 +1,53 @@
 /**
- * The readings archive of a pool and epoch: the original signed telemetry.v1 records whose
- * readings the epoch's device leaves pay for, each with its receive time (the Kafka record
- * timestamp, ingest's MQTT receive time). With it, the registry (public keys, tariffs) and the
- * chain, anyone can check every signature and recompute every leaf's readings digest without
- * Kafka or InfluxDB. Pure.
+ * The readings archive of a pool and epoch: the original signed telemetry.v1 records of every
+ * device with a leaf, each with its receive time (the Kafka record timestamp, ingest's MQTT
+ * receive time), the positions of the readings the leaf pays for, and the partition watermark
+ * the record was applied at; plus the releases of readings that waited for a seq gap. With it,
+ * the registry (public keys, tariffs), the aggregation settings and the chain, anyone can check
+ * every signature and recompute every leaf (energy, revenue, readings, digest) through the
+ * aggregator's rules without Kafka or InfluxDB (domain/leaf-recompute.ts). Pure.
  *
- * The bytes are canonical: records sorted by (deviceId, partition, offset), JSON with a fixed
- * key order and no whitespace, so two signers that select the same records publish the same
- * bytes and therefore the same content hash. A record can hold readings of two epochs (a batch
- * across the boundary); it then appears in both archives, and the leaf pays only for the
- * readings the digest rule assigns to its epoch.
+ * Per device it carries the steps from the first that booked into the epoch to the last, and
+ * context before them (its preceding record or more, paid nothing here: the register delta of
+ * the first paid reading starts there), so records that pay nothing in this epoch appear too
+ * (`paid: []`). A record can hold readings of two epochs (a batch across the boundary), or be
+ * context for the next epoch: it then appears in both archives with different `paid`.
+ *
+ * The bytes are canonical: records sorted by (deviceId, partition, offset), releases by
+ * (deviceId, partition, afterOffset), JSON with a fixed key order and no whitespace, so two
+ * signers that select the same steps publish the same bytes and therefore the same hash.
  */
 import { z } from 'zod'
 import { GridrootError } from '../../../core/errors/base.ts'
 import type { ArchivedRecord } from '../ports.ts'
 
-export const ARCHIVE_FORMAT = 'gridroot.readings-archive.v1'
+export const ARCHIVE_FORMAT = 'gridroot.readings-archive.v2'
+/** v1 (before leaves could be recomputed): no watermarks, no releases, paid records only. */
+export const ARCHIVE_FORMAT_V1 = 'gridroot.readings-archive.v1'
 
 /** A record in the archive, with the positions (in its `readings`) of the readings paid in this epoch. */
 export interface ArchiveEntry extends ArchivedRecord {
   readonly paid: readonly number[]
+  /** The partition's watermark just before the record was applied (undefined: none yet, or v1). */
+  readonly watermarkMs?: number | undefined
+}
+
+/** Readings of a device that waited for a seq gap, released after another record of the partition. */
+export interface ArchiveRelease {
+  readonly deviceId: string
+  readonly partition: number
+  /** The offset of the record after which they were released. */
+  readonly afterOffset: string
+  /** The partition's watermark at the release. */
+  readonly watermarkMs: number | undefined
 }
 
 export interface ReadingsArchive {
-  readonly format: typeof ARCHIVE_FORMAT
+  readonly format: typeof ARCHIVE_FORMAT | typeof ARCHIVE_FORMAT_V1
   readonly poolId: string
   readonly epoch: number
   readonly records: readonly ArchiveEntry[]
+  readonly releases: readonly ArchiveRelease[]
 }
 
 export class ArchiveInvalidError extends GridrootError<'ARCHIVE_INVALID'> {
@@ -41,47 +62,90 @@ export class ArchiveInvalidError extends GridrootError<'ARCHIVE_INVALID'> {
   }
 }
 
-const compareRecords = (a: ArchiveEntry, b: ArchiveEntry) =>
+const compareAt = (
+  a: { deviceId: string; partition: number },
+  aOffset: string,
+  b: { deviceId: string; partition: number },
+  bOffset: string,
+) =>
   a.deviceId < b.deviceId
     ? -1
     : a.deviceId > b.deviceId
       ? 1
-      : a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset))
+      : a.partition - b.partition || Number(BigInt(aOffset) - BigInt(bOffset))
 
-/** The canonical bytes of an archive (records deduplicated by partition and offset, sorted). */
-export function encodeArchive(poolId: string, epoch: number, records: readonly ArchiveEntry[]): Uint8Array {
+const wm = (ms: number | undefined) => (ms === undefined ? 'null' : String(ms))
+
+/**
+ * The canonical bytes of an archive (records deduplicated by device, partition and offset with
+ * their paid positions merged; releases deduplicated; both sorted).
+ */
+export function encodeArchive(
+  poolId: string,
+  epoch: number,
+  records: readonly ArchiveEntry[],
+  releases: readonly ArchiveRelease[] = [],
+): Uint8Array {
   const unique = new Map<string, { entry: ArchiveEntry; paid: Set<number> }>()
   for (const r of records) {
-    const key = `${r.partition}/${r.offset}`
+    const key = `${r.deviceId}\u0000${r.partition}/${r.offset}`
     const seen = unique.get(key) ?? { entry: r, paid: new Set<number>() }
     for (const i of r.paid) seen.paid.add(i)
     unique.set(key, seen)
   }
-  const sorted = [...unique.values()].map((u) => u.entry).sort(compareRecords)
-  const lines = sorted.map((r) => {
-    const paid = [...(unique.get(`${r.partition}/${r.offset}`)?.paid ?? [])].sort((a, b) => a - b)
-    return `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"offset":${JSON.stringify(r.offset)},"receivedAtMs":${r.receivedAtMs},"paid":[${paid.join(',')}],"value":${JSON.stringify(r.valueBase64)}}`
+  const sorted = [...unique.values()].sort((a, b) =>
+    compareAt(a.entry, a.entry.offset, b.entry, b.entry.offset),
+  )
+  const lines = sorted.map(({ entry: r, paid }) => {
+    const positions = [...paid].sort((a, b) => a - b)
+    return `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"offset":${JSON.stringify(r.offset)},"receivedAtMs":${r.receivedAtMs},"watermarkMs":${wm(r.watermarkMs)},"paid":[${positions.join(',')}],"value":${JSON.stringify(r.valueBase64)}}`
   })
+  const uniqueReleases = new Map(
+    releases.map((r) => [`${r.deviceId}\u0000${r.partition}/${r.afterOffset}`, r]),
+  )
+  const releaseLines = [...uniqueReleases.values()]
+    .sort((a, b) => compareAt(a, a.afterOffset, b, b.afterOffset))
+    .map(
+      (r) =>
+        `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"afterOffset":${JSON.stringify(r.afterOffset)},"watermarkMs":${wm(r.watermarkMs)}}`,
+    )
   return new TextEncoder().encode(
-    `{"format":"${ARCHIVE_FORMAT}","poolId":${JSON.stringify(poolId)},"epoch":${epoch},"records":[${lines.join(',')}]}`,
+    `{"format":"${ARCHIVE_FORMAT}","poolId":${JSON.stringify(poolId)},"epoch":${epoch},"records":[${lines.join(',')}],"releases":[${releaseLines.join(',')}]}`,
   )
 }
 
-const ArchiveSchema = z.strictObject({
-  format: z.literal(ARCHIVE_FORMAT),
-  poolId: z.string().min(1),
-  epoch: z.number().int().nonnegative(),
-  records: z.array(
-    z.strictObject({
-      deviceId: z.string().min(1),
-      partition: z.number().int().nonnegative(),
-      offset: z.string().regex(/^\d+$/),
-      receivedAtMs: z.number().int(),
-      paid: z.array(z.number().int().nonnegative()),
-      value: z.string(),
-    }),
-  ),
-})
+const offsetSchema = z.string().regex(/^\d+$/)
+const watermarkSchema = z.number().int().nullable()
+const recordFields = {
+  deviceId: z.string().min(1),
+  partition: z.number().int().nonnegative(),
+  offset: offsetSchema,
+  receivedAtMs: z.number().int(),
+  paid: z.array(z.number().int().nonnegative()),
+  value: z.string(),
+}
+const ArchiveSchema = z.discriminatedUnion('format', [
+  z.strictObject({
+    format: z.literal(ARCHIVE_FORMAT),
+    poolId: z.string().min(1),
+    epoch: z.number().int().nonnegative(),
+    records: z.array(z.strictObject({ ...recordFields, watermarkMs: watermarkSchema })),
+    releases: z.array(
+      z.strictObject({
+        deviceId: z.string().min(1),
+        partition: z.number().int().nonnegative(),
+        afterOffset: offsetSchema,
+        watermarkMs: watermarkSchema,
+      }),
+    ),
+  }),
+  z.strictObject({
+    format: z.literal(ARCHIVE_FORMAT_V1),
+    poolId: z.string().min(1),
+    epoch: z.number().int().nonnegative(),
+    records: z.array(z.strictObject(recordFields)),
+  }),
+])
 
 export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
   let parsed: unknown
@@ -100,7 +164,7 @@ export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
   }
   const a = result.data
   return {
-    format: ARCHIVE_FORMAT,
+    format: a.format,
     poolId: a.poolId,
     epoch: a.epoch,
     records: a.records.map((r) => ({
@@ -108,8 +172,48 @@ export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
       partition: r.partition,
       offset: r.offset,
       receivedAtMs: r.receivedAtMs,
+      watermarkMs: 'watermarkMs' in r ? (r.watermarkMs ?? undefined) : undefined,
       paid: r.paid,
       valueBase64: r.value,
     })),
+    releases:
+      a.format === ARCHIVE_FORMAT
+        ? a.releases.map((r) => ({
+            deviceId: r.deviceId,
+            partition: r.partition,
+            afterOffset: r.afterOffset,
+            watermarkMs: r.watermarkMs ?? undefined,
+          }))
+        : [],
   }
+}
+
+/** A device's archived steps in partition order (a release comes after the record it followed). */
+export function deviceSteps(archive: ReadingsArchive, deviceId: string): ArchivedStepOf[] {
+  const steps: ArchivedStepOf[] = []
+  for (const r of archive.records)
+    if (r.deviceId === deviceId)
+      steps.push({ record: r, partition: r.partition, offset: r.offset, watermarkMs: r.watermarkMs })
+  for (const r of archive.releases)
+    if (r.deviceId === deviceId)
+      steps.push({
+        record: undefined,
+        partition: r.partition,
+        offset: r.afterOffset,
+        watermarkMs: r.watermarkMs,
+      })
+  return steps.sort(
+    (a, b) =>
+      a.partition - b.partition ||
+      Number(BigInt(a.offset) - BigInt(b.offset)) ||
+      (a.record ? 0 : 1) - (b.record ? 0 : 1),
+  )
+}
+
+/** One archived step of a device: its record, or a release (domain/leaf-recompute.ts). */
+export interface ArchivedStepOf {
+  readonly record: ArchiveEntry | undefined
+  readonly partition: number
+  readonly offset: string
+  readonly watermarkMs: number | undefined
 }

@@ -9,7 +9,7 @@ import type { TelemetryMessage } from '../../../core/telemetry/types.ts'
 import { createFleet } from '../../../simulators/fleet/fleet.ts'
 import { Scenario } from '../../../simulators/scenario.ts'
 import type { ArchivedRecord } from '../ports.ts'
-import { TelemetryReplay } from './replay.ts'
+import { type ReplaySettings, TelemetryReplay } from './replay.ts'
 
 export const START = Date.parse('2026-06-01T00:00:00+08:00')
 export const grid = { genesisMs: START, epochLengthMs: 3_600_000, intervalMs: 300_000 }
@@ -24,8 +24,12 @@ export function runFleet(
     swap: 3,
   },
   hours = 4,
+  /** Overrides of the replay's settings (the default grace and reorder window make nothing late). */
+  settings: Partial<ReplaySettings> = {},
+  /** When the fleet starts reporting (the grid's genesis stays START): PV earns nothing at night. */
+  fromMs = START,
 ) {
-  const fleet = createFleet({ seed: 'oracle-replay', ...size, startMs: START, sampleMs: 300_000 })
+  const fleet = createFleet({ seed: 'oracle-replay', ...size, startMs: fromMs, sampleMs: 300_000 })
   const scenario = new Scenario(fleet, { grid, tariffs, faults })
   const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
   const replay = new TelemetryReplay(
@@ -36,6 +40,7 @@ export function runFleet(
       reorderWindowMs: 86_400_000,
       sequence: DEFAULT_SEQUENCE_RULES,
       clock: DEFAULT_CLOCK_SETTINGS,
+      ...settings,
     },
     tariffs,
     registry,
@@ -63,7 +68,7 @@ export function runFleet(
       replay.apply(record, message)
     }
   }
-  for (let t = START + 300_000; t <= START + hours * 3_600_000; t += 300_000) feed(scenario.tick(t), t)
-  feed(scenario.flush(), START + hours * 3_600_000)
+  for (let t = fromMs + 300_000; t <= fromMs + hours * 3_600_000; t += 300_000) feed(scenario.tick(t), t)
+  feed(scenario.flush(), fromMs + hours * 3_600_000)
   return { replay, truth: scenario.ledger.snapshot().epochs, registry }
 }

@@ -4,6 +4,8 @@
  * archive bytes and the proposal that commits to all three. Pure and deterministic: the same
  * inputs give the same bytes, so independent signers reach the same hashes.
  */
+
+import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import {
   buildDeviceTree,
   type DeviceLeaf,
@@ -13,9 +15,19 @@ import {
   serializeTree,
 } from '../../../core/merkle/index.ts'
 import type { ArchivedRecord } from '../ports.ts'
-import { type ArchiveEntry, encodeArchive } from './archive.ts'
+import { type ArchiveEntry, type ArchiveRelease, encodeArchive } from './archive.ts'
+import { type LeafRules, selectSteps } from './leaf-recompute.ts'
 import type { Hex, Proposal } from './proposal.ts'
-import type { PaidReading } from './replay.ts'
+import type { DeviceStep, PaidReading } from './replay.ts'
+
+/**
+ * What the archive's context comes from: the rules, the registry and every device's steps
+ * (TelemetryReplay is one).
+ */
+export interface ArchiveContextSource extends LeafRules {
+  readonly registry: { get(deviceId: string): DeviceRecord | undefined }
+  historyOf(deviceId: string): readonly DeviceStep[]
+}
 
 /** A device's booked totals for the epoch (from InfluxDB or from the replay). */
 export interface DeviceTotals {
@@ -46,7 +58,8 @@ export const contentHash = (bytes: Uint8Array): Hex => hex(keccak256Bytes(bytes)
 /**
  * Builds the pool epoch. `paidOf(deviceId)` gives the readings the device's leaf pays for; their
  * number must be the totals' `readings` (otherwise the source and the replay disagree on what
- * was paid, and nothing is signed).
+ * was paid, and nothing is signed). `context` gives each device's steps, of which the archive
+ * carries those a recomputation of the leaf needs (domain/leaf-recompute.ts `selectSteps`).
  */
 export function buildPoolEpoch(
   poolId: string,
@@ -54,9 +67,11 @@ export function buildPoolEpoch(
   attempt: number,
   totals: readonly DeviceTotals[],
   paidOf: (deviceId: string) => readonly PaidReading[],
+  context: ArchiveContextSource,
 ): PoolEpochBuild | PoolEpochProblem {
   const leaves: DeviceLeaf[] = []
   const records: ArchiveEntry[] = []
+  const releases: ArchiveRelease[] = []
   for (const t of totals) {
     if (t.poolId !== poolId) continue
     const paid = paidOf(t.deviceId)
@@ -78,7 +93,36 @@ export function buildPoolEpoch(
         return { boot: p.boot, seq: p.seq, messageHash: r.hash, indexInMessage: p.indexInMessage }
       }),
     )
-    for (const [record, r] of byRecord) records.push({ ...record, paid: r.paid })
+    const history = context.historyOf(t.deviceId)
+    const device = context.registry.get(t.deviceId)
+    const steps = device
+      ? selectSteps(context, device, epoch, history, {
+          energyWh: t.energyWh,
+          revenueUnits: t.revenueUnits,
+          readings: t.readings,
+          paid: [...paid].sort((a, b) => a.boot - b.boot || a.seq - b.seq),
+        })
+      : []
+    const watermarkOf = new Map<ArchivedRecord, number | undefined>()
+    for (const step of history) if (step.record) watermarkOf.set(step.record, step.watermarkMs)
+    for (const step of steps) {
+      if (step.record)
+        records.push({
+          ...step.record,
+          watermarkMs: step.watermarkMs,
+          paid: byRecord.get(step.record)?.paid ?? [],
+        })
+      else
+        releases.push({
+          deviceId: t.deviceId,
+          partition: step.partition,
+          afterOffset: step.offset,
+          watermarkMs: step.watermarkMs,
+        })
+    }
+    // Paid records are always archived (encodeArchive merges them with the steps).
+    for (const [record, r] of byRecord)
+      records.push({ ...record, watermarkMs: watermarkOf.get(record), paid: r.paid })
     leaves.push({
       poolId,
       epoch,
@@ -91,7 +135,7 @@ export function buildPoolEpoch(
   }
   const tree = buildDeviceTree(leaves)
   const treeBytes = serializeTree(tree)
-  const archiveBytes = encodeArchive(poolId, epoch, records)
+  const archiveBytes = encodeArchive(poolId, epoch, records, releases)
   let revenueUnits = 0n
   let energyWh = 0n
   for (const leaf of leaves) {

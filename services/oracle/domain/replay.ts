@@ -54,6 +54,24 @@ export interface DeviceEpochResult {
 
 export type ReplaySettings = Omit<AggregationSettings, 'maxPendingWallMs' | 'tariffs'>
 
+/**
+ * One step of a device's history in the replay: one of its records applied, or readings of it
+ * that waited for a gap released after another record. With the partition watermark each step
+ * began at, these are what the readings archive carries so that `verify` can run the device's
+ * steps through these rules again (domain/leaf-recompute.ts).
+ */
+export interface DeviceStep {
+  /** The device's record; undefined for a release. */
+  readonly record: ArchivedRecord | undefined
+  readonly partition: number
+  /** The record's offset; for a release, the offset of the record after which it happened. */
+  readonly offset: string
+  /** The partition's watermark before the record was applied, or when the release ran. */
+  readonly watermarkMs: number | undefined
+  /** Epochs the step booked into (intervals, adjustments, readings counted). */
+  readonly epochs: readonly number[]
+}
+
 const NEVER_MS = Number.MAX_SAFE_INTEGER
 
 export class TelemetryReplay {
@@ -71,14 +89,32 @@ export class TelemetryReplay {
    */
   private readonly origins = new WeakMap<object, { record: ArchivedRecord; index: number; boot: number }>()
   private readonly nextOffsets = new Map<number, bigint>()
+  /** deviceId → its steps in partition order (the readings archive's context). */
+  private readonly histories = new Map<string, DeviceStep[]>()
 
   constructor(
-    settings: ReplaySettings,
-    tariffs: AggregationSettings['tariffs'],
-    registry: { get(deviceId: string): DeviceRecord | undefined },
+    readonly settings: ReplaySettings,
+    readonly tariffs: AggregationSettings['tariffs'],
+    readonly registry: { get(deviceId: string): DeviceRecord | undefined },
   ) {
     this.aggregation = new Aggregation({ ...settings, tariffs, maxPendingWallMs: NEVER_MS }, registry)
     this.grid = settings.grid
+  }
+
+  /** A device's steps so far, in partition order. */
+  historyOf(deviceId: string): readonly DeviceStep[] {
+    return this.histories.get(deviceId) ?? []
+  }
+
+  /** verify: sets a partition's watermark to what an archived step began at (it only rises). */
+  raiseWatermark(partition: number, toMs: number): void {
+    this.aggregation.raiseWatermark(partition, toMs)
+  }
+
+  /** verify: an archived release (readings that waited for a gap, released at the watermark). */
+  release(partition: number, offset: string): void {
+    this.aggregation.releaseStalePending(partition, 0)
+    this.collect({ partition, offset, watermarkMs: this.aggregation.watermarkOf(partition) })
   }
 
   /** Offset after the last record applied, per partition. */
@@ -95,6 +131,7 @@ export class TelemetryReplay {
   apply(record: ArchivedRecord, message: TelemetryMessage | undefined): void {
     const { partition, offset } = record
     this.nextOffsets.set(partition, BigInt(offset) + 1n)
+    const watermarkMs = this.aggregation.watermarkOf(partition)
     if (!message) {
       this.aggregation.skipRecord(partition, offset)
     } else {
@@ -104,8 +141,12 @@ export class TelemetryReplay {
       })
       this.aggregation.applyMessage(partition, offset, message, record.receivedAtMs, 0)
     }
+    const releasedAtMs = this.aggregation.watermarkOf(partition)
     this.aggregation.releaseStalePending(partition, 0)
-    this.collect()
+    this.collect(
+      { partition, offset, watermarkMs: releasedAtMs },
+      message ? { deviceId: message.deviceId, record, watermarkMs } : undefined,
+    )
   }
 
   /**
@@ -123,13 +164,44 @@ export class TelemetryReplay {
     // The same bounded rule as the aggregator's (an undecodable marker moves nothing).
     if (watermarkMs === undefined) this.aggregation.skipRecord(partition, offset)
     else this.aggregation.applyWatermarkMarker(partition, offset, watermarkMs, receivedAtMs)
+    const releasedAtMs = this.aggregation.watermarkOf(partition)
     this.aggregation.releaseStalePending(partition, 0)
-    this.collect()
+    this.collect({ partition, offset, watermarkMs: releasedAtMs })
   }
 
-  private collect(): void {
+  /**
+   * Takes the writes of one step: the applied record's device gets a record step, every other
+   * device with writes a release step (its waiting readings were released after this record).
+   */
+  private collect(
+    release: { partition: number; offset: string; watermarkMs: number | undefined },
+    applied?: { deviceId: string; record: ArchivedRecord; watermarkMs: number | undefined },
+  ): void {
     const writes = this.aggregation.takeWrites()
     this.aggregation.takeCounters()
+    const touched = new Map<string, Set<number>>()
+    const touch = (deviceId: string, epoch: number) =>
+      getOrCreate(touched, deviceId, () => new Set()).add(epoch)
+    for (const w of writes.intervals) touch(w.device.deviceId, epochOf(this.grid, w.intervalStartMs))
+    for (const a of writes.adjustments) touch(a.device.deviceId, a.bookedEpoch)
+    for (const r of writes.readings) touch(r.device.deviceId, r.epoch)
+    if (applied) {
+      const epochs = [...(touched.get(applied.deviceId) ?? [])]
+      touched.delete(applied.deviceId)
+      getOrCreate(this.histories, applied.deviceId, () => []).push({
+        record: applied.record,
+        partition: release.partition,
+        offset: release.offset,
+        watermarkMs: applied.watermarkMs,
+        epochs,
+      })
+    }
+    for (const [deviceId, epochs] of touched)
+      getOrCreate(this.histories, deviceId, () => []).push({
+        record: undefined,
+        ...release,
+        epochs: [...epochs],
+      })
     for (const w of writes.intervals) {
       getOrCreate(this.intervals, epochOf(this.grid, w.intervalStartMs), () => new Map()).set(
         `${w.device.deviceId}\u0000${w.intervalStartMs}`,

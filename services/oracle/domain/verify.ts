@@ -1,16 +1,21 @@
 /**
  * `verify`: what an auditor does with a device, an epoch and nothing but the published artifacts,
- * the registry and the chain. Pure: the adapter fetches the finalized commitment, the two files
- * (by the hashes the chain holds) and the device's registry entry, and hands them in.
+ * the registry, the aggregation settings and tariffs, and the chain. Pure: the adapter
+ * (services/oracle/verify.ts) fetches the finalized commitment, the two files (by the hashes the
+ * chain holds) and the device's registry entry, hands them in, and adds the on-chain check.
  *
  * Checks, each with a stable code, in order (a failed check stops the ones that depend on it):
  * TREE_HASH the tree file hashes to the treeHash committed with the root;
  * TREE_ROOT the tree's root is the finalized root; LEAF_FOUND the device has a leaf;
- * PROOF the leaf's proof folds to the finalized root (OpenZeppelin MerkleProof semantics);
+ * PROOF the leaf's proof folds to the finalized root (OpenZeppelin MerkleProof semantics, here);
+ * CHAIN_PROOF RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain (added by the adapter);
  * ARCHIVE_HASH the archive hashes to the committed archiveHash; ARCHIVE_SCOPE it is this pool and epoch;
  * SIGNATURES every archived record of the device decodes and carries the device's registered
- * signature; READINGS_DIGEST the paid readings, chained in (boot, seq) order, give the leaf's
- * readingsDigest and its readings count.
+ * signature; READINGS_DIGEST the readings the archive flags as paid, chained in (boot, seq) order,
+ * give the leaf's readingsDigest and its readings count; LEAF_RECOMPUTED the device's archived
+ * steps run through the aggregator's rules (core/aggregation via domain/leaf-recompute.ts) give the
+ * leaf's energyWh, revenueUnits, readings and readingsDigest. The last two are independent: both
+ * run once the signatures hold.
  */
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import {
@@ -26,7 +31,8 @@ import {
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { verifyMessage } from '../../../core/telemetry/sign.ts'
 import type { FinalizedEpoch } from '../ports.ts'
-import { decodeArchive, type ReadingsArchive } from './archive.ts'
+import { ARCHIVE_FORMAT, decodeArchive, deviceSteps, type ReadingsArchive } from './archive.ts'
+import { type LeafRules, recomputeLeaf } from './leaf-recompute.ts'
 import { contentHash } from './pool-epoch.ts'
 import type { Hex } from './proposal.ts'
 
@@ -35,10 +41,12 @@ export const VERIFY_CHECKS = [
   'TREE_ROOT',
   'LEAF_FOUND',
   'PROOF',
+  'CHAIN_PROOF',
   'ARCHIVE_HASH',
   'ARCHIVE_SCOPE',
   'SIGNATURES',
   'READINGS_DIGEST',
+  'LEAF_RECOMPUTED',
 ] as const
 export type VerifyCheck = (typeof VERIFY_CHECKS)[number]
 
@@ -49,8 +57,18 @@ export interface VerifyInput {
   readonly finalized: FinalizedEpoch
   readonly treeBytes: Uint8Array
   readonly archiveBytes: Uint8Array
-  /** The device's registry entry (its public key signs its telemetry). */
-  readonly device: Pick<DeviceRecord, 'deviceId' | 'publicKey' | 'poolId'>
+  /** The device's registry entry (its public key signs its telemetry; class, rating and tariff price it). */
+  readonly device: DeviceRecord
+  /** The aggregation settings and tariff book the services run (GRIDROOT_AGG_*, GRIDROOT_TARIFFS_FILE). */
+  readonly rules: LeafRules
+}
+
+/** The leaf's fields as recomputed from the archive through the aggregator's rules. */
+export interface RecomputedLeafFields {
+  readonly energyWh: bigint
+  readonly revenueUnits: bigint
+  readonly readings: number
+  readonly readingsDigest: Hex
 }
 
 export interface VerifyResult {
@@ -58,7 +76,10 @@ export interface VerifyResult {
   readonly checks: readonly { readonly check: VerifyCheck; readonly ok: boolean; readonly detail: string }[]
   readonly leaf: DeviceLeaf | undefined
   readonly proof: readonly Hex[]
+  /** The digest and count of the readings the archive flags as paid. */
   readonly recomputed: { readonly readingsDigest: Hex; readonly readings: number } | undefined
+  /** LEAF_RECOMPUTED's result: the leaf as the rules give it from the archive. */
+  readonly leafRecomputed?: RecomputedLeafFields | undefined
 }
 
 /**
@@ -202,11 +223,50 @@ export function verifyPreparedEpoch(input: PreparedVerifyInput): VerifyResult {
     recomputed.readingsDigest !== leaf.readingsDigest.toLowerCase() ||
     recomputed.readings !== leaf.readings
   )
-    return fail(
-      'READINGS_DIGEST',
-      `the archive gives ${recomputed.readings} readings with digest ${recomputed.readingsDigest}; the leaf says ${leaf.readings} and ${leaf.readingsDigest}`,
-      { leaf, proof, recomputed },
-    )
-  pass('READINGS_DIGEST', `${recomputed.readings} readings`)
-  return { ok: true, checks, leaf, proof, recomputed }
+    checks.push({
+      check: 'READINGS_DIGEST',
+      ok: false,
+      detail: `the archive flags ${recomputed.readings} readings as paid, digest ${recomputed.readingsDigest}; the leaf says ${leaf.readings} and ${leaf.readingsDigest}`,
+    })
+  else pass('READINGS_DIGEST', `${recomputed.readings} readings`)
+
+  let again: ReturnType<typeof recomputeLeaf>
+  try {
+    again = recomputeLeaf(input.rules, input.device, input.epoch, deviceSteps(archive, input.deviceId))
+  } catch (error) {
+    checks.push({
+      check: 'LEAF_RECOMPUTED',
+      ok: false,
+      detail: `the rules refused the archive: ${String(error)}`,
+    })
+    return { ok: false, checks, leaf, proof, recomputed }
+  }
+  const leafRecomputed: RecomputedLeafFields = {
+    energyWh: BigInt(again.energyWh),
+    revenueUnits: again.revenueUnits,
+    readings: again.readings,
+    readingsDigest: readingsDigest(
+      again.paid.map((p) => ({
+        boot: p.boot,
+        seq: p.seq,
+        messageHash: messageHash(Buffer.from(p.record.valueBase64, 'base64')),
+        indexInMessage: p.indexInMessage,
+      })),
+    ),
+  }
+  const show = (f: RecomputedLeafFields | DeviceLeaf) =>
+    `energyWh=${f.energyWh} revenueUnits=${f.revenueUnits} readings=${f.readings} readingsDigest=${f.readingsDigest.toLowerCase()}`
+  const same =
+    leafRecomputed.energyWh === BigInt(leaf.energyWh) &&
+    leafRecomputed.revenueUnits === BigInt(leaf.revenueUnits) &&
+    leafRecomputed.readings === leaf.readings &&
+    leafRecomputed.readingsDigest === leaf.readingsDigest.toLowerCase()
+  if (same) pass('LEAF_RECOMPUTED', show(leafRecomputed))
+  else
+    checks.push({
+      check: 'LEAF_RECOMPUTED',
+      ok: false,
+      detail: `the rules give ${show(leafRecomputed)} from ${archive.format === ARCHIVE_FORMAT ? 'the archive' : `a ${archive.format} archive (no watermarks or releases)`}; the leaf says ${show(leaf)}`,
+    })
+  return { ok: checks.every((c) => c.ok), checks, leaf, proof, recomputed, leafRecomputed }
 }
