@@ -28,6 +28,7 @@ import { signaturesTopic } from '../../services/oracle/adapters/kafka-signatures
 import { verifyRulesFromEnv } from '../../services/oracle/config.ts'
 import type { Proposal } from '../../services/oracle/domain/proposal.ts'
 import { encodeSignerMessage } from '../../services/oracle/domain/signer-message.ts'
+import { VERIFY_CHECKS } from '../../services/oracle/domain/verify.ts'
 import { verifyDevice } from '../../services/oracle/verify.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
@@ -329,6 +330,15 @@ describe('oracle end to end', () => {
         outcome.ok,
         `${t.poolId}/${t.deviceId}/${t.epoch}: ${JSON.stringify(outcome, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
       ).toBe(true)
+      // Every check ran, the on-chain proof and the recomputation included, and the leaf the
+      // rules give from the archive is the ground truth.
+      if (outcome.status !== 'checked') throw new Error(outcome.status)
+      expect(outcome.checks.map((c) => c.check)).toEqual([...VERIFY_CHECKS])
+      expect(outcome.leafRecomputed).toMatchObject({
+        energyWh: BigInt(t.energyWh),
+        revenueUnits: t.revenueUnits,
+        readings: t.readings,
+      })
       checked++
     }
     expect(checked).toBeGreaterThan(pools.length * 3)
