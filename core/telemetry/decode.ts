@@ -133,6 +133,19 @@ const FIELD_LISTS = Object.fromEntries(
   Object.entries(FIELDS).map(([type, spec]) => [type, Object.entries(spec)]),
 ) as Record<ReadingType, [string, FieldCheck][]>
 
+/**
+ * A value from a message, shown in a rejection's detail. Never JSON.stringify a parsed value:
+ * JSON.parse reads 100,000 nested brackets iteratively, JSON.stringify recurses and throws a
+ * RangeError (stack overflow) on them, which a 200 KB `{"v":[[[…]]]}` turned into an admission
+ * worker crashing on every message it was handed, forever.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}…` : v)
+  if (Array.isArray(v)) return `an array of ${v.length}`
+  if (v !== null && typeof v === 'object') return 'an object'
+  return String(v)
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
@@ -142,7 +155,7 @@ function checkReading(raw: unknown, path: string): Rejection | number {
   if (!isRecord(raw)) return { reason: 'SCHEMA_VIOLATION', detail: `${path} must be an object` }
   const type = raw.type
   if (typeof type !== 'string' || !Object.hasOwn(FIELDS, type)) {
-    return { reason: 'UNKNOWN_READING_TYPE', detail: `${path}.type is ${JSON.stringify(type)}` }
+    return { reason: 'UNKNOWN_READING_TYPE', detail: `${path}.type is ${shown(type)}` }
   }
   const fields = FIELD_LISTS[type as ReadingType]
   for (const [field, check] of fields) {
@@ -382,7 +395,7 @@ export function decodeMessage(
   }
   if (!isRecord(raw)) return reject('MALFORMED_JSON', 'the top level must be a JSON object')
   if (raw.v === 2) return reject('ENVELOPE_INVALID', `a v2 payload is exactly ${V2_LAYOUT}`)
-  if (raw.v !== 1) return reject('UNSUPPORTED_VERSION', `v is ${JSON.stringify(raw.v)}, expected 2 or 1`)
+  if (raw.v !== 1) return reject('UNSUPPORTED_VERSION', `v is ${shown(raw.v)}, expected 2 or 1`)
   if (limits.acceptV1 === false) {
     return reject(
       'UNSUPPORTED_VERSION',

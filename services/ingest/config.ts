@@ -59,6 +59,11 @@ const IngestEnvSchema = z.object({
   GRIDROOT_INGEST_MQTT_KEEPALIVE_SEC: z.coerce.number().int().min(1).max(65535).default(60),
   GRIDROOT_INGEST_HEALTH_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   GRIDROOT_INGEST_HEALTH_STUCK_MS: z.coerce.number().int().min(1).default(30_000),
+  // A verify worker that has not answered the hand-off it works on for this long is terminated
+  // and replaced; a message alone in the hand-offs of this many lost workers is dead-lettered
+  // (ADMISSION_WORKER_LOST). 10 s: a hand-off of 1,000 messages takes well under a second.
+  GRIDROOT_INGEST_ADMISSION_TIMEOUT_MS: z.coerce.number().int().min(1).default(10_000),
+  GRIDROOT_INGEST_ADMISSION_MAX_LOSSES: z.coerce.number().int().min(1).default(2),
   GRIDROOT_INGEST_KAFKA_PROBE_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
   GRIDROOT_INGEST_KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
   GRIDROOT_INGEST_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
@@ -96,6 +101,8 @@ export interface IngestConfig {
   readonly healthGraceMs: number
   /** /healthz turns 503 when the oldest record not yet acknowledged by Kafka is this old. */
   readonly healthStuckMs: number
+  readonly admissionTimeoutMs: number
+  readonly admissionMaxLosses: number
   readonly kafkaProbeIntervalMs: number
   /** Wait up to this long for a small produce request to fill up (0: send at once). */
   readonly kafkaLingerMs: number
@@ -125,6 +132,8 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
     mqttKeepaliveSec: c.GRIDROOT_INGEST_MQTT_KEEPALIVE_SEC,
     healthGraceMs: c.GRIDROOT_INGEST_HEALTH_GRACE_MS,
     healthStuckMs: c.GRIDROOT_INGEST_HEALTH_STUCK_MS,
+    admissionTimeoutMs: c.GRIDROOT_INGEST_ADMISSION_TIMEOUT_MS,
+    admissionMaxLosses: c.GRIDROOT_INGEST_ADMISSION_MAX_LOSSES,
     kafkaProbeIntervalMs: c.GRIDROOT_INGEST_KAFKA_PROBE_INTERVAL_MS,
     kafkaMaxBatchRecords: c.GRIDROOT_INGEST_KAFKA_MAX_BATCH,
     kafkaLingerMs: c.GRIDROOT_INGEST_KAFKA_LINGER_MS,

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { REJECTION_REASON_CODES } from '../../core/telemetry/reasons.ts'
-import { SINK_REFUSAL_REASON_CODES } from './ports.ts'
+import { ADMISSION_FAILURE_REASON_CODES, SINK_REFUSAL_REASON_CODES } from './ports.ts'
 
 export interface IngestMetrics {
   readonly registry: Registry
@@ -32,7 +32,12 @@ export function createIngestMetrics(): IngestMetrics {
     registers: [registry],
   })
   // Every reason shows up as 0 from the start, so dashboards and alerts see the series.
-  for (const reason of [...REJECTION_REASON_CODES, ...SINK_REFUSAL_REASON_CODES]) rejected.inc({ reason }, 0)
+  for (const reason of [
+    ...REJECTION_REASON_CODES,
+    ...SINK_REFUSAL_REASON_CODES,
+    ...ADMISSION_FAILURE_REASON_CODES,
+  ])
+    rejected.inc({ reason }, 0)
   const produceErrors = new Counter({
     name: 'gridroot_ingest_kafka_produce_errors_total',
     help: 'Failed Kafka produce requests, by kind: transient (retried), record (refused record isolated and dead-lettered), producer-state (fresh producer), fatal (ingest stops)',

@@ -7,12 +7,12 @@
  */
 import { createHash } from 'node:crypto'
 import type { TopicSet } from '../../core/kafka/topics.ts'
-import type { Decoded, Rejection } from '../../core/telemetry/reasons.ts'
+import type { Rejection } from '../../core/telemetry/reasons.ts'
 import { parseTelemetryTopic } from '../../core/telemetry/topic.ts'
 import type { Logger } from '../../runtime/log.ts'
-import type { Verified } from './domain/admit.ts'
+import type { Admitted } from './domain/admit.ts'
 import type { IngestMetrics } from './metrics.ts'
-import type { SinkOutcome, SinkRecord, SinkRefusal } from './ports.ts'
+import type { AdmissionFailure, SinkOutcome, SinkRecord, SinkRefusal } from './ports.ts'
 
 /**
  * Kafka record headers (docs/architecture.md). telemetry.v1 records carry only the instance:
@@ -37,7 +37,7 @@ export interface PipelinePorts {
   readonly topics: TopicSet
   readonly send: (record: SinkRecord) => Promise<SinkOutcome>
   /** Decode, checks and signature (services/ingest/domain/admit.ts), wherever they run. */
-  readonly admit: (topic: string, payload: Uint8Array) => Promise<Decoded<Verified>>
+  readonly admit: (topic: string, payload: Uint8Array) => Promise<Admitted>
   /** Longest original value a DLQ record keeps; longer ones are cut (see `deadLetterRecord`). */
   readonly dlqMaxValueBytes: number
   readonly metrics: IngestMetrics
@@ -117,7 +117,12 @@ export function createPipeline(ports: PipelinePorts): HandleMessage {
     }
   }
 
-  const letter = (topic: string, payload: Buffer, receivedAtMs: number, why: Rejection | SinkRefusal) => {
+  const letter = (
+    topic: string,
+    payload: Buffer,
+    receivedAtMs: number,
+    why: Rejection | SinkRefusal | AdmissionFailure,
+  ) => {
     const record = deadLetterRecord({
       dlqTopic: ports.topics.dlq.name,
       instanceId,

@@ -37,6 +37,29 @@ export interface SinkRefusal {
   readonly detail: string
 }
 
+/**
+ * Why admission itself failed on a message (not the message's content: core/telemetry/reasons.ts
+ * has those). Stable codes, written into the DLQ record and counted in metrics. Both mean that
+ * the message's bytes expose a bug: the DLQ keeps them (cut, with their digest) for whoever fixes
+ * it, and the message is acknowledged so that it cannot stop ingest.
+ */
+export const ADMISSION_FAILURE_REASONS = {
+  ADMISSION_WORKER_LOST:
+    'an admission worker crashed, or hung past GRIDROOT_INGEST_ADMISSION_TIMEOUT_MS and was terminated, on this message alone GRIDROOT_INGEST_ADMISSION_MAX_LOSSES times',
+  ADMISSION_ERROR: 'admission threw on this message (the error is in the detail)',
+} as const satisfies Record<string, string>
+
+export type AdmissionFailureReason = keyof typeof ADMISSION_FAILURE_REASONS
+export const ADMISSION_FAILURE_REASON_CODES = Object.keys(
+  ADMISSION_FAILURE_REASONS,
+) as AdmissionFailureReason[]
+
+export interface AdmissionFailure {
+  readonly ok: false
+  readonly reason: AdmissionFailureReason
+  readonly detail: string
+}
+
 /** Where a record ended up once the sink resolved it. */
 export type SinkOutcome =
   | { readonly delivered: 'kafka' }

@@ -145,6 +145,8 @@ export async function startIngestService(
       acceptV1: config.acceptV1,
     },
     stuckMs: config.healthStuckMs,
+    timeoutMs: config.admissionTimeoutMs,
+    maxLosses: config.admissionMaxLosses,
     ...(serviceOptions.admitWorkerUrl ? { workerUrl: serviceOptions.admitWorkerUrl } : {}),
   })
   const handle = createPipeline({

@@ -88,13 +88,41 @@ describe('createAdmitPool with workers that fail (real worker threads, test/inge
         ...messages.slice(30).map((b) => pool.admit(topic, b)),
       ])
       expect(results.filter((r) => r.ok).length).toBe(60)
-      // It crashed a worker each time it was handed over; the second time it was admitted here.
-      expect(results[30]).toMatchObject({ ok: false })
+      // It crashed a worker each time it was handed over: beside others, then twice alone, and
+      // then it was given up (never admitted on this thread, where a crash or a loop stops all).
+      expect(results[30]).toMatchObject({ ok: false, reason: 'ADMISSION_WORKER_LOST' })
       const health = pool.health(Date.now())
-      expect(health.crashes).toBeGreaterThanOrEqual(1)
+      expect(health.crashes).toBe(3)
       expect(health.lastCrash).toContain('crashing on purpose')
       await untilRunning(pool, 2)
       expect(pool.health(Date.now()).oldestHandOffAgeMs).toBe(0)
+      expect((await pool.admit(topic, good(1)[0] as Buffer)).ok).toBe(true)
+    } finally {
+      await pool.close()
+    }
+  }, 60_000)
+
+  it('terminates a worker that loops on a message, and gives the message up after two such losses', async () => {
+    const pool = createAdmitPool({
+      workers: 2,
+      registry,
+      limits: DEFAULT_DECODE_LIMITS,
+      workerUrl,
+      timeoutMs: 300,
+    })
+    try {
+      await untilRunning(pool, 2)
+      const messages = good(40)
+      const results = await Promise.all([
+        ...messages.slice(0, 20).map((b) => pool.admit(topic, b)),
+        pool.admit(telemetryTopic('pv', 'hang-worker'), Buffer.from('{}')),
+        ...messages.slice(20).map((b) => pool.admit(topic, b)),
+      ])
+      expect(results.filter((r) => r.ok).length).toBe(40)
+      expect(results[20]).toMatchObject({ ok: false, reason: 'ADMISSION_WORKER_LOST' })
+      expect(results[20]?.ok ? '' : results[20]?.detail).toMatch(/timeout 300 ms/)
+      expect(pool.health(Date.now()).crashes).toBe(3)
+      await untilRunning(pool, 2)
       expect((await pool.admit(topic, good(1)[0] as Buffer)).ok).toBe(true)
     } finally {
       await pool.close()

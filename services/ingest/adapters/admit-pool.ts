@@ -6,13 +6,21 @@
  * evenly across the workers (round robin, least loaded first), so a hand-off costs little per
  * message under load and adds at most one event-loop turn when idle. With 0 workers admission
  * runs on the calling thread.
+ *
+ * A message must not be able to stop ingest by taking its workers down (docs/architecture.md,
+ * "Ingest admission workers"). A worker that crashes, or that has not answered the hand-off it
+ * works on within `timeoutMs` (a loop: it is terminated), is lost and replaced; the messages it
+ * held go to the workers again. The hand-off it was working on (its oldest: a worker takes them
+ * in order) is to blame: its messages are handed over one at a time from then on, and a message
+ * lost with a worker while alone in its hand-off `maxLosses` times is given up as
+ * ADMISSION_WORKER_LOST (dead-lettered and acknowledged by the pipeline). Messages under
+ * suspicion never run on the main thread, where a loop would stop everything.
  */
 import { Worker } from 'node:worker_threads'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import { indexRegistry } from '../../../core/identity/registry.ts'
 import type { DecodeLimits } from '../../../core/telemetry/decode.ts'
-import type { Decoded } from '../../../core/telemetry/reasons.ts'
-import { admitAndVerify, type Verified } from '../domain/admit.ts'
+import { type Admitted, admitSafely } from '../domain/admit.ts'
 import type { AdmitPoolHealth } from '../ports.ts'
 
 export interface AdmitWorkerData {
@@ -64,11 +72,11 @@ export const ADMIT_WORKER_READY = 'ready'
 
 export interface AdmitResponse {
   readonly id: number
-  readonly results: readonly Decoded<Verified>[]
+  readonly results: readonly Admitted[]
 }
 
 export interface AdmitPool {
-  admit(topic: string, payload: Uint8Array): Promise<Decoded<Verified>>
+  admit(topic: string, payload: Uint8Array): Promise<Admitted>
   health(nowMs: number): AdmitPoolHealth
   close(): Promise<void>
 }
@@ -76,10 +84,11 @@ export interface AdmitPool {
 interface Job {
   readonly topic: string
   readonly payload: Uint8Array
-  readonly resolve: (result: Decoded<Verified>) => void
-  readonly reject: (error: unknown) => void
-  /** Hand-offs of this job lost with a crashed worker. */
-  crashes: number
+  readonly resolve: (result: Admitted) => void
+  /** Workers lost while this job was alone in the hand-off they worked on. */
+  losses: number
+  /** Lost with a worker beside other jobs: handed over alone from now on, to find the culprit. */
+  suspect: boolean
 }
 
 interface PoolWorker {
@@ -87,6 +96,10 @@ interface PoolWorker {
   /** The worker said it is ready (registry indexed): it counts as running. */
   ready: boolean
   outstanding: number
+  /** Since when it works on its oldest unanswered hand-off (undefined when it holds none or is not ready). */
+  busySinceMs: number | undefined
+  /** Gives the worker up (crashed, exited, or terminated for not answering). */
+  lose: ((why: string) => void) | undefined
 }
 
 interface HandOff {
@@ -98,6 +111,8 @@ interface HandOff {
 /** A crashed worker's replacement waits this long, doubling up to the maximum, while they keep crashing. */
 const RESPAWN_INITIAL_DELAY_MS = 100
 const RESPAWN_MAX_DELAY_MS = 5_000
+export const DEFAULT_ADMISSION_TIMEOUT_MS = 10_000
+export const DEFAULT_ADMISSION_MAX_LOSSES = 2
 
 export function createAdmitPool(options: {
   readonly workers: number
@@ -106,20 +121,26 @@ export function createAdmitPool(options: {
   /** The worker's entry module (tests: a worker that fails on purpose). */
   readonly workerUrl?: URL
   /**
-   * A worker that has not answered a hand-off for this long gets no more (a loop, say: what it
-   * holds waits with it, /healthz says so and a supervisor restarts ingest).
+   * A worker busy on one hand-off for this long gets no more (a thread starved of CPU, say:
+   * /healthz says so). Only matters when it is shorter than `timeoutMs`.
    */
   readonly stuckMs?: number
+  /** A worker that has not answered the hand-off it works on for this long is terminated (a loop). */
+  readonly timeoutMs?: number
+  /** Losses alone in a hand-off after which a message is given up (ADMISSION_WORKER_LOST). */
+  readonly maxLosses?: number
 }): AdmitPool {
   if (options.workers === 0) {
     const registry = indexRegistry(options.registry)
     return {
-      admit: async (topic, payload) => admitAndVerify(topic, payload, registry, options.limits),
+      admit: async (topic, payload) => admitSafely(topic, payload, registry, options.limits),
       health: () => ({ workers: 0, running: 0, crashes: 0, lastCrash: undefined, oldestHandOffAgeMs: 0 }),
       close: async () => {},
     }
   }
   const workerUrl = options.workerUrl ?? new URL('./admit-worker-entry.mjs', import.meta.url)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS
+  const maxLosses = options.maxLosses ?? DEFAULT_ADMISSION_MAX_LOSSES
   let queue: Job[] = []
   let flushScheduled = false
   let nextId = 0
@@ -130,17 +151,15 @@ export function createAdmitPool(options: {
   const inFlight = new Map<number, HandOff>()
   const workerData: AdmitWorkerData = { registry: options.registry, limits: options.limits }
   let inlineRegistry: ReturnType<typeof indexRegistry> | undefined
-  /**
-   * Admission on this thread: for a job that was with a crashed worker twice (it may be what
-   * crashes them; if it throws here too, the message stays unacknowledged with the broker).
-   */
+  /** Admission on this thread, while every worker is being replaced (never for a suspect). */
   const admitHere = (job: Job) => {
-    try {
-      inlineRegistry ??= indexRegistry(options.registry)
-      job.resolve(admitAndVerify(job.topic, job.payload, inlineRegistry, options.limits))
-    } catch (error) {
-      job.reject(error)
-    }
+    inlineRegistry ??= indexRegistry(options.registry)
+    job.resolve(admitSafely(job.topic, job.payload, inlineRegistry, options.limits))
+  }
+  const alone = (job: Job) => job.suspect || job.losses > 0
+  const oldestOf = (slot: PoolWorker): HandOff | undefined => {
+    for (const handOff of inFlight.values()) if (handOff.owner === slot) return handOff
+    return undefined
   }
 
   const schedule = () => {
@@ -155,8 +174,11 @@ export function createAdmitPool(options: {
     slot.worker = worker
     let failed = false
     worker.on('message', (message: AdmitResponse | typeof ADMIT_WORKER_READY) => {
+      if (failed) return
       if (message === ADMIT_WORKER_READY) {
         slot.ready = true
+        // The clock of its first hand-off starts now: loading the worker is no answer owed.
+        if (oldestOf(slot)) slot.busySinceMs = Date.now()
         return
       }
       const { id, results } = message
@@ -164,27 +186,40 @@ export function createAdmitPool(options: {
       if (!handOff) return
       inFlight.delete(id)
       slot.outstanding -= handOff.jobs.length
+      slot.busySinceMs = oldestOf(slot) ? Date.now() : undefined
       respawnDelayMs = RESPAWN_INITIAL_DELAY_MS
-      for (const [i, job] of handOff.jobs.entries()) job.resolve(results[i] as Decoded<Verified>)
+      for (const [i, job] of handOff.jobs.entries()) job.resolve(results[i] as Admitted)
     })
-    const lost = (why: string) => {
+    const lose = (why: string) => {
       if (failed || closing) return
       failed = true
       crashes += 1
       lastCrash = why
+      // A worker that never said it was ready died of itself (its start), not of a message.
+      const culprit = slot.ready ? oldestOf(slot) : undefined
       slot.worker = undefined
       slot.ready = false
       slot.outstanding = 0
+      slot.busySinceMs = undefined
+      slot.lose = undefined
       process.emitWarning(`ingest admission worker failed: ${why}`)
-      // A crashed worker must not strand its messages: they go to the other workers (or its
-      // replacement) again; one that was with a crashed worker before is admitted here.
+      // The lost worker's messages go to the other workers (or its replacement) again.
       for (const [id, handOff] of inFlight) {
         if (handOff.owner !== slot) continue
         inFlight.delete(id)
         for (const job of handOff.jobs) {
-          job.crashes += 1
-          if (job.crashes > 1) admitHere(job)
-          else queue.push(job)
+          if (handOff === culprit && handOff.jobs.length === 1) job.losses += 1
+          else if (handOff === culprit) job.suspect = true
+          if (job.losses >= maxLosses) {
+            job.resolve({
+              ok: false,
+              reason: 'ADMISSION_WORKER_LOST',
+              detail: `${job.losses} admission workers lost on this message alone; the last: ${why}`.slice(
+                0,
+                400,
+              ),
+            })
+          } else queue.push(job)
         }
       }
       if (queue.length > 0) schedule()
@@ -196,60 +231,93 @@ export function createAdmitPool(options: {
         if (queue.length > 0) schedule()
       }, delay).unref()
     }
-    worker.on('error', (error) => lost(error.message))
-    worker.on('exit', (code) => lost(`exited with code ${code}`))
+    slot.lose = lose
+    worker.on('error', (error) => lose(error.message))
+    worker.on('exit', (code) => lose(`exited with code ${code}`))
     worker.unref()
   }
 
   const pool: PoolWorker[] = Array.from({ length: options.workers }, () => {
-    const slot: PoolWorker = { worker: undefined, ready: false, outstanding: 0 }
+    const slot: PoolWorker = {
+      worker: undefined,
+      ready: false,
+      outstanding: 0,
+      busySinceMs: undefined,
+      lose: undefined,
+    }
     spawn(slot)
     return slot
   })
+
+  /** Terminates the workers that have not answered their current hand-off within the timeout. */
+  const terminateHung = (nowMs: number) => {
+    for (const slot of pool) {
+      const { worker, busySinceMs } = slot
+      if (!worker || busySinceMs === undefined || nowMs - busySinceMs < timeoutMs) continue
+      slot.lose?.(
+        `no answer to a hand-off in ${nowMs - busySinceMs} ms (timeout ${timeoutMs} ms): terminated`,
+      )
+      void worker.terminate()
+    }
+  }
+  const watchdog = Number.isFinite(timeoutMs)
+    ? setInterval(() => terminateHung(Date.now()), Math.max(20, Math.min(1_000, timeoutMs / 4)))
+    : undefined
+  watchdog?.unref()
+
+  const post = (owner: PoolWorker, slice: Job[], sentAtMs: number) => {
+    const id = nextId++
+    if (owner.ready && !oldestOf(owner)) owner.busySinceMs = sentAtMs
+    inFlight.set(id, { jobs: slice, owner, sentAtMs })
+    owner.outstanding += slice.length
+    const packed = packPayloads(slice.map((j) => j.payload))
+    const request: AdmitRequest = { id, topics: slice.map((j) => j.topic), ...packed }
+    owner.worker?.postMessage(request, [packed.payloads])
+  }
 
   function flush() {
     flushScheduled = false
     const jobs = queue
     queue = []
-    const stuckBeforeMs = Date.now() - (options.stuckMs ?? Number.POSITIVE_INFINITY)
-    const stuck = new Set<PoolWorker>()
-    for (const handOff of inFlight.values()) if (handOff.sentAtMs < stuckBeforeMs) stuck.add(handOff.owner)
-    const alive = pool.filter((p) => p.worker !== undefined && !stuck.has(p))
-    if (alive.length === 0 && stuck.size > 0) {
-      // Every worker is stuck: the jobs wait (in a loop on this thread they would stop ingest).
-      queue = jobs
-      setTimeout(schedule, 100).unref()
-      return
-    }
+    const nowMs = Date.now()
+    terminateHung(nowMs)
+    const stuckBeforeMs = nowMs - (options.stuckMs ?? Number.POSITIVE_INFINITY)
+    const isStuck = (p: PoolWorker) => p.busySinceMs !== undefined && p.busySinceMs < stuckBeforeMs
+    const alive = pool.filter((p) => p.worker !== undefined && !isStuck(p))
+    const suspects = jobs.filter(alone)
+    const plain = jobs.filter((j) => !alone(j))
     if (alive.length === 0) {
-      // Every worker is being replaced (they keep crashing): admission goes on here, slower.
-      for (const job of jobs) admitHere(job)
+      if (pool.some((p) => p.worker !== undefined)) {
+        // Every worker is stuck: the jobs wait (in a loop on this thread they would stop ingest).
+        queue = jobs
+        setTimeout(schedule, 100).unref()
+        return
+      }
+      // Every worker is being replaced (they keep crashing): admission goes on here, slower;
+      // suspects wait for a worker (the replacement's start schedules them).
+      for (const job of plain) admitHere(job)
+      queue = suspects
       return
     }
-    const share = Math.ceil(jobs.length / alive.length)
     const byLoad = alive.sort((a, b) => a.outstanding - b.outstanding)
-    const sentAtMs = Date.now()
-    for (let i = 0, w = 0; i < jobs.length; i += share, w++) {
-      const owner = byLoad[w % byLoad.length] as PoolWorker
-      const slice = jobs.slice(i, i + share)
-      const id = nextId++
-      inFlight.set(id, { jobs: slice, owner, sentAtMs })
-      owner.outstanding += slice.length
-      const packed = packPayloads(slice.map((j) => j.payload))
-      const request: AdmitRequest = { id, topics: slice.map((j) => j.topic), ...packed }
-      owner.worker?.postMessage(request, [packed.payloads])
-    }
+    let w = 0
+    // A suspect alone in its hand-off: a worker lost on it is lost on it alone.
+    for (const job of suspects) post(byLoad[w++ % byLoad.length] as PoolWorker, [job], nowMs)
+    if (plain.length === 0) return
+    const share = Math.ceil(plain.length / alive.length)
+    for (let i = 0; i < plain.length; i += share)
+      post(byLoad[w++ % byLoad.length] as PoolWorker, plain.slice(i, i + share), nowMs)
   }
 
   return {
     admit: (topic, payload) =>
-      new Promise((resolve, reject) => {
-        queue.push({ topic, payload, resolve, reject, crashes: 0 })
+      new Promise((resolve) => {
+        queue.push({ topic, payload, resolve, losses: 0, suspect: false })
         schedule()
       }),
     health(nowMs) {
       let oldest = nowMs
-      for (const handOff of inFlight.values()) oldest = Math.min(oldest, handOff.sentAtMs)
+      for (const slot of pool) if (slot.busySinceMs !== undefined) oldest = Math.min(oldest, slot.busySinceMs)
       return {
         workers: pool.length,
         running: pool.filter((p) => p.ready).length,
@@ -260,6 +328,7 @@ export function createAdmitPool(options: {
     },
     async close() {
       closing = true
+      if (watchdog) clearInterval(watchdog)
       await Promise.all(pool.map((p) => p.worker?.terminate()))
     },
   }

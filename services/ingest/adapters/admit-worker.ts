@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { indexRegistry } from '../../../core/identity/registry.ts'
-import { admitAndVerify } from '../domain/admit.ts'
+import { admitSafely } from '../domain/admit.ts'
 import {
   ADMIT_WORKER_READY,
   type AdmitRequest,
@@ -20,7 +20,7 @@ const registry = indexRegistry(records)
 parentPort?.on('message', (request: AdmitRequest) => {
   const payloads = unpackPayloads(request)
   const results = request.topics.map((topic, i) =>
-    admitAndVerify(topic, payloads[i] as Uint8Array, registry, limits),
+    admitSafely(topic, payloads[i] as Uint8Array, registry, limits),
   )
   const { id } = request
   parentPort?.postMessage({ id, results } satisfies AdmitResponse)

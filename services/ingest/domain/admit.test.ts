@@ -10,7 +10,7 @@ import { encodeV1, encodeV2, signV1Message, signV2Body, verifyMessage } from '..
 import { signedBytesOf, TELEMETRY_V2_SIGNING_DOMAIN, V2_BODY_OFFSET } from '../../../core/telemetry/signed.ts'
 import { telemetryTopic } from '../../../core/telemetry/topic.ts'
 import type { PvInverter, Reading } from '../../../core/telemetry/types.ts'
-import { admitAndVerify } from './admit.ts'
+import { admitAndVerify, admitSafely } from './admit.ts'
 
 const pvKey = keyPairFromSeed(deriveDeviceSeed('test', 'pv-1'))
 const otherKey = keyPairFromSeed(deriveDeviceSeed('test', 'someone-else'))
@@ -347,5 +347,44 @@ describe('admit v1 (migration window)', () => {
       DEFAULT_DECODE_LIMITS,
     )
     expect(absent.ok ? '' : absent.detail).toMatch(/registerWh is missing/)
+  })
+})
+
+describe('pathological input', () => {
+  // JSON.parse reads deep nesting iteratively; JSON.stringify recursed on it into a RangeError
+  // that escaped admission and crashed its worker, on every message it was handed.
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`
+  it('rejects 100,000 nested brackets where a detail shows the value, and does not throw', () => {
+    const version = admitAndVerify(
+      topic,
+      Buffer.from(`{"v":${deep(100_000)}}`),
+      registry,
+      DEFAULT_DECODE_LIMITS,
+    )
+    expect(version).toMatchObject({
+      ok: false,
+      reason: 'UNSUPPORTED_VERSION',
+      detail: 'v is an array of 1, expected 2 or 1',
+    })
+    const type = Buffer.from(
+      `{"v":1,"deviceId":"pv-1","sig":"${sig}","readings":[{"type":${deep(100_000)}}]}`,
+    )
+    expect(admitAndVerify(topic, type, registry, DEFAULT_DECODE_LIMITS)).toMatchObject({
+      ok: false,
+      reason: 'UNKNOWN_READING_TYPE',
+    })
+  })
+  it('admitSafely turns an exception of admission into the message’s ADMISSION_ERROR', () => {
+    const broken = {
+      get() {
+        throw new RangeError('Maximum call stack size exceeded')
+      },
+    } as unknown as typeof registry
+    expect(admitSafely(topic, v2([reading(1)]), broken, DEFAULT_DECODE_LIMITS)).toEqual({
+      ok: false,
+      reason: 'ADMISSION_ERROR',
+      detail: 'RangeError: Maximum call stack size exceeded',
+    })
+    expect(admitSafely(topic, v2([reading(1)]), registry, DEFAULT_DECODE_LIMITS).ok).toBe(true)
   })
 })

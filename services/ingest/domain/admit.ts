@@ -22,6 +22,7 @@ import { type Decoded, type Rejection, reject } from '../../../core/telemetry/re
 import { signedBytesFor, signedBytesOf } from '../../../core/telemetry/signed.ts'
 import { type ParsedTopic, parseTelemetryTopic } from '../../../core/telemetry/topic.ts'
 import { assetClassOfReadingType, type Reading } from '../../../core/telemetry/types.ts'
+import type { AdmissionFailure } from '../ports.ts'
 
 /** What ingest needs to know of an accepted message to produce it. */
 export interface Verified {
@@ -126,4 +127,26 @@ export function admitAndVerify(
   return isV2Payload(payload)
     ? admitV2(parsedTopic, payload, registry, limits)
     : admitV1(parsedTopic, payload, registry, limits)
+}
+
+/** What admission gives for a message: the decision, or admission's own failure on it. */
+export type Admitted = Decoded<Verified> | AdmissionFailure
+
+/**
+ * `admitAndVerify` that never throws: an exception (a bug a message's bytes expose) becomes the
+ * message's ADMISSION_ERROR, so one message cannot take the worker, and every message handed
+ * over with it, down (services/ingest/adapters/admit-pool.ts bounds what still crashes or hangs).
+ */
+export function admitSafely(
+  topic: string,
+  payload: Uint8Array,
+  registry: DeviceRegistry,
+  limits: DecodeLimits,
+): Admitted {
+  try {
+    return admitAndVerify(topic, payload, registry, limits)
+  } catch (error) {
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    return { ok: false, reason: 'ADMISSION_ERROR', detail: why.slice(0, 400) }
+  }
 }
