@@ -42,12 +42,46 @@ Options:
   --run-dir DIR   run folder of the stack (default .run/default)
   -h, --help      this text
 
-Logs: <run-dir>/logs/{ingest,aggregator,api,simulator}.log; metrics: printed at start.`
+Logs: <run-dir>/logs/<service>.log (ingest, aggregator, api, simulator, oracle-*, distributor);
+metrics and health URLs: printed at start. The fleet starts once ingest and the aggregator are healthy.`
 
 const GENESIS = '2026-06-01T00:00:00+08:00'
 
 async function portOr(preferred: number): Promise<number> {
   return (await isPortFree(preferred)) ? preferred : ephemeralPort()
+}
+
+const HEALTH_WAIT_MS = 300_000
+
+/** Waits for a started service's /healthz to answer 200, with progress; fails if it exits. */
+async function untilHealthy(
+  children: readonly { name: string; child: ChildProcess }[],
+  name: string,
+  port: number,
+): Promise<void> {
+  const child = children.find((c) => c.name === name)?.child
+  const started = Date.now()
+  let reported = started
+  let last = 'no answer yet'
+  for (;;) {
+    if (child && child.exitCode !== null)
+      throw new Error(`${name} exited (${child.exitCode}) before it was healthy`)
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) })
+      if (res.status === 200) return
+      last = `${res.status} ${(await res.text()).slice(0, 300)}`
+    } catch (e) {
+      last = (e as Error).message
+    }
+    const now = Date.now()
+    if (now - started > HEALTH_WAIT_MS)
+      throw new Error(`${name} not healthy after ${HEALTH_WAIT_MS / 1000} s (/healthz: ${last}); see its log`)
+    if (now - reported >= 10_000) {
+      reported = now
+      console.log(`[start] waiting for ${name} (${Math.round((now - started) / 1000)} s; /healthz: ${last})`)
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
 }
 
 async function dropOldDemoDatabases(url: string): Promise<void> {
@@ -238,7 +272,18 @@ async function main(): Promise<void> {
     GRIDROOT_ORACLE_SUBMITTER_KEY: devKey(SUBMITTER_ACCOUNT),
     GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[3]),
   })
-  await new Promise((r) => setTimeout(r, 3000))
+  // The fleet starts only once ingest takes its messages (subscribed, Kafka connected): MQTT
+  // keeps nothing for a share group nobody has joined yet, so a fleet started ahead of ingest
+  // loses its first readings (on a busy machine ingest needs tens of seconds to start).
+  try {
+    await untilHealthy(children, 'ingest', ingestPort)
+    await untilHealthy(children, 'aggregator', aggregatorPort)
+  } catch (error) {
+    stopping = true
+    for (const { child } of children) child.kill('SIGTERM')
+    if (stack.startedHere) await stack.stop()
+    throw error
+  }
   // The pools' chain clocks: device genesis is this second on anvil's wall clock, and device
   // time runs `speed` times faster. Set on-chain first, then the simulation starts at that second.
   const simulationStartS = Math.floor(Date.now() / 1000) + 5
