@@ -338,7 +338,12 @@ describe('holder view (real Chromium, real chain, API and distributor processes)
   it("refuses an unverified holder's claim with NOT_VERIFIED and pays nothing", async () => {
     const { page, failures } = await openHolderView()
     await connectAs(page, b)
-    expect(await units(page, 'claimable')).toBe(B_UNITS.toString())
+    // What it is owed is shown, and why it cannot claim it now: claimable is what a claim pays.
+    expect(await units(page, 'blocked')).toBe(B_UNITS.toString())
+    expect(await page.getAttribute(`.pool[data-pool="${POOL}"] .blocked [data-code]`, 'data-code')).toBe(
+      'NOT_VERIFIED',
+    )
+    expect(await units(page, 'claimable')).toBe('0')
     await page.click(`.pool[data-pool="${POOL}"] button.claim`)
     expect(await messageCode(page)).toBe('NOT_VERIFIED')
     expect(await page.textContent(`.pool[data-pool="${POOL}"] .message`)).toContain('not verified')
