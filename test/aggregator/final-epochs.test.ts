@@ -191,7 +191,7 @@ describe('final epochs (real Mosquitto, Kafka, InfluxDB)', () => {
     await sleep(17_000)
     expect(await aggregator.metric('gridroot_aggregator_held_records')).toBeGreaterThan(0)
     h.setAggregatorRegistry((devices) => [...devices])
-    await waitForTotals(h, 90_000)
+    await waitForTotals(h, 240_000)
     await waitForClosed(h, 8, 60_000)
     // Nothing lost: the new device's readings are all there, in epochs that closed while it was
     // held as adjustments; every other device matches the ledger epoch by epoch.
@@ -220,7 +220,7 @@ describe('final epochs (real Mosquitto, Kafka, InfluxDB)', () => {
     ).toBe(dlq.records.length)
     expect(await aggregator.metric('gridroot_aggregator_held_records')).toBe(0)
     expect((await fetch(`http://127.0.0.1:${aggregator.metricsPort}/healthz`)).status).toBe(200)
-  }, 240_000)
+  }, 420_000)
 
   it('a fresh consumer group rebuilds from the whole topic without changing or re-announcing a closed epoch', async () => {
     const h = await createHarness({
@@ -239,7 +239,7 @@ describe('final epochs (real Mosquitto, Kafka, InfluxDB)', () => {
     await h.startIngest()
     const first = await h.startAggregator()
     await h.publish({ pauseMs: 5 })
-    await waitForTotals(h, 90_000)
+    await waitForTotals(h, 240_000)
     await waitForClosed(h, 8, 60_000)
     await epochs.waitForEpoch(8, 30_000)
     const before = await closedEpochTotals(h.influx)
@@ -271,5 +271,5 @@ describe('final epochs (real Mosquitto, Kafka, InfluxDB)', () => {
       for (const [d, t] of await epochTotalsNow(h.influx, grid, e)) rawAfter.set(`${d}/${e}`, t)
     expect(printable(rawAfter)).toEqual(printable(rawBefore))
     await expectAnnouncedOnce(epochs, after.closedThrough, after.totals)
-  }, 240_000)
+  }, 420_000)
 })
