@@ -39,6 +39,12 @@ const AggregatorEnvSchema = z
     GRIDROOT_AGG_MAX_PENDING_WALL: envDurationMs.default(30_000),
     /** How often the epoch closer looks at the watermarks (and quiet partitions are swept). */
     GRIDROOT_AGG_CLOSE_CHECK: envDurationMs.default(1_000),
+    /**
+     * Whether this group's partition-0 owner closes and announces epochs. A rebuild group run
+     * beside the live one sets it false until it replaces it: closers of two groups fence each
+     * other on the one transactional id, so the announcements would come from either in turn.
+     */
+    GRIDROOT_AGG_CLOSE_EPOCHS: envBoolean.default(true),
     GRIDROOT_AGG_MAX_CLOCK_SKEW: envDurationMs.default(0),
     GRIDROOT_AGG_CLOCK_STEP_TOLERANCE: envDurationMs.default(DEFAULT_ANOMALY_RULES.clockStepToleranceMs),
     GRIDROOT_AGG_MAX_CLOCK_AHEAD: envDurationMs.default(DEFAULT_ANOMALY_RULES.maxClockAheadMs),
@@ -88,6 +94,7 @@ const AggregatorEnvSchema = z
     reorderWindowMs: c.GRIDROOT_AGG_REORDER_WINDOW,
     maxPendingWallMs: c.GRIDROOT_AGG_MAX_PENDING_WALL,
     closeCheckMs: c.GRIDROOT_AGG_CLOSE_CHECK,
+    closeEpochs: c.GRIDROOT_AGG_CLOSE_EPOCHS,
     anomalyRules: {
       ...DEFAULT_ANOMALY_RULES,
       maxClockSkewMs: c.GRIDROOT_AGG_MAX_CLOCK_SKEW,

@@ -47,8 +47,11 @@ export interface AggregatorStore {
   ): Promise<RollupPoint[]>
   /** Per device and pool: an epoch's intervals plus the adjustments booked into it. */
   epochTotals(grid: TimeGrid, epoch: number): Promise<DeviceEpochTotals[]>
-  /** True when a trivial write is accepted (for /healthz and start-up). */
-  ping(): Promise<boolean>
+  /**
+   * Whether InfluxDB answers /ping: undefined when it does, else what went wrong as an operator
+   * reads it (a refused connection is not a frozen server; for /healthz and start-up).
+   */
+  ping(): Promise<string | undefined>
   close(): Promise<void>
 }
 

@@ -496,7 +496,8 @@ export async function startAggregatorService(
     pinging = true
     storeHealth
       .track('influx ping', async () => {
-        if (!(await store.ping())) throw new Error('influxdb did not answer /ping within 3 s')
+        const problem = await store.ping()
+        if (problem !== undefined) throw new Error(problem)
       })
       .catch(() => undefined)
       .finally(() => {
@@ -549,9 +550,9 @@ export async function startAggregatorService(
     owned = event.payload.memberAssignment[topic] ?? []
     lastRecordWallMs.clear()
     for (const p of owned) lastRecordWallMs.set(p, Date.now())
-    closer.setActive(owned.includes(0))
+    closer.setActive(config.closeEpochs && owned.includes(0))
     logger.info(
-      { assignment: owned, closer: owned.includes(0) },
+      { assignment: owned, closer: config.closeEpochs && owned.includes(0) },
       'joined consumer group; state will be reloaded',
     )
   })

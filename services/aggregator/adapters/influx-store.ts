@@ -138,9 +138,9 @@ export function createInfluxStore(
       try {
         const response = await fetch(new URL('/ping', endpoint.url), { signal: AbortSignal.timeout(3_000) })
         await response.arrayBuffer()
-        return response.ok
-      } catch {
-        return false
+        return response.ok ? undefined : `influxdb answered /ping with HTTP ${response.status}`
+      } catch (error) {
+        return pingFailure(error, endpoint.url)
       }
     },
 
@@ -263,4 +263,14 @@ export function createInfluxStore(
 
     async close() {},
   }
+}
+
+/** An operator's reading of a failed /ping: timed out (frozen, overloaded) or why it was refused. */
+function pingFailure(error: unknown, url: string): string {
+  const name = error instanceof Error ? error.name : ''
+  if (name === 'TimeoutError' || name === 'AbortError') return 'influxdb did not answer /ping within 3 s'
+  const cause =
+    error instanceof Error ? (error.cause as { code?: string; message?: string } | undefined) : undefined
+  const why = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error))
+  return `influxdb at ${url} cannot be reached (${why})`
 }
