@@ -18,6 +18,8 @@ export interface IngestMetrics {
   readonly mqttConnectionsUp: Gauge
   readonly mqttReconnects: Counter
   readonly mqttRedeliveriesJoined: Counter
+  readonly staleSessionsDrained: Counter
+  readonly staleSessionMessages: Counter
   readonly healthy: Gauge
   readonly admissionWorkersRunning: Gauge
   readonly admissionWorkerCrashes: Gauge
@@ -108,6 +110,16 @@ export function createIngestMetrics(): IngestMetrics {
     mqttRedeliveriesJoined: new Counter({
       name: 'gridroot_ingest_mqtt_redeliveries_joined_total',
       help: 'Redelivered messages (after a reconnect) joined to the still-running handling of their first delivery instead of handled twice',
+      registers: [registry],
+    }),
+    staleSessionsDrained: new Counter({
+      name: 'gridroot_ingest_stale_sessions_drained_total',
+      help: 'Persistent MQTT sessions of this instance beyond the configured connections (or of the old client-id form, or retired) drained and ended at start',
+      registers: [registry],
+    }),
+    staleSessionMessages: new Counter({
+      name: 'gridroot_ingest_stale_session_messages_total',
+      help: 'Messages taken from stale sessions at start (through the normal pipeline, to Kafka once)',
       registers: [registry],
     }),
     healthy: new Gauge({

@@ -23,6 +23,7 @@ import { startKafkaProbe } from './adapters/kafka-probe.ts'
 import { BATCH_OVERHEAD_BYTES, type KafkaSinkError, startKafkaSink } from './adapters/kafka-sink.ts'
 import { startMqttSource } from './adapters/mqtt-source.ts'
 import type { IngestConfig } from './config.ts'
+import { legacyClientIdPrefix, sessionClientIdPrefix } from './domain/session-ids.ts'
 import { ingestHealth } from './health.ts'
 import { createIngestMetrics, type IngestMetrics } from './metrics.ts'
 import { createPipeline } from './pipeline.ts'
@@ -39,6 +40,11 @@ export interface IngestServiceOptions {
   readonly onFatal?: (error: KafkaSinkError) => void
   /** The admission worker's entry module (tests: a worker that fails on purpose). */
   readonly admitWorkerUrl?: URL
+  /**
+   * `npm run ingest -- --retire`: open no connection, drain and end every session of this
+   * instance and group (their messages reach Kafka), then the caller stops the service.
+   */
+  readonly retire?: boolean
 }
 
 /** Room a record needs beyond its value: key (device id), headers, framing. DLQ headers carry up to 500-character detail and topic. */
@@ -158,13 +164,20 @@ export async function startIngestService(
     metrics,
     logger,
   })
+  const idPrefix = sessionClientIdPrefix(config.instanceId, config.sharedGroup)
+  // Retiring: no connection of its own; every session of this instance and group is stale.
+  const connections = serviceOptions.retire ? 0 : config.mqttConnections
   const source = await startMqttSource(
     config.endpoints.mqtt,
     {
-      connections: config.mqttConnections,
+      connections,
       sharedGroup: config.sharedGroup,
       topicFilter: TELEMETRY_TOPIC_FILTER,
-      clientIdPrefix: config.instanceId,
+      clientIdPrefix: idPrefix,
+      staleSessions: [
+        { prefix: idPrefix, from: connections },
+        { prefix: legacyClientIdPrefix(config.instanceId), from: 0 },
+      ],
       sessionExpirySec: config.sessionExpirySec,
       keepaliveSec: config.mqttKeepaliveSec,
     },
@@ -174,6 +187,10 @@ export async function startIngestService(
       onConnectionsChanged: (up) => metrics.mqttConnectionsUp.set(up),
       onReconnect: () => metrics.mqttReconnects.inc(),
       onRedeliveryJoined: () => metrics.mqttRedeliveriesJoined.inc(),
+      onStaleSessionDrained: ({ messages }) => {
+        metrics.staleSessionsDrained.inc()
+        metrics.staleSessionMessages.inc(messages)
+      },
     },
   )
   const health = () => {

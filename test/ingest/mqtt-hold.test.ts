@@ -82,6 +82,7 @@ describe('a held QoS 1 message and the MQTT keepalive (real Mosquitto)', () => {
         topicFilter: topic,
         clientIdPrefix: prefix,
         sessionExpirySec: 60,
+        staleSessions: [],
         keepaliveSec: 1,
       },
       async () => {

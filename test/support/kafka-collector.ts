@@ -19,6 +19,11 @@ export interface KafkaCollector {
     timeoutMs: number,
     what: string,
   ): Promise<void>
+  /**
+   * Waits until the collector has read every topic up to the end offsets Kafka reports now: once
+   * the producer has stopped, nothing more will come (an exact count without a sleep).
+   */
+  caughtUp(timeoutMs: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -49,11 +54,16 @@ export async function startKafkaCollector(
   await consumer.subscribe({ topics: [...topics], fromBeginning: true })
   const records: CollectedRecord[] = []
   const seen = new Set<string>()
+  /** Next offset to read, by topic/partition. */
+  const next = new Map<string, bigint>()
   await consumer.run({
     eachMessage: async ({ topic, partition, message }) => {
       const at = `${topic}/${partition}/${message.offset}`
       if (seen.has(at)) return
       seen.add(at)
+      const p = `${topic}/${partition}`
+      const following = BigInt(message.offset) + 1n
+      if ((next.get(p) ?? 0n) < following) next.set(p, following)
       const record = {
         topic,
         key: message.key?.toString() ?? '',
@@ -71,6 +81,25 @@ export async function startKafkaCollector(
       while (!predicate(records)) {
         if (Date.now() > deadline)
           throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${records.length} records)`)
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    },
+    async caughtUp(timeoutMs) {
+      const admin = kafka.admin()
+      await admin.connect()
+      const ends: [string, bigint][] = []
+      // A partition with nothing left to read (empty, or all of it deleted) is caught up already.
+      try {
+        for (const topic of topics)
+          for (const o of await admin.fetchTopicOffsets(topic))
+            if (BigInt(o.high) > BigInt(o.low)) ends.push([`${topic}/${o.partition}`, BigInt(o.high)])
+      } finally {
+        await admin.disconnect()
+      }
+      const deadline = Date.now() + timeoutMs
+      while (ends.some(([p, high]) => (next.get(p) ?? 0n) < high)) {
+        if (Date.now() > deadline)
+          throw new Error(`timed out after ${timeoutMs} ms catching up with ${topics.join(', ')}`)
         await new Promise((r) => setTimeout(r, 200))
       }
     },

@@ -23,10 +23,12 @@ export async function startServiceProcess(
   entry: string,
   env: Record<string, string>,
   metricsPortVariable: string,
+  /** Command-line arguments after the entry (`--retire`). */
+  extraArgs: readonly string[] = [],
 ): Promise<ServiceProcess> {
   const metricsPort = await ephemeralPort()
   const { command, args } = nodeTsArgs(join(ROOT, entry))
-  const child = spawn(command, args, {
+  const child = spawn(command, [...args, ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, GRIDROOT_LOG_LEVEL: 'info', ...env, [metricsPortVariable]: String(metricsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,13 +29,21 @@ import { createMqttClient } from '../../../runtime/clients/mqtt.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { Logger } from '../../../runtime/log.ts'
 import { retry } from '../../../runtime/retry.ts'
+import { sessionClientId } from '../domain/session-ids.ts'
 import type { MessageHandler, MessageSource } from '../ports.ts'
+import { type DrainedSession, drainStaleSessions } from './mqtt-session-drain.ts'
 
 export interface MqttSourceOptions {
   readonly connections: number
   readonly sharedGroup: string
   readonly topicFilter: string
+  /** Connection n is `<clientIdPrefix>-n` (domain/session-ids.ts). */
   readonly clientIdPrefix: string
+  /**
+   * Sessions to drain and end once the connections are subscribed (adapters/mqtt-session-drain.ts):
+   * this prefix from `connections` on (a scale-down), and the pre-group-id form from 0.
+   */
+  readonly staleSessions: readonly { readonly prefix: string; readonly from: number }[]
   /** How long the broker keeps a disconnected connection's session (and its queued messages). */
   readonly sessionExpirySec: number
   readonly keepaliveSec: number
@@ -45,6 +53,7 @@ export interface MqttSourceEvents {
   onConnectionsChanged?(up: number): void
   onReconnect?(): void
   onRedeliveryJoined?(): void
+  onStaleSessionDrained?(session: DrainedSession): void
 }
 
 export interface MqttSource extends MessageSource {
@@ -98,7 +107,7 @@ export async function startMqttSource(
   const subscription = `$share/${options.sharedGroup}/${options.topicFilter}`
 
   const open = async (i: number): Promise<Connection> => {
-    const clientId = `${options.clientIdPrefix}-${i}`
+    const clientId = sessionClientId(options.clientIdPrefix, i)
     const conn: Connection = {
       clientId,
       epoch: 0,
@@ -279,7 +288,32 @@ export async function startMqttSource(
     )
 
   const connections = await Promise.all(Array.from({ length: options.connections }, (_, i) => open(i)))
-  logger.info({ subscription, connections: connections.length }, 'subscribed')
+  logger.info(
+    { subscription, connections: connections.length, clientIdPrefix: options.clientIdPrefix },
+    'subscribed',
+  )
+  // After the subscriptions above: what a stale session no longer gets goes to these, and a
+  // drained message is the group's only copy (the same group), so it reaches Kafka once.
+  const stale = await drainStaleSessions(
+    endpoint,
+    options.staleSessions.map((r) => ({ ...r, subscription })),
+    {
+      sessionExpirySec: options.sessionExpirySec,
+      keepaliveSec: options.keepaliveSec,
+      deadlineMs: CONNECT_DEADLINE_MS,
+    },
+    handler,
+    logger,
+  )
+  for (const session of stale) events.onStaleSessionDrained?.(session)
+  logger.info(
+    {
+      sessions: stale.length,
+      messages: stale.reduce((n, d) => n + d.messages, 0),
+      drained: stale.map((d) => `${d.clientId}:${d.messages}`),
+    },
+    'stale sessions drained and ended',
+  )
 
   return {
     get inFlight() {
