@@ -45,8 +45,8 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
 }
 
 /** 2000-01-01 and 2100-01-01: device times outside are a broken clock, not a reading. */
-const MIN_DEVICE_TIME_MS = 946_684_800_000
-const MAX_DEVICE_TIME_MS = 4_102_444_800_000
+export const MIN_DEVICE_TIME_MS = 946_684_800_000
+export const MAX_DEVICE_TIME_MS = 4_102_444_800_000
 /** Registers are capped so that sums of many of them stay exact in a double. */
 const MAX_REGISTER_WH = 2 ** 50
 

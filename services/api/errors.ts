@@ -92,6 +92,10 @@ export const API_ERRORS = {
     status: 503,
     hint: 'InfluxDB, Kafka or the chain node did not answer; retry shortly. /healthz says which one is down.',
   },
+  QUERY_FAILED: {
+    status: 500,
+    hint: "InfluxDB refused a query the API built (a bug, or a missing bucket): report it with the request id from the x-request-id header; the API log has InfluxDB's message. Retrying gets the same answer.",
+  },
   INTERNAL: { status: 500, hint: 'A bug: report it with the request id from the x-request-id header.' },
 } as const satisfies Record<string, { readonly status: number; readonly hint: string }>
 

@@ -3,11 +3,44 @@
  * `adapters/` implements them on InfluxDB (Flux), Kafka and the registry file; the on-chain
  * readers (oracle epochs, holder claims, device audits) on the chain and the artifact store.
  */
+import { GridrootError, RetryableError } from '../../core/errors/base.ts'
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import type { AssetClass } from '../../core/telemetry/types.ts'
 import type { FinalizedEpoch } from '../oracle/ports.ts'
 import type { VerifyOutcome } from '../oracle/verify.ts'
 import type { TimeRange, WindowPlan } from './domain/time-window.ts'
+
+/** A store did not answer (down, unreachable, timed out): the request can be retried. */
+export class StoreUnavailableError extends RetryableError<'STORE_UNAVAILABLE'> {
+  override readonly name = 'StoreUnavailableError'
+  constructor(cause: unknown) {
+    super('STORE_UNAVAILABLE', 'InfluxDB did not answer the query', {
+      metaMessages: ['Is InfluxDB up and GRIDROOT_INFLUX_URL right? The request can be retried.'],
+      cause,
+    })
+  }
+}
+
+/**
+ * The store answered and refused the query the API built: a bug of the API (or a missing
+ * bucket), not an outage; retrying gets the same answer. `storeMessage` is the store's own word.
+ */
+export class StoreQueryError extends GridrootError<'STORE_QUERY_REFUSED'> {
+  override readonly name = 'StoreQueryError'
+  constructor(
+    readonly storeStatus: number,
+    readonly storeMessage: string,
+    cause: unknown,
+  ) {
+    super('STORE_QUERY_REFUSED', `InfluxDB refused a query the API built (${storeStatus})`, {
+      metaMessages: [
+        'A bug in services/api/adapters/flux.ts, or a bucket that does not exist (GRIDROOT_INFLUX_BUCKET).',
+      ],
+      details: { storeStatus, storeMessage },
+      cause,
+    })
+  }
+}
 
 export type RevenueGroupBy = 'pool' | 'class' | 'device'
 

@@ -302,6 +302,23 @@ describe('epochs', () => {
     expectError(await get('/api/v1/operator/epochs?fromEpoch=0&toEpoch=900'), 400, 'RANGE_TOO_LARGE')
     expectError(await get('/api/v1/operator/epochs?fromEpoch=-1'), 400, 'INVALID_PARAMETER')
   })
+
+  it('refuses epochs that start after device time with the bound, never a Flux time past 9999 (attack12 F2)', async () => {
+    // Hourly epochs: epoch 70,000,000 starts in year 10011, which no Flux time literal can say.
+    for (const url of [
+      '/api/v1/operator/epochs?fromEpoch=70000000',
+      '/api/v1/operator/epochs?fromEpoch=69999990&toEpoch=70000000',
+      '/api/v1/operator/epochs?fromEpoch=100000000',
+    ]) {
+      const res = await get(url)
+      expectError(res, 400, 'INVALID_PARAMETER')
+      expect(res.body.error.details.maxEpoch).toBeGreaterThan(600_000)
+    }
+    const last = (await get('/api/v1/operator/epochs?fromEpoch=69000000')).body.error.details.maxEpoch
+    const tail = await get(`/api/v1/operator/epochs?fromEpoch=${last - 1}`)
+    expect(tail.status, JSON.stringify(tail.body)).toBe(200)
+    expect(tail.body.epochs).toEqual([])
+  })
 })
 
 describe('strict integers', () => {
@@ -398,6 +415,29 @@ describe('health, docs and errors', () => {
     expect(page.statusCode).toBe(200)
     expect(page.body).toContain('swagger')
     expectError(await get('/api/v1/nothing-here', {}), 404, 'NOT_FOUND')
+  })
+
+  it('tells a query InfluxDB refused (500 QUERY_FAILED) from an InfluxDB that does not answer (503)', async () => {
+    const revenue = `/api/v1/operator/revenue?groupBy=pool&from=${iso(GENESIS_MS)}&to=${iso(GENESIS_MS + HOUR)}&resolution=1h`
+    // InfluxDB 1.8 answers 500 "no database" for a bucket that does not exist, as for bad Flux.
+    const missing = { ...fixture, influx: { ...fixture.influx, bucket: `${name}_missing/autogen` } }
+    const refusing = await fixtureApp(endpoints, missing, { dlq: api.dlq })
+    try {
+      const res = await refusing.app.inject({ method: 'GET', url: revenue, headers: ops })
+      expectError({ status: res.statusCode, body: res.json() }, 500, 'QUERY_FAILED')
+      const metrics = (await refusing.app.inject({ method: 'GET', url: '/metrics' })).body
+      expect(metrics).not.toMatch(/gridroot_api_requests_total\{[^}]*status="503"/)
+    } finally {
+      await refusing.close()
+    }
+    const nowhere = { ...fixture, influx: { ...fixture.influx, url: 'http://127.0.0.1:9' } }
+    const down = await fixtureApp(endpoints, nowhere, { dlq: api.dlq })
+    try {
+      const res = await down.app.inject({ method: 'GET', url: revenue, headers: ops })
+      expectError({ status: res.statusCode, body: res.json() }, 503, 'UPSTREAM_UNAVAILABLE')
+    } finally {
+      await down.close()
+    }
   })
 
   it('serves the dashboard and uPlot from the package, and nothing else from node_modules', async () => {

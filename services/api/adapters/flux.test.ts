@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   fluxString,
+  fluxTime,
   lastSeenFlux,
   quarantinePageFlux,
   revenueRollupFlux,
@@ -18,6 +19,14 @@ const plan = {
 }
 
 describe('Flux built from validated parameters', () => {
+  it('writes only times Flux can parse: 1970..9999, never a six-digit year', () => {
+    expect(fluxTime(Date.UTC(2099, 11, 31))).toBe('2099-12-31T00:00:00.000Z')
+    expect(fluxTime(Date.UTC(9999, 11, 31, 23, 59, 59, 999))).toBe('9999-12-31T23:59:59.999Z')
+    for (const ms of [Date.UTC(10_000, 0, 1), -1, 8.64e15, 1.5]) {
+      expect(() => fluxTime(ms)).toThrow(UnsafeFluxValueError)
+    }
+  })
+
   it('refuses any string that could leave its literal or interpolate', () => {
     for (const hostile of ['a"b', 'a\\b', `\${x}`, 'a\nb', 'r) |> drop(', "a'b"]) {
       expect(() => fluxString(hostile)).toThrow(UnsafeFluxValueError)

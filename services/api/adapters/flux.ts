@@ -20,8 +20,15 @@ export function fluxString(value: string): string {
   return `"${value}"`
 }
 
+/** 1970-01-01 .. 9999-12-31: later ISO strings carry a six-digit `+010000` year, which Flux cannot parse. */
+const FLUX_TIME_MIN_MS = 0
+const FLUX_TIME_MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
 export function fluxTime(ms: number): string {
   if (!Number.isSafeInteger(ms)) throw new UnsafeFluxValueError(`not an integer time: ${ms}`)
+  // Routes bound their times to device time (2000..2100); this is the last line, never a 503.
+  if (ms < FLUX_TIME_MIN_MS || ms > FLUX_TIME_MAX_MS)
+    throw new UnsafeFluxValueError(`time ${ms} ms is outside the Flux time literals of 1970..9999`)
   return new Date(ms).toISOString()
 }
 

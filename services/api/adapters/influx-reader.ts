@@ -5,7 +5,6 @@
  * through a float.
  */
 import { HttpError } from '@influxdata/influxdb-client'
-import { GridrootError, RetryableError } from '../../../core/errors/base.ts'
 import { createInflux } from '../../../runtime/clients/influx.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type {
@@ -21,6 +20,7 @@ import type {
   RevenueSeries,
   RevenueStore,
 } from '../ports.ts'
+import { StoreQueryError, StoreUnavailableError } from '../ports.ts'
 import {
   closedEpochsFlux,
   closedThroughFlux,
@@ -33,28 +33,6 @@ import {
   revenueSeriesFlux,
 } from './flux.ts'
 
-export class StoreUnavailableError extends RetryableError<'STORE_UNAVAILABLE'> {
-  override readonly name = 'StoreUnavailableError'
-  constructor(cause: unknown) {
-    super('STORE_UNAVAILABLE', 'InfluxDB did not answer the query', {
-      metaMessages: ['Is InfluxDB up and GRIDROOT_INFLUX_URL right? The request can be retried.'],
-      cause,
-    })
-  }
-}
-
-export class StoreQueryError extends GridrootError<'STORE_QUERY_REFUSED'> {
-  override readonly name = 'StoreQueryError'
-  constructor(cause: unknown) {
-    super('STORE_QUERY_REFUSED', 'InfluxDB refused a query the API built', {
-      metaMessages: [
-        'A bug in services/api/adapters/flux.ts, or a bucket that does not exist (GRIDROOT_INFLUX_BUCKET).',
-      ],
-      cause,
-    })
-  }
-}
-
 type RawRow = Readonly<Record<string, string>>
 
 export interface InfluxReader {
@@ -64,6 +42,9 @@ export interface InfluxReader {
   readonly epochs: EpochStore
   readonly probe: HealthProbe
 }
+
+/** Statuses of an InfluxDB (or a proxy before it) that cannot take the query now: retry later. */
+const UNAVAILABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504])
 
 const int = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number.parseInt(v, 10))
 const big = (v: string | undefined) => (v === undefined || v === '' ? 0n : BigInt(v))
@@ -91,8 +72,10 @@ export function createInfluxReader(
         out.push(row)
       }
     } catch (error) {
-      if (error instanceof HttpError && error.statusCode >= 400 && error.statusCode < 500) {
-        throw new StoreQueryError(error)
+      // InfluxDB answered: it refused the query (1.8 says 500 for a Flux compile error), unless
+      // its status says it is overloaded or a proxy in front of it found no InfluxDB.
+      if (error instanceof HttpError && !UNAVAILABLE_STATUSES.has(error.statusCode)) {
+        throw new StoreQueryError(error.statusCode, error.body ?? error.message, error)
       }
       throw new StoreUnavailableError(error)
     }

@@ -6,6 +6,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { RetryableError } from '../../../core/errors/base.ts'
 import { ApiError, errorBody } from '../errors.ts'
+import { StoreQueryError } from '../ports.ts'
 
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError | ApiError | Error, request, reply) => {
@@ -23,6 +24,20 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
         ...(v.params && 'additionalProperty' in v.params ? { parameter: v.params.additionalProperty } : {}),
       }))
       return reply.status(400).send(errorBody('INVALID_PARAMETER', fastifyError.message, { issues }))
+    }
+    if (error instanceof StoreQueryError) {
+      // Not an outage: InfluxDB answered. A 503 here would tell the operator to check InfluxDB
+      // and count as "upstream down" in the metrics (attack12 F2).
+      request.log.error(
+        {
+          err: error,
+          code: 'QUERY_FAILED',
+          storeStatus: error.storeStatus,
+          storeMessage: error.storeMessage,
+        },
+        'InfluxDB refused the query',
+      )
+      return reply.status(500).send(errorBody('QUERY_FAILED', 'InfluxDB refused the query the API built'))
     }
     if (error instanceof RetryableError) {
       request.log.warn({ err: error }, 'upstream unavailable')

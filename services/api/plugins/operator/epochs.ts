@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { epochEndMs, epochOf, epochStartMs } from '../../../../core/epochs/grid.ts'
-import { ApiError } from '../../errors.ts'
+import { planEpochSpan } from '../../domain/epoch-range.ts'
 import { chainKey, type OnChainEpoch } from '../../ports.ts'
 import { errorResponses, MS, OPERATOR_SECURITY, POOL_ID, UNITS } from '../../schemas.ts'
 import type { OperatorContext } from './context.ts'
@@ -22,7 +22,7 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
         tags: ['operator'],
         summary: 'Closed epochs with their totals per pool, newest last',
         description:
-          'Without fromEpoch/toEpoch: the newest `limit` closed epochs. openEpoch is the epoch of the fleet clock (still collecting data).',
+          'Without fromEpoch/toEpoch: the newest `limit` closed epochs. openEpoch is the epoch of the fleet clock (still collecting data). An epoch that starts after 2100-01-01 (the end of device time) is refused as INVALID_PARAMETER with details.maxEpoch.',
         security: OPERATOR_SECURITY,
         querystring: {
           type: 'object',
@@ -128,28 +128,7 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
       const q = request.query
       const [closedThrough, asOfMs] = await Promise.all([ctx.epochs.closedThrough(), ctx.fleetClockMs()])
       const openEpoch = asOfMs === undefined ? null : Math.max(0, epochOf(ctx.grid, asOfMs))
-      let from: number
-      let to: number
-      if (q.fromEpoch === undefined && q.toEpoch === undefined) {
-        to = closedThrough ?? -1
-        from = Math.max(0, to - q.limit + 1)
-      } else {
-        from = q.fromEpoch ?? 0
-        to = q.toEpoch ?? from + q.limit - 1
-        if (to < from)
-          throw new ApiError('INVALID_RANGE', 'toEpoch must not be before fromEpoch', {
-            details: { from, to },
-          })
-        if (to - from + 1 > q.limit) {
-          throw new ApiError(
-            'RANGE_TOO_LARGE',
-            `${to - from + 1} epochs asked for, more than limit ${q.limit}`,
-            {
-              details: { maxEpochs: q.limit },
-            },
-          )
-        }
-      }
+      const { from, to } = planEpochSpan(ctx.grid, q, closedThrough)
       const epochs =
         to < 0 ? [] : await ctx.epochs.closedEpochs(epochStartMs(ctx.grid, from), epochEndMs(ctx.grid, to))
       const onChain =
