@@ -82,6 +82,30 @@ describe('rate limits', () => {
       await limited.close()
     }
   })
+
+  it('charges wrong and missing keys to the address: a key guesser meets 429, valid keys keep their budget (attack12 F1)', async () => {
+    const limited = await fixtureApp(endpoints, fixture, { rateLimitMax: 3, dlq: api.dlq })
+    try {
+      const call = (url: string, headers: Record<string, string>) =>
+        limited.app.inject({ method: 'GET', url, headers })
+      const statuses: number[] = []
+      for (let i = 0; i < 6; i++) {
+        const guess = `wrong-key-${i}-0123456789abcdef0123`
+        statuses.push((await call('/api/v1/operator/pools', { 'x-api-key': guess })).statusCode)
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429, 429])
+      const refused = await call('/api/v1/operator/pools', {})
+      expect(refused.statusCode).toBe(429)
+      expect(refused.json().error.code).toBe('RATE_LIMITED')
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0)
+      // The address's bucket is the same one public routes use.
+      expect((await call('/api/v1/nothing-here', {})).statusCode).toBe(429)
+      // A valid key is its own client: the address's exhausted bucket does not refuse it.
+      expect((await call('/api/v1/operator/pools', ops)).statusCode).toBe(200)
+    } finally {
+      await limited.close()
+    }
+  })
 })
 
 describe('revenue', () => {

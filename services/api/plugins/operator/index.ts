@@ -1,6 +1,7 @@
 /**
  * Operator routes under /api/v1/operator: every request needs an API key (checked in constant
- * time, domain/api-keys.ts) before any route reads anything.
+ * time, domain/api-keys.ts) before any route reads anything, and after the rate limiter counted
+ * it (a wrong or missing key is charged to the caller's address).
  */
 import type { FastifyInstance } from 'fastify'
 import { presentedKey } from '../../domain/api-keys.ts'
@@ -26,7 +27,11 @@ export async function operatorPlugin(
     readonly matchKey: (key: string | undefined) => string | undefined
   },
 ): Promise<void> {
-  app.addHook('onRequest', async (request) => {
+  // preValidation, not onRequest: the rate limiter is a route-level onRequest hook, which runs
+  // after a plugin's own onRequest hooks, so a key checked there was never charged and a client
+  // guessing keys met 401 forever, never 429 (attack12 F1). preValidation still runs before the
+  // query is validated or anything is read: an unauthenticated hostile query stays a 401.
+  app.addHook('preValidation', async (request) => {
     const clientId = opts.matchKey(presentedKey(request.headers))
     if (clientId === undefined) {
       throw new ApiError(
