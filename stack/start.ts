@@ -188,6 +188,9 @@ async function main(): Promise<void> {
     GRIDROOT_INGEST_SHARED_GROUP: `demo-${runId}`,
     GRIDROOT_INGEST_INSTANCE: `demo-ingest-${runId}`,
     GRIDROOT_INGEST_SESSION_EXPIRY_SEC: '300',
+    // A demo fleet of a few hundred devices needs few connections; 1024 (the default, for real
+    // fleets) took more than ingest's 60 s connect deadline on a loaded 2-core machine.
+    GRIDROOT_INGEST_MQTT_CONNECTIONS: process.env.GRIDROOT_INGEST_MQTT_CONNECTIONS ?? '16',
     GRIDROOT_INGEST_METRICS_PORT: String(ingestPort),
     GRIDROOT_AGG_GROUP: `demo-aggregator-${runId}`,
     GRIDROOT_AGG_GRACE: String(Math.min(3_600_000, epochMs)),
@@ -366,6 +369,16 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // `npm start` run by a supervisor and stopped with SIGTERM to npm: the shell between npm and
+  // this process may die without passing it on, leaving this process orphaned (re-parented).
+  // Stop everything then too, rather than leave the services running without their stack.
+  const parentPid = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parentPid) {
+      console.log(`[start] parent process ${parentPid} is gone; stopping`)
+      void stop()
+    }
+  }, 1_000).unref()
 }
 
 main().catch((error: unknown) => {
