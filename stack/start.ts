@@ -373,8 +373,9 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
   // this process may die without passing it on, leaving this process orphaned (re-parented).
   // Stop everything then too, rather than leave the services running without their stack.
   const parentPid = process.ppid
-  setInterval(() => {
+  const orphanCheck = setInterval(() => {
     if (process.ppid !== parentPid) {
+      clearInterval(orphanCheck)
       console.log(`[start] parent process ${parentPid} is gone; stopping`)
       void stop()
     }
