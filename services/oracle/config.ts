@@ -36,6 +36,12 @@ const OracleEnvSchema = z.object({
   GRIDROOT_ORACLE_POLL: envDurationMs.default(1_000),
   /** How long a signer waits for its source to have an announced epoch before refusing. */
   GRIDROOT_ORACLE_SOURCE_TIMEOUT: envDurationMs.default(120_000),
+  /** signer: how often a signature the chain still waits on is published again. */
+  GRIDROOT_ORACLE_RESIGN_INTERVAL: envDurationMs.default(30_000),
+  /** submitter: epochs beyond the chain's next one its signature book keeps. */
+  GRIDROOT_ORACLE_EPOCHS_AHEAD: z.coerce.number().int().min(1).max(10_000).default(64),
+  /** submitter: a pool waiting longer than this on signatures while later epochs are signed is unhealthy. */
+  GRIDROOT_ORACLE_SIGNATURES_STALL: envDurationMs.default(300_000),
   GRIDROOT_ORACLE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
   GRIDROOT_ORACLE_METRICS_HOST: z.string().default('127.0.0.1'),
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
@@ -53,6 +59,12 @@ export interface OracleConfig {
   readonly submitterKey: `0x${string}` | undefined
   readonly pollMs: number
   readonly sourceTimeoutMs: number
+  /** signer: re-publish interval of a signature the chain still waits on (domain/resign.ts). */
+  readonly resignIntervalMs: number
+  /** submitter: the signature book's window beyond the chain's next epoch. */
+  readonly epochsAhead: number
+  /** submitter: how long a pool may wait on signatures others moved past before /healthz is 503. */
+  readonly signaturesStallMs: number
   readonly metricsPort: number
   readonly metricsHost: string
   readonly endpoints: Endpoints
@@ -98,6 +110,9 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     submitterKey: c.GRIDROOT_ORACLE_SUBMITTER_KEY,
     pollMs: c.GRIDROOT_ORACLE_POLL,
     sourceTimeoutMs: c.GRIDROOT_ORACLE_SOURCE_TIMEOUT,
+    resignIntervalMs: c.GRIDROOT_ORACLE_RESIGN_INTERVAL,
+    epochsAhead: c.GRIDROOT_ORACLE_EPOCHS_AHEAD,
+    signaturesStallMs: c.GRIDROOT_ORACLE_SIGNATURES_STALL,
     metricsPort: c.GRIDROOT_ORACLE_METRICS_PORT,
     metricsHost: c.GRIDROOT_ORACLE_METRICS_HOST,
     endpoints: endpointsFromEnv(env),

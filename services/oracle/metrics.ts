@@ -24,6 +24,16 @@ export function createOracleMetrics() {
       'gridroot_oracle_source_waiting_epoch',
       'Epoch this signer waits for its telemetry replay to pass; -1 when it waits for none',
     ),
+    republished: counter(
+      'gridroot_oracle_signatures_republished_total',
+      'Signatures this signer published again because the chain still waited on their epoch, by pool',
+      ['pool'],
+    ),
+    signaturesMissing: gauge(
+      'gridroot_oracle_signatures_missing',
+      'Submitter: 1 while a pool has waited on its next epoch past GRIDROOT_ORACLE_SIGNATURES_STALL although the signers signed later epochs',
+      ['pool'],
+    ),
     replayedRecords: counter('gridroot_oracle_replayed_records_total', 'telemetry.v1 records replayed'),
     undecodable: counter('gridroot_oracle_undecodable_total', 'Records that did not decode (skipped)'),
     announcements: counter('gridroot_oracle_announcements_total', 'epochs.v1 announcements read'),

@@ -80,6 +80,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       metrics,
       logger,
       sourceTimeoutMs: config.sourceTimeoutMs,
+      resignIntervalMs: config.resignIntervalMs,
       signal: stopping.signal,
     })
     readers.push(
@@ -111,7 +112,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       setInterval(() => {
         void (async () => {
           try {
-            await signer.resignRejected()
+            await signer.resign()
             const set = await chain.signerSet()
             isSigner = set.signers.includes(proposalSigner.address)
             chainOk = true
@@ -151,6 +152,8 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       recoverSigner: signatureRecoverer(chainId, oracle),
       metrics,
       logger,
+      bookLimits: { epochsAhead: config.epochsAhead },
+      signaturesStallMs: config.signaturesStallMs,
     })
     readers.push(
       await startTopicReader(kafka, {
@@ -180,9 +183,13 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       }, config.pollMs),
     )
     health = () => ({
-      ok: submitter.state.chainHealthy,
+      // A pool stalled on signatures its signers moved past is not ok: payouts stop.
+      ok: submitter.state.chainHealthy && submitter.state.signaturesMissing.size === 0,
       role: 'submitter',
       chainHealthy: submitter.state.chainHealthy,
+      ...(submitter.state.signaturesMissing.size > 0
+        ? { problems: [...submitter.state.signaturesMissing.values()] }
+        : {}),
       lastError: submitter.state.lastError,
       pools: Object.fromEntries(
         [...submitter.state.lastStep].map(([pool, step]) => [

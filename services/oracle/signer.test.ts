@@ -60,6 +60,7 @@ function signer(
     metrics,
     logger: createLogger('oracle-test', 'silent'),
     sourceTimeoutMs,
+    resignIntervalMs: 30_000,
     sourceRetry: { initialDelayMs: 10, maxDelayMs: 20 },
     signal: new AbortController().signal,
   })

@@ -12,7 +12,9 @@
  *
  * After a guardian rejection the chain's attempt number grows; the signer signs its proposal
  * again for the new attempt (the submitter never re-proposes a rejected root, so that only
- * matters when the recomputed root differs).
+ * matters when the recomputed root differs). While the chain waits on an epoch the signer
+ * signed, it publishes that signature again every `resignIntervalMs` (domain/resign.ts): a
+ * submitter that lost it (too far ahead, restarted, evicted) gets it back from chain state.
  *
  * A replay that has not passed the epoch yet is no reason to give up on it (domain/refusal.ts):
  * the signer says so once per pool epoch and waits again, with backoff, until it has.
@@ -29,6 +31,7 @@ import { buildPoolEpoch, isProblem } from './domain/pool-epoch.ts'
 import type { Proposal } from './domain/proposal.ts'
 import { SOURCE_NOT_READY, SourceNotReadyError } from './domain/refusal.ts'
 import type { TelemetryReplay } from './domain/replay.ts'
+import { type KeptSignature, resignAction } from './domain/resign.ts'
 import type { OracleMetrics } from './metrics.ts'
 import type {
   ArchivedRecord,
@@ -59,6 +62,8 @@ export interface SignerDeps {
   readonly logger: Logger
   /** One wait for the replay to pass an epoch; a wait that ends short is retried. */
   readonly sourceTimeoutMs: number
+  /** How often a signature the chain still waits on is published again (domain/resign.ts). */
+  readonly resignIntervalMs: number
   /** Back-off between waits (default 1 s doubling up to 30 s). */
   readonly sourceRetry?: { readonly initialDelayMs: number; readonly maxDelayMs: number }
   readonly signal: AbortSignal
@@ -77,8 +82,12 @@ export interface Signer {
   ): void
   /** Queues an announcement; they are handled one at a time, in order. */
   onAnnouncement(announcement: EpochAnnouncement): void
-  /** Signs again what the guardian rejected (called on a timer). */
-  resignRejected(): Promise<void>
+  /**
+   * Per pool, for the epoch the chain waits on: signs again what the guardian rejected, and
+   * publishes again a signature the submitter may have lost (called on a timer; rate-limited
+   * by `resignIntervalMs`). Forgets what is final.
+   */
+  resign(): Promise<void>
   readonly state: {
     lastSignedEpoch: number | undefined
     lastError: string | undefined
@@ -100,7 +109,8 @@ export function createSigner(deps: SignerDeps): Signer {
     waitingForSource: undefined,
   }
   metrics.sourceWaitingEpoch.set(-1)
-  const signed = new Map<string, Proposal>()
+  /** pool → epoch → what this signer signed and not yet seen final (dropped once it is). */
+  const signed = new Map<string, Map<number, KeptSignature>>()
   let tail: Promise<void> = Promise.resolve()
 
   const onRetry =
@@ -199,9 +209,8 @@ export function createSigner(deps: SignerDeps): Signer {
     )
   }
 
-  const signAndPublish = async (proposal: Proposal) => {
-    const signature = await deps.signer.sign(proposal)
-    await withRetry('publish signature', () =>
+  const publishSignature = (proposal: Proposal, signature: KeptSignature['signature']) =>
+    withRetry('publish signature', () =>
       deps.channel.publish({
         kind: 'signature',
         instance: deps.instanceId,
@@ -211,7 +220,13 @@ export function createSigner(deps: SignerDeps): Signer {
         signature,
       }),
     )
-    signed.set(`${proposal.poolId}\u0000${proposal.epoch}`, proposal)
+
+  const signAndPublish = async (proposal: Proposal) => {
+    const signature = await deps.signer.sign(proposal)
+    await publishSignature(proposal, signature)
+    const kept = signed.get(proposal.poolId) ?? new Map<number, KeptSignature>()
+    signed.set(proposal.poolId, kept)
+    kept.set(proposal.epoch, { proposal, signature, publishedAtMs: Date.now() })
     metrics.signatures.inc({ pool: proposal.poolId })
     logger.info(
       {
@@ -350,19 +365,31 @@ export function createSigner(deps: SignerDeps): Signer {
           state.queued--
         })
     },
-    async resignRejected() {
-      for (const [key, proposal] of signed) {
-        const record = await deps.chain.epochRecord(proposal.poolId, proposal.epoch)
-        if (record.status === 'final') {
-          signed.delete(key)
-          continue
-        }
-        if (record.status !== 'pending' && record.attempt > proposal.attempt) {
+    async resign() {
+      for (const [poolId, kept] of signed) {
+        const pool = await deps.chain.pool(poolId)
+        if (!pool) continue
+        // Epochs before the chain's next one are final: nothing to send again.
+        for (const epoch of kept.keys()) if (epoch < pool.nextEpoch) kept.delete(epoch)
+        // Only the chain's next epoch can be waiting on signatures or rejected.
+        const mine = kept.get(pool.nextEpoch)
+        if (!mine) continue
+        const record = await deps.chain.epochRecord(poolId, pool.nextEpoch)
+        const action = resignAction(mine, record, Date.now(), deps.resignIntervalMs)
+        if (action.kind === 'sign-attempt') {
           logger.info(
-            { poolId: proposal.poolId, epoch: proposal.epoch, attempt: record.attempt },
+            { poolId, epoch: pool.nextEpoch, attempt: action.attempt },
             'rejected on-chain; signing the new attempt',
           )
-          await signAndPublish({ ...proposal, attempt: record.attempt })
+          await signAndPublish({ ...mine.proposal, attempt: action.attempt })
+        } else if (action.kind === 'republish') {
+          await publishSignature(mine.proposal, mine.signature)
+          kept.set(pool.nextEpoch, { ...mine, publishedAtMs: Date.now() })
+          metrics.republished.inc({ pool: poolId })
+          logger.info(
+            { poolId, epoch: pool.nextEpoch, attempt: mine.proposal.attempt, root: mine.proposal.root },
+            'the chain still waits on this epoch; signature published again',
+          )
         }
       }
     },

@@ -15,7 +15,13 @@ import type { Logger } from '../../runtime/log.ts'
 import { classifyError } from '../../runtime/retry.ts'
 import type { Hex, Proposal } from './domain/proposal.ts'
 import { isFinalRefusal } from './domain/refusal.ts'
-import { SignatureBook } from './domain/signature-book.ts'
+import { SignatureBook, type SignatureBookLimits } from './domain/signature-book.ts'
+import {
+  type SignaturesMissing,
+  type SignatureWait,
+  signaturesMissing,
+  trackSignatureWait,
+} from './domain/signature-stall.ts'
 import { nextSubmitStep, type PoolChainState, type SubmitStep } from './domain/submit-step.ts'
 import type { OracleMetrics } from './metrics.ts'
 import type { OracleChain, SignerMessage } from './ports.ts'
@@ -27,6 +33,10 @@ export interface SubmitterDeps {
   readonly recoverSigner: (proposal: Proposal, signature: Hex) => Promise<Hex>
   readonly metrics: OracleMetrics
   readonly logger: Logger
+  readonly bookLimits?: Partial<SignatureBookLimits>
+  /** How long a pool may wait on signatures its signers moved past before it counts as stalled. */
+  readonly signaturesStallMs: number
+  readonly nowMs?: () => number
 }
 
 export interface Submitter {
@@ -37,6 +47,8 @@ export interface Submitter {
     chainHealthy: boolean
     lastError: string | undefined
     readonly lastStep: Map<string, SubmitStep>
+    /** Pools stalled on signatures (domain/signature-stall.ts): /healthz is 503 while any is. */
+    readonly signaturesMissing: Map<string, SignaturesMissing>
   }
 }
 
@@ -44,8 +56,48 @@ const MAX_STEPS_PER_TICK = 8
 
 export function createSubmitter(deps: SubmitterDeps): Submitter {
   const { chain, logger, metrics } = deps
-  const book = new SignatureBook(deps.pools)
-  const state: Submitter['state'] = { chainHealthy: true, lastError: undefined, lastStep: new Map() }
+  const book = new SignatureBook(deps.pools, deps.bookLimits)
+  const nowMs = deps.nowMs ?? Date.now
+  const state: Submitter['state'] = {
+    chainHealthy: true,
+    lastError: undefined,
+    lastStep: new Map(),
+    signaturesMissing: new Map(),
+  }
+  const waits = new Map<string, SignatureWait>()
+  /** pool → the highest epoch a current signer signed (kept or not): signers moved past it. */
+  const latestSigned = new Map<string, number>()
+
+  const checkStall = (s: PoolChainState, step: SubmitStep, threshold: number) => {
+    const { poolId } = s
+    const wait = trackSignatureWait(waits.get(poolId), step, s.attempt, nowMs())
+    if (wait) waits.set(poolId, wait)
+    else waits.delete(poolId)
+    const missing = signaturesMissing({
+      poolId,
+      wait,
+      nowMs: nowMs(),
+      stallMs: deps.signaturesStallMs,
+      threshold,
+      laterSignedEpoch: latestSigned.get(poolId),
+      have: {
+        proposals: wait ? book.signersFor(poolId, wait.epoch) : [],
+        refusals: wait
+          ? book.refusalsFor(poolId, wait.epoch).map((r) => ({ signer: r.signer, reason: r.reason }))
+          : [],
+      },
+    })
+    const was = state.signaturesMissing.has(poolId)
+    if (missing) {
+      state.signaturesMissing.set(poolId, missing)
+      if (!was) logger.error({ ...missing }, 'pool stalled: signatures missing')
+    } else {
+      state.signaturesMissing.delete(poolId)
+      if (was)
+        logger.info({ poolId, step: step.kind, epoch: step.epoch }, 'pool no longer stalled on signatures')
+    }
+    metrics.signaturesMissing.set({ pool: poolId }, missing ? 1 : 0)
+  }
 
   const poolState = async (poolId: string): Promise<PoolChainState | undefined> => {
     const pool = await chain.pool(poolId)
@@ -88,6 +140,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       book.ready(poolId, epoch, attempt, signers, threshold, rejected),
     )
     state.lastStep.set(poolId, step)
+    checkStall(s, step, threshold)
     if (step.kind === 'wait') return false
     try {
       if (step.kind === 'propose') {
@@ -170,6 +223,15 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         return
       }
       await syncBook(message.proposal.poolId)
+      // Kept or not, a member's signature says how far the signers are (only members: anyone
+      // can make keys whose signatures recover).
+      const { poolId, epoch } = message.proposal
+      if (
+        deps.pools.includes(poolId) &&
+        book.isMember(message.signer) &&
+        epoch > (latestSigned.get(poolId) ?? -1)
+      )
+        latestSigned.set(poolId, epoch)
       const added = book.add(message)
       if (added.kind === 'refused') {
         // History re-read on start is EPOCH_DONE / STALE_ATTEMPT by the thousand: not worth a warning.

@@ -129,6 +129,11 @@ export class SignatureBook {
     return this.members !== undefined
   }
 
+  /** Whether a signer is in the on-chain set (false while the set is not known). */
+  isMember(signer: Hex): boolean {
+    return this.members?.has(signer.toLowerCase()) ?? false
+  }
+
   /**
    * The chain state of a pool: its next epoch and that epoch's attempt. Drops every earlier
    * epoch (final), the next epoch's earlier attempts, and epochs beyond the window.
@@ -234,6 +239,15 @@ export class SignatureBook {
   /** Distinct proposals seen for a pool and epoch. */
   proposalsFor(poolId: string, epoch: number): readonly Proposal[] {
     return [...(this.pools.get(poolId)?.epochs.get(epoch)?.candidates.values() ?? [])].map((c) => c.proposal)
+  }
+
+  /** Each proposal kept for a pool epoch with its signers, for health. */
+  signersFor(poolId: string, epoch: number): readonly { root: Hex; attempt: number; signers: Hex[] }[] {
+    return [...(this.pools.get(poolId)?.epochs.get(epoch)?.candidates.values() ?? [])].map((c) => ({
+      root: c.proposal.root,
+      attempt: c.proposal.attempt,
+      signers: [...c.signatures.keys()] as Hex[],
+    }))
   }
 
   /** What the book holds, for health and tests. */
