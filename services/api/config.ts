@@ -61,6 +61,8 @@ const ApiEnvSchema = z
     GRIDROOT_API_MAX_RANGE: envDurationMs.default(366 * 86_400_000),
     GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
     GRIDROOT_API_DEV_WALLET: z.enum(['off', 'anvil']).default('off'),
+    GRIDROOT_API_INFLUX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+    GRIDROOT_API_INFLUX_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
     GRIDROOT_API_REVENUE_SOURCE: z.enum(['rollup', 'devices']).default('rollup'),
     GRIDROOT_API_AUDIT_CACHE_BYTES: z.coerce
       .number()
@@ -134,6 +136,8 @@ export interface ApiConfig {
   readonly online: OnlineRule
   readonly limits: ApiLimits
   readonly dlqRetainRecords: number
+  /** InfluxDB queries run at once, and how many more may wait, before API_BUSY (domain/query-gate.ts). */
+  readonly influxQueries: { readonly concurrency: number; readonly queue: number }
   readonly instanceId: string
   /**
    * `anvil`: serve the local stack's dev wallet (services/api/plugins/dev-wallet.ts), which
@@ -188,6 +192,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     online: { windowMs: c.GRIDROOT_API_ONLINE_WINDOW, clock: c.GRIDROOT_API_ONLINE_CLOCK },
     limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
+    influxQueries: { concurrency: c.GRIDROOT_API_INFLUX_CONCURRENCY, queue: c.GRIDROOT_API_INFLUX_QUEUE },
     instanceId: c.GRIDROOT_API_INSTANCE,
     devWallet: c.GRIDROOT_API_DEV_WALLET,
     auditCacheBytes: c.GRIDROOT_API_AUDIT_CACHE_BYTES,

@@ -92,6 +92,10 @@ export const API_ERRORS = {
     status: 503,
     hint: 'InfluxDB, Kafka or the chain node did not answer; retry shortly. /healthz says which one is down.',
   },
+  API_BUSY: {
+    status: 503,
+    hint: 'This API instance runs as many InfluxDB queries as it allows (GRIDROOT_API_INFLUX_CONCURRENCY) with a full queue: retry after the retry-after header, or ask for fewer or lighter series at once.',
+  },
   QUERY_FAILED: {
     status: 500,
     hint: "InfluxDB refused a query the API built (a bug, or a missing bucket): report it with the request id from the x-request-id header; the API log has InfluxDB's message. Retrying gets the same answer.",

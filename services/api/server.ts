@@ -18,6 +18,7 @@ import { createInfluxReader } from './adapters/influx-reader.ts'
 import { createOracleReader } from './adapters/oracle-reader.ts'
 import { build } from './app.ts'
 import type { ApiConfig } from './config.ts'
+import { createQueryGate } from './domain/query-gate.ts'
 import type { DevWallet } from './ports.ts'
 
 export interface ApiServer {
@@ -34,6 +35,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
   const influx = createInfluxReader(config.endpoints.influx, {
     aggregatorGroup: config.aggregatorGroup,
     revenueSource: config.revenueSource,
+    gate: createQueryGate(config.influxQueries),
   })
   const dlq = await startDlqTail({
     kafka: config.endpoints.kafka,

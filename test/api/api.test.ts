@@ -4,6 +4,7 @@
  * computed from the fixture rows; error paths cover auth, rate limits and hostile parameters.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createQueryGate } from '../../services/api/domain/query-gate.ts'
 import { CI_KEY, type FixtureApp, fixtureApp, OPS_KEY } from './app-harness.ts'
 import { dropFixture, type Fixture, GENESIS_MS, writeFixture } from './fixture.ts'
 
@@ -439,6 +440,34 @@ describe('health, docs and errors', () => {
     expect(page.statusCode).toBe(200)
     expect(page.body).toContain('swagger')
     expectError(await get('/api/v1/nothing-here', {}), 404, 'NOT_FOUND')
+  })
+
+  it('bounds the InfluxDB queries in flight: beyond bound and queue, 503 API_BUSY at once, /healthz 200 (attack12 F3)', async () => {
+    const gate = createQueryGate({ concurrency: 2, queue: 2 })
+    const gated = await fixtureApp(endpoints, fixture, { dlq: api.dlq, gate })
+    try {
+      const devices = [...fixture.registry.devices()].map((d) => `device=${d.deviceId}`)
+      const url = `/api/v1/operator/revenue?groupBy=device&${devices.join('&')}&from=${iso(GENESIS_MS)}&to=${iso(GENESIS_MS + 3 * HOUR)}&resolution=5m`
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => gated.app.inject({ method: 'GET', url, headers: ops })),
+      )
+      const health = await gated.app.inject({ method: 'GET', url: '/healthz' })
+      const statuses = responses.map((r) => r.statusCode)
+      // 2 run and 2 wait; the rest arrive before a slot frees (counts, not timings: a slot freed
+      // early only lets more through).
+      const busy = responses.filter((r) => r.statusCode === 503)
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(4)
+      expect(busy.length).toBeGreaterThan(0)
+      expect(statuses.filter((s) => s !== 200 && s !== 503)).toEqual([])
+      for (const r of busy) {
+        expect(r.json().error.code).toBe('API_BUSY')
+        expect(Number(r.headers['retry-after'])).toBeGreaterThan(0)
+      }
+      expect(gate.stats().maxRunning).toBe(2)
+      expect(health.statusCode).toBe(200)
+    } finally {
+      await gated.close()
+    }
   })
 
   it('tells a query InfluxDB refused (500 QUERY_FAILED) from an InfluxDB that does not answer (503)', async () => {

@@ -8,6 +8,7 @@ import { createInfluxReader, type RevenueSource } from '../../services/api/adapt
 import { build } from '../../services/api/app.ts'
 import { type ApiLimits, DEFAULT_LIMITS } from '../../services/api/config.ts'
 import type { ApiKey } from '../../services/api/domain/api-keys.ts'
+import type { QueryGate } from '../../services/api/domain/query-gate.ts'
 import type {
   AuditReader,
   DeviceDirectory,
@@ -40,12 +41,14 @@ export async function fixtureApp(
     readonly registry?: DeviceDirectory
     readonly devWallet?: DevWallet
     readonly revenueSource?: RevenueSource
+    readonly gate?: QueryGate
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
   const influx = createInfluxReader(fixture.influx, {
     aggregatorGroup: fixture.aggregatorGroup,
     revenueSource: options.revenueSource ?? 'rollup',
+    ...(options.gate === undefined ? {} : { gate: options.gate }),
   })
   const dlq =
     options.dlq ??

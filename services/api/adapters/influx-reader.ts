@@ -7,6 +7,7 @@
 import { HttpError } from '@influxdata/influxdb-client'
 import { createInflux } from '../../../runtime/clients/influx.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
+import type { QueryGate } from '../domain/query-gate.ts'
 import type {
   ClosedEpoch,
   DeviceLastSeen,
@@ -57,13 +58,20 @@ export type RevenueSource = 'rollup' | 'devices'
 
 export function createInfluxReader(
   endpoint: Endpoints['influx'],
-  options: { readonly aggregatorGroup: string; readonly revenueSource?: RevenueSource },
+  options: {
+    readonly aggregatorGroup: string
+    readonly revenueSource?: RevenueSource
+    /** Every query passes it (domain/query-gate.ts); none: unbounded (tests of one request). */
+    readonly gate?: QueryGate
+  },
 ): InfluxReader {
   const revenueSource = options.revenueSource ?? 'rollup'
   const influx = createInflux(endpoint, { timeoutMs: 30_000 })
   const bucket = endpoint.bucket
 
-  const rows = async (query: string): Promise<RawRow[]> => {
+  const rows = (query: string): Promise<RawRow[]> =>
+    options.gate === undefined ? rowsNow(query) : options.gate.run(() => rowsNow(query))
+  const rowsNow = async (query: string): Promise<RawRow[]> => {
     const out: RawRow[] = []
     try {
       for await (const { values, tableMeta } of influx.queryApi.iterateRows(query)) {

@@ -12,6 +12,10 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError | ApiError | Error, request, reply) => {
     if (error instanceof ApiError) {
       if (error.code === 'RATE_LIMITED') request.log.info({ code: error.code }, 'rate limited')
+      if (error.code === 'API_BUSY') {
+        request.log.warn({ code: error.code, ...error.details }, 'InfluxDB queries at their bound: shed')
+        reply.header('retry-after', String(error.details.retryAfterS ?? 1))
+      }
       return reply
         .status(error.statusCode)
         .send(errorBody(error.code, error.shortMessage, { ...error.details }))
