@@ -217,6 +217,22 @@ describe('device faults of issue 8: injected, counted, and free of cost in the g
     expect(costs(scenario)).toEqual(cleanCosts)
   })
 
+  it('clockStepBackLarge: a reboot with the clock an hour behind for good costs nothing', () => {
+    const { scenario, publishes } = run({ clockStepBackLarge: 0.005 })
+    expect(scenario.counters.injected.clockStepBackLarge).toBeGreaterThan(0)
+    // Some readings went out an hour or more behind the device's previous ones.
+    let behind = 0
+    const lastTs = new Map<string, number>()
+    for (const m of genuineOf(publishes)) {
+      for (const r of m.readings as Reading[]) {
+        if (r.ts <= (lastTs.get(m.deviceId) ?? Number.NEGATIVE_INFINITY) - 3_000_000) behind += 1
+        lastTs.set(m.deviceId, Math.max(r.ts, lastTs.get(m.deviceId) ?? r.ts))
+      }
+    }
+    expect(behind).toBeGreaterThan(0)
+    expect(costs(scenario)).toEqual(cleanCosts)
+  })
+
   it('clockStepForward: the clock jumps hours ahead until NTP corrects it', () => {
     const { scenario, publishes } = run({ clockStepForward: 0.01 })
     expect(scenario.counters.injected.clockStepForward).toBeGreaterThan(0)

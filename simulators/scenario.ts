@@ -36,13 +36,15 @@ export const FAULT_KINDS = [
   'clockStepBack',
   'clockStepForward',
   'counterJump',
+  'clockStepBackLarge',
 ] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 /**
  * Probabilities. Per genuine message for the delivery faults (and `conflictingDuplicate`); per
  * device and tick for the faults that change the device rather than a message: `offline`,
- * `meterReplace`, `clockSkew`, `seqReset`, `clockStepBack`, `clockStepForward`, `counterJump`.
+ * `meterReplace`, `clockSkew`, `seqReset`, `clockStepBack`, `clockStepForward`, `counterJump`,
+ * `clockStepBackLarge`.
  */
 export const DEVICE_FAULT_KINDS: readonly FaultKind[] = [
   'offline',
@@ -52,6 +54,7 @@ export const DEVICE_FAULT_KINDS: readonly FaultKind[] = [
   'clockStepBack',
   'clockStepForward',
   'counterJump',
+  'clockStepBackLarge',
 ]
 
 export type FaultRates = Readonly<Record<FaultKind, number>>
@@ -74,6 +77,12 @@ export interface ScenarioOptions {
   readonly skewMs: number
   /** An NTP step back: the device clock goes back this much, for good. */
   readonly clockStepBackMs: number
+  /**
+   * A reflash (boot + 1) whose clock comes back this much behind, for good (an RTC without a
+   * battery, set from the firmware's build time): far more than a reading interval, so readings
+   * are behind the device's accounting time until it catches up.
+   */
+  readonly clockStepBackLargeMs: number
   /** A clock that jumps into the future by this much… */
   readonly clockStepForwardMs: number
   /** …and stays there for this long (true time) until NTP puts it right. */
@@ -98,6 +107,7 @@ export const DEFAULT_SCENARIO: Omit<ScenarioOptions, 'grid'> = {
   offlineMs: 45 * 60_000,
   skewMs: 90_000,
   clockStepBackMs: 5_000,
+  clockStepBackLargeMs: 3_600_000,
   clockStepForwardMs: 6 * 3_600_000,
   clockForwardForMs: 30 * 60_000,
   counterJumpSwaps: 50_000,
@@ -296,7 +306,8 @@ export class Scenario {
   /**
    * The device faults of issue 8, which cost nothing: a reflash (boot + 1, seq from 1; only
    * when nothing of the old boot is still held back, so the old boot's readings all go first),
-   * an NTP step back, a jump of the clock into the future, and a replaced swap controller.
+   * an NTP step back, a jump of the clock into the future, a replaced swap controller, and a
+   * reboot whose clock comes back an hour behind for good.
    */
   private deviceFaults(device: SimulatedDevice, s: DeviceFaultState, toMs: number): void {
     const deviceId = device.record.deviceId
@@ -317,6 +328,17 @@ export class Scenario {
       this.count('clockStepForward')
       s.forwardOffsetMs = this.options.clockStepForwardMs
       s.forwardUntilMs = toMs + this.options.clockForwardForMs
+    }
+    if (this.hits('clockStepBackLarge')) {
+      const holding =
+        s.held !== undefined || s.backlog.length > 0 || this.late.some((l) => l.publish.deviceId === deviceId)
+      // A reboot: a new boot, like a reflash, only when nothing of the old boot is held back.
+      if (!holding) {
+        this.count('clockStepBackLarge')
+        s.boot += 1
+        device.model.restartSeq()
+        s.clockBackMs -= this.options.clockStepBackLargeMs
+      }
     }
     if (this.hits('counterJump') && device.model.jumpCounter) {
       this.count('counterJump')

@@ -245,6 +245,60 @@ describe('device acceptance: clocks', () => {
     expect(r.totals.get(peer.deviceId)).toEqual(baseline.totals.get(charger.deviceId))
   })
 
+  it('a reflash with the clock 1 h behind for good loses no energy, and books it when it was earned', () => {
+    // Received 200 ms after the true time; from seq 6 on a new boot whose clock is 1 h behind.
+    const deliveries: Delivery[] = genuine(20).map((d, i) => {
+      const reading = d.message.readings[0] as Reading
+      const reflashed = i >= 5
+      return {
+        message: message(
+          [reflashed ? { ...reading, seq: i - 4, ts: reading.ts - 3_600_000 } : reading],
+          reflashed ? 1 : 0,
+        ),
+        receivedAtMs: reading.ts + 200,
+      }
+    })
+    const r = run(deliveries)
+    expect(r.quarantines).toEqual([])
+    expect(r.counters.clockCorrected.CLOCK_BEHIND).toBe(15)
+    expect(r.totals.get(charger.deviceId)).toEqual(baseline.totals.get(charger.deviceId))
+    // The device's time goes on with real time, and so does the watermark.
+    expect(r.watermark).toBe(START + 19 * MIN)
+    // The same after a restore in the middle of the stretch (the state keeps what measures it).
+    const first = run(deliveries.slice(0, 10))
+    const restored = new Aggregation(settings, registry)
+    restored.restore(first.writes.states, new Map([[0, first.watermark as number]]))
+    deliveries.slice(10).forEach((d, i) => {
+      restored.applyMessage(0, String(10 + i), d.message, d.receivedAtMs, 0)
+    })
+    const after = restored.takeWrites()
+    expect(after.quarantines).toEqual([])
+    expect(after.intervals.map((w) => [w.intervalStartMs, w.energyWh])).toEqual(
+      r.writes.intervals
+        .filter((w) => w.intervalStartMs >= START + 5 * MIN)
+        .map((w) => [w.intervalStartMs, w.energyWh]),
+    )
+  })
+
+  it('a clock behind still quarantines energy over rating in the time that really elapsed', () => {
+    // The reflashed clock is 1 h behind; seq 3 of boot 1 claims 1000 Wh in a minute at 7 kW.
+    const deliveries: Delivery[] = genuine(10).map((d, i) => {
+      const reading = d.message.readings[0] as Reading
+      const reflashed = i >= 5
+      const registerWh = reading.registerWh + (i >= 7 ? 1000 : 0)
+      return {
+        message: message(
+          [reflashed ? { ...reading, seq: i - 4, ts: reading.ts - 3_600_000, registerWh } : reading],
+          reflashed ? 1 : 0,
+        ),
+        receivedAtMs: reading.ts + 200,
+      }
+    })
+    const r = run(deliveries)
+    expect(r.quarantines).toEqual(['3:REGISTER_JUMP'])
+    expect(r.writes.quarantines[0]?.detail).toBe('+1100 Wh in 60000 ms exceeds 164 Wh at rated power')
+  })
+
   it('an NTP step back of a few seconds quarantines nothing', () => {
     const stepped = genuine(20).map((d, i) => {
       const reading = d.message.readings[0] as Reading

@@ -107,7 +107,12 @@ export class PartitionClocks {
     if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return undefined
     const c = this.clocks.get(partition)
     // Not the receive time as a clock (accounting's default): the first reading anchors.
-    if (!c) return { maxTs: Number.POSITIVE_INFINITY, clampToMs: receivedAtMs }
+    if (!c)
+      return {
+        maxTs: Number.POSITIVE_INFINITY,
+        clampToMs: receivedAtMs,
+        deviceTimeSpeed: this.settings.deviceTimeSpeed,
+      }
     const now = c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
     // The anchoring record may itself have been received late (broker and ingest latency, a
     // loaded machine), which puts this clock behind by `speed` × that delay: at 1200× a quarter
@@ -117,6 +122,8 @@ export class PartitionClocks {
     return {
       maxTs: now + this.maxAheadMs + this.settings.deviceTimeSpeed * RECEIVE_LATENESS_MS,
       clampToMs: now,
+      // A clock behind measures real time by receive times, at this speed.
+      deviceTimeSpeed: this.settings.deviceTimeSpeed,
     }
   }
 

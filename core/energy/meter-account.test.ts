@@ -143,6 +143,112 @@ describe('accountReading: clocks', () => {
     expect(stepped.clockCorrection).toBe('CLOCK_BEHIND')
     expect(stepped.state.lastTs).toBe(NOON + 10_000)
   })
+  it('a clock 1 h behind for good (reflash, battery-less reboot) loses no energy within rating', () => {
+    // 60 kW charger, +1000 Wh every 5 min of real time (12 kW); after seq 1 the clock goes back
+    // 1 h for good. Each reading is received 5 min after the last; no receive times, no change.
+    const fast = { assetClass: 'charger' as const, ratedPowerW: 60_000 }
+    const FIVE = 300_000
+    let state = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      undefined,
+      meter(1, NOON, 0, 12_000),
+      NOON,
+    ).state
+    let booked = 0
+    for (let i = 1; i <= 12; i++) {
+      const r = meter(1 + i, NOON - 3_600_000 + i * FIVE, i * 1000, 12_000)
+      const result = accountReading(grid, DEFAULT_ANOMALY_RULES, fast, state, r, NOON + i * FIVE)
+      expect(result.anomaly, `reading ${i}`).toBeUndefined()
+      expect(result.clockCorrection).toBe('CLOCK_BEHIND')
+      // Booked when it was earned: the accounting time goes on with real time.
+      expect(result.state.lastTs).toBe(NOON + i * FIVE)
+      expect(result.energy).toEqual([{ intervalStartMs: NOON + (i - 1) * FIVE, energyWh: 1000 }])
+      booked += result.energy.reduce((sum, p) => sum + p.energyWh, 0)
+      state = result.state
+    }
+    expect(booked).toBe(12_000)
+    // Readings uploaded together (one receive time) after the step: the device's own clock.
+    const later = NOON + 15 * FIVE
+    for (let i = 13; i <= 15; i++) {
+      const r = meter(1 + i, NOON - 3_600_000 + i * FIVE, i * 1000, 12_000)
+      const result = accountReading(grid, DEFAULT_ANOMALY_RULES, fast, state, r, later)
+      expect(result.anomaly, `reading ${i}`).toBeUndefined()
+      expect(result.state.lastTs).toBe(NOON + i * FIVE)
+      state = result.state
+    }
+    // Accelerated (600×): 0.5 s of receive time is 5 min of device time.
+    const bound = (receivedAtMs: number) => ({
+      maxTs: NOON + (receivedAtMs - NOON) * 600 + 600_000,
+      clampToMs: NOON + (receivedAtMs - NOON) * 600,
+      deviceTimeSpeed: 600,
+    })
+    const s1 = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      undefined,
+      meter(1, NOON, 0, 12_000),
+      NOON,
+      bound(NOON),
+    ).state
+    const r = meter(2, NOON - 3_600_000 + FIVE, 1000, 12_000)
+    const stepped = accountReading(grid, DEFAULT_ANOMALY_RULES, fast, s1, r, NOON + 500, bound(NOON + 500))
+    expect(stepped.anomaly).toBeUndefined()
+    expect(stepped.state.lastTs).toBe(NOON + FIVE)
+  })
+  it('a clock behind still quarantines energy over rating in the time that really elapsed', () => {
+    // 60 kW × 1.2 for 5 min (+10 s tolerance, +1 Wh rounding) is 6201 Wh: +7000 Wh is a jump.
+    const fast = { assetClass: 'charger' as const, ratedPowerW: 60_000 }
+    const s1 = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      undefined,
+      meter(1, NOON, 0, 12_000),
+      NOON,
+    ).state
+    const back = NOON - 3_600_000 + 300_000
+    const jump = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      s1,
+      meter(2, back, 7000, 12_000),
+      NOON + 300_000,
+    )
+    expect(jump.anomaly?.reason).toBe('REGISTER_JUMP')
+    expect(jump.anomaly?.detail).toBe('+7000 Wh in 300000 ms exceeds 6201 Wh at rated power')
+    // On the device's own clock after the step, too.
+    const ok = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      s1,
+      meter(2, back, 1000, 12_000),
+      NOON + 300_000,
+    )
+    const over = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      ok.state,
+      meter(3, back + 60_000, 3000, 12_000),
+      NOON + 300_000,
+    )
+    expect(over.anomaly?.reason).toBe('REGISTER_JUMP')
+    // A clock that goes back and forth gains nothing: the accounting time never passes the bound.
+    const forth = accountReading(
+      grid,
+      DEFAULT_ANOMALY_RULES,
+      fast,
+      ok.state,
+      meter(3, back + 3_000_000, 1000, 12_000),
+      NOON + 310_000,
+    )
+    expect(forth.state.lastTs).toBe(NOON + 310_000 + DEFAULT_ANOMALY_RULES.maxClockAheadMs)
+  })
   it('a step back beyond the tolerance is still a jump', () => {
     const s1 = accountReading(grid, rules, charger, undefined, meter(1, NOON + 60_000, 1000)).state
     expect(accountReading(grid, rules, charger, s1, meter(2, NOON, 1100)).anomaly?.reason).toBe(

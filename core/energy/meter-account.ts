@@ -8,10 +8,17 @@
  * new baseline, so the energy between the last good reading and it stays unpaid (a meter change,
  * a glitch, a tampered device: a person decides, the contract does not).
  *
- * Accounting time never runs backwards: a reading whose device time is earlier than the last one
- * is booked at the last one's time (its energy is real, its clock is not). Rate checks allow the
- * elapsed time to be longer than device time says by `clockStepToleranceMs`, so an NTP step back
- * of a few seconds quarantines nothing. A device time more than `maxClockAheadMs` beyond the
+ * Accounting time never runs backwards: a reading whose device time is earlier than the device's
+ * accounting time (a clock stepped back: NTP, or an RTC reset by a battery-less reboot) is booked
+ * at that accounting time plus the time that really elapsed since the device's last reading: the
+ * device's own clock since that reading when it still runs forward from it (the step was before),
+ * else the receive-time difference × the caller's device-time speed (the step was in between: its
+ * clock says nothing). Never past the clock bound. So the accounting time goes on with real time
+ * however far back the clock went, the rate checks measure the time that really elapsed (a clock
+ * 1 h behind for good quarantines nothing; energy over rating in that time still does), and the
+ * energy is booked when it was earned. Rate checks also allow the elapsed time to be longer than
+ * device time says by `clockStepToleranceMs`, so an NTP step back of a few seconds between two
+ * readings quarantines nothing. A device time more than `maxClockAheadMs` beyond the
  * receive time (or the caller's `ClockBound`) is a clock that jumped into the future: the reading
  * is paid but booked at the receive time (the bound's `clampToMs`; never before the device's last
  * accounting time), the best estimate of when it was really sent, so its revenue stays in the
@@ -33,6 +40,13 @@ export interface MeterState {
   readonly lastSwapCount: number | undefined
   /** Instantaneous power of the last reading, when it reported one. */
   readonly lastPowerW: number | undefined
+  /**
+   * The last reading's own device time (`lastTs` can be later: a clock behind). Absent in states
+   * persisted before it existed.
+   */
+  readonly lastDeviceTs?: number | undefined
+  /** The last reading's receive time, when it had one: measures real time for a clock behind. */
+  readonly lastReceivedAtMs?: number | undefined
 }
 
 export const ANOMALY_REASONS = {
@@ -59,7 +73,8 @@ export interface Anomaly {
  * accounting time than its device time, and counted by code.
  */
 export const CLOCK_CORRECTIONS = {
-  CLOCK_BEHIND: 'device time earlier than the latest seen: booked at the latest accounting time',
+  CLOCK_BEHIND:
+    'device time earlier than the device’s accounting time: booked at that time plus the time that really elapsed since its last reading (its own clock since then, else the receive times)',
   CLOCK_AHEAD:
     'device time beyond the credible bound (receive time + tolerance): booked at the receive time (not before the device’s last accounting time)',
 } as const
@@ -75,6 +90,11 @@ export const CLOCK_CORRECTION_CODES = Object.keys(CLOCK_CORRECTIONS) as ClockCor
 export interface ClockBound {
   readonly maxTs: number
   readonly clampToMs: number
+  /**
+   * Device milliseconds per receive-time millisecond (an accelerated partition's speed; 1 when
+   * absent): scales a receive-time difference into the device time that elapsed.
+   */
+  readonly deviceTimeSpeed?: number
 }
 
 /** Thresholds of the anomaly checks; one set for the pipeline and the ledger. */
@@ -161,6 +181,7 @@ function findAnomaly(
   reading: Reading,
   receivedAtMs: number | undefined,
   ahead: boolean,
+  elapsed: Elapsed,
 ): Anomaly | undefined {
   if (
     rules.maxClockSkewMs > 0 &&
@@ -185,8 +206,9 @@ function findAnomaly(
   }
   // The device's own clock measures the elapsed time, also when it is ahead (its readings are
   // then booked at the receive time, but their energy may have taken that long to accumulate:
-  // the rate checks stay as loose as the device's clock says).
-  const durationMs = Math.max(0, reading.ts - state.lastTs)
+  // the rate checks stay as loose as the device's clock says); for a clock behind, the time that
+  // really elapsed (`elapsedBehind`).
+  const durationMs = elapsed.durationMs
   // Real time since the last reading lies in [durationMs, durationMs + tolerance]: the device's
   // clock may have stepped back by up to the tolerance in between.
   const longestMs = durationMs + rules.clockStepToleranceMs
@@ -221,15 +243,15 @@ function findAnomaly(
     device.assetClass === 'pv' &&
     deltaWh > 0 &&
     isNight(rules, state.lastTs) &&
-    isNight(rules, reading.ts) &&
-    reading.ts - state.lastTs < 6 * HOUR_MS
+    isNight(rules, elapsed.accountingTs) &&
+    elapsed.accountingTs - state.lastTs < 6 * HOUR_MS
   ) {
     return {
       reason: 'PV_ENERGY_AT_NIGHT',
       detail: `+${deltaWh} Wh between ${new Date(state.lastTs).toISOString()} and ${new Date(reading.ts).toISOString()}`,
     }
   }
-  if (powerW !== undefined && state.lastPowerW !== undefined && durationMs > 0) {
+  if (powerW !== undefined && state.lastPowerW !== undefined && durationMs > 0 && elapsed.exact) {
     // Consistent when some real duration in [durationMs, longestMs] explains the energy.
     const averageW = (state.lastPowerW + powerW) / 2
     const shortestWh = (averageW * durationMs) / HOUR_MS
@@ -259,11 +281,54 @@ function socProblem(reading: Reading): Anomaly | undefined {
   return undefined
 }
 
+/** The time a reading's energy accumulated over, as the rate checks see it. */
+interface Elapsed {
+  /** Where the reading is booked. */
+  readonly accountingTs: number
+  readonly durationMs: number
+  /**
+   * False when the duration is only an upper bound (receive times: the reading was taken at some
+   * time before it was received); the power-mismatch check then does not apply.
+   */
+  readonly exact: boolean
+}
+
+/**
+ * A reading behind the device's accounting time: booked at that time plus what really elapsed
+ * since the device's last reading, never past the clock bound. Not at the accounting time itself
+ * (as before): a clock stepped back 1 h would book an hour of energy into one interval over
+ * 0 ms, quarantined as REGISTER_JUMP reading after reading until the clock caught up.
+ */
+function elapsedBehind(
+  state: MeterState,
+  reading: Reading,
+  receivedAtMs: number | undefined,
+  bound: ClockBound | undefined,
+): Elapsed {
+  let elapsedMs = 0
+  let exact = true
+  if (state.lastDeviceTs !== undefined && reading.ts >= state.lastDeviceTs) {
+    // The clock stepped back before the last reading and runs on from it: its own difference is
+    // the elapsed time (also for readings uploaded together, which share one receive time).
+    elapsedMs = reading.ts - state.lastDeviceTs
+  } else if (receivedAtMs !== undefined && state.lastReceivedAtMs !== undefined) {
+    // The step was in between: the receive times bound the time that elapsed (from above: the
+    // reading may have waited before it was sent), scaled to device time.
+    elapsedMs = Math.max(0, receivedAtMs - state.lastReceivedAtMs) * (bound?.deviceTimeSpeed ?? 1)
+    exact = false
+  }
+  // Never past the bound: the accounting time then runs no faster than an honest device's, and
+  // a clock that goes back and forth gains nothing (the durations add up to its advance).
+  const accountingTs = Math.max(state.lastTs, Math.min(state.lastTs + elapsedMs, bound?.maxTs ?? Infinity))
+  return { accountingTs, durationMs: accountingTs - state.lastTs, exact }
+}
+
 /**
  * Applies one reading (the next in (boot, seq) order) to a device's meter state. A device time
  * beyond the clock bound (`clock`, else `receivedAtMs + rules.maxClockAheadMs`) is not used for
  * accounting: the reading is booked at the bound's `clampToMs` (the receive time), or at the
- * device's last accounting time if that is later, keeping its energy.
+ * device's last accounting time if that is later, keeping its energy. A device time behind the
+ * accounting time is booked after it by the time that really elapsed (`elapsedBehind`).
  */
 export function accountReading(
   grid: TimeGrid,
@@ -284,14 +349,21 @@ export function accountReading(
   // clock), never before the device's last accounting time. Not at the device's last time: a
   // clock that stays ahead longer than the grace would pile its energy into an interval whose
   // epoch is late by then, and the aggregator would have to book it into another epoch.
-  const accountingTs = ahead
-    ? Math.max(state?.lastTs ?? Number.NEGATIVE_INFINITY, bound.clampToMs)
-    : state
-      ? Math.max(state.lastTs, reading.ts)
-      : reading.ts
+  const behind = !ahead && state !== undefined && reading.ts < state.lastTs
+  const elapsed: Elapsed =
+    state && behind
+      ? elapsedBehind(state, reading, receivedAtMs, bound)
+      : {
+          accountingTs: ahead
+            ? Math.max(state?.lastTs ?? Number.NEGATIVE_INFINITY, bound.clampToMs)
+            : reading.ts,
+          durationMs: Math.max(0, reading.ts - (state?.lastTs ?? reading.ts)),
+          exact: true,
+        }
+  const accountingTs = elapsed.accountingTs
   const clockCorrection: ClockCorrection | undefined = ahead
     ? 'CLOCK_AHEAD'
-    : state && reading.ts < state.lastTs
+    : behind
       ? 'CLOCK_BEHIND'
       : undefined
   const next: MeterState = {
@@ -302,11 +374,13 @@ export function accountReading(
     // After a reading booked at a corrected time, the next one's elapsed time is not what its power
     // integrates over: no power, no mismatch check for it.
     lastPowerW: ahead ? undefined : powerOf(reading),
+    lastDeviceTs: reading.ts,
+    lastReceivedAtMs: receivedAtMs,
   }
   const swapIntervalStartMs = intervalStart(grid, accountingTs)
   if (!state)
     return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly: undefined, clockCorrection }
-  const anomaly = findAnomaly(rules, device, state, reading, receivedAtMs, ahead)
+  const anomaly = findAnomaly(rules, device, state, reading, receivedAtMs, ahead, elapsed)
   if (anomaly) return { state: next, energy: [], swaps: 0, swapIntervalStartMs, anomaly, clockCorrection }
   const swapCount = next.lastSwapCount
   const deltaWh = reading.registerWh - state.lastRegisterWh

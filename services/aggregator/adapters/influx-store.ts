@@ -152,6 +152,7 @@ export function createInfluxStore(
       return result.map((r) => {
         const n = (k: string) => Number(r[k])
         const optional = (k: string) => (n(k) < 0 ? undefined : n(k))
+        const present = (k: string) => (Number.isSafeInteger(n(k)) && n(k) >= 0 ? n(k) : undefined)
         return {
           deviceId: String(r.device),
           partition: n('partition'),
@@ -162,6 +163,10 @@ export function createInfluxStore(
             lastRegisterWh: n('lastRegisterWh'),
             lastSwapCount: optional('lastSwapCount'),
             lastPowerW: optional('lastPowerW'),
+            // Absent in states written before they existed (the next reading then measures a clock
+            // behind by what it has).
+            lastDeviceTs: present('lastDeviceTs'),
+            lastReceivedAtMs: present('lastReceivedAtMs'),
           },
           // States written before boots existed have no boot field: boot 0.
           boot: Number.isSafeInteger(n('boot')) ? n('boot') : 0,
