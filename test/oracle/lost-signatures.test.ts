@@ -14,12 +14,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { revenueOracleAbi } from '../../contracts/abi/index.ts'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import { parseRegistry } from '../../core/identity/registry.ts'
-import { type ContractsFile, writeContractsFile } from '../../runtime/contracts-file.ts'
+import { writeContractsFile } from '../../runtime/contracts-file.ts'
 import { ENDPOINT_ENV, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createOracleChain } from '../../services/oracle/adapters/chain.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import { deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
+import { contractsFileOf, deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
 import { createHarness, type Harness } from '../support/pipeline-harness.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
 
@@ -74,25 +74,7 @@ beforeAll(async () => {
       args: [poolIdHex(poolId), 0n],
     })
   dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
-  const contractsFile: ContractsFile = {
-    version: 1,
-    chainId: anvil.endpoint.chainId,
-    deployer: system.deployer.walletClient.account.address,
-    deployedAtBlock: '0',
-    compilerInputHash: system.compiled.inputHash,
-    contracts: {
-      deviceRegistry: system.contracts.deviceRegistry,
-      revenueOracle: system.contracts.revenueOracle,
-      identityRegistry: system.contracts.identityRegistry,
-    },
-    oracle: {
-      signers: system.signers.map((s) => s.account.address),
-      threshold: 2,
-      challengeWindowSec: WINDOW_SEC,
-      guardian: system.guardian.account.address,
-    },
-    pools: {},
-  }
+  const contractsFile = contractsFileOf(system, [], { threshold: 2, challengeWindowSec: WINDOW_SEC })
   writeContractsFile(join(dir, 'contracts.json'), contractsFile)
   writeFileSync(
     join(dir, 'registry.json'),
