@@ -15,6 +15,7 @@ import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { createOracleChain } from './adapters/chain.ts'
 import { verifyRulesFromEnv } from './config.ts'
+import { explainNotFinal } from './domain/not-final.ts'
 import { VERIFY_CHECKS } from './domain/verify.ts'
 import { verifyDevice } from './verify.ts'
 
@@ -34,6 +35,9 @@ ok or FAIL, with its detail; a failed check stops the ones that depend on it:
   READINGS_DIGEST  the readings the archive flags as paid give the leaf's digest and count
   LEAF_RECOMPUTED  the device's archived records, run through the aggregator's rules with the
                    registry's tariff, give the leaf's energyWh, revenueUnits, readings, digest
+An epoch that is not final yet is not checked: verify says its on-chain state (not proposed,
+pending until its challenge window ends, rejected) and what to do (wait until when, or which
+epoch of the pool is the latest final one).
 Exit status 0 when every check passes, 1 otherwise (2: usage).
 Settings from the environment: GRIDROOT_CONTRACTS_FILE, GRIDROOT_REGISTRY_FILE,
 GRIDROOT_ARTIFACT_DIR, GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID, and the rules the leaves were
@@ -71,8 +75,21 @@ async function main(): Promise<number> {
     },
     { poolId: values.pool, deviceId: values.device, epoch: Number(values.epoch) },
   )
+  const notFinal =
+    outcome.status === 'not-final'
+      ? explainNotFinal({
+          poolId: values.pool,
+          epoch: Number(values.epoch),
+          pool: outcome.pool,
+          record: outcome.record,
+          nowSec: await chain.nowSec(),
+        })
+      : undefined
   if (values.json) {
-    console.log(stringifyWithBigints(outcome, 2))
+    console.log(stringifyWithBigints(notFinal ? { ...outcome, explanation: notFinal } : outcome, 2))
+  } else if (notFinal) {
+    console.log(`${values.pool}/${values.device}/${values.epoch}: not final: ${notFinal.summary}`)
+    console.log(notFinal.hint)
   } else if (outcome.status !== 'checked') {
     console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.status}`)
   } else {

@@ -14,7 +14,7 @@ import {
   type VerifyResult,
   verifyPreparedEpoch,
 } from './domain/verify.ts'
-import type { ArtifactStore, OracleChain } from './ports.ts'
+import type { ArtifactStore, EpochRecord, OracleChain } from './ports.ts'
 
 /** The tree and archive a commitment names, ready for the checks, or why there are none. */
 export type ArtifactsLoad =
@@ -25,7 +25,7 @@ export type ArtifactsLoad =
 export type ArtifactsLoader = (treeHash: Hex, archiveHash: Hex) => Promise<ArtifactsLoad>
 
 export interface VerifyDeps {
-  readonly chain: Pick<OracleChain, 'finalized' | 'epochRecord' | 'verifyDeviceLeaf'>
+  readonly chain: Pick<OracleChain, 'finalized' | 'epochRecord' | 'pool' | 'verifyDeviceLeaf'>
   readonly store: Pick<ArtifactStore, 'get'>
   readonly registry: Pick<DeviceRegistry, 'get'>
   /** The aggregation settings and tariffs the leaf is recomputed under (`verifyRulesFromEnv`). */
@@ -39,7 +39,14 @@ export interface VerifyDeps {
 
 export type VerifyOutcome =
   | ({ readonly status: 'checked' } & VerifyResult)
-  | { readonly status: 'not-final'; readonly epochStatus: string; readonly ok: false }
+  | {
+      readonly status: 'not-final'
+      readonly epochStatus: string
+      /** What RevenueOracle holds for the epoch and its pool (domain/not-final.ts explains it). */
+      readonly record: EpochRecord
+      readonly pool: { readonly firstEpoch: number; readonly nextEpoch: number } | undefined
+      readonly ok: false
+    }
   | { readonly status: 'unknown-device'; readonly ok: false }
   | { readonly status: 'artifact-missing'; readonly hash: string; readonly ok: false }
   | { readonly status: 'artifact-corrupt'; readonly detail: string; readonly ok: false }
@@ -52,8 +59,11 @@ export async function verifyDevice(
   if (!device) return { status: 'unknown-device', ok: false }
   const finalized = await deps.chain.finalized(args.poolId, args.epoch)
   if (!finalized) {
-    const record = await deps.chain.epochRecord(args.poolId, args.epoch)
-    return { status: 'not-final', epochStatus: record.status, ok: false }
+    const [record, pool] = await Promise.all([
+      deps.chain.epochRecord(args.poolId, args.epoch),
+      deps.chain.pool(args.poolId),
+    ])
+    return { status: 'not-final', epochStatus: record.status, record, pool, ok: false }
   }
   const loaded = await (deps.artifacts ?? artifactsFromStore(deps.store))(
     finalized.treeHash,

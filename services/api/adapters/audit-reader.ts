@@ -88,6 +88,7 @@ export function createAuditReader(options: {
               finalized = await finalizedOf(poolId, epoch)
               return finalized
             },
+            pool: (poolId) => onChain(() => chain.pool(poolId)),
             verifyDeviceLeaf: (leaf, proof) => chain.verifyDeviceLeaf(leaf, proof),
           },
           store,

@@ -1,0 +1,138 @@
+/**
+ * `npm run verify` on an epoch that is not final: the command, as a process against a real anvil,
+ * says the epoch's on-chain state and what to do (services/oracle/domain/not-final.ts).
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { revenueOracleAbi } from '../../contracts/abi/index.ts'
+import { writeContractsFile } from '../../runtime/contracts-file.ts'
+import { createFleet } from '../../simulators/fleet/fleet.ts'
+import { REPO_ROOT } from '../../stack/paths.ts'
+import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
+import { addPool, passWindow, proposal, propose, signProposal } from '../contracts/support/oracle.ts'
+import { contractsFileOf, deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
+
+const run = promisify(execFile)
+const WINDOW_SEC = 3_600
+let anvil: DedicatedAnvil
+let system: System
+let dir: string
+let env: NodeJS.ProcessEnv
+let deviceId: string
+
+beforeAll(async () => {
+  anvil = await startDedicatedAnvil('verify-not-final')
+  system = await deploySystem(anvil.endpoint, { threshold: 2, challengeWindowSec: WINDOW_SEC })
+  dir = mkdtempSync(join(tmpdir(), 'gridroot-verify-not-final-'))
+  const registry = createFleet({
+    seed: 'verify-not-final',
+    chargers: 1,
+    pv: 0,
+    swap: 0,
+    startMs: Date.parse('2026-06-01T00:00:00+08:00'),
+    sampleMs: 300_000,
+  }).registry()
+  deviceId = registry.devices[0]?.deviceId as string
+  writeFileSync(join(dir, 'registry.json'), JSON.stringify(registry))
+  writeContractsFile(
+    join(dir, 'contracts.json'),
+    contractsFileOf(system, [], { threshold: 2, challengeWindowSec: WINDOW_SEC }),
+  )
+  env = {
+    ...process.env,
+    GRIDROOT_RPC_URL: anvil.endpoint.rpcUrl,
+    GRIDROOT_CHAIN_ID: String(anvil.endpoint.chainId),
+    GRIDROOT_CONTRACTS_FILE: join(dir, 'contracts.json'),
+    GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
+    GRIDROOT_ARTIFACT_DIR: join(dir, 'artifacts'),
+  }
+})
+afterAll(async () => {
+  await anvil?.stop()
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+/** The command's output and exit status (it exits 1 on an epoch it cannot check). */
+async function verify(pool: string, epoch: number): Promise<{ code: number; stdout: string }> {
+  const args = ['--import', 'tsx', 'services/oracle/verify-cli.ts', '--pool', pool, '--device', deviceId]
+  try {
+    const { stdout } = await run('node', [...args, '--epoch', String(epoch)], {
+      cwd: REPO_ROOT,
+      env,
+      timeout: 60_000,
+    })
+    return { code: 0, stdout }
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string }
+    if (typeof e.code !== 'number') throw error
+    return { code: e.code, stdout: `${e.stdout ?? ''}${e.stderr ?? ''}` }
+  }
+}
+
+describe('verify on an epoch that is not final', () => {
+  it('says pending until when, not proposed, rejected, and which epoch is the latest final', {
+    timeout: 240_000,
+  }, async () => {
+    const pool = 'verify-pending'
+    await addPool(system, poolIdHex(pool))
+    const p0 = proposal({ poolId: poolIdHex(pool), epoch: 0n })
+    await propose(system, p0, await signProposal(system, system.signers.slice(0, 2), p0))
+    await passWindow(system, WINDOW_SEC + 1)
+    await exec(system, system.deployer.walletClient, {
+      address: system.contracts.revenueOracle,
+      abi: revenueOracleAbi,
+      functionName: 'finalize',
+      args: [poolIdHex(pool), 0n],
+    })
+    const p1 = proposal({ poolId: poolIdHex(pool), epoch: 1n })
+    const { blockNumber } = await propose(
+      system,
+      p1,
+      await signProposal(system, system.signers.slice(0, 2), p1),
+    )
+    const block = await system.publicClient.getBlock({ blockNumber })
+    const endsAt = new Date(Number(block.timestamp + BigInt(WINDOW_SEC)) * 1000).toISOString()
+
+    const pending = await verify(pool, 1)
+    expect(pending.code).toBe(1)
+    expect(pending.stdout).toContain(
+      `verify-pending/${deviceId}/1: not final: verify-pending epoch 1 is pending (attempt 0): proposed, in its challenge window until ${endsAt}`,
+    )
+    expect(pending.stdout).toMatch(new RegExp(`Wait until ${endsAt} \\(\\d+ s from now\\)`))
+    expect(pending.stdout).toContain(
+      'the latest final epoch of verify-pending is 0: verify that one with --epoch 0',
+    )
+
+    const ahead = await verify(pool, 4)
+    expect(ahead.stdout).toContain(
+      "verify-pending epoch 4 is not proposed yet: the pool's next epoch to propose is 1",
+    )
+    expect(ahead.stdout).toContain('--epoch 0')
+
+    const rejectedPool = 'verify-rejected'
+    await addPool(system, poolIdHex(rejectedPool))
+    const r0 = proposal({ poolId: poolIdHex(rejectedPool), epoch: 0n })
+    await propose(system, r0, await signProposal(system, system.signers.slice(0, 2), r0))
+    await exec(system, system.guardian, {
+      address: system.contracts.revenueOracle,
+      abi: revenueOracleAbi,
+      functionName: 'reject',
+      args: [poolIdHex(rejectedPool), 0n, `0x${'00'.repeat(32)}`],
+    })
+    const rejected = await verify(rejectedPool, 0)
+    expect(rejected.stdout).toContain(
+      'verify-rejected epoch 0 was rejected by the guardian (attempt 0); no root is pending',
+    )
+    expect(rejected.stdout).toContain('corrected root (attempt 1)')
+    expect(rejected.stdout).toContain('no epoch of verify-rejected is final yet')
+
+    await passWindow(system, WINDOW_SEC + 1)
+    const due = await verify(pool, 1)
+    expect(due.stdout).toContain(`its challenge window ended at ${endsAt}`)
+    expect(due.stdout).toContain('sends finalize on its next tick')
+  })
+})
