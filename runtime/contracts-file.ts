@@ -4,7 +4,7 @@
  * (`GRIDROOT_CONTRACTS_FILE`, default `<run-dir>/contracts.json`). docs/architecture.md
  * ("On-chain") describes it.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Address, Hex } from 'viem'
 import { z } from 'zod'
@@ -28,6 +28,29 @@ export const PoolContractsSchema = z.strictObject({
 })
 export type PoolContracts = z.infer<typeof PoolContractsSchema>
 
+/**
+ * A pool contract deployment recorded by `npm run pools -- apply` before it is sent: the address
+ * follows from the deployer and the nonce, so a run killed before it saw the receipt finds the
+ * contract there (or learns that the nonce went to something else) instead of deploying another.
+ */
+export const DeploymentSchema = z.strictObject({
+  address,
+  deployer: address,
+  nonce: z.number().int().nonnegative(),
+  /** The first block the deployment can be in (the latest block when it was sent, plus one). */
+  notBeforeBlock: blockNumber,
+  /** Set once the receipt was seen. */
+  deployedAtBlock: blockNumber.optional(),
+})
+export type Deployment = z.infer<typeof DeploymentSchema>
+
+/** A pool whose creation has begun and not finished: never read by the services. */
+export const PoolInProgressSchema = z.strictObject({
+  token: DeploymentSchema.optional(),
+  distributor: DeploymentSchema.optional(),
+})
+export type PoolInProgress = z.infer<typeof PoolInProgressSchema>
+
 export const ContractsFileSchema = z.strictObject({
   version: z.literal(1),
   chainId: z.number().int().positive(),
@@ -50,6 +73,8 @@ export const ContractsFileSchema = z.strictObject({
     guardian: address,
   }),
   pools: z.record(z.string(), PoolContractsSchema),
+  /** Pools `npm run pools -- apply` began to create; moved to `pools` when complete. */
+  poolsInProgress: z.record(z.string(), PoolInProgressSchema).optional(),
 })
 export type ContractsFile = z.infer<typeof ContractsFileSchema>
 
@@ -102,11 +127,20 @@ export function poolContracts(file: ContractsFile, poolId: string): PoolContract
   return pool
 }
 
-/** Writes the contracts file atomically (a reader never sees half a file). */
+/**
+ * Writes the contracts file atomically (a reader never sees half a file, a kill leaves the old
+ * or the new one): a temporary file, flushed to disk, renamed over it.
+ */
 export function writeContractsFile(path: string, file: ContractsFile): void {
   const valid = ContractsFileSchema.parse(file)
   mkdirSync(dirname(path), { recursive: true })
   const temporary = `${path}.${process.pid}.tmp`
-  writeFileSync(temporary, `${JSON.stringify(valid, null, 2)}\n`)
+  const fd = openSync(temporary, 'w')
+  try {
+    writeFileSync(fd, `${JSON.stringify(valid, null, 2)}\n`)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
   renameSync(temporary, path)
 }

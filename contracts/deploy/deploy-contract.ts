@@ -2,6 +2,7 @@ import type { Abi, Account, Address, Chain, Hex, PublicClient, Transport, Wallet
 import { GridrootError } from '../../core/errors/base.ts'
 import type { CompileOutput } from '../build/compile.ts'
 import { compiledContract } from '../build/compile.ts'
+import { ContractRevertedError, decodeRevert } from './contract-revert.ts'
 
 /** The clients a deployment sends through: a wallet with an account, and a reader. */
 export interface DeployClients {
@@ -19,39 +20,77 @@ export class DeployFailedError extends GridrootError<'CONTRACT_DEPLOY_FAILED'> {
   }
 }
 
-/** Deploys the compiled contract `name` with constructor `args` and waits for its receipt. */
+/** A revert from sending `what` as a ContractRevertedError naming its custom error; other errors as they are. */
+function asRevert(error: unknown, what: string, sender: Address): unknown {
+  const revert = decodeRevert(error)
+  return revert ? new ContractRevertedError(what, revert, sender, error) : error
+}
+
+/**
+ * Deploys the compiled contract `name` with constructor `args` and waits for its receipt.
+ * `nonce` pins the deployment's address (resumable deployments record it before sending).
+ */
 export async function deployContract(
   clients: DeployClients,
   compiled: CompileOutput,
   name: string,
   args: readonly unknown[],
+  options: { readonly nonce?: number } = {},
 ): Promise<{ address: Address; blockNumber: bigint; transactionHash: Hex }> {
   const { abi, bytecode } = compiledContract(compiled, name)
-  const hash = await clients.walletClient.deployContract({
-    abi: abi as Abi,
-    bytecode,
-    args: args as never,
-  } as never)
+  const sender = clients.walletClient.account.address
+  let hash: Hex
+  try {
+    hash = await clients.walletClient.deployContract({
+      abi: abi as Abi,
+      bytecode,
+      args: args as never,
+      ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+    } as never)
+  } catch (error) {
+    throw asRevert(error, `deploying ${name}`, sender)
+  }
   const receipt = await clients.publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status !== 'success' || !receipt.contractAddress)
     throw new DeployFailedError(name, `transaction ${hash} ${receipt.status}`)
   return { address: receipt.contractAddress, blockNumber: receipt.blockNumber, transactionHash: hash }
 }
 
-/** Sends a contract write and waits until it is mined successfully. */
+/**
+ * Sends a contract write and waits until it is mined successfully. A revert, at the gas estimate
+ * or when mined (replayed as a call on the block it was mined in, to get its data), is a
+ * ContractRevertedError that names the custom error and its arguments.
+ */
 export async function send(
   clients: DeployClients,
   request: { address: Address; abi: Abi; functionName: string; args?: readonly unknown[] },
 ): Promise<Hex> {
-  const hash = await clients.walletClient.writeContract(request as never)
+  const sender = clients.walletClient.account.address
+  const what = `${request.functionName} on ${request.address}`
+  let hash: Hex
+  try {
+    hash = await clients.walletClient.writeContract(request as never)
+  } catch (error) {
+    throw asRevert(error, what, sender)
+  }
   const receipt = await clients.publicClient.waitForTransactionReceipt({ hash })
-  if (receipt.status !== 'success')
-    throw new GridrootError(
-      'CONTRACT_CALL_FAILED',
-      `${request.functionName} on ${request.address} reverted`,
-      {
-        details: { hash },
-      },
-    )
-  return hash
+  if (receipt.status === 'success') return hash
+  let replayError: unknown
+  try {
+    await clients.publicClient.simulateContract({
+      ...request,
+      account: clients.walletClient.account,
+      blockNumber: receipt.blockNumber,
+    } as never)
+  } catch (error) {
+    replayError = error
+  }
+  const revert = replayError === undefined ? undefined : decodeRevert(replayError)
+  if (revert) throw new ContractRevertedError(`${what} (transaction ${hash})`, revert, sender, replayError)
+  throw new GridrootError('CONTRACT_CALL_FAILED', `${what} reverted (transaction ${hash})`, {
+    metaMessages: [
+      'Replayed on the block it was mined in, it passes: the state changed in that block, or it ran out of gas. Run the command again; it resumes where it stopped.',
+    ],
+    details: { hash },
+  })
 }

@@ -23,19 +23,26 @@ export function termsToChain(terms: PoolTerms) {
   } as const
 }
 
+export interface PoolTokenParameters {
+  readonly poolIdBytes32: Hex
+  readonly name: string
+  readonly symbol: string
+  readonly identityRegistry: Address
+  readonly issuer: Address
+}
+
+/** RevenueShareToken's constructor arguments; `admin` is the deploying account. */
+export function poolTokenArgs(p: PoolTokenParameters, admin: Address): readonly unknown[] {
+  return [p.name, p.symbol, p.poolIdBytes32, p.identityRegistry, admin]
+}
+
 export async function deployPoolToken(
   clients: DeployClients,
   compiled: CompileOutput,
-  p: { poolIdBytes32: Hex; name: string; symbol: string; identityRegistry: Address; issuer: Address },
+  p: PoolTokenParameters,
 ): Promise<{ address: Address; blockNumber: bigint }> {
   const admin = clients.walletClient.account.address
-  const token = await deployContract(clients, compiled, 'RevenueShareToken', [
-    p.name,
-    p.symbol,
-    p.poolIdBytes32,
-    p.identityRegistry,
-    admin,
-  ])
+  const token = await deployContract(clients, compiled, 'RevenueShareToken', poolTokenArgs(p, admin))
   await send(clients, {
     address: token.address,
     abi: revenueShareTokenAbi,
@@ -45,24 +52,22 @@ export async function deployPoolToken(
   return token
 }
 
-export async function deployPoolDistributor(
-  clients: DeployClients,
-  compiled: CompileOutput,
-  p: {
-    poolIdBytes32: Hex
-    oracle: Address
-    identityRegistry: Address
-    paymentToken: Address
-    firstEpoch: bigint
-    terms: PoolTerms
-    /** The epoch → chain-time map, on-chain for anyone who recomputes an epoch's balances. */
-    clock: EpochClock
-    publisher: Address
-    pauser: Address
-  },
-): Promise<{ address: Address; blockNumber: bigint }> {
-  const admin = clients.walletClient.account.address
-  const distributor = await deployContract(clients, compiled, 'RevenueDistributor', [
+export interface PoolDistributorParameters {
+  readonly poolIdBytes32: Hex
+  readonly oracle: Address
+  readonly identityRegistry: Address
+  readonly paymentToken: Address
+  readonly firstEpoch: bigint
+  readonly terms: PoolTerms
+  /** The epoch → chain-time map, on-chain for anyone who recomputes an epoch's balances. */
+  readonly clock: EpochClock
+  readonly publisher: Address
+  readonly pauser: Address
+}
+
+/** RevenueDistributor's constructor arguments; `admin` is the deploying account. */
+export function poolDistributorArgs(p: PoolDistributorParameters, admin: Address): readonly unknown[] {
+  return [
     p.poolIdBytes32,
     p.oracle,
     p.identityRegistry,
@@ -71,11 +76,30 @@ export async function deployPoolDistributor(
     admin,
     termsToChain(p.terms),
     epochClockToChain(p.clock),
-  ])
-  for (const [role, account] of [
-    [ROLE.publisher, p.publisher],
-    [ROLE.pauser, p.pauser],
-  ] as const) {
+  ]
+}
+
+/** The roles a pool distributor grants after its deployment. */
+export function poolDistributorRoles(p: PoolDistributorParameters) {
+  return [
+    { role: ROLE.publisher, name: 'PUBLISHER_ROLE', account: p.publisher },
+    { role: ROLE.pauser, name: 'PAUSER_ROLE', account: p.pauser },
+  ] as const
+}
+
+export async function deployPoolDistributor(
+  clients: DeployClients,
+  compiled: CompileOutput,
+  p: PoolDistributorParameters,
+): Promise<{ address: Address; blockNumber: bigint }> {
+  const admin = clients.walletClient.account.address
+  const distributor = await deployContract(
+    clients,
+    compiled,
+    'RevenueDistributor',
+    poolDistributorArgs(p, admin),
+  )
+  for (const { role, account } of poolDistributorRoles(p)) {
     await send(clients, {
       address: distributor.address,
       abi: revenueDistributorAbi,

@@ -1,10 +1,16 @@
 /**
  * Brings the chain in line with config/pools.json and the device registry, pool by pool, and
- * reports every change it made. Each step first reads the chain and acts only on a difference, so
- * a second run changes nothing and says so:
- * registry root → oracle pool → token → distributor and terms → distributor registered as an
- * IdentityRegistry hook → investors verified (and flagged in the distributor) → tokens minted (up to the configured amount; mints are read back from Transfer events) → treasury
- * funded and approved (local stack).
+ * reports every change it made and every step it found done. Each step first reads the chain and
+ * acts only on a difference, so a second run changes nothing and says so:
+ * registry root → oracle pool → token and its issuer role → distributor, its roles and terms →
+ * distributor registered as an IdentityRegistry hook → investors verified (and flagged in the
+ * distributor) → tokens minted (up to the configured amount; mints are read back from Transfer
+ * events) → treasury funded and approved (local stack).
+ *
+ * Resumable: the two deployments are the only steps the chain cannot tell apart from a missing
+ * one (a second deployment is a second token), so each is recorded in the contracts file
+ * (`poolsInProgress`, through `record`) before it is sent and again once mined
+ * (resumable-deploy.ts); a run killed at any point resumes from the chain and that record.
  */
 import { type Address, formatUnits, type Hex, maxUint256, parseAbiItem, parseUnits, zeroAddress } from 'viem'
 import type { LocalAccount } from 'viem/accounts'
@@ -12,7 +18,12 @@ import { poolIdBytes32, registryCommitment } from '../../core/chain/registry-roo
 import { type EpochClock, epochClockFromChain, epochClockToChain } from '../../core/entitlement/index.ts'
 import { GridrootError } from '../../core/errors/base.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
-import type { ContractsFile, PoolContracts } from '../../runtime/contracts-file.ts'
+import type {
+  ContractsFile,
+  Deployment,
+  PoolContracts,
+  PoolInProgress,
+} from '../../runtime/contracts-file.ts'
 import {
   deviceRegistryAbi,
   hkdStablecoinAbi,
@@ -23,13 +34,17 @@ import {
 } from '../abi/index.ts'
 import type { CompileOutput } from '../build/compile.ts'
 import { type DeployClients, send } from '../deploy/deploy-contract.ts'
+import { ROLE } from '../deploy/deploy-core.ts'
 import {
-  deployPoolDistributor,
-  deployPoolToken,
+  poolDistributorArgs,
+  poolDistributorRoles,
+  poolTokenArgs,
   SPLIT_MODES,
   termsToChain,
 } from '../deploy/deploy-pool-contracts.ts'
 import { type PoolConfig, resolveAccount } from './pools-config.ts'
+import { type ResumableDeployResult, resumableDeploy } from './resumable-deploy.ts'
+import { settlePending } from './settle-pending.ts'
 
 export interface ApplyPoolsParameters {
   readonly compiled: CompileOutput
@@ -44,6 +59,13 @@ export interface ApplyPoolsParameters {
   readonly epochClock: EpochClock
   /** Called with each change as it is made. */
   readonly onChange?: (poolId: string, change: string) => void
+  /** Called with each step found done on-chain (nothing sent). */
+  readonly onSkip?: (poolId: string, step: string) => void
+  /**
+   * Persists the contracts file as it stands (atomically): called before and after each
+   * deployment and when a pool is complete, so a killed run resumes instead of deploying again.
+   */
+  readonly record?: (file: ContractsFile) => void
 }
 
 export interface ApplyPoolsResult {
@@ -55,6 +77,14 @@ export interface ApplyPoolsResult {
 
 const TOKEN_DECIMALS = 18
 const transferEvent = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 value)')
+
+function deploymentNote(what: string, d: ResumableDeployResult, recorded: Deployment | undefined): string {
+  if (d.how === 'resumed')
+    return `resumed: ${what} at ${d.address}, deployed by an earlier run that stopped (nonce ${d.nonce}); not deployed again`
+  if (d.how === 'redeployed')
+    return `${what} deployed at ${d.address} (an earlier run's deployment, nonce ${recorded?.nonce}, never came to be)`
+  return `${what} deployed at ${d.address}`
+}
 
 function clockText(c: EpochClock): string {
   return `device genesis ${new Date(c.deviceGenesisMs).toISOString()}, epochs of ${c.epochLengthMs} ms, chain genesis ${c.chainGenesisS} s, speed-up ${c.speedup}`
@@ -70,14 +100,30 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
   const changes: { poolId: string; change: string }[] = []
   const todo: string[] = []
   const pools: Record<string, PoolContracts> = { ...p.contracts.pools }
+  const inProgress: Record<string, PoolInProgress> = { ...p.contracts.poolsInProgress }
+  const current = (): ContractsFile => {
+    const { poolsInProgress: _, ...rest } = p.contracts
+    return Object.keys(inProgress).length > 0
+      ? { ...rest, pools: { ...pools }, poolsInProgress: { ...inProgress } }
+      : { ...rest, pools: { ...pools } }
+  }
+  const save = () => p.record?.(current())
   const { publicClient } = clients
   const core = p.contracts.contracts
   const me = clients.walletClient.account.address
+  const pending = await settlePending(clients, me)
+  if (pending > 0)
+    p.onSkip?.('*', `waited for ${pending} transactions of ${me} sent by an earlier run to be mined`)
 
   for (const pool of p.pools) {
     const note = (change: string) => {
       changes.push({ poolId: pool.poolId, change })
       p.onChange?.(pool.poolId, change)
+    }
+    const skip = (step: string) => p.onSkip?.(pool.poolId, step)
+    const recordDeployment = (part: 'token' | 'distributor', deployment: Deployment) => {
+      inProgress[pool.poolId] = { ...inProgress[pool.poolId], [part]: deployment }
+      save()
     }
     const poolId = poolIdBytes32(pool.poolId)
     const write = (
@@ -108,7 +154,10 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       note(
         `registry root ${commitment.root} over ${commitment.deviceCount} devices (version ${onChain.version + 1n})`,
       )
-    }
+    } else
+      skip(
+        `registry root ${commitment.root} over ${commitment.deviceCount} devices (version ${onChain.version})`,
+      )
 
     // 2. The pool in the oracle.
     const oraclePool = await publicClient.readContract({
@@ -128,7 +177,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
           metaMessages: [`config/pools.json says ${pool.firstEpoch}; a pool's first epoch cannot change.`],
         },
       )
-    }
+    } else skip(`in the oracle, first epoch ${pool.firstEpoch}`)
 
     // 3. Token and distributor.
     const paymentToken =
@@ -144,42 +193,96 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
     const treasury = resolveAccount(pool.terms.treasury, p.local)
     const terms = { treasury, holdersBps: pool.terms.holdersBps, splitMode: pool.terms.splitMode }
     const recorded = pools[pool.poolId]
-    let token = recorded?.token
-    let deployedAtBlock = recorded?.deployedAtBlock
-    if (!(await hasCode(clients, token))) {
-      const deployed = await deployPoolToken(clients, p.compiled, {
-        poolIdBytes32: poolId,
-        name: pool.token.name,
-        symbol: pool.token.symbol,
-        identityRegistry: core.identityRegistry,
-        issuer: me,
+    const started = inProgress[pool.poolId]
+    const ensureRole = async (
+      what: string,
+      address: Address,
+      abi: readonly unknown[],
+      role: { readonly role: Hex; readonly name: string; readonly account: Address },
+    ) => {
+      const has = await publicClient.readContract({
+        address,
+        abi: abi as typeof revenueShareTokenAbi,
+        functionName: 'hasRole',
+        args: [role.role, role.account],
+      })
+      if (has) return skip(`${what}: ${role.name} of ${role.account}`)
+      await write(address, abi, 'grantRole', [role.role, role.account])
+      note(`${what}: ${role.name} granted to ${role.account}`)
+    }
+
+    let token: Address
+    let deployedAtBlock: string
+    if (recorded && (await hasCode(clients, recorded.token))) {
+      token = recorded.token
+      deployedAtBlock = recorded.deployedAtBlock
+      skip(`token ${pool.token.symbol} at ${token}`)
+    } else {
+      const deployed = await resumableDeploy(clients, {
+        compiled: p.compiled,
+        contract: 'RevenueShareToken',
+        args: poolTokenArgs(
+          {
+            poolIdBytes32: poolId,
+            name: pool.token.name,
+            symbol: pool.token.symbol,
+            identityRegistry: core.identityRegistry,
+            issuer: me,
+          },
+          me,
+        ),
+        recorded: started?.token,
+        record: (d) => recordDeployment('token', d),
       })
       token = deployed.address
-      deployedAtBlock = deployed.blockNumber.toString()
-      note(`token ${pool.token.symbol} deployed at ${token}`)
+      deployedAtBlock = deployed.fromBlock.toString()
+      note(deploymentNote(`token ${pool.token.symbol}`, deployed, started?.token))
     }
-    let distributor = recorded?.distributor
-    if (!(await hasCode(clients, distributor))) {
-      distributor = (
-        await deployPoolDistributor(clients, p.compiled, {
-          poolIdBytes32: poolId,
-          oracle: core.revenueOracle,
-          identityRegistry: core.identityRegistry,
-          paymentToken,
-          firstEpoch: BigInt(pool.firstEpoch),
-          terms,
-          clock: p.epochClock,
-          publisher: p.publisher,
-          pauser: me,
-        })
-      ).address
-      note(
-        `distributor deployed at ${distributor} (terms ${terms.holdersBps} bps, ${terms.splitMode}; ${clockText(p.epochClock)})`,
-      )
+    await ensureRole('token', token, revenueShareTokenAbi, {
+      role: ROLE.issuer,
+      name: 'ISSUER_ROLE',
+      account: me,
+    })
+
+    const distributorParameters = {
+      poolIdBytes32: poolId,
+      oracle: core.revenueOracle,
+      identityRegistry: core.identityRegistry,
+      paymentToken,
+      firstEpoch: BigInt(pool.firstEpoch),
+      terms,
+      clock: p.epochClock,
+      publisher: p.publisher,
+      pauser: me,
+    }
+    let distributor: Address
+    let freshDistributor = false
+    if (recorded && (await hasCode(clients, recorded.distributor))) {
+      distributor = recorded.distributor
+      skip(`distributor at ${distributor}`)
     } else {
+      const deployed = await resumableDeploy(clients, {
+        compiled: p.compiled,
+        contract: 'RevenueDistributor',
+        args: poolDistributorArgs(distributorParameters, me),
+        recorded: started?.distributor,
+        record: (d) => recordDeployment('distributor', d),
+      })
+      distributor = deployed.address
+      freshDistributor = deployed.how !== 'resumed'
+      note(
+        deployed.how === 'resumed'
+          ? deploymentNote('distributor', deployed, started?.distributor)
+          : `${deploymentNote('distributor', deployed, started?.distributor)} (terms ${terms.holdersBps} bps, ${terms.splitMode}; ${clockText(p.epochClock)})`,
+      )
+    }
+    for (const role of poolDistributorRoles(distributorParameters))
+      await ensureRole('distributor', distributor, revenueDistributorAbi, role)
+    // A distributor deployed just now has this configuration's terms and clock from its constructor.
+    if (!freshDistributor) {
       const liveClock = epochClockFromChain(
         await publicClient.readContract({
-          address: distributor as Address,
+          address: distributor,
           abi: revenueDistributorAbi,
           functionName: 'epochClock',
         }),
@@ -188,7 +291,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
         const [latest, state] = await Promise.all([
           publicClient.getBlock({ blockTag: 'latest' }),
           publicClient.readContract({
-            address: distributor as Address,
+            address: distributor,
             abi: revenueDistributorAbi,
             functionName: 'state',
           }),
@@ -207,18 +310,16 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
               ],
             },
           )
-        await write(distributor as Address, revenueDistributorAbi, 'setEpochClock', [
-          epochClockToChain(p.epochClock),
-        ])
+        await write(distributor, revenueDistributorAbi, 'setEpochClock', [epochClockToChain(p.epochClock)])
         note(`epoch clock set: ${clockText(p.epochClock)}`)
-      }
+      } else skip(`epoch clock: ${clockText(liveClock)}`)
       const live = await publicClient.readContract({
-        address: distributor as Address,
+        address: distributor,
         abi: revenueDistributorAbi,
         functionName: 'terms',
       })
       const livePayment = await publicClient.readContract({
-        address: distributor as Address,
+        address: distributor,
         abi: revenueDistributorAbi,
         functionName: 'paymentToken',
       })
@@ -235,12 +336,12 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
         live.holdersBps !== terms.holdersBps ||
         SPLIT_MODES[live.splitMode] !== terms.splitMode
       ) {
-        await write(distributor as Address, revenueDistributorAbi, 'setTerms', [termsToChain(terms)])
+        await write(distributor, revenueDistributorAbi, 'setTerms', [termsToChain(terms)])
         note(`terms set: ${terms.holdersBps} bps to holders, ${terms.splitMode}, treasury ${treasury}`)
-      }
+      } else skip(`terms: ${terms.holdersBps} bps to holders, ${terms.splitMode}, treasury ${treasury}`)
     }
-    const tokenAddress = token as Address
-    const distributorAddress = distributor as Address
+    const tokenAddress = token
+    const distributorAddress = distributor
 
     // 4. The distributor hears of every (un)verification from the registry, so a claim needs no
     // call to it (contracts/src/RevenueDistributor.sol).
@@ -253,7 +354,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
     if (!hooked) {
       await write(core.identityRegistry, identityRegistryAbi, 'addHook', [distributorAddress])
       note(`distributor registered as an IdentityRegistry hook`)
-    }
+    } else skip('distributor registered as an IdentityRegistry hook')
 
     // 5. Investors verified and flagged in the distributor (an investor verified before the
     // distributor was a hook, e.g. for another pool, is verified again: that changes nothing in
@@ -286,12 +387,13 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       await write(core.identityRegistry, identityRegistryAbi, 'verify', [[...unverified, ...unflagged]])
       if (unverified.length > 0) note(`verified ${unverified.join(', ')}`)
       if (unflagged.length > 0) note(`flagged as verified in the distributor: ${unflagged.join(', ')}`)
-    }
+    } else if (investors.length > 0)
+      skip(`${investors.length} investors verified and flagged in the distributor`)
     const mints = await publicClient.getLogs({
       address: tokenAddress,
       event: transferEvent,
       args: { from: zeroAddress },
-      fromBlock: BigInt(deployedAtBlock ?? '0'),
+      fromBlock: BigInt(deployedAtBlock),
     })
     for (const { account, amount } of investors) {
       const minted = mints
@@ -300,7 +402,9 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       if (minted < amount) {
         await write(tokenAddress, revenueShareTokenAbi, 'mint', [account, amount - minted])
         note(`minted ${formatUnits(amount - minted, TOKEN_DECIMALS)} ${pool.token.symbol} to ${account}`)
-      } else if (minted > amount) {
+      } else if (minted === amount) {
+        skip(`${formatUnits(amount, TOKEN_DECIMALS)} ${pool.token.symbol} minted to ${account}`)
+      } else {
         todo.push(
           `${pool.poolId}: ${account} was minted ${minted}, more than the configured ${amount}; tokens are never burned`,
         )
@@ -319,7 +423,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       if (balance < target) {
         await write(paymentToken, hkdStablecoinAbi, 'mint', [treasury, target - balance])
         note(`treasury ${treasury} funded with ${target - balance} units of local HKD`)
-      }
+      } else skip(`treasury ${treasury} holds at least ${target} units of local HKD`)
     }
     const allowance = await publicClient.readContract({
       address: paymentToken,
@@ -343,7 +447,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
           `${pool.poolId}: the treasury ${treasury} must approve ${distributorAddress} on ${paymentToken}`,
         )
       }
-    }
+    } else skip(`treasury ${treasury} approved the distributor`)
 
     pools[pool.poolId] = {
       poolId: pool.poolId,
@@ -353,8 +457,10 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       paymentToken,
       treasury,
       firstEpoch: pool.firstEpoch,
-      deployedAtBlock: deployedAtBlock ?? '0',
+      deployedAtBlock,
     }
+    delete inProgress[pool.poolId]
+    save()
   }
-  return { contracts: { ...p.contracts, pools }, changes, todo }
+  return { contracts: current(), changes, todo }
 }

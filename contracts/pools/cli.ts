@@ -19,7 +19,10 @@ const HELP = `Usage: npm run pools -- apply [--file config/pools.json] [options]
 Creates or updates every pool of the pools file on-chain: the registry root of its devices (from
 the device registry file), the pool in the oracle, its revenue-share token and distributor, its
 terms, its investors verified and minted, and (local stack) its treasury funded and approved.
-A second run changes nothing and says so. Deploy the shared contracts first (npm run deploy).
+A second run changes nothing and says so; every step found done is printed as 'already done'.
+A run that stopped (a revert, a kill) is resumed by running it again: each deployment is
+recorded in the contracts file before it is sent, and every other step is read from the chain.
+Deploy the shared contracts first (npm run deploy).
 
 Options:
   --file FILE       pools file (default config/pools.json)
@@ -49,27 +52,51 @@ async function main(): Promise<void> {
   const registry = await loadRegistryFile(registryFile)
   const poolsFile = loadPoolsFile(values.file)
   const contracts = loadContractsFile(config.contractsFile)
+  const started = Object.entries(contracts.poolsInProgress ?? {})
+  for (const [poolId, progress] of started)
+    console.log(
+      `[pools] ${poolId}: resuming the run that stopped while creating it (${Object.entries(progress)
+        .flatMap(([part, d]) => (d ? [[part, d] as const] : []))
+        .map(
+          ([part, d]) =>
+            `${part} ${d.address} at nonce ${d.nonce}${d.deployedAtBlock ? ', mined' : ', not seen mined'}`,
+        )
+        .join('; ')}), recorded in ${config.contractsFile}`,
+    )
   const { publicClient, chain, transport } = createChainClients(config.endpoints.chain, { timeoutMs: 60_000 })
   const walletClient = createWalletClient({ chain, transport, account: deployerAccount(config) })
-  const result = await applyPools(
-    { walletClient, publicClient },
-    {
-      compiled: compileContracts(),
-      contracts,
-      pools: poolsFile.pools,
-      devices: [...registry.devices()],
-      publisher: config.publisher,
-      treasury: treasuryAccount(config),
-      local: config.local,
-      epochClock: config.epochClock,
-      onChange: (poolId, change) => console.log(`[pools] ${poolId}: ${change}`),
-    },
-  )
-  writeContractsFile(config.contractsFile, result.contracts)
-  if (result.changes.length === 0)
-    console.log(`[pools] nothing to change: ${poolsFile.pools.length} pools already match ${values.file}`)
-  else console.log(`[pools] ${result.changes.length} changes; wrote ${config.contractsFile}`)
-  for (const line of result.todo) console.log(`[pools] to do: ${line}`)
+  let changes = 0
+  try {
+    const result = await applyPools(
+      { walletClient, publicClient },
+      {
+        compiled: compileContracts(),
+        contracts,
+        pools: poolsFile.pools,
+        devices: [...registry.devices()],
+        publisher: config.publisher,
+        treasury: treasuryAccount(config),
+        local: config.local,
+        epochClock: config.epochClock,
+        onChange: (poolId, change) => {
+          changes++
+          console.log(`[pools] ${poolId}: ${change}`)
+        },
+        onSkip: (poolId, step) => console.log(`[pools] ${poolId}: already done: ${step}`),
+        record: (file) => writeContractsFile(config.contractsFile, file),
+      },
+    )
+    writeContractsFile(config.contractsFile, result.contracts)
+    if (result.changes.length === 0)
+      console.log(`[pools] nothing to change: ${poolsFile.pools.length} pools already match ${values.file}`)
+    else console.log(`[pools] ${result.changes.length} changes; wrote ${config.contractsFile}`)
+    for (const line of result.todo) console.log(`[pools] to do: ${line}`)
+  } catch (error) {
+    console.error(
+      `[pools] stopped after ${changes} changes; what was deployed is recorded in ${config.contractsFile}: fix the cause below and run the same command again, it resumes`,
+    )
+    throw error
+  }
 }
 
 main().catch((error: unknown) => {
