@@ -24,6 +24,7 @@ import { shared } from './plugins/operator/context.ts'
 import { operatorPlugin } from './plugins/operator/index.ts'
 import { walletAssetsPlugin } from './plugins/wallet-assets.ts'
 import type { ApiPorts, DeviceLastSeen } from './ports.ts'
+import { NO_QUERY } from './schemas.ts'
 import { strictIntegerValidatorFactory } from './validator.ts'
 
 export interface BuildOptions {
@@ -52,6 +53,15 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 128 },
   }) as unknown as FastifyInstance
+  // Unknown parameters are refused on routes that declare none too: without a query string
+  // schema fastify passes `?anything` through unchecked (attack12 F5). Before any route is added,
+  // so it covers every plugin's routes, the docs' and the dashboard's static files included.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    if (!methods.some((m) => m === 'GET' || m === 'HEAD')) return
+    if (route.schema?.querystring !== undefined) return
+    route.schema = { ...route.schema, querystring: NO_QUERY }
+  })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

@@ -13,6 +13,11 @@ export const REASON = { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' } as c
 export const DATE_TIME = { type: 'string', format: 'date-time', maxLength: 40 } as const
 /** Money in base units of the payment token (6 decimals), as a decimal string: it is a bigint. */
 export const UNITS = { type: 'string', pattern: '^-?[0-9]+$' } as const
+/**
+ * The query string of a route that takes no parameters: any is refused (INVALID_PARAMETER), not
+ * ignored. app.ts gives it to every GET route that declares no query string of its own.
+ */
+export const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const
 export const MS = { type: 'integer', description: 'milliseconds since the Unix epoch' } as const
 
 export const errorResponses = {

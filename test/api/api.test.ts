@@ -442,6 +442,30 @@ describe('health, docs and errors', () => {
     expectError(await get('/api/v1/nothing-here', {}), 404, 'NOT_FOUND')
   })
 
+  it('refuses unknown query parameters on routes that declare none, with the parameter named (attack12 F5)', async () => {
+    const routes = [
+      '/api/v1/operator/fleet',
+      '/api/v1/operator/clock',
+      '/api/v1/operator/pools',
+      '/api/v1/operator/dlq/counts',
+      '/healthz',
+      '/metrics',
+      '/docs/json',
+      '/',
+    ]
+    for (const route of routes) {
+      const res = await api.app.inject({ method: 'GET', url: `${route}?verbose=1`, headers: ops })
+      expectError({ status: res.statusCode, body: res.json() }, 400, 'INVALID_PARAMETER')
+      expect(res.json().error.details.issues[0].parameter, route).toBe('verbose')
+      expect(
+        (await api.app.inject({ method: 'HEAD', url: `${route}?verbose=1`, headers: ops })).statusCode,
+      ).toBe(400)
+    }
+    for (const route of routes) {
+      expect((await api.app.inject({ method: 'GET', url: route, headers: ops })).statusCode, route).toBe(200)
+    }
+  })
+
   it('bounds the InfluxDB queries in flight: beyond bound and queue, 503 API_BUSY at once, /healthz 200 (attack12 F3)', async () => {
     const gate = createQueryGate({ concurrency: 2, queue: 2 })
     const gated = await fixtureApp(endpoints, fixture, { dlq: api.dlq, gate })

@@ -10,7 +10,7 @@ import { type DeviceLeaf, deviceLeafHash } from '../../../core/merkle/index.ts'
 import { ArtifactCorruptError } from '../../../runtime/artifact-store.ts'
 import { ApiError } from '../errors.ts'
 import type { AuditReader, DeviceAudit, DeviceDirectory } from '../ports.ts'
-import { DEVICE_ID, errorResponses, MS, POOL_ID, pagingQuery, UNITS } from '../schemas.ts'
+import { DEVICE_ID, errorResponses, MS, NO_QUERY, POOL_ID, pagingQuery, UNITS } from '../schemas.ts'
 
 const HASH = { type: 'string', pattern: '^0x[0-9a-f]{64}$' } as const
 /** What a caller may send as a hash: 32 bytes of hex, either case (normalized to lower). */
@@ -27,8 +27,6 @@ const EPOCH = {
 } as const
 /** Newest epochs one pool request lists. */
 export const MAX_AUDIT_EPOCHS = 100
-/** Routes without query parameters still refuse any (nothing is silently ignored). */
-const NO_QUERY = { type: 'object', additionalProperties: false, properties: {} } as const
 const STATUS = { type: 'string', enum: ['none', 'pending', 'rejected', 'final'] } as const
 
 const EPOCH_RECORD = {
