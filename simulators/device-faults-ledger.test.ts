@@ -51,7 +51,23 @@ const line = (t: Omit<Totals, 'revenueUnits'> & { readonly revenueUnits: bigint 
   `E=${t.energyWh} R=${t.revenueUnits} S=${t.swaps} n=${t.readings} q=${t.quarantined}`
 const EMPTY = 'E=0 R=0 S=0 n=0 q=0'
 
-function compare(seed: string, clockForwardForMs: number) {
+interface Delivery {
+  /** Device milliseconds per receive-time millisecond: the aggregator's --speed. */
+  readonly speed?: number
+  /**
+   * A broker or ingest outage: what is sent in [fromMs, toMs) device time is received all at
+   * once at the first tick after it (the backlog is delivered at one receive time).
+   */
+  readonly outage?: { readonly fromMs: number; readonly toMs: number }
+  readonly clockStepForwardMs?: number
+}
+
+/** Receive time (wall ms) of device time `t` at `speed`: an accelerated run starts at WALL_0. */
+const WALL_0 = Date.parse('2026-12-01T00:00:00Z')
+
+function compare(seed: string, clockForwardForMs: number, delivery: Delivery = {}) {
+  const speed = delivery.speed ?? 1
+  const receiveAt = (t: number) => (speed === 1 ? t : WALL_0 + Math.round((t - START) / speed))
   // The fleet, faults and aggregator settings of test/aggregator/device-faults.test.ts.
   const fleet = createFleet({ seed, chargers: 8, pv: 9, swap: 6, startMs: START, sampleMs: SAMPLE_MS })
   const scenario = new Scenario(fleet, {
@@ -67,7 +83,7 @@ function compare(seed: string, clockForwardForMs: number) {
       reorder: 0.03,
       conflictingDuplicate: 0.02,
     },
-    clockStepForwardMs: 2 * 365 * 24 * HOUR,
+    clockStepForwardMs: delivery.clockStepForwardMs ?? 2 * 365 * 24 * HOUR,
     clockForwardForMs,
   })
   const registry = new Map(fleet.devices.map((d) => [d.record.deviceId, d.record]))
@@ -80,7 +96,7 @@ function compare(seed: string, clockForwardForMs: number) {
       reorderWindowMs: 20 * 60_000,
       maxPendingWallMs: Number.POSITIVE_INFINITY,
       sequence: DEFAULT_SEQUENCE_RULES,
-      clock: DEFAULT_CLOCK_SETTINGS,
+      clock: speed === 1 ? DEFAULT_CLOCK_SETTINGS : { deviceTimeSpeed: speed },
     },
     registry,
   )
@@ -118,8 +134,17 @@ function compare(seed: string, clockForwardForMs: number) {
     ahead += counters.clockCorrected.CLOCK_AHEAD ?? 0
   }
   let t = START + SAMPLE_MS
-  for (; t <= START + 3 * HOUR; t += SAMPLE_MS) deliver(scenario.tick(t), t)
-  deliver(scenario.flush(), t - SAMPLE_MS)
+  const held: Publish[] = []
+  const outage = delivery.outage
+  for (; t <= START + 3 * HOUR; t += SAMPLE_MS) {
+    const publishes = scenario.tick(t)
+    if (outage && t >= outage.fromMs && t < outage.toMs) {
+      held.push(...publishes)
+      continue
+    }
+    deliver(held.splice(0).concat(publishes), receiveAt(t))
+  }
+  deliver(held.splice(0).concat(scenario.flush()), receiveAt(t - SAMPLE_MS))
   for (const { key, t: totals } of intervals.values()) add(key, totals)
 
   const truth = new Map(scenario.ledger.snapshot().epochs.map((e) => [`${e.deviceId}/${e.epoch}`, line(e)]))
@@ -130,7 +155,19 @@ function compare(seed: string, clockForwardForMs: number) {
     const have = mine.get(key) ?? EMPTY
     if (want !== have) differences.push(`${seed} ${key}: ledger ${want}, aggregation ${have}`)
   }
-  return { differences: differences.sort(), ahead }
+  // Fleet totals: what the aggregation paid against what the ledger says is owed.
+  const sum = (lines: Iterable<string>, field: string) => {
+    let total = 0
+    for (const l of lines) total += Number(new RegExp(` ?${field}=(-?\\d+)`).exec(l)?.[1] ?? 0)
+    return total
+  }
+  const owed = {
+    ledgerEnergyWh: sum(truth.values(), 'E'),
+    paidEnergyWh: sum(mine.values(), 'E'),
+    ledgerQuarantined: sum(truth.values(), 'q'),
+    quarantined: sum(mine.values(), 'q'),
+  }
+  return { differences: differences.sort(), ahead, owed }
 }
 
 describe('ground-truth ledger = the aggregator’s rules, device-faults fleet', () => {
@@ -156,5 +193,46 @@ describe('ground-truth ledger = the aggregator’s rules, device-faults fleet', 
     }
     expect(ahead).toBeGreaterThan(100)
     expect(differences).toEqual([])
+  }, 180_000)
+
+  // Issue 8, attack on the real stack: a 150 s Kafka stop at npm start's 600× left 6–12 % of the
+  // energy unpaid. The backlog came in at one receive time; a clock that had jumped ahead in it
+  // set the device's accounting time (the clock bound, the receive time or the partition's
+  // clock, was hours past the readings), and every honest reading after it had 0 ms elapsed
+  // and was quarantined as REGISTER_JUMP. Measured over these 12 seeds before the fix: 2.9 %
+  // (real time) and 14 % (600×) of the energy unpaid, 162 and 570 readings quarantined beyond
+  // the ledger's. Booking is exact per device and epoch only where receive times tell the
+  // truth: a device whose clock is ahead at its very first reading, inside the backlog, is
+  // booked at the backlog's receive time (docs/architecture.md, "Device clocks", known limits),
+  // so these tests bound what the fleet is not paid rather than compare every epoch.
+  function outage(delivery: Delivery) {
+    let ahead = 0
+    let owedWh = 0
+    let unpaidWh = 0
+    let extraQuarantined = 0
+    for (let n = 0; n < 12; n++) {
+      const r = compare(`device-faults-${n}`, 30 * 60_000, delivery)
+      ahead += r.ahead
+      owedWh += r.owed.ledgerEnergyWh
+      unpaidWh += r.owed.ledgerEnergyWh - r.owed.paidEnergyWh
+      extraQuarantined += r.owed.quarantined - r.owed.ledgerQuarantined
+    }
+    expect(ahead).toBeGreaterThan(10)
+    // Measured after the fix: 0.07 % and 0.04 % unpaid, 16 and 8 extra quarantined.
+    expect(unpaidWh / owedWh).toBeLessThan(0.002)
+    expect(unpaidWh).toBeGreaterThanOrEqual(0)
+    expect(extraQuarantined).toBeLessThanOrEqual(24)
+  }
+
+  it('pays the fleet when an outage delivers an hour of readings at one receive time (real time)', () => {
+    outage({ outage: { fromMs: START + HOUR, toMs: START + 2 * HOUR } })
+  }, 180_000)
+
+  it('pays the fleet when an outage delivers 2 h of readings at once at 600× with 6 h clock jumps (npm start)', () => {
+    outage({
+      speed: 600,
+      clockStepForwardMs: 6 * HOUR,
+      outage: { fromMs: START + 30 * 60_000, toMs: START + 150 * 60_000 },
+    })
   }, 180_000)
 })

@@ -9,7 +9,7 @@ import type { DeviceRecord } from '../identity/registry.ts'
 import { DEMO_TARIFF_BOOK, parseTariffBook } from '../revenue/tariffs.ts'
 import type { Reading, TelemetryMessage } from '../telemetry/types.ts'
 import { Aggregation, type AggregationSettings } from './aggregation.ts'
-import { DEFAULT_CLOCK_SETTINGS, MAX_INTERVAL_REVENUE_UNITS } from './device-acceptance.ts'
+import { DEFAULT_CLOCK_SETTINGS, MAX_INTERVAL_REVENUE_UNITS, PartitionClocks } from './device-acceptance.ts'
 
 const START = Date.parse('2026-06-01T00:00:00+08:00')
 const MIN = 60_000
@@ -307,6 +307,25 @@ describe('device acceptance: clocks', () => {
     const r = run(stepped)
     expect(r.quarantines).toEqual([])
     expect(r.totals.get(charger.deviceId)?.energyWh).toBe(baseline.totals.get(charger.deviceId)?.energyWh)
+  })
+})
+
+describe('device acceptance: the accelerated fleet clock', () => {
+  it('a partition without an anchor of its own is bounded by the first partition’s', () => {
+    const clocks = new PartitionClocks({ deviceTimeSpeed: 600 }, 300_000)
+    const t0 = Date.parse('2026-06-01T00:05:00Z')
+    const wall0 = Date.parse('2026-12-01T00:00:00Z')
+    expect(clocks.bound(1, wall0)?.maxTs).toBe(Number.POSITIVE_INFINITY)
+    clocks.observe(1, t0, wall0)
+    // Partition 2 has seen nothing: a device whose clock is 6 h ahead at its very first reading
+    // would have anchored it 6 h ahead, and its watermark with it.
+    const b = clocks.bound(2, wall0 + 1_000)
+    expect(b?.clampToMs).toBe(t0 + 600_000)
+    expect(b?.maxTs).toBe(t0 + 600_000 + 300_000 + 600 * 30_000)
+    expect(t0 + 6 * 3_600_000).toBeGreaterThan(b?.maxTs ?? 0)
+    // Its own anchor, once set, stands for it.
+    clocks.observe(2, t0 + 60_000, wall0 + 1_000)
+    expect(clocks.bound(2, wall0 + 1_000)?.clampToMs).toBe(t0 + 60_000)
   })
 })
 

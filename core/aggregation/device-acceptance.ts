@@ -96,6 +96,8 @@ export function storableCopy(reading: Reading, atMs: number): Reading {
  */
 export class PartitionClocks {
   private readonly clocks = new Map<number, { ts: number; receivedAtMs: number }>()
+  /** The first anchor set; kept when its partition is forgotten (the fleet's clock goes on). */
+  private first: { ts: number; receivedAtMs: number } | undefined
 
   constructor(
     private readonly settings: ClockSettings,
@@ -105,7 +107,11 @@ export class PartitionClocks {
   /** The bound of an accelerated partition at receive time `receivedAtMs` (none before its anchor). */
   bound(partition: number, receivedAtMs: number | undefined): ClockBound | undefined {
     if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return undefined
-    const c = this.clocks.get(partition)
+    // Device time is one clock for the whole accelerated fleet: a partition not anchored yet
+    // uses the first partition's anchor, so a device whose clock is ahead at its very first
+    // reading is bounded too (it anchored its partition 6 h ahead, and that partition's
+    // watermark made every honest reading on it a late adjustment).
+    const c = this.clocks.get(partition) ?? this.first
     // Not the receive time as a clock (accounting's default): the first reading anchors.
     if (!c)
       return {
@@ -140,7 +146,9 @@ export class PartitionClocks {
   ): void {
     if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined || this.clocks.has(partition))
       return
-    this.clocks.set(partition, { ts: Math.max(accountingTs, watermark ?? accountingTs), receivedAtMs })
+    const anchor = { ts: Math.max(accountingTs, watermark ?? accountingTs), receivedAtMs }
+    this.clocks.set(partition, anchor)
+    this.first ??= anchor
   }
 
   forget(partition: number): void {

@@ -340,6 +340,76 @@ describe('accountReading: clocks', () => {
   })
 })
 
+describe('accountReading: a backlog delivered at one receive time (issue 8, outage)', () => {
+  const FIVE = 300_000
+  const SIX_HOURS = 6 * 3_600_000
+  // Readings every 5 min from NOON; the outage delivers everything after seq 3 at NOON + 2 h.
+  const backlogAt = NOON + 2 * 3_600_000
+  const run = (readings: Reading[], receivedAt: (i: number) => number) => {
+    let state: MeterState | undefined
+    const results = readings.map((r, i) => {
+      const result = accountReading(grid, DEFAULT_ANOMALY_RULES, charger, state, r, receivedAt(i))
+      state = result.state
+      return result
+    })
+    return results
+  }
+  it('a clock that leapt 6 h ahead in the backlog neither sets the device’s time nor costs the readings after it', () => {
+    const readings = Array.from({ length: 16 }, (_, i) => {
+      const trueTs = NOON + i * FIVE
+      // seq 6..9 from a clock 6 h ahead, then NTP puts it right.
+      return meter(i + 1, i >= 5 && i <= 8 ? trueTs + SIX_HOURS : trueTs, i * 500, 6000)
+    })
+    const results = run(readings, (i) => (i < 3 ? NOON + i * FIVE : backlogAt))
+    expect(results.map((r) => r.anomaly?.reason)).toEqual(Array(16).fill(undefined))
+    // Booked at the true times: the ahead stretch by the device's cadence, then its own clock.
+    expect(results.map((r) => r.state.lastTs)).toEqual(readings.map((_, i) => NOON + i * FIVE))
+    expect(results.slice(5, 9).map((r) => r.clockCorrection)).toEqual(Array(4).fill('CLOCK_AHEAD'))
+    expect(results[9]?.clockCorrection).toBeUndefined()
+    const paid = results.flatMap((r) => r.energy).reduce((sum, p) => sum + p.energyWh, 0)
+    expect(paid).toBe(15 * 500)
+  })
+  it('accelerated (600×): the partition clock hours past the backlog does not let the leap through', () => {
+    const speed = 600
+    const wall0 = Date.parse('2026-12-01T00:00:00Z')
+    const wallOf = (t: number) => wall0 + (t - NOON) / speed
+    // The partition's clock as the aggregator gives it: anchored at NOON, at the receive time.
+    const bound = (receivedAtMs: number) => {
+      const now = NOON + (receivedAtMs - wall0) * speed
+      return { maxTs: now + 300_000 + speed * 30_000, clampToMs: now, deviceTimeSpeed: speed }
+    }
+    const backlogWall = wallOf(NOON + 25 * 3_600_000)
+    let state: MeterState | undefined
+    const results = Array.from({ length: 12 }, (_, i) => {
+      const trueTs = NOON + i * FIVE
+      const r = meter(i + 1, i === 4 || i === 5 ? trueTs + SIX_HOURS : trueTs, i * 500, 6000)
+      const received = i < 3 ? wallOf(trueTs) : backlogWall
+      const result = accountReading(grid, DEFAULT_ANOMALY_RULES, charger, state, r, received, bound(received))
+      state = result.state
+      return result
+    })
+    expect(results.map((r) => r.anomaly?.reason)).toEqual(Array(12).fill(undefined))
+    expect(results.map((r) => r.state.lastTs)).toEqual(results.map((_, i) => NOON + i * FIVE))
+  })
+  it('a clock stepped back 1 h inside the backlog is booked by the device’s cadence, not 0 ms', () => {
+    const readings = Array.from({ length: 10 }, (_, i) =>
+      meter(i + 1, NOON + i * FIVE - (i >= 5 ? 3_600_000 : 0), i * 500, 6000),
+    )
+    const results = run(readings, (i) => (i < 3 ? NOON + i * FIVE : backlogAt))
+    expect(results.map((r) => r.anomaly?.reason)).toEqual(Array(10).fill(undefined))
+    expect(results.map((r) => r.state.lastTs)).toEqual(readings.map((_, i) => NOON + i * FIVE))
+    expect(results[5]?.clockCorrection).toBe('CLOCK_BEHIND')
+  })
+  it('energy over rating in a backlog is still a jump', () => {
+    // 7 kW × 1.2 over 5 min (+10 s) is 721 Wh: +5000 Wh in one cadence step is not plausible.
+    const readings = Array.from({ length: 6 }, (_, i) =>
+      meter(i + 1, NOON + i * FIVE - (i === 5 ? 3_600_000 : 0), i === 5 ? 7500 : i * 500, 6000),
+    )
+    const results = run(readings, (i) => (i < 3 ? NOON + i * FIVE : backlogAt))
+    expect(results[5]?.anomaly?.reason).toBe('REGISTER_JUMP')
+  })
+})
+
 describe('accountReading: swap counters', () => {
   it('a counter that moves by plausible swaps is paid; a replaced controller’s jump is not', () => {
     const s1 = accountReading(grid, rules, swap, undefined, swapEvent(1, NOON, 5000, 10)).state

@@ -47,6 +47,11 @@ export interface MeterState {
   readonly lastDeviceTs?: number | undefined
   /** The last reading's receive time, when it had one: measures real time for a clock behind. */
   readonly lastReceivedAtMs?: number | undefined
+  /**
+   * The accounting time the device's last positive step took (its cadence): the elapsed time
+   * expected when neither its clock nor the receive times say (a backlog delivered at once).
+   */
+  readonly lastStepMs?: number | undefined
 }
 
 export const ANOMALY_REASONS = {
@@ -287,10 +292,114 @@ interface Elapsed {
   readonly accountingTs: number
   readonly durationMs: number
   /**
-   * False when the duration is only an upper bound (receive times: the reading was taken at some
-   * time before it was received); the power-mismatch check then does not apply.
+   * False when the duration is only an estimate (receive times or the device's cadence: the
+   * reading may have waited before it was sent); the power-mismatch check then does not apply.
    */
   readonly exact: boolean
+  readonly correction: ClockCorrection | undefined
+  /**
+   * The device's cadence as this reading shows it: its own clock's step when that clock ran on
+   * from the last reading (right even while the clock is ahead or behind), else the step booked.
+   */
+  readonly cadenceMs?: number | undefined
+}
+
+/**
+ * The best estimate of the real time between the device's last reading and this one when its
+ * clock says nothing about it: the receive-time difference scaled to device time, but at least
+ * the step the device's last reading was booked over (its cadence). Receive times alone collapse
+ * in a backlog (a broker or ingest outage delivers minutes or hours of readings at once), where
+ * 0 ms between honest readings made every one of them a REGISTER_JUMP; the cadence does not.
+ * Undefined without receive times.
+ */
+function expectedElapsedMs(
+  state: MeterState,
+  receivedAtMs: number | undefined,
+  bound: ClockBound | undefined,
+): number | undefined {
+  if (receivedAtMs === undefined || state.lastReceivedAtMs === undefined) return undefined
+  const byReceive = Math.max(0, receivedAtMs - state.lastReceivedAtMs) * (bound?.deviceTimeSpeed ?? 1)
+  return Math.max(byReceive, state.lastStepMs ?? 0)
+}
+
+/**
+ * Where a reading is booked and over what time its energy accumulated (module comment; the
+ * cases in docs/architecture.md, "Device clocks"):
+ * - consistent: the device's time, when it neither runs back nor leaps ahead;
+ * - `CLOCK_AHEAD`: beyond the clock bound, or leapt forward further than the time that really
+ *   elapsed allows, or running on from such a reading: booked at the device's accounting time
+ *   plus the real time elapsed (its own clock difference while it runs on from the leap, else
+ *   the expected elapsed time), never past the clock's now;
+ * - `CLOCK_BEHIND`: before the accounting time (`elapsedBehind`).
+ */
+function elapsedOf(
+  rules: AnomalyRules,
+  state: MeterState | undefined,
+  reading: Reading,
+  receivedAtMs: number | undefined,
+  bound: ClockBound | undefined,
+): Elapsed {
+  const pastBound = bound !== undefined && reading.ts > bound.maxTs
+  if (!state) {
+    return pastBound
+      ? { accountingTs: bound.clampToMs, durationMs: 0, exact: true, correction: 'CLOCK_AHEAD' }
+      : { accountingTs: reading.ts, durationMs: 0, exact: true, correction: undefined }
+  }
+  const lastDeviceTs = state.lastDeviceTs ?? state.lastTs
+  // The device's own clock since its last reading.
+  const ownMs = reading.ts - lastDeviceTs
+  // The last reading was booked before its device time: the clock was ahead.
+  const wasAhead = lastDeviceTs > state.lastTs
+  const runsOn = wasAhead && ownMs >= 0
+  const expectedMs = expectedElapsedMs(state, receivedAtMs, bound)
+  const finiteBound = bound !== undefined && Number.isFinite(bound.maxTs)
+  // How far a clock may run ahead of the elapsed time before it counts as leapt. Not the clock
+  // bound's tolerance, which at 600× is hours (the partition clock's anchor may have been
+  // received late): between two readings of one device the expected time is its cadence at
+  // least, so an honest device's step never exceeds it by the tolerance.
+  const slackMs = rules.maxClockAheadMs
+  // A leap: further beyond the accounting time (for a clock running on from a leap: beyond its
+  // last reading) than the time that really elapsed, plus the slack. This catches a clock that
+  // jumped into the future in a backlog too, where the clock bound (the receive time, or the
+  // partition's clock) is hours past the readings' true times and says nothing.
+  const leapMs = runsOn ? ownMs : reading.ts - state.lastTs
+  const leapt = expectedMs !== undefined && rules.maxClockAheadMs > 0 && leapMs > expectedMs + slackMs
+  // A clock running on from a leap is right again when it agrees with the clock's now.
+  const rightAgain =
+    runsOn && finiteBound && Math.abs(reading.ts - bound.clampToMs) <= rules.maxClockAheadMs && !pastBound
+  // The device's own clock step is its cadence whenever it ran on from the last reading.
+  const cadenceMs = ownMs > 0 && !leapt ? ownMs : undefined
+  if (pastBound || leapt || (runsOn && !rightAgain)) {
+    // A leap's own clock says nothing: the expected elapsed time stands for it (the receive
+    // times, at least the device's cadence), else the bound's clock.
+    const stepMs =
+      runsOn && !leapt
+        ? ownMs
+        : ownMs >= 0
+          ? Math.min(ownMs, expectedMs ?? Number.POSITIVE_INFINITY)
+          : (expectedMs ?? Number.POSITIVE_INFINITY)
+    const capMs = finiteBound ? bound.clampToMs : Number.POSITIVE_INFINITY
+    let target = Math.min(state.lastTs + stepMs, capMs)
+    if (!Number.isFinite(target)) target = bound?.clampToMs ?? state.lastTs
+    const accountingTs = Math.max(state.lastTs, target)
+    return {
+      accountingTs,
+      // The device's own clock measures the elapsed time, also when it is ahead: its energy
+      // may have taken that long to accumulate (the rate checks stay as loose as its clock says).
+      durationMs: Math.max(accountingTs - state.lastTs, ownMs >= 0 ? ownMs : (expectedMs ?? 0)),
+      exact: true,
+      correction: 'CLOCK_AHEAD',
+      cadenceMs,
+    }
+  }
+  if (reading.ts < state.lastTs) return { ...elapsedBehind(state, reading, expectedMs, bound), cadenceMs }
+  return {
+    accountingTs: reading.ts,
+    durationMs: reading.ts - state.lastTs,
+    exact: true,
+    correction: undefined,
+    cadenceMs,
+  }
 }
 
 /**
@@ -302,7 +411,7 @@ interface Elapsed {
 function elapsedBehind(
   state: MeterState,
   reading: Reading,
-  receivedAtMs: number | undefined,
+  expectedMs: number | undefined,
   bound: ClockBound | undefined,
 ): Elapsed {
   let elapsedMs = 0
@@ -311,24 +420,24 @@ function elapsedBehind(
     // The clock stepped back before the last reading and runs on from it: its own difference is
     // the elapsed time (also for readings uploaded together, which share one receive time).
     elapsedMs = reading.ts - state.lastDeviceTs
-  } else if (receivedAtMs !== undefined && state.lastReceivedAtMs !== undefined) {
-    // The step was in between: the receive times bound the time that elapsed (from above: the
-    // reading may have waited before it was sent), scaled to device time.
-    elapsedMs = Math.max(0, receivedAtMs - state.lastReceivedAtMs) * (bound?.deviceTimeSpeed ?? 1)
+  } else if (expectedMs !== undefined) {
+    // The step was in between: the receive times, or the device's cadence, estimate the time
+    // that elapsed (the reading may have waited before it was sent).
+    elapsedMs = expectedMs
     exact = false
   }
   // Never past the bound: the accounting time then runs no faster than an honest device's, and
   // a clock that goes back and forth gains nothing (the durations add up to its advance).
   const accountingTs = Math.max(state.lastTs, Math.min(state.lastTs + elapsedMs, bound?.maxTs ?? Infinity))
-  return { accountingTs, durationMs: accountingTs - state.lastTs, exact }
+  return { accountingTs, durationMs: accountingTs - state.lastTs, exact, correction: 'CLOCK_BEHIND' }
 }
 
 /**
  * Applies one reading (the next in (boot, seq) order) to a device's meter state. A device time
- * beyond the clock bound (`clock`, else `receivedAtMs + rules.maxClockAheadMs`) is not used for
- * accounting: the reading is booked at the bound's `clampToMs` (the receive time), or at the
- * device's last accounting time if that is later, keeping its energy. A device time behind the
- * accounting time is booked after it by the time that really elapsed (`elapsedBehind`).
+ * beyond the clock bound (`clock`, else `receivedAtMs + rules.maxClockAheadMs`), or leapt ahead
+ * of the real time elapsed, is not used for accounting (`elapsedOf`), keeping its energy. A
+ * device time behind the accounting time is booked after it by the time that really elapsed
+ * (`elapsedBehind`).
  */
 export function accountReading(
   grid: TimeGrid,
@@ -344,28 +453,11 @@ export function accountReading(
     (receivedAtMs !== undefined && rules.maxClockAheadMs > 0
       ? { maxTs: receivedAtMs + rules.maxClockAheadMs, clampToMs: receivedAtMs }
       : undefined)
-  const ahead = bound !== undefined && reading.ts > bound.maxTs
-  // Ahead: booked at the clock's own time (the receive time, or the accelerated partition's
-  // clock), never before the device's last accounting time. Not at the device's last time: a
-  // clock that stays ahead longer than the grace would pile its energy into an interval whose
-  // epoch is late by then, and the aggregator would have to book it into another epoch.
-  const behind = !ahead && state !== undefined && reading.ts < state.lastTs
-  const elapsed: Elapsed =
-    state && behind
-      ? elapsedBehind(state, reading, receivedAtMs, bound)
-      : {
-          accountingTs: ahead
-            ? Math.max(state?.lastTs ?? Number.NEGATIVE_INFINITY, bound.clampToMs)
-            : reading.ts,
-          durationMs: Math.max(0, reading.ts - (state?.lastTs ?? reading.ts)),
-          exact: true,
-        }
+  const elapsed = elapsedOf(rules, state, reading, receivedAtMs, bound)
+  const clockCorrection = elapsed.correction
+  const ahead = clockCorrection === 'CLOCK_AHEAD'
   const accountingTs = elapsed.accountingTs
-  const clockCorrection: ClockCorrection | undefined = ahead
-    ? 'CLOCK_AHEAD'
-    : behind
-      ? 'CLOCK_BEHIND'
-      : undefined
+  const stepMs = state ? accountingTs - state.lastTs : 0
   const next: MeterState = {
     lastSeq: reading.seq,
     lastTs: accountingTs,
@@ -376,6 +468,8 @@ export function accountReading(
     lastPowerW: ahead ? undefined : powerOf(reading),
     lastDeviceTs: reading.ts,
     lastReceivedAtMs: receivedAtMs,
+    // Readings of one timestamp (or a step of 0) keep the cadence seen before.
+    lastStepMs: elapsed.cadenceMs ?? (stepMs > 0 ? stepMs : state?.lastStepMs),
   }
   const swapIntervalStartMs = intervalStart(grid, accountingTs)
   if (!state)

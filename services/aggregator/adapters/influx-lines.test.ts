@@ -114,6 +114,7 @@ describe('LineFormatter', () => {
               lastPowerW: 7000,
               lastDeviceTs: 4,
               lastReceivedAtMs: 6,
+              lastStepMs: 300000,
             },
             open: { startMs: 0, energyWh: 1, swaps: 0, readings: 1, quarantined: 0 },
             boot: 3,
@@ -124,7 +125,7 @@ describe('LineFormatter', () => {
       77,
     )
     expect(lines).toEqual([
-      'aggregator_device_state,device=chg-000001,group=agg\\ group partition=2i,lastSeq=9i,lastTs=5i,lastRegisterWh=100i,lastSwapCount=-1i,lastPowerW=7000i,lastDeviceTs=4i,lastReceivedAtMs=6i,openStartMs=0i,openEnergyWh=1i,openSwaps=0i,openReadings=1i,openQuarantined=0i,boot=3i,openPool="longshine-ev" 0',
+      'aggregator_device_state,device=chg-000001,group=agg\\ group partition=2i,lastSeq=9i,lastTs=5i,lastRegisterWh=100i,lastSwapCount=-1i,lastPowerW=7000i,lastDeviceTs=4i,lastReceivedAtMs=6i,lastStepMs=300000i,openStartMs=0i,openEnergyWh=1i,openSwaps=0i,openReadings=1i,openQuarantined=0i,boot=3i,openPool="longshine-ev" 0',
       'aggregator_watermark,group=agg\\ group,partition=2 watermarkMs=123i,updatedAtMs=77i 0',
     ])
   })

@@ -113,7 +113,7 @@ export class LineFormatter {
       const m = s.meter
       const o = s.open
       lines.push(
-        `${MEASUREMENT.deviceState},device=${escapeTag(s.deviceId)},group=${group} partition=${s.partition}i,lastSeq=${m.lastSeq}i,lastTs=${m.lastTs}i,lastRegisterWh=${m.lastRegisterWh}i,lastSwapCount=${m.lastSwapCount ?? -1}i,lastPowerW=${m.lastPowerW ?? -1}i,lastDeviceTs=${m.lastDeviceTs ?? -1}i,lastReceivedAtMs=${m.lastReceivedAtMs ?? -1}i,openStartMs=${o.startMs}i,openEnergyWh=${o.energyWh}i,openSwaps=${o.swaps}i,openReadings=${o.readings}i,openQuarantined=${o.quarantined}i,boot=${s.boot}i${s.poolId === undefined ? '' : `,openPool="${escapeString(s.poolId)}"`} 0`,
+        `${MEASUREMENT.deviceState},device=${escapeTag(s.deviceId)},group=${group} partition=${s.partition}i,lastSeq=${m.lastSeq}i,lastTs=${m.lastTs}i,lastRegisterWh=${m.lastRegisterWh}i,lastSwapCount=${m.lastSwapCount ?? -1}i,lastPowerW=${m.lastPowerW ?? -1}i,lastDeviceTs=${m.lastDeviceTs ?? -1}i,lastReceivedAtMs=${m.lastReceivedAtMs ?? -1}i,lastStepMs=${m.lastStepMs ?? -1}i,openStartMs=${o.startMs}i,openEnergyWh=${o.energyWh}i,openSwaps=${o.swaps}i,openReadings=${o.readings}i,openQuarantined=${o.quarantined}i,boot=${s.boot}i${s.poolId === undefined ? '' : `,openPool="${escapeString(s.poolId)}"`} 0`,
       )
     }
     for (const [partition, watermarkMs] of writes.watermarks) {

@@ -167,6 +167,7 @@ export function createInfluxStore(
             // behind by what it has).
             lastDeviceTs: present('lastDeviceTs'),
             lastReceivedAtMs: present('lastReceivedAtMs'),
+            lastStepMs: present('lastStepMs'),
           },
           // States written before boots existed have no boot field: boot 0.
           boot: Number.isSafeInteger(n('boot')) ? n('boot') : 0,
