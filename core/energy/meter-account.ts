@@ -362,8 +362,15 @@ function elapsedOf(
   // last reading) than the time that really elapsed, plus the slack. This catches a clock that
   // jumped into the future in a backlog too, where the clock bound (the receive time, or the
   // partition's clock) is hours past the readings' true times and says nothing.
+  // Accelerated runs only: there the bound carries hours of slack (the anchor's lateness × the
+  // speed) and a backlog puts it a day past the readings. In real time the bound is the receive
+  // time + `maxClockAheadMs` and catches a jump unless the backlog is older than it; and readings
+  // uploaded faster than they were taken (a gateway's history, a replay) have receive-time
+  // differences far below their cadence, where an honest charger's idle hours would look leapt.
+  const accelerated = (bound?.deviceTimeSpeed ?? 1) > 1
   const leapMs = runsOn ? ownMs : reading.ts - state.lastTs
-  const leapt = expectedMs !== undefined && rules.maxClockAheadMs > 0 && leapMs > expectedMs + slackMs
+  const leapt =
+    accelerated && expectedMs !== undefined && rules.maxClockAheadMs > 0 && leapMs > expectedMs + slackMs
   // A clock running on from a leap is right again when it agrees with the clock's now.
   const rightAgain =
     runsOn && finiteBound && Math.abs(reading.ts - bound.clampToMs) <= rules.maxClockAheadMs && !pastBound
