@@ -18,7 +18,12 @@ export async function loadRegistryFile(path: string): Promise<DeviceRegistry> {
   try {
     return parseRegistry(JSON.parse(text))
   } catch (cause) {
-    if (cause instanceof GridrootError) throw cause
+    // The registry's own errors name the entry; the file is named here.
+    if (cause instanceof GridrootError)
+      throw new GridrootError(cause.code, `${path}: ${cause.shortMessage}`, {
+        metaMessages: cause.metaMessages,
+        cause,
+      })
     throw new GridrootError('REGISTRY_INVALID', `the device registry ${path} is not JSON`, { cause })
   }
 }

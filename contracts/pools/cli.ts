@@ -12,7 +12,7 @@ import { DEFAULT_RUN_DIR } from '../../stack/paths.ts'
 import { compileContracts } from '../build/compile.ts'
 import { chainToolsConfig, deployerAccount, treasuryAccount } from '../deploy/config.ts'
 import { applyPools } from './apply-pools.ts'
-import { loadPoolsFile } from './pools-config.ts'
+import { checkRegistryAgainstPools, loadPoolsFile } from './pools-config.ts'
 
 const HELP = `Usage: npm run pools -- apply [--file config/pools.json] [options]
 
@@ -51,6 +51,10 @@ async function main(): Promise<void> {
   if (!registryFile) throw new Error('no device registry: pass --registry FILE or set GRIDROOT_REGISTRY_FILE')
   const registry = await loadRegistryFile(registryFile)
   const poolsFile = loadPoolsFile(values.file)
+  checkRegistryAgainstPools(poolsFile.pools, [...registry.devices()], {
+    pools: values.file,
+    registry: registryFile,
+  })
   const contracts = loadContractsFile(config.contractsFile)
   const started = Object.entries(contracts.poolsInProgress ?? {})
   for (const [poolId, progress] of started)

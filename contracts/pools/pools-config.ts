@@ -1,17 +1,32 @@
 /**
  * config/pools.json: the pools, their terms and (in the local stack) their investors. Parsed
- * once by the pool command. Accounts are addresses or `dev:N` (anvil dev account N, local only).
+ * once by the pool command, and checked whole before any transaction: a refusal names the file,
+ * the pool (by index and id), the field and what is wrong, for every problem at once.
+ * Accounts are addresses or `dev:N` (anvil dev account N, local only).
  */
-import { readFileSync } from 'node:fs'
-import { type Address, getAddress } from 'viem'
+import { readFileSync, statSync } from 'node:fs'
+import { type Address, getAddress, parseUnits } from 'viem'
 import { z } from 'zod'
 import { ConfigError } from '../../core/errors/base.ts'
-import { parseConfig } from '../../runtime/config.ts'
+import type { DeviceRecord } from '../../core/identity/registry.ts'
 import { SPLIT_MODES } from '../deploy/deploy-pool-contracts.ts'
 import { devAccount } from '../deploy/dev-accounts.ts'
 
-const account = z.string().regex(/^(dev:\d{1,3}|0x[0-9a-fA-F]{40})$/, 'must be an address or dev:N')
-const units = z.string().regex(/^\d+$/, 'must be a non-negative integer in a string')
+/** A pools file names a few pools and their investors; anything near this size is a mistake. */
+export const MAX_POOLS_FILE_BYTES = 1024 * 1024
+/** RevenueShareToken checkpoints balances and supply as uint208 (contracts/src/RevenueShareToken.sol). */
+const MAX_TOKEN_SUPPLY = 2n ** 208n - 1n
+const MAX_UINT256 = 2n ** 256n - 1n
+export const TOKEN_DECIMALS = 18
+const MAX_REPORTED_PROBLEMS = 20
+
+const account = z
+  .string({ error: 'must be a string: an address (0x + 40 hex digits) or dev:N' })
+  .regex(/^(dev:\d{1,3}|0x[0-9a-fA-F]{40})$/, 'must be an address (0x + 40 hex digits) or dev:N')
+const units = (what: string) =>
+  z
+    .string({ error: `must be a string of a whole number of ${what}, e.g. "1000" (not a JSON number)` })
+    .regex(/^\d{1,78}$/, `must be a whole, non-negative number of ${what} in a string, e.g. "1000"`)
 
 export const PoolConfigSchema = z.strictObject({
   poolId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'must match ^[a-z0-9-]{1,31}$'),
@@ -29,9 +44,9 @@ export const PoolConfigSchema = z.strictObject({
     treasury: account,
   }),
   /** Local stack: the treasury is topped up to this balance (payment-token units) of local-hkd. */
-  treasuryFundingUnits: units.optional(),
+  treasuryFundingUnits: units('payment-token units').optional(),
   /** Token amounts in whole tokens (18 decimals). */
-  investors: z.array(z.strictObject({ account, tokens: units })).default([]),
+  investors: z.array(z.strictObject({ account, tokens: units('tokens') })).default([]),
 })
 export type PoolConfig = z.infer<typeof PoolConfigSchema>
 
@@ -41,18 +56,139 @@ export const PoolsFileSchema = z.strictObject({
 })
 export type PoolsFile = z.infer<typeof PoolsFileSchema>
 
+export class PoolsFileError extends ConfigError {
+  override readonly name = 'PoolsFileError'
+}
+
+/** `pools[1] (gcl-pv).terms.holdersBps`: where in the file, with the pool's id when it has one. */
+function placeOf(document: unknown, path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(the whole file)'
+  let place = ''
+  for (const [i, key] of path.entries()) {
+    if (typeof key === 'number') place += `[${key}]`
+    else place += place === '' ? String(key) : `.${String(key)}`
+    if (i === 1 && path[0] === 'pools') {
+      const pools = (document as { pools?: unknown })?.pools
+      const id = Array.isArray(pools) ? (pools[key as number] as { poolId?: unknown })?.poolId : undefined
+      if (typeof id === 'string') place += ` (${id})`
+    }
+  }
+  return place
+}
+
+function refuse(path: string, problems: readonly string[]): never {
+  const shown = problems.slice(0, MAX_REPORTED_PROBLEMS).map((p) => `  ${p}`)
+  if (problems.length > MAX_REPORTED_PROBLEMS)
+    shown.push(`  … and ${problems.length - MAX_REPORTED_PROBLEMS} more`)
+  throw new PoolsFileError(
+    `the pools file ${path} is invalid (${problems.length} problems); nothing was sent`,
+    {
+      metaMessages: [...shown, 'Fix the named entries (README.md, "On-chain") and run the command again.'],
+    },
+  )
+}
+
+/** The account a pools-file entry names, for comparing entries (`dev:7` and its address are one). */
+function accountKey(value: string): string {
+  return (value.startsWith('dev:') ? devAccount(Number(value.slice(4))).address : value).toLowerCase()
+}
+
+/** Checks the parsed file's entries against each other and the contracts' limits. */
+function entryProblems(file: PoolsFile): string[] {
+  const problems: string[] = []
+  const firstIndex = new Map<string, number>()
+  file.pools.forEach((pool, i) => {
+    const at = `pools[${i}] (${pool.poolId})`
+    const earlier = firstIndex.get(pool.poolId)
+    if (earlier !== undefined) problems.push(`${at}.poolId: ${pool.poolId} is also pools[${earlier}]'s id`)
+    else firstIndex.set(pool.poolId, i)
+    const investorIndex = new Map<string, number>()
+    let supply = 0n
+    pool.investors.forEach((investor, j) => {
+      const key = accountKey(investor.account)
+      const before = investorIndex.get(key)
+      if (before !== undefined)
+        problems.push(
+          `${at}.investors[${j}].account: ${investor.account} is also investors[${before}]; give each investor one entry with the sum`,
+        )
+      else investorIndex.set(key, j)
+      supply += parseUnits(investor.tokens, TOKEN_DECIMALS)
+    })
+    if (supply > MAX_TOKEN_SUPPLY)
+      problems.push(
+        `${at}.investors: ${supply / 10n ** BigInt(TOKEN_DECIMALS)} tokens in all, more than a RevenueShareToken can hold (2^208 - 1 units of 18 decimals)`,
+      )
+    if (pool.treasuryFundingUnits !== undefined && BigInt(pool.treasuryFundingUnits) > MAX_UINT256)
+      problems.push(`${at}.treasuryFundingUnits: more than a uint256 holds`)
+  })
+  return problems
+}
+
 export function loadPoolsFile(path: string): PoolsFile {
+  let text: string
+  try {
+    const { size } = statSync(path)
+    if (size > MAX_POOLS_FILE_BYTES)
+      throw new PoolsFileError(
+        `the pools file ${path} is ${size} bytes, more than the ${MAX_POOLS_FILE_BYTES} bytes a pools file may have; nothing was sent`,
+        {
+          metaMessages: ['Is it the right file? A pools file lists pools, their terms and their investors.'],
+        },
+      )
+    text = readFileSync(path, 'utf8')
+  } catch (cause) {
+    if (cause instanceof PoolsFileError) throw cause
+    throw new PoolsFileError(`cannot read the pools file ${path}`, { cause })
+  }
   let document: unknown
   try {
-    document = JSON.parse(readFileSync(path, 'utf8'))
+    document = JSON.parse(text)
   } catch (cause) {
-    throw new ConfigError(`cannot read the pools file ${path}`, { cause })
+    throw new PoolsFileError(
+      `the pools file ${path} is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    )
   }
-  const file = parseConfig(PoolsFileSchema, document, `pools file ${path}`)
-  const ids = file.pools.map((p) => p.poolId)
-  const duplicate = ids.find((id, i) => ids.indexOf(id) !== i)
-  if (duplicate) throw new ConfigError(`pool ${duplicate} appears twice in ${path}`)
-  return file
+  const parsed = PoolsFileSchema.safeParse(document)
+  if (!parsed.success)
+    refuse(
+      path,
+      parsed.error.issues.map((issue) => `${placeOf(document, issue.path)}: ${issue.message}`),
+    )
+  const problems = entryProblems(parsed.data)
+  if (problems.length > 0) refuse(path, problems)
+  return parsed.data
+}
+
+/**
+ * The registry's devices against the pools they name: a device must have its pool's asset class.
+ * Returns the problems, each naming the device, both files and both values.
+ */
+export function registryProblems(
+  pools: readonly PoolConfig[],
+  devices: readonly DeviceRecord[],
+  files: { readonly pools: string; readonly registry: string },
+): string[] {
+  const byId = new Map(pools.map((p, i) => [p.poolId, { pool: p, index: i }]))
+  const problems: string[] = []
+  for (const device of devices) {
+    const entry = byId.get(device.poolId)
+    if (entry && entry.pool.assetClass !== device.assetClass)
+      problems.push(
+        `device ${device.deviceId} (${files.registry}) is a ${device.assetClass}, but its pool ${device.poolId} (${files.pools} pools[${entry.index}].assetClass) is ${entry.pool.assetClass}`,
+      )
+  }
+  return problems
+}
+
+/** Refuses a registry whose devices do not fit the pools of the file (registryProblems). */
+export function checkRegistryAgainstPools(
+  pools: readonly PoolConfig[],
+  devices: readonly DeviceRecord[],
+  files: { readonly pools: string; readonly registry: string },
+): void {
+  const problems = registryProblems(pools, devices, files)
+  if (problems.length > 0) refuse(files.pools, problems)
 }
 
 /** `dev:N` → dev account N (only on the local anvil); an address → itself, checksummed. */

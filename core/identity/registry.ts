@@ -64,7 +64,13 @@ export function parseRegistry(document: unknown): DeviceRegistry {
 export function indexRegistry(records: readonly DeviceRecord[]): DeviceRegistry {
   const byId = new Map<string, RegisteredDevice>()
   for (const record of records) {
-    if (byId.has(record.deviceId)) throw new RegistryInvalidError(`deviceId ${record.deviceId} appears twice`)
+    const earlier = byId.get(record.deviceId)
+    if (earlier)
+      throw new RegistryInvalidError(
+        earlier.poolId === record.poolId
+          ? `deviceId ${record.deviceId} appears twice (pool ${record.poolId})`
+          : `deviceId ${record.deviceId} is in two pools, ${earlier.poolId} and ${record.poolId}: a device belongs to one pool`,
+      )
     const publicKeyRaw = publicKeyFromHex(record.publicKey)
     const problem = publicKeyProblem(publicKeyRaw)
     if (problem) throw new RegistryInvalidError(`deviceId ${record.deviceId}: its public key ${problem}`)
