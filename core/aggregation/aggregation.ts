@@ -462,11 +462,16 @@ export class Aggregation {
         const first = firstPending(state)
         if (!first) break
         const watermark = this.watermarks.get(partition) ?? Number.NEGATIVE_INFINITY
-        const releaseAtMs = first.reading.ts + this.settings.reorderWindowMs
+        const windowMs = this.settings.reorderWindowMs
+        // Like with like: the watermark is accounting time, so it must pass the window after the
+        // device's accounting time (which a clock behind leaves hours ahead of its device time:
+        // compared with the device time, a behind device's gap was given up at once, and the
+        // straggler became GAP_GIVEN_UP); the device's own later readings count on its own clock.
+        const releaseAtMs = Math.max(first.reading.ts, state.meter?.lastTs ?? first.reading.ts) + windowMs
         const stale =
           watermark >= releaseAtMs ||
           wallNowMs - first.firstSeenWallMs >= this.settings.maxPendingWallMs ||
-          latestPendingTs(state) >= releaseAtMs
+          latestPendingTs(state) >= first.reading.ts + windowMs
         if (!stale) break
         state.pending.delete(pendingKey(first.boot, first.reading.seq))
         this.touchedPartitions.add(partition)

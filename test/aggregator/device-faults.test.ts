@@ -85,6 +85,8 @@ describe('device faults cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
           replay: 0.02,
           reorder: 0.03,
           conflictingDuplicate: 0.02,
+          // A reboot with the clock an hour behind, for good.
+          clockStepBackLarge: 0.01,
         },
       },
       // A new boot waits for the reorder window: 20 min, within the 40 min of grace, so nothing
@@ -97,7 +99,7 @@ describe('device faults cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
     })
     cleanups.push(() => h.close())
     const injected = h.scenario.counters.injected
-    for (const kind of ['seqReset', 'clockStepBack', 'counterJump'] as const)
+    for (const kind of ['seqReset', 'clockStepBack', 'counterJump', 'clockStepBackLarge'] as const)
       expect(injected[kind], `${kind} injected`).toBeGreaterThan(0)
     const firstSeen = new Set<string>()
     h.ticks.forEach((tick, i) => {
