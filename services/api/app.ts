@@ -13,6 +13,7 @@ import type { ApiLimits, OnlineRule } from './config.ts'
 import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
 import { ApiError } from './errors.ts'
+import { abandonPlugin } from './plugins/abandon.ts'
 import { auditorPlugin } from './plugins/auditor.ts'
 import { dashboardPlugin } from './plugins/dashboard.ts'
 import { devWalletPlugin } from './plugins/dev-wallet/index.ts'
@@ -66,6 +67,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id)
   })
   await app.register(errorsPlugin)
+  await app.register(abandonPlugin)
   await app.register(docsPlugin)
   await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
 
@@ -85,7 +87,10 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       }),
   })
 
-  await app.register(healthPlugin, { probes: options.ports.probes })
+  await app.register(healthPlugin, {
+    probes: options.ports.probes,
+    ...(options.ports.queryLoad === undefined ? {} : { queryLoad: options.ports.queryLoad }),
+  })
   const now = options.now ?? Date.now
   const { ports } = options
   const fleetSnapshot = shared(

@@ -42,6 +42,20 @@ export class StoreQueryError extends GridrootError<'STORE_QUERY_REFUSED'> {
   }
 }
 
+/**
+ * The caller gave up on the query before it ended (its client went away, or its request was
+ * answered without it, e.g. API_BUSY for a sibling query): cancelled, not a store failure.
+ */
+export class QueryAbandonedError extends GridrootError<'QUERY_ABANDONED'> {
+  override readonly name = 'QueryAbandonedError'
+  constructor(cause: unknown) {
+    super('QUERY_ABANDONED', 'the InfluxDB query was cancelled: its request was given up', {
+      metaMessages: ['Nothing to do: nobody waits for the answer any more.'],
+      cause,
+    })
+  }
+}
+
 export type RevenueGroupBy = 'pool' | 'class' | 'device'
 
 export interface SeriesFilter {
@@ -68,7 +82,12 @@ export interface RevenueSeries {
 
 export interface RevenueStore {
   /** Revenue and energy summed per window by the store (intervals and booked adjustments). */
-  revenueSeries(plan: WindowPlan, groupBy: RevenueGroupBy, filter: SeriesFilter): Promise<RevenueSeries[]>
+  revenueSeries(
+    plan: WindowPlan,
+    groupBy: RevenueGroupBy,
+    filter: SeriesFilter,
+    signal?: AbortSignal,
+  ): Promise<RevenueSeries[]>
 }
 
 export interface DeviceLastSeen {
@@ -110,8 +129,13 @@ export interface QuarantinedReading {
 
 export interface QuarantineStore {
   /** Newest first. */
-  page(filter: QuarantineFilter, offset: number, limit: number): Promise<QuarantinedReading[]>
-  countsByReason(filter: QuarantineFilter): Promise<Record<string, number>>
+  page(
+    filter: QuarantineFilter,
+    offset: number,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<QuarantinedReading[]>
+  countsByReason(filter: QuarantineFilter, signal?: AbortSignal): Promise<Record<string, number>>
 }
 
 export interface PoolEpochTotals {
@@ -134,9 +158,9 @@ export interface ClosedEpoch {
 
 export interface EpochStore {
   /** The newest closed epoch, undefined before the first close. */
-  closedThrough(): Promise<number | undefined>
+  closedThrough(signal?: AbortSignal): Promise<number | undefined>
   /** Closed epochs whose start lies in [fromMs, toMs), ascending. */
-  closedEpochs(fromMs: number, toMs: number): Promise<ClosedEpoch[]>
+  closedEpochs(fromMs: number, toMs: number, signal?: AbortSignal): Promise<ClosedEpoch[]>
 }
 
 export interface DlqRecord {
@@ -202,6 +226,14 @@ export const chainKey = (poolId: string, epoch: number) => `${poolId}/${epoch}`
 
 /** The device registry as the API reads it. */
 export type DeviceDirectory = Pick<DeviceRegistry, 'size' | 'get' | 'devices'>
+
+/** InfluxDB queries of this instance now, for /metrics. */
+export interface QueryLoad {
+  /** HTTP queries open to InfluxDB. */
+  readonly inFlight: number
+  /** Queries waiting at the gate for a slot (domain/query-gate.ts). */
+  readonly waiting: number
+}
 
 export interface HealthProbe {
   readonly name: string
@@ -353,4 +385,6 @@ export interface ApiPorts {
   /** Only with GRIDROOT_API_DEV_WALLET=anvil (validated: loopback host, anvil's chain id). */
   readonly devWallet?: DevWallet
   readonly probes: readonly HealthProbe[]
+  /** For the in-flight gauges of /metrics; absent: not exported. */
+  readonly queryLoad?: () => QueryLoad
 }

@@ -111,6 +111,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       ...(auditor === undefined ? {} : { auditor }),
       ...(devWallet === undefined ? {} : { devWallet }),
       probes: [influx.probe, dlq.probe],
+      queryLoad: influx.load,
     },
   })
   await app.listen({ host: config.host, port: config.port })

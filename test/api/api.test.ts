@@ -3,7 +3,10 @@
  * prefix of its own), through `inject()`. Every route's success path is compared with sums
  * computed from the fixture rows; error paths cover auth, rate limits and hostile parameters.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest'
+import { createFluxQuerier } from '../../services/api/adapters/flux-query.ts'
 import { createQueryGate } from '../../services/api/domain/query-gate.ts'
 import { CI_KEY, type FixtureApp, fixtureApp, OPS_KEY } from './app-harness.ts'
 import { dropFixture, type Fixture, GENESIS_MS, writeFixture } from './fixture.ts'
@@ -491,6 +494,78 @@ describe('health, docs and errors', () => {
       expect(health.statusCode).toBe(200)
     } finally {
       await gated.close()
+    }
+  })
+
+  it('cancels an InfluxDB query its caller gave up on: the slow query leaves the in-flight count at once', async () => {
+    const querier = createFluxQuerier(fixture.influx, { timeoutMs: 110_000 })
+    // InfluxDB 1.8's Flux has sleep(): a query that would take 100 s unless cancelled.
+    const slow = `import "csv"
+csv.from(csv: "#datatype,string,long\\n#group,false,false\\n#default,,\\n,result,_value\\n,,1\\n") |> sleep(duration: 100s)`
+    const controller = new AbortController()
+    const pending = querier.rows(slow, controller.signal)
+    expect(querier.inFlight()).toBe(1)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(querier.inFlight()).toBe(1)
+    controller.abort()
+    await expect(pending).rejects.toMatchObject({ code: 'QUERY_ABANDONED' })
+    expect(querier.inFlight()).toBe(0)
+    // The query timeout cancels it the same way, as InfluxDB not answering (503).
+    const timed = createFluxQuerier(fixture.influx, { timeoutMs: 300 })
+    await expect(timed.rows(slow)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect(timed.inFlight()).toBe(0)
+  })
+
+  it('releases the gate and the in-flight gauge when the client disconnects, and closes the InfluxDB connection', async () => {
+    // A stalled InfluxDB: takes each query and never answers; records when the API hangs up.
+    const held: IncomingMessage[] = []
+    let upstreamClosed = 0
+    const stalled = createServer((req) => {
+      held.push(req)
+      req.socket.on('close', () => upstreamClosed++)
+    })
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve))
+    const gate = createQueryGate({ concurrency: 1, queue: 1 })
+    const gated = await fixtureApp(endpoints, fixture, {
+      dlq: api.dlq,
+      gate,
+      influxUrl: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`,
+    })
+    try {
+      await gated.app.listen({ host: '127.0.0.1', port: 0 })
+      const base = `http://127.0.0.1:${(gated.app.server.address() as AddressInfo).port}`
+      const gauge = async (name: string) => {
+        const text = (await gated.app.inject({ method: 'GET', url: '/metrics' })).body
+        return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
+      }
+      const url = `${base}/api/v1/operator/revenue?groupBy=pool&from=${iso(GENESIS_MS)}&to=${iso(GENESIS_MS + HOUR)}&resolution=1h`
+      const clients = [new AbortController(), new AbortController()]
+      const requests = clients.map((c) =>
+        fetch(url, { headers: ops, signal: c.signal }).catch((e: unknown) => e),
+      )
+      await vi.waitFor(async () => {
+        expect(await gauge('gridroot_api_influx_queries_in_flight')).toBe(1)
+        expect(await gauge('gridroot_api_influx_queries_waiting')).toBe(1)
+      })
+      expect(gate.stats()).toMatchObject({ running: 1, waiting: 1 })
+      for (const c of clients) c.abort()
+      await Promise.all(requests)
+      // Without cancelling, the query would hold its slot until the 30 s query timeout.
+      await vi.waitFor(
+        async () => {
+          expect(gate.stats()).toMatchObject({ running: 0, waiting: 0 })
+          expect(await gauge('gridroot_api_influx_queries_in_flight')).toBe(0)
+          expect(await gauge('gridroot_api_influx_queries_waiting')).toBe(0)
+          expect(upstreamClosed).toBe(1)
+        },
+        { timeout: 5_000 },
+      )
+      // The waiting one never reached InfluxDB.
+      expect(held).toHaveLength(1)
+    } finally {
+      await gated.close()
+      stalled.closeAllConnections()
+      await new Promise((resolve) => stalled.close(resolve))
     }
   })
 

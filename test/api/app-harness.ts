@@ -42,14 +42,19 @@ export async function fixtureApp(
     readonly devWallet?: DevWallet
     readonly revenueSource?: RevenueSource
     readonly gate?: QueryGate
+    /** Instead of the fixture's InfluxDB URL (a proxy before it). */
+    readonly influxUrl?: string
   } = {},
 ): Promise<FixtureApp> {
   const logger = createLogger('api-test', 'warn')
-  const influx = createInfluxReader(fixture.influx, {
-    aggregatorGroup: fixture.aggregatorGroup,
-    revenueSource: options.revenueSource ?? 'rollup',
-    ...(options.gate === undefined ? {} : { gate: options.gate }),
-  })
+  const influx = createInfluxReader(
+    options.influxUrl === undefined ? fixture.influx : { ...fixture.influx, url: options.influxUrl },
+    {
+      aggregatorGroup: fixture.aggregatorGroup,
+      revenueSource: options.revenueSource ?? 'rollup',
+      ...(options.gate === undefined ? {} : { gate: options.gate }),
+    },
+  )
   const dlq =
     options.dlq ??
     (await startDlqTail({
@@ -78,6 +83,7 @@ export async function fixtureApp(
       ...(options.auditor === undefined ? {} : { auditor: options.auditor }),
       ...(options.devWallet === undefined ? {} : { devWallet: options.devWallet }),
       probes: [influx.probe, dlq.probe],
+      queryLoad: influx.load,
     },
   })
   await app.ready()

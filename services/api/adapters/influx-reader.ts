@@ -4,8 +4,6 @@
  * are read as the raw CSV strings, so int64 sums (revenue) reach `bigint` without passing
  * through a float.
  */
-import { HttpError } from '@influxdata/influxdb-client'
-import { createInflux } from '../../../runtime/clients/influx.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { QueryGate } from '../domain/query-gate.ts'
 import type {
@@ -17,11 +15,11 @@ import type {
   PoolEpochTotals,
   QuarantinedReading,
   QuarantineStore,
+  QueryLoad,
   RevenuePoint,
   RevenueSeries,
   RevenueStore,
 } from '../ports.ts'
-import { StoreQueryError, StoreUnavailableError } from '../ports.ts'
 import {
   closedEpochsFlux,
   closedThroughFlux,
@@ -33,8 +31,7 @@ import {
   revenueRollupFlux,
   revenueSeriesFlux,
 } from './flux.ts'
-
-type RawRow = Readonly<Record<string, string>>
+import { createFluxQuerier, type RawRow } from './flux-query.ts'
 
 export interface InfluxReader {
   readonly revenue: RevenueStore
@@ -42,10 +39,9 @@ export interface InfluxReader {
   readonly quarantine: QuarantineStore
   readonly epochs: EpochStore
   readonly probe: HealthProbe
+  /** InfluxDB queries open and waiting now (the /metrics gauges). */
+  readonly load: () => QueryLoad
 }
-
-/** Statuses of an InfluxDB (or a proxy before it) that cannot take the query now: retry later. */
-const UNAVAILABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504])
 
 const int = (v: string | undefined) => (v === undefined || v === '' ? 0 : Number.parseInt(v, 10))
 const big = (v: string | undefined) => (v === undefined || v === '' ? 0n : BigInt(v))
@@ -63,35 +59,21 @@ export function createInfluxReader(
     readonly revenueSource?: RevenueSource
     /** Every query passes it (domain/query-gate.ts); none: unbounded (tests of one request). */
     readonly gate?: QueryGate
+    /** A query not answered in this time is cancelled (UPSTREAM_UNAVAILABLE). */
+    readonly queryTimeoutMs?: number
   },
 ): InfluxReader {
   const revenueSource = options.revenueSource ?? 'rollup'
-  const influx = createInflux(endpoint, { timeoutMs: 30_000 })
+  const querier = createFluxQuerier(endpoint, { timeoutMs: options.queryTimeoutMs ?? 30_000 })
   const bucket = endpoint.bucket
 
-  const rows = (query: string): Promise<RawRow[]> =>
-    options.gate === undefined ? rowsNow(query) : options.gate.run(() => rowsNow(query))
-  const rowsNow = async (query: string): Promise<RawRow[]> => {
-    const out: RawRow[] = []
-    try {
-      for await (const { values, tableMeta } of influx.queryApi.iterateRows(query)) {
-        const row: Record<string, string> = {}
-        for (const [i, column] of tableMeta.columns.entries()) row[column.label] = values[i] ?? ''
-        out.push(row)
-      }
-    } catch (error) {
-      // InfluxDB answered: it refused the query (1.8 says 500 for a Flux compile error), unless
-      // its status says it is overloaded or a proxy in front of it found no InfluxDB.
-      if (error instanceof HttpError && !UNAVAILABLE_STATUSES.has(error.statusCode)) {
-        throw new StoreQueryError(error.statusCode, error.body ?? error.message, error)
-      }
-      throw new StoreUnavailableError(error)
-    }
-    return out
-  }
+  const rows = (query: string, signal?: AbortSignal): Promise<RawRow[]> =>
+    options.gate === undefined
+      ? querier.rows(query, signal)
+      : options.gate.run(() => querier.rows(query, signal), signal)
 
   const revenue: RevenueStore = {
-    async revenueSeries(plan, groupBy, filter) {
+    async revenueSeries(plan, groupBy, filter, signal) {
       const tag = GROUP_TAG[groupBy]
       const bySeries = new Map<
         string,
@@ -101,7 +83,7 @@ export function createInfluxReader(
         revenueSource === 'rollup' && groupBy !== 'device' && filter.devices === undefined
           ? revenueRollupFlux(bucket, options.aggregatorGroup, plan, groupBy, filter)
           : revenueSeriesFlux(bucket, plan, groupBy, filter)
-      for (const r of await rows(query)) {
+      for (const r of await rows(query, signal)) {
         const key = r[tag] ?? ''
         const startMs = Date.parse(r._start ?? '')
         const series = bySeries.get(key) ?? new Map()
@@ -146,8 +128,8 @@ export function createInfluxReader(
   }
 
   const quarantine: QuarantineStore = {
-    async page(filter, offset, limit) {
-      return (await rows(quarantinePageFlux(bucket, filter, offset, limit))).map(
+    async page(filter, offset, limit, signal) {
+      return (await rows(quarantinePageFlux(bucket, filter, offset, limit), signal)).map(
         (r): QuarantinedReading => ({
           timeMs: Math.floor(Date.parse(r._time ?? '')),
           deviceId: r.device ?? '',
@@ -161,22 +143,23 @@ export function createInfluxReader(
         }),
       )
     },
-    async countsByReason(filter) {
+    async countsByReason(filter, signal) {
       const out: Record<string, number> = {}
-      for (const r of await rows(quarantineCountsFlux(bucket, filter))) out[r.reason ?? ''] = int(r._value)
+      for (const r of await rows(quarantineCountsFlux(bucket, filter), signal))
+        out[r.reason ?? ''] = int(r._value)
       return out
     },
   }
 
   const epochs: EpochStore = {
-    async closedThrough() {
-      const [first] = await rows(closedThroughFlux(bucket))
+    async closedThrough(signal) {
+      const [first] = await rows(closedThroughFlux(bucket), signal)
       return first === undefined ? undefined : int(first._value)
     },
-    async closedEpochs(fromMs, toMs) {
+    async closedEpochs(fromMs, toMs, signal) {
       const [markers, pools] = await Promise.all([
-        rows(closedEpochsFlux(bucket, 'epoch_closed', fromMs, toMs)),
-        rows(closedEpochsFlux(bucket, 'epoch_pool', fromMs, toMs)),
+        rows(closedEpochsFlux(bucket, 'epoch_closed', fromMs, toMs), signal),
+        rows(closedEpochsFlux(bucket, 'epoch_pool', fromMs, toMs), signal),
       ])
       const poolsByEpoch = new Map<number, PoolEpochTotals[]>()
       for (const r of pools) {
@@ -219,7 +202,12 @@ export function createInfluxReader(
     },
   }
 
-  return { revenue, fleet, quarantine, epochs, probe }
+  const load = (): QueryLoad => ({
+    inFlight: querier.inFlight(),
+    waiting: options.gate?.stats().waiting ?? 0,
+  })
+
+  return { revenue, fleet, quarantine, epochs, probe, load }
 }
 
 function parseJson(text: string | undefined): unknown {

@@ -33,3 +33,24 @@ describe('createQueryGate', () => {
     expect(await gate.run(async () => 7)).toBe(7)
   })
 })
+
+describe('createQueryGate with a signal', () => {
+  it('lets a waiting query whose caller gave up leave the queue at once, without a slot', async () => {
+    const gate = createQueryGate({ concurrency: 1, queue: 1 })
+    let finish = () => {}
+    const running = gate.run(() => new Promise<void>((resolve) => (finish = resolve)))
+    const controller = new AbortController()
+    let ran = false
+    const waiting = gate.run(async () => {
+      ran = true
+    }, controller.signal)
+    expect(gate.stats().waiting).toBe(1)
+    controller.abort()
+    await expect(waiting).rejects.toMatchObject({ code: 'QUERY_ABANDONED' })
+    expect(gate.stats()).toMatchObject({ running: 1, waiting: 0 })
+    finish()
+    await running
+    expect(ran).toBe(false)
+    expect(gate.stats().running).toBe(0)
+  })
+})

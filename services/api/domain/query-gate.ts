@@ -5,9 +5,14 @@
  * (API_BUSY), so load is shed at the API instead of piling onto InfluxDB.
  */
 import { ApiError } from '../errors.ts'
+import { QueryAbandonedError } from '../ports.ts'
 
 export interface QueryGate {
-  run<T>(query: () => Promise<T>): Promise<T>
+  /**
+   * Runs `query` when a slot is free. A query whose `signal` aborts while it waits leaves the
+   * queue at once (QueryAbandonedError) and never takes a slot.
+   */
+  run<T>(query: () => Promise<T>, signal?: AbortSignal): Promise<T>
   /** Queries running now, and the most that ever ran at once. */
   stats(): { readonly running: number; readonly waiting: number; readonly maxRunning: number }
 }
@@ -25,14 +30,27 @@ export function createQueryGate(options: {
     if (next !== undefined) next()
   }
   return {
-    async run(query) {
+    async run(query, signal) {
+      if (signal?.aborted === true) throw new QueryAbandonedError(signal.reason)
       if (running >= options.concurrency) {
         if (waiting.length >= options.queue) {
           throw new ApiError('API_BUSY', `${running} InfluxDB queries run and ${waiting.length} wait`, {
             details: { concurrency: options.concurrency, queue: options.queue, retryAfterS: 1 },
           })
         }
-        await new Promise<void>((resolve) => waiting.push(resolve))
+        await new Promise<void>((resolve, reject) => {
+          const admit = () => {
+            signal?.removeEventListener('abort', leave)
+            resolve()
+          }
+          const leave = () => {
+            const at = waiting.indexOf(admit)
+            if (at >= 0) waiting.splice(at, 1)
+            reject(new QueryAbandonedError(signal?.reason))
+          }
+          waiting.push(admit)
+          signal?.addEventListener('abort', leave, { once: true })
+        })
       }
       running++
       maxRunning = Math.max(maxRunning, running)

@@ -6,7 +6,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { RetryableError } from '../../../core/errors/base.ts'
 import { ApiError, errorBody } from '../errors.ts'
-import { StoreQueryError } from '../ports.ts'
+import { QueryAbandonedError, StoreQueryError } from '../ports.ts'
 
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError | ApiError | Error, request, reply) => {
@@ -28,6 +28,14 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
         ...(v.params && 'additionalProperty' in v.params ? { parameter: v.params.additionalProperty } : {}),
       }))
       return reply.status(400).send(errorBody('INVALID_PARAMETER', fastifyError.message, { issues }))
+    }
+    if (error instanceof QueryAbandonedError) {
+      // The client hung up (the only way this reaches a handler): the query was cancelled and
+      // there is nobody to answer. No response, so no 5xx counted as an outage either.
+      request.log.info({ code: error.code }, 'request abandoned by its client: InfluxDB query cancelled')
+      reply.hijack()
+      reply.raw.destroy()
+      return
     }
     if (error instanceof StoreQueryError) {
       // Not an outage: InfluxDB answered. A 503 here would tell the operator to check InfluxDB

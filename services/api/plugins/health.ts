@@ -1,8 +1,8 @@
 /** `/healthz` (200 while every probe passes, 503 with the failing ones otherwise) and `/metrics`. */
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter, Histogram, Registry } from 'prom-client'
-import type { HealthProbe } from '../ports.ts'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { HealthProbe, QueryLoad } from '../ports.ts'
 
 const HEALTH_SCHEMA = {
   type: 'object',
@@ -23,7 +23,10 @@ const HEALTH_SCHEMA = {
 } as const
 
 export const healthPlugin = fp(
-  async (app: FastifyInstance, opts: { readonly probes: readonly HealthProbe[] }) => {
+  async (
+    app: FastifyInstance,
+    opts: { readonly probes: readonly HealthProbe[]; readonly queryLoad?: () => QueryLoad },
+  ) => {
     const registry = new Registry()
     const requests = new Counter({
       name: 'gridroot_api_requests_total',
@@ -38,6 +41,26 @@ export const healthPlugin = fp(
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     })
+    const { queryLoad } = opts
+    if (queryLoad !== undefined) {
+      // Read at scrape time: a query abandoned by its request leaves these at once (cancelled).
+      new Gauge({
+        name: 'gridroot_api_influx_queries_in_flight',
+        help: 'InfluxDB queries this instance has open now (sent, answer not read to the end)',
+        registers: [registry],
+        collect() {
+          this.set(queryLoad().inFlight)
+        },
+      })
+      new Gauge({
+        name: 'gridroot_api_influx_queries_waiting',
+        help: 'InfluxDB queries waiting for a slot of the query gate (GRIDROOT_API_INFLUX_CONCURRENCY)',
+        registers: [registry],
+        collect() {
+          this.set(queryLoad().waiting)
+        },
+      })
+    }
     app.addHook('onResponse', async (request, reply) => {
       // The route pattern, never the raw URL: label values must stay few.
       const route = request.routeOptions.url ?? 'unmatched'

@@ -126,11 +126,20 @@ export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): P
     },
     async (request) => {
       const q = request.query
-      const [closedThrough, asOfMs] = await Promise.all([ctx.epochs.closedThrough(), ctx.fleetClockMs()])
+      const [closedThrough, asOfMs] = await Promise.all([
+        ctx.epochs.closedThrough(request.abandoned),
+        ctx.fleetClockMs(),
+      ])
       const openEpoch = asOfMs === undefined ? null : Math.max(0, epochOf(ctx.grid, asOfMs))
       const { from, to } = planEpochSpan(ctx.grid, q, closedThrough)
       const epochs =
-        to < 0 ? [] : await ctx.epochs.closedEpochs(epochStartMs(ctx.grid, from), epochEndMs(ctx.grid, to))
+        to < 0
+          ? []
+          : await ctx.epochs.closedEpochs(
+              epochStartMs(ctx.grid, from),
+              epochEndMs(ctx.grid, to),
+              request.abandoned,
+            )
       const onChain =
         ctx.chain === undefined
           ? new Map<string, OnChainEpoch>()

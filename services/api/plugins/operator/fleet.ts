@@ -106,12 +106,12 @@ export async function fleetRoutes(app: FastifyInstance, ctx: OperatorContext): P
         },
       },
     },
-    async () => {
+    async (request) => {
       const { snapshot, clock } = await clockNow()
       const summary = summarizeFleet(ctx.registry.devices(), snapshot, clock)
       const toMs = (clock.asOfMs ?? ctx.now()) + 1
       const fromMs = toMs - DAY_MS
-      const byReason = await ctx.quarantine.countsByReason({ range: { fromMs, toMs } })
+      const byReason = await ctx.quarantine.countsByReason({ range: { fromMs, toMs } }, request.abandoned)
       return {
         asOfMs: summary.asOfMs ?? null,
         clock: ctx.online.clock,
@@ -311,7 +311,10 @@ export async function fleetRoutes(app: FastifyInstance, ctx: OperatorContext): P
         from !== undefined && to !== undefined
           ? parseRange(from, to, ctx.limits)
           : { fromMs: (clock.asOfMs ?? ctx.now()) + 1 - DAY_MS, toMs: (clock.asOfMs ?? ctx.now()) + 1 }
-      const byReason = await ctx.quarantine.countsByReason({ range, devices: [device.deviceId] })
+      const byReason = await ctx.quarantine.countsByReason(
+        { range, devices: [device.deviceId] },
+        request.abandoned,
+      )
       return {
         device: describe(device, deviceStatus(snapshot.get(device.deviceId), clock)),
         anomalies: { ...range, byReason },

@@ -78,7 +78,7 @@ export async function quarantineRoutes(app: FastifyInstance, ctx: OperatorContex
     },
     async (request) => {
       const filter = toFilter(request.query)
-      const byReason = await ctx.quarantine.countsByReason(filter)
+      const byReason = await ctx.quarantine.countsByReason(filter, request.abandoned)
       return { ...filter.range, total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason }
     },
   )
@@ -161,7 +161,7 @@ export async function quarantineRoutes(app: FastifyInstance, ctx: OperatorContex
         )
       }
       const filter = toFilter(q)
-      const readings = await ctx.quarantine.page(filter, q.offset, q.limit)
+      const readings = await ctx.quarantine.page(filter, q.offset, q.limit, request.abandoned)
       return {
         ...filter.range,
         offset: q.offset,

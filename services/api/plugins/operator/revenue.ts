@@ -148,7 +148,7 @@ export async function revenueRoutes(app: FastifyInstance, ctx: OperatorContext):
         parseDurationMs(q.resolution),
         series,
       )
-      const result = await ctx.revenue.revenueSeries(plan, q.groupBy, filter)
+      const result = await ctx.revenue.revenueSeries(plan, q.groupBy, filter, request.abandoned)
       return {
         groupBy: q.groupBy,
         fromMs: plan.fromMs,
