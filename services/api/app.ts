@@ -81,10 +81,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       const clientId = matchKey(presentedKey(request.headers))
       return clientId === undefined ? `ip:${request.ip}` : `client:${clientId}`
     },
-    errorResponseBuilder: (_request, context) =>
-      new ApiError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}`, {
-        details: { retryAfterMs: context.ttl, max: context.max },
-      }),
+    // context.after is the time left in the window ("26 seconds"), not the window: say both plainly.
+    errorResponseBuilder: (_request, context) => {
+      const retryAfterS = Math.max(1, Math.ceil(context.ttl / 1000))
+      const windowS = Math.ceil(options.rateLimit.windowMs / 1000)
+      return new ApiError(
+        'RATE_LIMITED',
+        `more than ${context.max} requests in ${windowS} s: retry after ${retryAfterS} s`,
+        { details: { retryAfterMs: context.ttl, retryAfterS, max: context.max, windowS } },
+      )
+    },
   })
 
   await app.register(healthPlugin, {

@@ -22,6 +22,10 @@ export const API_ERRORS = {
     status: 400,
     hint: 'Send from < to, both RFC 3339 date-times with an offset (e.g. 2026-06-01T00:00:00Z).',
   },
+  BODY_TOO_LARGE: {
+    status: 413,
+    hint: 'Send a request body of at most details.maxBytes bytes (the API takes small JSON bodies only).',
+  },
   RANGE_TOO_LARGE: {
     status: 400,
     hint: 'Choose a coarser resolution, a shorter range or fewer series; details say the largest allowed.',

@@ -56,6 +56,11 @@ describe('auth', () => {
       'UNAUTHORIZED',
     )
     expect((await get('/api/v1/operator/pools', { authorization: `Bearer ${CI_KEY.key}` })).status).toBe(200)
+    // The scheme is case-insensitive (RFC 7235).
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR'])
+      expect((await get('/api/v1/operator/pools', { authorization: `${scheme} ${CI_KEY.key}` })).status).toBe(
+        200,
+      )
   })
 
   it('refuses before reading: an unauthenticated hostile query is a 401, not a 400 or a query', async () => {
@@ -78,6 +83,10 @@ describe('rate limits', () => {
       expect(refused.statusCode).toBe(429)
       expect(refused.json().error.code).toBe('RATE_LIMITED')
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0)
+      // The message names the window and when to retry, in the retry-after header's seconds.
+      expect(refused.json().error.message).toBe(
+        `more than 3 requests in 60 s: retry after ${refused.headers['retry-after']} s`,
+      )
       // Another client's key has its own budget.
       expect((await call({ 'x-api-key': CI_KEY.key })).statusCode).toBe(200)
       // Unauthenticated callers are counted per address, apart from the clients.
@@ -497,6 +506,64 @@ describe('health, docs and errors', () => {
     }
   })
 
+  it('refuses a body above the limit with 413 BODY_TOO_LARGE in the error shape', async () => {
+    const wallet = await fixtureApp(endpoints, fixture, {
+      dlq: api.dlq,
+      devWallet: {
+        chainId: 31337,
+        accounts: () => [],
+        forward: async () => ({ result: null }),
+        sendTransaction: async () => ({ result: null }),
+      },
+    })
+    try {
+      const res = await wallet.app.inject({
+        method: 'POST',
+        url: '/api/v1/dev-wallet/rpc',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'eth_chainId',
+          params: ['x'.repeat(100_000)],
+        }),
+      })
+      expectError({ status: res.statusCode, body: res.json() }, 413, 'BODY_TOO_LARGE')
+      expect(res.json().error.details.maxBytes).toBe(64 * 1024)
+    } finally {
+      await wallet.close()
+    }
+  })
+
+  it('takes an address in lower, upper or right EIP-55 case and refuses a wrong checksum', async () => {
+    const holders = await fixtureApp(endpoints, fixture, {
+      dlq: api.dlq,
+      holders: {
+        pools: () => [],
+        contracts: () => ({ chainId: 31337, pools: [] }),
+        paymentToken: async () => ({ symbol: 'USDC', decimals: 6 }),
+        position: async () => {
+          throw new Error('no pools')
+        },
+        distributedEpochs: async () => new Set(),
+      },
+    })
+    try {
+      const checksummed = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'
+      const wrong = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD'
+      for (const ok of [checksummed, checksummed.toLowerCase(), `0x${checksummed.slice(2).toUpperCase()}`]) {
+        const res = await holders.app.inject({ method: 'GET', url: `/api/v1/holder/${ok}` })
+        expect(res.statusCode, ok).toBe(200)
+        expect(res.json().address).toBe(checksummed.toLowerCase())
+      }
+      const res = await holders.app.inject({ method: 'GET', url: `/api/v1/holder/${wrong}` })
+      expectError({ status: res.statusCode, body: res.json() }, 400, 'INVALID_PARAMETER')
+      expect(res.json().error.details).toEqual({ parameter: 'address', checksummed })
+    } finally {
+      await holders.close()
+    }
+  })
+
   it('cancels an InfluxDB query its caller gave up on: the slow query leaves the in-flight count at once', async () => {
     const querier = createFluxQuerier(fixture.influx, { timeoutMs: 110_000 })
     // InfluxDB 1.8's Flux has sleep(): a query that would take 100 s unless cancelled.
@@ -596,6 +663,12 @@ csv.from(csv: "#datatype,string,long\\n#group,false,false\\n#default,,\\n,result
     const index = await api.app.inject({ method: 'GET', url: '/' })
     expect(index.statusCode).toBe(200)
     expect(index.body).toContain('/assets/uplot/uPlot.iife.min.js')
+    // Every page names its icon inline: no /favicon.ico request (a 404) on each load.
+    for (const page of ['/', '/holder.html', '/auditor.html']) {
+      expect((await api.app.inject({ method: 'GET', url: page })).body, page).toContain(
+        '<link rel="icon" href="data:,">',
+      )
+    }
     expect((await api.app.inject({ method: 'GET', url: '/assets/uplot/uPlot.iife.min.js' })).statusCode).toBe(
       200,
     )

@@ -28,14 +28,14 @@ export function createKeyMatcher(
   }
 }
 
-/** The key from `x-api-key` or `Authorization: Bearer <key>`. */
+/** The key from `x-api-key` or `Authorization: Bearer <key>` (the scheme in any case: RFC 7235). */
 export function presentedKey(
   headers: Readonly<Record<string, string | string[] | undefined>>,
 ): string | undefined {
   const header = headers['x-api-key']
   if (typeof header === 'string') return header
   const authorization = headers.authorization
-  if (typeof authorization === 'string' && authorization.startsWith('Bearer '))
+  if (typeof authorization === 'string' && /^bearer /i.test(authorization))
     return authorization.slice(7).trim()
   return undefined
 }

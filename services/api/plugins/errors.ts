@@ -56,6 +56,13 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       return reply.status(503).send(errorBody('UPSTREAM_UNAVAILABLE', error.shortMessage))
     }
     const status = fastifyError.statusCode
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send(
+        errorBody('BODY_TOO_LARGE', 'the request body is too large', {
+          maxBytes: app.initialConfig.bodyLimit,
+        }),
+      )
+    }
     if (status !== undefined && status >= 400 && status < 500) {
       // fastify's own refusals (body too large, wrong content type, bad JSON): the caller's to fix.
       return reply

@@ -6,6 +6,7 @@
  * schema-checked address and pool id.
  */
 import type { FastifyInstance } from 'fastify'
+import { getAddress, isAddress } from 'viem'
 import { GridrootError } from '../../../core/errors/base.ts'
 import { ApiError } from '../errors.ts'
 import type { HolderPosition, HolderReader } from '../ports.ts'
@@ -212,7 +213,7 @@ export async function holderPlugin(
       },
     },
     async (request) => {
-      const account = request.params.address.toLowerCase()
+      const account = accountOf(request.params.address)
       const pools = await Promise.all(holders.pools().map((p) => positionOf(holders, p, account)))
       return { address: account, pools }
     },
@@ -237,7 +238,22 @@ export async function holderPlugin(
       const { poolId } = request.params
       if (!holders.pools().includes(poolId))
         throw new ApiError('UNKNOWN_HOLDER_POOL', `pool ${poolId} has no RevenueDistributor here`)
-      return positionOf(holders, poolId, request.params.address.toLowerCase())
+      return positionOf(holders, poolId, accountOf(request.params.address))
     },
   )
+}
+
+/**
+ * The account of an address parameter, lower-cased. Mixed case is an EIP-55 checksum and must be
+ * right (a mistyped address is refused, not read as another account's empty position); all
+ * lower or all upper case carries no checksum and is taken as it is.
+ */
+function accountOf(address: string): string {
+  const hex = address.slice(2)
+  if (hex !== hex.toLowerCase() && hex !== hex.toUpperCase() && !isAddress(address, { strict: true })) {
+    throw new ApiError('INVALID_PARAMETER', `address ${address} has a wrong EIP-55 checksum`, {
+      details: { parameter: 'address', checksummed: getAddress(address.toLowerCase()) },
+    })
+  }
+  return address.toLowerCase()
 }
