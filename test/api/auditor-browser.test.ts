@@ -224,4 +224,22 @@ describe('auditor view (real Chromium, API process, RevenueOracle on anvil)', ()
     await shared.page.context().close()
     await page.context().close()
   })
+
+  it('a link to an epoch outside the list shows that epoch in the selector, and a hash changed in the same tab opens its audit (F4)', async () => {
+    // Epoch 9 was never proposed: not among the listed epochs, like one older than the newest 48.
+    const { page, failures } = await openAuditorView(
+      `#${new URLSearchParams({ pool: POOL, device: DEVICE, epoch: '9' })}`,
+    )
+    await page.waitForSelector('#problem:not([hidden])', { timeout: 90_000 })
+    expect(await text(page, '#problem')).toContain('UNKNOWN_EPOCH')
+    expect(await page.inputValue('#epoch')).toBe('9')
+    expect(await text(page, '#epoch option:checked')).toContain('#9 · linked')
+    const hash = `#${new URLSearchParams({ pool: POOL, device: DEVICE, epoch: '0' })}`
+    await page.evaluate(`location.hash = ${JSON.stringify(hash)}`)
+    await page.waitForSelector('#result:not([hidden])', { timeout: 90_000 })
+    expect(await text(page, '#verdict')).toContain(`Verified against the chain: ${DEVICE} in ${POOL} epoch 0`)
+    expect(await page.inputValue('#epoch')).toBe('0')
+    expect(failures).toEqual([])
+    await page.context().close()
+  })
 })

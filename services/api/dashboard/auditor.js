@@ -114,10 +114,16 @@ async function loadEpochs(poolId) {
     // Epochs that are not final stay selectable: verifying one says why it cannot be audited yet.
     ...pool.epochs.map((e) => option(String(e.epoch), `#${e.epoch} · ${e.status}`)),
   )
-  const wanted = choice().pool === poolId ? choice().epoch : previous
+  const linked = choice().pool === poolId ? choice().epoch : null
+  const wanted = linked ?? previous
   const finals = pool.epochs.filter((e) => e.status === 'final')
   if (wanted !== null && pool.epochs.some((e) => String(e.epoch) === wanted)) $('epoch').value = wanted
-  else if (finals.length > 0) $('epoch').value = String(finals[0].epoch)
+  else if (linked !== null && /^[0-9]{1,16}$/.test(linked)) {
+    // A link's epoch outside the newest 48 is shown as itself: selecting another epoch instead
+    // put the linked epoch's result under that other epoch's number.
+    $('epoch').append(option(linked, `#${linked} · linked (not in the newest ${pool.epochs.length})`))
+    $('epoch').value = linked
+  } else if (finals.length > 0) $('epoch').value = String(finals[0].epoch)
   $('epoch').dataset.finals = String(finals.length)
   $('epoch').dataset.pool = poolId
   return pool
@@ -293,6 +299,20 @@ $('audit-form').addEventListener('submit', (event) => {
   verify()
 })
 $('pool').addEventListener('change', () => selectPool($('pool').value).catch(showProblem))
+// A link pasted or edited in the same tab opens its audit too (verify's replaceState fires no
+// hashchange, so this is the person's doing only).
+window.addEventListener('hashchange', () => {
+  const link = choice()
+  if (!link.pool || !link.device || link.epoch === null) return
+  ;(async () => {
+    if (link.pool !== $('pool').value) {
+      $('pool').value = link.pool
+      await selectPool(link.pool)
+    } else await loadEpochs(link.pool)
+    $('device').value = link.device
+    await verify(link)
+  })().catch(showProblem)
+})
 
 async function start() {
   try {
