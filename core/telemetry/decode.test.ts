@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { deriveDeviceSeed, keyPairFromSeed } from '../identity/keys.ts'
-import { decodeAcceptedRecord, TelemetryRecordInvalidError } from './decode.ts'
+import { decodeAcceptedRecord, decodeMessage, TelemetryRecordInvalidError } from './decode.ts'
 import { encodeV1, encodeV2 } from './sign.ts'
 import { signedDigestHex, TELEMETRY_V2_SIGNING_DOMAIN, V2_BODY_OFFSET } from './signed.ts'
 import type { Reading } from './types.ts'
@@ -45,5 +45,16 @@ describe('decodeAcceptedRecord (readers of telemetry.v1)', () => {
       .update(Buffer.concat([Buffer.from(TELEMETRY_V2_SIGNING_DOMAIN), body]))
       .digest('hex')
     expect(signedDigestHex(decodeAcceptedRecord(payload))).toBe(expected)
+  })
+})
+
+describe('decodeMessage v2 envelope', () => {
+  it('calls a member after the body ENVELOPE_INVALID, naming it (it is not part of the signed body)', () => {
+    const good = Buffer.from(encodeV2('sw-1', 0, [slots(1)], key.privateKey)).toString()
+    const decoded = decodeMessage(Buffer.from(`${good.slice(0, -1)},"note":"hi"}`))
+    expect(decoded.ok || [decoded.reason, decoded.detail]).toEqual([
+      'ENVELOPE_INVALID',
+      expect.stringContaining('member "note" after body'),
+    ])
   })
 })

@@ -323,13 +323,58 @@ function snippet(b: Uint8Array, at: number): string {
   )
 }
 
+/** Index just past the object or array that opens at b[0], or undefined if it never closes. */
+function valueEnd(b: Uint8Array): number | undefined {
+  let depth = 0
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number
+    if (c === 0x22) {
+      for (i++; i < b.length && b[i] !== 0x22; i++) if (b[i] === 0x5c) i++
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+      if (depth === 0) return i + 1
+    }
+  }
+  return undefined
+}
+
+const TRAILING_KEY = /^,("(?:[^"\\]|\\.)*")/
+
+/**
+ * On an error path only (a body whose signature or JSON failed): the body is taken by position up
+ * to the payload's last brace, so an envelope member after the body (`"body":{…},"x":1}`) lands in
+ * it. That is an envelope fault, not a forged signature or a broken body: name the member.
+ */
+export function envelopeMemberAfterBody(body: Uint8Array): ({ ok: false } & Rejection) | undefined {
+  const end = valueEnd(body)
+  if (end === undefined || end === body.byteLength) return undefined
+  const after = Buffer.from(body.buffer, body.byteOffset + end, body.byteLength - end).toString('utf8')
+  const quoted = TRAILING_KEY.exec(after)?.[1]
+  let key: string | undefined
+  try {
+    key = quoted === undefined ? undefined : (JSON.parse(quoted) as string)
+  } catch {
+    key = undefined
+  }
+  const what =
+    key === undefined
+      ? `${body.byteLength - end} byte(s) follow the body object`
+      : `the envelope has a member ${JSON.stringify(key).slice(0, 80)} after body`
+  return reject('ENVELOPE_INVALID', `${what}; a v2 payload is exactly ${V2_LAYOUT}`)
+}
+
 /** Parses a v2 body strictly (see the module comment). */
 export function parseV2Body(body: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Decoded<V2Body> {
   let raw: unknown
   try {
     raw = JSON.parse(decoder.decode(body))
   } catch (error) {
-    return reject('MALFORMED_JSON', `body: ${error instanceof Error ? error.message : String(error)}`)
+    return (
+      envelopeMemberAfterBody(body) ??
+      reject('MALFORMED_JSON', `body: ${error instanceof Error ? error.message : String(error)}`)
+    )
   }
   if (!isRecord(raw)) return reject('MALFORMED_JSON', 'the body must be a JSON object')
   const members = scanBody(body)

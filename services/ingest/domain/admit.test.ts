@@ -260,10 +260,24 @@ describe('admit v2: every rejection reason, each on a validly signed message whe
     expect(reasonOf(Buffer.from(`${good}\n`))).toBe('ENVELOPE_INVALID')
     expect(reasonOf(Buffer.from(good.replace('"sig":', '"sig" :')))).toBe('ENVELOPE_INVALID')
     expect(reasonOf(json({ sig: 'x', v: 2, body: {} }))).toBe('ENVELOPE_INVALID')
-    // An extra member after the body becomes part of the "body": its signature fails.
-    expect(reasonOf(Buffer.from(`${good.slice(0, -1)},"x":1}`))).toBe('BAD_SIGNATURE')
-    // …and if someone signs such bytes, they are not one JSON object.
-    expect(reasonOf(signedBody(`${body(READING_1)},"x":1`))).toBe('MALFORMED_JSON')
+  })
+  it('calls an envelope member after the body ENVELOPE_INVALID and names it, signed or not', () => {
+    const good = v2([reading(1)]).toString()
+    const unsigned = admitAndVerify(topic, Buffer.from(`${good.slice(0, -1)},"x\\"y":1}`), registry)
+    expect(unsigned.ok || [unsigned.reason, unsigned.detail]).toEqual([
+      'ENVELOPE_INVALID',
+      expect.stringContaining('member "x\\"y" after body'),
+    ])
+    const signed = admitAndVerify(topic, signedBody(`${body(READING_1)},"extra":{"a":1}`), registry)
+    expect(signed.ok || [signed.reason, signed.detail]).toEqual([
+      'ENVELOPE_INVALID',
+      expect.stringContaining('member "extra" after body'),
+    ])
+    // A body that never closes is still broken JSON, and a wrong key still a bad signature.
+    expect(reasonOf(signedBody(`{"deviceId":"pv-1","boot":0,"readings":[${READING_1}]`))).toBe(
+      'MALFORMED_JSON',
+    )
+    expect(reasonOf(v2([reading(1)], 0, otherKey))).toBe('BAD_SIGNATURE')
     expect(reasonOf(signedBody(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])))).toBe('MALFORMED_JSON')
   })
   it('calls a payload that is not JSON at all MALFORMED_JSON, as in v1 (truncated, binary)', () => {

@@ -14,6 +14,7 @@ import {
   type DecodeLimits,
   decodeMessage,
   decodeV2Envelope,
+  envelopeMemberAfterBody,
   isV2Payload,
   notJson,
   parseV2Body,
@@ -78,6 +79,7 @@ function admitV2(
   if (!verifyBytes(found.device.publicKeyRaw, signedBytesFor(2, body), sig)) {
     return (
       notJson(payload) ??
+      envelopeMemberAfterBody(body) ??
       reject(
         'BAD_SIGNATURE',
         `the signature over the ${body.byteLength}-byte body does not verify with ${parsedTopic.deviceId}'s key`,
