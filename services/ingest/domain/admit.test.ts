@@ -263,12 +263,22 @@ describe('admit v2: every rejection reason, each on a validly signed message whe
   })
   it('calls an envelope member after the body ENVELOPE_INVALID and names it, signed or not', () => {
     const good = v2([reading(1)]).toString()
-    const unsigned = admitAndVerify(topic, Buffer.from(`${good.slice(0, -1)},"x\\"y":1}`), registry)
+    const unsigned = admitAndVerify(
+      topic,
+      Buffer.from(`${good.slice(0, -1)},"x\\"y":1}`),
+      registry,
+      DEFAULT_DECODE_LIMITS,
+    )
     expect(unsigned.ok || [unsigned.reason, unsigned.detail]).toEqual([
       'ENVELOPE_INVALID',
       expect.stringContaining('member "x\\"y" after body'),
     ])
-    const signed = admitAndVerify(topic, signedBody(`${body(READING_1)},"extra":{"a":1}`), registry)
+    const signed = admitAndVerify(
+      topic,
+      signedBody(`${body(READING_1)},"extra":{"a":1}`),
+      registry,
+      DEFAULT_DECODE_LIMITS,
+    )
     expect(signed.ok || [signed.reason, signed.detail]).toEqual([
       'ENVELOPE_INVALID',
       expect.stringContaining('member "extra" after body'),
