@@ -14,7 +14,7 @@ const healthy: HealthInputs = {
     stopped: undefined,
   },
   inFlight: 0,
-  admission: { workers: 2, running: 2, crashes: 0, lastCrash: undefined, oldestHandOffAgeMs: 0 },
+  admission: { workers: 2, running: 2, starting: 0, crashes: 0, lastCrash: undefined, oldestHandOffAgeMs: 0 },
 }
 const codes = (i: HealthInputs) => ingestHealth(i).reasons.map((r) => r.code)
 
@@ -47,5 +47,15 @@ describe('ingestHealth', () => {
     const crashed = { ...healthy.admission, running: 1, crashes: 1, lastCrash: 'boom' }
     expect(codes({ ...healthy, admission: crashed })).toEqual(['ADMISSION_WORKER_DOWN'])
     expect(ingestHealth({ ...healthy, admission: { ...crashed, running: 2 } }).ok).toBe(true)
+  })
+
+  it('calls workers still loading at start STARTING, not DOWN; a lost one is DOWN until its replacement is ready', () => {
+    const atStart = { ...healthy.admission, running: 0, starting: 2 }
+    expect(codes({ ...healthy, admission: atStart })).toEqual(['ADMISSION_WORKERS_STARTING'])
+    expect(ingestHealth({ ...healthy, admission: atStart }).reasons[0]?.detail).toBe(
+      '2 of 2 admission workers still starting',
+    )
+    const replacing = { ...healthy.admission, running: 1, starting: 0, crashes: 1, lastCrash: 'boom' }
+    expect(codes({ ...healthy, admission: replacing })).toEqual(['ADMISSION_WORKER_DOWN'])
   })
 })

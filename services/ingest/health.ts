@@ -2,7 +2,7 @@
  * What ingest's /healthz says, from what the adapters report: 503 with the reasons when MQTT or
  * Kafka has been unreachable longer than a grace period, when the producer is stuck (its oldest
  * unacknowledged record is older than a threshold, whatever the cause), or when the Kafka sink has
- * stopped, or when an admission worker is stuck on a hand-off or down after a crash. A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
+ * stopped, or when an admission worker is stuck on a hand-off or down after a crash, and while admission workers are still starting (STARTING, not DOWN: nothing crashed). A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
  */
 
 import type { AdmitPoolHealth } from './ports.ts'
@@ -17,6 +17,8 @@ export const HEALTH_REASONS = {
     'an admission worker has not answered a hand-off for longer than GRIDROOT_INGEST_HEALTH_STUCK_MS (a loop, or a thread starved of CPU)',
   ADMISSION_WORKER_DOWN:
     'an admission worker crashed and its replacement is not running (yet); its messages went to the other workers',
+  ADMISSION_WORKERS_STARTING:
+    'admission workers are still loading at start (the registry is being indexed); messages wait for them',
 } as const
 
 export type HealthReason = keyof typeof HEALTH_REASONS
@@ -78,11 +80,17 @@ export function ingestHealth(i: HealthInputs): IngestHealth {
       detail: `the oldest hand-off to an admission worker is unanswered for ${i.admission.oldestHandOffAgeMs} ms`,
     })
   }
-  if (i.admission.running < i.admission.workers) {
+  if (i.admission.starting > 0) {
+    reasons.push({
+      code: 'ADMISSION_WORKERS_STARTING',
+      detail: `${i.admission.starting} of ${i.admission.workers} admission workers still starting`,
+    })
+  }
+  if (i.admission.running + i.admission.starting < i.admission.workers) {
     reasons.push({
       code: 'ADMISSION_WORKER_DOWN',
       detail:
-        `${i.admission.running} of ${i.admission.workers} admission workers running; ${i.admission.crashes} crash(es) so far, the last: ${i.admission.lastCrash ?? 'none'}`.slice(
+        `${i.admission.workers - i.admission.running - i.admission.starting} of ${i.admission.workers} admission workers down, ${i.admission.running} running; ${i.admission.crashes} crash(es) so far, the last: ${i.admission.lastCrash ?? 'none'}`.slice(
           0,
           500,
         ),

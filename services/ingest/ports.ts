@@ -94,6 +94,11 @@ export interface AdmitPoolHealth {
   readonly workers: number
   /** Workers running now (a crashed one is replaced; until its replacement is up it is not). */
   readonly running: number
+  /**
+   * Workers loading for the first time since start (not ready yet, never lost): starting, not
+   * down. A replacement after a crash is not counted here: that slot is down until it is ready.
+   */
+  readonly starting: number
   /** Workers that have crashed (or exited) since start. */
   readonly crashes: number
   /** The last crash's message, if any. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, describe, expect, it } from 'vitest'
 import { deriveDeviceSeed, keyPairFromSeed } from '../../../core/identity/keys.ts'
 import { DEFAULT_DECODE_LIMITS } from '../../../core/telemetry/decode.ts'
@@ -56,6 +57,18 @@ describe('createAdmitPool (real worker threads)', () => {
     expect(results.at(-1)).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' })
     // Workers load TypeScript through tsx first: seconds on a busy machine.
   }, 60_000)
+
+  it('reports workers that are loading as starting, not down, and none once they are ready', async () => {
+    const fresh = createAdmitPool({ workers: 2, registry, limits: DEFAULT_DECODE_LIMITS })
+    try {
+      expect(fresh.health(Date.now())).toMatchObject({ workers: 2, running: 0, starting: 2, crashes: 0 })
+      await fresh.admit(topic, encodeV2('pv-1', 0, [reading(1)], key.privateKey))
+      for (let i = 0; i < 600 && fresh.health(Date.now()).running < 2; i++) await sleep(100)
+      expect(fresh.health(Date.now())).toMatchObject({ running: 2, starting: 0 })
+    } finally {
+      await fresh.close()
+    }
+  }, 90_000)
 })
 
 describe('packPayloads / unpackPayloads', () => {

@@ -98,6 +98,8 @@ interface PoolWorker {
   outstanding: number
   /** Since when it works on its oldest unanswered hand-off (undefined when it holds none or is not ready). */
   busySinceMs: number | undefined
+  /** A worker of this slot was lost once: until its replacement is ready the slot is down, not starting. */
+  lost: boolean
   /** Gives the worker up (crashed, exited, or terminated for not answering). */
   lose: ((why: string) => void) | undefined
 }
@@ -134,7 +136,14 @@ export function createAdmitPool(options: {
     const registry = indexRegistry(options.registry)
     return {
       admit: async (topic, payload) => admitSafely(topic, payload, registry, options.limits),
-      health: () => ({ workers: 0, running: 0, crashes: 0, lastCrash: undefined, oldestHandOffAgeMs: 0 }),
+      health: () => ({
+        workers: 0,
+        running: 0,
+        starting: 0,
+        crashes: 0,
+        lastCrash: undefined,
+        oldestHandOffAgeMs: 0,
+      }),
       close: async () => {},
     }
   }
@@ -199,6 +208,7 @@ export function createAdmitPool(options: {
       const culprit = slot.ready ? oldestOf(slot) : undefined
       slot.worker = undefined
       slot.ready = false
+      slot.lost = true
       slot.outstanding = 0
       slot.busySinceMs = undefined
       slot.lose = undefined
@@ -241,6 +251,7 @@ export function createAdmitPool(options: {
     const slot: PoolWorker = {
       worker: undefined,
       ready: false,
+      lost: false,
       outstanding: 0,
       busySinceMs: undefined,
       lose: undefined,
@@ -321,6 +332,7 @@ export function createAdmitPool(options: {
       return {
         workers: pool.length,
         running: pool.filter((p) => p.ready).length,
+        starting: pool.filter((p) => !p.ready && !p.lost).length,
         crashes,
         lastCrash,
         oldestHandOffAgeMs: nowMs - oldest,
