@@ -58,4 +58,13 @@ describe('ingestHealth', () => {
     const replacing = { ...healthy.admission, running: 1, starting: 0, crashes: 1, lastCrash: 'boom' }
     expect(codes({ ...healthy, admission: replacing })).toEqual(['ADMISSION_WORKER_DOWN'])
   })
+  it('a connection that keeps being dropped is flapping, with the likely cause', () => {
+    const h = ingestHealth({
+      ...healthy,
+      mqtt: { connections: 4, connected: 4, downTooLong: 0, flapping: 4 },
+    })
+    expect(h.ok).toBe(false)
+    expect(h.reasons[0]?.code).toBe('MQTT_FLAPPING')
+    expect(h.reasons[0]?.detail).toContain('GRIDROOT_INGEST_INSTANCE')
+  })
 })

@@ -9,6 +9,10 @@ import type { AdmitPoolHealth } from './ports.ts'
 
 export const HEALTH_REASONS = {
   MQTT_DISCONNECTED: 'MQTT connections have been down longer than GRIDROOT_INGEST_HEALTH_GRACE_MS',
+  MQTT_FLAPPING:
+    'MQTT connections dropped 3 times within GRIDROOT_INGEST_HEALTH_GRACE_MS although they reconnect at once: a second ingest with the same GRIDROOT_INGEST_INSTANCE, or an unstable network',
+  MQTT_SESSION_TAKEN_OVER:
+    'another MQTT client took over ingest sessions within GRIDROOT_INGEST_HEALTH_GRACE_MS: a second ingest with the same GRIDROOT_INGEST_INSTANCE?',
   KAFKA_UNREACHABLE: 'Kafka has not answered for longer than GRIDROOT_INGEST_HEALTH_GRACE_MS',
   KAFKA_PRODUCE_STUCK:
     'the oldest record waiting for Kafka is older than GRIDROOT_INGEST_HEALTH_STUCK_MS (no PUBACK meanwhile)',
@@ -27,7 +31,15 @@ export interface HealthInputs {
   readonly nowMs: number
   readonly graceMs: number
   readonly stuckMs: number
-  readonly mqtt: { readonly connections: number; readonly connected: number; readonly downTooLong: number }
+  readonly mqtt: {
+    readonly connections: number
+    readonly connected: number
+    readonly downTooLong: number
+    /** Connections whose session another client took over within the grace. */
+    readonly takenOver?: number
+    /** Connections dropped 3 times within the grace. */
+    readonly flapping?: number
+  }
   readonly kafka: {
     readonly probeFailingSinceMs: number | undefined
     readonly produceFailingSinceMs: number | undefined
@@ -58,6 +70,18 @@ export function ingestHealth(i: HealthInputs): IngestHealth {
     reasons.push({
       code: 'MQTT_DISCONNECTED',
       detail: `${i.mqtt.downTooLong} of ${i.mqtt.connections} MQTT connections down for ${i.graceMs} ms or more`,
+    })
+  }
+  if ((i.mqtt.takenOver ?? 0) > 0) {
+    reasons.push({
+      code: 'MQTT_SESSION_TAKEN_OVER',
+      detail: `${i.mqtt.takenOver} of ${i.mqtt.connections} MQTT sessions taken over by another client with the same client id within ${i.graceMs} ms: give every ingest instance its own GRIDROOT_INGEST_INSTANCE`,
+    })
+  }
+  if ((i.mqtt.flapping ?? 0) > 0) {
+    reasons.push({
+      code: 'MQTT_FLAPPING',
+      detail: `${i.mqtt.flapping} of ${i.mqtt.connections} MQTT connections dropped 3 times within ${i.graceMs} ms although they reconnect at once: most likely a second ingest uses the same GRIDROOT_INGEST_INSTANCE (give every instance its own), else the network to the broker is unstable`,
     })
   }
   const since = [i.kafka.probeFailingSinceMs, i.kafka.produceFailingSinceMs].filter(

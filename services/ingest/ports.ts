@@ -85,6 +85,13 @@ export interface MessageSource {
   readonly connections: number
   /** Connections that have been down longer than `graceMs` (0 while all are up or reconnecting quickly). */
   downLongerThan(graceMs: number, nowMs: number): number
+  /**
+   * Connections whose session the broker handed to another client with the same client id
+   * within the last `windowMs` (MQTT 5 DISCONNECT 0x8E): two processes share one instance name.
+   */
+  takenOverWithin(windowMs: number, nowMs: number): number
+  /** Connections dropped 3 times within `windowMs` although they reconnect at once. */
+  flappingWithin(windowMs: number, nowMs: number): number
   /** Stops taking new messages, waits for in-flight ones to be acknowledged, disconnects. */
   drain(timeoutMs: number): Promise<void>
 }

@@ -203,6 +203,8 @@ export async function startIngestService(
         connections: source.connections,
         connected: source.connected,
         downTooLong: source.downLongerThan(config.healthGraceMs, nowMs),
+        takenOver: source.takenOverWithin(config.healthGraceMs, nowMs),
+        flapping: source.flappingWithin(config.healthGraceMs, nowMs),
       },
       kafka: {
         probeFailingSinceMs: kafkaProbe.failingSinceMs,

@@ -61,6 +61,17 @@ export interface MqttSource extends MessageSource {
 }
 
 const PUBACK_SUCCESS = 0
+/** MQTT 5 DISCONNECT reason "Session taken over". */
+const SESSION_TAKEN_OVER = 0x8e
+const TAKEOVER_LOG_EVERY_MS = 60_000
+/** Drops within a window that make a connection flapping (health, and an error log). */
+const FLAPPING_DROPS = 3
+const FLAPPING_LOG_WINDOW_MS = 30_000
+
+function isFlapping(c: Connection, windowMs: number, nowMs: number): boolean {
+  const oldest = c.dropsMs.length >= FLAPPING_DROPS ? c.dropsMs[0] : undefined
+  return oldest !== undefined && nowMs - oldest < windowMs
+}
 const SUBSCRIBE_DEADLINE_MS = 30_000
 const CONNECT_DEADLINE_MS = 60_000
 
@@ -85,6 +96,10 @@ interface Connection {
   /** Counts the connection's sockets: a PUBACK belongs to the socket its message came in on. */
   epoch: number
   downSinceMs: number | undefined
+  /** Last time the broker said another client took this session over. */
+  takenOverAtMs: number | undefined
+  /** When established connections dropped, newest last (a flapping connection is down too). */
+  readonly dropsMs: number[]
   readonly deliveries: Map<number, Delivery>
   holdingQos0: number
 }
@@ -100,6 +115,7 @@ export async function startMqttSource(
   let inFlight = 0
   let up = 0
   let drained: (() => void) | undefined
+  let lastFlapLogMs = Number.NEGATIVE_INFINITY
   const settle = () => {
     inFlight -= 1
     if (draining && inFlight === 0) drained?.()
@@ -112,6 +128,8 @@ export async function startMqttSource(
       clientId,
       epoch: 0,
       downSinceMs: undefined,
+      takenOverAtMs: undefined,
+      dropsMs: [],
       deliveries: new Map(),
       holdingQos0: 0,
       client: createMqttClient(endpoint, {
@@ -169,11 +187,40 @@ export async function startMqttSource(
         if (conn.deliveries.size > 0 || conn.holdingQos0 > 0) client.reschedulePing(true)
       })
     })
+    // Mosquitto ends a session's old connection with DISCONNECT 0x8E when a client with the
+    // same id connects: with two processes on one instance name the two take the sessions from
+    // each other over and over, each reconnect quick enough to look up.
+    client.on('disconnect', (packet) => {
+      if (packet.reasonCode !== SESSION_TAKEN_OVER) return
+      const nowMs = Date.now()
+      if (conn.takenOverAtMs === undefined || nowMs - conn.takenOverAtMs > TAKEOVER_LOG_EVERY_MS) {
+        logger.error(
+          { clientId, code: 'MQTT_SESSION_TAKEN_OVER' },
+          `another MQTT client connected with this session's client id ${clientId}: is a second ingest running with the same GRIDROOT_INGEST_INSTANCE? Give every instance its own GRIDROOT_INGEST_INSTANCE (the client ids are <instance>-g<group hash>-<n>)`,
+        )
+      }
+      conn.takenOverAtMs = nowMs
+    })
     // 'close' comes once per socket, also for each failed reconnect attempt.
     client.on('close', () => {
       conn.epoch += 1
       conn.downSinceMs ??= Date.now()
       if (isUp) {
+        const nowMs = Date.now()
+        conn.dropsMs.push(nowMs)
+        if (conn.dropsMs.length > FLAPPING_DROPS) conn.dropsMs.shift()
+        // Mosquitto 2.0 closes a taken-over session's connection without a DISCONNECT packet:
+        // a connection that comes back at once and is dropped again and again is the sign.
+        if (
+          isFlapping(conn, FLAPPING_LOG_WINDOW_MS, nowMs) &&
+          nowMs - lastFlapLogMs > TAKEOVER_LOG_EVERY_MS
+        ) {
+          lastFlapLogMs = nowMs
+          logger.error(
+            { clientId, code: 'MQTT_FLAPPING', drops: conn.dropsMs.length },
+            `MQTT connection ${clientId} dropped ${FLAPPING_DROPS} times in ${FLAPPING_LOG_WINDOW_MS / 1000} s although it reconnects at once: most likely another client uses the same client id, i.e. a second ingest runs with the same GRIDROOT_INGEST_INSTANCE (give every instance its own), else the network to the broker is unstable`,
+          )
+        }
         isUp = false
         up -= 1
         events.onConnectionsChanged?.(up)
@@ -326,6 +373,17 @@ export async function startMqttSource(
     downLongerThan(graceMs, nowMs) {
       let n = 0
       for (const c of connections) if (c.downSinceMs !== undefined && nowMs - c.downSinceMs >= graceMs) n++
+      return n
+    },
+    flappingWithin(windowMs, nowMs) {
+      let n = 0
+      for (const c of connections) if (isFlapping(c, windowMs, nowMs)) n++
+      return n
+    },
+    takenOverWithin(windowMs, nowMs) {
+      let n = 0
+      for (const c of connections)
+        if (c.takenOverAtMs !== undefined && nowMs - c.takenOverAtMs < windowMs) n++
       return n
     },
     async drain(timeoutMs) {
