@@ -90,6 +90,20 @@ async function main(): Promise<number> {
   } else if (notFinal) {
     console.log(`${values.pool}/${values.device}/${values.epoch}: not final: ${notFinal.summary}`)
     console.log(notFinal.hint)
+  } else if (outcome.status === 'artifact-corrupt') {
+    // The detail names the artifact (tree or archive), its path and both hashes.
+    console.log(`${values.pool}/${values.device}/${values.epoch}: artifact-corrupt: ${outcome.detail}`)
+    console.log(
+      'A published artifact no longer hashes to what the chain committed: restore it from a copy (or fetch it again from the publisher); the chain, not the file, is the reference.',
+    )
+  } else if (outcome.status === 'artifact-missing') {
+    console.log(
+      `${values.pool}/${values.device}/${values.epoch}: artifact-missing: no file for ${outcome.hash} in the artifact store (GRIDROOT_ARTIFACT_DIR); copy the published artifacts there, or point GRIDROOT_ARTIFACT_DIR at the store the oracle publishes to`,
+    )
+  } else if (outcome.status === 'unknown-device') {
+    console.log(
+      `${values.pool}/${values.device}/${values.epoch}: unknown-device: ${values.device} is not in pool ${values.pool} in the registry`,
+    )
   } else if (outcome.status !== 'checked') {
     console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.status}`)
   } else {

@@ -3,7 +3,7 @@
  * says the epoch's on-chain state and what to do (services/oracle/domain/not-final.ts).
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -134,5 +134,36 @@ describe('verify on an epoch that is not final', () => {
     const due = await verify(pool, 1)
     expect(due.stdout).toContain(`its challenge window ended at ${endsAt}`)
     expect(due.stdout).toContain('sends finalize on its next tick')
+  })
+})
+
+describe('verify on a final epoch whose artifacts are missing or altered (attack10 F1)', () => {
+  it('names the artifact, its hash and path, and says what to do', { timeout: 120_000 }, async () => {
+    const pool = 'verify-artifacts'
+    await addPool(system, poolIdHex(pool))
+    const p0 = proposal({ poolId: poolIdHex(pool), epoch: 0n })
+    await propose(system, p0, await signProposal(system, system.signers.slice(0, 2), p0))
+    await passWindow(system, WINDOW_SEC + 1)
+    await exec(system, system.deployer.walletClient, {
+      address: system.contracts.revenueOracle,
+      abi: revenueOracleAbi,
+      functionName: 'finalize',
+      args: [poolIdHex(pool), 0n],
+    })
+    const missing = await verify(pool, 0)
+    expect(missing.code).toBe(1)
+    expect(missing.stdout).toContain(`${pool}/${deviceId}/0: artifact-missing: no file for ${p0.treeHash}`)
+    expect(missing.stdout).toContain('GRIDROOT_ARTIFACT_DIR')
+    // A file under the tree's hash whose bytes hash to something else.
+    const hex = p0.treeHash.slice(2)
+    const folder = join(dir, 'artifacts', hex.slice(0, 2))
+    mkdirSync(folder, { recursive: true })
+    writeFileSync(join(folder, hex), '{"format":"standard-v1","tree":[],"values":[]}')
+    const corrupt = await verify(pool, 0)
+    expect(corrupt.code).toBe(1)
+    expect(corrupt.stdout).toContain(`${pool}/${deviceId}/0: artifact-corrupt: `)
+    expect(corrupt.stdout).toContain(join(folder, hex))
+    expect(corrupt.stdout).toContain('hashes to 0x')
+    expect(corrupt.stdout).toContain('restore it')
   })
 })
