@@ -12,6 +12,7 @@ import type { Logger } from '../../runtime/log.ts'
 import type { ApiLimits, OnlineRule } from './config.ts'
 import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
+import { redactUrl } from './domain/redact-url.ts'
 import { ApiError } from './errors.ts'
 import { abandonPlugin } from './plugins/abandon.ts'
 import { auditorPlugin } from './plugins/auditor.ts'
@@ -42,9 +43,36 @@ export interface BuildOptions {
   readonly now?: () => number
 }
 
+/**
+ * The logger fastify logs requests with: its `req` serializer (fastify merges a logger
+ * instance's `serializers` over its own) writes the URL with credential-like query values
+ * redacted (domain/redact-url.ts).
+ */
+export function withRedactedUrls(logger: Logger): Logger {
+  const child = logger.child({})
+  Object.assign(child, {
+    serializers: {
+      req: (req: {
+        method?: string
+        url?: string
+        host?: string
+        ip?: string
+        socket?: { remotePort?: number }
+      }) => ({
+        method: req.method,
+        url: redactUrl(req.url ?? ''),
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
+  })
+  return child
+}
+
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
-    ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    ...(options.logger === false ? { logger: false } : { loggerInstance: withRedactedUrls(options.logger) }),
     // Unknown parameters are refused (INVALID_PARAMETER), never silently dropped; single
     // values coerce into arrays for repeatable parameters (device=a&device=b).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
