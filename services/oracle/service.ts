@@ -17,12 +17,19 @@ import { startTopicReader, type TopicReader } from './adapters/kafka-reader.ts'
 import { createKafkaSignatureChannel, signaturesTopic } from './adapters/kafka-signatures.ts'
 import type { OracleConfig } from './config.ts'
 import { decodeAnnouncement } from './domain/announcement.ts'
+import { chainHealth } from './domain/chain-health.ts'
 import type { Hex } from './domain/proposal.ts'
 import { TelemetryReplay } from './domain/replay.ts'
 import { decodeSignerMessage } from './domain/signer-message.ts'
 import { createOracleMetrics, type OracleMetrics } from './metrics.ts'
 import { createSigner } from './signer.ts'
 import { createSubmitter } from './submitter.ts'
+
+/**
+ * A pass over the pools running this long means the chain does not answer (domain/chain-health.ts);
+ * the signers and the distributor say so after about as long.
+ */
+const CHAIN_PASS_STALL_MS = 30_000
 
 export interface OracleService {
   readonly metrics: OracleMetrics
@@ -182,22 +189,34 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         })
       }, config.pollMs),
     )
-    health = () => ({
-      // A pool stalled on signatures its signers moved past is not ok: payouts stop.
-      ok: submitter.state.chainHealthy && submitter.state.signaturesMissing.size === 0,
-      role: 'submitter',
-      chainHealthy: submitter.state.chainHealthy,
-      ...(submitter.state.signaturesMissing.size > 0
-        ? { problems: [...submitter.state.signaturesMissing.values()] }
-        : {}),
-      lastError: submitter.state.lastError,
-      pools: Object.fromEntries(
-        [...submitter.state.lastStep].map(([pool, step]) => [
-          pool,
-          { step: step.kind, epoch: step.epoch, ...(step.kind === 'wait' ? { reason: step.reason } : {}) },
-        ]),
-      ),
-    })
+    health = () => {
+      const chain = chainHealth({
+        lastPassOk: submitter.state.chainHealthy,
+        passStartedAtMs: submitter.state.passStartedAtMs,
+        nowMs: Date.now(),
+        stallMs: Math.max(CHAIN_PASS_STALL_MS, 3 * config.pollMs),
+      })
+      return {
+        // A pool stalled on signatures its signers moved past is not ok: payouts stop.
+        ok: chain.healthy && submitter.state.signaturesMissing.size === 0,
+        role: 'submitter',
+        chainHealthy: chain.healthy,
+        ...(chain.detail === undefined ? {} : { chainProblem: chain.detail }),
+        ...(submitter.state.signaturesMissing.size > 0
+          ? { problems: [...submitter.state.signaturesMissing.values()] }
+          : {}),
+        lastError: submitter.state.lastError,
+        ...(submitter.state.lastErrorAtMs === undefined
+          ? {}
+          : { lastErrorAt: new Date(submitter.state.lastErrorAtMs).toISOString() }),
+        pools: Object.fromEntries(
+          [...submitter.state.lastStep].map(([pool, step]) => [
+            pool,
+            { step: step.kind, epoch: step.epoch, ...(step.kind === 'wait' ? { reason: step.reason } : {}) },
+          ]),
+        ),
+      }
+    }
     logger.info({ pools, oracle }, 'oracle submitter started')
   }
 

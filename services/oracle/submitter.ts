@@ -46,6 +46,10 @@ export interface Submitter {
   readonly state: {
     chainHealthy: boolean
     lastError: string | undefined
+    /** When the last error happened (an ok /healthz may still show an old one). */
+    lastErrorAtMs: number | undefined
+    /** When the pass in progress started (domain/chain-health.ts): undefined between passes. */
+    passStartedAtMs: number | undefined
     readonly lastStep: Map<string, SubmitStep>
     /** Pools stalled on signatures (domain/signature-stall.ts): /healthz is 503 while any is. */
     readonly signaturesMissing: Map<string, SignaturesMissing>
@@ -61,6 +65,8 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
   const state: Submitter['state'] = {
     chainHealthy: true,
     lastError: undefined,
+    lastErrorAtMs: undefined,
+    passStartedAtMs: undefined,
     lastStep: new Map(),
     signaturesMissing: new Map(),
   }
@@ -177,6 +183,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         `${step.kind} failed`,
       )
       state.lastError = String(error)
+      state.lastErrorAtMs = nowMs()
       return false
     }
   }
@@ -258,6 +265,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       }
     },
     async tick() {
+      state.passStartedAtMs = nowMs()
       try {
         const { signers, threshold } = await chain.signerSet()
         book.setSigners(signers)
@@ -272,7 +280,10 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         if (state.chainHealthy) logger.warn({ err: error }, 'chain unavailable; retrying')
         state.chainHealthy = false
         state.lastError = String(error)
+        state.lastErrorAtMs = nowMs()
         metrics.chainUnavailable.set(1)
+      } finally {
+        state.passStartedAtMs = undefined
       }
     },
   }
