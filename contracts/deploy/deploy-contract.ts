@@ -61,6 +61,9 @@ export async function deployContract(
  * or when mined (replayed as a call on the block it was mined in, to get its data), is a
  * ContractRevertedError that names the custom error and its arguments.
  */
+/** Gas limit sent, in percent of the estimate. */
+const GAS_HEADROOM_PERCENT = 150n
+
 export async function send(
   clients: DeployClients,
   request: { address: Address; abi: Abi; functionName: string; args?: readonly unknown[] },
@@ -68,13 +71,32 @@ export async function send(
   const sender = clients.walletClient.account.address
   const what = `${request.functionName} on ${request.address}`
   let hash: Hex
+  let gas: bigint
   try {
-    hash = await clients.walletClient.writeContract(request as never)
+    // Headroom over the estimate: the estimate runs on the latest block, the transaction in the
+    // next, and a call whose gas depends on the block (the distributor's time-weighted hook
+    // crossing an epoch boundary on a mint) ran out of gas there: "mint … reverted" in CI, the
+    // replay on the mined block passing.
+    const estimate = await clients.publicClient.estimateContractGas({
+      ...request,
+      account: clients.walletClient.account,
+    } as never)
+    gas = (estimate * GAS_HEADROOM_PERCENT) / 100n
+    hash = await clients.walletClient.writeContract({ ...request, gas } as never)
   } catch (error) {
     throw asRevert(error, what, sender)
   }
   const receipt = await clients.publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status === 'success') return hash
+  if (receipt.gasUsed >= gas)
+    throw new GridrootError(
+      'CONTRACT_CALL_FAILED',
+      `${what} ran out of gas (transaction ${hash}, ${gas} gas)`,
+      {
+        metaMessages: ['Run the command again; it resumes where it stopped.'],
+        details: { hash },
+      },
+    )
   let replayError: unknown
   try {
     await clients.publicClient.simulateContract({
