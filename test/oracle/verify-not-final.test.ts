@@ -73,21 +73,27 @@ async function verify(pool: string, epoch: number): Promise<{ code: number; stdo
   }
 }
 
+/** A new pool whose epoch 0 is proposed by two signers and finalized after the window. */
+async function poolWithFinalEpoch0(pool: string) {
+  await addPool(system, poolIdHex(pool))
+  const p0 = proposal({ poolId: poolIdHex(pool), epoch: 0n })
+  await propose(system, p0, await signProposal(system, system.signers.slice(0, 2), p0))
+  await passWindow(system, WINDOW_SEC + 1)
+  await exec(system, system.deployer.walletClient, {
+    address: system.contracts.revenueOracle,
+    abi: revenueOracleAbi,
+    functionName: 'finalize',
+    args: [poolIdHex(pool), 0n],
+  })
+  return p0
+}
+
 describe('verify on an epoch that is not final', () => {
   it('says pending until when, not proposed, rejected, and which epoch is the latest final', {
     timeout: 240_000,
   }, async () => {
     const pool = 'verify-pending'
-    await addPool(system, poolIdHex(pool))
-    const p0 = proposal({ poolId: poolIdHex(pool), epoch: 0n })
-    await propose(system, p0, await signProposal(system, system.signers.slice(0, 2), p0))
-    await passWindow(system, WINDOW_SEC + 1)
-    await exec(system, system.deployer.walletClient, {
-      address: system.contracts.revenueOracle,
-      abi: revenueOracleAbi,
-      functionName: 'finalize',
-      args: [poolIdHex(pool), 0n],
-    })
+    const p0 = await poolWithFinalEpoch0(pool)
     const p1 = proposal({ poolId: poolIdHex(pool), epoch: 1n })
     const { blockNumber } = await propose(
       system,
@@ -140,16 +146,7 @@ describe('verify on an epoch that is not final', () => {
 describe('verify on a final epoch whose artifacts are missing or altered (attack10 F1)', () => {
   it('names the artifact, its hash and path, and says what to do', { timeout: 120_000 }, async () => {
     const pool = 'verify-artifacts'
-    await addPool(system, poolIdHex(pool))
-    const p0 = proposal({ poolId: poolIdHex(pool), epoch: 0n })
-    await propose(system, p0, await signProposal(system, system.signers.slice(0, 2), p0))
-    await passWindow(system, WINDOW_SEC + 1)
-    await exec(system, system.deployer.walletClient, {
-      address: system.contracts.revenueOracle,
-      abi: revenueOracleAbi,
-      functionName: 'finalize',
-      args: [poolIdHex(pool), 0n],
-    })
+    const p0 = await poolWithFinalEpoch0(pool)
     const missing = await verify(pool, 0)
     expect(missing.code).toBe(1)
     expect(missing.stdout).toContain(`${pool}/${deviceId}/0: artifact-missing: no file for ${p0.treeHash}`)
