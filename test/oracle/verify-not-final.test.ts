@@ -93,7 +93,7 @@ describe('verify on an epoch that is not final', () => {
     timeout: 240_000,
   }, async () => {
     const pool = 'verify-pending'
-    const p0 = await poolWithFinalEpoch0(pool)
+    await poolWithFinalEpoch0(pool)
     const p1 = proposal({ poolId: poolIdHex(pool), epoch: 1n })
     const { blockNumber } = await propose(
       system,
