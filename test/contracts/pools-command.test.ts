@@ -16,7 +16,7 @@ import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { checkRegistryOnChain, RegistryRootMismatchError } from '../../runtime/registry-onchain.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
-import { type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
+import { chainCliEnv, type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
 
 const run = promisify(execFile)
 let anvil: DedicatedAnvil
@@ -36,13 +36,7 @@ beforeAll(async () => {
   anvil = await startDedicatedAnvil('pools-test')
   dir = mkdtempSync(join(tmpdir(), 'gridroot-pools-'))
   writeFileSync(join(dir, 'registry.json'), JSON.stringify(fleetRegistry(3)))
-  env = {
-    ...process.env,
-    GRIDROOT_RPC_URL: anvil.endpoint.rpcUrl,
-    GRIDROOT_CHAIN_ID: String(anvil.endpoint.chainId),
-    GRIDROOT_CONTRACTS_FILE: join(dir, 'contracts.json'),
-    GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
-  }
+  env = chainCliEnv(anvil, dir)
 })
 afterAll(async () => {
   await anvil?.stop()

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChainClients } from '../../runtime/clients/chain.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
-import { type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
+import { chainCliEnv, type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
 
 const run = promisify(execFile)
 let anvil: DedicatedAnvil
@@ -35,13 +35,7 @@ beforeAll(async () => {
   anvil = await startDedicatedAnvil('pools-file-errors')
   dir = mkdtempSync(join(tmpdir(), 'gridroot-pools-file-errors-'))
   writeFileSync(join(dir, 'registry.json'), JSON.stringify(goodRegistry()))
-  env = {
-    ...process.env,
-    GRIDROOT_RPC_URL: anvil.endpoint.rpcUrl,
-    GRIDROOT_CHAIN_ID: String(anvil.endpoint.chainId),
-    GRIDROOT_CONTRACTS_FILE: join(dir, 'contracts.json'),
-    GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
-  }
+  env = chainCliEnv(anvil, dir)
   await run('node', ['--import', 'tsx', 'contracts/deploy/cli.ts'], { cwd: REPO_ROOT, env, timeout: 120_000 })
 })
 afterAll(async () => {

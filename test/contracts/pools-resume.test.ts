@@ -18,7 +18,7 @@ import { chainFor, createChainClients } from '../../runtime/clients/chain.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
-import { type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
+import { chainCliEnv, type DedicatedAnvil, startDedicatedAnvil } from './support/dedicated-anvil.ts'
 
 const run = promisify(execFile)
 let anvil: DedicatedAnvil
@@ -40,13 +40,7 @@ beforeAll(async () => {
   anvil = await startDedicatedAnvil('pools-resume')
   dir = mkdtempSync(join(tmpdir(), 'gridroot-pools-resume-'))
   writeFileSync(join(dir, 'registry.json'), JSON.stringify(registryOf(3)))
-  env = {
-    ...process.env,
-    GRIDROOT_RPC_URL: anvil.endpoint.rpcUrl,
-    GRIDROOT_CHAIN_ID: String(anvil.endpoint.chainId),
-    GRIDROOT_CONTRACTS_FILE: contractsPath(),
-    GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
-  }
+  env = chainCliEnv(anvil, dir)
 })
 afterAll(async () => {
   if (child?.exitCode === null) child.kill('SIGKILL')

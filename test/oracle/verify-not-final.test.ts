@@ -12,7 +12,11 @@ import { revenueOracleAbi } from '../../contracts/abi/index.ts'
 import { writeContractsFile } from '../../runtime/contracts-file.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { REPO_ROOT } from '../../stack/paths.ts'
-import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
+import {
+  chainCliEnv,
+  type DedicatedAnvil,
+  startDedicatedAnvil,
+} from '../contracts/support/dedicated-anvil.ts'
 import { addPool, passWindow, proposal, propose, signProposal } from '../contracts/support/oracle.ts'
 import { contractsFileOf, deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
 
@@ -42,14 +46,7 @@ beforeAll(async () => {
     join(dir, 'contracts.json'),
     contractsFileOf(system, [], { threshold: 2, challengeWindowSec: WINDOW_SEC }),
   )
-  env = {
-    ...process.env,
-    GRIDROOT_RPC_URL: anvil.endpoint.rpcUrl,
-    GRIDROOT_CHAIN_ID: String(anvil.endpoint.chainId),
-    GRIDROOT_CONTRACTS_FILE: join(dir, 'contracts.json'),
-    GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
-    GRIDROOT_ARTIFACT_DIR: join(dir, 'artifacts'),
-  }
+  env = chainCliEnv(anvil, dir, { GRIDROOT_ARTIFACT_DIR: join(dir, 'artifacts') })
 })
 afterAll(async () => {
   await anvil?.stop()

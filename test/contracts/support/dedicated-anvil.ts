@@ -36,3 +36,22 @@ export async function startDedicatedAnvil(name: string): Promise<DedicatedAnvil>
     },
   }
 }
+
+/**
+ * The environment a chain command (`npm run pools`, `deploy`, `verify`) runs with in a test: the
+ * dedicated anvil, and the contracts and registry files in `dir` (contracts.json, registry.json).
+ */
+export function chainCliEnv(
+  anvil: DedicatedAnvil,
+  dir: string,
+  extra: Readonly<Record<string, string>> = {},
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    GRIDROOT_RPC_URL: anvil.endpoint.rpcUrl,
+    GRIDROOT_CHAIN_ID: String(anvil.endpoint.chainId),
+    GRIDROOT_CONTRACTS_FILE: join(dir, 'contracts.json'),
+    GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
+    ...extra,
+  }
+}
