@@ -10,8 +10,9 @@
  * A message must not be able to stop ingest by taking its workers down (docs/architecture.md,
  * "Ingest admission workers"). A worker that crashes, or that has not answered the hand-off it
  * works on within `timeoutMs` (a loop: it is terminated), is lost and replaced; the messages it
- * held go to the workers again. The hand-off it was working on (its oldest: a worker takes them
- * in order) is to blame: its messages are handed over one at a time from then on, and a message
+ * held go to the workers again. The hand-off it was working on (its oldest unanswered once the
+ * worker has exited: a worker takes them in order, and Node delivers every answer it posted
+ * before 'exit') is to blame: its messages are handed over one at a time from then on, and a message
  * lost with a worker while alone in its hand-off `maxLosses` times is given up as
  * ADMISSION_WORKER_LOST (dead-lettered and acknowledged by the pipeline). Messages under
  * suspicion never run on the main thread, where a loop would stop everything.
@@ -100,6 +101,8 @@ interface PoolWorker {
   busySinceMs: number | undefined
   /** A worker of this slot was lost once: until its replacement is ready the slot is down, not starting. */
   lost: boolean
+  /** It failed or is being terminated: it gets no more hand-offs, and is lost once it has exited. */
+  retiring: boolean
   /** Gives the worker up (crashed, exited, or terminated for not answering). */
   lose: ((why: string) => void) | undefined
 }
@@ -113,6 +116,8 @@ interface HandOff {
 /** A crashed worker's replacement waits this long, doubling up to the maximum, while they keep crashing. */
 const RESPAWN_INITIAL_DELAY_MS = 100
 const RESPAWN_MAX_DELAY_MS = 5_000
+/** A failed worker that has not exited after this long is lost all the same. */
+const EXIT_WAIT_MS = 2_000
 export const DEFAULT_ADMISSION_TIMEOUT_MS = 10_000
 export const DEFAULT_ADMISSION_MAX_LOSSES = 2
 
@@ -181,10 +186,16 @@ export function createAdmitPool(options: {
   const spawn = (slot: PoolWorker) => {
     const worker = new Worker(workerUrl, { workerData })
     slot.worker = worker
+    slot.retiring = false
     let failed = false
+    let saidReady = false
+    /** Why it failed, as first seen ('error', or the watchdog): the loss is counted on 'exit'. */
+    let failure: string | undefined
     worker.on('message', (message: AdmitResponse | typeof ADMIT_WORKER_READY) => {
       if (failed) return
       if (message === ADMIT_WORKER_READY) {
+        saidReady = true
+        if (slot.retiring) return
         slot.ready = true
         // The clock of its first hand-off starts now: loading the worker is no answer owed.
         if (oldestOf(slot)) slot.busySinceMs = Date.now()
@@ -195,18 +206,26 @@ export function createAdmitPool(options: {
       if (!handOff) return
       inFlight.delete(id)
       slot.outstanding -= handOff.jobs.length
-      slot.busySinceMs = oldestOf(slot) ? Date.now() : undefined
+      slot.busySinceMs = !slot.retiring && oldestOf(slot) ? Date.now() : undefined
       respawnDelayMs = RESPAWN_INITIAL_DELAY_MS
       for (const [i, job] of handOff.jobs.entries()) job.resolve(results[i] as Admitted)
     })
+    /**
+     * The loss itself, once the worker has exited. Not on 'error': Node sends a worker's error
+     * on another port than its answers, so answers it posted before it died may still be on
+     * their way, and its oldest unanswered hand-off then is not the one it died on (a genuine
+     * message beside the poison was blamed, and given up after two such losses). Before 'exit'
+     * Node delivers every answer the worker posted.
+     */
     const lose = (why: string) => {
       if (failed || closing) return
       failed = true
       crashes += 1
       lastCrash = why
       // A worker that never said it was ready died of itself (its start), not of a message.
-      const culprit = slot.ready ? oldestOf(slot) : undefined
+      const culprit = saidReady ? oldestOf(slot) : undefined
       slot.worker = undefined
+      slot.retiring = false
       slot.ready = false
       slot.lost = true
       slot.outstanding = 0
@@ -241,9 +260,19 @@ export function createAdmitPool(options: {
         if (queue.length > 0) schedule()
       }, delay).unref()
     }
-    slot.lose = lose
-    worker.on('error', (error) => lose(error.message))
-    worker.on('exit', (code) => lose(`exited with code ${code}`))
+    /** It failed: no more hand-offs; the loss is counted when it has exited (or did not in time). */
+    const retire = (why: string) => {
+      if (failed || closing) return
+      failure ??= why
+      if (slot.retiring) return
+      slot.retiring = true
+      slot.ready = false
+      slot.busySinceMs = undefined
+      setTimeout(() => lose(failure ?? why), EXIT_WAIT_MS).unref()
+    }
+    slot.lose = retire
+    worker.on('error', (error) => retire(error.message))
+    worker.on('exit', (code) => lose(failure ?? `exited with code ${code}`))
     worker.unref()
   }
 
@@ -252,6 +281,7 @@ export function createAdmitPool(options: {
       worker: undefined,
       ready: false,
       lost: false,
+      retiring: false,
       outstanding: 0,
       busySinceMs: undefined,
       lose: undefined,
@@ -264,7 +294,7 @@ export function createAdmitPool(options: {
   const terminateHung = (nowMs: number) => {
     for (const slot of pool) {
       const { worker, busySinceMs } = slot
-      if (!worker || busySinceMs === undefined || nowMs - busySinceMs < timeoutMs) continue
+      if (!worker || slot.retiring || busySinceMs === undefined || nowMs - busySinceMs < timeoutMs) continue
       slot.lose?.(
         `no answer to a hand-off in ${nowMs - busySinceMs} ms (timeout ${timeoutMs} ms): terminated`,
       )
@@ -294,7 +324,7 @@ export function createAdmitPool(options: {
     terminateHung(nowMs)
     const stuckBeforeMs = nowMs - (options.stuckMs ?? Number.POSITIVE_INFINITY)
     const isStuck = (p: PoolWorker) => p.busySinceMs !== undefined && p.busySinceMs < stuckBeforeMs
-    const alive = pool.filter((p) => p.worker !== undefined && !isStuck(p))
+    const alive = pool.filter((p) => p.worker !== undefined && !p.retiring && !isStuck(p))
     const suspects = jobs.filter(alone)
     const plain = jobs.filter((j) => !alone(j))
     if (alive.length === 0) {
@@ -332,7 +362,7 @@ export function createAdmitPool(options: {
       return {
         workers: pool.length,
         running: pool.filter((p) => p.ready).length,
-        starting: pool.filter((p) => !p.ready && !p.lost).length,
+        starting: pool.filter((p) => !p.ready && !p.lost && !p.retiring).length,
         crashes,
         lastCrash,
         oldestHandOffAgeMs: nowMs - oldest,

@@ -1,6 +1,7 @@
 // An admission worker that fails on purpose, for tests of the pool and of ingest's /healthz: a
 // hand-off with a message for device `crash-worker` throws (the thread dies), one
-// for device `hang-worker` loops for good; while the file named by
+// for device `hang-worker` loops for good, one for device `answer-then-crash` is answered and
+// then the thread dies (its answer is on its way when the error is); while the file named by
 // GRIDROOT_TEST_WORKER_FAULT_FILE says `crash-at-start`, a starting worker dies at once. The rest
 // is the real worker (services/ingest/adapters/admit-worker.ts).
 import { readFileSync } from 'node:fs'
@@ -30,6 +31,10 @@ parentPort.on = (event, listener) =>
             throw new Error('admission worker crashing on purpose')
           }
           if (request.topics?.some((t) => t.includes('/hang-worker/'))) for (;;);
+          if (request.topics?.some((t) => t.includes('/answer-then-crash/'))) {
+            listener(request)
+            throw new Error('admission worker crashing on purpose after its answer')
+          }
           listener(request)
         },
   )
