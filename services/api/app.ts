@@ -19,7 +19,7 @@ import { auditorPlugin } from './plugins/auditor.ts'
 import { dashboardPlugin } from './plugins/dashboard.ts'
 import { devWalletPlugin } from './plugins/dev-wallet/index.ts'
 import { docsPlugin } from './plugins/docs.ts'
-import { errorsPlugin } from './plugins/errors.ts'
+import { clientErrorHandler, errorsPlugin, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/errors.ts'
 import { healthPlugin } from './plugins/health.ts'
 import { holderPlugin } from './plugins/holder.ts'
 import { shared } from './plugins/operator/context.ts'
@@ -80,7 +80,10 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     schemaController: { compilersFactory: { buildValidator: strictIntegerValidatorFactory() } },
     requestIdHeader: false,
     bodyLimit: 64 * 1024,
-    routerOptions: { maxParamLength: 128 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Refusals before a route or a request exists leave in the API's error shape too.
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance
   // Unknown parameters are refused on routes that declare none too: without a query string
   // schema fastify passes `?anything` through unchecked (attack12 F5). Before any route is added,
@@ -178,6 +181,7 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       prefix: '/api/v1/auditor',
       auditor: ports.auditor,
       registry: ports.registry,
+      grid: options.grid,
       maxPageSize: options.limits.maxPageSize,
     })
   await app.register(walletAssetsPlugin)

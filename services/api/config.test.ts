@@ -59,3 +59,11 @@ describe('GRIDROOT_API_AUDIT_CACHE_BYTES', () => {
     )
   })
 })
+
+describe('GRIDROOT_API_QUERY_TIMEOUT', () => {
+  it('defaults to 30 s, takes a duration and refuses one too short to answer anything', () => {
+    expect(apiConfigFromEnv(BASE).queryTimeoutMs).toBe(30_000)
+    expect(apiConfigFromEnv({ ...BASE, GRIDROOT_API_QUERY_TIMEOUT: '5s' }).queryTimeoutMs).toBe(5_000)
+    expect(refusal({ ...BASE, GRIDROOT_API_QUERY_TIMEOUT: '10ms' })).toContain('GRIDROOT_API_QUERY_TIMEOUT')
+  })
+})

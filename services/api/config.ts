@@ -63,6 +63,7 @@ const ApiEnvSchema = z
     GRIDROOT_API_DEV_WALLET: z.enum(['off', 'anvil']).default('off'),
     GRIDROOT_API_INFLUX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
     GRIDROOT_API_INFLUX_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
+    GRIDROOT_API_QUERY_TIMEOUT: envDurationMs.default(30_000).refine((ms) => ms >= 100, 'at least 100ms'),
     GRIDROOT_API_REVENUE_SOURCE: z.enum(['rollup', 'devices']).default('rollup'),
     GRIDROOT_API_AUDIT_CACHE_BYTES: z.coerce
       .number()
@@ -138,6 +139,8 @@ export interface ApiConfig {
   readonly dlqRetainRecords: number
   /** InfluxDB queries run at once, and how many more may wait, before API_BUSY (domain/query-gate.ts). */
   readonly influxQueries: { readonly concurrency: number; readonly queue: number }
+  /** An InfluxDB query not answered in this time is cancelled (503 UPSTREAM_UNAVAILABLE). */
+  readonly queryTimeoutMs: number
   readonly instanceId: string
   /**
    * `anvil`: serve the local stack's dev wallet (services/api/plugins/dev-wallet.ts), which
@@ -193,6 +196,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
     influxQueries: { concurrency: c.GRIDROOT_API_INFLUX_CONCURRENCY, queue: c.GRIDROOT_API_INFLUX_QUEUE },
+    queryTimeoutMs: c.GRIDROOT_API_QUERY_TIMEOUT,
     instanceId: c.GRIDROOT_API_INSTANCE,
     devWallet: c.GRIDROOT_API_DEV_WALLET,
     auditCacheBytes: c.GRIDROOT_API_AUDIT_CACHE_BYTES,

@@ -14,6 +14,14 @@ export const API_ERRORS = {
     status: 429,
     hint: 'Wait for the number of seconds in the retry-after header, then send fewer requests per window.',
   },
+  INVALID_URL: {
+    status: 400,
+    hint: 'Percent-encode the path and the query string (a % takes two hex digits after it); the routes are listed at /docs.',
+  },
+  INVALID_BODY: {
+    status: 400,
+    hint: 'Send the body as one JSON document with content-type: application/json; the OpenAPI document at /docs/json has its schema.',
+  },
   INVALID_PARAMETER: {
     status: 400,
     hint: 'Fix the named parameter; the OpenAPI document at /docs/json lists every parameter with its range.',
@@ -28,7 +36,7 @@ export const API_ERRORS = {
   },
   RANGE_TOO_LARGE: {
     status: 400,
-    hint: 'Choose a coarser resolution, a shorter range or fewer series; details say the largest allowed.',
+    hint: 'Ask for less: details say the largest allowed (a shorter range, fewer epochs or series).',
   },
   RESOLUTION_OFF_GRID: {
     status: 400,
@@ -49,7 +57,26 @@ export const API_ERRORS = {
     status: 410,
     hint: 'This API instance keeps only the newest DLQ records (GRIDROOT_API_DLQ_RETAIN); start from details.oldestOffset, or read the topic with a Kafka client.',
   },
-  NOT_FOUND: { status: 404, hint: 'Check the path against the OpenAPI document at /docs/json.' },
+  NOT_FOUND: {
+    status: 404,
+    hint: 'Use a path the API serves: the routes are listed at /docs (OpenAPI at /docs/json), the dashboard is at /.',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    hint: 'Send one of the methods in the allow header (details.allow); /docs lists each route with its method.',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    hint: 'Send fewer or smaller request headers (cookies count): details.maxBytes is the most this server reads.',
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    hint: 'Send the whole request (headers and body) without pausing; retry it on a new connection.',
+  },
+  MALFORMED_REQUEST: {
+    status: 400,
+    hint: 'The bytes received are not an HTTP/1.1 request this server can parse: send a well-formed request (an HTTP client library does).',
+  },
   UNKNOWN_HOLDER_POOL: { status: 404, hint: 'Use a poolId listed by GET /api/v1/holder/pools.' },
   ARTIFACT_UNAVAILABLE: {
     status: 503,
@@ -112,13 +139,21 @@ export type ApiErrorCode = keyof typeof API_ERRORS
 export class ApiError extends GridrootError<ApiErrorCode> {
   override readonly name = 'ApiError'
   readonly statusCode: number
+  readonly hint: string
   constructor(
     code: ApiErrorCode,
     message: string,
-    options: { readonly details?: Record<string, unknown>; readonly cause?: unknown } = {},
+    options: {
+      readonly details?: Record<string, unknown>
+      readonly cause?: unknown
+      /** Instead of the registry's hint, one that fits the route exactly (the code stays). */
+      readonly hint?: string
+    } = {},
   ) {
-    super(code, message, { ...options, metaMessages: [API_ERRORS[code].hint] })
+    const hint = options.hint ?? API_ERRORS[code].hint
+    super(code, message, { ...options, metaMessages: [hint] })
     this.statusCode = API_ERRORS[code].status
+    this.hint = hint
   }
 }
 
@@ -131,12 +166,17 @@ export interface ErrorBody {
   }
 }
 
-export function errorBody(code: ApiErrorCode, message: string, details?: Record<string, unknown>): ErrorBody {
+export function errorBody(
+  code: ApiErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+  hint: string = API_ERRORS[code].hint,
+): ErrorBody {
   return {
     error: {
       code,
       message,
-      hint: API_ERRORS[code].hint,
+      hint,
       ...(details === undefined || Object.keys(details).length === 0 ? {} : { details }),
     },
   }

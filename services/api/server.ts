@@ -36,6 +36,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     aggregatorGroup: config.aggregatorGroup,
     revenueSource: config.revenueSource,
     gate: createQueryGate(config.influxQueries),
+    queryTimeoutMs: config.queryTimeoutMs,
   })
   const dlq = await startDlqTail({
     kafka: config.endpoints.kafka,

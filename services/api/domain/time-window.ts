@@ -22,13 +22,29 @@ export interface WindowPlan extends TimeRange {
   readonly windows: number
 }
 
+/** A seconds field of 60: RFC 3339 has leap seconds, JavaScript and Flux times do not. */
+const LEAP_SECOND = /T\d\d:\d\d:60/i
+
+/**
+ * One RFC 3339 string (already checked by the route schema) as ms. The schema passes a leap
+ * second (23:59:60Z), which no JavaScript or Flux time can hold: the parameter is invalid.
+ */
+function parseInstant(parameter: 'from' | 'to', value: string): number {
+  const ms = Date.parse(value)
+  if (Number.isFinite(ms)) return ms
+  throw new ApiError(
+    'INVALID_PARAMETER',
+    LEAP_SECOND.test(value)
+      ? `${parameter} is a leap second (:60), which the API's times cannot hold: send :59 or the next second`
+      : `${parameter} is not a date-time the API can read`,
+    { details: { parameter } },
+  )
+}
+
 /** Parses RFC 3339 strings (already checked by the route schema) into a valid range. */
 export function parseRange(from: string, to: string, limits: ApiLimits): TimeRange {
-  const fromMs = Date.parse(from)
-  const toMs = Date.parse(to)
-  if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) {
-    throw new ApiError('INVALID_RANGE', 'from and to must be RFC 3339 date-times', { details: { from, to } })
-  }
+  const fromMs = parseInstant('from', from)
+  const toMs = parseInstant('to', to)
   if (fromMs >= toMs) throw new ApiError('INVALID_RANGE', 'from must be before to', { details: { from, to } })
   // Flux and JavaScript dates both cover this span; outside it nothing of ours can exist.
   if (fromMs < Date.UTC(2000, 0, 1) || toMs > Date.UTC(2200, 0, 1)) {
@@ -39,6 +55,7 @@ export function parseRange(from: string, to: string, limits: ApiLimits): TimeRan
   if (toMs - fromMs > limits.maxRangeMs) {
     throw new ApiError('RANGE_TOO_LARGE', `the range is longer than ${formatDurationMs(limits.maxRangeMs)}`, {
       details: { maxRangeMs: limits.maxRangeMs, rangeMs: toMs - fromMs },
+      hint: 'Send a shorter range: from..to may span at most details.maxRangeMs (GRIDROOT_API_MAX_RANGE); split a longer one into several requests.',
     })
   }
   return { fromMs, toMs }
@@ -68,7 +85,10 @@ export function planWindows(
     throw new ApiError(
       'RANGE_TOO_LARGE',
       `${windows} windows × ${series} series = ${points} points, more than the ${limits.maxPoints} allowed`,
-      { details: { maxPoints: limits.maxPoints, points, windows, series, minResolutionMs: coarsest } },
+      {
+        details: { maxPoints: limits.maxPoints, points, windows, series, minResolutionMs: coarsest },
+        hint: 'Choose a coarser resolution (at least details.minResolutionMs), a shorter range or fewer series.',
+      },
     )
   }
   return { fromMs, toMs, resolutionMs, offsetMs, windows }

@@ -6,8 +6,10 @@
  * artifact store is a hash the schema has already held to 0x + 64 hex digits.
  */
 import type { FastifyInstance } from 'fastify'
+import type { TimeGrid } from '../../../core/epochs/grid.ts'
 import { type DeviceLeaf, deviceLeafHash } from '../../../core/merkle/index.ts'
 import { ArtifactCorruptError } from '../../../runtime/artifact-store.ts'
+import { assertEpochInDeviceTime } from '../domain/epoch-range.ts'
 import { ApiError } from '../errors.ts'
 import type { AuditReader, DeviceAudit, DeviceDirectory } from '../ports.ts'
 import { DEVICE_ID, errorResponses, MS, NO_QUERY, POOL_ID, pagingQuery, UNITS } from '../schemas.ts'
@@ -16,14 +18,16 @@ const HASH = { type: 'string', pattern: '^0x[0-9a-f]{64}$' } as const
 /** What a caller may send as a hash: 32 bytes of hex, either case (normalized to lower). */
 const HASH_PARAM = { type: 'string', pattern: '^0x[0-9a-fA-F]{64}$', minLength: 66, maxLength: 66 } as const
 /**
- * Epochs are uint64 on-chain; past 2^53 a JS number is no longer exact, so the API takes those
- * below. Plain decimal digits only, like every integer parameter (validator.ts).
+ * Epochs are uint64 on-chain; past 2^53 a JS number is no longer exact, so the schema takes those
+ * below. Plain decimal digits only, like every integer parameter (validator.ts). The route then
+ * refuses one that starts after 2100-01-01 (domain/epoch-range.ts), as /operator/epochs does.
  */
 const EPOCH = {
   type: 'integer',
   minimum: 0,
   maximum: Number.MAX_SAFE_INTEGER,
-  description: 'a decimal epoch number, at most 2^53 - 1',
+  description:
+    'a decimal epoch number; one that starts after 2100-01-01 (the end of device time) is INVALID_PARAMETER with details.maxEpoch',
 } as const
 /** Newest epochs one pool request lists. */
 export const MAX_AUDIT_EPOCHS = 100
@@ -240,7 +244,12 @@ async function auditJson(
 
 export async function auditorPlugin(
   app: FastifyInstance,
-  opts: { readonly auditor: AuditReader; readonly registry: DeviceDirectory; readonly maxPageSize: number },
+  opts: {
+    readonly auditor: AuditReader
+    readonly registry: DeviceDirectory
+    readonly grid: TimeGrid
+    readonly maxPageSize: number
+  },
 ): Promise<void> {
   const { auditor } = opts
   const prefix = app.prefix
@@ -420,6 +429,7 @@ export async function auditorPlugin(
     },
     async (request) => {
       const { poolId, deviceId, epoch } = request.params
+      assertEpochInDeviceTime(opts.grid, 'epoch', epoch)
       if (!auditor.pools().includes(poolId))
         throw new ApiError('UNKNOWN_AUDIT_POOL', `pool ${poolId} is not in this deployment's contracts file`)
       const device = opts.registry.get(deviceId)

@@ -1,12 +1,82 @@
 /**
  * Every failure leaves the API in the one error shape (errors.ts): validation failures, auth,
- * rate limits, unknown routes, stores that are down, bugs.
+ * rate limits, unknown routes and methods, URLs that do not decode, malformed HTTP (before
+ * fastify has a request: `clientErrorHandler`), stores that are down, bugs.
  */
-import type { FastifyError, FastifyInstance } from 'fastify'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify'
 import fp from 'fastify-plugin'
 import { RetryableError } from '../../../core/errors/base.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import { QueryAbandonedError, StoreQueryError } from '../ports.ts'
+
+/** Most characters of a caller's path an error message repeats (ids are at most 64). */
+const MAX_ECHOED_PATH = 100
+/** The longest path segment a route takes (app.ts `maxParamLength`). */
+export const MAX_PARAM_LENGTH = 128
+const METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+/** The path of a URL as an error may repeat it: without the query, cut to MAX_ECHOED_PATH. */
+function echoedPath(url: string): string {
+  const path = url.split('?')[0] ?? ''
+  return path.length <= MAX_ECHOED_PATH
+    ? path
+    : `${path.slice(0, MAX_ECHOED_PATH)}… (${path.length} characters)`
+}
+
+function notFound(request: FastifyRequest, reply: FastifyReply) {
+  const path = request.url.split('?')[0] ?? ''
+  const tooLong = path.split('/').some((segment) => segment.length > MAX_PARAM_LENGTH)
+  return reply
+    .status(404)
+    .send(
+      errorBody(
+        'NOT_FOUND',
+        `no route ${request.method} ${echoedPath(path)}${tooLong ? `: a path segment is longer than ${MAX_PARAM_LENGTH} characters, which no id is` : ''}; the routes are listed at /docs`,
+      ),
+    )
+}
+
+/**
+ * fastify's refusals before routing: a URL that does not decode (FST_ERR_BAD_URL, which would
+ * echo it in fastify's own shape), a parameter over maxParamLength (no route has such an id).
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error.code === 'FST_ERR_BAD_URL')
+    return reply
+      .status(400)
+      .send(errorBody('INVALID_URL', 'the URL does not decode (a bad percent-encoding)'))
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return notFound(request, reply)
+  request.log.error({ err: error }, 'request failed before routing')
+  return reply.status(500).send(errorBody('INTERNAL', 'the request failed inside the API'))
+}
+
+/**
+ * Bytes Node's HTTP parser refused, before there is a request: headers over Node's
+ * maxHeaderSize (431), a request not sent in time (408), anything not HTTP (400). fastify's
+ * default writes its own JSON shape; this writes the API's, then closes the connection.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, body] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [
+          431,
+          errorBody('HEADERS_TOO_LARGE', 'the request headers are too large', { maxBytes: maxHeaderSize }),
+        ]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, errorBody('REQUEST_TIMEOUT', 'the request did not arrive in time')]
+        : [400, errorBody('MALFORMED_REQUEST', 'the request is not HTTP this server can parse')]
+  const json = JSON.stringify(body)
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    )
+  }
+  socket.destroy()
+}
 
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError | ApiError | Error, request, reply) => {
@@ -18,7 +88,7 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       }
       return reply
         .status(error.statusCode)
-        .send(errorBody(error.code, error.shortMessage, { ...error.details }))
+        .send(errorBody(error.code, error.shortMessage, { ...error.details }, error.hint))
     }
     const fastifyError = error as FastifyError
     if (fastifyError.validation !== undefined) {
@@ -56,6 +126,16 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       return reply.status(503).send(errorBody('UPSTREAM_UNAVAILABLE', error.shortMessage))
     }
     const status = fastifyError.statusCode
+    // @fastify/static refuses a path no file can have (a null byte, a name too long): not found.
+    if (fastifyError.code === 'FST_STATIC_FORBIDDEN_PATH') return notFound(request, reply)
+    if (fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+      return reply.status(400).send(errorBody('INVALID_BODY', 'the request body is not valid JSON'))
+    if (fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+      return reply
+        .status(400)
+        .send(errorBody('INVALID_BODY', 'the request body is empty, with content-type application/json'))
+    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.status(400).send(errorBody('INVALID_BODY', 'the content-type of the body is not accepted'))
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.status(413).send(
         errorBody('BODY_TOO_LARGE', 'the request body is too large', {
@@ -72,7 +152,20 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
     request.log.error({ err: error }, 'request failed')
     return reply.status(500).send(errorBody('INTERNAL', 'the request failed inside the API'))
   })
+  // A path a route has under another method is 405 with Allow (RFC 9110 15.5.6). Wildcard
+  // routes (the dashboard's and the docs' files) do not count: they match every path.
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+    const url = request.url.split('?')[0] ?? ''
+    const allow = METHODS.filter((method) => {
+      const route = app.findRoute({ method, url })
+      return route !== null && route.params['*'] === undefined
+    })
+    if (allow.length === 0) return notFound(request, reply)
+    return reply
+      .status(405)
+      .header('allow', allow.join(', '))
+      .send(
+        errorBody('METHOD_NOT_ALLOWED', `${request.method} is not a method of ${echoedPath(url)}`, { allow }),
+      )
   })
 })

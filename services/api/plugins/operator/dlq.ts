@@ -4,10 +4,13 @@ import { ApiError } from '../../errors.ts'
 import { errorResponses, MS, OPERATOR_SECURITY, REASON } from '../../schemas.ts'
 import type { OperatorContext } from './context.ts'
 
+/** Kafka offsets are int64: a cursor past the largest names no record there can be. */
+const MAX_OFFSET = 2n ** 63n - 1n
+
 const OFFSET = {
   type: 'string',
   pattern: '^[0-9]{1,19}$',
-  description: 'Kafka offset (int64, decimal)',
+  description: 'Kafka offset (int64, decimal: at most 9223372036854775807)',
 } as const
 
 export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Promise<void> {
@@ -116,6 +119,11 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
         })
       }
       const from = q.fromOffset === undefined ? BigInt(state.oldestOffset) : BigInt(q.fromOffset)
+      // Not echoed: the caller knows what it sent, and an answer never repeats an impossible cursor.
+      if (from > MAX_OFFSET)
+        throw new ApiError('INVALID_PARAMETER', 'fromOffset is beyond the largest Kafka offset (int64)', {
+          details: { parameter: 'fromOffset', maxOffset: MAX_OFFSET.toString() },
+        })
       if (from < BigInt(state.oldestOffset)) {
         throw new ApiError('OFFSET_EVICTED', `offset ${from} is older than the oldest this instance keeps`, {
           details: { oldestOffset: state.oldestOffset },

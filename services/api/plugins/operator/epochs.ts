@@ -5,13 +5,13 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { epochEndMs, epochOf, epochStartMs } from '../../../../core/epochs/grid.ts'
-import { planEpochSpan } from '../../domain/epoch-range.ts'
+import { MAX_EPOCH_SPAN, planEpochSpan } from '../../domain/epoch-range.ts'
 import { chainKey, type OnChainEpoch } from '../../ports.ts'
 import { errorResponses, MS, OPERATOR_SECURITY, POOL_ID, UNITS } from '../../schemas.ts'
 import type { OperatorContext } from './context.ts'
 
 /** Most epochs one request spans. */
-export const MAX_EPOCHS_PER_PAGE = 500
+export const MAX_EPOCHS_PER_PAGE = MAX_EPOCH_SPAN
 const EPOCH = { type: 'integer', minimum: 0, maximum: 100_000_000 } as const
 
 export async function epochRoutes(app: FastifyInstance, ctx: OperatorContext): Promise<void> {

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AssetClass } from '../../../../core/telemetry/types.ts'
 import { deviceStatus, fleetClock, summarizeFleet } from '../../domain/fleet-status.ts'
+import { assertKnownPools } from '../../domain/known-pools.ts'
 import { parseRange } from '../../domain/time-window.ts'
 import { ApiError } from '../../errors.ts'
 import {
@@ -244,6 +245,7 @@ export async function fleetRoutes(app: FastifyInstance, ctx: OperatorContext): P
     },
     async (request) => {
       const q = request.query
+      if (q.pool !== undefined) assertKnownPools(ctx.registry, [q.pool])
       const { snapshot, clock } = await clockNow()
       const matching = [...ctx.registry.devices()]
         .filter(

@@ -1,6 +1,7 @@
 /** Quarantined readings (InfluxDB `quarantine`): counts by reason and pages, newest first. */
 import type { FastifyInstance } from 'fastify'
 import type { AssetClass } from '../../../../core/telemetry/types.ts'
+import { assertKnownPools } from '../../domain/known-pools.ts'
 import { parseRange } from '../../domain/time-window.ts'
 import { ApiError } from '../../errors.ts'
 import type { QuarantineFilter } from '../../ports.ts'
@@ -38,6 +39,7 @@ export async function quarantineRoutes(app: FastifyInstance, ctx: OperatorContex
     if (q.device !== undefined && ctx.registry.get(q.device) === undefined) {
       throw new ApiError('UNKNOWN_DEVICE', `device ${q.device} is not in the registry`)
     }
+    if (q.pool !== undefined) assertKnownPools(ctx.registry, [q.pool])
     return {
       range: parseRange(q.from, q.to, ctx.limits),
       ...(q.pool === undefined ? {} : { pools: [q.pool] }),

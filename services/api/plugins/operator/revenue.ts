@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AssetClass } from '../../../../core/telemetry/types.ts'
 import { parseDurationMs } from '../../../../core/units/duration.ts'
+import { assertKnownPools, registryPools } from '../../domain/known-pools.ts'
 import { parseRange, planWindows } from '../../domain/time-window.ts'
 import { ApiError } from '../../errors.ts'
 import type { RevenueGroupBy, SeriesFilter } from '../../ports.ts'
@@ -35,7 +36,9 @@ interface RevenueQuery {
 }
 
 export async function revenueRoutes(app: FastifyInstance, ctx: OperatorContext): Promise<void> {
-  const knownPools = () => new Set([...ctx.registry.devices()].map((d) => d.poolId))
+  // Only resolutions on the interval grid are offered: the schema (and so the OpenAPI document)
+  // lists exactly what the route takes.
+  const resolutions = RESOLUTIONS.filter((r) => parseDurationMs(r) % ctx.grid.intervalMs === 0)
 
   app.get<{ Querystring: RevenueQuery }>(
     '/revenue',
@@ -57,7 +60,11 @@ export async function revenueRoutes(app: FastifyInstance, ctx: OperatorContext):
             groupBy: { type: 'string', enum: ['pool', 'class', 'device'] },
             from: DATE_TIME,
             to: DATE_TIME,
-            resolution: { type: 'string', enum: [...RESOLUTIONS] },
+            resolution: {
+              type: 'string',
+              enum: resolutions,
+              description: 'window length: the multiples of the interval (GRIDROOT_INTERVAL) offered',
+            },
             pool: { type: 'array', items: POOL_ID, maxItems: 32, uniqueItems: true },
             class: { type: 'array', items: ASSET_CLASS, maxItems: 3, uniqueItems: true },
             device: {
@@ -114,10 +121,7 @@ export async function revenueRoutes(app: FastifyInstance, ctx: OperatorContext):
       const q = request.query
       const filter: { -readonly [K in keyof SeriesFilter]: SeriesFilter[K] } = {}
       if (q.pool !== undefined) {
-        const pools = knownPools()
-        const unknown = q.pool.filter((p) => !pools.has(p))
-        if (unknown.length > 0)
-          throw new ApiError('UNKNOWN_POOL', `unknown pool ${unknown.join(', ')}`, { details: { unknown } })
+        assertKnownPools(ctx.registry, q.pool)
         filter.pools = q.pool
       }
       if (q.class !== undefined) filter.classes = q.class
@@ -140,7 +144,7 @@ export async function revenueRoutes(app: FastifyInstance, ctx: OperatorContext):
           ? (filter.devices?.length ?? 0)
           : q.groupBy === 'class'
             ? (filter.classes?.length ?? 3)
-            : (filter.pools?.length ?? knownPools().size)
+            : (filter.pools?.length ?? registryPools(ctx.registry).size)
       const plan = planWindows(
         ctx.grid,
         ctx.limits,
