@@ -182,7 +182,13 @@ describe('auditor routes on a real RevenueOracle', () => {
     expect(rejected.details).toMatchObject({ status: 'rejected', attempt: 1 })
     const unknown = await expectError(auditUrl(POOL, 3, DEVICE), 404, 'UNKNOWN_EPOCH')
     expect(unknown.details).toEqual({ firstEpoch: 0, nextEpoch: 2 })
-    await expectError(auditUrl(POOL, Number.MAX_SAFE_INTEGER, DEVICE), 404, 'UNKNOWN_EPOCH')
+    // An epoch that starts after 2100-01-01 cannot exist: refused before the chain is asked.
+    const future = await expectError(
+      auditUrl(POOL, Number.MAX_SAFE_INTEGER, DEVICE),
+      400,
+      'INVALID_PARAMETER',
+    )
+    expect(future.details).toMatchObject({ parameter: 'epoch' })
     const missing = await expectError(auditUrl(OTHER, 0, OTHER_DEVICE), 503, 'ARTIFACT_UNAVAILABLE')
     expect(missing.details.hash).toBe(built.get(`${OTHER}/0`)?.proposal.treeHash)
     await expectError(
