@@ -207,6 +207,7 @@ export class Aggregation {
       this.devices.set(s.deviceId, state)
     }
     for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
+    this.clocks.restore(watermarks)
   }
 
   /** Forgets partitions this instance no longer owns: their pending readings will be re-read by the new owner. */

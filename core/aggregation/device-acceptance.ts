@@ -98,6 +98,8 @@ export class PartitionClocks {
   private readonly clocks = new Map<number, { ts: number; receivedAtMs: number }>()
   /** The first anchor set; kept when its partition is forgotten (the fleet's clock goes on). */
   private first: { ts: number; receivedAtMs: number } | undefined
+  private readonly restored = new Map<number, number>()
+  private restoredFleet: number | undefined
 
   constructor(
     private readonly settings: ClockSettings,
@@ -111,7 +113,7 @@ export class PartitionClocks {
     // uses the first partition's anchor, so a device whose clock is ahead at its very first
     // reading is bounded too (it anchored its partition 6 h ahead, and that partition's
     // watermark made every honest reading on it a late adjustment).
-    const c = this.clocks.get(partition) ?? this.first
+    const c = this.clocks.get(partition) ?? this.anchorRestored(partition, receivedAtMs) ?? this.first
     // Not the receive time as a clock (accounting's default): the first reading anchors.
     if (!c)
       return {
@@ -151,7 +153,39 @@ export class PartitionClocks {
     this.first ??= anchor
   }
 
+  /**
+   * Watermarks restored after a start or a rebalance (device time reached before it). A
+   * restarted aggregator has no anchor: without these the first reading it accepts on each
+   * partition anchored it, and a device whose clock had jumped 6 h ahead then anchored its
+   * partition (and its watermark) 6 h ahead, whose honest PV readings became
+   * PV_ENERGY_AT_NIGHT and whose epochs became late (issue 8, an aggregator SIGKILL at 600×).
+   */
+  restore(watermarks: ReadonlyMap<number, number>): void {
+    for (const [p, w] of watermarks) {
+      this.restored.set(p, Math.max(this.restored.get(p) ?? w, w))
+      this.restoredFleet = Math.max(this.restoredFleet ?? w, w)
+    }
+  }
+
+  /**
+   * The anchor of a partition not anchored yet after a restore: its restored watermark (else the
+   * fleet's newest) at the receive time of its first record read since, which was received just
+   * after the record that set the watermark (a committed offset is resumed from).
+   */
+  private anchorRestored(
+    partition: number,
+    receivedAtMs: number,
+  ): { ts: number; receivedAtMs: number } | undefined {
+    const ts = this.restored.get(partition) ?? this.restoredFleet
+    if (ts === undefined) return undefined
+    const anchor = { ts, receivedAtMs }
+    this.clocks.set(partition, anchor)
+    this.first ??= anchor
+    return anchor
+  }
+
   forget(partition: number): void {
     this.clocks.delete(partition)
+    this.restored.delete(partition)
   }
 }
