@@ -4,9 +4,10 @@
  * through this factory.
  */
 
-// First (a side-effect import stays in place): kafkajs must find the faster checksum in its
-// module cache when it loads.
+// First (a side-effect import stays in place): kafkajs must find the faster checksum and the
+// unzeroed encoder in its module cache when it loads.
 import './adapters/kafka-crc32c.ts'
+import './adapters/kafka-encoder.ts'
 import { availableParallelism } from 'node:os'
 import { ConfigError } from '../../core/errors/base.ts'
 import { ED25519_VERIFIER, ED25519_VERIFIER_FALLBACK_REASON } from '../../core/identity/keys.ts'
@@ -18,7 +19,9 @@ import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { checkRegistryAtStart } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
+import { admitWorkerUrl } from './adapters/admit-worker-bundle.ts'
 import { KAFKAJS_CRC32C_REPLACED } from './adapters/kafka-crc32c.ts'
+import { KAFKAJS_ENCODER_UNZEROED } from './adapters/kafka-encoder.ts'
 import { startKafkaProbe } from './adapters/kafka-probe.ts'
 import { BATCH_OVERHEAD_BYTES, type KafkaSinkError, startKafkaSink } from './adapters/kafka-sink.ts'
 import { startMqttSource } from './adapters/mqtt-source.ts'
@@ -141,6 +144,8 @@ export async function startIngestService(
     logger,
   )
   const verifyWorkers = config.verifyWorkers ?? availableParallelism()
+  // Precompiled (adapters/admit-worker-bundle.ts): a worker loading through tsx took seconds.
+  const workerUrl = serviceOptions.admitWorkerUrl ?? (verifyWorkers > 0 ? await admitWorkerUrl() : undefined)
   const admission = createAdmitPool({
     workers: verifyWorkers,
     // Plain records: each worker indexes its own copy.
@@ -153,7 +158,7 @@ export async function startIngestService(
     stuckMs: config.healthStuckMs,
     timeoutMs: config.admissionTimeoutMs,
     maxLosses: config.admissionMaxLosses,
-    ...(serviceOptions.admitWorkerUrl ? { workerUrl: serviceOptions.admitWorkerUrl } : {}),
+    ...(workerUrl ? { workerUrl } : {}),
   })
   const handle = createPipeline({
     instanceId: config.instanceId,
@@ -247,6 +252,8 @@ export async function startIngestService(
       verifyWorkers,
       signatureVerifier: ED25519_VERIFIER,
       kafkaCrc32c: KAFKAJS_CRC32C_REPLACED ? 'slicing-by-8' : 'kafkajs',
+      kafkaEncoder: KAFKAJS_ENCODER_UNZEROED ? 'allocUnsafe' : 'kafkajs',
+      admitWorker: workerUrl?.pathname ?? 'default',
       metricsPort: probe.port,
     },
     'ingest started',
