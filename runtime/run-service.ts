@@ -3,6 +3,7 @@
  * (a second signal exits at once). Start-up failures are printed with their code and hints.
  */
 import { GridrootError } from '../core/errors/base.ts'
+import { errorFields } from './chain/log-error.ts'
 import type { Logger } from './log.ts'
 
 /** Longest a graceful stop may take (ingest drains for up to 10 s by default). */
@@ -28,7 +29,7 @@ export function runService(logger: Logger, start: () => Promise<{ stop(): Promis
         service.stop().then(
           () => process.exit(0),
           (error: unknown) => {
-            logger.error({ err: error }, 'stop failed')
+            logger.error({ error: errorFields(error) }, 'stop failed')
             process.exit(1)
           },
         )
@@ -38,9 +39,16 @@ export function runService(logger: Logger, start: () => Promise<{ stop(): Promis
     },
     (error: unknown) => {
       if (error instanceof GridrootError) {
-        logger.fatal({ code: error.code, hints: error.metaMessages, err: error.cause }, error.shortMessage)
+        logger.fatal(
+          {
+            code: error.code,
+            hints: error.metaMessages,
+            ...(error.cause === undefined ? {} : { error: errorFields(error.cause) }),
+          },
+          error.shortMessage,
+        )
       } else {
-        logger.fatal({ err: error }, 'start-up failed')
+        logger.fatal({ error: errorFields(error) }, 'start-up failed')
       }
       process.exit(1)
     },

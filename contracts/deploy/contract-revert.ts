@@ -1,91 +1,10 @@
 /**
- * A revert, decoded: the custom error a contract call or deployment reverted with, its named
- * arguments (roles by name), and what the operator should do about it. The errors of every
- * gridroot ABI are tried, so an error raised by a contract the call went through (an
- * IdentityRegistry hook, a token) is named too.
+ * A revert an operator command met, with what the operator should do about it. Decoding is
+ * runtime/chain/revert.ts's, the one decoder of every contract write.
  */
-import {
-  type Abi,
-  BaseError,
-  ContractFunctionRevertedError,
-  decodeErrorResult,
-  type Hex,
-  keccak256,
-  toHex,
-} from 'viem'
+import { BaseError } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
-import * as abis from '../abi/index.ts'
-
-const ALL_ERRORS = Object.values(abis)
-  .flat()
-  .filter((item) => item.type === 'error') as unknown as Abi
-
-const ROLE_NAMES = new Map<string, string>([
-  [`0x${'0'.repeat(64)}`, 'DEFAULT_ADMIN_ROLE'],
-  ...[
-    'REGISTRAR_ROLE',
-    'AGENT_ROLE',
-    'GUARDIAN_ROLE',
-    'ISSUER_ROLE',
-    'MINTER_ROLE',
-    'PUBLISHER_ROLE',
-    'PAUSER_ROLE',
-  ].map((name) => [keccak256(toHex(name)), name] as [string, string]),
-])
-
-export interface DecodedRevert {
-  readonly errorName: string
-  /** The error's arguments by name (by position when unnamed), roles replaced by their names. */
-  readonly args: Readonly<Record<string, unknown>>
-}
-
-/** The part of an ABI error item that names its arguments. */
-interface ErrorItem {
-  readonly inputs: readonly { readonly name?: string | undefined }[]
-}
-
-function named(abiItem: ErrorItem, args: readonly unknown[] | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  abiItem.inputs.forEach((input, i) => {
-    const value = args?.[i]
-    const role = typeof value === 'string' ? ROLE_NAMES.get(value.toLowerCase()) : undefined
-    out[input.name || String(i)] = role ?? value
-  })
-  return out
-}
-
-function decodeData(data: Hex): DecodedRevert | undefined {
-  try {
-    const decoded = decodeErrorResult({ abi: ALL_ERRORS, data })
-    return { errorName: decoded.errorName, args: named(decoded.abiItem as ErrorItem, decoded.args) }
-  } catch {
-    return undefined
-  }
-}
-
-/** The custom error in a viem error (a simulation, gas estimate or call that reverted), if any. */
-export function decodeRevert(error: unknown): DecodedRevert | undefined {
-  if (!(error instanceof BaseError)) return undefined
-  const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError)
-  if (reverted instanceof ContractFunctionRevertedError) {
-    if (reverted.data?.abiItem && reverted.data.abiItem.type === 'error')
-      return {
-        errorName: reverted.data.errorName,
-        args: named(reverted.data.abiItem, reverted.data.args),
-      }
-    if (reverted.raw) return decodeData(reverted.raw)
-    if (reverted.reason) return { errorName: 'Error', args: { reason: reverted.reason } }
-  }
-  const withData = error.walk((e) => typeof (e as { data?: unknown }).data === 'string') as {
-    data?: Hex
-  } | null
-  return withData?.data ? decodeData(withData.data) : undefined
-}
-
-export function formatRevert(revert: DecodedRevert): string {
-  const args = Object.entries(revert.args).map(([k, v]) => `${k}=${String(v)}`)
-  return `${revert.errorName}(${args.join(', ')})`
-}
+import { type DecodedRevert, formatRevert } from '../../runtime/chain/revert.ts'
 
 /** What to do about a revert, for the errors an operator command can meet. */
 export function revertHint(revert: DecodedRevert, sender: string): string {

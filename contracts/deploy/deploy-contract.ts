@@ -1,8 +1,9 @@
 import type { Abi, Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
+import { decodeRevert } from '../../runtime/chain/revert.ts'
 import type { CompileOutput } from '../build/compile.ts'
 import { compiledContract } from '../build/compile.ts'
-import { ContractRevertedError, decodeRevert } from './contract-revert.ts'
+import { ContractRevertedError } from './contract-revert.ts'
 
 /** The clients a deployment sends through: a wallet with an account, and a reader. */
 export interface DeployClients {

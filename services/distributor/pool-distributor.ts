@@ -25,6 +25,7 @@ import {
   parseTreeDump,
   serializeTree,
 } from '../../core/merkle/index.ts'
+import { errorFields } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { clockProblem, fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
 import { type EpochPlan, planEpoch } from './domain/plan-epoch.ts'
@@ -159,7 +160,10 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
       return await store.get(treeHash)
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'ARTIFACT_CORRUPT') throw error
-      log.warn({ epoch, treeHash, err: error }, 'published tree in the artifact store was altered')
+      log.warn(
+        { epoch, treeHash, error: errorFields(error) },
+        'published tree in the artifact store was altered',
+      )
       return undefined
     }
   }

@@ -11,6 +11,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import { ConfigError, GridrootError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
 import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
@@ -126,13 +127,16 @@ export async function startDistributorService(config: DistributorConfig, logger:
       } catch (error) {
         const code = error instanceof GridrootError ? error.code : 'UNEXPECTED'
         metrics.passFailures.inc({ pool: p.poolId, code })
-        p.health.lastError = error instanceof Error ? error.message : String(error)
+        p.health.lastError = errorSummary(error)
         if (error instanceof DistributionHistoryError) {
           p.health.halted = error.message
           logger.fatal({ pool: p.poolId, code, hints: error.metaMessages }, error.shortMessage)
           return
         }
-        logger.warn({ pool: p.poolId, err: error }, 'distribution pass failed; trying again at the next poll')
+        logger.warn(
+          { pool: p.poolId, error: errorFields(error) },
+          'distribution pass failed; trying again at the next poll',
+        )
       }
       await new Promise((r) => setTimeout(r, config.pollMs))
     }

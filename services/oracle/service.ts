@@ -5,6 +5,7 @@
  */
 import type { Address } from 'viem'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { errorFields } from '../../runtime/chain/log-error.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
@@ -107,7 +108,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
             try {
               signer.onAnnouncement(decodeAnnouncement(r.value))
             } catch (error) {
-              logger.error({ err: error, offset: r.offset }, 'epochs.v1 record skipped')
+              logger.error({ error: errorFields(error), offset: r.offset }, 'epochs.v1 record skipped')
             }
           }
         },
@@ -124,7 +125,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
             isSigner = set.signers.includes(proposalSigner.address)
             chainOk = true
           } catch (error) {
-            if (chainOk) logger.warn({ err: error }, 'chain unavailable')
+            if (chainOk) logger.warn({ error: errorFields(error) }, 'chain unavailable')
             chainOk = false
           }
         })()
@@ -173,7 +174,10 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
               await submitter.onMessage(decodeSignerMessage(r.value))
             } catch (error) {
               metrics.badSignatures.inc()
-              logger.error({ err: error, offset: r.offset }, 'oracle.signatures.v1 record skipped')
+              logger.error(
+                { error: errorFields(error), offset: r.offset },
+                'oracle.signatures.v1 record skipped',
+              )
             }
           }
         },

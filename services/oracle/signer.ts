@@ -24,6 +24,7 @@ import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
 import { decodeWatermarkMarker, isWatermarkMarkerKey } from '../../core/telemetry/watermark-marker.ts'
+import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { RetriesExhaustedError, retry } from '../../runtime/retry.ts'
 import { announcementMismatch } from './domain/announcement.ts'
@@ -116,9 +117,9 @@ export function createSigner(deps: SignerDeps): Signer {
   const onRetry =
     (operation: string) =>
     ({ error, attempt }: { error: unknown; attempt: number }) => {
-      state.lastError = `${operation}: ${String(error)}`
+      state.lastError = `${operation}: ${errorSummary(error)}`
       if (attempt === 1 || attempt % 10 === 0)
-        logger.warn({ err: error, attempt }, `${operation} failed; retrying`)
+        logger.warn({ error: errorFields(error), attempt }, `${operation} failed; retrying`)
     }
   const withRetry = <T>(operation: string, fn: () => Promise<T>) =>
     retry(fn, { operation, signal: deps.signal, maxDelayMs: 5_000, onRetry: onRetry(operation) })
@@ -325,7 +326,10 @@ export function createSigner(deps: SignerDeps): Signer {
             watermarkMs = decodeWatermarkMarker(r.value).watermarkMs
           } catch (error) {
             metrics.undecodable.inc()
-            logger.warn({ err: error, partition: r.partition, offset: r.offset }, 'watermark marker skipped')
+            logger.warn(
+              { error: errorFields(error), partition: r.partition, offset: r.offset },
+              'watermark marker skipped',
+            )
           }
           replay.applyWatermarkMarker(r.partition, r.offset, watermarkMs, r.timestampMs)
           metrics.replayedRecords.inc()
@@ -337,7 +341,7 @@ export function createSigner(deps: SignerDeps): Signer {
         } catch (error) {
           metrics.undecodable.inc()
           logger.warn(
-            { err: error, partition: r.partition, offset: r.offset },
+            { error: errorFields(error), partition: r.partition, offset: r.offset },
             'telemetry record does not decode; skipped',
           )
           message = undefined
@@ -358,8 +362,8 @@ export function createSigner(deps: SignerDeps): Signer {
       tail = tail
         .then(() => handle(announcement))
         .catch((error: unknown) => {
-          state.lastError = String(error)
-          logger.error({ err: error, epoch: announcement.epoch }, 'epoch not signed')
+          state.lastError = errorSummary(error)
+          logger.error({ error: errorFields(error), epoch: announcement.epoch }, 'epoch not signed')
         })
         .finally(() => {
           state.queued--

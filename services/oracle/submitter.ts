@@ -11,6 +11,8 @@
  * the signer it names; signers that signed different proposals for one pool epoch are a
  * disagreement, logged with both roots and counted.
  */
+
+import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { classifyError } from '../../runtime/retry.ts'
 import type { Hex, Proposal } from './domain/proposal.ts'
@@ -134,7 +136,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       if (!book.hasSigners()) book.setSigners((await chain.signerSet()).signers)
       if (!book.isSynced(poolId)) await poolState(poolId)
     } catch (error) {
-      logger.debug({ err: error, poolId }, 'chain state for the signature book not read yet')
+      logger.debug({ error: errorFields(error), poolId }, 'chain state for the signature book not read yet')
     }
   }
 
@@ -179,10 +181,16 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       // A revert (another submitter got there first, the window moved) is settled by reading
       // the chain again on the next tick; a transient failure likewise.
       logger.warn(
-        { err: error, poolId, step: step.kind, epoch: step.epoch, verdict: classifyError(error) },
+        {
+          error: errorFields(error),
+          poolId,
+          step: step.kind,
+          epoch: step.epoch,
+          verdict: classifyError(error),
+        },
         `${step.kind} failed`,
       )
-      state.lastError = String(error)
+      state.lastError = errorSummary(error)
       state.lastErrorAtMs = nowMs()
       return false
     }
@@ -218,7 +226,10 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         recovered = await deps.recoverSigner(message.proposal, message.signature)
       } catch (error) {
         metrics.badSignatures.inc()
-        logger.warn({ err: error, signer: message.signer }, 'signature does not recover; skipped')
+        logger.warn(
+          { error: errorFields(error), signer: message.signer },
+          'signature does not recover; skipped',
+        )
         return
       }
       if (recovered.toLowerCase() !== message.signer.toLowerCase()) {
@@ -277,9 +288,9 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         state.chainHealthy = true
         metrics.chainUnavailable.set(0)
       } catch (error) {
-        if (state.chainHealthy) logger.warn({ err: error }, 'chain unavailable; retrying')
+        if (state.chainHealthy) logger.warn({ error: errorFields(error) }, 'chain unavailable; retrying')
         state.chainHealthy = false
-        state.lastError = String(error)
+        state.lastError = errorSummary(error)
         state.lastErrorAtMs = nowMs()
         metrics.chainUnavailable.set(1)
       } finally {
