@@ -101,8 +101,11 @@ async function main(): Promise<number> {
       `${values.pool}/${values.device}/${values.epoch}: artifact-missing: no file for ${outcome.hash} in the artifact store (GRIDROOT_ARTIFACT_DIR); copy the published artifacts there, or point GRIDROOT_ARTIFACT_DIR at the store the oracle publishes to`,
     )
   } else if (outcome.status === 'unknown-device') {
+    console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.code}: ${outcome.detail}`)
     console.log(
-      `${values.pool}/${values.device}/${values.epoch}: unknown-device: ${values.device} is not in pool ${values.pool} in the registry`,
+      outcome.devicePoolId === undefined
+        ? 'Use a deviceId of the registry (GRIDROOT_REGISTRY_FILE) in this pool.'
+        : `A device has leaves only in its own pool: verify it with --pool ${outcome.devicePoolId}.`,
     )
   } else if (outcome.status !== 'checked') {
     console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.status}`)

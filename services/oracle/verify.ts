@@ -47,7 +47,15 @@ export type VerifyOutcome =
       readonly pool: { readonly firstEpoch: number; readonly nextEpoch: number } | undefined
       readonly ok: false
     }
-  | { readonly status: 'unknown-device'; readonly ok: false }
+  | {
+      readonly status: 'unknown-device'
+      /** The API's code for it, so the command and the route say the same. */
+      readonly code: 'UNKNOWN_AUDIT_DEVICE'
+      /** The pool the registry puts the device in, when it is in another pool than asked. */
+      readonly devicePoolId?: string
+      readonly detail: string
+      readonly ok: false
+    }
   | { readonly status: 'artifact-missing'; readonly hash: string; readonly ok: false }
   | { readonly status: 'artifact-corrupt'; readonly detail: string; readonly ok: false }
 
@@ -56,7 +64,23 @@ export async function verifyDevice(
   args: { readonly poolId: string; readonly deviceId: string; readonly epoch: number },
 ): Promise<VerifyOutcome> {
   const device = deps.registry.get(args.deviceId)
-  if (!device) return { status: 'unknown-device', ok: false }
+  if (!device)
+    return {
+      status: 'unknown-device',
+      code: 'UNKNOWN_AUDIT_DEVICE',
+      detail: `device ${args.deviceId} is not in the registry`,
+      ok: false,
+    }
+  // A device has a leaf only in its own pool's trees: checking it against another pool's epoch
+  // would end in LEAF_FOUND failing (or a not-final explanation of the wrong pool).
+  if (device.poolId !== args.poolId)
+    return {
+      status: 'unknown-device',
+      code: 'UNKNOWN_AUDIT_DEVICE',
+      devicePoolId: device.poolId,
+      detail: `device ${args.deviceId} belongs to pool ${device.poolId}, not ${args.poolId}`,
+      ok: false,
+    }
   const finalized = await deps.chain.finalized(args.poolId, args.epoch)
   if (!finalized) {
     const [record, pool] = await Promise.all([

@@ -27,6 +27,9 @@ let system: System
 let dir: string
 let env: NodeJS.ProcessEnv
 let deviceId: string
+let devicePoolId: string
+const TEST_POOLS = ['verify-pending', 'verify-rejected', 'verify-artifacts'] as const
+const deviceIn = (poolId: string) => `dev-${poolId}`
 
 beforeAll(async () => {
   anvil = await startDedicatedAnvil('verify-not-final')
@@ -41,7 +44,15 @@ beforeAll(async () => {
     sampleMs: 300_000,
   }).registry()
   deviceId = registry.devices[0]?.deviceId as string
-  writeFileSync(join(dir, 'registry.json'), JSON.stringify(registry))
+  devicePoolId = registry.devices[0]?.poolId as string
+  // The same device once per test pool, under a name of its own (verify checks a device only in
+  // its own pool).
+  const template = registry.devices[0] as (typeof registry.devices)[number]
+  const devices = [
+    template,
+    ...TEST_POOLS.map((poolId) => ({ ...template, deviceId: deviceIn(poolId), poolId })),
+  ]
+  writeFileSync(join(dir, 'registry.json'), JSON.stringify({ ...registry, devices }))
   writeContractsFile(
     join(dir, 'contracts.json'),
     contractsFileOf(system, [], { threshold: 2, challengeWindowSec: WINDOW_SEC }),
@@ -54,8 +65,12 @@ afterAll(async () => {
 })
 
 /** The command's output and exit status (it exits 1 on an epoch it cannot check). */
-async function verify(pool: string, epoch: number): Promise<{ code: number; stdout: string }> {
-  const args = ['--import', 'tsx', 'services/oracle/verify-cli.ts', '--pool', pool, '--device', deviceId]
+async function verify(
+  pool: string,
+  epoch: number,
+  device = deviceIn(pool),
+): Promise<{ code: number; stdout: string }> {
+  const args = ['--import', 'tsx', 'services/oracle/verify-cli.ts', '--pool', pool, '--device', device]
   try {
     const { stdout } = await run('node', [...args, '--epoch', String(epoch)], {
       cwd: REPO_ROOT,
@@ -103,7 +118,7 @@ describe('verify on an epoch that is not final', () => {
     const pending = await verify(pool, 1)
     expect(pending.code).toBe(1)
     expect(pending.stdout).toContain(
-      `verify-pending/${deviceId}/1: not final: verify-pending epoch 1 is pending (attempt 0): proposed, in its challenge window until ${endsAt}`,
+      `verify-pending/${deviceIn('verify-pending')}/1: not final: verify-pending epoch 1 is pending (attempt 0): proposed, in its challenge window until ${endsAt}`,
     )
     expect(pending.stdout).toMatch(new RegExp(`Wait until ${endsAt} \\(\\d+ s from now\\)`))
     expect(pending.stdout).toContain(
@@ -146,7 +161,9 @@ describe('verify on a final epoch whose artifacts are missing or altered (attack
     const p0 = await poolWithFinalEpoch0(pool)
     const missing = await verify(pool, 0)
     expect(missing.code).toBe(1)
-    expect(missing.stdout).toContain(`${pool}/${deviceId}/0: artifact-missing: no file for ${p0.treeHash}`)
+    expect(missing.stdout).toContain(
+      `${pool}/${deviceIn(pool)}/0: artifact-missing: no file for ${p0.treeHash}`,
+    )
     expect(missing.stdout).toContain('GRIDROOT_ARTIFACT_DIR')
     // A file under the tree's hash whose bytes hash to something else.
     const hex = p0.treeHash.slice(2)
@@ -155,9 +172,20 @@ describe('verify on a final epoch whose artifacts are missing or altered (attack
     writeFileSync(join(folder, hex), '{"format":"standard-v1","tree":[],"values":[]}')
     const corrupt = await verify(pool, 0)
     expect(corrupt.code).toBe(1)
-    expect(corrupt.stdout).toContain(`${pool}/${deviceId}/0: artifact-corrupt: `)
+    expect(corrupt.stdout).toContain(`${pool}/${deviceIn(pool)}/0: artifact-corrupt: `)
     expect(corrupt.stdout).toContain(join(folder, hex))
     expect(corrupt.stdout).toContain('hashes to 0x')
     expect(corrupt.stdout).toContain('restore it')
+  })
+})
+
+describe('verify on a device of another pool (attack F5)', () => {
+  it('is UNKNOWN_AUDIT_DEVICE naming the pool the device is in', { timeout: 120_000 }, async () => {
+    const other = await verify('verify-other-pool', 0, deviceId)
+    expect(other.code).toBe(1)
+    expect(other.stdout).toContain(
+      `verify-other-pool/${deviceId}/0: UNKNOWN_AUDIT_DEVICE: device ${deviceId} belongs to pool ${devicePoolId}, not verify-other-pool`,
+    )
+    expect(other.stdout).toContain(`verify it with --pool ${devicePoolId}`)
   })
 })

@@ -172,7 +172,11 @@ async function auditJson(
   const where = `${args.poolId} epoch ${args.epoch}`
   switch (outcome.status) {
     case 'unknown-device':
-      throw new ApiError('UNKNOWN_AUDIT_DEVICE', `device ${args.deviceId} is not in the registry`)
+      throw new ApiError(
+        'UNKNOWN_AUDIT_DEVICE',
+        outcome.detail,
+        outcome.devicePoolId === undefined ? {} : { details: { poolId: outcome.devicePoolId } },
+      )
     case 'not-final': {
       const record = audit.record
       if (record === undefined || record.status === 'none') {
