@@ -86,42 +86,52 @@ export function storableCopy(reading: Reading, atMs: number): Reading {
   return { ...reading, seq: Math.max(0, safe(reading.seq)), ts: atMs, registerWh: safe(reading.registerWh) }
 }
 
+/** A partition clock's pairing of a device time with the receive time it was reached at. */
+interface ClockAnchor {
+  readonly ts: number
+  readonly receivedAtMs: number
+}
+
 /**
  * The device-time clock of each partition, for bounding device clocks (docs/architecture.md,
  * "Device clocks"). At speed 1 the receive time is the clock, and meter accounting bounds device
- * time by it itself (`maxClockAheadMs`): no bound is needed from here. Accelerated, the receive time only measures elapsed time: the
- * partition's clock starts at its first accepted reading (or its restored watermark) and runs at
- * `speed` × the receive time elapsed since, so no device, however it sets its clock, can pull it
- * ahead; a speed set below the real one clamps honest devices (counted as CLOCK_AHEAD).
+ * time by it itself (`maxClockAheadMs`): no bound is needed from here. Accelerated, the receive
+ * time only measures elapsed time: the partition's clock starts at its first accepted reading
+ * within the bound and runs at `speed` × the receive time elapsed since, so no device, however it
+ * sets its clock, can pull it ahead; a speed set below the real one clamps honest devices
+ * (counted as CLOCK_AHEAD). Before that anchor a partition is bounded by the fleet's first anchor
+ * and, after a restore, by its restored watermark.
  */
 export class PartitionClocks {
-  private readonly clocks = new Map<number, { ts: number; receivedAtMs: number }>()
+  private readonly clocks = new Map<number, ClockAnchor>()
   /** The first anchor set; kept when its partition is forgotten (the fleet's clock goes on). */
-  private first: { ts: number; receivedAtMs: number } | undefined
+  private first: ClockAnchor | undefined
+  /** Restored watermarks of partitions not anchored since, and the newest of all restored. */
   private readonly restored = new Map<number, number>()
   private restoredFleet: number | undefined
+  /**
+   * Restored watermarks paired with the receive time of their partition's first record read
+   * since: an upper bound only, never the anchor (module docs: a quiet partition's watermark is
+   * behind the fleet by the time it was quiet).
+   */
+  private readonly ceilings = new Map<number, ClockAnchor>()
 
   constructor(
     private readonly settings: ClockSettings,
     private readonly maxAheadMs: number,
   ) {}
 
-  /** The bound of an accelerated partition at receive time `receivedAtMs` (none before its anchor). */
+  /** The bound of an accelerated partition at receive time `receivedAtMs` (none before any anchor). */
   bound(partition: number, receivedAtMs: number | undefined): ClockBound | undefined {
     if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return undefined
-    // Device time is one clock for the whole accelerated fleet: a partition not anchored yet
-    // uses the first partition's anchor, so a device whose clock is ahead at its very first
-    // reading is bounded too (it anchored its partition 6 h ahead, and that partition's
-    // watermark made every honest reading on it a late adjustment).
-    const c = this.clocks.get(partition) ?? this.anchorRestored(partition, receivedAtMs) ?? this.first
+    const now = this.nowOf(partition, receivedAtMs)
     // Not the receive time as a clock (accounting's default): the first reading anchors.
-    if (!c)
+    if (now === undefined)
       return {
         maxTs: Number.POSITIVE_INFINITY,
         clampToMs: receivedAtMs,
         deviceTimeSpeed: this.settings.deviceTimeSpeed,
       }
-    const now = c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
     // The anchoring record may itself have been received late (broker and ingest latency, a
     // loaded machine), which puts this clock behind by `speed` × that delay: at 1200× a quarter
     // second is 5 device minutes, enough for every later honest reading to count as ahead and
@@ -136,9 +146,13 @@ export class PartitionClocks {
   }
 
   /**
-   * Anchors an accelerated partition's clock at its first accepted reading (or its restored
-   * watermark, when later). The anchor never moves afterwards: a clock that followed the
-   * readings could be pulled forward by the tolerance at every record.
+   * Anchors an accelerated partition's clock at its first accepted reading within the bound
+   * (the aggregation calls this for readings not booked as CLOCK_AHEAD), at the latest of its
+   * accounting time, the partition's watermark and, after a restore, the bound's clock: each of
+   * these lower-bounds the fleet's time when clocks are honest, and a reading of a backlog
+   * (received late) anchored the clock behind by its lateness for good. The anchor never moves
+   * afterwards: a clock that followed the readings could be pulled forward by the tolerance at
+   * every record.
    */
   observe(
     partition: number,
@@ -148,44 +162,66 @@ export class PartitionClocks {
   ): void {
     if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined || this.clocks.has(partition))
       return
-    const anchor = { ts: Math.max(accountingTs, watermark ?? accountingTs), receivedAtMs }
+    const restored = this.ceilingOf(partition, receivedAtMs) !== undefined
+    const boundNow = restored ? this.nowOf(partition, receivedAtMs) : undefined
+    const anchor = {
+      ts: Math.max(accountingTs, watermark ?? accountingTs, boundNow ?? accountingTs),
+      receivedAtMs,
+    }
     this.clocks.set(partition, anchor)
+    this.ceilings.delete(partition)
+    this.restored.delete(partition)
     this.first ??= anchor
   }
 
   /**
    * Watermarks restored after a start or a rebalance (device time reached before it). A
    * restarted aggregator has no anchor: without these the first reading it accepts on each
-   * partition anchored it, and a device whose clock had jumped 6 h ahead then anchored its
-   * partition (and its watermark) 6 h ahead, whose honest PV readings became
+   * partition anchored it unchecked, and a device whose clock had jumped 6 h ahead then
+   * anchored its partition (and its watermark) 6 h ahead, whose honest PV readings became
    * PV_ENERGY_AT_NIGHT and whose epochs became late (issue 8, an aggregator SIGKILL at 600×).
    */
   restore(watermarks: ReadonlyMap<number, number>): void {
     for (const [p, w] of watermarks) {
-      this.restored.set(p, Math.max(this.restored.get(p) ?? w, w))
+      if (!this.clocks.has(p)) this.restored.set(p, Math.max(this.restored.get(p) ?? w, w))
       this.restoredFleet = Math.max(this.restoredFleet ?? w, w)
     }
   }
 
   /**
-   * The anchor of a partition not anchored yet after a restore: its restored watermark (else the
-   * fleet's newest) at the receive time of its first record read since, which was received just
-   * after the record that set the watermark (a committed offset is resumed from).
+   * A partition's clock at `receivedAtMs`: its anchor's; before it, the latest of its restored
+   * ceiling's and the fleet's first anchor's (both lower-bound the fleet's time: a quiet
+   * partition's ceiling is behind by the time it was quiet, and honest readings at the fleet's
+   * time then were clamped to it, issue 8). Undefined before any anchor on a fresh start.
    */
-  private anchorRestored(
-    partition: number,
-    receivedAtMs: number,
-  ): { ts: number; receivedAtMs: number } | undefined {
+  private nowOf(partition: number, receivedAtMs: number): number | undefined {
+    const at = (c: ClockAnchor) =>
+      c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
+    const anchor = this.clocks.get(partition)
+    if (anchor) return at(anchor)
+    const ceiling = this.ceilingOf(partition, receivedAtMs)
+    if (!ceiling) return this.first && at(this.first)
+    return Math.max(at(ceiling), this.first ? at(this.first) : Number.NEGATIVE_INFINITY)
+  }
+
+  /**
+   * The ceiling of a partition not anchored since a restore: its restored watermark (else the
+   * fleet's newest) at the receive time of its first record read since, which was received after
+   * the record that set the watermark (a committed offset is resumed from).
+   */
+  private ceilingOf(partition: number, receivedAtMs: number): ClockAnchor | undefined {
+    const known = this.ceilings.get(partition)
+    if (known) return known
     const ts = this.restored.get(partition) ?? this.restoredFleet
     if (ts === undefined) return undefined
-    const anchor = { ts, receivedAtMs }
-    this.clocks.set(partition, anchor)
-    this.first ??= anchor
-    return anchor
+    const ceiling = { ts, receivedAtMs }
+    this.ceilings.set(partition, ceiling)
+    return ceiling
   }
 
   forget(partition: number): void {
     this.clocks.delete(partition)
     this.restored.delete(partition)
+    this.ceilings.delete(partition)
   }
 }
