@@ -16,6 +16,8 @@ import {
 import { type EpochClock, epochClockFromChain, type TokenTransfer } from '../../core/entitlement/index.ts'
 import { RetryableError } from '../../core/errors/base.ts'
 import type { PoolContracts } from '../contracts-file.ts'
+import { explainMinedRevert, type MinedRevert, minedRevertDetails } from './mined-revert.ts'
+import type { DecodedRevert } from './revert.ts'
 
 /** A RootPublished event: the cumulative root after `epoch`. */
 export interface PublishedRoot {
@@ -99,12 +101,17 @@ export interface DistributorState {
 
 const SPLIT_MODES: readonly SplitMode[] = ['time-weighted', 'snapshot']
 
+/** A transaction was mined but reverted; the message says why (the replayed revert, or out of gas). */
 export class ChainTransactionError extends RetryableError<'CHAIN_TX_FAILED'> {
   override readonly name = 'ChainTransactionError'
-  constructor(what: string, hash: Hex) {
-    super('CHAIN_TX_FAILED', `${what} transaction ${hash} reverted on-chain`, {
+  readonly revert: DecodedRevert | undefined
+  constructor(what: string, mined: MinedRevert) {
+    super('CHAIN_TX_FAILED', `${what} transaction ${mined.hash} reverted on-chain: ${mined.why}`, {
       metaMessages: ['The distributor derives its next step from chain state again and retries.'],
+      details: minedRevertDetails(mined),
+      cause: mined.replayError,
     })
+    this.revert = mined.revert
   }
 }
 
@@ -169,7 +176,8 @@ export function createPoolChain(options: PoolChainOptions): PoolChain {
     } as never)
     const hash = await w.writeContract(simulated as never)
     const receipt = await client.waitForTransactionReceipt({ hash })
-    if (receipt.status !== 'success') throw new ChainTransactionError(what, hash)
+    if (receipt.status !== 'success')
+      throw new ChainTransactionError(what, await explainMinedRevert(client, receipt))
     return { hash, result: result as unknown }
   }
 

@@ -127,8 +127,14 @@ export function decodeRevert(error: unknown): DecodedRevert | undefined {
   return data ? decodeRevertData(data) : undefined
 }
 
+/** Characters of one argument `formatRevert` writes (a bytes32 is 66). */
+const FORMAT_ARG_CHARS = 200
+
 /** `Name(arg=value, …)`: a decoded revert in one line. */
 export function formatRevert(revert: DecodedRevert): string {
-  const args = Object.entries(revert.args).map(([k, v]) => `${k}=${String(v)}`)
+  const args = Object.entries(revert.args).map(([k, v]) => {
+    const text = String(v)
+    return `${k}=${text.length > FORMAT_ARG_CHARS ? `${text.slice(0, FORMAT_ARG_CHARS)}…` : text}`
+  })
   return `${revert.errorName}(${args.join(', ')})`
 }

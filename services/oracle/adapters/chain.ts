@@ -23,6 +23,12 @@ import {
 } from '../../../core/chain/epoch-root-typed-data.ts'
 import { GridrootError, RetryableError } from '../../../core/errors/base.ts'
 import { type DeviceLeaf, poolIdToBytes32 } from '../../../core/merkle/index.ts'
+import {
+  explainMinedRevert,
+  type MinedRevert,
+  minedRevertDetails,
+} from '../../../runtime/chain/mined-revert.ts'
+import type { DecodedRevert } from '../../../runtime/chain/revert.ts'
 import { createChainClients } from '../../../runtime/clients/chain.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { Hex, Proposal } from '../domain/proposal.ts'
@@ -56,12 +62,17 @@ export function toContractDeviceLeaf(leaf: DeviceLeaf) {
   }
 }
 
+/** A transaction was mined but reverted; the message says why (the replayed revert, or out of gas). */
 export class TransactionRevertedError extends RetryableError<'ORACLE_TX_REVERTED'> {
   override readonly name = 'TransactionRevertedError'
-  constructor(what: string, hash: Hex) {
-    super('ORACLE_TX_REVERTED', `${what} was mined but reverted (${hash})`, {
+  readonly revert: DecodedRevert | undefined
+  constructor(what: string, mined: MinedRevert) {
+    super('ORACLE_TX_REVERTED', `${what} was mined but reverted (${mined.hash}): ${mined.why}`, {
       metaMessages: ['The chain state moved between reading and sending; the next tick reads it again.'],
+      details: minedRevertDetails(mined),
+      cause: mined.replayError,
     })
+    this.revert = mined.revert
   }
 }
 
@@ -100,7 +111,8 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
     if (!wallet) throw new Error('this chain adapter has no sender key')
     const hash = await wallet.writeContract({ address, abi: revenueOracleAbi, functionName, args } as never)
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
-    if (receipt.status !== 'success') throw new TransactionRevertedError(what, hash)
+    if (receipt.status !== 'success')
+      throw new TransactionRevertedError(what, await explainMinedRevert(publicClient, receipt))
     return hash
   }
 
