@@ -12,15 +12,21 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
+import type { Address } from 'viem'
+import { revenueOracleAbi } from '../contracts/abi/index.ts'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../contracts/deploy/dev-accounts.ts'
 import { deployAndApplyPools, startEpochClocks } from '../contracts/deploy/local-setup.ts'
+import { poolIdToBytes32 } from '../core/merkle/pool-id.ts'
 import { parseDurationMs } from '../core/units/duration.ts'
 import { formatUnits } from '../core/units/money.ts'
+import { createChainClients } from '../runtime/clients/chain.ts'
 import { createInflux } from '../runtime/clients/influx.ts'
+import { loadContractsFile } from '../runtime/contracts-file.ts'
 import { endpointsToEnv } from '../runtime/endpoints.ts'
 import { nodeTsArgs } from '../runtime/node-ts.ts'
 import { createFleet } from '../simulators/fleet/fleet.ts'
 import { DEFAULT_RUN_DIR, printProgress, startStack } from './index.ts'
+import { formatOracleProgress, type OraclePools, readOracleProgress } from './oracle-progress.ts'
 import { REPO_ROOT } from './paths.ts'
 import { ephemeralPort, isPortFree } from './ports.ts'
 import { createDatabase } from './servers/influxdb.ts'
@@ -326,13 +332,29 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
 `)
 
   const influx = createInflux(influxEndpoint)
+  // The oracle's progress per pool from RevenueOracle (stack/oracle-progress.ts), not from one
+  // submitter's counter, which sums the pools and starts again at 0 when that process restarts.
+  const contracts = loadContractsFile(env.GRIDROOT_CONTRACTS_FILE as string)
+  const { publicClient } = createChainClients(stack.endpoints.chain)
+  const oraclePools: OraclePools = {
+    async pool(poolId) {
+      const p = await publicClient.readContract({
+        address: contracts.contracts.revenueOracle as Address,
+        abi: revenueOracleAbi,
+        functionName: 'poolOf',
+        args: [poolIdToBytes32(poolId)],
+      })
+      return p.registered ? { firstEpoch: Number(p.firstEpoch), nextEpoch: Number(p.nextEpoch) } : undefined
+    },
+  }
+  const poolIds = Object.keys(contracts.pools).sort()
   const status = setInterval(async () => {
-    const [accepted, rejected, applied, closed, finalized, funded] = await Promise.all([
+    const [accepted, rejected, applied, closed, oracle, funded] = await Promise.all([
       metric(ingestPort, 'gridroot_ingest_readings_accepted_total'),
       metric(ingestPort, 'gridroot_ingest_messages_rejected_total'),
       metric(aggregatorPort, 'gridroot_aggregator_readings_applied_total'),
       metric(aggregatorPort, 'gridroot_aggregator_closed_epoch'),
-      metric(oraclePorts[3] ?? 0, 'gridroot_oracle_finalized_total'),
+      readOracleProgress(oraclePools, poolIds),
       metric(distributorPort, 'gridroot_distributor_funded_units_total'),
     ])
     let revenue = ''
@@ -349,7 +371,7 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
       revenue = `(query failed: ${error instanceof Error ? error.message.slice(0, 120) : error})`
     }
     console.log(
-      `[status] ingest: ${shown(accepted)} readings accepted, ${shown(rejected)} rejected | aggregator: ${shown(applied)} readings, epochs closed through ${shown(closed)} | oracle: ${shown(finalized)} epochs finalized | distributor: ${funded === undefined ? '…' : `HKD ${formatUnits(BigInt(funded))}`} funded for holders | revenue of closed epochs: ${revenue || 'none yet'}`,
+      `[status] ingest: ${shown(accepted)} readings accepted, ${shown(rejected)} rejected | aggregator: ${shown(applied)} readings, epochs closed through ${shown(closed)} | ${formatOracleProgress(oracle)} | distributor: ${funded === undefined ? '…' : `HKD ${formatUnits(BigInt(funded))}`} funded for holders | revenue of closed epochs: ${revenue || 'none yet'}`,
     )
   }, 10_000)
 
