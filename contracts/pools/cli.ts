@@ -12,6 +12,7 @@ import { DEFAULT_RUN_DIR } from '../../stack/paths.ts'
 import { compileContracts } from '../build/compile.ts'
 import { chainToolsConfig, deployerAccount, treasuryAccount } from '../deploy/config.ts'
 import { applyPools } from './apply-pools.ts'
+import { emptyPoolWarnings } from './empty-pools.ts'
 import { checkRegistryAgainstPools, loadPoolsFile } from './pools-config.ts'
 
 const HELP = `Usage: npm run pools -- apply [--file config/pools.json] [options]
@@ -51,10 +52,10 @@ async function main(): Promise<void> {
   if (!registryFile) throw new Error('no device registry: pass --registry FILE or set GRIDROOT_REGISTRY_FILE')
   const registry = await loadRegistryFile(registryFile)
   const poolsFile = loadPoolsFile(values.file)
-  checkRegistryAgainstPools(poolsFile.pools, [...registry.devices()], {
-    pools: values.file,
-    registry: registryFile,
-  })
+  const files = { pools: values.file, registry: registryFile }
+  checkRegistryAgainstPools(poolsFile.pools, [...registry.devices()], files)
+  for (const warning of emptyPoolWarnings(poolsFile.pools, [...registry.devices()], files))
+    console.log(`[pools] WARNING: ${warning}`)
   const contracts = loadContractsFile(config.contractsFile)
   const started = Object.entries(contracts.poolsInProgress ?? {})
   for (const [poolId, progress] of started)
