@@ -14,6 +14,8 @@ import { anvilEndpoint, startAnvil } from '../../../stack/servers/anvil.ts'
 
 export interface DedicatedAnvil {
   readonly endpoint: Endpoints['chain']
+  /** The anvil process, for tests that SIGSTOP it (a node that stops answering). */
+  readonly pid: number
   stop(): Promise<void>
 }
 
@@ -30,6 +32,7 @@ export async function startDedicatedAnvil(name: string): Promise<DedicatedAnvil>
   })
   return {
     endpoint: anvilEndpoint(port),
+    pid: server.pid,
     async stop() {
       await stopProcess(server.pid, server.marker, 5_000)
       rmSync(runDir, { recursive: true, force: true })
