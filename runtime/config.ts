@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { assertTimeGrid, type TimeGrid } from '../core/epochs/grid.ts'
 import { ConfigError } from '../core/errors/base.ts'
 import { type TopicSet, topicSet } from '../core/kafka/topics.ts'
+import { MQTT_TOPIC_PREFIX_MAX_LENGTH, MQTT_TOPIC_PREFIX_PATTERN } from '../core/telemetry/topic.ts'
 import { parseDurationMs } from '../core/units/duration.ts'
 import { ENDPOINT_ENV, type Endpoints } from './endpoints.ts'
 
@@ -97,6 +98,25 @@ const TopicPrefixSchema = z.object({
 /** The Kafka topics, with the optional GRIDROOT_KAFKA_TOPIC_PREFIX. */
 export function topicsFromEnv(env: Env): TopicSet {
   return topicSet(parseConfig(TopicPrefixSchema, env, 'kafka topic').GRIDROOT_KAFKA_TOPIC_PREFIX)
+}
+
+const MqttTopicPrefixSchema = z.object({
+  GRIDROOT_MQTT_TOPIC_PREFIX: z
+    .string()
+    .max(MQTT_TOPIC_PREFIX_MAX_LENGTH)
+    .regex(
+      MQTT_TOPIC_PREFIX_PATTERN,
+      'must be whole topic levels each ending in "/" (letters, digits, ".", "_" and "-"), e.g. "site-a/"',
+    )
+    .default(''),
+})
+
+/**
+ * The MQTT topic prefix, a deployment's namespace on a shared broker (devices publish under it,
+ * ingest subscribes under it); empty by default (core/telemetry/topic.ts).
+ */
+export function mqttTopicPrefixFromEnv(env: Env): string {
+  return parseConfig(MqttTopicPrefixSchema, env, 'mqtt topic').GRIDROOT_MQTT_TOPIC_PREFIX
 }
 
 /** Booleans in the environment: 1/true/yes and 0/false/no. */

@@ -8,7 +8,7 @@ import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { stringifyWithBigints } from '../core/json.ts'
 import { formatDurationMs, parseDurationMs } from '../core/units/duration.ts'
-import { endpointsFromEnv } from '../runtime/config.ts'
+import { endpointsFromEnv, mqttTopicPrefixFromEnv } from '../runtime/config.ts'
 import { loadTariffBook } from '../runtime/tariffs-file.ts'
 import { createMqttPublisher } from './adapters/mqtt-publisher.ts'
 import { createFleet } from './fleet/fleet.ts'
@@ -46,7 +46,9 @@ Output
   --tariffs FILE        tariff book for the ledger's revenue (default: the demo book)
   --help                this text
 
-Endpoints come from the environment (GRIDROOT_MQTT_URL, default mqtt://127.0.0.1:1883).
+Endpoints come from the environment (GRIDROOT_MQTT_URL, default mqtt://127.0.0.1:1883);
+GRIDROOT_MQTT_TOPIC_PREFIX (e.g. site-a/) publishes under a deployment's namespace, as ingest
+subscribes with the same setting.
 `
 
 function fail(message: string): never {
@@ -149,13 +151,15 @@ async function main(): Promise<void> {
     telemetryVersion,
   })
   const endpoints = endpointsFromEnv(process.env)
+  const topicPrefix = mqttTopicPrefixFromEnv(process.env)
   console.log(
-    `simulate: ${fleet.devices.length} devices (seed ${values.seed}), ${formatDurationMs(durationMs)} of device time from ${new Date(startMs).toISOString()}, speed ${values.speed}, MQTT ${endpoints.mqtt.url}`,
+    `simulate: ${fleet.devices.length} devices (seed ${values.seed}), ${formatDurationMs(durationMs)} of device time from ${new Date(startMs).toISOString()}, speed ${values.speed}, MQTT ${endpoints.mqtt.url}${topicPrefix === '' ? '' : ` under ${topicPrefix}`}`,
   )
   const publisher = await createMqttPublisher(endpoints.mqtt, {
     connections: positiveInt('connections', values.connections, 8, 1),
     inflightPerConnection: positiveInt('inflight', values.inflight, 64, 1),
     clientIdPrefix: `gridroot-sim-${process.pid}`,
+    topicPrefix,
   })
   const abort = new AbortController()
   process.once('SIGINT', () => abort.abort())

@@ -189,6 +189,9 @@ async function main(): Promise<void> {
     GRIDROOT_CONTRACTS_FILE: process.env.GRIDROOT_CONTRACTS_FILE ?? join(runDir, 'contracts.json'),
     GRIDROOT_ARTIFACT_DIR: join(runDir, 'artifacts'),
     GRIDROOT_KAFKA_TOPIC_PREFIX: `demo-${runId}.`,
+    // Its own MQTT namespace too: devices of test runs or another demo on the same broker are
+    // not this ingest's (they were dead-lettered here as BAD_SIGNATURE / UNKNOWN_DEVICE).
+    GRIDROOT_MQTT_TOPIC_PREFIX: process.env.GRIDROOT_MQTT_TOPIC_PREFIX ?? `demo-${runId}/`,
     GRIDROOT_EPOCH_GENESIS: GENESIS,
     GRIDROOT_EPOCH_LENGTH: String(epochMs),
     GRIDROOT_INGEST_SHARED_GROUP: `demo-${runId}`,

@@ -8,6 +8,23 @@ export function telemetryTopic(assetClass: AssetClass, deviceId: string): string
 /** What ingest subscribes to (prefixed with `$share/<group>/` for a shared subscription). */
 export const TELEMETRY_TOPIC_FILTER = 'gridroot/v1/+/+/telemetry'
 
+/**
+ * A deployment's namespace on a shared broker (GRIDROOT_MQTT_TOPIC_PREFIX): whole topic levels,
+ * each ending in '/', e.g. `site-a/` or `tenant/staging/`, so `site-a/gridroot/v1/pv/pv-1/telemetry`.
+ * No wildcards, no `$` (the broker's own topics), no empty level; empty means none.
+ */
+export const MQTT_TOPIC_PREFIX_PATTERN = /^(?:[A-Za-z0-9._-]+\/)*$/
+export const MQTT_TOPIC_PREFIX_MAX_LENGTH = 128
+
+/**
+ * The topic without the deployment's prefix: what topic parsing, the records' headers and the
+ * DLQ see, whatever namespace the broker carried it in. A topic outside the prefix (which a
+ * subscription under it cannot deliver) is returned whole, so it fails parsing as it is.
+ */
+export function unprefixedTopic(prefix: string, topic: string): string {
+  return prefix !== '' && topic.startsWith(prefix) ? topic.slice(prefix.length) : topic
+}
+
 export interface ParsedTopic {
   readonly assetClass: AssetClass
   readonly deviceId: string

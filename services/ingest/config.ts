@@ -5,7 +5,14 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { TopicSet } from '../../core/kafka/topics.ts'
-import { type Env, endpointsFromEnv, envBoolean, parseConfig, topicsFromEnv } from '../../runtime/config.ts'
+import {
+  type Env,
+  endpointsFromEnv,
+  envBoolean,
+  mqttTopicPrefixFromEnv,
+  parseConfig,
+  topicsFromEnv,
+} from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
 
 /**
@@ -74,6 +81,8 @@ const IngestEnvSchema = z.object({
 export interface IngestConfig {
   readonly endpoints: Endpoints
   readonly topics: TopicSet
+  /** GRIDROOT_MQTT_TOPIC_PREFIX: ingest subscribes to `<prefix>gridroot/v1/+/+/telemetry`. */
+  readonly mqttTopicPrefix: string
   readonly registryFile: string
   readonly contractsFile: string | undefined
   readonly instanceId: string
@@ -116,6 +125,7 @@ export function ingestConfigFromEnv(env: Env): IngestConfig {
   return {
     endpoints: endpointsFromEnv(env),
     topics: topicsFromEnv(env),
+    mqttTopicPrefix: mqttTopicPrefixFromEnv(env),
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
     instanceId: c.GRIDROOT_INGEST_INSTANCE,

@@ -169,7 +169,7 @@ export async function startIngestService(
     metrics,
     logger,
   })
-  const idPrefix = sessionClientIdPrefix(config.instanceId, config.sharedGroup)
+  const idPrefix = sessionClientIdPrefix(config.instanceId, config.sharedGroup, config.mqttTopicPrefix)
   // Retiring: no connection of its own; every session of this instance and group is stale.
   const connections = serviceOptions.retire ? 0 : config.mqttConnections
   const source = await startMqttSource(
@@ -177,6 +177,7 @@ export async function startIngestService(
     {
       connections,
       sharedGroup: config.sharedGroup,
+      topicPrefix: config.mqttTopicPrefix,
       topicFilter: TELEMETRY_TOPIC_FILTER,
       clientIdPrefix: idPrefix,
       staleSessions: [

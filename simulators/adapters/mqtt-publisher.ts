@@ -13,6 +13,8 @@ export interface MqttPublisherOptions {
   /** QoS 1 publishes awaiting PUBACK per connection. */
   readonly inflightPerConnection: number
   readonly clientIdPrefix: string
+  /** The deployment's MQTT namespace (GRIDROOT_MQTT_TOPIC_PREFIX), put before every topic. */
+  readonly topicPrefix?: string
 }
 
 export interface MqttPublisher {
@@ -39,12 +41,13 @@ export async function createMqttPublisher(
       }),
     ),
   )
+  const topicPrefix = options.topicPrefix ?? ''
   const publishOn = async (client: MqttClient, items: readonly Publish[]): Promise<void> => {
     let next = 0
     const worker = async () => {
       while (next < items.length) {
         const item = items[next++] as Publish
-        await client.publishAsync(item.topic, item.payload, { qos: 1 })
+        await client.publishAsync(`${topicPrefix}${item.topic}`, item.payload, { qos: 1 })
       }
     }
     await Promise.all(Array.from({ length: Math.min(options.inflightPerConnection, items.length) }, worker))

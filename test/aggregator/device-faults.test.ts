@@ -149,6 +149,7 @@ describe('device faults cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
         connections: 1,
         inflightPerConnection: 8,
         clientIdPrefix: `${run}-craft`,
+        topicPrefix: h.mqttTopicPrefix,
       })
       await crafted.publish(out)
     }

@@ -35,7 +35,11 @@ function scenarioFor(seed: string, faults: Partial<FaultRates>, hours: number, b
   return { scenario, registryFile, ticks: publishes, all: publishes.flat() }
 }
 
-async function startIngest(instance: string, registryFile: string): Promise<ServiceProcess> {
+async function startIngest(
+  instance: string,
+  registryFile: string,
+  extraEnv: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const ingest = await startServiceProcess(
     'services/ingest/main.ts',
     {
@@ -47,6 +51,7 @@ async function startIngest(instance: string, registryFile: string): Promise<Serv
       GRIDROOT_INGEST_VERIFY_WORKERS: '2',
       // A stale session on the shared broker collects a copy of every later test's messages.
       GRIDROOT_INGEST_SESSION_EXPIRY_SEC: '120',
+      ...extraEnv,
     },
     'GRIDROOT_INGEST_METRICS_PORT',
   )
@@ -257,5 +262,55 @@ describe('ingest (real Mosquitto + Kafka)', () => {
     expect(collector.records.map((r) => b64(r.value)).sort()).toEqual(
       run.all.map((p) => b64(p.payload)).sort(),
     )
+  })
+
+  it('keeps deployments on one broker apart by GRIDROOT_MQTT_TOPIC_PREFIX, and records unprefixed topics', async () => {
+    const run = scenarioFor('ingest-prefix', {}, 1)
+    const [a, b] = [`${runId}-pfx-a`, `${runId}-pfx-b`]
+    const ingestA = await startIngest(a, run.registryFile, { GRIDROOT_MQTT_TOPIC_PREFIX: `${a}/` })
+    stopLater.push(ingestA)
+    const ingestB = await startIngest(b, run.registryFile, { GRIDROOT_MQTT_TOPIC_PREFIX: `${b}/site/` })
+    stopLater.push(ingestB)
+    const collector = await startKafkaCollector(
+      endpoints.kafka,
+      [TELEMETRY_TOPIC.name, DLQ_TOPIC.name],
+      (r) => fromInstance(a)(r) || fromInstance(b)(r),
+    )
+    stopLater.push(collector)
+    const underA = await createMqttPublisher(endpoints.mqtt, {
+      connections: 2,
+      inflightPerConnection: 16,
+      clientIdPrefix: `${a}-pub`,
+      topicPrefix: `${a}/`,
+    })
+    try {
+      for (const tick of run.ticks) await underA.publish(tick)
+      const first = run.all[0] as Publish
+      await underA.publish([{ ...first, payload: Buffer.from('not json') }])
+      // The same devices without a prefix, and under a prefix that only starts like B's.
+      await publisher.publish(run.all.slice(0, 5))
+      const nearB = run.all.slice(0, 5).map((p) => ({ ...p, topic: `${b}/${p.topic}` }))
+      await publisher.publish(nearB)
+      await collector.waitFor((r) => r.length >= run.all.length + 1, 60_000, "all of A's messages in Kafka")
+      // Long enough for anything misrouted to B, or a second copy to A, to show.
+      await new Promise((r) => setTimeout(r, 2_000))
+    } finally {
+      await underA.close()
+    }
+    const [ofA, ofB] = [collector.records.filter(fromInstance(a)), collector.records.filter(fromInstance(b))]
+    expect(ofB).toEqual([])
+    const accepted = ofA.filter((r) => r.topic === TELEMETRY_TOPIC.name)
+    expect(accepted.map((r) => `${r.key}:${b64(r.value)}`).sort()).toEqual(
+      run.all.map((p) => `${p.deviceId}:${b64(p.payload)}`).sort(),
+    )
+    // The DLQ names the topic as the device's own, without the deployment's namespace.
+    const dead = ofA.filter((r) => r.topic === DLQ_TOPIC.name)
+    expect(dead.map((r) => [r.key, r.headers['gridroot-mqtt-topic']])).toEqual([
+      [run.all[0]?.deviceId, run.all[0]?.topic],
+    ])
+    expect(await ingestA.metric('gridroot_ingest_readings_accepted_total')).toBe(
+      run.scenario.counters.genuineReadings,
+    )
+    expect(await ingestB.metric('gridroot_ingest_readings_accepted_total')).toBe(0)
   })
 })

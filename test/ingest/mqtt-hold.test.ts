@@ -79,6 +79,7 @@ describe('a held QoS 1 message and the MQTT keepalive (real Mosquitto)', () => {
       {
         connections: 1,
         sharedGroup: `${runId}-hold`,
+        topicPrefix: '',
         topicFilter: topic,
         clientIdPrefix: prefix,
         sessionExpirySec: 60,

@@ -44,6 +44,8 @@ export interface Harness {
   readonly influx: Endpoints['influx']
   /** The run's topic names (with its prefix). */
   readonly topics: ReturnType<typeof topicSet>
+  /** This run's MQTT namespace (GRIDROOT_MQTT_TOPIC_PREFIX of its ingest): publish under it. */
+  readonly mqttTopicPrefix: string
   /**
    * The environment its services get (endpoints, its InfluxDB, topic prefix, registry file,
    * epoch grid), for a test that starts further services on the same slice.
@@ -98,6 +100,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     ticks.push(scenario.tick(t))
   }
   ticks.push(scenario.flush())
+  const mqttTopicPrefix = `${options.name}/`
   const influx =
     options.influx ??
     (await testDatabase(options.endpoints.influx, options.name.replace(/[^A-Za-z0-9_]/g, '_')))
@@ -106,6 +109,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     [ENDPOINT_ENV.influxUrl]: influx.url,
     [ENDPOINT_ENV.influxBucket]: influx.bucket,
     GRIDROOT_KAFKA_TOPIC_PREFIX: `${options.name}.`,
+    GRIDROOT_MQTT_TOPIC_PREFIX: mqttTopicPrefix,
     GRIDROOT_REGISTRY_FILE: registryFile,
     GRIDROOT_EPOCH_GENESIS: new Date(options.grid.genesisMs).toISOString(),
     GRIDROOT_EPOCH_LENGTH: String(options.grid.epochLengthMs),
@@ -129,6 +133,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     ticks,
     influx,
     topics,
+    mqttTopicPrefix,
     env,
     setAggregatorRegistry: writeAggregatorRegistry,
     async watchEpochs() {
@@ -171,6 +176,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         connections: 4,
         inflightPerConnection: 32,
         clientIdPrefix: `${options.name}-pub`,
+        topicPrefix: mqttTopicPrefix,
       })
       for (const [i, tick] of ticks.entries()) {
         await publisher.publish(tick)

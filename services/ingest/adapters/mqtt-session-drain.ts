@@ -41,6 +41,8 @@ export interface DrainOptions {
   readonly keepaliveSec: number
   /** Longest a connect, or a drain up to its marker, may take before the drain gives up. */
   readonly deadlineMs: number
+  /** The marker topic is published under it too (a broker's ACL may allow nothing outside). */
+  readonly topicPrefix: string
 }
 
 export interface DrainedSession {
@@ -116,7 +118,7 @@ async function probe(
   handler: MessageHandler,
   logger: Logger,
 ): Promise<Open | undefined> {
-  const marker = drainMarkerTopic(clientId)
+  const marker = drainMarkerTopic(clientId, options.topicPrefix)
   let messages = 0
   // Messages come right after CONNACK, maybe before the drain below has set these up.
   let earlyFailure: unknown

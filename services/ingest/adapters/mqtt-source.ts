@@ -25,6 +25,7 @@
  */
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { GridrootError } from '../../../core/errors/base.ts'
+import { unprefixedTopic } from '../../../core/telemetry/topic.ts'
 import { createMqttClient } from '../../../runtime/clients/mqtt.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { Logger } from '../../../runtime/log.ts'
@@ -36,6 +37,11 @@ import { type DrainedSession, drainStaleSessions } from './mqtt-session-drain.ts
 export interface MqttSourceOptions {
   readonly connections: number
   readonly sharedGroup: string
+  /**
+   * The deployment's namespace (GRIDROOT_MQTT_TOPIC_PREFIX, may be empty): subscribed under it,
+   * and cut from every topic before the handler sees it (core/telemetry/topic.ts).
+   */
+  readonly topicPrefix: string
   readonly topicFilter: string
   /** Connection n is `<clientIdPrefix>-n` (domain/session-ids.ts). */
   readonly clientIdPrefix: string
@@ -107,10 +113,16 @@ interface Connection {
 export async function startMqttSource(
   endpoint: Endpoints['mqtt'],
   options: MqttSourceOptions,
-  handler: MessageHandler,
+  prefixedHandler: MessageHandler,
   logger: Logger,
   events: MqttSourceEvents = {},
 ): Promise<MqttSource> {
+  const { topicPrefix } = options
+  const handler: MessageHandler =
+    topicPrefix === ''
+      ? prefixedHandler
+      : (topic, payload, receivedAtMs) =>
+          prefixedHandler(unprefixedTopic(topicPrefix, topic), payload, receivedAtMs)
   let draining = false
   let inFlight = 0
   let up = 0
@@ -120,7 +132,7 @@ export async function startMqttSource(
     inFlight -= 1
     if (draining && inFlight === 0) drained?.()
   }
-  const subscription = `$share/${options.sharedGroup}/${options.topicFilter}`
+  const subscription = `$share/${options.sharedGroup}/${topicPrefix}${options.topicFilter}`
 
   const open = async (i: number): Promise<Connection> => {
     const clientId = sessionClientId(options.clientIdPrefix, i)
@@ -348,6 +360,7 @@ export async function startMqttSource(
       sessionExpirySec: options.sessionExpirySec,
       keepaliveSec: options.keepaliveSec,
       deadlineMs: CONNECT_DEADLINE_MS,
+      topicPrefix,
     },
     handler,
     logger,
