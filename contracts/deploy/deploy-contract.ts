@@ -1,5 +1,6 @@
 import type { Abi, Account, Address, Chain, Hex, PublicClient, Transport, WalletClient } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
+import { explainMinedRevert, minedRevertDetails } from '../../runtime/chain/mined-revert.ts'
 import { decodeRevert } from '../../runtime/chain/revert.ts'
 import type { CompileOutput } from '../build/compile.ts'
 import { compiledContract } from '../build/compile.ts'
@@ -57,14 +58,14 @@ export async function deployContract(
   return { address: receipt.contractAddress, blockNumber: receipt.blockNumber, transactionHash: hash }
 }
 
-/**
- * Sends a contract write and waits until it is mined successfully. A revert, at the gas estimate
- * or when mined (replayed as a call on the block it was mined in, to get its data), is a
- * ContractRevertedError that names the custom error and its arguments.
- */
 /** Gas limit sent, in percent of the estimate. */
 const GAS_HEADROOM_PERCENT = 150n
 
+/**
+ * Sends a contract write and waits until it is mined successfully. A revert, at the gas estimate
+ * or when mined (replayed on the block it was mined in, runtime/chain/mined-revert.ts), is a
+ * ContractRevertedError that names the custom error and its arguments.
+ */
 export async function send(
   clients: DeployClients,
   request: { address: Address; abi: Abi; functionName: string; args?: readonly unknown[] },
@@ -89,31 +90,20 @@ export async function send(
   }
   const receipt = await clients.publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status === 'success') return hash
-  if (receipt.gasUsed >= gas)
+  const mined = await explainMinedRevert(clients.publicClient, receipt)
+  if (mined.outOfGas)
     throw new GridrootError(
       'CONTRACT_CALL_FAILED',
       `${what} ran out of gas (transaction ${hash}, ${gas} gas)`,
       {
         metaMessages: ['Run the command again; it resumes where it stopped.'],
-        details: { hash },
+        details: minedRevertDetails(mined),
       },
     )
-  let replayError: unknown
-  try {
-    await clients.publicClient.simulateContract({
-      ...request,
-      account: clients.walletClient.account,
-      blockNumber: receipt.blockNumber,
-    } as never)
-  } catch (error) {
-    replayError = error
-  }
-  const revert = replayError === undefined ? undefined : decodeRevert(replayError)
-  if (revert) throw new ContractRevertedError(`${what} (transaction ${hash})`, revert, sender, replayError)
-  throw new GridrootError('CONTRACT_CALL_FAILED', `${what} reverted (transaction ${hash})`, {
-    metaMessages: [
-      'Replayed on the block it was mined in, it passes: the state changed in that block, or it ran out of gas. Run the command again; it resumes where it stopped.',
-    ],
-    details: { hash },
+  if (mined.revert)
+    throw new ContractRevertedError(`${what} (transaction ${hash})`, mined.revert, sender, mined.replayError)
+  throw new GridrootError('CONTRACT_CALL_FAILED', `${what} reverted (transaction ${hash}): ${mined.why}`, {
+    metaMessages: ['Run the command again; it resumes where it stopped.'],
+    details: minedRevertDetails(mined),
   })
 }

@@ -13,6 +13,8 @@ const TEXT_CHARS = 300
 /** Characters kept of each revert argument, and arguments kept. */
 const ARG_CHARS = 120
 const MAX_ARGS = 8
+/** Call frames kept of the error itself. */
+const MAX_FRAMES = 6
 /** Causes followed below the error itself. */
 const MAX_CAUSE_DEPTH = 2
 
@@ -26,6 +28,8 @@ export interface ErrorFields {
   /** viem's `details` (the node's own words) or a gridroot error's details, capped. */
   readonly details?: string
   readonly cause?: ErrorFields
+  /** The top call frames of the error itself (never its message, which the stack starts with). */
+  readonly frames?: string
 }
 
 function cap(text: string, chars: number): string {
@@ -69,6 +73,12 @@ function fields(error: unknown, depth: number): ErrorFields {
   // A viem error's own cause chain repeats its shortMessage level by level; the revert above is
   // what it adds. Other errors (a gridroot error wrapping a viem one) show their cause.
   const cause = !(error instanceof BaseError) && depth < MAX_CAUSE_DEPTH && e.cause !== undefined
+  const frames = (e.stack ?? '')
+    .split('\n')
+    .filter((line) => line.startsWith('    at '))
+    .slice(0, MAX_FRAMES)
+    .map((line) => cap(line.trim(), TEXT_CHARS))
+    .join('\n')
   return {
     name: error.name,
     ...(code === undefined ? {} : { code }),
@@ -76,6 +86,7 @@ function fields(error: unknown, depth: number): ErrorFields {
     ...(revert ? { revert: boundedRevert(revert) } : {}),
     ...(details === undefined || details === '' ? {} : { details: cap(details, TEXT_CHARS) }),
     ...(cause ? { cause: fields(e.cause, depth + 1) } : {}),
+    ...(depth === 0 && frames ? { frames } : {}),
   }
 }
 

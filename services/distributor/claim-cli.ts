@@ -5,15 +5,7 @@
  * relayer (GRIDROOT_CLAIM_KEY of another account): the payout always goes to the account.
  */
 import { parseArgs } from 'node:util'
-import {
-  type Account,
-  type Address,
-  BaseError,
-  ContractFunctionRevertedError,
-  createWalletClient,
-  formatUnits,
-  isAddress,
-} from 'viem'
+import { type Account, type Address, createWalletClient, formatUnits, isAddress } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { hkdStablecoinAbi } from '../../contracts/abi/index.ts'
 import { devAccount } from '../../contracts/deploy/dev-accounts.ts'
@@ -21,7 +13,8 @@ import type { ClaimBlock } from '../../core/entitlement/claim-quote.ts'
 import { GridrootError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
-import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
+import { ChainTransactionError, createPoolChain } from '../../runtime/chain/pool-chain.ts'
+import { decodeRevert } from '../../runtime/chain/revert.ts'
 import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
 import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
 import { distributorConfigFromEnv } from './config.ts'
@@ -146,9 +139,8 @@ async function main(): Promise<number> {
   } catch (error) {
     // The state may have changed since the quote (unverified, paused, a newer root): say which
     // contract error refused it, with what to do, instead of viem's dump.
-    const reverted =
-      error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null
-    const name = reverted instanceof ContractFunctionRevertedError ? reverted.data?.errorName : undefined
+    // Mined and reverted (ChainTransactionError, replayed on its block) or refused at the simulation.
+    const name = (error instanceof ChainTransactionError ? error.revert : decodeRevert(error))?.errorName
     if (name === undefined) throw error
     console.error(
       `CLAIM_REVERTED: the distributor refused the claim with ${name}. ${REVERT_HINTS[name] ?? 'Run with --quote to see the position as the chain has it now.'}`,

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify'
 import fp from 'fastify-plugin'
 import { RetryableError } from '../../../core/errors/base.ts'
+import { errorFields } from '../../../runtime/chain/log-error.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import { QueryAbandonedError, StoreQueryError } from '../ports.ts'
 
@@ -48,7 +49,7 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
       .status(400)
       .send(errorBody('INVALID_URL', 'the URL does not decode (a bad percent-encoding)'))
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return notFound(request, reply)
-  request.log.error({ err: error }, 'request failed before routing')
+  request.log.error({ error: errorFields(error) }, 'request failed before routing')
   return reply.status(500).send(errorBody('INTERNAL', 'the request failed inside the API'))
 }
 
@@ -112,7 +113,7 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       // and count as "upstream down" in the metrics (attack12 F2).
       request.log.error(
         {
-          err: error,
+          error: errorFields(error),
           code: 'QUERY_FAILED',
           storeStatus: error.storeStatus,
           storeMessage: error.storeMessage,
@@ -122,7 +123,7 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       return reply.status(500).send(errorBody('QUERY_FAILED', 'InfluxDB refused the query the API built'))
     }
     if (error instanceof RetryableError) {
-      request.log.warn({ err: error }, 'upstream unavailable')
+      request.log.warn({ error: errorFields(error) }, 'upstream unavailable')
       return reply.status(503).send(errorBody('UPSTREAM_UNAVAILABLE', error.shortMessage))
     }
     const status = fastifyError.statusCode
@@ -149,7 +150,7 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
         .status(400)
         .send(errorBody('INVALID_PARAMETER', error.message, { fastifyCode: fastifyError.code }))
     }
-    request.log.error({ err: error }, 'request failed')
+    request.log.error({ error: errorFields(error) }, 'request failed')
     return reply.status(500).send(errorBody('INTERNAL', 'the request failed inside the API'))
   })
   // A path a route has under another method is 405 with Allow (RFC 9110 15.5.6). Wildcard
