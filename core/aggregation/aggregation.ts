@@ -207,7 +207,14 @@ export class Aggregation {
       this.devices.set(s.deviceId, state)
     }
     for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
-    this.clocks.restore(watermarks)
+    // The latest receive time the partition's states record: the watermark was reached by then.
+    const lastReceivedAtMs = new Map<number, number>()
+    for (const s of states) {
+      const r = s.meter.lastReceivedAtMs
+      if (r !== undefined)
+        lastReceivedAtMs.set(s.partition, Math.max(lastReceivedAtMs.get(s.partition) ?? r, r))
+    }
+    this.clocks.restore(watermarks, lastReceivedAtMs)
   }
 
   /** Forgets partitions this instance no longer owns: their pending readings will be re-read by the new owner. */

@@ -92,6 +92,11 @@ interface ClockAnchor {
   readonly receivedAtMs: number
 }
 
+interface RestoredWatermark {
+  readonly ts: number
+  readonly receivedAtMs: number | undefined
+}
+
 /**
  * The device-time clock of each partition, for bounding device clocks (docs/architecture.md,
  * "Device clocks"). At speed 1 the receive time is the clock, and meter accounting bounds device
@@ -99,20 +104,22 @@ interface ClockAnchor {
  * time only measures elapsed time: the partition's clock starts at its first accepted reading
  * within the bound and runs at `speed` × the receive time elapsed since, so no device, however it
  * sets its clock, can pull it ahead; a speed set below the real one clamps honest devices
- * (counted as CLOCK_AHEAD). Before that anchor a partition is bounded by the fleet's first anchor
- * and, after a restore, by its restored watermark.
+ * (counted as CLOCK_AHEAD). Before that anchor a partition is bounded, after a restore, by its
+ * restored watermark (`ceilingOf`), else by the fleet's first anchor.
  */
 export class PartitionClocks {
   private readonly clocks = new Map<number, ClockAnchor>()
   /** The first anchor set; kept when its partition is forgotten (the fleet's clock goes on). */
   private first: ClockAnchor | undefined
-  /** Restored watermarks of partitions not anchored since, and the newest of all restored. */
-  private readonly restored = new Map<number, number>()
-  private restoredFleet: number | undefined
   /**
-   * Restored watermarks paired with the receive time of their partition's first record read
-   * since: an upper bound only, never the anchor (module docs: a quiet partition's watermark is
-   * behind the fleet by the time it was quiet).
+   * Restored watermarks of partitions not anchored since, with the latest receive time their
+   * restored states record (undefined when none does), and the newest of all restored.
+   */
+  private readonly restored = new Map<number, RestoredWatermark>()
+  private restoredFleet: RestoredWatermark | undefined
+  /**
+   * The restored watermarks paired with a receive time: an upper bound only (with the
+   * tolerance), never the anchor itself; a partition anchors at its first reading within it.
    */
   private readonly ceilings = new Map<number, ClockAnchor>()
 
@@ -175,46 +182,49 @@ export class PartitionClocks {
   }
 
   /**
-   * Watermarks restored after a start or a rebalance (device time reached before it). A
-   * restarted aggregator has no anchor: without these the first reading it accepts on each
-   * partition anchored it unchecked, and a device whose clock had jumped 6 h ahead then
-   * anchored its partition (and its watermark) 6 h ahead, whose honest PV readings became
-   * PV_ENERGY_AT_NIGHT and whose epochs became late (issue 8, an aggregator SIGKILL at 600×).
+   * Watermarks restored after a start or a rebalance (device time reached before it), with the
+   * latest receive time of each partition's restored device states (`lastReceivedAtMs`: the
+   * watermark was reached by then). A restarted aggregator has no anchor: without these the
+   * first reading it accepts on each partition anchored it unchecked, and a device whose clock
+   * had jumped 6 h ahead then anchored its partition (and its watermark) 6 h ahead, whose honest
+   * PV readings became PV_ENERGY_AT_NIGHT and whose epochs became late (issue 8, an aggregator
+   * SIGKILL at 600×).
    */
-  restore(watermarks: ReadonlyMap<number, number>): void {
-    for (const [p, w] of watermarks) {
-      if (!this.clocks.has(p)) this.restored.set(p, Math.max(this.restored.get(p) ?? w, w))
-      this.restoredFleet = Math.max(this.restoredFleet ?? w, w)
+  restore(watermarks: ReadonlyMap<number, number>, lastReceivedAtMs: ReadonlyMap<number, number>): void {
+    for (const [p, ts] of watermarks) {
+      const restored = { ts, receivedAtMs: lastReceivedAtMs.get(p) }
+      if (!this.clocks.has(p) && ts >= (this.restored.get(p)?.ts ?? ts)) this.restored.set(p, restored)
+      if (ts >= (this.restoredFleet?.ts ?? ts)) this.restoredFleet = restored
     }
   }
 
   /**
-   * A partition's clock at `receivedAtMs`: its anchor's; before it, the latest of its restored
-   * ceiling's and the fleet's first anchor's (both lower-bound the fleet's time: a quiet
-   * partition's ceiling is behind by the time it was quiet, and honest readings at the fleet's
-   * time then were clamped to it, issue 8). Undefined before any anchor on a fresh start.
+   * A partition's clock at `receivedAtMs`: its anchor's; before it, its restored ceiling's, else
+   * (on a fresh start) the fleet's first anchor's. Undefined before any anchor on a fresh start.
    */
   private nowOf(partition: number, receivedAtMs: number): number | undefined {
     const at = (c: ClockAnchor) =>
       c.ts + Math.max(0, receivedAtMs - c.receivedAtMs) * this.settings.deviceTimeSpeed
-    const anchor = this.clocks.get(partition)
-    if (anchor) return at(anchor)
-    const ceiling = this.ceilingOf(partition, receivedAtMs)
-    if (!ceiling) return this.first && at(this.first)
-    return Math.max(at(ceiling), this.first ? at(this.first) : Number.NEGATIVE_INFINITY)
+    const c = this.clocks.get(partition) ?? this.ceilingOf(partition, receivedAtMs) ?? this.first
+    return c && at(c)
   }
 
   /**
    * The ceiling of a partition not anchored since a restore: its restored watermark (else the
-   * fleet's newest) at the receive time of its first record read since, which was received after
-   * the record that set the watermark (a committed offset is resumed from).
+   * fleet's newest) at the latest receive time its restored states record. Each record's
+   * receive time there is at least the watermark's record's, so the ceiling's clock is behind the
+   * fleet's only by what was received between them (never by the time the partition was quiet:
+   * paired with the receive time of the first record read since, as before, a partition quiet
+   * for an hour before the restart had a clock an hour behind, and, resumed from a committed
+   * offset behind the persisted watermark, a clock ahead). Without such a receive time (states
+   * persisted before it existed) the first record read since stands for it.
    */
   private ceilingOf(partition: number, receivedAtMs: number): ClockAnchor | undefined {
     const known = this.ceilings.get(partition)
     if (known) return known
-    const ts = this.restored.get(partition) ?? this.restoredFleet
-    if (ts === undefined) return undefined
-    const ceiling = { ts, receivedAtMs }
+    const restored = this.restored.get(partition) ?? this.restoredFleet
+    if (!restored) return undefined
+    const ceiling = { ts: restored.ts, receivedAtMs: restored.receivedAtMs ?? receivedAtMs }
     this.ceilings.set(partition, ceiling)
     return ceiling
   }

@@ -84,12 +84,15 @@ describe('outages cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
     expect(await aggregator.metric('gridroot_aggregator_influx_write_failures_total')).toBe(0)
   }, 600_000)
 
-  // Issue 8, not fixed yet (measured 2026-12-03, seed device-faults-5, 3 h at 600×, outages
-  // beside the fleet): all-time energy 0.44 % unpaid, all of it chg-000006 (5 readings
-  // REGISTER_JUMP '+617 Wh in 18600 ms': a burst after the outages booked at a partition clock
-  // that ran behind the fleet, so 5 min steps were clamped to seconds). Without the outages
-  // (RO_NO_KILL=1) all-time totals equal the ledger and closed epochs differ by a few Wh at
-  // boundaries (the fleet's pace is not exactly 600×). Opt in: GRIDROOT_TEST_OUTAGE_600=1.
+  // Issue 8 (seed device-faults-5, 3 h at 600×, outages beside the fleet), measured 2026-12-03.
+  // With a restarted partition anchored for good at its restored watermark: 0.44 % of the energy
+  // unpaid once, all of it chg-000006 (REGISTER_JUMP '+617 Wh in 18600 ms'); three runs all-time
+  // equal, with swap cabinets' reading counts one epoch off at the boundary. With the fleet's
+  // first anchor bounding a restored partition (2b21482): 0.40 % once (chg-000006's first
+  // readings, 6 h ahead, booked 6 h ahead, then 5 honest ones ENERGY_POWER_MISMATCH).
+  // Timing-dependent (the fleet's pace is not exactly 600×, the outages' timing varies with
+  // load), so opt in: GRIDROOT_TEST_OUTAGE_600=1; its summary line (`restart-outage at 600x`)
+  // gives the unpaid energy.
   it.skipIf(!process.env.GRIDROOT_TEST_OUTAGE_600)(
     'at 600× with clocks jumping 6 h ahead, aggregator SIGKILLed and restarted: totals per device and closed epoch equal the ledger',
     async () => {
@@ -150,7 +153,24 @@ describe('outages cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
       const want = JSON.stringify(printable(h.truthByDevice()))
       await waitFor(async () => JSON.stringify(printable(await deviceTotals(h.influx))) === want, 180_000)
       await waitFor(async () => (await closedEpochTotals(h.influx)).closedThrough >= 1, 60_000)
-      expect(printable(await deviceTotals(h.influx))).toEqual(printable(h.truthByDevice()))
+      // The measurement this variant exists for, printed before the exact comparison fails.
+      const booked = await deviceTotals(h.influx)
+      const sum = (
+        m: ReadonlyMap<string, { energyWh: number; quarantined: number }>,
+        f: 'energyWh' | 'quarantined',
+      ) => [...m.values()].reduce((total, t) => total + t[f], 0)
+      const ledgerWh = sum(h.truthByDevice(), 'energyWh')
+      console.info(
+        JSON.stringify({
+          msg: 'restart-outage at 600x',
+          ledgerWh,
+          bookedWh: sum(booked, 'energyWh'),
+          unpaidPercent: (100 * (ledgerWh - sum(booked, 'energyWh'))) / ledgerWh,
+          quarantined: sum(booked, 'quarantined'),
+          ledgerQuarantined: sum(h.truthByDevice(), 'quarantined'),
+        }),
+      )
+      expect(printable(booked)).toEqual(printable(h.truthByDevice()))
       const closed = await closedEpochTotals(h.influx)
       expect(closed.closedThrough).toBe(1)
       const truth = new Map([...h.truthByDeviceEpoch()].filter(([k]) => Number(k.split('/')[1]) <= 1))
