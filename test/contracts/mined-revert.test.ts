@@ -11,6 +11,7 @@ import { deployPoolDistributor } from '../../contracts/deploy/deploy-pool-contra
 import { devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import { epochRootTypedData } from '../../core/chain/epoch-root-typed-data.ts'
 import { poolIdToBytes32 } from '../../core/merkle/index.ts'
+import { explainMinedRevert } from '../../runtime/chain/mined-revert.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import { createOracleChain, toContractProposal } from '../../services/oracle/adapters/chain.ts'
 import type { Proposal } from '../../services/oracle/domain/proposal.ts'
@@ -217,5 +218,22 @@ describe('a write whose transaction reverts in its block', () => {
     const details = error.details as Record<string, unknown>
     expect(details.outOfGas).toBe(false)
     expect(details.blockNumber).toBe(String(frontReceipt.blockNumber))
+  })
+
+  it('names out of gas when the transaction used its whole gas limit, whatever the replay says', async () => {
+    const hash = await system.wallet(14).writeContract({
+      address: system.contracts.revenueOracle,
+      abi: revenueOracleAbi,
+      functionName: 'finalize',
+      args: [poolIdToBytes32('mined-revert-gas'), 0n],
+      // Above the intrinsic cost, below a cold storage read: the call runs out of gas.
+      gas: 23_000n,
+    })
+    const receipt = await system.publicClient.waitForTransactionReceipt({ hash })
+    expect(receipt.status).toBe('reverted')
+    const mined = await explainMinedRevert(system.publicClient, receipt)
+    expect(mined.outOfGas).toBe(true)
+    expect(mined.gasUsed).toBe(23_000n)
+    expect(mined.why).toBe('it ran out of gas (23000 of 23000 gas used)')
   })
 })
