@@ -84,15 +84,18 @@ describe('outages cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
     expect(await aggregator.metric('gridroot_aggregator_influx_write_failures_total')).toBe(0)
   }, 600_000)
 
-  // Issue 8 (seed device-faults-5, 3 h at 600×, outages beside the fleet), measured 2026-12-03.
-  // With a restarted partition anchored for good at its restored watermark: 0.44 % of the energy
-  // unpaid once, all of it chg-000006 (REGISTER_JUMP '+617 Wh in 18600 ms'); three runs all-time
-  // equal, with swap cabinets' reading counts one epoch off at the boundary. With the fleet's
-  // first anchor bounding a restored partition (2b21482): 0.40 % once (chg-000006's first
-  // readings, 6 h ahead, booked 6 h ahead, then 5 honest ones ENERGY_POWER_MISMATCH).
-  // Timing-dependent (the fleet's pace is not exactly 600×, the outages' timing varies with
-  // load), so opt in: GRIDROOT_TEST_OUTAGE_600=1; its summary line (`restart-outage at 600x`)
-  // gives the unpaid energy.
+  // Issue 8 (seed device-faults-5, 3 h at 600×, outages beside the fleet), measured 2026-12-03 on
+  // a private stack. A restarted partition anchored for good at its restored watermark (9ecce57):
+  // 0.44 % of the energy unpaid once, all of it chg-000006 (REGISTER_JUMP '+617 Wh in 18600 ms');
+  // 5 other runs all-time equal, closed epochs off by one swap-cabinet reading at the boundary.
+  // Restored watermark as a ceiling only (2d253a4): 5 runs, 2 equal throughout, 1 with closed
+  // epochs off, 2 with 0.40 % unpaid, all chg-000006: its first readings, 6 h ahead, booked about
+  // 6 h ahead (its partition's watermark with them), then 5 honest ones squeezed against the
+  // bound (ENERGY_POWER_MISMATCH, REGISTER_JUMP). Not explained yet. In one of those the restart
+  // at tick 24 raced the one at tick 8 (the aggregator took 9 s to start, the outages 8 s apart):
+  // the dead process was killed again and two aggregators shared the group to the end, with a
+  // rebalance mid-run. Timing-dependent, so opt in: GRIDROOT_TEST_OUTAGE_600=1; its summary line
+  // (`restart-outage at 600x`) gives the unpaid energy.
   it.skipIf(!process.env.GRIDROOT_TEST_OUTAGE_600)(
     'at 600× with clocks jumping 6 h ahead, aggregator SIGKILLed and restarted: totals per device and closed epoch equal the ledger',
     async () => {
