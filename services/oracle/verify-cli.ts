@@ -2,7 +2,8 @@
  * `npm run verify -- --pool P --device D --epoch E`: checks one device's leaf of a finalized
  * epoch against the chain, and recomputes it (energy, revenue, readings, digest) from the
  * published readings archive, the registry and the aggregator's rules. Prints every check;
- * exits 0 when all pass, 1 otherwise.
+ * exits 0 when all pass, 1 when the device does not verify (or cannot: not final, unknown device,
+ * an artifact missing or corrupt), 3 when it could not be checked (the chain node did not answer).
  */
 
 import { parseArgs } from 'node:util'
@@ -10,6 +11,7 @@ import type { Address } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
 import { stringifyWithBigints } from '../../core/json.ts'
 import { artifactStoreConfig, createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { chainFailure } from '../../runtime/chain/node-answer.ts'
 import { endpointsFromEnv } from '../../runtime/config.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
@@ -17,7 +19,7 @@ import { createOracleChain } from './adapters/chain.ts'
 import { verifyRulesFromEnv } from './config.ts'
 import { explainNotFinal } from './domain/not-final.ts'
 import { VERIFY_CHECKS } from './domain/verify.ts'
-import { verifyDevice } from './verify.ts'
+import { ChainProofUncheckedError, verifyDevice } from './verify.ts'
 
 const HELP = `Usage: npm run verify -- --pool POOL --device DEVICE --epoch EPOCH [--json]
 
@@ -38,7 +40,9 @@ ok or FAIL, with its detail; a failed check stops the ones that depend on it:
 An epoch that is not final yet is not checked: verify says its on-chain state (not proposed,
 pending until its challenge window ends, rejected) and what to do (wait until when, or which
 epoch of the pool is the latest final one).
-Exit status 0 when every check passes, 1 otherwise (2: usage).
+Exit status 0 when every check passes, 1 when one fails or the epoch cannot be checked (not
+final, unknown device, artifact missing or corrupt), 2: usage, 3: not checked at all (the chain
+node did not answer, or another error: the message says which) — never a verdict.
 Settings from the environment: GRIDROOT_CONTRACTS_FILE, GRIDROOT_REGISTRY_FILE,
 GRIDROOT_ARTIFACT_DIR, GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID, and the rules the leaves were
 computed under: GRIDROOT_TARIFFS_FILE, GRIDROOT_EPOCH_*, GRIDROOT_INTERVAL, GRIDROOT_AGG_*
@@ -124,8 +128,15 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof GridrootError) console.error(error.message)
-    else console.error(error)
-    process.exit(1)
+    // No verdict was reached: a distinct status, so a script never reads "does not verify".
+    const unreachable = chainFailure(error) === 'unreachable' || error instanceof ChainProofUncheckedError
+    console.error(
+      unreachable
+        ? `not checked: the chain node did not answer (${(error as { shortMessage?: string }).shortMessage ?? String(error)}); retry when it is up`
+        : error instanceof GridrootError
+          ? error.message
+          : error,
+    )
+    process.exit(3)
   },
 )

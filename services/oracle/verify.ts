@@ -5,7 +5,9 @@
  * whether the leaf and its proof verify against the finalized root (CHAIN_PROOF, right after
  * PROOF). This is the function the API serves; `verify-cli.ts` is the command.
  */
+import { RetryableError } from '../../core/errors/base.ts'
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import { chainFailure } from '../../runtime/chain/node-answer.ts'
 import type { LeafRules } from './domain/leaf-recompute.ts'
 import type { Hex } from './domain/proposal.ts'
 import {
@@ -59,6 +61,27 @@ export type VerifyOutcome =
   | { readonly status: 'artifact-missing'; readonly hash: string; readonly ok: false }
   | { readonly status: 'artifact-corrupt'; readonly detail: string; readonly ok: false }
 
+/**
+ * CHAIN_PROOF could not be asked: the node did not answer RevenueOracle.verifyDeviceLeaf (or the
+ * read failed without a revert). No verdict: the API answers 503 UPSTREAM_UNAVAILABLE, the
+ * command exits 3, never "does not verify" (attack12d F2).
+ */
+export class ChainProofUncheckedError extends RetryableError<'CHAIN_PROOF_UNCHECKED'> {
+  override readonly name = 'ChainProofUncheckedError'
+  constructor(cause: unknown) {
+    super(
+      'CHAIN_PROOF_UNCHECKED',
+      chainFailure(cause) === 'unreachable'
+        ? 'the chain node did not answer RevenueOracle.verifyDeviceLeaf: CHAIN_PROOF was not checked'
+        : 'RevenueOracle.verifyDeviceLeaf could not be read: CHAIN_PROOF was not checked',
+      {
+        metaMessages: ['Is the node at GRIDROOT_RPC_URL up, and the contracts file from this chain? Retry.'],
+        cause,
+      },
+    )
+  }
+}
+
 export async function verifyDevice(
   deps: VerifyDeps,
   args: { readonly poolId: string; readonly deviceId: string; readonly epoch: number },
@@ -109,10 +132,13 @@ export async function verifyDevice(
       ? { check: 'CHAIN_PROOF', ok: true, detail: 'RevenueOracle.verifyDeviceLeaf returned true' }
       : { check: 'CHAIN_PROOF', ok: false, detail: 'RevenueOracle.verifyDeviceLeaf returned false' }
   } catch (error) {
+    // Only the contract's own answer is a verdict: a revert fails the check; a node that did
+    // not answer leaves the device unchecked.
+    if (chainFailure(error) !== 'reverted') throw new ChainProofUncheckedError(error)
     onChain = {
       check: 'CHAIN_PROOF',
       ok: false,
-      detail: `RevenueOracle.verifyDeviceLeaf failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      detail: `RevenueOracle.verifyDeviceLeaf reverted: ${(error as { shortMessage?: string }).shortMessage ?? String(error)}`,
     }
   }
   const checks = [...result.checks.slice(0, proofAt + 1), onChain, ...result.checks.slice(proofAt + 1)]

@@ -7,9 +7,24 @@ import type { Address, PublicClient } from 'viem'
 import { hkdStablecoinAbi } from '../../../contracts/abi/index.ts'
 import type { ArtifactStore } from '../../../runtime/artifact-store.ts'
 import { createHolderClaimsReader, type HolderClaimsReader } from '../../../runtime/chain/holder-claims.ts'
+import { chainFailure } from '../../../runtime/chain/node-answer.ts'
 import { createPoolChain, type PoolChain } from '../../../runtime/chain/pool-chain.ts'
 import type { ContractsFile } from '../../../runtime/contracts-file.ts'
 import type { HolderReader } from '../ports.ts'
+import { ChainUnavailableError } from './oracle-reader.ts'
+
+/**
+ * A read the node did not answer is UPSTREAM_UNAVAILABLE (503), like the oracle's reads; other
+ * failures (a missing holder tree, a bug) pass as they are (attack12d F3: a frozen node was 500).
+ */
+async function onChain<T>(contract: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    if (chainFailure(error) === 'unreachable') throw new ChainUnavailableError(error, contract)
+    throw error
+  }
+}
 
 export function createHolderReader(options: {
   readonly publicClient: PublicClient
@@ -53,16 +68,21 @@ export function createHolderReader(options: {
       const key = address.toLowerCase()
       let token = tokens.get(key)
       if (token === undefined) {
-        token = readToken(address as Address)
+        token = onChain('the payment token', () => readToken(address as Address))
         // A failed read (node down) is asked again next time, not remembered.
         token.catch(() => tokens.delete(key))
         tokens.set(key, token)
       }
       return token
     },
-    position: (poolId, account) => get(poolId).claims.read(account),
+    position: (poolId, account) => {
+      const pool = get(poolId)
+      return onChain(`RevenueDistributor of ${poolId}`, () => pool.claims.read(account))
+    },
     async distributedEpochs(poolId) {
-      return new Set((await get(poolId).chain.publishedRoots()).map((r) => r.epoch))
+      const pool = get(poolId)
+      const roots = await onChain(`RevenueDistributor of ${poolId}`, () => pool.chain.publishedRoots())
+      return new Set(roots.map((r) => r.epoch))
     },
   }
 }

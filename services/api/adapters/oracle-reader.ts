@@ -13,8 +13,9 @@ const STATUS: readonly OnChainEpochStatus[] = ['none', 'pending', 'rejected', 'f
 
 export class ChainUnavailableError extends RetryableError<'CHAIN_UNAVAILABLE'> {
   override readonly name = 'ChainUnavailableError'
-  constructor(cause: unknown) {
-    super('CHAIN_UNAVAILABLE', 'the chain did not answer a read of RevenueOracle', {
+  /** `contract`: what was read, for the message ("the chain did not answer a read of X"). */
+  constructor(cause: unknown, contract = 'RevenueOracle') {
+    super('CHAIN_UNAVAILABLE', `the chain did not answer a read of ${contract}`, {
       metaMessages: ['Is the node at GRIDROOT_RPC_URL up, and the contracts file from this chain?'],
       cause,
     })

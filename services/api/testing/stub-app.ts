@@ -70,7 +70,8 @@ function stubPorts(): ApiPorts {
   }
 }
 
-export async function stubApp(): Promise<FastifyInstance> {
+/** `ports` replace the stub's (a real adapter on a frozen upstream, a probe). */
+export async function stubApp(ports: Partial<ApiPorts> = {}): Promise<FastifyInstance> {
   const app = await build({
     grid: STUB_GRID,
     limits: DEFAULT_LIMITS,
@@ -78,7 +79,7 @@ export async function stubApp(): Promise<FastifyInstance> {
     apiKeys: [STUB_KEY],
     rateLimit: { max: 10_000, windowMs: 60_000 },
     logger: false,
-    ports: stubPorts(),
+    ports: { ...stubPorts(), ...ports },
   })
   await app.ready()
   return app

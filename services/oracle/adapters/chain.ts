@@ -83,10 +83,15 @@ export interface OracleChainOptions {
   readonly fromBlock: bigint
   /** The submitter's key; without it the adapter is read-only. */
   readonly senderKey?: Hex
+  /** Per RPC request (runtime/clients/chain.ts default: 10 s). */
+  readonly timeoutMs?: number
 }
 
 export function createOracleChain(options: OracleChainOptions): OracleChain & { publicClient: PublicClient } {
-  const { publicClient, chain, transport } = createChainClients(options.endpoint)
+  const { publicClient, chain, transport } = createChainClients(
+    options.endpoint,
+    options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+  )
   const address = options.oracle
   const wallet: WalletClient<Transport, Chain, Account> | undefined = options.senderKey
     ? createWalletClient({ account: privateKeyToAccount(options.senderKey), chain, transport })

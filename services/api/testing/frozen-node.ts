@@ -1,0 +1,52 @@
+/**
+ * Upstreams that fail the way a real one does, for tests of adapters: `frozen` accepts TCP
+ * connections and never answers (a SIGSTOPped node: the kernel still completes the handshake),
+ * `status(503)` answers every request with that HTTP status, `refusing` is a port nobody
+ * listens on. Real sockets, so viem's and fetch's own timeouts and errors are what a test sees.
+ */
+import { createServer as createHttpServer } from 'node:http'
+import { createServer, type Socket } from 'node:net'
+
+export interface FakeUpstream {
+  readonly url: string
+  close(): Promise<void>
+}
+
+export async function frozenUpstream(): Promise<FakeUpstream> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+export async function statusUpstream(status: number): Promise<FakeUpstream> {
+  const server = createHttpServer((_request, response) => {
+    response.writeHead(status, { 'content-type': 'text/plain' }).end('upstream says no')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** A loopback URL whose port was free a moment ago: connections to it are refused. */
+export async function refusingUpstream(): Promise<string> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return `http://127.0.0.1:${port}/`
+}
