@@ -11,6 +11,7 @@ import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { createOracleChain } from '../oracle/adapters/chain.ts'
 import { createAuditReader } from './adapters/audit-reader.ts'
+import { createChainProbe } from './adapters/chain-probe.ts'
 import { createDevWallet } from './adapters/dev-wallet.ts'
 import { startDlqTail } from './adapters/dlq-tail.ts'
 import { createHolderReader } from './adapters/holder-reader.ts'
@@ -111,7 +112,12 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       ...(holders === undefined ? {} : { holders }),
       ...(auditor === undefined ? {} : { auditor }),
       ...(devWallet === undefined ? {} : { devWallet }),
-      probes: [influx.probe, dlq.probe],
+      // The chain is checked only where routes read it (a contracts file).
+      probes: [
+        influx.probe,
+        dlq.probe,
+        ...(contracts === undefined ? [] : [createChainProbe(config.endpoints.chain)]),
+      ],
       queryLoad: influx.load,
     },
   })

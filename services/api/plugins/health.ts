@@ -1,4 +1,7 @@
-/** `/healthz` (200 while every probe passes, 503 with the failing ones otherwise) and `/metrics`. */
+/**
+ * `/healthz` (200 while every probe passes, 503 with the failing ones otherwise: InfluxDB, the DLQ
+ * reader, and the chain node when the API has a contracts file) and `/metrics`.
+ */
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -74,7 +77,8 @@ export const healthPlugin = fp(
         config: { rateLimit: false },
         schema: {
           tags: ['health'],
-          summary: 'Health: every dependency probed (InfluxDB, the DLQ reader)',
+          summary:
+            'Health: every dependency probed (InfluxDB, the DLQ reader, the chain node with a contracts file)',
           response: { 200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA },
         },
       },

@@ -42,6 +42,24 @@ export async function statusUpstream(status: number): Promise<FakeUpstream> {
   }
 }
 
+/** A JSON-RPC node that answers every request with `result` (an answering chain node). */
+export async function jsonRpcUpstream(result: unknown): Promise<FakeUpstream> {
+  const server = createHttpServer((request, response) => {
+    request.resume()
+    request.on('end', () =>
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: 1, result })),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
 /** A loopback URL whose port was free a moment ago: connections to it are refused. */
 export async function refusingUpstream(): Promise<string> {
   const server = createServer()

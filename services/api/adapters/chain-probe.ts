@@ -1,0 +1,48 @@
+/**
+ * The chain check of /healthz (when the API has a contracts file): one `eth_blockNumber` with a
+ * short timeout, so /healthz says the node is down in 2 s while chain routes would wait out
+ * viem's timeouts and retries (attack12d F4: /healthz said ok with the node frozen, and the
+ * routes' hint sends the caller to /healthz).
+ */
+import type { Endpoints } from '../../../runtime/endpoints.ts'
+import type { HealthProbe } from '../ports.ts'
+
+/** Short enough for a health check, long enough for a remote node under load. */
+export const CHAIN_PROBE_TIMEOUT_MS = 2_000
+
+export function createChainProbe(
+  endpoint: Endpoints['chain'],
+  options: { readonly timeoutMs?: number } = {},
+): HealthProbe {
+  const timeoutMs = options.timeoutMs ?? CHAIN_PROBE_TIMEOUT_MS
+  return {
+    name: 'chain',
+    async check() {
+      try {
+        const response = await fetch(endpoint.rpcUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }),
+          signal: AbortSignal.timeout(timeoutMs),
+        })
+        if (!response.ok) return { ok: false, detail: `the chain node answered HTTP ${response.status}` }
+        const body = (await response.json()) as { result?: unknown; error?: { message?: string } }
+        if (typeof body.result !== 'string')
+          return {
+            ok: false,
+            detail: `the chain node refused eth_blockNumber: ${body.error?.message ?? 'no result'}`,
+          }
+        return { ok: true }
+      } catch (error) {
+        const name = (error as { name?: string }).name
+        return {
+          ok: false,
+          detail:
+            name === 'TimeoutError'
+              ? `the chain node did not answer eth_blockNumber in ${timeoutMs} ms`
+              : `the chain node is not reachable: ${error instanceof Error ? error.message : String(error)}`,
+        }
+      }
+    },
+  }
+}
