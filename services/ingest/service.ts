@@ -21,7 +21,7 @@ import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
 import { admitWorkerUrl } from './adapters/admit-worker-bundle.ts'
 import { KAFKAJS_CRC32C_REPLACED } from './adapters/kafka-crc32c.ts'
-import { KAFKAJS_ENCODER_UNZEROED } from './adapters/kafka-encoder.ts'
+import { KAFKAJS_ENCODER_SEGMENTED, KAFKAJS_ENCODER_UNZEROED } from './adapters/kafka-encoder.ts'
 import { startKafkaProbe } from './adapters/kafka-probe.ts'
 import { BATCH_OVERHEAD_BYTES, type KafkaSinkError, startKafkaSink } from './adapters/kafka-sink.ts'
 import { startMqttSource } from './adapters/mqtt-source.ts'
@@ -253,7 +253,9 @@ export async function startIngestService(
       verifyWorkers,
       signatureVerifier: ED25519_VERIFIER,
       kafkaCrc32c: KAFKAJS_CRC32C_REPLACED ? 'slicing-by-8' : 'kafkajs',
-      kafkaEncoder: KAFKAJS_ENCODER_UNZEROED ? 'allocUnsafe' : 'kafkajs',
+      kafkaEncoder: KAFKAJS_ENCODER_UNZEROED
+        ? `allocUnsafe${KAFKAJS_ENCODER_SEGMENTED ? ', segmented' : ''}`
+        : 'kafkajs',
       admitWorker: workerUrl?.pathname ?? 'default',
       metricsPort: probe.port,
     },
