@@ -13,11 +13,14 @@ import type { TimeRange, WindowPlan } from './domain/time-window.ts'
 /** A store did not answer (down, unreachable, timed out): the request can be retried. */
 export class StoreUnavailableError extends RetryableError<'STORE_UNAVAILABLE'> {
   override readonly name = 'StoreUnavailableError'
-  constructor(cause: unknown) {
+  /** The query's time ran out (InfluxDB may be up and busy), rather than no connection or a 5xx. */
+  readonly timedOut: boolean
+  constructor(cause: unknown, options: { readonly timedOut?: boolean } = {}) {
     super('STORE_UNAVAILABLE', 'InfluxDB did not answer the query', {
       metaMessages: ['Is InfluxDB up and GRIDROOT_INFLUX_URL right? The request can be retried.'],
       cause,
     })
+    this.timedOut = options.timedOut ?? false
   }
 }
 

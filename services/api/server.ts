@@ -36,7 +36,8 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
   const influx = createInfluxReader(config.endpoints.influx, {
     aggregatorGroup: config.aggregatorGroup,
     revenueSource: config.revenueSource,
-    gate: createQueryGate(config.influxQueries),
+    // Waiting for a slot counts in the query timeout (attack12d F6).
+    gate: createQueryGate({ ...config.influxQueries, waitLimitMs: config.queryTimeoutMs }),
     queryTimeoutMs: config.queryTimeoutMs,
   })
   const dlq = await startDlqTail({

@@ -12,8 +12,11 @@ import { QueryAbandonedError, StoreQueryError, StoreUnavailableError } from '../
 export type RawRow = Readonly<Record<string, string>>
 
 export interface FluxQuerier {
-  /** Every row of the query's tables as the raw CSV strings. Aborting `signal` cancels the query. */
-  rows(query: string, signal?: AbortSignal): Promise<RawRow[]>
+  /**
+   * Every row of the query's tables as the raw CSV strings. Aborting `signal` cancels the query;
+   * `timeoutMs` (default: the querier's) is what is left of the request's time.
+   */
+  rows(query: string, signal?: AbortSignal, timeoutMs?: number): Promise<RawRow[]>
   /** HTTP queries open to InfluxDB now (sent, answer not read to the end). */
   inFlight(): number
 }
@@ -42,9 +45,13 @@ export function createFluxQuerier(
   }
   let inFlight = 0
 
-  const rows = async (query: string, signal?: AbortSignal): Promise<RawRow[]> => {
+  const rows = async (
+    query: string,
+    signal?: AbortSignal,
+    timeoutMs = options.timeoutMs,
+  ): Promise<RawRow[]> => {
     if (signal?.aborted === true) throw new QueryAbandonedError(signal.reason)
-    const timeout = AbortSignal.timeout(options.timeoutMs)
+    const timeout = AbortSignal.timeout(timeoutMs)
     const abort = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     inFlight++
     try {
@@ -76,9 +83,9 @@ export function createFluxQuerier(
       if (error instanceof StoreQueryError || error instanceof StoreUnavailableError) throw error
       if (abort.aborted && !timeout.aborted) throw new QueryAbandonedError(abort.reason)
       // Refused connection, reset, or the timeout: InfluxDB did not answer.
-      throw new StoreUnavailableError(
-        timeout.aborted ? new Error(`no answer in ${options.timeoutMs} ms`) : error,
-      )
+      throw new StoreUnavailableError(timeout.aborted ? new Error(`no answer in ${timeoutMs} ms`) : error, {
+        timedOut: timeout.aborted,
+      })
     } finally {
       inFlight--
     }

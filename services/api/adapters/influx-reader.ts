@@ -6,19 +6,22 @@
  */
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { QueryGate } from '../domain/query-gate.ts'
-import type {
-  ClosedEpoch,
-  DeviceLastSeen,
-  EpochStore,
-  FleetStateStore,
-  HealthProbe,
-  PoolEpochTotals,
-  QuarantinedReading,
-  QuarantineStore,
-  QueryLoad,
-  RevenuePoint,
-  RevenueSeries,
-  RevenueStore,
+import { createUpstreamBreaker } from '../domain/upstream-breaker.ts'
+import { ApiError } from '../errors.ts'
+import {
+  type ClosedEpoch,
+  type DeviceLastSeen,
+  type EpochStore,
+  type FleetStateStore,
+  type HealthProbe,
+  type PoolEpochTotals,
+  type QuarantinedReading,
+  type QuarantineStore,
+  type QueryLoad,
+  type RevenuePoint,
+  type RevenueSeries,
+  type RevenueStore,
+  StoreUnavailableError,
 } from '../ports.ts'
 import {
   closedEpochsFlux,
@@ -32,6 +35,11 @@ import {
   revenueSeriesFlux,
 } from './flux.ts'
 import { createFluxQuerier, type RawRow } from './flux-query.ts'
+
+/** The /ping of the health check and of the breaker's recovery probe. */
+const PING_TIMEOUT_MS = 2_000
+/** How often the breaker probes InfluxDB while open. */
+const RECOVERY_PROBE_MS = 1_000
 
 export interface InfluxReader {
   readonly revenue: RevenueStore
@@ -65,12 +73,69 @@ export function createInfluxReader(
 ): InfluxReader {
   const revenueSource = options.revenueSource ?? 'rollup'
   const querier = createFluxQuerier(endpoint, { timeoutMs: options.queryTimeoutMs ?? 30_000 })
+
   const bucket = endpoint.bucket
 
-  const rows = (query: string, signal?: AbortSignal): Promise<RawRow[]> =>
-    options.gate === undefined
-      ? querier.rows(query, signal)
-      : options.gate.run(() => querier.rows(query, signal), signal)
+  const queryTimeoutMs = options.queryTimeoutMs ?? 30_000
+  const ping = async (): Promise<{ readonly ok: boolean; readonly detail?: string }> => {
+    try {
+      const response = await fetch(new URL('/ping', endpoint.url), {
+        signal: AbortSignal.timeout(PING_TIMEOUT_MS),
+      })
+      return response.ok ? { ok: true } : { ok: false, detail: `ping answered ${response.status}` }
+    } catch (error) {
+      return { ok: false, detail: error instanceof Error ? error.message : String(error) }
+    }
+  }
+  // Open while InfluxDB's ping fails: routes answer 503 at once (attack12d F5). A failed ping
+  // starts a probe every second, which closes it as soon as InfluxDB answers again.
+  const breaker = createUpstreamBreaker({ upstream: 'InfluxDB' })
+  let recovery: ReturnType<typeof setInterval> | undefined
+  let probing = false
+  const check = async () => {
+    const result = await ping()
+    if (result.ok) {
+      breaker.up()
+      if (recovery !== undefined) clearInterval(recovery)
+      recovery = undefined
+    } else {
+      breaker.down(result.detail ?? 'no answer')
+      recovery ??= setInterval(() => {
+        if (probing) return
+        probing = true
+        void check().finally(() => {
+          probing = false
+        })
+      }, RECOVERY_PROBE_MS).unref()
+    }
+    return result
+  }
+
+  const rows = async (query: string, signal?: AbortSignal): Promise<RawRow[]> => {
+    breaker.admit()
+    try {
+      const out = await (options.gate === undefined
+        ? querier.rows(query, signal)
+        : options.gate.run((remainingMs) => querier.rows(query, signal, remainingMs), { signal }))
+      breaker.up()
+      return out
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error
+      // No answer: down (the ping fails too: the breaker opens), or up and busy with queries.
+      const probed = await check()
+      if (probed.ok && error.timedOut)
+        throw new ApiError(
+          'API_BUSY',
+          `InfluxDB is up but busy: the query did not finish within its ${queryTimeoutMs} ms (with ${querier.inFlight()} other queries of this API open)`,
+          {
+            cause: error,
+            details: { queryTimeoutMs, retryAfterS: 5 },
+            hint: 'InfluxDB answers its health check but not this query in time: it is overloaded, not down. Ask for fewer or lighter series (a shorter range, a coarser resolution), or retry after the retry-after header.',
+          },
+        )
+      throw error
+    }
+  }
 
   const revenue: RevenueStore = {
     async revenueSeries(plan, groupBy, filter, signal) {
@@ -190,17 +255,8 @@ export function createInfluxReader(
     },
   }
 
-  const probe: HealthProbe = {
-    name: 'influxdb',
-    async check() {
-      try {
-        const response = await fetch(new URL('/ping', endpoint.url), { signal: AbortSignal.timeout(2_000) })
-        return response.ok ? { ok: true } : { ok: false, detail: `ping answered ${response.status}` }
-      } catch (error) {
-        return { ok: false, detail: error instanceof Error ? error.message : String(error) }
-      }
-    },
-  }
+  // The /healthz check is the breaker's probe too: a failing check opens it.
+  const probe: HealthProbe = { name: 'influxdb', check }
 
   const load = (): QueryLoad => ({
     inFlight: querier.inFlight(),

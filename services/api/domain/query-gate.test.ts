@@ -41,9 +41,12 @@ describe('createQueryGate with a signal', () => {
     const running = gate.run(() => new Promise<void>((resolve) => (finish = resolve)))
     const controller = new AbortController()
     let ran = false
-    const waiting = gate.run(async () => {
-      ran = true
-    }, controller.signal)
+    const waiting = gate.run(
+      async () => {
+        ran = true
+      },
+      { signal: controller.signal },
+    )
     expect(gate.stats().waiting).toBe(1)
     controller.abort()
     await expect(waiting).rejects.toMatchObject({ code: 'QUERY_ABANDONED' })
@@ -52,5 +55,62 @@ describe('createQueryGate with a signal', () => {
     await running
     expect(ran).toBe(false)
     expect(gate.stats().running).toBe(0)
+  })
+})
+
+describe('createQueryGate per client (attack12d F6)', () => {
+  const held = () => {
+    const finish: Array<() => void> = []
+    const slow = () => new Promise<string>((resolve) => finish.push(() => resolve('ok')))
+    return { finish, slow }
+  }
+  const settle = <T>(p: Promise<T>) =>
+    p.then(
+      (v) => v,
+      (e: unknown) => e,
+    )
+
+  it("holds one client to half the running slots and a quarter of the queue; another client's queries still run", async () => {
+    const gate = createQueryGate({ concurrency: 4, queue: 16 })
+    const { finish, slow } = held()
+    const flood = Array.from({ length: 40 }, () => settle(gate.run(slow, { client: 'flood' })))
+    await Promise.resolve()
+    expect(gate.stats()).toMatchObject({ running: 2, waiting: 4 })
+    const dashboard = settle(gate.run(async () => 'fleet', { client: 'dashboard' }))
+    expect(await dashboard).toBe('fleet')
+    const refused = (await Promise.all(flood.slice(6))) as ApiError[]
+    expect(refused.every((e) => e instanceof ApiError && e.code === 'API_BUSY')).toBe(true)
+    expect(refused[0]?.details).toMatchObject({ client: 'flood', clientRunning: 2, clientQueue: 4 })
+    expect(refused[0]?.shortMessage).toMatch(
+      /client flood already has 2 InfluxDB queries running and 4 waiting/,
+    )
+    while (gate.stats().running > 0) {
+      finish.shift()?.()
+      await new Promise((r) => setTimeout(r, 0))
+    }
+    expect((await Promise.all(flood.slice(0, 6))).every((r) => r === 'ok')).toBe(true)
+    // The flood's 2 and the dashboard's 1.
+    expect(gate.stats().maxRunning).toBe(3)
+  })
+
+  it('counts the wait in the time limit: a query that waited it out leaves API_BUSY, one admitted runs with the time left', async () => {
+    let nowMs = 0
+    const gate = createQueryGate({ concurrency: 1, queue: 4, waitLimitMs: 50, now: () => nowMs })
+    const { finish, slow } = held()
+    const first = gate.run(slow)
+    const timedOut = settle(gate.run(slow))
+    const waited = await timedOut
+    expect(waited).toBeInstanceOf(ApiError)
+    expect((waited as ApiError).code).toBe('API_BUSY')
+    expect((waited as ApiError).shortMessage).toMatch(
+      /waited 50 ms for one of this API's 1 InfluxDB query slots/,
+    )
+    const remaining: Array<number | undefined> = []
+    const second = gate.run(async (ms) => remaining.push(ms))
+    nowMs = 30
+    finish.shift()?.()
+    await first
+    await second
+    expect(remaining).toEqual([20])
   })
 })

@@ -86,6 +86,9 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       if (error.code === 'API_BUSY') {
         request.log.warn({ code: error.code, ...error.details }, 'InfluxDB queries at their bound: shed')
         reply.header('retry-after', String(error.details.retryAfterS ?? 1))
+      } else if (typeof error.details.retryAfterS === 'number') {
+        // An open circuit (domain/upstream-breaker.ts): when to ask again.
+        reply.header('retry-after', String(error.details.retryAfterS))
       }
       return reply
         .status(error.statusCode)

@@ -60,6 +60,40 @@ export async function jsonRpcUpstream(result: unknown): Promise<FakeUpstream> {
   }
 }
 
+/**
+ * An InfluxDB stand-in whose state a test sets: `up` (ping 204, every query an empty result),
+ * `frozen` (nothing answered: a SIGSTOPped influxd) or `busy` (ping answers, queries never
+ * finish: an InfluxDB overloaded with queries).
+ */
+export async function switchableInflux(): Promise<
+  FakeUpstream & { set(state: 'up' | 'frozen' | 'busy'): void; readonly queries: () => number }
+> {
+  let state: 'up' | 'frozen' | 'busy' = 'up'
+  let queries = 0
+  const server = createHttpServer((request, response) => {
+    const isPing = request.url?.startsWith('/ping') === true
+    if (!isPing) queries++
+    if (state === 'frozen' || (state === 'busy' && !isPing)) return
+    request.resume()
+    if (isPing) response.writeHead(204).end()
+    else response.writeHead(200, { 'content-type': 'text/csv' }).end('')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    set: (next) => {
+      state = next
+    },
+    queries: () => queries,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
 /** A loopback URL whose port was free a moment ago: connections to it are refused. */
 export async function refusingUpstream(): Promise<string> {
   const server = createServer()

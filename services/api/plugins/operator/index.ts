@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { presentedKey } from '../../domain/api-keys.ts'
+import { bindQueryClient } from '../../domain/query-gate.ts'
 import { ApiError } from '../../errors.ts'
 import type { OperatorContext } from './context.ts'
 import { dlqRoutes } from './dlq.ts'
@@ -42,6 +43,8 @@ export async function operatorPlugin(
       )
     }
     request.operatorClientId = clientId
+    // The request's InfluxDB queries count against this client's share of the gate.
+    bindQueryClient(request.abandoned, clientId)
   })
   const ctx = opts.context
   await fleetRoutes(app, ctx)
