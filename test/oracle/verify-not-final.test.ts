@@ -189,3 +189,18 @@ describe('verify on a device of another pool (attack F5)', () => {
     expect(other.stdout).toContain(`verify it with --pool ${devicePoolId}`)
   })
 })
+
+describe('verify with a chain node that does not answer (attack12d F2)', () => {
+  it('exits 3 "not checked", never 1 (does not verify)', { timeout: 120_000 }, async () => {
+    const saved = env
+    // Nobody listens on the discard port: every read is refused, as by a node that is down.
+    env = { ...saved, GRIDROOT_RPC_URL: 'http://127.0.0.1:9' }
+    try {
+      const down = await verify(devicePoolId, 0, deviceId)
+      expect(down.code).toBe(3)
+      expect(down.stdout).toContain('not checked: the chain node did not answer')
+    } finally {
+      env = saved
+    }
+  })
+})
