@@ -25,6 +25,7 @@ import { loadContractsFile } from '../runtime/contracts-file.ts'
 import { endpointsToEnv } from '../runtime/endpoints.ts'
 import { nodeTsArgs } from '../runtime/node-ts.ts'
 import { createFleet } from '../simulators/fleet/fleet.ts'
+import { demoChallengeWindowMs } from './demo-timing.ts'
 import { DEFAULT_RUN_DIR, printProgress, startStack } from './index.ts'
 import { formatOracleProgress, type OraclePools, readOracleProgress } from './oracle-progress.ts'
 import { REPO_ROOT } from './paths.ts'
@@ -135,6 +136,14 @@ async function main(): Promise<void> {
     return
   }
   const epochMs = parseDurationMs(values.epoch)
+  const speed = Number(values.speed)
+  if (!Number.isFinite(speed) || speed <= 0)
+    throw new Error(
+      `--speed must be a positive number of simulated seconds per wall second, got ${values.speed}`,
+    )
+  const challengeWindowMs = process.env.GRIDROOT_ORACLE_CHALLENGE_WINDOW
+    ? parseDurationMs(process.env.GRIDROOT_ORACLE_CHALLENGE_WINDOW)
+    : demoChallengeWindowMs(epochMs, speed)
   const stack = await startStack({
     runDir: values['run-dir'],
     ports: 'preferred',
@@ -242,6 +251,7 @@ async function main(): Promise<void> {
       ...env,
       GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(Math.floor(Date.now() / 1000) + 3_600),
       GRIDROOT_CHAIN_CLOCK_SPEEDUP: values.speed,
+      GRIDROOT_ORACLE_CHALLENGE_WINDOW: String(challengeWindowMs),
     },
     'config/pools.json',
     { fresh: true },
@@ -320,7 +330,7 @@ async function main(): Promise<void> {
   console.log(`
 gridroot is running (run ${runId}):
   fleet        ${fleet.devices.length} devices (${values.chargers} chargers, ${values.pv} PV plants, ${values.swap} swap cabinets), ${values.speed}× real time
-  mqtt         ${stack.endpoints.mqtt.url}   topics gridroot/v1/{charger|pv|swap}/{deviceId}/telemetry
+  mqtt         ${stack.endpoints.mqtt.url}   topics ${env.GRIDROOT_MQTT_TOPIC_PREFIX}gridroot/v1/{charger|pv|swap}/{deviceId}/telemetry
   kafka        ${stack.endpoints.kafka.brokers.join(',')}   topics demo-${runId}.telemetry.v1 / .telemetry.dlq
   influxdb     ${stack.endpoints.influx.url}   bucket ${influxEndpoint.bucket} (measurements: interval, epoch_device, epoch_pool, quarantine…)
   chain        ${stack.endpoints.chain.rpcUrl} (anvil, chain id ${stack.endpoints.chain.chainId})
@@ -328,7 +338,7 @@ gridroot is running (run ${runId}):
   holder view  http://127.0.0.1:${apiPort}/holder.html (dev accounts dev:7 … are the investors)
   api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
   metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
-  oracle       signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
+  oracle       2-of-3, challenge window ${challengeWindowMs / 1000} s   signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
   distributor  http://127.0.0.1:${distributorPort}/healthz   claim: npm run claim -- --pool <pool> --account dev:7
   logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter,distributor}.log
 Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
