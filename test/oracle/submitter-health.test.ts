@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { revenueOracleAbi } from '../../contracts/abi/index.ts'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import { writeContractsFile } from '../../runtime/contracts-file.ts'
 import { ENDPOINT_ENV, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import { contractsFileOf, deploySystem, exec, poolIdHex } from '../contracts/support/system.ts'
+import { addPool } from '../contracts/support/oracle.ts'
+import { contractsFileOf, deploySystem, poolIdHex } from '../contracts/support/system.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
 
 const endpoints = inject('endpoints')
@@ -42,12 +42,7 @@ beforeAll(async () => {
     sampleMs: 300_000,
   }).registry()
   const pool = registry.devices[0]?.poolId as string
-  await exec(system, system.deployer.walletClient as never, {
-    address: system.contracts.revenueOracle,
-    abi: revenueOracleAbi,
-    functionName: 'addPool',
-    args: [poolIdHex(pool), 0n],
-  })
+  await addPool(system, poolIdHex(pool))
   dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
   writeContractsFile(
     join(dir, 'contracts.json'),
