@@ -5,7 +5,7 @@
  */
 import { mkdirSync, rmSync } from 'node:fs'
 import type { Endpoints } from '../../runtime/endpoints.ts'
-import { ephemeralPort } from '../../stack/ports.ts'
+import { createPortAllocator } from '../../stack/ports.ts'
 import { reporter } from '../../stack/progress.ts'
 import { kafkaEndpoint, startKafka } from '../../stack/servers/kafka.ts'
 import { mosquittoEndpoint, startMosquitto } from '../../stack/servers/mosquitto.ts'
@@ -28,9 +28,12 @@ async function dedicated<E>(
   name: 'kafka' | 'mosquitto',
 ): Promise<DedicatedServer<E>> {
   mkdirSync(runDir, { recursive: true })
-  const port = await ephemeralPort()
+  // Distinct: two kernel-free ports asked for one after the other can be the same one (CI: Kafka
+  // refused a broker and controller listener on one port).
+  const ports = createPortAllocator('free')
+  const port = await ports.take()
   const extraPorts: Record<string, number> = {}
-  for (const key of extra) extraPorts[key] = await ephemeralPort()
+  for (const key of extra) extraPorts[key] = await ports.take()
   let server: StartedServer | undefined
   const start = async () => {
     server = await starter({

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, rmSync } from 'node:fs'
 import type { Endpoints } from '../../runtime/endpoints.ts'
-import { ephemeralPort } from '../../stack/ports.ts'
+import { createPortAllocator } from '../../stack/ports.ts'
 import { reporter } from '../../stack/progress.ts'
 import { influxEndpoint, startInfluxdb } from '../../stack/servers/influxdb.ts'
 import type { StartedServer } from '../../stack/servers/types.ts'
@@ -21,8 +21,9 @@ export interface DedicatedInflux {
 
 export async function startDedicatedInflux(runDir: string): Promise<DedicatedInflux> {
   mkdirSync(runDir, { recursive: true })
-  const port = await ephemeralPort()
-  const rpc = await ephemeralPort()
+  const ports = createPortAllocator('free')
+  const port = await ports.take()
+  const rpc = await ports.take()
   let server: StartedServer | undefined
   const start = async () => {
     server = await startInfluxdb({
