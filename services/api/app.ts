@@ -12,7 +12,7 @@ import type { Logger } from '../../runtime/log.ts'
 import type { ApiLimits, OnlineRule } from './config.ts'
 import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
-import { redactUrl } from './domain/redact-url.ts'
+import { type RedactRules, redactUrl } from './domain/redact-url.ts'
 import { ApiError } from './errors.ts'
 import { abandonPlugin } from './plugins/abandon.ts'
 import { auditorPlugin } from './plugins/auditor.ts'
@@ -45,10 +45,10 @@ export interface BuildOptions {
 
 /**
  * The logger fastify logs requests with: its `req` serializer (fastify merges a logger
- * instance's `serializers` over its own) writes the URL with credential-like query values
- * redacted (domain/redact-url.ts).
+ * instance's `serializers` over its own) writes the URL with every query value redacted but
+ * those of declared parameters that are not a key (domain/redact-url.ts).
  */
-export function withRedactedUrls(logger: Logger): Logger {
+export function withRedactedUrls(logger: Logger, rules: RedactRules): Logger {
   const child = logger.child({})
   Object.assign(child, {
     serializers: {
@@ -60,7 +60,7 @@ export function withRedactedUrls(logger: Logger): Logger {
         socket?: { remotePort?: number }
       }) => ({
         method: req.method,
-        url: redactUrl(req.url ?? ''),
+        url: redactUrl(req.url ?? '', rules),
         host: req.host,
         remoteAddress: req.ip,
         remotePort: req.socket?.remotePort,
@@ -71,8 +71,17 @@ export function withRedactedUrls(logger: Logger): Logger {
 }
 
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
+  const matchKey = createKeyMatcher(options.apiKeys)
+  // Filled by the onRoute hook below as the routes are added, before any request is logged.
+  const declaredParameters = new Set<string>()
+  const logRules: RedactRules = {
+    declared: declaredParameters,
+    isKey: (text) => matchKey(text) !== undefined,
+  }
   const app: FastifyInstance = Fastify({
-    ...(options.logger === false ? { logger: false } : { loggerInstance: withRedactedUrls(options.logger) }),
+    ...(options.logger === false
+      ? { logger: false }
+      : { loggerInstance: withRedactedUrls(options.logger, logRules) }),
     // Unknown parameters are refused (INVALID_PARAMETER), never silently dropped; single
     // values coerce into arrays for repeatable parameters (device=a&device=b).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
@@ -91,7 +100,11 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     if (!methods.some((m) => m === 'GET' || m === 'HEAD')) return
-    if (route.schema?.querystring !== undefined) return
+    const query = route.schema?.querystring as { properties?: Record<string, unknown> } | undefined
+    if (query !== undefined) {
+      for (const name of Object.keys(query.properties ?? {})) declaredParameters.add(name)
+      return
+    }
     route.schema = { ...route.schema, querystring: NO_QUERY }
   })
   app.addHook('onSend', async (request, reply) => {
@@ -102,7 +115,6 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   await app.register(docsPlugin)
   await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
 
-  const matchKey = createKeyMatcher(options.apiKeys)
   await app.register(rateLimit, {
     global: true,
     max: options.rateLimit.max,

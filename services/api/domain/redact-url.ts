@@ -1,29 +1,43 @@
 /**
- * A request URL fit for the log: the values of query parameters that look like credentials are
- * replaced. Operator keys belong in a header, and the API refuses them in the query string, but
- * a caller who sends `?key=…` anyway must not find the key in the API's log (attack12b F1).
+ * A request URL fit for the log. Operator keys belong in a header, and the API refuses them in
+ * the query string, but a caller who sends one there anyway must not find it in the API's log
+ * (attack12b F1). Redacting by credential-like names let every other spelling through
+ * (`?foo=<key>`, `?api_key[]=…`: attack12d F1), so it goes the other way: a value is logged only
+ * under a parameter some route declares, and only when it is not a configured key. Every other
+ * value is `[redacted]`; a name is logged as sent unless it is itself a key.
  */
-const SECRET_PARAMETER =
-  /^(?:key|api[-_]?key|x-api-key|token|access[-_]?token|auth|authorization|secret|password)$/i
-
 export const REDACTED = '[redacted]'
 
-export function redactUrl(url: string): string {
+export interface RedactRules {
+  /** The query parameter names the routes declare (their values are worth logging). */
+  readonly declared: ReadonlySet<string>
+  /** Whether a decoded value (or name) is a configured operator key. */
+  readonly isKey: (text: string) => boolean
+}
+
+function decoded(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' ')).trim()
+  } catch {
+    // A malformed escape cannot equal a key as sent; it is compared (and logged) raw.
+    return raw
+  }
+}
+
+export function redactUrl(url: string, rules: RedactRules): string {
   const q = url.indexOf('?')
   if (q < 0) return url
   const parts = url
     .slice(q + 1)
     .split('&')
     .map((pair) => {
+      if (pair === '') return pair
       const eq = pair.indexOf('=')
       const rawName = eq < 0 ? pair : pair.slice(0, eq)
-      let name = rawName
-      try {
-        name = decodeURIComponent(rawName.replace(/\+/g, ' '))
-      } catch {
-        // A malformed escape is logged as sent; its value is kept out all the same below.
-      }
-      return SECRET_PARAMETER.test(name.trim()) ? `${rawName}=${REDACTED}` : pair
+      const name = decoded(rawName)
+      if (rules.isKey(name)) return `${REDACTED}=${REDACTED}`
+      const value = eq < 0 ? '' : decoded(pair.slice(eq + 1))
+      return rules.declared.has(name) && !rules.isKey(value) ? pair : `${rawName}=${REDACTED}`
     })
   return `${url.slice(0, q)}?${parts.join('&')}`
 }

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TimeGrid } from '../../../core/epochs/grid.ts'
 import type { RegisteredDevice } from '../../../core/identity/registry.ts'
-import { build } from '../app.ts'
+import { type BuildOptions, build } from '../app.ts'
 import { DEFAULT_LIMITS } from '../config.ts'
 import type { ApiKey } from '../domain/api-keys.ts'
 import type { ApiPorts } from '../ports.ts'
@@ -70,8 +70,14 @@ function stubPorts(): ApiPorts {
   }
 }
 
-/** `ports` replace the stub's (a real adapter on a frozen upstream, a probe). */
-export async function stubApp(ports: Partial<ApiPorts> = {}): Promise<FastifyInstance> {
+/**
+ * `ports` replace the stub's (a real adapter on a frozen upstream, a probe); `overrides` replace
+ * build options (a logger, a small rate limit, timeouts).
+ */
+export async function stubApp(
+  ports: Partial<ApiPorts> = {},
+  overrides: Partial<Omit<BuildOptions, 'ports'>> = {},
+): Promise<FastifyInstance> {
   const app = await build({
     grid: STUB_GRID,
     limits: DEFAULT_LIMITS,
@@ -80,6 +86,7 @@ export async function stubApp(ports: Partial<ApiPorts> = {}): Promise<FastifyIns
     rateLimit: { max: 10_000, windowMs: 60_000 },
     logger: false,
     ports: { ...stubPorts(), ...ports },
+    ...overrides,
   })
   await app.ready()
   return app
