@@ -200,6 +200,20 @@ describe('consistency (attack12c F5)', () => {
     expect((await call('/api/v1/operator/dlq?fromOffset=9223372036854775807')).status).toBe(200)
   })
 
+  it('continues a DLQ cursor past the partition end at the end, and refuses leading zeros (attack12d F8)', async () => {
+    // The stub's partition 0 ends at offset 10 (its reader echoes a cursor beyond, as the tail did).
+    for (const fromOffset of ['11', '30', '9223372036854775807']) {
+      const res = await call(`/api/v1/operator/dlq?partition=0&fromOffset=${fromOffset}`)
+      expect(res.status, res.raw).toBe(200)
+      expect(JSON.parse(res.raw)).toEqual({ partition: 0, nextOffset: '10', records: [] })
+    }
+    for (const fromOffset of ['00', '010']) {
+      const error = await refusal(`/api/v1/operator/dlq?fromOffset=${fromOffset}`, 400, 'INVALID_PARAMETER')
+      expect(error.message).toContain('fromOffset')
+    }
+    expect((await call('/api/v1/operator/dlq?fromOffset=0')).status).toBe(200)
+  })
+
   it('serves a favicon', async () => {
     const res = await call('/favicon.ico', 'GET', {})
     expect(res.status).toBe(200)

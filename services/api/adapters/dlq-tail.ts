@@ -160,8 +160,9 @@ export async function startDlqTail(options: {
         const record = p.records[i] as DlqRecord
         if (reason === undefined || record.reason === reason) records.push(record)
       }
-      const next = i < p.records.length ? BigInt((p.records[i] as DlqRecord).offset) : p.nextOffset
-      return { records, nextOffset: (next > fromOffset ? next : fromOffset).toString() }
+      // Never past the partition's end, even for a cursor beyond it (attack12d F8).
+      const next = i < p.records.length ? (p.records[i] as DlqRecord).offset : p.nextOffset.toString()
+      return { records, nextOffset: next }
     },
     countsByReason: () => ({ total, byReason: { ...byReason } }),
     probe: {

@@ -9,8 +9,8 @@ const MAX_OFFSET = 2n ** 63n - 1n
 
 const OFFSET = {
   type: 'string',
-  pattern: '^[0-9]{1,19}$',
-  description: 'Kafka offset (int64, decimal: at most 9223372036854775807)',
+  pattern: '^(?:0|[1-9][0-9]{0,18})$',
+  description: 'Kafka offset (int64, decimal without leading zeros: at most 9223372036854775807)',
 } as const
 
 export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Promise<void> {
@@ -130,9 +130,14 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
         })
       }
       const page = ctx.dlq.page(q.partition, from, q.limit, q.reason)
+      // A cursor past the partition's end continues at the end, not at itself: a client polling
+      // from an echoed cursor skipped the records that arrived next (attack12d F8). A cursor
+      // another, further instance handed out may repeat records here; it never skips one.
+      const end = BigInt(state.nextOffset)
+      const next = BigInt(page.nextOffset)
       return {
         partition: q.partition,
-        nextOffset: page.nextOffset,
+        nextOffset: (next > end ? end : next).toString(),
         records: page.records.map(({ partition: _partition, ...r }) => r),
       }
     },
