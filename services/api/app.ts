@@ -16,7 +16,7 @@ import { type RedactRules, redactUrl } from './domain/redact-url.ts'
 import { ApiError } from './errors.ts'
 import { abandonPlugin } from './plugins/abandon.ts'
 import { auditorPlugin } from './plugins/auditor.ts'
-import { dashboardPlugin } from './plugins/dashboard.ts'
+import { dashboardFilePaths, dashboardPlugin } from './plugins/dashboard.ts'
 import { devWalletPlugin } from './plugins/dev-wallet/index.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { clientErrorHandler, errorsPlugin, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/errors.ts'
@@ -35,6 +35,8 @@ export interface BuildOptions {
   readonly online: OnlineRule
   readonly apiKeys: readonly ApiKey[]
   readonly rateLimit: { readonly max: number; readonly windowMs: number }
+  /** fastify's trustProxy: the reverse proxies whose x-forwarded-for names the client (config.ts). */
+  readonly trustProxy?: readonly string[] | false
   readonly ports: ApiPorts
   /** A pino logger, or false for none (tests, benchmarks). */
   readonly logger: Logger | false
@@ -88,6 +90,8 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     // Integer parameters take plain decimal digits in range only (validator.ts), on every route.
     schemaController: { compilersFactory: { buildValidator: strictIntegerValidatorFactory() } },
     requestIdHeader: false,
+    trustProxy:
+      options.trustProxy === undefined || options.trustProxy === false ? false : [...options.trustProxy],
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Refusals before a route or a request exists leave in the API's error shape too.
@@ -115,8 +119,20 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   await app.register(docsPlugin)
   await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
 
+  // The static files, the wallet glue, and the dev wallet's provider where it is served.
+  const dashboardFiles = new Set([
+    ...dashboardFilePaths(),
+    '/assets/wallet.js',
+    ...(options.ports.devWallet === undefined ? [] : ['/dev-wallet/provider.js']),
+  ])
   await app.register(rateLimit, {
     global: true,
+    // The dashboard's own files cost nothing and are never refused, so API calls from the
+    // operator's address (a NAT, a proxy) cannot lock the operator out of the dashboard
+    // (attack12e F7). Exactly the files that exist, named without a query: any other path
+    // (a 404, a probe) still counts.
+    allowList: (request) =>
+      (request.method === 'GET' || request.method === 'HEAD') && dashboardFiles.has(request.url),
     max: options.rateLimit.max,
     timeWindow: options.rateLimit.windowMs,
     // Operators are limited per client (their key), everyone else per address.

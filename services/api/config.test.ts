@@ -67,3 +67,21 @@ describe('GRIDROOT_API_QUERY_TIMEOUT', () => {
     expect(refusal({ ...BASE, GRIDROOT_API_QUERY_TIMEOUT: '10ms' })).toContain('GRIDROOT_API_QUERY_TIMEOUT')
   })
 })
+
+describe('GRIDROOT_API_TRUST_PROXY', () => {
+  it('is off unless set, and takes addresses, CIDR ranges and range names', () => {
+    expect(apiConfigFromEnv(BASE).trustProxy).toBe(false)
+    expect(apiConfigFromEnv({ ...BASE, GRIDROOT_API_TRUST_PROXY: 'off' }).trustProxy).toBe(false)
+    expect(
+      apiConfigFromEnv({ ...BASE, GRIDROOT_API_TRUST_PROXY: '10.0.0.5, 10.0.1.0/24,::1,fd00::/8,loopback' })
+        .trustProxy,
+    ).toEqual(['10.0.0.5', '10.0.1.0/24', '::1', 'fd00::/8', 'loopback'])
+  })
+
+  it('refuses every address (true) and anything that is not an address', () => {
+    for (const value of ['true', '1', '10.0.0.0/33', 'proxy.local', '10.0.0.5,'])
+      expect(refusal({ ...BASE, GRIDROOT_API_TRUST_PROXY: value }), value).toContain(
+        'GRIDROOT_API_TRUST_PROXY',
+      )
+  })
+})

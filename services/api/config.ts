@@ -1,5 +1,6 @@
 /** The API's configuration, from the environment, validated once (see .env.example). */
 
+import { isIP } from 'node:net'
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
@@ -45,6 +46,39 @@ const apiKeys = z
     return keys
   })
 
+/** proxy-addr's names for address ranges (fastify's trustProxy takes them beside addresses). */
+const PROXY_RANGE_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry) || isIP(entry) !== 0) return true
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(entry)
+  if (match === null) return false
+  const family = isIP(match[1] ?? '')
+  return family !== 0 && Number(match[2]) <= (family === 4 ? 32 : 128)
+}
+
+/**
+ * The reverse proxies whose x-forwarded-for is believed (fastify's trustProxy): addresses,
+ * CIDR ranges or proxy-addr's range names. Never "every address": then any client names its own
+ * address and the per-address rate limit counts nothing.
+ */
+const trustProxy = z
+  .string()
+  .default('off')
+  .transform((v, ctx): readonly string[] | false => {
+    if (v.trim() === '' || v.trim() === 'off') return false
+    const entries = v.split(',').map((e) => e.trim())
+    const wrong = entries.filter((e) => !isProxyAddress(e))
+    if (wrong.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${wrong.join('", "')}" is not an address, a CIDR range or loopback/linklocal/uniquelocal: list the reverse proxies' addresses (e.g. 10.0.0.5,10.0.1.0/24), or off`,
+      })
+      return z.NEVER
+    }
+    return entries
+  })
+
 const ApiEnvSchema = z
   .object({
     GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
@@ -55,6 +89,7 @@ const ApiEnvSchema = z
     GRIDROOT_API_KEYS: apiKeys,
     GRIDROOT_API_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
     GRIDROOT_API_RATE_LIMIT_WINDOW: envDurationMs.default(60_000),
+    GRIDROOT_API_TRUST_PROXY: trustProxy,
     GRIDROOT_API_ONLINE_WINDOW: envDurationMs.default(900_000),
     GRIDROOT_API_ONLINE_CLOCK: z.enum(['fleet', 'wall']).default('fleet'),
     GRIDROOT_API_MAX_POINTS: z.coerce.number().int().min(10).max(1_000_000).default(20_000),
@@ -134,6 +169,12 @@ export interface ApiConfig {
   readonly port: number
   readonly apiKeys: readonly ApiKey[]
   readonly rateLimit: { readonly max: number; readonly windowMs: number }
+  /**
+   * The reverse proxies in front of the API (addresses, CIDR ranges, proxy-addr range names):
+   * from them the client address is x-forwarded-for's, so the rate limit counts per real client.
+   * false: the peer's address, whatever the headers say.
+   */
+  readonly trustProxy: readonly string[] | false
   readonly online: OnlineRule
   readonly limits: ApiLimits
   readonly dlqRetainRecords: number
@@ -192,6 +233,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     port: c.GRIDROOT_API_PORT,
     apiKeys: c.GRIDROOT_API_KEYS,
     rateLimit: { max: c.GRIDROOT_API_RATE_LIMIT_MAX, windowMs: c.GRIDROOT_API_RATE_LIMIT_WINDOW },
+    trustProxy: c.GRIDROOT_API_TRUST_PROXY,
     online: { windowMs: c.GRIDROOT_API_ONLINE_WINDOW, clock: c.GRIDROOT_API_ONLINE_CLOCK },
     limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,

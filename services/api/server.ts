@@ -101,6 +101,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     online: config.online,
     apiKeys: config.apiKeys,
     rateLimit: config.rateLimit,
+    trustProxy: config.trustProxy,
     logger,
     ports: {
       registry,
