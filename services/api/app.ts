@@ -90,6 +90,8 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     // Integer parameters take plain decimal digits in range only (validator.ts), on every route.
     schemaController: { compilersFactory: { buildValidator: strictIntegerValidatorFactory() } },
     requestIdHeader: false,
+    // A missing Host is refused in the API's error shape (plugins/errors.ts), not Node's bare 400.
+    http: { requireHostHeader: false },
     trustProxy:
       options.trustProxy === undefined || options.trustProxy === false ? false : [...options.trustProxy],
     bodyLimit: 64 * 1024,

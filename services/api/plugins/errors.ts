@@ -79,7 +79,22 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
   socket.destroy()
 }
 
+/**
+ * HTTP/1.1 requires a Host header (RFC 9112 3.2); HTTP/1.0 has none. Node refuses a missing one
+ * itself with a bare 400 (requireHostHeader), so app.ts turns that off and this hook refuses it
+ * in the API's shape instead, before any route, the rate limiter or the key check (attack12e F11).
+ */
+async function refuseMissingHost(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { httpVersionMajor, httpVersionMinor } = request.raw
+  if (request.headers.host !== undefined || httpVersionMajor !== 1 || httpVersionMinor === 0) return
+  reply.header('connection', 'close')
+  throw new ApiError('MALFORMED_REQUEST', 'an HTTP/1.1 request without a Host header', {
+    hint: 'HTTP/1.1 requires a Host header (RFC 9112, section 3.2): send Host: <host>[:<port>] of this server (an HTTP client library does).',
+  })
+}
+
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
+  app.addHook('onRequest', refuseMissingHost)
   app.setErrorHandler((error: FastifyError | ApiError | Error, request, reply) => {
     if (error instanceof ApiError) {
       if (error.code === 'RATE_LIMITED') request.log.info({ code: error.code }, 'rate limited')

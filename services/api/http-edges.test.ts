@@ -1,0 +1,87 @@
+/**
+ * What the API answers on a real socket to HTTP that fastify's inject() cannot send: a request
+ * without a Host header (attack12e F11), a body that stalls (F14), a request line too long for
+ * Node's parser (F10). Every refusal is the API's JSON error shape.
+ */
+import { connect } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { stubApp } from './testing/stub-app.ts'
+
+let app: FastifyInstance
+let port: number
+
+beforeAll(async () => {
+  app = await stubApp()
+  port = await listen(app)
+})
+
+afterAll(async () => {
+  await app?.close()
+})
+
+async function listen(server: FastifyInstance): Promise<number> {
+  await server.listen({ host: '127.0.0.1', port: 0 })
+  const address = server.server.address()
+  if (address === null || typeof address === 'string') throw new Error('not listening on a port')
+  return address.port
+}
+
+interface Exchange {
+  readonly status: number
+  readonly headers: string
+  readonly body: string
+  readonly closedAfterMs: number
+}
+
+/** Writes `bytes` on a new connection and reads until the server closes it (or `waitMs`). */
+function exchange(toPort: number, bytes: string, waitMs = 5_000): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    let received = ''
+    const socket = connect(toPort, '127.0.0.1', () => socket.write(bytes))
+    const timer = setTimeout(() => socket.destroy(), waitMs)
+    const done = () => {
+      clearTimeout(timer)
+      const end = received.indexOf('\r\n\r\n')
+      resolve({
+        status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(received)?.[1] ?? 0),
+        headers: end < 0 ? received : received.slice(0, end),
+        body: end < 0 ? '' : received.slice(end + 4),
+        closedAfterMs: Date.now() - started,
+      })
+    }
+    socket.on('data', (chunk) => {
+      received += chunk.toString()
+    })
+    socket.on('close', done)
+    socket.on('error', (error) => (received === '' ? reject(error) : undefined))
+  })
+}
+
+const errorCode = (body: string) => (JSON.parse(body) as { error: { code: string } }).error.code
+
+describe('a request without a Host header (attack12e F11)', () => {
+  it('is refused on HTTP/1.1 with 400 MALFORMED_REQUEST in the error shape', async () => {
+    const answer = await exchange(port, 'GET /healthz HTTP/1.1\r\n\r\n')
+    expect(answer.status, answer.headers).toBe(400)
+    expect(answer.headers.toLowerCase()).toContain('content-type: application/json')
+    const body = JSON.parse(answer.body) as { error: { code: string; message: string; hint: string } }
+    expect(body.error.code).toBe('MALFORMED_REQUEST')
+    expect(body.error.message).toContain('Host')
+    expect(body.error.hint).toContain('Host')
+  })
+
+  it('is answered on HTTP/1.0, which has no Host header, and with one on HTTP/1.1', async () => {
+    const old = await exchange(port, 'GET /healthz HTTP/1.0\r\n\r\n')
+    expect(old.status, old.headers).toBe(200)
+    const withHost = await exchange(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    expect(withHost.status, withHost.headers).toBe(200)
+  })
+
+  it('is refused before the route: an operator route answers 400, not 401', async () => {
+    const answer = await exchange(port, 'GET /api/v1/operator/fleet HTTP/1.1\r\n\r\n')
+    expect(answer.status).toBe(400)
+    expect(errorCode(answer.body)).toBe('MALFORMED_REQUEST')
+  })
+})
