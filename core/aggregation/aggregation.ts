@@ -208,13 +208,19 @@ export class Aggregation {
     }
     for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
     // The latest receive time the partition's states record: the watermark was reached by then.
+    // And the earliest receive time of a state whose accounting time is the watermark (the
+    // device that reached it, unless its state moved on): what carries the watermark forward
+    // for first readings.
     const lastReceivedAtMs = new Map<number, number>()
+    const watermarkReceivedAtMs = new Map<number, number>()
     for (const s of states) {
       const r = s.meter.lastReceivedAtMs
-      if (r !== undefined)
-        lastReceivedAtMs.set(s.partition, Math.max(lastReceivedAtMs.get(s.partition) ?? r, r))
+      if (r === undefined) continue
+      lastReceivedAtMs.set(s.partition, Math.max(lastReceivedAtMs.get(s.partition) ?? r, r))
+      if (s.meter.lastTs === watermarks.get(s.partition))
+        watermarkReceivedAtMs.set(s.partition, Math.min(watermarkReceivedAtMs.get(s.partition) ?? r, r))
     }
-    this.clocks.restore(watermarks, lastReceivedAtMs)
+    this.clocks.restore(watermarks, lastReceivedAtMs, watermarkReceivedAtMs)
   }
 
   /** Forgets partitions this instance no longer owns: their pending readings will be re-read by the new owner. */
@@ -605,7 +611,11 @@ export class Aggregation {
   ): void {
     const { grid, rules } = this.settings
     const { device, partition } = state
-    const clock = this.clocks.bound(partition, receivedAtMs)
+    // A device's first reading has no line to be judged by: its partition's newest reading
+    // bounds it too (PartitionClocks.firstReadingBound).
+    const clock = state.meter
+      ? this.clocks.bound(partition, receivedAtMs)
+      : this.clocks.firstReadingBound(partition, receivedAtMs)
     const result = accountReading(grid, rules, device, state.meter, reading, receivedAtMs, clock)
     // Pieces come in interval order and end at or before the interval of the reading's
     // accounting time, where its swaps and its count also go (the device's new open interval).

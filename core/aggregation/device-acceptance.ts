@@ -25,6 +25,15 @@ export const DEFAULT_CLOCK_SETTINGS: ClockSettings = { deviceTimeSpeed: 1 }
 export const RECEIVE_LATENESS_MS = 30_000
 
 /**
+ * Wall time by which an honest first reading of a device may lie ahead of its partition's newest
+ * accepted reading carried forward by the receive times (`firstReadingBound`): records of one
+ * partition received together (Mosquitto's queue for a restarting ingest, a few seconds) share
+ * a receive time though minutes of device time apart. 5 s is 50 device minutes at 600×, under the
+ * epoch grace and far under the hours of a clock that jumped into the future.
+ */
+export const FIRST_READING_LATENESS_MS = 5_000
+
+/**
  * Interval and adjustment totals above these are refused (VALUE_OUT_OF_RANGE): epoch sums of
  * 2^9 intervals (a day has 288) over 2^14 devices of a pool stay below int64's 2^63. 2^40 units
  * is 1.1 million HKD per device and 5-minute interval; 2^40 Wh is 1.1 TWh.
@@ -122,6 +131,13 @@ export class PartitionClocks {
    * tolerance), never the anchor itself; a partition anchors at its first reading within it.
    */
   private readonly ceilings = new Map<number, ClockAnchor>()
+  /**
+   * Per partition, its newest accepted reading not booked at a corrected time (its watermark, as
+   * readings moved it) with the receive time it first came at: what bounds a device's first
+   * reading (`firstReadingBound`). After a restore, the restored watermark with the receive time
+   * of the restored state that reached it.
+   */
+  private readonly newest = new Map<number, ClockAnchor>()
 
   constructor(
     private readonly settings: ClockSettings,
@@ -153,6 +169,36 @@ export class PartitionClocks {
   }
 
   /**
+   * The bound of a device's first reading (it has no meter state, so no line to be judged by):
+   * the partition's bound (`bound`), but at most the partition's newest accepted reading carried
+   * forward at the speed by the receive time since (`newest`), plus `maxAheadMs` and `speed` ×
+   * FIRST_READING_LATENESS_MS; a reading past it is booked no later than that carried-forward time.
+   *
+   * Why: the partition's bound allows hours at 600× (the anchor's lateness × the speed), and its
+   * clock runs ahead of a fleet that runs slower than the speed set (a test harness's 500 ms a
+   * tick plus publishing), by a quarter of the time since the anchor at 480×. A charger whose
+   * very first reading (or its first after a restart, without a persisted state) came with its
+   * clock 6 h ahead passed it, was booked 6 h ahead and moved its partition's watermark with it,
+   * and once its clock was right its honest readings were squeezed against the bound and
+   * quarantined (ENERGY_POWER_MISMATCH, REGISTER_JUMP: 0.40 % of the energy unpaid in 2 of 5
+   * runs of the 600× restart test, issue 8). The per-device leap check needs a previous reading.
+   * The newest reading is re-paired at every reading that moves the watermark, so its drift is
+   * that of the time since the partition's last accepted reading, not since the anchor.
+   */
+  firstReadingBound(partition: number, receivedAtMs: number | undefined): ClockBound | undefined {
+    const base = this.bound(partition, receivedAtMs)
+    const newest = this.newest.get(partition)
+    if (!base || !newest || receivedAtMs === undefined) return base
+    const speed = this.settings.deviceTimeSpeed
+    const carriedMs = newest.ts + Math.max(0, receivedAtMs - newest.receivedAtMs) * speed
+    return {
+      maxTs: Math.min(base.maxTs, carriedMs + this.maxAheadMs + speed * FIRST_READING_LATENESS_MS),
+      clampToMs: Math.max(newest.ts, Math.min(base.clampToMs, carriedMs)),
+      deviceTimeSpeed: speed,
+    }
+  }
+
+  /**
    * Anchors an accelerated partition's clock at its first accepted reading within the bound
    * (the aggregation calls this for readings not booked as CLOCK_AHEAD), at the latest of its
    * accounting time, the partition's watermark and, after a restore, the bound's clock: each of
@@ -167,8 +213,12 @@ export class PartitionClocks {
     receivedAtMs: number | undefined,
     watermark?: number,
   ): void {
-    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined || this.clocks.has(partition))
-      return
+    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return
+    // Only a newer time replaces the newest: the same time received later would carry it
+    // forward from a later receive time, behind the fleet's.
+    if (accountingTs > (this.newest.get(partition)?.ts ?? Number.NEGATIVE_INFINITY))
+      this.newest.set(partition, { ts: accountingTs, receivedAtMs })
+    if (this.clocks.has(partition)) return
     const restored = this.ceilingOf(partition, receivedAtMs) !== undefined
     const boundNow = restored ? this.nowOf(partition, receivedAtMs) : undefined
     const anchor = {
@@ -190,8 +240,19 @@ export class PartitionClocks {
    * PV readings became PV_ENERGY_AT_NIGHT and whose epochs became late (issue 8, an aggregator
    * SIGKILL at 600×).
    */
-  restore(watermarks: ReadonlyMap<number, number>, lastReceivedAtMs: ReadonlyMap<number, number>): void {
+  restore(
+    watermarks: ReadonlyMap<number, number>,
+    lastReceivedAtMs: ReadonlyMap<number, number>,
+    watermarkReceivedAtMs: ReadonlyMap<number, number> = new Map(),
+  ): void {
     for (const [p, ts] of watermarks) {
+      // The newest reading: the restored watermark with the receive time of the state that
+      // reached it, else (that device's state moved on) the latest receive time of the
+      // partition's states, which carries it forward later, so bounds tighter: by the time
+      // received after the watermark's record.
+      const newestAt = watermarkReceivedAtMs.get(p) ?? lastReceivedAtMs.get(p)
+      if (newestAt !== undefined && ts > (this.newest.get(p)?.ts ?? Number.NEGATIVE_INFINITY))
+        this.newest.set(p, { ts, receivedAtMs: newestAt })
       const restored = { ts, receivedAtMs: lastReceivedAtMs.get(p) }
       if (!this.clocks.has(p) && ts >= (this.restored.get(p)?.ts ?? ts)) this.restored.set(p, restored)
       if (ts >= (this.restoredFleet?.ts ?? ts)) this.restoredFleet = restored
@@ -231,6 +292,7 @@ export class PartitionClocks {
 
   forget(partition: number): void {
     this.clocks.delete(partition)
+    this.newest.delete(partition)
     this.restored.delete(partition)
     this.ceilings.delete(partition)
   }
