@@ -18,6 +18,7 @@ import { RetryableError } from '../../core/errors/base.ts'
 import type { PoolContracts } from '../contracts-file.ts'
 import { explainMinedRevert, type MinedRevert, minedRevertDetails } from './mined-revert.ts'
 import type { DecodedRevert } from './revert.ts'
+import { submitInTurn } from './send-queue.ts'
 
 /** A RootPublished event: the cumulative root after `epoch`. */
 export interface PublishedRoot {
@@ -174,7 +175,7 @@ export function createPoolChain(options: PoolChainOptions): PoolChain {
       ...(request as object),
       account: w.account,
     } as never)
-    const hash = await w.writeContract(simulated as never)
+    const hash = await submitInTurn(w.account.address, () => w.writeContract(simulated as never))
     const receipt = await client.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success')
       throw new ChainTransactionError(what, await explainMinedRevert(client, receipt))

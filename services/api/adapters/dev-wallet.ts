@@ -7,6 +7,7 @@
 import { createWalletClient, type Hex, http } from 'viem'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../../../contracts/deploy/dev-accounts.ts'
 import { RetryableError } from '../../../core/errors/base.ts'
+import { submitInTurn } from '../../../runtime/chain/send-queue.ts'
 import { chainFor } from '../../../runtime/clients/chain.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { DevAccount, DevWallet, JsonRpcAnswer } from '../ports.ts'
@@ -74,12 +75,14 @@ export function createDevWallet(endpoint: Endpoints['chain']): DevWallet {
         transport: http(endpoint.rpcUrl, { timeout: RPC_TIMEOUT_MS }),
       })
       try {
-        const hash = await wallet.sendTransaction({
-          to: transaction.to as Hex,
-          data: transaction.data as Hex,
-          gas: BigInt(estimate.result as string),
-          ...(transaction.value === undefined ? {} : { value: BigInt(transaction.value) }),
-        })
+        const hash = await submitInTurn(from.address as Hex, () =>
+          wallet.sendTransaction({
+            to: transaction.to as Hex,
+            data: transaction.data as Hex,
+            gas: BigInt(estimate.result as string),
+            ...(transaction.value === undefined ? {} : { value: BigInt(transaction.value) }),
+          }),
+        )
         return { result: hash }
       } catch (error) {
         const shortMessage = (error as { shortMessage?: string }).shortMessage ?? String(error)

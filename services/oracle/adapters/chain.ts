@@ -29,6 +29,7 @@ import {
   minedRevertDetails,
 } from '../../../runtime/chain/mined-revert.ts'
 import type { DecodedRevert } from '../../../runtime/chain/revert.ts'
+import { submitInTurn } from '../../../runtime/chain/send-queue.ts'
 import { createChainClients } from '../../../runtime/clients/chain.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { Hex, Proposal } from '../domain/proposal.ts'
@@ -114,7 +115,9 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
 
   const send = async (what: string, functionName: string, args: readonly unknown[]): Promise<Hex> => {
     if (!wallet) throw new Error('this chain adapter has no sender key')
-    const hash = await wallet.writeContract({ address, abi: revenueOracleAbi, functionName, args } as never)
+    const hash = await submitInTurn(wallet.account.address, () =>
+      wallet.writeContract({ address, abi: revenueOracleAbi, functionName, args } as never),
+    )
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
     if (receipt.status !== 'success')
       throw new TransactionRevertedError(what, await explainMinedRevert(publicClient, receipt))
