@@ -9,7 +9,7 @@ import responseValidation from '@fastify/response-validation'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { Logger } from '../../runtime/log.ts'
-import type { ApiLimits, OnlineRule } from './config.ts'
+import { type ApiLimits, DEFAULT_REQUEST_TIMEOUT_MS, type OnlineRule } from './config.ts'
 import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
 import { type RedactRules, redactUrl } from './domain/redact-url.ts'
@@ -37,6 +37,8 @@ export interface BuildOptions {
   readonly rateLimit: { readonly max: number; readonly windowMs: number }
   /** fastify's trustProxy: the reverse proxies whose x-forwarded-for names the client (config.ts). */
   readonly trustProxy?: readonly string[] | false
+  /** A request not received whole in this time is answered 408 and closed (default 30 s). */
+  readonly requestTimeoutMs?: number
   readonly ports: ApiPorts
   /** A pino logger, or false for none (tests, benchmarks). */
   readonly logger: Logger | false
@@ -73,6 +75,7 @@ export function withRedactedUrls(logger: Logger, rules: RedactRules): Logger {
 }
 
 export async function build(options: BuildOptions): Promise<FastifyInstance> {
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   const matchKey = createKeyMatcher(options.apiKeys)
   // Filled by the onRoute hook below as the routes are added, before any request is logged.
   const declaredParameters = new Set<string>()
@@ -90,8 +93,18 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     // Integer parameters take plain decimal digits in range only (validator.ts), on every route.
     schemaController: { compilersFactory: { buildValidator: strictIntegerValidatorFactory() } },
     requestIdHeader: false,
-    // A missing Host is refused in the API's error shape (plugins/errors.ts), not Node's bare 400.
-    http: { requireHostHeader: false },
+    // fastify's default 0 let a stalled body hold its connection forever (attack12e F14). Node
+    // finds expired requests on each connections check, so a stall is answered (408, through
+    // clientErrorHandler) between the timeout and the timeout plus that interval. Node times out
+    // a body only while headersTimeout (60 s unless set) is at most requestTimeout: a 7-byte
+    // body of 10 stayed open with 30 s over 60 s.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(requestTimeoutMs / 10))),
+      // A missing Host is refused in the API's error shape (plugins/errors.ts), not Node's bare 400.
+      requireHostHeader: false,
+    },
     trustProxy:
       options.trustProxy === undefined || options.trustProxy === false ? false : [...options.trustProxy],
     bodyLimit: 64 * 1024,

@@ -85,3 +85,16 @@ describe('GRIDROOT_API_TRUST_PROXY', () => {
       )
   })
 })
+
+describe('GRIDROOT_API_REQUEST_TIMEOUT', () => {
+  it('defaults to 30 s, takes a duration and refuses one too short to receive a request in', () => {
+    expect(apiConfigFromEnv(BASE).requestTimeoutMs).toBe(30_000)
+    expect(apiConfigFromEnv({ ...BASE, GRIDROOT_API_REQUEST_TIMEOUT: '2m' }).requestTimeoutMs).toBe(120_000)
+    expect(refusal({ ...BASE, GRIDROOT_API_REQUEST_TIMEOUT: '10ms' })).toContain(
+      'GRIDROOT_API_REQUEST_TIMEOUT',
+    )
+    expect(refusal({ ...BASE, GRIDROOT_API_REQUEST_TIMEOUT: 'soon' })).toContain(
+      'GRIDROOT_API_REQUEST_TIMEOUT',
+    )
+  })
+})

@@ -22,6 +22,9 @@ import { DEFAULT_AUDIT_CACHE_BYTES } from './adapters/artifact-cache.ts'
 import type { RevenueSource } from './adapters/influx-reader.ts'
 import type { ApiKey } from './domain/api-keys.ts'
 
+/** How long a client may take to send a whole request, headers and body (GRIDROOT_API_REQUEST_TIMEOUT). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+
 /** A key shorter than this is guessable within the rate limit's lifetime; refuse it at start. */
 export const MIN_API_KEY_LENGTH = 24
 
@@ -99,6 +102,9 @@ const ApiEnvSchema = z
     GRIDROOT_API_INFLUX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
     GRIDROOT_API_INFLUX_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
     GRIDROOT_API_QUERY_TIMEOUT: envDurationMs.default(30_000).refine((ms) => ms >= 100, 'at least 100ms'),
+    GRIDROOT_API_REQUEST_TIMEOUT: envDurationMs
+      .default(DEFAULT_REQUEST_TIMEOUT_MS)
+      .refine((ms) => ms >= 100, 'at least 100ms'),
     GRIDROOT_API_REVENUE_SOURCE: z.enum(['rollup', 'devices']).default('rollup'),
     GRIDROOT_API_AUDIT_CACHE_BYTES: z.coerce
       .number()
@@ -182,6 +188,8 @@ export interface ApiConfig {
   readonly influxQueries: { readonly concurrency: number; readonly queue: number }
   /** An InfluxDB query not answered in this time is cancelled (503 UPSTREAM_UNAVAILABLE). */
   readonly queryTimeoutMs: number
+  /** A request not received whole (headers and body) in this time is answered 408 and closed. */
+  readonly requestTimeoutMs: number
   readonly instanceId: string
   /**
    * `anvil`: serve the local stack's dev wallet (services/api/plugins/dev-wallet.ts), which
@@ -239,6 +247,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
     influxQueries: { concurrency: c.GRIDROOT_API_INFLUX_CONCURRENCY, queue: c.GRIDROOT_API_INFLUX_QUEUE },
     queryTimeoutMs: c.GRIDROOT_API_QUERY_TIMEOUT,
+    requestTimeoutMs: c.GRIDROOT_API_REQUEST_TIMEOUT,
     instanceId: c.GRIDROOT_API_INSTANCE,
     devWallet: c.GRIDROOT_API_DEV_WALLET,
     auditCacheBytes: c.GRIDROOT_API_AUDIT_CACHE_BYTES,

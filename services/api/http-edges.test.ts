@@ -85,3 +85,57 @@ describe('a request without a Host header (attack12e F11)', () => {
     expect(errorCode(answer.body)).toBe('MALFORMED_REQUEST')
   })
 })
+
+describe('a request whose body stalls (attack12e F14)', () => {
+  it('is answered 408 REQUEST_TIMEOUT in the error shape after GRIDROOT_API_REQUEST_TIMEOUT, and closed', async () => {
+    const timeoutMs = 300
+    const slow = await stubApp({}, { requestTimeoutMs: timeoutMs })
+    try {
+      const answer = await exchange(
+        await listen(slow),
+        'POST /api/v1/dev-wallet/rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+          'Content-Length: 10\r\n\r\n{"id":1',
+        5_000,
+      )
+      expect(answer.status, answer.headers).toBe(408)
+      expect(errorCode(answer.body)).toBe('REQUEST_TIMEOUT')
+      expect(answer.closedAfterMs).toBeGreaterThanOrEqual(timeoutMs - 50)
+      expect(answer.closedAfterMs).toBeLessThan(timeoutMs + 1_500)
+    } finally {
+      await slow.close()
+    }
+  })
+
+  it('times out headers that never end the same way', async () => {
+    const slow = await stubApp({}, { requestTimeoutMs: 300 })
+    try {
+      const answer = await exchange(await listen(slow), 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 5_000)
+      expect(answer.status, answer.headers).toBe(408)
+      expect(errorCode(answer.body)).toBe('REQUEST_TIMEOUT')
+    } finally {
+      await slow.close()
+    }
+  })
+
+  it('does not cut a response that takes longer than the timeout: it times receiving only', async () => {
+    const slowProbe = {
+      name: 'slow',
+      check: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 900))
+        return { ok: true }
+      },
+    }
+    const slow = await stubApp({ probes: [slowProbe] }, { requestTimeoutMs: 300 })
+    try {
+      const answer = await exchange(
+        await listen(slow),
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        5_000,
+      )
+      expect(answer.status, answer.headers).toBe(200)
+      expect(answer.closedAfterMs).toBeGreaterThanOrEqual(850)
+    } finally {
+      await slow.close()
+    }
+  })
+})

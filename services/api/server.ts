@@ -102,6 +102,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     apiKeys: config.apiKeys,
     rateLimit: config.rateLimit,
     trustProxy: config.trustProxy,
+    requestTimeoutMs: config.requestTimeoutMs,
     logger,
     ports: {
       registry,

@@ -55,11 +55,17 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 
 /**
  * Bytes Node's HTTP parser refused, before there is a request: headers over Node's
- * maxHeaderSize (431), a request not sent in time (408), anything not HTTP (400). fastify's
+ * maxHeaderSize (431), a request (headers or body) not received within requestTimeout (408),
+ * anything not HTTP (400). fastify's
  * default writes its own JSON shape; this writes the API's, then closes the connection.
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
+  // A response already under way (Node names it _httpMessage) cannot take a second one.
+  if ((socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.destroy()
+    return
+  }
   const [status, body] =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? [
