@@ -44,6 +44,11 @@ export function createOracleMetrics() {
     signerRefusals: counter('gridroot_oracle_signer_refusals_seen_total', 'Refusals read from the signers', [
       'reason',
     ]),
+    signaturesNotKept: counter(
+      'gridroot_oracle_signatures_not_kept_total',
+      'Submitter: signatures its book did not keep, by reason (EPOCH_TOO_FAR while the chain lags the signers: they are published again once the chain reaches their epoch)',
+      ['reason'],
+    ),
     badSignatures: counter(
       'gridroot_oracle_bad_signatures_total',
       'Signature records that do not recover to the signer they name (skipped)',

@@ -59,6 +59,8 @@ export interface Submitter {
 }
 
 const MAX_STEPS_PER_TICK = 8
+/** At most one line a minute per pool about signatures refused while the chain lags. */
+const TOO_FAR_LOG_EVERY_MS = 60_000
 
 export function createSubmitter(deps: SubmitterDeps): Submitter {
   const { chain, logger, metrics } = deps
@@ -105,6 +107,29 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         logger.info({ poolId, step: step.kind, epoch: step.epoch }, 'pool no longer stalled on signatures')
     }
     metrics.signaturesMissing.set({ pool: poolId }, missing ? 1 : 0)
+  }
+
+  /** pool → signatures refused EPOCH_TOO_FAR since its last lag line, and when that was. */
+  const tooFar = new Map<string, { count: number; loggedAtMs: number; highestEpoch: number }>()
+  const noteTooFar = (poolId: string, epoch: number) => {
+    const now = nowMs()
+    const t = tooFar.get(poolId) ?? { count: 0, loggedAtMs: Number.NEGATIVE_INFINITY, highestEpoch: epoch }
+    t.count++
+    t.highestEpoch = Math.max(t.highestEpoch, epoch)
+    tooFar.set(poolId, t)
+    if (now - t.loggedAtMs < TOO_FAR_LOG_EVERY_MS) return
+    logger.info(
+      {
+        poolId,
+        chainNextEpoch: book.nextEpochOf(poolId),
+        signedEpoch: t.highestEpoch,
+        notKept: t.count,
+        reason: 'EPOCH_TOO_FAR',
+      },
+      'the signers are further ahead of the chain than the book keeps; their later signatures are dropped until the chain catches up, and signed again then',
+    )
+    t.count = 0
+    t.loggedAtMs = now
   }
 
   const poolState = async (poolId: string): Promise<PoolChainState | undefined> => {
@@ -252,8 +277,16 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         latestSigned.set(poolId, epoch)
       const added = book.add(message)
       if (added.kind === 'refused') {
-        // History re-read on start is EPOCH_DONE / STALE_ATTEMPT by the thousand: not worth a warning.
-        const routine = added.reason === 'EPOCH_DONE' || added.reason === 'STALE_ATTEMPT'
+        metrics.signaturesNotKept.inc({ reason: added.reason })
+        // History re-read on start is EPOCH_DONE / STALE_ATTEMPT by the thousand, and a chain
+        // behind its signers refuses every signature beyond the book's reach as EPOCH_TOO_FAR
+        // (thousands an hour in a lagging demo): neither is worth a warning per signature. The
+        // lag gets one line per pool a minute instead (they are signed again, docs/architecture.md).
+        const routine =
+          added.reason === 'EPOCH_DONE' ||
+          added.reason === 'STALE_ATTEMPT' ||
+          added.reason === 'EPOCH_TOO_FAR'
+        if (added.reason === 'EPOCH_TOO_FAR') noteTooFar(message.proposal.poolId, message.proposal.epoch)
         logger[routine ? 'debug' : 'warn'](
           {
             poolId: message.proposal.poolId,

@@ -121,6 +121,11 @@ export class SignatureBook {
   }
 
   /** Whether the chain's next epoch of this pool is known (see `sync`). */
+  /** The chain's next epoch of a pool as last synced; undefined before the first sync. */
+  nextEpochOf(poolId: string): number | undefined {
+    return this.pools.get(poolId)?.floor?.epoch
+  }
+
   isSynced(poolId: string): boolean {
     return this.pools.get(poolId)?.floor !== undefined
   }
