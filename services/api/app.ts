@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { type ApiLimits, DEFAULT_REQUEST_TIMEOUT_MS, type OnlineRule } from './config.ts'
-import { type ApiKey, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
+import { type ApiKey, CONFLICTING_KEYS, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
 import { type RedactRules, redactUrl } from './domain/redact-url.ts'
 import { ApiError } from './errors.ts'
@@ -150,9 +150,11 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
       (request.method === 'GET' || request.method === 'HEAD') && dashboardFiles.has(request.url),
     max: options.rateLimit.max,
     timeWindow: options.rateLimit.windowMs,
-    // Operators are limited per client (their key), everyone else per address.
+    // Operators are limited per client (their key), everyone else per address (two different
+    // keys are no client's: the operator plugin refuses them).
     keyGenerator: (request) => {
-      const clientId = matchKey(presentedKey(request.headers))
+      const key = presentedKey(request.headers)
+      const clientId = key === CONFLICTING_KEYS ? undefined : matchKey(key)
       return clientId === undefined ? `ip:${request.ip}` : `client:${clientId}`
     },
     // context.after is the time left in the window ("26 seconds"), not the window: say both plainly.

@@ -10,6 +10,10 @@ export const API_ERRORS = {
     status: 401,
     hint: 'Send an operator API key in the x-api-key header (or Authorization: Bearer <key>); keys come from GRIDROOT_API_KEYS.',
   },
+  CONFLICTING_CREDENTIALS: {
+    status: 400,
+    hint: 'Send one operator API key, in x-api-key or in Authorization: Bearer <key>; the same key in both is taken, two different keys never are.',
+  },
   RATE_LIMITED: {
     status: 429,
     hint: 'Wait for the number of seconds in the retry-after header, then send fewer requests per window.',

@@ -28,14 +28,24 @@ export function createKeyMatcher(
   }
 }
 
-/** The key from `x-api-key` or `Authorization: Bearer <key>` (the scheme in any case: RFC 7235). */
+/** Two different keys in one request (x-api-key and a bearer token): neither is taken. */
+export const CONFLICTING_KEYS: unique symbol = Symbol('conflicting keys')
+
+/**
+ * The key from `x-api-key` or `Authorization: Bearer <key>` (the scheme in any case: RFC 7235).
+ * Both with the same key is that key; with different keys it is CONFLICTING_KEYS, never the one
+ * header that wins (attack12e F9: x-api-key won, so a right one beside a wrong bearer passed).
+ */
 export function presentedKey(
   headers: Readonly<Record<string, string | string[] | undefined>>,
-): string | undefined {
+): string | undefined | typeof CONFLICTING_KEYS {
   const header = headers['x-api-key']
-  if (typeof header === 'string') return header
+  const apiKey = typeof header === 'string' ? header : undefined
   const authorization = headers.authorization
-  if (typeof authorization === 'string' && /^bearer /i.test(authorization))
-    return authorization.slice(7).trim()
-  return undefined
+  const bearer =
+    typeof authorization === 'string' && /^bearer /i.test(authorization)
+      ? authorization.slice(7).trim()
+      : undefined
+  if (apiKey !== undefined && bearer !== undefined && apiKey !== bearer) return CONFLICTING_KEYS
+  return apiKey ?? bearer
 }

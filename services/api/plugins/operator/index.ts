@@ -4,7 +4,7 @@
  * it (a wrong or missing key is charged to the caller's address).
  */
 import type { FastifyInstance } from 'fastify'
-import { presentedKey } from '../../domain/api-keys.ts'
+import { CONFLICTING_KEYS, presentedKey } from '../../domain/api-keys.ts'
 import { bindQueryClient } from '../../domain/query-gate.ts'
 import { ApiError } from '../../errors.ts'
 import type { OperatorContext } from './context.ts'
@@ -33,7 +33,10 @@ export async function operatorPlugin(
   // guessing keys met 401 forever, never 429 (attack12 F1). preValidation still runs before the
   // query is validated or anything is read: an unauthenticated hostile query stays a 401.
   app.addHook('preValidation', async (request) => {
-    const clientId = opts.matchKey(presentedKey(request.headers))
+    const key = presentedKey(request.headers)
+    if (key === CONFLICTING_KEYS)
+      throw new ApiError('CONFLICTING_CREDENTIALS', 'x-api-key and Authorization: Bearer name different keys')
+    const clientId = opts.matchKey(key)
     if (clientId === undefined) {
       throw new ApiError(
         'UNAUTHORIZED',
