@@ -49,6 +49,7 @@ import type { DeviceRecord } from '../identity/registry.ts'
 import { intervalRevenueUnits, type TariffBook } from '../revenue/tariffs.ts'
 import type { Reading, TelemetryMessage } from '../telemetry/types.ts'
 import {
+  type ClockAnchor,
   type ClockSettings,
   firstPending,
   newDeviceState,
@@ -208,19 +209,19 @@ export class Aggregation {
     }
     for (const [p, w] of watermarks) this.watermarks.set(p, Math.max(this.watermarks.get(p) ?? w, w))
     // The latest receive time the partition's states record: the watermark was reached by then.
-    // And the earliest receive time of a state whose accounting time is the watermark (the
-    // device that reached it, unless its state moved on): what carries the watermark forward
-    // for first readings.
+    // And the partition's newest accounting time with the earliest receive time it was reached
+    // at (each state holds its device's latest): what bounds first readings, as before the restart.
     const lastReceivedAtMs = new Map<number, number>()
-    const watermarkReceivedAtMs = new Map<number, number>()
+    const newest = new Map<number, ClockAnchor>()
     for (const s of states) {
       const r = s.meter.lastReceivedAtMs
       if (r === undefined) continue
       lastReceivedAtMs.set(s.partition, Math.max(lastReceivedAtMs.get(s.partition) ?? r, r))
-      if (s.meter.lastTs === watermarks.get(s.partition))
-        watermarkReceivedAtMs.set(s.partition, Math.min(watermarkReceivedAtMs.get(s.partition) ?? r, r))
+      const n = newest.get(s.partition)
+      if (!n || s.meter.lastTs > n.ts || (s.meter.lastTs === n.ts && r < n.receivedAtMs))
+        newest.set(s.partition, { ts: s.meter.lastTs, receivedAtMs: r })
     }
-    this.clocks.restore(watermarks, lastReceivedAtMs, watermarkReceivedAtMs)
+    this.clocks.restore(watermarks, lastReceivedAtMs, newest)
   }
 
   /** Forgets partitions this instance no longer owns: their pending readings will be re-read by the new owner. */
@@ -642,6 +643,7 @@ export class Aggregation {
       return
     }
     this.counters.applied += 1
+    this.clocks.accounted(partition, result.state.lastTs, receivedAtMs)
     if (result.clockCorrection)
       this.counters.clockCorrected[result.clockCorrection] =
         (this.counters.clockCorrected[result.clockCorrection] ?? 0) + 1

@@ -26,7 +26,7 @@ export const RECEIVE_LATENESS_MS = 30_000
 
 /**
  * Wall time by which an honest first reading of a device may lie ahead of its partition's newest
- * accepted reading carried forward by the receive times (`firstReadingBound`): records of one
+ * accounting time carried forward by the receive times (`firstReadingBound`): records of one
  * partition received together (Mosquitto's queue for a restarting ingest, a few seconds) share
  * a receive time though minutes of device time apart. 5 s is 50 device minutes at 600×, under the
  * epoch grace and far under the hours of a clock that jumped into the future.
@@ -96,7 +96,7 @@ export function storableCopy(reading: Reading, atMs: number): Reading {
 }
 
 /** A partition clock's pairing of a device time with the receive time it was reached at. */
-interface ClockAnchor {
+export interface ClockAnchor {
   readonly ts: number
   readonly receivedAtMs: number
 }
@@ -132,10 +132,11 @@ export class PartitionClocks {
    */
   private readonly ceilings = new Map<number, ClockAnchor>()
   /**
-   * Per partition, its newest accepted reading not booked at a corrected time (its watermark, as
-   * readings moved it) with the receive time it first came at: what bounds a device's first
-   * reading (`firstReadingBound`). After a restore, the restored watermark with the receive time
-   * of the restored state that reached it.
+   * Per partition, the latest accounting time of the readings it applied (corrected or not,
+   * quarantined or not: every one of them is some device's accounting time, its state's `lastTs`)
+   * with the receive time it was first reached at: what bounds a device's first reading
+   * (`firstReadingBound`). A restore rebuilds it from the states, which hold each device's latest
+   * accounting time and its receive time, so a restarted instance has the one it had before.
    */
   private readonly newest = new Map<number, ClockAnchor>()
 
@@ -170,7 +171,7 @@ export class PartitionClocks {
 
   /**
    * The bound of a device's first reading (it has no meter state, so no line to be judged by):
-   * the partition's bound (`bound`), but at most the partition's newest accepted reading carried
+   * the partition's bound (`bound`), but at most the partition's newest accounting time carried
    * forward at the speed by the receive time since (`newest`), plus `maxAheadMs` and `speed` ×
    * FIRST_READING_LATENESS_MS; a reading past it is booked no later than that carried-forward time.
    *
@@ -182,8 +183,11 @@ export class PartitionClocks {
    * and once its clock was right its honest readings were squeezed against the bound and
    * quarantined (ENERGY_POWER_MISMATCH, REGISTER_JUMP: 0.40 % of the energy unpaid in 2 of 5
    * runs of the 600× restart test, issue 8). The per-device leap check needs a previous reading.
-   * The newest reading is re-paired at every reading that moves the watermark, so its drift is
-   * that of the time since the partition's last accepted reading, not since the anchor.
+   * The newest accounting time is re-paired at every reading that moves it, so it drifts only
+   * over the time since the partition's latest reading, not since the anchor. It counts readings
+   * booked CLOCK_AHEAD too, which move no watermark: their device's own cadence books them
+   * (a partition whose only busy device ran 30 min ahead left its watermark 30 min behind), and
+   * a restore finds it again in the device states.
    */
   firstReadingBound(partition: number, receivedAtMs: number | undefined): ClockBound | undefined {
     const base = this.bound(partition, receivedAtMs)
@@ -196,6 +200,18 @@ export class PartitionClocks {
       clampToMs: Math.max(newest.ts, Math.min(base.clampToMs, carriedMs)),
       deviceTimeSpeed: speed,
     }
+  }
+
+  /**
+   * Records a reading's accounting time as its partition's newest (`firstReadingBound`) when it
+   * is later than the newest so far; the aggregation calls it for every reading it applies. Only
+   * a later time replaces it: the same time received later would carry it forward from a later
+   * receive time, behind the fleet's.
+   */
+  accounted(partition: number, accountingTs: number, receivedAtMs: number | undefined): void {
+    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return
+    if (accountingTs > (this.newest.get(partition)?.ts ?? Number.NEGATIVE_INFINITY))
+      this.newest.set(partition, { ts: accountingTs, receivedAtMs })
   }
 
   /**
@@ -213,12 +229,8 @@ export class PartitionClocks {
     receivedAtMs: number | undefined,
     watermark?: number,
   ): void {
-    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined) return
-    // Only a newer time replaces the newest: the same time received later would carry it
-    // forward from a later receive time, behind the fleet's.
-    if (accountingTs > (this.newest.get(partition)?.ts ?? Number.NEGATIVE_INFINITY))
-      this.newest.set(partition, { ts: accountingTs, receivedAtMs })
-    if (this.clocks.has(partition)) return
+    if (this.settings.deviceTimeSpeed === 1 || receivedAtMs === undefined || this.clocks.has(partition))
+      return
     const restored = this.ceilingOf(partition, receivedAtMs) !== undefined
     const boundNow = restored ? this.nowOf(partition, receivedAtMs) : undefined
     const anchor = {
@@ -243,16 +255,10 @@ export class PartitionClocks {
   restore(
     watermarks: ReadonlyMap<number, number>,
     lastReceivedAtMs: ReadonlyMap<number, number>,
-    watermarkReceivedAtMs: ReadonlyMap<number, number> = new Map(),
+    newest: ReadonlyMap<number, ClockAnchor> = new Map(),
   ): void {
+    for (const [p, n] of newest) this.accounted(p, n.ts, n.receivedAtMs)
     for (const [p, ts] of watermarks) {
-      // The newest reading: the restored watermark with the receive time of the state that
-      // reached it, else (that device's state moved on) the latest receive time of the
-      // partition's states, which carries it forward later, so bounds tighter: by the time
-      // received after the watermark's record.
-      const newestAt = watermarkReceivedAtMs.get(p) ?? lastReceivedAtMs.get(p)
-      if (newestAt !== undefined && ts > (this.newest.get(p)?.ts ?? Number.NEGATIVE_INFINITY))
-        this.newest.set(p, { ts, receivedAtMs: newestAt })
       const restored = { ts, receivedAtMs: lastReceivedAtMs.get(p) }
       if (!this.clocks.has(p) && ts >= (this.restored.get(p)?.ts ?? ts)) this.restored.set(p, restored)
       if (ts >= (this.restoredFleet?.ts ?? ts)) this.restoredFleet = restored

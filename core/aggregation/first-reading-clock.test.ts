@@ -6,7 +6,7 @@
  * bound allows hours at 600×; its clock also runs ahead of a fleet slower than the speed set.
  * So the charger was booked 6 h ahead, with its partition's watermark, and once its clock was
  * right its honest readings were squeezed against the bound and quarantined. The partition's
- * newest accepted reading, carried forward by the receive times, bounds a first reading too.
+ * newest accounting time, carried forward by the receive times, bounds a first reading too.
  */
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_ANOMALY_RULES } from '../energy/meter-account.ts'
@@ -50,14 +50,14 @@ const charger: DeviceRecord = {
 const registry = new Map([pv, charger].map((d) => [d.deviceId, d]))
 /** The fleet runs at 400× (750 ms a 5-minute tick: a loaded machine), slower than the 600× set. */
 const rx = (minute: number) => WALL_0 + Math.round((minute * MINUTE) / 400)
-const pvMessage = (seq: number, minute: number) =>
+const pvMessage = (seq: number, minute: number, aheadMs = 0) =>
   ({
     deviceId: pv.deviceId,
     readings: [
       {
         type: 'pv.inverter',
         seq,
-        ts: START + minute * MINUTE,
+        ts: START + minute * MINUTE + aheadMs,
         registerWh: 1_000_000 + minute * 100,
         acPowerW: 6_000,
         irradianceWm2: 600,
@@ -86,7 +86,7 @@ const chargerMessage = (seq: number, minute: number, fromMinute: number, aheadMs
  * The PV inverter every 5 minutes to 11:30; the charger's session from `sessionFrom` (minutes
  * after 08:00), its clock 6 h ahead for its first five readings. Returns what was booked.
  */
-function run(sessionFrom: number, restartAt?: number) {
+function run(sessionFrom: number, restartAt?: number, pvAhead?: { fromMinute: number; toMinute: number }) {
   let aggregation = new Aggregation(settings, registry)
   let offset = 0
   let pvSeq = 1
@@ -112,7 +112,7 @@ function run(sessionFrom: number, restartAt?: number) {
       aggregation = new Aggregation(settings, registry)
       aggregation.restore([...states.values()], watermarks)
     }
-    aggregation.applyMessage(0, String(offset++), pvMessage(pvSeq++, m), rx(m), 0)
+    // In each tick the charger's record comes before the PV's (as in the real-stack run).
     if (m >= sessionFrom) {
       const ahead = m < sessionFrom + 25 ? 6 * HOUR : 0
       aggregation.applyMessage(
@@ -123,14 +123,28 @@ function run(sessionFrom: number, restartAt?: number) {
         0,
       )
     }
+    const pvAheadMs = pvAhead && m >= pvAhead.fromMinute && m < pvAhead.toMinute ? 6 * HOUR : 0
+    aggregation.applyMessage(0, String(offset++), pvMessage(pvSeq++, m, pvAheadMs), rx(m), 0)
     maxWatermark = Math.max(maxWatermark, (aggregation.watermarkOf(0) ?? 0) - (START + m * MINUTE))
     const writes = take()
     for (const s of writes.states) states.set(s.deviceId, s)
     for (const [p, w] of writes.watermarks) watermarks.set(p, w)
   }
   let chargerWh = 0
-  for (const [key, wh] of intervals) if (key.startsWith(charger.deviceId)) chargerWh += wh
-  return { chargerWh, adjustments, quarantined, clockAhead, maxWatermarkAheadMs: maxWatermark }
+  let chargerBefore10 = 0
+  for (const [key, wh] of intervals) {
+    if (!key.startsWith(charger.deviceId)) continue
+    chargerWh += wh
+    if (Number(key.split('/')[1]) < START + 2 * HOUR) chargerBefore10 += wh
+  }
+  return {
+    chargerWh,
+    chargerBefore10,
+    adjustments,
+    quarantined,
+    clockAhead,
+    maxWatermarkAheadMs: maxWatermark,
+  }
 }
 
 /** What the tests compare: before the fix all four were off. */
@@ -155,5 +169,15 @@ describe('a device’s first reading with its clock 6 h ahead, at 600× with the
   it('after a restart, when the charger has no persisted state', () => {
     const r = run(130, 30)
     expect(summary(r)).toEqual({ quarantined: [], lateWh: 0, chargerWh: sessionWh, watermarkAhead: false })
+  })
+
+  // The real-stack run after the first fix: the partition's PV ran 6 h ahead from 09:40 to 10:05
+  // (booked CLOCK_AHEAD, so its watermark stayed at 09:35), the aggregator restarted at 10:05 and
+  // the charger's first reading came at 10:10. Carried from the restored watermark and the PV's
+  // latest receive time, the charger was booked at 09:41, in epoch 1, where the ledger has none.
+  it('after a restart, its partition’s only busy device booked CLOCK_AHEAD before it: booked in the epoch it was sent in', () => {
+    const r = run(130, 125, { fromMinute: 100, toMinute: 130 })
+    expect(summary(r)).toEqual({ quarantined: [], lateWh: 0, chargerWh: sessionWh, watermarkAhead: false })
+    expect(r.chargerBefore10).toBe(0)
   })
 })

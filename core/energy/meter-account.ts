@@ -400,10 +400,17 @@ function elapsedOf(
     }
   }
   if (reading.ts < state.lastTs) return { ...elapsedBehind(state, reading, expectedMs, bound), cadenceMs }
+  // Right again after readings booked ahead at an estimate (the clamp of a first reading, or a
+  // leap's expected step): the clock stepped back in between, so the time since the last
+  // reading's accounting time says as little as for a step back behind it. The rate checks
+  // measure at least the expected elapsed time and the power-mismatch check is skipped: a clamp
+  // one or two minutes ahead of true time left the first honest step 2.5 min long and its 580 Wh
+  // at 7 kW a REGISTER_JUMP (a fleet at 400× with the speed set to 600×, issue 8).
+  const healedMs = wasAhead && ownMs < 0 ? expectedMs : undefined
   return {
     accountingTs: reading.ts,
-    durationMs: reading.ts - state.lastTs,
-    exact: true,
+    durationMs: Math.max(reading.ts - state.lastTs, healedMs ?? 0),
+    exact: healedMs === undefined,
     correction: undefined,
     cadenceMs,
   }
