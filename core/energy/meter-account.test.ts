@@ -400,6 +400,29 @@ describe('accountReading: a backlog delivered at one receive time (issue 8, outa
     expect(results.map((r) => r.state.lastTs)).toEqual(readings.map((_, i) => NOON + i * FIVE))
     expect(results[5]?.clockCorrection).toBe('CLOCK_BEHIND')
   })
+  it('right again after a run-on from a clamp ahead of true time: the first honest step is measured over the expected time', () => {
+    // A first reading 6 h ahead, clamped 2.5 min past its true time (NOON); four more ahead run
+    // on at the device's cadence, then NTP puts the clock right. Received 5 min apart at 600×.
+    const speed = 600
+    const wall0 = Date.parse('2026-12-01T00:00:00Z')
+    const received = (i: number) => wall0 + (i * FIVE) / speed
+    // The partition's clock runs 2.5 min ahead of true time (a fleet slower than the speed set).
+    const clockMs = (i: number) => NOON + i * FIVE + 150_000
+    let state: MeterState | undefined
+    const results = Array.from({ length: 8 }, (_, i) => {
+      const r = meter(i + 1, NOON + i * FIVE + (i < 5 ? SIX_HOURS : 0), i * 580, 6960)
+      const bound = { maxTs: clockMs(i) + 3_300_000, clampToMs: clockMs(i), deviceTimeSpeed: speed }
+      const result = accountReading(grid, DEFAULT_ANOMALY_RULES, charger, state, r, received(i), bound)
+      state = result.state
+      return result
+    })
+    // Seq 6 is booked at its own time, 2.5 min after seq 5's; 580 Wh at 7 kW needs 5 min.
+    expect(results.map((r) => r.anomaly?.reason)).toEqual(Array(8).fill(undefined))
+    expect(results[5]?.state.lastTs).toBe(NOON + 5 * FIVE)
+    expect(results[5]?.clockCorrection).toBeUndefined()
+    const paid = results.flatMap((r) => r.energy).reduce((sum, p) => sum + p.energyWh, 0)
+    expect(paid).toBe(7 * 580)
+  })
   it('energy over rating in a backlog is still a jump', () => {
     // 7 kW × 1.2 over 5 min (+10 s) is 721 Wh: +5000 Wh in one cadence step is not plausible.
     const readings = Array.from({ length: 6 }, (_, i) =>
