@@ -71,7 +71,7 @@ export const API_ERRORS = {
   },
   HEADERS_TOO_LARGE: {
     status: 431,
-    hint: 'Send fewer or smaller request headers (cookies count): details.maxBytes is the most this server reads.',
+    hint: 'The request line (URL) or headers are too long: the request line and the headers together must fit in details.maxBytes. Shorten the URL (its query string), or send fewer or smaller headers (cookies count).',
   },
   REQUEST_TIMEOUT: {
     status: 408,

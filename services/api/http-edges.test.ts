@@ -139,3 +139,33 @@ describe('a request whose body stalls (attack12e F14)', () => {
     }
   })
 })
+
+describe('a request line or headers over Node’s limit (attack12e F10)', () => {
+  const refusal = (answer: Exchange) => {
+    expect(answer.status, answer.headers).toBe(431)
+    return (
+      JSON.parse(answer.body) as { error: { code: string; message: string; hint: string; details: object } }
+    ).error
+  }
+
+  it('names the URL when the request line alone is too long', async () => {
+    for (const length of [17_000, 100_000]) {
+      const error = refusal(await exchange(port, `GET /${'a'.repeat(length)} HTTP/1.1\r\nHost: x\r\n\r\n`))
+      expect(error.code).toBe('HEADERS_TOO_LARGE')
+      expect(error.message).toContain('request line (URL)')
+      expect(error.hint).toContain('URL')
+      expect(error.details).toMatchObject({ maxBytes: 16_384, tooLong: 'request line' })
+    }
+  })
+
+  it('names both, URL and headers, when it cannot tell the request line alone is over', async () => {
+    const error = refusal(
+      await exchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nCookie: ${'c'.repeat(40_000)}\r\n\r\n`),
+    )
+    expect(error.code).toBe('HEADERS_TOO_LARGE')
+    expect(error.message).toContain('request line (URL) and headers')
+    expect(error.hint).toContain('URL')
+    expect(error.hint).toContain('cookies count')
+    expect(error.details).toEqual({ maxBytes: 16_384 })
+  })
+})

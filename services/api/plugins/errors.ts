@@ -54,6 +54,37 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 }
 
 /**
+ * Node's maxHeaderSize counts the request line and the headers together, and its error does not
+ * say which was long. Its rawPacket is only the chunk being parsed (64 KiB at most) and
+ * bytesParsed where in it the parser stopped: when the chunk starts with a request line
+ * (`GET /…`) and the parser stopped before that line's CRLF, the URL alone was too long (a
+ * 100 KB path: a 64 KiB chunk without CRLF). Otherwise it cannot tell (the line may sit in an
+ * earlier chunk, or be long and the headers push it over), and the message names both.
+ */
+function headersTooLarge(error: NodeJS.ErrnoException & { rawPacket?: unknown; bytesParsed?: unknown }) {
+  const raw = Buffer.isBuffer(error.rawPacket) ? error.rawPacket : undefined
+  const stoppedAt = typeof error.bytesParsed === 'number' ? error.bytesParsed : undefined
+  const lineEnd = raw?.indexOf('\r\n') ?? -1
+  const inRequestLine =
+    raw !== undefined &&
+    stoppedAt !== undefined &&
+    /^[A-Z]{3,10} \S/.test(raw.subarray(0, 12).toString('latin1')) &&
+    (lineEnd < 0 || stoppedAt <= lineEnd)
+  if (inRequestLine)
+    return errorBody(
+      'HEADERS_TOO_LARGE',
+      `the request line (URL) alone is longer than the ${maxHeaderSize} bytes this server reads`,
+      { maxBytes: maxHeaderSize, tooLong: 'request line' },
+      'Shorten the URL (the path and its query string): no route takes an id or a query anywhere near details.maxBytes.',
+    )
+  return errorBody(
+    'HEADERS_TOO_LARGE',
+    `the request line (URL) and headers are longer than the ${maxHeaderSize} bytes this server reads`,
+    { maxBytes: maxHeaderSize },
+  )
+}
+
+/**
  * Bytes Node's HTTP parser refused, before there is a request: headers over Node's
  * maxHeaderSize (431), a request (headers or body) not received within requestTimeout (408),
  * anything not HTTP (400). fastify's
@@ -68,10 +99,7 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
   }
   const [status, body] =
     error.code === 'HPE_HEADER_OVERFLOW'
-      ? [
-          431,
-          errorBody('HEADERS_TOO_LARGE', 'the request headers are too large', { maxBytes: maxHeaderSize }),
-        ]
+      ? [431, headersTooLarge(error)]
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, errorBody('REQUEST_TIMEOUT', 'the request did not arrive in time')]
         : [400, errorBody('MALFORMED_REQUEST', 'the request is not HTTP this server can parse')]
