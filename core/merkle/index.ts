@@ -7,6 +7,7 @@ import { deviceLeafLayout, holderLeafLayout, registryLeafLayout } from './leaves
 import { buildTree, leafHashOf, type MerkleTree } from './tree.ts'
 
 export { bytesToHex } from './abi-words.ts'
+export * from './commitment-check.ts'
 export { parseTreeDump, type StandardTreeDump, serializeTree, treeDump } from './dump.ts'
 export * from './errors.ts'
 export { hashPairBytes, keccak256Bytes } from './keccak.ts'
