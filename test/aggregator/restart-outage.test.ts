@@ -91,10 +91,19 @@ describe('outages cost nothing (real Mosquitto, Kafka, InfluxDB)', () => {
   // Restored watermark as a ceiling only (2d253a4): 5 runs, 2 equal throughout, 1 with closed
   // epochs off, 2 with 0.40 % unpaid, all chg-000006: its first readings, 6 h ahead, booked about
   // 6 h ahead (its partition's watermark with them), then 5 honest ones squeezed against the
-  // bound (ENERGY_POWER_MISMATCH, REGISTER_JUMP). Not explained yet. In one of those the restart
+  // bound (ENERGY_POWER_MISMATCH, REGISTER_JUMP). In one of those the restart
   // at tick 24 raced the one at tick 8 (the aggregator took 9 s to start, the outages 8 s apart):
   // the dead process was killed again and two aggregators shared the group to the end, with a
-  // rebalance mid-run (the aggregator's outages now run one after the other). Timing-dependent, so opt in: GRIDROOT_TEST_OUTAGE_600=1; its summary line
+  // rebalance mid-run (the aggregator's outages now run one after the other).
+  // Why: the partition's bound allows hours at 600× and its clock ran ahead of the fleet,
+  // slower than 600× (500 ms a tick plus publishing). A first reading is now bounded by its partition's newest accounting time carried forward
+  // (core/aggregation/first-reading-clock.test.ts). Measured 2026-12-03, 5 runs, each 0 %
+  // unpaid, nothing quarantined, all-time totals equal: the first (5b44773) with chg-000006 in
+  // closed epoch 1 (booked from the restored watermark, fixed in 07b76c0); of 4 on 07b76c0, 3
+  // equal throughout and 1 with one swp-000003 reading counted in closed epoch 0 instead of 1
+  // (also in the first; its clock 6 h ahead from 08:50, right after the tick-8 restart: not
+  // explained yet, maybe its leap clamped to a partition clock anchored behind).
+  // Timing-dependent, so opt in: GRIDROOT_TEST_OUTAGE_600=1; its summary line
   // (`restart-outage at 600x`) gives the unpaid energy.
   it.skipIf(!process.env.GRIDROOT_TEST_OUTAGE_600)(
     'at 600× with clocks jumping 6 h ahead, aggregator SIGKILLed and restarted: totals per device and closed epoch equal the ledger',
