@@ -6,7 +6,6 @@
  * an artifact missing or corrupt), 3 when it could not be checked (the chain node did not answer).
  */
 
-import { parseArgs } from 'node:util'
 import type { Address } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
 import { stringifyWithBigints } from '../../core/json.ts'
@@ -20,6 +19,7 @@ import { verifyRulesFromEnv } from './config.ts'
 import { explainNotFinal } from './domain/not-final.ts'
 import { VERIFY_CHECKS } from './domain/verify.ts'
 import { ChainProofUncheckedError, verifyDevice } from './verify.ts'
+import { parseVerifyArgs } from './verify-args.ts'
 
 const HELP = `Usage: npm run verify -- --pool POOL --device DEVICE --epoch EPOCH [--json]
 
@@ -49,19 +49,18 @@ computed under: GRIDROOT_TARIFFS_FILE, GRIDROOT_EPOCH_*, GRIDROOT_INTERVAL, GRID
 (as for the aggregator and the signers).`
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      pool: { type: 'string' },
-      device: { type: 'string' },
-      epoch: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  })
-  if (values.help || !values.pool || !values.device || values.epoch === undefined) {
+  const parsed = parseVerifyArgs(process.argv.slice(2))
+  if (parsed.status === 'help') {
     console.log(HELP)
-    return values.help ? 0 : 2
+    return 0
   }
+  if (parsed.status === 'usage') {
+    if (parsed.problem !== undefined) console.error(`verify: ${parsed.problem}`)
+    console.log(HELP)
+    return 2
+  }
+  const { poolId, deviceId, epoch } = parsed.args
+  const where = `${poolId}/${deviceId}/${epoch}`
   const contractsFile = process.env.GRIDROOT_CONTRACTS_FILE ?? '.run/default/contracts.json'
   const registryFile = process.env.GRIDROOT_REGISTRY_FILE ?? '.run/default/system/registry.json'
   const contracts = loadContractsFile(contractsFile)
@@ -77,43 +76,44 @@ async function main(): Promise<number> {
       registry: await loadRegistryFile(registryFile),
       rules: await verifyRulesFromEnv({ ...process.env, GRIDROOT_REGISTRY_FILE: registryFile }),
     },
-    { poolId: values.pool, deviceId: values.device, epoch: Number(values.epoch) },
+    { poolId, deviceId, epoch },
   )
   const notFinal =
     outcome.status === 'not-final'
       ? explainNotFinal({
-          poolId: values.pool,
-          epoch: Number(values.epoch),
+          poolId,
+          epoch,
           pool: outcome.pool,
           record: outcome.record,
           nowSec: await chain.nowSec(),
         })
       : undefined
-  if (values.json) {
+  if (parsed.args.json) {
     console.log(stringifyWithBigints(notFinal ? { ...outcome, explanation: notFinal } : outcome, 2))
   } else if (notFinal) {
-    console.log(`${values.pool}/${values.device}/${values.epoch}: not final: ${notFinal.summary}`)
+    console.log(`${where}: not final: ${notFinal.summary}`)
     console.log(notFinal.hint)
   } else if (outcome.status === 'artifact-corrupt') {
     // The detail names the artifact (tree or archive), its path and both hashes.
-    console.log(`${values.pool}/${values.device}/${values.epoch}: artifact-corrupt: ${outcome.detail}`)
+    console.log(`${where}: artifact-corrupt: ${outcome.detail}`)
     console.log(
       'A published artifact no longer hashes to what the chain committed: restore it from a copy (or fetch it again from the publisher); the chain, not the file, is the reference.',
     )
   } else if (outcome.status === 'artifact-missing') {
     console.log(
-      `${values.pool}/${values.device}/${values.epoch}: artifact-missing: no file for ${outcome.hash} in the artifact store (GRIDROOT_ARTIFACT_DIR); copy the published artifacts there, or point GRIDROOT_ARTIFACT_DIR at the store the oracle publishes to`,
+      `${where}: artifact-missing: no file for ${outcome.hash} in the artifact store (GRIDROOT_ARTIFACT_DIR); copy the published artifacts there, or point GRIDROOT_ARTIFACT_DIR at the store the oracle publishes to`,
     )
   } else if (outcome.status === 'unknown-device') {
-    console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.code}: ${outcome.detail}`)
+    console.log(`${where}: ${outcome.code}: ${outcome.detail}`)
     console.log(
       outcome.devicePoolId === undefined
         ? 'Use a deviceId of the registry (GRIDROOT_REGISTRY_FILE) in this pool.'
         : `A device has leaves only in its own pool: verify it with --pool ${outcome.devicePoolId}.`,
     )
   } else if (outcome.status !== 'checked') {
-    console.log(`${values.pool}/${values.device}/${values.epoch}: ${outcome.status}`)
+    console.log(`${where}: ${outcome.status}`)
   } else {
+    console.log(`${where}:`)
     for (const c of outcome.checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.check.padEnd(16)} ${c.detail}`)
     const ran = new Set(outcome.checks.map((c) => c.check))
     for (const check of VERIFY_CHECKS) if (!ran.has(check)) console.log(`-    ${check.padEnd(16)} not run`)

@@ -70,9 +70,13 @@ async function verify(
   epoch: number,
   device = deviceIn(pool),
 ): Promise<{ code: number; stdout: string }> {
-  const args = ['--import', 'tsx', 'services/oracle/verify-cli.ts', '--pool', pool, '--device', device]
+  return verifyArgs(['--pool', pool, '--device', device, '--epoch', String(epoch)])
+}
+
+/** The command with these arguments: its stdout and stderr, and its exit status. */
+async function verifyArgs(argv: readonly string[]): Promise<{ code: number; stdout: string }> {
   try {
-    const { stdout } = await run('node', [...args, '--epoch', String(epoch)], {
+    const { stdout } = await run('node', ['--import', 'tsx', 'services/oracle/verify-cli.ts', ...argv], {
       cwd: REPO_ROOT,
       env,
       timeout: 60_000,
@@ -202,5 +206,23 @@ describe('verify with a chain node that does not answer (attack12d F2)', () => {
     } finally {
       env = saved
     }
+  })
+})
+
+describe('verify with a malformed option (attack10a F4, attack10b F11)', () => {
+  it('is a usage error, exit 2, naming the option, with no stack trace', { timeout: 120_000 }, async () => {
+    const args = ['--pool', devicePoolId, '--device', deviceId]
+    for (const epoch of ['abc', '1.5', '-1', '0x10', '99999999999999999999']) {
+      const bad = await verifyArgs([...args, `--epoch=${epoch}`])
+      expect(bad.code, epoch).toBe(2)
+      expect(bad.stdout, epoch).toContain('--epoch must be a non-negative decimal integer')
+      expect(bad.stdout, epoch).not.toMatch(/\n\s+at /)
+    }
+    const dash = await verifyArgs([...args, '--epoch', '-1'])
+    expect(dash.code).toBe(2)
+    expect(dash.stdout).toContain("Option '--epoch' argument is ambiguous")
+    const pool = await verifyArgs(['--pool', 'Not A Pool', '--device', deviceId, '--epoch', '0'])
+    expect(pool.code).toBe(2)
+    expect(pool.stdout).toContain('--pool must be a pool id')
   })
 })
