@@ -20,6 +20,27 @@ export interface PoolRegistryMismatch {
   readonly onChain: { readonly root: Hex; readonly version: bigint; readonly deviceCount: number }
 }
 
+/**
+ * What fixes each kind of mismatch. `npm run pools -- apply` commits roots only for the pools of
+ * its pools file and refuses a registry with a device of another pool, so a pool without a root
+ * on-chain is fixed in a file first; pointing at the command alone would loop back here.
+ */
+function registryMismatchHints(mismatches: readonly PoolRegistryMismatch[], registryFile: string): string[] {
+  const apply = `npm run pools -- apply --file config/pools.json --registry ${registryFile}`
+  const neverApplied = mismatches.filter((m) => m.onChain.version === 0n).map((m) => m.poolId)
+  const differ = mismatches.filter((m) => m.onChain.version !== 0n).map((m) => m.poolId)
+  const hints: string[] = []
+  if (neverApplied.length > 0)
+    hints.push(
+      `${neverApplied.join(', ')}: no pools apply ever committed a root for ${neverApplied.length > 1 ? 'these pools' : 'this pool'}. If it is a typo, correct the devices' poolId in ${registryFile}; if it is a new pool, add it to the pools file (config/pools.json); then run \`${apply}\` (it refuses a registry whose devices name a pool the pools file does not have).`,
+    )
+  if (differ.length > 0)
+    hints.push(
+      `${differ.join(', ')}: load the registry file that was committed, or commit this one: \`${apply}\`.`,
+    )
+  return hints
+}
+
 export class RegistryRootMismatchError extends GridrootError<'REGISTRY_ROOT_MISMATCH'> {
   override readonly name = 'RegistryRootMismatchError'
   readonly mismatches: readonly PoolRegistryMismatch[]
@@ -34,7 +55,7 @@ export class RegistryRootMismatchError extends GridrootError<'REGISTRY_ROOT_MISM
               ? `  ${m.poolId}: no registry root on-chain yet (the file has ${m.file.deviceCount} devices, root ${m.file.root})`
               : `  ${m.poolId}: file root ${m.file.root} (${m.file.deviceCount} devices) ≠ on-chain root ${m.onChain.root} (version ${m.onChain.version}, ${m.onChain.deviceCount} devices)`,
           ),
-          'Load the registry file that was committed, or commit this one: `npm run pools -- apply --file config/pools.json`.',
+          ...registryMismatchHints(mismatches, registryFile),
         ],
         details: { pools: mismatches.map((m) => m.poolId) },
       },

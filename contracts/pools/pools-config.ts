@@ -76,12 +76,16 @@ function placeOf(document: unknown, path: readonly PropertyKey[]): string {
   return place
 }
 
-function refuse(path: string, problems: readonly string[]): never {
+function refuse(
+  path: string,
+  problems: readonly string[],
+  heading = `the pools file ${path} is invalid`,
+): never {
   const shown = problems.slice(0, MAX_REPORTED_PROBLEMS).map((p) => `  ${p}`)
   if (problems.length > MAX_REPORTED_PROBLEMS)
     shown.push(`  … and ${problems.length - MAX_REPORTED_PROBLEMS} more`)
   throw new PoolsFileError(
-    `the pools file ${path} is invalid (${problems.length} problems); nothing was sent`,
+    `${heading} (${problems.length} problem${problems.length === 1 ? '' : 's'}); nothing was sent`,
     {
       metaMessages: [...shown, 'Fix the named entries (README.md, "On-chain") and run the command again.'],
     },
@@ -160,9 +164,14 @@ export function loadPoolsFile(path: string): PoolsFile {
   return parsed.data
 }
 
+/** Devices of one unknown pool named in a problem; the rest are counted. */
+const MAX_NAMED_DEVICES = 5
+
 /**
- * The registry's devices against the pools they name: a device must have its pool's asset class.
- * Returns the problems, each naming the device, both files and both values.
+ * The registry's devices against the pools they name: a device must name a pool of the pools
+ * file (a device of another pool would get no registry root: it would silently leave its pool
+ * on-chain, and ingest would refuse the registry), and have its pool's asset class.
+ * Returns the problems, each naming the devices, both files and both values.
  */
 export function registryProblems(
   pools: readonly PoolConfig[],
@@ -171,12 +180,22 @@ export function registryProblems(
 ): string[] {
   const byId = new Map(pools.map((p, i) => [p.poolId, { pool: p, index: i }]))
   const problems: string[] = []
+  const unknown = new Map<string, string[]>()
   for (const device of devices) {
     const entry = byId.get(device.poolId)
-    if (entry && entry.pool.assetClass !== device.assetClass)
+    if (!entry) unknown.set(device.poolId, [...(unknown.get(device.poolId) ?? []), device.deviceId])
+    else if (entry.pool.assetClass !== device.assetClass)
       problems.push(
         `device ${device.deviceId} (${files.registry}) is a ${device.assetClass}, but its pool ${device.poolId} (${files.pools} pools[${entry.index}].assetClass) is ${entry.pool.assetClass}`,
       )
+  }
+  const known = pools.length > 0 ? pools.map((p) => p.poolId).join(', ') : 'none'
+  for (const [poolId, ids] of unknown) {
+    const named = ids.slice(0, MAX_NAMED_DEVICES).join(', ')
+    const more = ids.length > MAX_NAMED_DEVICES ? ` and ${ids.length - MAX_NAMED_DEVICES} more` : ''
+    problems.push(
+      `device${ids.length > 1 ? 's' : ''} ${named}${more} (${files.registry}) name${ids.length > 1 ? '' : 's'} pool ${poolId}, which ${files.pools} does not have (its pools: ${known}): correct the poolId in the registry, or add pool ${poolId} to the pools file`,
+    )
   }
   return problems
 }
@@ -188,7 +207,12 @@ export function checkRegistryAgainstPools(
   files: { readonly pools: string; readonly registry: string },
 ): void {
   const problems = registryProblems(pools, devices, files)
-  if (problems.length > 0) refuse(files.pools, problems)
+  if (problems.length > 0)
+    refuse(
+      files.pools,
+      problems,
+      `the device registry ${files.registry} does not fit the pools file ${files.pools}`,
+    )
 }
 
 /** `dev:N` → dev account N (only on the local anvil); an address → itself, checksummed. */

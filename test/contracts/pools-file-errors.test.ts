@@ -133,6 +133,17 @@ describe('npm run pools -- apply refuses a bad pools file before sending anythin
     expect(await refused('duplicate', goodPools(), duplicate)).toMatch(
       /duplicate\.registry\.json: the device registry is invalid: deviceId \S+ appears twice \(pool longshine-ev\)/,
     )
+    // A typo'd poolId: the device would silently leave its pool on-chain (attack10b F6).
+    const typo = goodRegistry()
+    const moved = typo.devices[0]
+    typo.devices[0] = { ...moved, poolId: 'no-such-pool' }
+    const unknownPool = await refused('unknown-pool', goodPools(), typo)
+    expect(unknownPool).toContain(
+      `the device registry ${join(dir, 'unknown-pool.registry.json')} does not fit the pools file ${join(dir, 'unknown-pool.pools.json')} (1 problem); nothing was sent`,
+    )
+    expect(unknownPool).toContain(
+      `device ${moved.deviceId} (${join(dir, 'unknown-pool.registry.json')}) names pool no-such-pool, which ${join(dir, 'unknown-pool.pools.json')} does not have (its pools: longshine-ev, gcl-pv, xunying-swap): correct the poolId in the registry, or add pool no-such-pool to the pools file`,
+    )
     const wrongClass = goodRegistry()
     const charger = wrongClass.devices[0]
     wrongClass.devices[0] = { ...charger, poolId: 'gcl-pv' }
