@@ -50,6 +50,11 @@ export interface PoolChain {
   /** Whether the oracle epoch is final, and its committed revenue (0 while not final). */
   oracleEpoch(epoch: number): Promise<{ readonly final: boolean; readonly revenueUnits: bigint }>
   /**
+   * A finalized oracle epoch's commitment: the stored record (root, revenue, leaf count) and the
+   * energy and tree hash of its final attempt's EpochProposed event; undefined unless final.
+   */
+  oracleCommitment(epoch: number): Promise<OracleCommitment | undefined>
+  /**
    * The latest block and the pool's epoch clock as of that block (RevenueDistributor
    * `epochClock()`: fixed once a block at or after its chain genesis exists, so a window whose end
    * the latest block has passed was computed with the clock that stays on-chain).
@@ -79,6 +84,18 @@ export interface PoolChain {
 
 export type SplitMode = 'time-weighted' | 'snapshot'
 
+/** What RevenueOracle committed for a finalized pool epoch (the device tree must back it). */
+export interface OracleCommitment {
+  readonly epoch: number
+  readonly attempt: number
+  readonly root: Hex
+  readonly revenueUnits: bigint
+  readonly energyWh: bigint
+  readonly leafCount: number
+  readonly treeHash: Hex
+  readonly archiveHash: Hex
+}
+
 export interface DistributionTerms {
   readonly treasury: string
   readonly holdersBps: number
@@ -99,6 +116,9 @@ export interface DistributorState {
   readonly totalFunded: bigint
   readonly paused: boolean
 }
+
+/** IRevenueOracle.EpochStatus: None, Pending, Rejected, Final. */
+const ORACLE_STATUS_FINAL = 3
 
 const SPLIT_MODES: readonly SplitMode[] = ['time-weighted', 'snapshot']
 
@@ -221,6 +241,46 @@ export function createPoolChain(options: PoolChainOptions): PoolChain {
         args,
       })
       return { final: true, revenueUnits }
+    },
+    async oracleCommitment(epoch) {
+      const args = [pool.poolIdBytes32 as Hex, BigInt(epoch)] as const
+      const record = await client.readContract({
+        address: options.oracle,
+        abi: revenueOracleAbi,
+        functionName: 'epochRecord',
+        args,
+      })
+      if (record.status !== ORACLE_STATUS_FINAL) return undefined
+      const logs = await logsOf(options.identityFromBlock, (fromBlock, toBlock) =>
+        client.getContractEvents({
+          address: options.oracle,
+          abi: revenueOracleAbi,
+          eventName: 'EpochProposed',
+          args: { poolId: args[0], epoch: args[1] },
+          fromBlock,
+          toBlock,
+        }),
+      )
+      // The final attempt's proposal: its root is the record's (the contract stores it from it).
+      const proposed = logs.find(
+        (l) => Number(l.args.attempt) === record.attempt && l.args.proposal?.root === record.root,
+      )?.args.proposal
+      if (proposed === undefined)
+        throw new RetryableError(
+          'ORACLE_PROPOSAL_NOT_FOUND',
+          `no EpochProposed event of pool ${pool.poolId} epoch ${epoch} attempt ${record.attempt} with root ${record.root}`,
+          { metaMessages: ['Is GRIDROOT_RPC_URL a node that serves logs since the deployment block?'] },
+        )
+      return {
+        epoch,
+        attempt: record.attempt,
+        root: record.root.toLowerCase() as Hex,
+        revenueUnits: record.revenueUnits,
+        energyWh: proposed.energyWh,
+        leafCount: Number(record.leafCount),
+        treeHash: proposed.treeHash.toLowerCase() as Hex,
+        archiveHash: proposed.archiveHash.toLowerCase() as Hex,
+      }
     },
     async clockNow() {
       const block = await client.getBlock({ blockTag: 'latest' })

@@ -35,6 +35,13 @@ const Schema = z.object({
   GRIDROOT_CONTRACTS_FILE: z
     .string()
     .min(1, 'the deployed contracts file is required (npm run deploy writes it)'),
+  /**
+   * The device registry: an epoch is funded only when every leaf of its device tree is a device
+   * registered in the pool. Checked against the on-chain registry roots at start.
+   */
+  GRIDROOT_REGISTRY_FILE: z
+    .string()
+    .min(1, 'the device registry file is required (the oracle signs leaves of its devices)'),
   /** The publisher's key; on the local anvil, dev account 5 when unset. */
   GRIDROOT_DISTRIBUTOR_KEY: z
     .string()
@@ -55,6 +62,7 @@ const Schema = z.object({
 export interface DistributorConfig {
   readonly endpoints: Endpoints
   readonly contractsFile: string
+  readonly registryFile: string
   readonly publisherKey: `0x${string}` | undefined
   readonly pools: readonly string[]
   readonly excludedAccounts: readonly string[]
@@ -74,6 +82,7 @@ export function distributorConfigFromEnv(env: Env): DistributorConfig {
   return {
     endpoints: endpointsFromEnv(env),
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
+    registryFile: c.GRIDROOT_REGISTRY_FILE,
     publisherKey: c.GRIDROOT_DISTRIBUTOR_KEY as `0x${string}` | undefined,
     pools: c.GRIDROOT_DISTRIBUTOR_POOLS,
     excludedAccounts: c.GRIDROOT_DISTRIBUTOR_EXCLUDE.map((a) => a.toLowerCase()),

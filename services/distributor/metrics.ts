@@ -29,6 +29,18 @@ export function createDistributorMetrics() {
       labelNames,
       registers: [registry],
     }),
+    treeMissing: new Gauge({
+      name: 'gridroot_distributor_epoch_tree_missing',
+      help: '1 while the next final epoch waits because its committed device tree is not in the artifact store (the log and /healthz name the epoch and hash), per pool',
+      labelNames,
+      registers: [registry],
+    }),
+    commitmentRefused: new Gauge({
+      name: 'gridroot_distributor_commitment_refused',
+      help: "1 once a final epoch's device tree did not back its commitment (totals, leaf count, root, unregistered devices) and publishing for the pool stopped, per pool",
+      labelNames,
+      registers: [registry],
+    }),
     passFailures: new Counter({
       name: 'gridroot_distributor_pass_failures_total',
       help: 'Passes that failed (chain or artifact store errors), per pool and error code',

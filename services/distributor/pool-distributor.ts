@@ -27,6 +27,7 @@ import {
 } from '../../core/merkle/index.ts'
 import { errorFields } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
+import { commitmentGate, type StoredTree } from './domain/commitment-gate.ts'
 import { clockProblem, fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
 import { type EpochPlan, planEpoch } from './domain/plan-epoch.ts'
 import type { ArtifactStore, IdentityEvent, PoolChain, PublishedRoot } from './ports.ts'
@@ -36,7 +37,7 @@ import type { ArtifactStore, IdentityEvent, PoolChain, PublishedRoot } from './p
  * clock does not fit this deployment's epoch grid: publishing stops for the pool.
  */
 export class DistributionHistoryError extends GridrootError<
-  'DISTRIBUTOR_HISTORY_MISMATCH' | 'DISTRIBUTOR_CLOCK_MISMATCH'
+  'DISTRIBUTOR_HISTORY_MISMATCH' | 'DISTRIBUTOR_CLOCK_MISMATCH' | 'DISTRIBUTOR_COMMITMENT_MISMATCH'
 > {
   override readonly name = 'DistributionHistoryError'
 }
@@ -48,6 +49,8 @@ export interface PoolDistributorOptions {
   readonly grid: TimeGrid
   readonly firstEpoch: number
   readonly excludedAccounts: readonly string[]
+  /** The devices registered in this pool (the registry file, checked against the chain at start). */
+  readonly registeredDeviceIds: ReadonlySet<string>
   readonly logger: Logger
   /** Test only: called after a step; a failpoint there stops the process. */
   readonly afterStep?: (step: 'after-build' | 'after-post') => Promise<void>
@@ -62,6 +65,13 @@ export type PassResult =
       readonly fundedUnits: bigint
     }
   | { readonly kind: 'wait'; readonly step: Extract<PublishStep, { kind: 'wait' }> }
+  /** The epoch is final but its committed device tree is not in the store: not funded yet. */
+  | {
+      readonly kind: 'tree-missing'
+      readonly epoch: number
+      readonly treeHash: Hex
+      readonly problem: string
+    }
   | {
       readonly kind: 'underfunded'
       readonly epoch: number
@@ -168,6 +178,17 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     }
   }
 
+  /** The oracle's device tree by its committed hash (the store checks the content hash). */
+  const readDeviceTree = async (treeHash: Hex): Promise<StoredTree> => {
+    try {
+      const bytes = await store.get(treeHash)
+      return bytes === undefined ? { kind: 'missing' } : { kind: 'found', bytes }
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ARTIFACT_CORRUPT') throw error
+      return { kind: 'corrupt', detail: (error as { shortMessage?: string }).shortMessage ?? String(error) }
+    }
+  }
+
   /** Loads the tree after epoch `nextEpoch - 1` from its artifact (or rebuilds it). */
   const load = async (nextEpoch: number) => {
     const last = nextEpoch - 1
@@ -224,11 +245,37 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
       const step = nextPublishStep(state, oracle.final, window, latestBlockTimestampS)
       if (step.kind === 'wait') return { kind: 'wait', step }
 
+      // Never fund on the committed figure alone: the committed device tree must back it.
+      const commitment = await chain.oracleCommitment(epoch)
+      if (commitment === undefined)
+        return { kind: 'wait', step: { kind: 'wait', epoch, reason: 'oracle-not-final' } }
+      const gate = commitmentGate(
+        chain.poolId,
+        commitment,
+        await readDeviceTree(commitment.treeHash),
+        options.registeredDeviceIds,
+      )
+      if (gate.kind === 'wait')
+        return { kind: 'tree-missing', epoch, treeHash: gate.treeHash, problem: gate.problem }
+      if (gate.kind === 'refuse')
+        throw new DistributionHistoryError(
+          'DISTRIBUTOR_COMMITMENT_MISMATCH',
+          `epoch ${epoch} of pool ${chain.poolId} (attempt ${commitment.attempt}, root ${commitment.root}, tree ${commitment.treeHash}) is final on-chain, but its device tree does not back the commitment: ${gate.problems.map((p) => p.code).join(', ')}; nothing is funded for this pool`,
+          {
+            metaMessages: [
+              ...gate.problems.map((p) => `  ${p.code}: ${p.message}`),
+              'The signers that signed it are compromised or broken; a final root can no longer be rejected (the guardian calls RevenueOracle.reject(poolId, epoch, reason) only while it is pending).',
+              'Publishing for this pool stays stopped. An operator acts: pause the pool (RevenueDistributor.pause()), replace those signers (RevenueOracle.removeSigner/addSigner), settle the epoch with the pool, then restart the distributor.',
+            ],
+            details: { epoch, problems: gate.problems },
+          },
+        )
+
       const previous = await load(epoch)
       const [transfers, identity] = await Promise.all([chain.transfers(), chain.identityEvents()])
       const plan = planEpoch(
         previous.cumulative,
-        await inputsFor(clock, epoch, oracle.revenueUnits, transfers, identity),
+        await inputsFor(clock, epoch, commitment.revenueUnits, transfers, identity),
       )
       const tree = buildHolderTree(plan.leaves)
       const treeHash = await store.put(serializeTree(tree))

@@ -9,6 +9,7 @@ export type {
   DistributionTerms,
   DistributorState,
   IdentityEvent,
+  OracleCommitment,
   PoolChain,
   PublishedRoot,
   SplitMode,

@@ -3,8 +3,10 @@
  * pool distributor per pool, a loop that runs their passes every `pollMs`, and the probe server.
  * A pass that fails is logged, counted and tried again on the next tick (each pass derives its
  * step from the chain again); an underfunded treasury is an alert in the log, the metrics and
- * /healthz, never a crash loop. A broken history (DISTRIBUTOR_HISTORY_MISMATCH) stops that
- * pool's publishing until an operator acts, and /healthz says so.
+ * /healthz, never a crash loop; so is a final epoch whose device tree is not in the store. A
+ * broken history (DISTRIBUTOR_HISTORY_MISMATCH) or a device tree that does not back its epoch's
+ * commitment (DISTRIBUTOR_COMMITMENT_MISMATCH) stops that pool's publishing until an operator
+ * acts, and /healthz says so.
  */
 import { type Account, createWalletClient, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -17,6 +19,8 @@ import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.
 import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
+import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { checkRegistryOnChain } from '../../runtime/registry-onchain.ts'
 import type { DistributorConfig } from './config.ts'
 import { createDistributorMetrics } from './metrics.ts'
 import { createPoolDistributor, DistributionHistoryError, type PassResult } from './pool-distributor.ts'
@@ -49,6 +53,14 @@ export async function startDistributorService(config: DistributorConfig, logger:
   const walletClient = createWalletClient({ chain, transport, account })
   const store = createFileArtifactStore(config.artifacts)
   const metrics = createDistributorMetrics()
+  const registry = await loadRegistryFile(config.registryFile)
+  await checkRegistryOnChain({
+    publicClient,
+    deviceRegistry: file.contracts.deviceRegistry as Hex,
+    registry,
+    registryFile: config.registryFile,
+    poolIds,
+  })
   let stopping = false
   let lastFailpointHit = false
 
@@ -69,6 +81,9 @@ export async function startDistributorService(config: DistributorConfig, logger:
       grid: config.grid,
       firstEpoch: pool.firstEpoch,
       excludedAccounts: config.excludedAccounts,
+      registeredDeviceIds: new Set(
+        [...registry.devices()].filter((d) => d.poolId === poolId).map((d) => d.deviceId),
+      ),
       logger,
       ...(config.failpoint
         ? {
@@ -104,8 +119,17 @@ export async function startDistributorService(config: DistributorConfig, logger:
       metrics.underfunded.set({ pool: poolId }, 1)
       return
     }
-    health.alert = undefined
     metrics.underfunded.set({ pool: poolId }, 0)
+    if (result.kind === 'tree-missing') {
+      if (health.alert !== result.problem)
+        logger.error({ pool: poolId, epoch: result.epoch, treeHash: result.treeHash }, result.problem)
+      health.alert = result.problem
+      health.waiting = `epoch ${result.epoch}: device tree ${result.treeHash} missing`
+      metrics.treeMissing.set({ pool: poolId }, 1)
+      return
+    }
+    health.alert = undefined
+    metrics.treeMissing.set({ pool: poolId }, 0)
     if (result.kind === 'wait') {
       health.waiting = `epoch ${result.step.epoch}: ${result.step.reason}`
       return
@@ -130,6 +154,8 @@ export async function startDistributorService(config: DistributorConfig, logger:
         p.health.lastError = errorSummary(error)
         if (error instanceof DistributionHistoryError) {
           p.health.halted = error.message
+          if (error.code === 'DISTRIBUTOR_COMMITMENT_MISMATCH')
+            metrics.commitmentRefused.set({ pool: p.poolId }, 1)
           logger.fatal({ pool: p.poolId, code, hints: error.metaMessages }, error.shortMessage)
           return
         }

@@ -29,7 +29,13 @@ import { epochClockToChain } from '../../core/entitlement/index.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
+import {
+  commitRegistry,
+  deviceEpochProposal,
+  deviceLeaf,
+  testDevices,
+} from '../contracts/support/device-epoch.ts'
+import { addPool, finalizeEpoch } from '../contracts/support/oracle.ts'
 import {
   contractsFileOf,
   deploySystem,
@@ -143,12 +149,19 @@ beforeAll(async () => {
   ])
   await system.testClient.setNextBlockTimestamp({ timestamp: BigInt(t0 + WINDOW_S + 10) })
   await system.testClient.mine({ blocks: 1 })
+  dir = mkdtempSync(join(tmpdir(), 'gridroot-holder-ui-'))
+  // The distributor funds an epoch only with its device tree stored and its devices registered.
+  const distributorRegistry = join(dir, 'distributor-registry.json')
+  await commitRegistry(system, distributorRegistry, testDevices(POOL, 'hv', 1), POOL)
   await finalizeEpoch(
     system,
-    proposal({ poolId: POOL_HEX, epoch: 0n, revenueUnits: 1_000_000_000n, leafCount: 1 }),
+    await deviceEpochProposal({
+      poolIdHex: POOL_HEX,
+      epoch: 0n,
+      leaves: [deviceLeaf(POOL, 0n, 'hv-000001', 1_000_000_000n)],
+      artifactDir: join(dir, 'artifacts'),
+    }),
   )
-
-  dir = mkdtempSync(join(tmpdir(), 'gridroot-holder-ui-'))
   const contractsFile = join(dir, 'contracts.json')
   const contracts = contractsFileOf(system, [
     {
@@ -174,7 +187,7 @@ beforeAll(async () => {
   // The distributor service publishes epoch 0's cumulative root, then stops.
   const distributorService = await startServiceProcess(
     'services/distributor/main.ts',
-    { ...env, GRIDROOT_DISTRIBUTOR_POLL: '200' },
+    { ...env, GRIDROOT_DISTRIBUTOR_POLL: '200', GRIDROOT_REGISTRY_FILE: distributorRegistry },
     'GRIDROOT_DISTRIBUTOR_METRICS_PORT',
   )
   running.push(distributorService)

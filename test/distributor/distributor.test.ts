@@ -13,6 +13,10 @@
  *            unverified at +50 (so excluded for the whole epoch: its 800 000 is withheld):
  *            A 200 000, B 600 000.
  *   epoch 2, revenue 0: published all the same, nothing funded.
+ * Each epoch is backed by a real device tree in the artifact store: the distributor funds an
+ * epoch only when its committed tree is there and backs the committed figures. Epoch 3's tree is
+ * published late (the distributor waits with an alert); epoch 4 commits 10× its leaves, as a
+ * broken signer threshold would (attack10a F1), and stops the pool's publishing.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -32,13 +36,24 @@ import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
+import {
+  commitRegistry,
+  deviceEpochProposal,
+  deviceLeaf,
+  testDevices,
+} from '../contracts/support/device-epoch.ts'
+import { addPool, finalizeEpoch } from '../contracts/support/oracle.ts'
 import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
 
 const POOL = 'dist-test'
 const POOL_HEX = stringToHex(POOL, { size: 32 })
 const WINDOW_S = 100
+/** The devices' leaves of an epoch: dt-000001 earns 3/4 of the revenue, dt-000002 the rest. */
+const leavesOf = (epoch: bigint, revenueUnits: bigint) => [
+  deviceLeaf(POOL, epoch, 'dt-000001', (revenueUnits * 3n) / 4n),
+  deviceLeaf(POOL, epoch, 'dt-000002', revenueUnits - (revenueUnits * 3n) / 4n),
+]
 
 describe('distributor on a real chain', () => {
   let anvil: DedicatedAnvil
@@ -46,6 +61,7 @@ describe('distributor on a real chain', () => {
   let dir: string
   let contractsFile: string
   let artifactDir: string
+  let registryFile: string
   let token: Address
   let distributor: Address
   let stable: Address
@@ -143,19 +159,29 @@ describe('distributor on a real chain', () => {
     await send(deployer, token, revenueShareTokenAbi, 'mint', [c!.account.address, 400n])
     await at(t0 + WINDOW_S + 50)
     await send(deployer, identity, identityRegistryAbi, 'unverify', [[c!.account.address]])
-    // The oracle finalizes the three epochs after they end.
+    dir = mkdtempSync(join(tmpdir(), 'gridroot-distributor-'))
+    contractsFile = join(dir, 'contracts.json')
+    artifactDir = join(dir, 'artifacts')
+    registryFile = join(dir, 'registry.json')
+    await commitRegistry(system, registryFile, testDevices(POOL, 'dt', 2), POOL)
+    // The oracle finalizes the three epochs after they end, each with its device tree stored.
     await at(t0 + 3 * WINDOW_S + 10)
     for (const [epoch, revenueUnits] of [
       [0n, 1_000_000n],
       [1n, 2_000_000n],
       [2n, 0n],
     ] as const) {
-      await finalizeEpoch(system, proposal({ poolId: POOL_HEX, epoch, revenueUnits, leafCount: 1 }))
+      await finalizeEpoch(
+        system,
+        await deviceEpochProposal({
+          poolIdHex: POOL_HEX,
+          epoch,
+          leaves: leavesOf(epoch, revenueUnits),
+          artifactDir,
+        }),
+      )
     }
 
-    dir = mkdtempSync(join(tmpdir(), 'gridroot-distributor-'))
-    contractsFile = join(dir, 'contracts.json')
-    artifactDir = join(dir, 'artifacts')
     const file = contractsFileOf(system, [
       {
         poolId: POOL,
@@ -173,6 +199,7 @@ describe('distributor on a real chain', () => {
       ...endpointsToEnv({ ...inject('endpoints'), chain: anvil.endpoint }),
       GRIDROOT_CONTRACTS_FILE: contractsFile,
       GRIDROOT_ARTIFACT_DIR: artifactDir,
+      GRIDROOT_REGISTRY_FILE: registryFile,
       GRIDROOT_EPOCH_GENESIS: new Date(t0 * 1000).toISOString(),
       GRIDROOT_EPOCH_LENGTH: `${WINDOW_S}s`,
       GRIDROOT_INTERVAL: '10s',
@@ -207,8 +234,20 @@ describe('distributor on a real chain', () => {
   })
 
   it('alerts on an underfunded treasury without crashing, and goes on once it is approved', async () => {
-    // The stored trees are lost: the next distributor rebuilds epoch 0's from chain data.
+    // The distributor's stored trees are lost: the next one rebuilds epoch 0's from chain data.
+    // (The oracle's device trees are restored from its own copy: same leaves, same bytes.)
     rmSync(artifactDir, { recursive: true, force: true })
+    for (const [epoch, revenueUnits] of [
+      [0n, 1_000_000n],
+      [1n, 2_000_000n],
+      [2n, 0n],
+    ] as const)
+      await deviceEpochProposal({
+        poolIdHex: POOL_HEX,
+        epoch,
+        leaves: leavesOf(epoch, revenueUnits),
+        artifactDir,
+      })
     const service = await startDistributor()
     await waitFor(
       'the underfunded alert',
@@ -285,6 +324,74 @@ describe('distributor on a real chain', () => {
       args: [POOL_HEX as Hex, 2n],
     })
     expect(oracleFinal).toBe(true)
+  })
+
+  it('waits for a final epoch whose device tree is not in the store, and stops the pool at a tree that does not back its commitment', async () => {
+    for (const s of running.splice(0)) await s.kill('SIGKILL')
+    await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 10_000_000n])
+    const health = async (service: ServiceProcess) =>
+      (await fetch(`http://127.0.0.1:${service.metricsPort}/healthz`).then(
+        (r) => r.json(),
+        () => ({}),
+      )) as { ok?: boolean; pools?: Record<string, { alert?: string; halted?: string; waiting?: string }> }
+
+    // Epoch 3 is final with honest figures, but its tree was never published.
+    const epoch3 = leavesOf(3n, 1_000_000n)
+    const proposed3 = await deviceEpochProposal({
+      poolIdHex: POOL_HEX,
+      epoch: 3n,
+      leaves: epoch3,
+      artifactDir,
+      store: false,
+    })
+    await finalizeEpoch(system, proposed3)
+    const service = await startDistributor()
+    await waitFor(
+      'the missing-tree alert',
+      async () => (await health(service)).pools?.[POOL]?.alert?.includes(proposed3.treeHash) === true,
+      service,
+    )
+    const alert = (await health(service)).pools![POOL]!.alert!
+    expect(alert).toContain('epoch 3 of pool dist-test')
+    expect(alert).toContain('not in the artifact store')
+    expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(1)
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect((await state()).nextEpoch).toBe(3n)
+    expect(service.output()).toContain(proposed3.treeHash)
+
+    // Published late: it is funded at the next poll.
+    await deviceEpochProposal({ poolIdHex: POOL_HEX, epoch: 3n, leaves: epoch3, artifactDir })
+    await waitFor('epoch 3', async () => (await state()).nextEpoch === 4n, service)
+    expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(0)
+    const fundedBefore = (await state()).totalFunded
+
+    // Epoch 4: the genuine tree is stored, but the signed figures are 10× its leaves (+1).
+    const forged = await deviceEpochProposal({
+      poolIdHex: POOL_HEX,
+      epoch: 4n,
+      leaves: leavesOf(4n, 100_000n),
+      artifactDir,
+      forge: { revenueUnits: 1_000_001n, energyWh: 20_001n },
+    })
+    await finalizeEpoch(system, forged)
+    await waitFor(
+      'the pool halted',
+      async () => (await health(service)).pools?.[POOL]?.halted !== undefined,
+      service,
+    )
+    const halted = (await health(service)).pools![POOL]!.halted!
+    expect(halted).toContain('DISTRIBUTOR_COMMITMENT_MISMATCH')
+    expect(halted).toContain('TOTALS_MISMATCH')
+    expect(halted).toContain('revenueUnits 100000 and energyWh 2000')
+    expect(halted).toContain('committed revenueUnits 1000001 and energyWh 20001')
+    expect((await health(service)).ok).toBe(false)
+    expect(await service.metric('gridroot_distributor_commitment_refused', { pool: POOL })).toBe(1)
+    expect(service.output()).toMatch(/"level":"?(fatal|60)"?/)
+    await new Promise((r) => setTimeout(r, 1_000))
+    const after = await state()
+    expect(after.nextEpoch).toBe(4n)
+    expect(after.totalFunded).toBe(fundedBefore)
+    expect(await publishedEpochs()).toEqual([0, 1, 2, 3])
   })
 
   const balance = (account: Address) =>
