@@ -15,6 +15,7 @@ import { endpointsFromEnv } from '../../runtime/config.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { createOracleChain } from './adapters/chain.ts'
+import { readEpochGrid } from './adapters/epoch-grid.ts'
 import { verifyRulesFromEnv } from './config.ts'
 import { explainNotFinal } from './domain/not-final.ts'
 import { VERIFY_CHECKS } from './domain/verify.ts'
@@ -69,15 +70,41 @@ async function main(): Promise<number> {
     oracle: contracts.contracts.revenueOracle as Address,
     fromBlock: BigInt(contracts.deployedAtBlock),
   })
+  const distributor = contracts.pools[poolId]?.distributor as Address | undefined
+  const chainGrid =
+    distributor === undefined ? undefined : await readEpochGrid(chain.publicClient, distributor)
+  // The grid is the chain's unless the environment names one (then it must be the chain's).
+  const gridSet = ['GRIDROOT_EPOCH_GENESIS', 'GRIDROOT_EPOCH_LENGTH'].some(
+    (k) => process.env[k] !== undefined,
+  )
+  const rulesEnv = {
+    ...process.env,
+    GRIDROOT_REGISTRY_FILE: registryFile,
+    ...(chainGrid === undefined || gridSet
+      ? {}
+      : {
+          GRIDROOT_EPOCH_GENESIS: new Date(chainGrid.genesisMs).toISOString(),
+          GRIDROOT_EPOCH_LENGTH: String(chainGrid.epochLengthMs),
+        }),
+  }
   const outcome = await verifyDevice(
     {
       chain,
       store: createFileArtifactStore(artifactStoreConfig(process.env)),
       registry: await loadRegistryFile(registryFile),
-      rules: await verifyRulesFromEnv({ ...process.env, GRIDROOT_REGISTRY_FILE: registryFile }),
+      rules: await verifyRulesFromEnv(rulesEnv),
+      epochGrid: async () => chainGrid,
     },
     { poolId, deviceId, epoch },
   )
+  if (outcome.status === 'grid-mismatch') {
+    // No verdict: the leaves would be recomputed on another grid than they were built on.
+    console.log(`${where}: not checked: ${outcome.code}: ${outcome.detail}`)
+    console.log(
+      `Unset GRIDROOT_EPOCH_GENESIS and GRIDROOT_EPOCH_LENGTH (verify then takes the chain's grid), or set them to the chain's: GRIDROOT_EPOCH_GENESIS=${new Date(outcome.chainGrid.genesisMs).toISOString()} GRIDROOT_EPOCH_LENGTH=${outcome.chainGrid.epochLengthMs}.`,
+    )
+    return 3
+  }
   const notFinal =
     outcome.status === 'not-final'
       ? explainNotFinal({

@@ -46,3 +46,45 @@ describe('verifyDevice on a device of another pool (attack F5)', () => {
     expect(outcome.status).toBe('not-final')
   })
 })
+
+describe('verifyDevice on rules of another epoch grid than the chain holds (attack10a F5)', () => {
+  const hour = { genesisMs: Date.parse('2026-06-01T00:00:00+08:00'), epochLengthMs: 3_600_000 }
+  const final = {
+    ...chain,
+    finalized: async () => ({
+      root: `0x${'1'.repeat(64)}` as const,
+      revenueUnits: 0n,
+      energyWh: 0n,
+      leafCount: 0,
+      treeHash: `0x${'2'.repeat(64)}` as const,
+      archiveHash: `0x${'3'.repeat(64)}` as const,
+    }),
+  }
+  const dayRules = {
+    settings: { grid: { ...hour, epochLengthMs: 86_400_000, intervalMs: 300_000 } },
+  } as LeafRules
+
+  it('is grid-mismatch naming both grids, before any artifact is read', async () => {
+    const outcome = await verifyDevice(
+      { ...deps, chain: final, rules: dayRules, epochGrid: async () => hour },
+      { poolId: 'gcl-pv', deviceId: 'pv-0001', epoch: 1 },
+    )
+    expect(outcome).toMatchObject({ status: 'grid-mismatch', code: 'EPOCH_GRID_MISMATCH', ok: false })
+    expect(outcome.status === 'grid-mismatch' && outcome.detail).toBe(
+      'pool gcl-pv maps its epochs on-chain (RevenueDistributor.epochClock()) as epochs of 3600000 ms from 2026-05-31T16:00:00.000Z; the rules verify recomputes leaves under use epochs of 86400000 ms from 2026-05-31T16:00:00.000Z',
+    )
+  })
+
+  it('goes on to the artifacts when the grids are the same', async () => {
+    const outcome = await verifyDevice(
+      {
+        ...deps,
+        chain: final,
+        rules: { settings: { grid: { ...hour, intervalMs: 300_000 } } } as LeafRules,
+        epochGrid: async () => hour,
+      },
+      { poolId: 'gcl-pv', deviceId: 'pv-0001', epoch: 1 },
+    )
+    expect(outcome.status).toBe('artifact-missing')
+  })
+})

@@ -5,6 +5,8 @@
  * whether the leaf and its proof verify against the finalized root (CHAIN_PROOF, right after
  * PROOF). This is the function the API serves; `verify-cli.ts` is the command.
  */
+
+import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { RetryableError } from '../../core/errors/base.ts'
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import { chainFailure } from '../../runtime/chain/node-answer.ts'
@@ -37,7 +39,18 @@ export interface VerifyDeps {
    * them hashed and parsed by hash (services/api/adapters/artifact-cache.ts).
    */
   readonly artifacts?: ArtifactsLoader
+  /**
+   * The pool's epoch grid as the chain holds it (its RevenueDistributor's `epochClock()`), or
+   * undefined when the pool has none known. A leaf recomputed on another grid than the one its
+   * epoch was built on gives zeros, not a verdict (attack10a F5), so a mismatch is refused.
+   */
+  readonly epochGrid?: (poolId: string) => Promise<EpochGrid | undefined>
 }
+
+export type EpochGrid = Pick<TimeGrid, 'genesisMs' | 'epochLengthMs'>
+
+const showGrid = (g: EpochGrid) =>
+  `epochs of ${g.epochLengthMs} ms from ${new Date(g.genesisMs).toISOString()}`
 
 export type VerifyOutcome =
   | ({ readonly status: 'checked' } & VerifyResult)
@@ -60,6 +73,15 @@ export type VerifyOutcome =
     }
   | { readonly status: 'artifact-missing'; readonly hash: string; readonly ok: false }
   | { readonly status: 'artifact-corrupt'; readonly detail: string; readonly ok: false }
+  | {
+      /** Not checked: the rules' epoch grid is not the chain's (no verdict; the command exits 3). */
+      readonly status: 'grid-mismatch'
+      readonly code: 'EPOCH_GRID_MISMATCH'
+      readonly chainGrid: EpochGrid
+      readonly rulesGrid: EpochGrid
+      readonly detail: string
+      readonly ok: false
+    }
 
 /**
  * CHAIN_PROOF could not be asked: the node did not answer RevenueOracle.verifyDeviceLeaf (or the
@@ -112,6 +134,20 @@ export async function verifyDevice(
     ])
     return { status: 'not-final', epochStatus: record.status, record, pool, ok: false }
   }
+  const chainGrid = await deps.epochGrid?.(args.poolId)
+  const rulesGrid = deps.rules.settings.grid
+  if (
+    chainGrid !== undefined &&
+    (chainGrid.genesisMs !== rulesGrid.genesisMs || chainGrid.epochLengthMs !== rulesGrid.epochLengthMs)
+  )
+    return {
+      status: 'grid-mismatch',
+      code: 'EPOCH_GRID_MISMATCH',
+      chainGrid,
+      rulesGrid: { genesisMs: rulesGrid.genesisMs, epochLengthMs: rulesGrid.epochLengthMs },
+      detail: `pool ${args.poolId} maps its epochs on-chain (RevenueDistributor.epochClock()) as ${showGrid(chainGrid)}; the rules verify recomputes leaves under use ${showGrid(rulesGrid)}`,
+      ok: false,
+    }
   const loaded = await (deps.artifacts ?? artifactsFromStore(deps.store))(
     finalized.treeHash,
     finalized.archiveHash,

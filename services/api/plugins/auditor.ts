@@ -203,6 +203,9 @@ async function auditJson(
       throw new ApiError('ARTIFACT_CORRUPT', `an artifact of ${where} is corrupt in the store`, {
         details: { detail: outcome.detail },
       })
+    case 'grid-mismatch':
+      // The API's own configuration is off the chain's: no verdict about the device.
+      throw new ApiError('INTERNAL', `${where} was not checked: ${outcome.detail}`)
   }
   if (finalized === undefined) throw new Error('verify checked an epoch without its commitment')
   const failed = outcome.checks.find((c) => !c.ok)
