@@ -36,10 +36,13 @@ export interface ChainClients {
  */
 export function createChainClients(
   endpoint: Endpoints['chain'],
-  options: { readonly timeoutMs?: number } = {},
+  options: { readonly timeoutMs?: number; readonly retryCount?: number } = {},
 ): ChainClients {
   const chain = chainFor(endpoint)
-  const transport = http(endpoint.rpcUrl, { timeout: options.timeoutMs ?? 10_000, retryCount: 2 })
+  const transport = http(endpoint.rpcUrl, {
+    timeout: options.timeoutMs ?? 10_000,
+    retryCount: options.retryCount ?? 2,
+  })
   const publicClient: PublicClient = createPublicClient({ chain, transport })
   return { chain, transport, publicClient }
 }

@@ -29,7 +29,7 @@ import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
-import { checkRegistryAtStart } from '../../runtime/registry-onchain.ts'
+import { checkRegistryAtStart, startRegistryWatch } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { LineFormatter } from './adapters/influx-lines.ts'
@@ -73,6 +73,13 @@ export async function startAggregatorService(
     logger,
   })
   let registryMtimeMs = (await stat(config.registryFile)).mtimeMs
+  const registryWatch = startRegistryWatch({
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+    registry: () => registry,
+    registryFile: config.registryFile,
+    logger,
+  })
   const tariffs = await loadTariffBook(config.tariffsFile, config.grid)
   await ensureTopics(config.endpoints.kafka, config.topics.all)
   const metrics = createAggregatorMetrics()
@@ -513,8 +520,11 @@ export async function startAggregatorService(
       const writeJobBusyMs = queue.busyForMs(now)
       const consumerAlive = inGroup && now - lastHeartbeatMs < config.sessionTimeoutMs * 2
       const influx = storeHealth.status()
+      // A registry that no longer matches the chain (attack10b F7): the pools, both roots.
+      const problems = registryWatch?.problems() ?? []
       return {
-        ok: influx.ok && consumerAlive && writeJobBusyMs < config.stallMs,
+        ok: influx.ok && consumerAlive && writeJobBusyMs < config.stallMs && problems.length === 0,
+        ...(problems.length === 0 ? {} : { problems }),
         influxWritable: influx.ok,
         influx,
         loadingState: reloading !== undefined,
@@ -599,6 +609,7 @@ export async function startAggregatorService(
       clearInterval(timer)
       stopped.abort()
       clearInterval(pinger)
+      registryWatch?.stop()
       // A write that cannot land (InfluxDB gone) must not hold the stop forever: nothing is
       // committed past it, so the records are replayed.
       const giveUp = setTimeout(() => endGeneration('stopping'), 10_000)

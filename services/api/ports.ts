@@ -240,7 +240,8 @@ export interface QueryLoad {
 
 export interface HealthProbe {
   readonly name: string
-  check(): Promise<{ readonly ok: boolean; readonly detail?: string }>
+  /** `code`: a stable code when the probe knows one (the chain's CHAIN_RESET, CONTRACTS_MISSING). */
+  check(): Promise<{ readonly ok: boolean; readonly code?: string; readonly detail?: string }>
 }
 
 /** A holder's position in one pool (runtime/chain/holder-claims.ts reads it from chain + artifacts). */

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Address, Hex } from 'viem'
 import { ConfigError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { startDeploymentWatch } from '../../runtime/chain/deployment-watch.ts'
 import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
 import { ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
@@ -50,6 +51,24 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
   const contracts = config.contractsFile === undefined ? undefined : loadContractsFile(config.contractsFile)
   const publicClient =
     contracts === undefined ? undefined : createChainClients(config.endpoints.chain).publicClient
+  const deployment =
+    contracts === undefined || config.contractsFile === undefined
+      ? undefined
+      : startDeploymentWatch({
+          chain: config.endpoints.chain,
+          contracts: {
+            RevenueOracle: contracts.contracts.revenueOracle as Address,
+            ...Object.fromEntries(
+              Object.values(contracts.pools).flatMap((p) => [
+                [`RevenueDistributor ${p.poolId}`, p.distributor as Address],
+                [`RevenueShareToken ${p.poolId}`, p.token as Address],
+              ]),
+            ),
+          },
+          contractsFile: config.contractsFile,
+          logger,
+        })
+  await deployment?.check()
   const store = createFileArtifactStore(config.artifacts)
   const holders =
     contracts === undefined || publicClient === undefined
@@ -119,7 +138,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       probes: [
         influx.probe,
         dlq.probe,
-        ...(contracts === undefined ? [] : [createChainProbe(config.endpoints.chain)]),
+        ...(deployment === undefined ? [] : [createChainProbe(config.endpoints.chain, { deployment })]),
       ],
       queryLoad: influx.load,
     },
@@ -139,6 +158,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     app,
     port,
     async stop() {
+      deployment?.stop()
       await app.close()
       await dlq.stop()
     },

@@ -13,7 +13,9 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { DEV_ACCOUNT_ROLES, devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import { ConfigError, GridrootError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { startDeploymentWatch } from '../../runtime/chain/deployment-watch.ts'
 import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
+import { chainFailure } from '../../runtime/chain/node-answer.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
 import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
@@ -27,6 +29,10 @@ import { createPoolDistributor, DistributionHistoryError, type PassResult } from
 
 interface PoolHealth {
   lastPassOkAtMs: number | undefined
+  /** While a pass runs: since when (a frozen node holds it in viem's timeouts). */
+  passStartedAtMs: number | undefined
+  /** The last pass failed because the chain node did not answer. */
+  chainUnreachable: boolean
   lastError: string | undefined
   alert: string | undefined
   halted: string | undefined
@@ -98,6 +104,8 @@ export async function startDistributorService(config: DistributorConfig, logger:
     })
     const health: PoolHealth = {
       lastPassOkAtMs: undefined,
+      passStartedAtMs: undefined,
+      chainUnreachable: false,
       lastError: undefined,
       alert: undefined,
       halted: undefined,
@@ -106,9 +114,32 @@ export async function startDistributorService(config: DistributorConfig, logger:
     return { poolId, distributor, health }
   })
 
+  // A chain reset under the running distributor (attack10b F2): its cumulative trees are of a
+  // chain that is gone. It then publishes nothing more, and /healthz says so until a restart.
+  const deployment = startDeploymentWatch({
+    chain: config.endpoints.chain,
+    contracts: {
+      RevenueOracle: file.contracts.revenueOracle as Hex,
+      IdentityRegistry: file.contracts.identityRegistry as Hex,
+      ...Object.fromEntries(
+        poolIds.flatMap((poolId) => {
+          const pool = poolContracts(file, poolId)
+          return [
+            [`RevenueDistributor ${poolId}`, pool.distributor as Hex],
+            [`RevenueShareToken ${poolId}`, pool.token as Hex],
+          ]
+        }),
+      ),
+    },
+    contractsFile: config.contractsFile,
+    logger,
+  })
+  await deployment.check()
+
   const record = (poolId: string, health: PoolHealth, result: PassResult) => {
     health.lastPassOkAtMs = Date.now()
     health.lastError = undefined
+    health.chainUnreachable = false
     if (result.kind === 'underfunded') {
       if (health.alert !== result.problem)
         logger.error(
@@ -143,15 +174,23 @@ export async function startDistributorService(config: DistributorConfig, logger:
 
   const runPool = async (p: (typeof pools)[number]) => {
     while (!stopping && p.health.halted === undefined) {
+      if (deployment.problem?.code === 'CHAIN_RESET') return
+      p.health.passStartedAtMs = Date.now()
       try {
         const result = await p.distributor.pass()
+        p.health.passStartedAtMs = undefined
         record(p.poolId, p.health, result)
         // Publish epoch after epoch without waiting while a backlog is due.
         if (result.kind === 'published') continue
       } catch (error) {
+        p.health.passStartedAtMs = undefined
         const code = error instanceof GridrootError ? error.code : 'UNEXPECTED'
         metrics.passFailures.inc({ pool: p.poolId, code })
         p.health.lastError = errorSummary(error)
+        p.health.chainUnreachable = chainFailure(error) === 'unreachable'
+        // What it waited on before is not known any more (attack10b F12: "oracle-not-final"
+        // stayed through a frozen node).
+        p.health.waiting = undefined
         if (error instanceof DistributionHistoryError) {
           p.health.halted = error.message
           if (error.code === 'DISTRIBUTOR_COMMITMENT_MISMATCH')
@@ -177,26 +216,38 @@ export async function startDistributorService(config: DistributorConfig, logger:
       const now = Date.now()
       const stale = Math.max(30_000, config.pollMs * 10)
       const poolStates = Object.fromEntries(
-        pools.map((p) => [
-          p.poolId,
-          {
-            // A pass that has not succeeded for a while means the chain or the store is gone.
-            ok:
-              p.health.halted === undefined &&
-              p.health.lastPassOkAtMs !== undefined &&
-              now - p.health.lastPassOkAtMs < stale,
-            waiting: p.health.waiting,
-            alert: p.health.alert,
-            halted: p.health.halted,
-            lastError: p.health.lastError,
-          },
-        ]),
+        pools.map((p) => {
+          const passRunningMs = p.health.passStartedAtMs === undefined ? 0 : now - p.health.passStartedAtMs
+          const chainProblem =
+            passRunningMs >= stale
+              ? `a pass has been waiting on the chain for ${Math.round(passRunningMs / 1000)} s (GRIDROOT_RPC_URL does not answer)`
+              : p.health.chainUnreachable
+                ? 'the last pass failed: the chain node did not answer (GRIDROOT_RPC_URL; see lastError)'
+                : undefined
+          return [
+            p.poolId,
+            {
+              // A pass that has not succeeded for a while means the chain or the store is gone.
+              ok:
+                p.health.halted === undefined &&
+                p.health.lastPassOkAtMs !== undefined &&
+                now - p.health.lastPassOkAtMs < stale &&
+                passRunningMs < stale,
+              ...(chainProblem === undefined ? {} : { chainProblem }),
+              waiting: p.health.waiting,
+              alert: p.health.alert,
+              halted: p.health.halted,
+              lastError: p.health.lastError,
+            },
+          ]
+        }),
       )
       const starting = pools.some(
         (p) => p.health.lastPassOkAtMs === undefined && p.health.lastError === undefined,
       )
       return {
-        ok: !starting && Object.values(poolStates).every((s) => s.ok),
+        ok: !starting && deployment.problem === undefined && Object.values(poolStates).every((s) => s.ok),
+        ...(deployment.problem === undefined ? {} : { problems: [deployment.problem] }),
         publisher: account.address,
         pools: poolStates,
       }
@@ -207,6 +258,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
     metricsPort: probe.port,
     async stop() {
       stopping = true
+      deployment.stop()
       await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 10_000))])
       await probe.close()
     },

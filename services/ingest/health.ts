@@ -2,7 +2,7 @@
  * What ingest's /healthz says, from what the adapters report: 503 with the reasons when MQTT or
  * Kafka has been unreachable longer than a grace period, when the producer is stuck (its oldest
  * unacknowledged record is older than a threshold, whatever the cause), or when the Kafka sink has
- * stopped, or when an admission worker is stuck on a hand-off or down after a crash, and while admission workers are still starting (STARTING, not DOWN: nothing crashed). A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
+ * stopped, or when an admission worker is stuck on a hand-off or down after a crash, and while admission workers are still starting (STARTING, not DOWN: nothing crashed), and while the registry no longer matches the chain. A supervisor restarts what answers 503; the grace keeps a reconnect blip from doing so.
  */
 
 import type { AdmitPoolHealth } from './ports.ts'
@@ -23,6 +23,12 @@ export const HEALTH_REASONS = {
     'an admission worker crashed and its replacement is not running (yet); its messages went to the other workers',
   ADMISSION_WORKERS_STARTING:
     'admission workers are still loading at start (the registry is being indexed); messages wait for them',
+  REGISTRY_ROOT_MISMATCH:
+    "the registry in use no longer hashes to a pool's on-chain registry root (changed on-chain or in the file while running); the detail names each pool and both roots",
+  CHAIN_RESET:
+    'the chain was reset under ingest (block 0 changed): redeploy (npm run deploy, npm run pools -- apply) and restart ingest',
+  CONTRACTS_MISSING:
+    'no DeviceRegistry code at the address of GRIDROOT_CONTRACTS_FILE: the chain was reset, or the file is for another chain',
 } as const
 
 export type HealthReason = keyof typeof HEALTH_REASONS
@@ -49,6 +55,11 @@ export interface HealthInputs {
   }
   readonly inFlight: number
   readonly admission: AdmitPoolHealth
+  /** The registry and the chain it is committed on (runtime/registry-onchain.ts, startRegistryWatch). */
+  readonly chain?: readonly {
+    readonly code: 'REGISTRY_ROOT_MISMATCH' | 'CHAIN_RESET' | 'CONTRACTS_MISSING'
+    readonly message: string
+  }[]
 }
 
 export interface IngestHealth {
@@ -120,6 +131,7 @@ export function ingestHealth(i: HealthInputs): IngestHealth {
         ),
     })
   }
+  for (const problem of i.chain ?? []) reasons.push({ code: problem.code, detail: problem.message })
   return {
     ok: reasons.length === 0,
     reasons,

@@ -16,7 +16,7 @@ import { createKafka, ensureTopics, topicMaxMessageBytes } from '../../runtime/c
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
-import { checkRegistryAtStart } from '../../runtime/registry-onchain.ts'
+import { checkRegistryAtStart, startRegistryWatch } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
 import { admitWorkerUrl } from './adapters/admit-worker-bundle.ts'
@@ -68,6 +68,13 @@ export async function startIngestService(
     contractsFile: config.contractsFile,
     chain: config.endpoints.chain,
     registry,
+    registryFile: config.registryFile,
+    logger,
+  })
+  const registryWatch = startRegistryWatch({
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+    registry: () => registry,
     registryFile: config.registryFile,
     logger,
   })
@@ -221,6 +228,7 @@ export async function startIngestService(
       },
       inFlight: source.inFlight,
       admission: admission.health(nowMs),
+      chain: registryWatch?.problems() ?? [],
     })
     metrics.admissionWorkersRunning.set(h.admission.running)
     metrics.admissionWorkerCrashes.set(h.admission.crashes)
@@ -270,6 +278,7 @@ export async function startIngestService(
       await source.drain(config.drainTimeoutMs)
       await sink.close(5_000)
       clearInterval(gaugeTimer)
+      registryWatch?.stop()
       kafkaProbe.stop()
       await admin.disconnect().catch(() => undefined)
       await admission.close()

@@ -5,6 +5,7 @@
  */
 import type { Address } from 'viem'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { startDeploymentWatch } from '../../runtime/chain/deployment-watch.ts'
 import { errorFields } from '../../runtime/chain/log-error.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
@@ -52,6 +53,17 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
   const timers: NodeJS.Timeout[] = []
   let health: () => { ok: boolean; [key: string]: unknown }
   let closeChannel = async () => {}
+  // A chain reset under a running oracle (attack10b F2): what it signed and knows is of a chain
+  // that is gone. It then signs and sends nothing more, and /healthz says so until a restart.
+  const deployment = startDeploymentWatch({
+    chain: config.endpoints.chain,
+    contracts: { RevenueOracle: oracle },
+    contractsFile: config.contractsFile,
+    logger,
+  })
+  await deployment.check()
+  const chainReset = () => deployment.problem?.code === 'CHAIN_RESET'
+  const deploymentProblems = () => (deployment.problem === undefined ? [] : [deployment.problem])
 
   if (config.role === 'signer') {
     const chain = createOracleChain({
@@ -103,6 +115,8 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         groupId: `${config.instanceId}.epochs`,
         logger,
         onRecords: (records) => {
+          // Nothing is lost: a restarted signer reads epochs.v1 from the beginning again.
+          if (chainReset()) return
           for (const r of records) {
             metrics.announcements.inc()
             try {
@@ -118,6 +132,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     let isSigner: boolean | undefined
     timers.push(
       setInterval(() => {
+        if (chainReset()) return
         void (async () => {
           try {
             await signer.resign()
@@ -134,8 +149,13 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     const stopAdmin = () => admin.disconnect()
     readers.push({ positions: () => new Map(), ends: async () => new Map(), stop: stopAdmin })
     health = () => ({
-      ok: chainOk && isSigner !== false && signer.state.lastError === undefined,
+      ok:
+        chainOk &&
+        isSigner !== false &&
+        signer.state.lastError === undefined &&
+        deployment.problem === undefined,
       role: 'signer',
+      ...(deployment.problem === undefined ? {} : { problems: deploymentProblems() }),
       source: config.source,
       address: proposalSigner.address,
       isSigner,
@@ -186,7 +206,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     let ticking = false
     timers.push(
       setInterval(() => {
-        if (ticking || stopping.signal.aborted) return
+        if (ticking || stopping.signal.aborted || chainReset()) return
         ticking = true
         void submitter.tick().finally(() => {
           ticking = false
@@ -200,15 +220,14 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         nowMs: Date.now(),
         stallMs: Math.max(CHAIN_PASS_STALL_MS, 3 * config.pollMs),
       })
+      const problems = [...deploymentProblems(), ...submitter.state.signaturesMissing.values()]
       return {
         // A pool stalled on signatures its signers moved past is not ok: payouts stop.
-        ok: chain.healthy && submitter.state.signaturesMissing.size === 0,
+        ok: chain.healthy && problems.length === 0,
         role: 'submitter',
         chainHealthy: chain.healthy,
         ...(chain.detail === undefined ? {} : { chainProblem: chain.detail }),
-        ...(submitter.state.signaturesMissing.size > 0
-          ? { problems: [...submitter.state.signaturesMissing.values()] }
-          : {}),
+        ...(problems.length > 0 ? { problems } : {}),
         lastError: submitter.state.lastError,
         ...(submitter.state.lastErrorAtMs === undefined
           ? {}
@@ -235,6 +254,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     metricsPort: probe.port,
     async stop() {
       stopping.abort()
+      deployment.stop()
       for (const t of timers) clearInterval(t)
       for (const r of readers) await r.stop()
       await closeChannel()

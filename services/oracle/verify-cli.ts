@@ -10,7 +10,10 @@ import type { Address } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
 import { stringifyWithBigints } from '../../core/json.ts'
 import { artifactStoreConfig, createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { missingContracts } from '../../runtime/chain/deployment-watch.ts'
+import { errorSummary } from '../../runtime/chain/log-error.ts'
 import { chainFailure } from '../../runtime/chain/node-answer.ts'
+import { createChainClients } from '../../runtime/clients/chain.ts'
 import { endpointsFromEnv } from '../../runtime/config.ts'
 import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
@@ -49,6 +52,9 @@ GRIDROOT_ARTIFACT_DIR, GRIDROOT_RPC_URL, GRIDROOT_CHAIN_ID, and the rules the le
 computed under: GRIDROOT_TARIFFS_FILE, GRIDROOT_EPOCH_*, GRIDROOT_INTERVAL, GRIDROOT_AGG_*
 (as for the aggregator and the signers).`
 
+/** What the error path needs to name a lost deployment (set once the contracts file is read). */
+let deployment: { readonly oracle: Address; readonly contractsFile: string } | undefined
+
 async function main(): Promise<number> {
   const parsed = parseVerifyArgs(process.argv.slice(2))
   if (parsed.status === 'help') {
@@ -65,6 +71,7 @@ async function main(): Promise<number> {
   const contractsFile = process.env.GRIDROOT_CONTRACTS_FILE ?? '.run/default/contracts.json'
   const registryFile = process.env.GRIDROOT_REGISTRY_FILE ?? '.run/default/system/registry.json'
   const contracts = loadContractsFile(contractsFile)
+  deployment = { oracle: contracts.contracts.revenueOracle as Address, contractsFile }
   const chain = createOracleChain({
     endpoint: endpointsFromEnv(process.env).chain,
     oracle: contracts.contracts.revenueOracle as Address,
@@ -152,18 +159,34 @@ async function main(): Promise<number> {
   return outcome.ok ? 0 : 1
 }
 
+/**
+ * The one line (or two, with a GridrootError's hints) for a run that reached no verdict: never
+ * a viem error's message, which carries the whole ABI (attack10b F3: about 300 lines).
+ */
+async function notCheckedMessage(error: unknown): Promise<string> {
+  if (chainFailure(error) === 'unreachable' || error instanceof ChainProofUncheckedError)
+    return `not checked: the chain node did not answer (${(error as { shortMessage?: string }).shortMessage ?? String(error)}); retry when it is up`
+  if (error instanceof GridrootError) return error.message
+  if (deployment !== undefined) {
+    const { publicClient } = createChainClients(endpointsFromEnv(process.env).chain, {
+      timeoutMs: 5_000,
+      retryCount: 0,
+    })
+    const missing = await missingContracts(
+      publicClient,
+      { RevenueOracle: deployment.oracle },
+      deployment.contractsFile,
+    )
+    if (missing) return `not checked: ${missing.code}: ${missing.message}. ${missing.hint}`
+  }
+  return `not checked: ${errorSummary(error)}`
+}
+
 main().then(
   (code) => process.exit(code),
-  (error: unknown) => {
+  async (error: unknown) => {
     // No verdict was reached: a distinct status, so a script never reads "does not verify".
-    const unreachable = chainFailure(error) === 'unreachable' || error instanceof ChainProofUncheckedError
-    console.error(
-      unreachable
-        ? `not checked: the chain node did not answer (${(error as { shortMessage?: string }).shortMessage ?? String(error)}); retry when it is up`
-        : error instanceof GridrootError
-          ? error.message
-          : error,
-    )
+    console.error(await notCheckedMessage(error))
     process.exit(3)
   },
 )

@@ -1,6 +1,8 @@
 /**
  * Ingest refuses to start when its registry file does not hash to the on-chain registry root of
- * every pool it serves (and says which), and starts once the roots are committed. Real anvil
+ * every pool it serves (and says which), and starts once the roots are committed; a root changed
+ * on-chain under the running ingest turns its /healthz 503 naming the pool and both roots, with
+ * an error log, until the root matches again (attack10b F7). Real anvil
  * (a dedicated one: this test deploys its own registry) and the real ingest process.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -97,14 +99,46 @@ describe('ingest and the on-chain registry', () => {
     for (const poolId of pools.slice(0, 2)) expect(ingest.output()).not.toContain(`pool ${poolId}`)
   })
 
-  it('starts once every pool root matches the file', async () => {
+  it('starts once every pool root matches the file, and says so when a root changes under it', {
+    timeout: 300_000,
+  }, async () => {
     const odd = pools[2]!
     const c = registryCommitment(registry.devices(), odd)
     await setRoot(odd, c.root, c.deviceCount)
     const ingest = await startServiceProcess('services/ingest/main.ts', env, 'GRIDROOT_INGEST_METRICS_PORT')
+    const healthUntil = async (status: number) => {
+      const deadline = Date.now() + 40_000
+      let last = ''
+      while (Date.now() < deadline) {
+        const res = await fetch(`http://127.0.0.1:${ingest.metricsPort}/healthz`)
+        const body = (await res.json()) as { reasons: { code: string; detail: string }[] }
+        if (res.status === status) return body
+        last = `${res.status} ${JSON.stringify(body)}`
+        await new Promise((r) => setTimeout(r, 500))
+      }
+      throw new Error(`/healthz not ${status} in 40 s (last: ${last})\n${ingest.output()}`)
+    }
     try {
       await ingest.waitHealthy()
       expect(ingest.output()).toContain('registry matches the on-chain roots')
+
+      const changed = `0x${'34'.repeat(32)}` as const
+      await setRoot(odd, changed, 1)
+      const body = await healthUntil(503)
+      const reason = body.reasons.find((r) => r.code === 'REGISTRY_ROOT_MISMATCH')
+      expect(reason?.detail).toContain(
+        `pool ${odd} (file root ${c.root}, ${c.deviceCount} devices; on-chain root ${changed}`,
+      )
+      const logged = ingest
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"code":"REGISTRY_ROOT_MISMATCH"'))
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toContain('"level":50')
+
+      await setRoot(odd, c.root, c.deviceCount)
+      await healthUntil(200)
+      expect(ingest.output()).toContain('registry matches the on-chain roots again')
     } finally {
       await ingest.kill('SIGTERM')
     }

@@ -19,7 +19,12 @@ const HEALTH_SCHEMA = {
         type: 'object',
         required: ['name', 'ok'],
         additionalProperties: false,
-        properties: { name: { type: 'string' }, ok: { type: 'boolean' }, detail: { type: 'string' } },
+        properties: {
+          name: { type: 'string' },
+          ok: { type: 'boolean' },
+          code: { type: 'string' },
+          detail: { type: 'string' },
+        },
       },
     },
   },
@@ -89,6 +94,7 @@ export const healthPlugin = fp(
             return {
               name: p.name,
               ok: result.ok,
+              ...(result.code === undefined ? {} : { code: result.code }),
               ...(result.detail === undefined ? {} : { detail: result.detail }),
             }
           }),
