@@ -1,7 +1,8 @@
 /**
  * Brings the chain in line with config/pools.json and the device registry, pool by pool, and
- * reports every change it made and every step it found done. Each step first reads the chain and
- * acts only on a difference, so a second run changes nothing and says so:
+ * reports every change it made and every step it found done. Nothing is sent before every pool
+ * has been checked against the chain (pool-conflicts.ts, reads only). Each step first reads the
+ * chain and acts only on a difference, so a second run changes nothing and says so:
  * registry root → oracle pool → token and its issuer role → distributor, its roles and terms →
  * distributor registered as an IdentityRegistry hook → investors verified (and flagged in the
  * distributor) → tokens minted (up to the configured amount; mints are read back from Transfer
@@ -12,11 +13,10 @@
  * (`poolsInProgress`, through `record`) before it is sent and again once mined
  * (resumable-deploy.ts); a run killed at any point resumes from the chain and that record.
  */
-import { type Address, formatUnits, type Hex, maxUint256, parseAbiItem, parseUnits, zeroAddress } from 'viem'
+import { type Address, formatUnits, type Hex, maxUint256 } from 'viem'
 import type { LocalAccount } from 'viem/accounts'
 import { poolIdBytes32, registryCommitment } from '../../core/chain/registry-root.ts'
 import { type EpochClock, epochClockFromChain, epochClockToChain } from '../../core/entitlement/index.ts'
-import { GridrootError } from '../../core/errors/base.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
 import type {
   ContractsFile,
@@ -42,6 +42,19 @@ import {
   SPLIT_MODES,
   termsToChain,
 } from '../deploy/deploy-pool-contracts.ts'
+import { planMints } from './mint-plan.ts'
+import {
+  clockCheck,
+  clockText,
+  findPoolConflicts,
+  firstEpochConflict,
+  mintedByAccount,
+  missingPaymentToken,
+  PoolConfigConflictError,
+  paymentTokenConflict,
+  plannedInvestors,
+  supplyConflict,
+} from './pool-conflicts.ts'
 import { type PoolConfig, resolveAccount } from './pools-config.ts'
 import { type ResumableDeployResult, resumableDeploy } from './resumable-deploy.ts'
 import { settlePending } from './settle-pending.ts'
@@ -76,7 +89,6 @@ export interface ApplyPoolsResult {
 }
 
 const TOKEN_DECIMALS = 18
-const transferEvent = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 value)')
 
 function deploymentNote(what: string, d: ResumableDeployResult, recorded: Deployment | undefined): string {
   if (d.how === 'resumed')
@@ -84,10 +96,6 @@ function deploymentNote(what: string, d: ResumableDeployResult, recorded: Deploy
   if (d.how === 'redeployed')
     return `${what} deployed at ${d.address} (an earlier run's deployment, nonce ${recorded?.nonce}, never came to be)`
   return `${what} deployed at ${d.address}`
-}
-
-function clockText(c: EpochClock): string {
-  return `device genesis ${new Date(c.deviceGenesisMs).toISOString()}, epochs of ${c.epochLengthMs} ms, chain genesis ${c.chainGenesisS} s, speed-up ${c.speedup}`
 }
 
 async function hasCode(clients: DeployClients, address: Address | undefined): Promise<boolean> {
@@ -114,8 +122,11 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
   const pending = await settlePending(clients, me)
   if (pending > 0)
     p.onSkip?.('*', `waited for ${pending} transactions of ${me} sent by an earlier run to be mined`)
+  // Everything the chain can refuse is checked for every pool before the first transaction.
+  const conflicts = await findPoolConflicts(clients, p)
+  if (conflicts.length > 0) throw new PoolConfigConflictError(conflicts, true)
 
-  for (const pool of p.pools) {
+  for (const [index, pool] of p.pools.entries()) {
     const note = (change: string) => {
       changes.push({ poolId: pool.poolId, change })
       p.onChange?.(pool.poolId, change)
@@ -169,27 +180,16 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
     if (!oraclePool.registered) {
       await write(core.revenueOracle, revenueOracleAbi, 'addPool', [poolId, BigInt(pool.firstEpoch)])
       note(`added to the oracle, first epoch ${pool.firstEpoch}`)
-    } else if (Number(oraclePool.firstEpoch) !== pool.firstEpoch) {
-      throw new GridrootError(
-        'POOL_CONFIG_CONFLICT',
-        `pool ${pool.poolId} starts at epoch ${oraclePool.firstEpoch} on-chain`,
-        {
-          metaMessages: [`config/pools.json says ${pool.firstEpoch}; a pool's first epoch cannot change.`],
-        },
-      )
-    } else skip(`in the oracle, first epoch ${pool.firstEpoch}`)
+    } else {
+      const conflict = firstEpochConflict(pool, oraclePool.firstEpoch)
+      if (conflict) throw new PoolConfigConflictError([conflict], false)
+      skip(`in the oracle, first epoch ${pool.firstEpoch}`)
+    }
 
     // 3. Token and distributor.
     const paymentToken =
       pool.terms.paymentToken === 'local-hkd' ? core.hkdStablecoin : (pool.terms.paymentToken as Address)
-    if (!paymentToken)
-      throw new GridrootError(
-        'POOL_CONFIG_CONFLICT',
-        `pool ${pool.poolId} pays in local-hkd, which is not deployed here`,
-        {
-          metaMessages: ['Name an existing payment token address in config/pools.json.'],
-        },
-      )
+    if (!paymentToken) throw new PoolConfigConflictError([missingPaymentToken(pool)], false)
     const treasury = resolveAccount(pool.terms.treasury, p.local)
     const terms = { treasury, holdersBps: pool.terms.holdersBps, splitMode: pool.terms.splitMode }
     const recorded = pools[pool.poolId]
@@ -296,20 +296,11 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
             functionName: 'state',
           }),
         ])
-        if (
-          latest.timestamp >= BigInt(liveClock.chainGenesisS) ||
-          Number(state.nextEpoch) !== pool.firstEpoch
-        )
-          throw new GridrootError(
-            'POOL_CONFIG_CONFLICT',
-            `pool ${pool.poolId} maps its epochs with ${clockText(liveClock)} on-chain, fixed since its chain genesis`,
-            {
-              metaMessages: [
-                `The configuration (GRIDROOT_EPOCH_*, GRIDROOT_CHAIN_CLOCK_*) says ${clockText(p.epochClock)}.`,
-                "A pool's clock cannot change once its chain genesis has passed: create a new pool.",
-              ],
-            },
-          )
+        const clock = clockCheck(pool, liveClock, p.epochClock, {
+          latestTimestampS: latest.timestamp,
+          nextEpoch: state.nextEpoch,
+        })
+        if (typeof clock === 'object') throw new PoolConfigConflictError([clock], false)
         await write(distributor, revenueDistributorAbi, 'setEpochClock', [epochClockToChain(p.epochClock)])
         note(`epoch clock set: ${clockText(p.epochClock)}`)
       } else skip(`epoch clock: ${clockText(liveClock)}`)
@@ -323,14 +314,8 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
         abi: revenueDistributorAbi,
         functionName: 'paymentToken',
       })
-      if (livePayment.toLowerCase() !== paymentToken.toLowerCase())
-        throw new GridrootError(
-          'POOL_CONFIG_CONFLICT',
-          `pool ${pool.poolId} pays in ${livePayment} on-chain`,
-          {
-            metaMessages: ['The payment token of a distributor is fixed: create a new pool to change it.'],
-          },
-        )
+      const payment = paymentTokenConflict(pool, livePayment, paymentToken)
+      if (payment) throw new PoolConfigConflictError([payment], false)
       if (
         live.treasury.toLowerCase() !== treasury.toLowerCase() ||
         live.holdersBps !== terms.holdersBps ||
@@ -359,10 +344,7 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
     // 5. Investors verified and flagged in the distributor (an investor verified before the
     // distributor was a hook, e.g. for another pool, is verified again: that changes nothing in
     // the registry and flags it here), tokens minted up to the configured amount.
-    const investors = pool.investors.map((i) => ({
-      account: resolveAccount(i.account, p.local),
-      amount: parseUnits(i.tokens, TOKEN_DECIMALS),
-    }))
+    const investors = plannedInvestors(pool, index, p.local)
     const unverified: Address[] = []
     const unflagged: Address[] = []
     for (const { account } of investors) {
@@ -389,27 +371,19 @@ export async function applyPools(clients: DeployClients, p: ApplyPoolsParameters
       if (unflagged.length > 0) note(`flagged as verified in the distributor: ${unflagged.join(', ')}`)
     } else if (investors.length > 0)
       skip(`${investors.length} investors verified and flagged in the distributor`)
-    const mints = await publicClient.getLogs({
-      address: tokenAddress,
-      event: transferEvent,
-      args: { from: zeroAddress },
-      fromBlock: BigInt(deployedAtBlock),
-    })
-    for (const { account, amount } of investors) {
-      const minted = mints
-        .filter((log) => log.args.to?.toLowerCase() === account.toLowerCase())
-        .reduce((sum, log) => sum + (log.args.value ?? 0n), 0n)
-      if (minted < amount) {
-        await write(tokenAddress, revenueShareTokenAbi, 'mint', [account, amount - minted])
-        note(`minted ${formatUnits(amount - minted, TOKEN_DECIMALS)} ${pool.token.symbol} to ${account}`)
-      } else if (minted === amount) {
-        skip(`${formatUnits(amount, TOKEN_DECIMALS)} ${pool.token.symbol} minted to ${account}`)
-      } else {
-        todo.push(
-          `${pool.poolId}: ${account} was minted ${minted}, more than the configured ${amount}; tokens are never burned`,
-        )
-      }
+    const plan = planMints(investors, await mintedByAccount(clients, tokenAddress, BigInt(deployedAtBlock)))
+    const supply = supplyConflict(pool, plan)
+    if (supply) throw new PoolConfigConflictError([supply], false)
+    for (const { investor, amount } of plan.mint) {
+      await write(tokenAddress, revenueShareTokenAbi, 'mint', [investor.account, amount])
+      note(`minted ${formatUnits(amount, TOKEN_DECIMALS)} ${pool.token.symbol} to ${investor.account}`)
     }
+    for (const { account, amount } of plan.done)
+      skip(`${formatUnits(amount, TOKEN_DECIMALS)} ${pool.token.symbol} minted to ${account}`)
+    for (const { investor, minted } of plan.over)
+      todo.push(
+        `${pool.poolId}: ${investor.account} was minted ${minted}, more than the configured ${investor.amount}; tokens are never burned`,
+      )
 
     // 6. Treasury (local stack): funded in local-hkd and approved to the distributor.
     if (pool.treasuryFundingUnits !== undefined && pool.terms.paymentToken === 'local-hkd') {

@@ -20,6 +20,9 @@ const HELP = `Usage: npm run pools -- apply [--file config/pools.json] [options]
 Creates or updates every pool of the pools file on-chain: the registry root of its devices (from
 the device registry file), the pool in the oracle, its revenue-share token and distributor, its
 terms, its investors verified and minted, and (local stack) its treasury funded and approved.
+Every pool is checked against the chain (read-only) before anything is sent: a changed first
+epoch or payment token, a fixed epoch clock, or a mint past the file's total supply (a replaced
+investor address) is refused with nothing sent.
 A second run changes nothing and says so; every step found done is printed as 'already done'.
 A run that stopped (a revert, a kill) is resumed by running it again: each deployment is
 recorded in the contracts file before it is sent, and every other step is read from the chain.
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
     )
   const { publicClient, chain, transport } = createChainClients(config.endpoints.chain, { timeoutMs: 60_000 })
   const walletClient = createWalletClient({ chain, transport, account: deployerAccount(config) })
-  let changes = 0
+  const made: string[] = []
   try {
     const result = await applyPools(
       { walletClient, publicClient },
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
         local: config.local,
         epochClock: config.epochClock,
         onChange: (poolId, change) => {
-          changes++
+          made.push(`${poolId}: ${change}`)
           console.log(`[pools] ${poolId}: ${change}`)
         },
         onSkip: (poolId, step) => console.log(`[pools] ${poolId}: already done: ${step}`),
@@ -97,9 +100,15 @@ async function main(): Promise<void> {
     else console.log(`[pools] ${result.changes.length} changes; wrote ${config.contractsFile}`)
     for (const line of result.todo) console.log(`[pools] to do: ${line}`)
   } catch (error) {
+    // A refusal found before the first transaction says so itself; one found mid-way (a revert,
+    // the chain changed meanwhile) leaves the changes made so far, listed here, on-chain.
     console.error(
-      `[pools] stopped after ${changes} changes; what was deployed is recorded in ${config.contractsFile}: fix the cause below and run the same command again, it resumes`,
+      `[pools] stopped after ${made.length} changes; what was deployed is recorded in ${config.contractsFile}: fix the cause below and run the same command again, it resumes`,
     )
+    if (made.length > 0)
+      console.error(
+        `[pools] already done by this run, and kept on-chain (a re-run finds them done):\n${made.map((m) => `  ${m}`).join('\n')}`,
+      )
     throw error
   }
 }

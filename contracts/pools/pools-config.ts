@@ -20,9 +20,25 @@ const MAX_UINT256 = 2n ** 256n - 1n
 export const TOKEN_DECIMALS = 18
 const MAX_REPORTED_PROBLEMS = 20
 
+/**
+ * EIP-55: a mixed-case address carries a checksum, which is what catches a mistyped hex digit;
+ * all lower case (or all upper case) carries none and is taken as written, as wallets do.
+ */
+function checksumProblem(value: string): string | undefined {
+  const hex = value.slice(2)
+  if (hex === hex.toLowerCase() || hex === hex.toUpperCase()) return undefined
+  const checksummed = getAddress(value.toLowerCase())
+  if (checksummed === value) return undefined
+  return `${value} has a wrong EIP-55 checksum (a mistyped hex digit?): check it against its source; if the digits are right, its checksummed form is ${checksummed}`
+}
+const checksummed = (value: string, ctx: z.RefinementCtx) => {
+  const problem = /^0x[0-9a-fA-F]{40}$/.test(value) ? checksumProblem(value) : undefined
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+}
 const account = z
   .string({ error: 'must be a string: an address (0x + 40 hex digits) or dev:N' })
   .regex(/^(dev:\d{1,3}|0x[0-9a-fA-F]{40})$/, 'must be an address (0x + 40 hex digits) or dev:N')
+  .superRefine(checksummed)
 const units = (what: string) =>
   z
     .string({ error: `must be a string of a whole number of ${what}, e.g. "1000" (not a JSON number)` })
@@ -40,7 +56,13 @@ export const PoolConfigSchema = z.strictObject({
     holdersBps: z.number().int().min(0).max(10_000),
     splitMode: z.enum(SPLIT_MODES),
     /** `local-hkd` (the stack's stand-in) or the address of an existing token. */
-    paymentToken: z.union([z.literal('local-hkd'), z.string().regex(/^0x[0-9a-fA-F]{40}$/)]),
+    paymentToken: z.union([
+      z.literal('local-hkd'),
+      z
+        .string()
+        .regex(/^0x[0-9a-fA-F]{40}$/)
+        .superRefine(checksummed),
+    ]),
     treasury: account,
   }),
   /** Local stack: the treasury is topped up to this balance (payment-token units) of local-hkd. */

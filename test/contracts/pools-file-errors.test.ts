@@ -111,6 +111,17 @@ describe('npm run pools -- apply refuses a bad pools file before sending anythin
       /pools\[2\] \(xunying-swap\)\.investors: \d+ tokens in all, more than a RevenueShareToken can hold/,
     )
 
+    // A mixed-case address is EIP-55 checksummed: a wrong checksum is a mistyped digit (F8);
+    // all lower case carries no checksum and is taken.
+    const checksum = goodPools()
+    checksum.pools[0].investors[0].account = '0x70997970c51812dc3a010c7d01b50e0d17dc79C8'
+    checksum.pools[1].investors[0].account = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8'
+    const badChecksum = await refused('checksum', checksum)
+    expect(badChecksum).toContain('is invalid (1 problem); nothing was sent')
+    expect(badChecksum).toContain(
+      'pools[0] (longshine-ev).investors[0].account: 0x70997970c51812dc3a010c7d01b50e0d17dc79C8 has a wrong EIP-55 checksum (a mistyped hex digit?): check it against its source; if the digits are right, its checksummed form is 0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    )
+
     const huge = await refused('huge', `{"version":1,"pools":[],"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`)
     expect(huge).toMatch(
       /the pools file .*huge\.pools\.json is \d+ bytes, more than the 1048576 bytes a pools file may have/,
