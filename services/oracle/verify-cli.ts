@@ -32,6 +32,8 @@ Checks a device's revenue for a finalized epoch of RevenueOracle, from the publi
 ok or FAIL, with its detail; a failed check stops the ones that depend on it:
   TREE_HASH        the tree file hashes to the treeHash committed on-chain
   TREE_ROOT        the tree's root is the finalized root
+  COMMITMENT       the tree backs the epoch's committed leafCount, revenueUnits and energyWh, and
+                   pays only devices the registry puts in the pool (fails every device alike)
   LEAF_FOUND       the device has a leaf for this pool and epoch
   PROOF            the leaf's proof folds to the finalized root (computed here)
   CHAIN_PROOF      RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain

@@ -4,7 +4,10 @@ import type { LeafRules } from './domain/leaf-recompute.ts'
 import { type VerifyDeps, verifyDevice } from './verify.ts'
 
 const device = { deviceId: 'pv-0001', poolId: 'gcl-pv' } as RegisteredDevice
-const registry: Pick<DeviceRegistry, 'get'> = { get: (id) => (id === device.deviceId ? device : undefined) }
+const registry: Pick<DeviceRegistry, 'get' | 'devices'> = {
+  get: (id) => (id === device.deviceId ? device : undefined),
+  devices: () => [device][Symbol.iterator](),
+}
 /** A chain on which nothing was proposed: a device checked against it is not-final at best. */
 const chain: VerifyDeps['chain'] = {
   finalized: async () => undefined,

@@ -31,7 +31,7 @@ export type ArtifactsLoader = (treeHash: Hex, archiveHash: Hex) => Promise<Artif
 export interface VerifyDeps {
   readonly chain: Pick<OracleChain, 'finalized' | 'epochRecord' | 'pool' | 'verifyDeviceLeaf'>
   readonly store: Pick<ArtifactStore, 'get'>
-  readonly registry: Pick<DeviceRegistry, 'get'>
+  readonly registry: Pick<DeviceRegistry, 'get' | 'devices'>
   /** The aggregation settings and tariffs the leaf is recomputed under (`verifyRulesFromEnv`). */
   readonly rules: LeafRules
   /**
@@ -158,6 +158,9 @@ export async function verifyDevice(
     finalized,
     artifacts: loaded.artifacts,
     device,
+    poolDeviceIds: new Set(
+      [...deps.registry.devices()].filter((d) => d.poolId === args.poolId).map((d) => d.deviceId),
+    ),
     rules: deps.rules,
   })
   const proofAt = result.checks.findIndex((c) => c.check === 'PROOF')

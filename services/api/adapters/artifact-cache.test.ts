@@ -20,6 +20,10 @@ import { createArtifactCache } from './artifact-cache.ts'
 import { createAuditReader } from './audit-reader.ts'
 
 const { replay, registry } = runFleet({ duplicate: 0.05, reorder: 0.05 })
+
+/** The device ids the registry puts in a pool (verify's COMMITMENT check). */
+const poolDevices = (poolId: string) =>
+  new Set([...registry.values()].filter((d) => d.poolId === poolId).map((d) => d.deviceId))
 const epoch = 1
 const results = replay.epochResults(epoch)
 const pools = [...new Set(results.map((r) => r.poolId))].sort()
@@ -79,6 +83,7 @@ describe('artifact cache', () => {
           deviceId: leaf.deviceId,
           finalized: committed(b),
           device,
+          poolDeviceIds: poolDevices(device.poolId),
           rules: replay,
         }
         const kept = verifyPreparedEpoch({ ...args, artifacts: loaded.artifacts })
@@ -108,6 +113,7 @@ describe('artifact cache', () => {
       deviceId: leaf.deviceId,
       finalized: mixed,
       device,
+      poolDeviceIds: poolDevices(device.poolId),
       rules: replay,
     }
     const kept = verifyPreparedEpoch({ ...args, artifacts: loaded.artifacts })
@@ -185,6 +191,7 @@ describe('artifact cache', () => {
         deviceId: leaf.deviceId,
         finalized: committed(a),
         device,
+        poolDeviceIds: poolDevices(device.poolId),
         rules: replay,
         artifacts: loaded.artifacts,
       })

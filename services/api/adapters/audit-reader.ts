@@ -38,7 +38,7 @@ export function createAuditReader(options: {
   readonly chain: AuditChain
   /** With `stamp` (the file store), a kept artifact whose file was rewritten is loaded again. */
   readonly store: Pick<ArtifactStore, 'get'> & Partial<ArtifactStamp>
-  readonly registry: Pick<DeviceRegistry, 'get'>
+  readonly registry: Pick<DeviceRegistry, 'get' | 'devices'>
   /** The aggregation rules and tariffs verify recomputes leaves under. */
   readonly rules: LeafRules
   /** Pools of the contracts file. */

@@ -12,6 +12,10 @@ import { verifyDeviceEpoch } from './verify.ts'
 
 const fleet = runFleet({ duplicate: 0.05, reorder: 0.05 })
 const { replay, truth, registry } = fleet
+
+/** The device ids the registry puts in a pool (verify's COMMITMENT check). */
+const poolDevices = (poolId: string, of: ReadonlyMap<string, { poolId: string }> = registry) =>
+  new Set([...of.entries()].filter(([, d]) => d.poolId === poolId).map(([id]) => id))
 const epoch = 1
 const results = replay.epochResults(epoch)
 const pools = [...new Set(results.map((r) => r.poolId))]
@@ -74,6 +78,7 @@ function setup(r: TelemetryReplay, built: PoolEpochBuild, leaf: DeviceLeaf) {
     treeBytes: built.treeBytes,
     archiveBytes: built.archiveBytes,
     device,
+    poolDeviceIds: poolDevices(device.poolId, r === lateFleet.replay ? lateFleet.registry : registry),
     rules: r,
   }
   return {
@@ -88,15 +93,17 @@ function setup(r: TelemetryReplay, built: PoolEpochBuild, leaf: DeviceLeaf) {
       })
     },
     withLeaf(change: Partial<DeviceLeaf>) {
-      const tree = buildDeviceTree(
-        built.leaves.map((l) => (l.deviceId === leaf.deviceId ? { ...l, ...change } : l)),
-      )
+      const leaves = built.leaves.map((l) => (l.deviceId === leaf.deviceId ? { ...l, ...change } : l))
+      const tree = buildDeviceTree(leaves)
       const treeBytes = serializeTree(tree)
       return verifyDeviceEpoch({
         ...base,
         treeBytes,
         finalized: {
           ...base.finalized,
+          // Signers who alter a leaf commit totals that match it: COMMITMENT holds, the leaf's checks do not.
+          revenueUnits: leaves.reduce((sum, l) => sum + l.revenueUnits, 0n),
+          energyWh: leaves.reduce((sum, l) => sum + BigInt(l.energyWh), 0n),
           root: tree.root.toLowerCase() as `0x${string}`,
           treeHash: contentHash(treeBytes),
         },
@@ -224,6 +231,40 @@ describe('buildPoolEpoch and verifyDeviceEpoch', () => {
     expect(
       failed(verifyDeviceEpoch({ ...base, device: { ...device(leaf), publicKey: other.publicKey } })),
     ).toBe('SIGNATURES')
+  })
+
+  it('COMMITMENT fails every device of an epoch whose committed totals are not its leaves (attack10a F1)', () => {
+    const { built, base } = earning()
+    const inflated = { ...base.finalized, revenueUnits: base.finalized.revenueUnits * 10n + 1n }
+    for (const leaf of built.leaves) {
+      const result = verifyDeviceEpoch({ ...setup(lateFleet.replay, built, leaf).base, finalized: inflated })
+      expect(failedChecks(result), leaf.deviceId).toEqual(['COMMITMENT'])
+      expect(result.ok).toBe(false)
+      const detail = result.checks.find((c) => c.check === 'COMMITMENT')?.detail ?? ''
+      expect(detail).toContain(`TOTALS_MISMATCH: `)
+      expect(detail).toContain(`the chain committed revenueUnits ${inflated.revenueUnits}`)
+    }
+    const fewer = verifyDeviceEpoch({ ...base, finalized: { ...base.finalized, leafCount: 1 } })
+    expect(fewer.checks.find((c) => c.check === 'COMMITMENT')?.detail).toContain('LEAF_COUNT_MISMATCH')
+  })
+
+  it('COMMITMENT fails every registered device of a tree that pays an unregistered one (attack10a F1)', () => {
+    const { built, leaf, base } = earning()
+    const phantom: DeviceLeaf = { ...leaf, deviceId: 'swp-999999', revenueUnits: 500_000_000n, energyWh: 0n }
+    const tree = buildDeviceTree([...built.leaves, phantom])
+    const treeBytes = serializeTree(tree)
+    const finalized = {
+      ...base.finalized,
+      root: tree.root.toLowerCase() as `0x${string}`,
+      treeHash: contentHash(treeBytes),
+      leafCount: built.leaves.length + 1,
+      revenueUnits: base.finalized.revenueUnits + phantom.revenueUnits,
+    }
+    for (const l of built.leaves) {
+      const result = verifyDeviceEpoch({ ...setup(lateFleet.replay, built, l).base, treeBytes, finalized })
+      expect(failedChecks(result), l.deviceId).toEqual(['COMMITMENT'])
+      expect(result.checks.find((c) => c.check === 'COMMITMENT')?.detail).toContain('UNREGISTERED_DEVICE: ')
+    }
   })
 
   it('LEAF_RECOMPUTED fails a re-signed tree whose leaf pays other energy or revenue, naming both values', () => {

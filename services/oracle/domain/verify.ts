@@ -6,7 +6,9 @@
  *
  * Checks, each with a stable code, in order (a failed check stops the ones that depend on it):
  * TREE_HASH the tree file hashes to the treeHash committed with the root;
- * TREE_ROOT the tree's root is the finalized root; LEAF_FOUND the device has a leaf;
+ * TREE_ROOT the tree's root is the finalized root; COMMITMENT the tree backs the epoch's committed
+ * leafCount, revenueUnits and energyWh, with leaves only of this pool and epoch and only of devices
+ * registered in the pool (core/merkle/commitment-check.ts; epoch-level, stops nothing); LEAF_FOUND the device has a leaf;
  * PROOF the leaf's proof folds to the finalized root (OpenZeppelin MerkleProof semantics, here);
  * CHAIN_PROOF RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain (added by the adapter);
  * ARCHIVE_HASH the archive hashes to the committed archiveHash; ARCHIVE_SCOPE it is this pool and epoch;
@@ -19,6 +21,7 @@
  */
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
 import {
+  checkTreeCommitment,
   type DeviceLeaf,
   type DeviceTree,
   deviceLeafHash,
@@ -39,6 +42,7 @@ import type { Hex } from './proposal.ts'
 export const VERIFY_CHECKS = [
   'TREE_HASH',
   'TREE_ROOT',
+  'COMMITMENT',
   'LEAF_FOUND',
   'PROOF',
   'CHAIN_PROOF',
@@ -59,6 +63,8 @@ export interface VerifyInput {
   readonly archiveBytes: Uint8Array
   /** The device's registry entry (its public key signs its telemetry; class, rating and tariff price it). */
   readonly device: DeviceRecord
+  /** The device ids the registry puts in the pool: every leaf must be one of them (COMMITMENT). */
+  readonly poolDeviceIds: ReadonlySet<string>
   /** The aggregation settings and tariff book the services run (GRIDROOT_AGG_*, GRIDROOT_TARIFFS_FILE). */
   readonly rules: LeafRules
 }
@@ -144,6 +150,24 @@ export function verifyPreparedEpoch(input: PreparedVerifyInput): VerifyResult {
   if (tree.root.toLowerCase() !== finalized.root.toLowerCase())
     return fail('TREE_ROOT', `the tree's root ${tree.root} is not the finalized root ${finalized.root}`)
   pass('TREE_ROOT', finalized.root)
+  // Epoch-level: the money follows the committed totals, the audit the leaves (attack10a F1).
+  // Every device of the epoch fails it alike; the device's own checks go on (none depends on it).
+  const problems = checkTreeCommitment({
+    tree,
+    commitment: { ...finalized, poolId: input.poolId, epoch: input.epoch },
+    registeredDeviceIds: input.poolDeviceIds,
+  })
+  if (problems.length === 0)
+    pass(
+      'COMMITMENT',
+      `${tree.leafCount} leaves, all registered, sum to the committed revenueUnits and energyWh`,
+    )
+  else
+    checks.push({
+      check: 'COMMITMENT',
+      ok: false,
+      detail: problems.map((p) => `${p.code}: ${p.message}`).join('; '),
+    })
   const rank = tree.rankOf(input.deviceId)
   if (rank === undefined) return fail('LEAF_FOUND', `${input.deviceId} has no leaf in this tree`)
   const leaf = tree.leaves[rank] as DeviceLeaf
