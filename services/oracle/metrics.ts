@@ -37,6 +37,11 @@ export function createOracleMetrics() {
     replayedRecords: counter('gridroot_oracle_replayed_records_total', 'telemetry.v1 records replayed'),
     undecodable: counter('gridroot_oracle_undecodable_total', 'Records that did not decode (skipped)'),
     announcements: counter('gridroot_oracle_announcements_total', 'epochs.v1 announcements read'),
+    unsignedPendingRoots: counter(
+      'gridroot_oracle_unsigned_pending_roots_total',
+      'Submitter: pending roots (pool epoch attempts) that no current signer signed in its book; never finalized, a guardian must reject them',
+      ['pool'],
+    ),
     disagreements: counter(
       'gridroot_oracle_disagreements_total',
       'Pool epochs for which signers signed different proposals (each new proposal counts)',

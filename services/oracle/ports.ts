@@ -83,6 +83,9 @@ export interface EpochRecord {
   readonly attempt: number
   readonly root: Hex
   readonly finalizesAtSec: bigint
+  /** What the record stores of the proposal besides its root (the chain adapter always reads them). */
+  readonly revenueUnits?: bigint
+  readonly leafCount?: number
 }
 
 /** RevenueOracle as the signers, the submitter and the verifier see it. */

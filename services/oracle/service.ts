@@ -222,12 +222,16 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       })
       const problems = [...deploymentProblems(), ...submitter.state.signaturesMissing.values()]
       return {
-        // A pool stalled on signatures its signers moved past is not ok: payouts stop.
-        ok: chain.healthy && problems.length === 0,
+        // A pool stalled on signatures its signers moved past is not ok: payouts stop. Nor is a
+        // pending root no current signer signed: a guardian must reject it.
+        ok: chain.healthy && problems.length === 0 && submitter.state.unsignedPending.size === 0,
         role: 'submitter',
         chainHealthy: chain.healthy,
         ...(chain.detail === undefined ? {} : { chainProblem: chain.detail }),
         ...(problems.length > 0 ? { problems } : {}),
+        ...(submitter.state.unsignedPending.size > 0
+          ? { unsignedPendingRoots: [...submitter.state.unsignedPending.values()] }
+          : {}),
         lastError: submitter.state.lastError,
         ...(submitter.state.lastErrorAtMs === undefined
           ? {}

@@ -55,7 +55,20 @@ export interface Submitter {
     readonly lastStep: Map<string, SubmitStep>
     /** Pools stalled on signatures (domain/signature-stall.ts): /healthz is 503 while any is. */
     readonly signaturesMissing: Map<string, SignaturesMissing>
+    /** Pools whose pending root no current signer signed: never finalized; /healthz is 503. */
+    readonly unsignedPending: Map<string, UnsignedPending>
   }
+}
+
+export interface UnsignedPending {
+  readonly poolId: string
+  readonly epoch: number
+  readonly attempt: number
+  readonly pendingRoot: Hex
+  /** What the current signers signed for that attempt, in the book. */
+  readonly signedRoots: readonly { readonly root: Hex; readonly signers: readonly Hex[] }[]
+  readonly challengeWindowEndsAt: string
+  readonly message: string
 }
 
 const MAX_STEPS_PER_TICK = 8
@@ -73,6 +86,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     passStartedAtMs: undefined,
     lastStep: new Map(),
     signaturesMissing: new Map(),
+    unsignedPending: new Map(),
   }
   const waits = new Map<string, SignatureWait>()
   /** pool → the highest epoch a current signer signed (kept or not): signers moved past it. */
@@ -109,6 +123,38 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     metrics.signaturesMissing.set({ pool: poolId }, missing ? 1 : 0)
   }
 
+  /**
+   * A pending root no current signer signed (domain/submit-step.ts `unsigned-pending`): one error
+   * line and one count per pool epoch attempt, /healthz 503 while it is pending.
+   */
+  const noteUnsignedPending = (poolId: string, step: SubmitStep, signers: readonly Hex[]) => {
+    if (step.kind !== 'wait' || step.reason !== 'unsigned-pending') {
+      if (state.unsignedPending.delete(poolId))
+        logger.info({ poolId, step: step.kind, epoch: step.epoch }, 'the unsigned pending root is gone')
+      return
+    }
+    const signed = book.signersFor(poolId, step.epoch).filter((p) => p.attempt === step.attempt)
+    const known = state.unsignedPending.get(poolId)
+    const problem: UnsignedPending = {
+      poolId,
+      epoch: step.epoch,
+      attempt: step.attempt,
+      pendingRoot: step.root,
+      signedRoots: signed.map((p) => ({
+        root: p.root,
+        signers: p.signers.filter((x) => signers.some((m) => m.toLowerCase() === x)),
+      })),
+      challengeWindowEndsAt: new Date(Number(step.untilSec) * 1000).toISOString(),
+      message: `pool ${poolId} epoch ${step.epoch} (attempt ${step.attempt}): the pending root ${step.root} was signed by no current signer in this submitter's book${signed.length > 0 ? ` (the signers signed ${signed.map((p) => p.root).join(', ')})` : ''}; it is not finalized. A guardian must reject it before the challenge window ends: RevenueOracle.reject(poolId, epoch, reason) from a GUARDIAN_ROLE account (reason a bytes32)`,
+    }
+    state.unsignedPending.set(poolId, problem)
+    if (known?.epoch === step.epoch && known.attempt === step.attempt && known.pendingRoot === step.root)
+      return
+    metrics.unsignedPendingRoots.inc({ pool: poolId })
+    const { message, ...fields } = problem
+    logger.error(fields, message)
+  }
+
   /** pool → signatures refused EPOCH_TOO_FAR since its last lag line, and when that was. */
   const tooFar = new Map<string, { count: number; loggedAtMs: number; highestEpoch: number }>()
   const noteTooFar = (poolId: string, epoch: number) => {
@@ -143,7 +189,13 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       attempt: record.attempt,
       pending:
         record.status === 'pending'
-          ? { epoch: pool.nextEpoch, root: record.root, finalizableAtSec: record.finalizesAtSec }
+          ? {
+              epoch: pool.nextEpoch,
+              root: record.root,
+              finalizableAtSec: record.finalizesAtSec,
+              revenueUnits: record.revenueUnits,
+              leafCount: record.leafCount,
+            }
           : undefined,
       rejectedRoots: record.attempt > 0 ? await chain.rejectedRoots(poolId, pool.nextEpoch) : [],
     }
@@ -169,11 +221,15 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     const s = await poolState(poolId)
     if (!s) return false
     const now = await chain.nowSec()
-    const step = nextSubmitStep(s, now, (epoch, attempt, rejected) =>
-      book.ready(poolId, epoch, attempt, signers, threshold, rejected),
+    const step = nextSubmitStep(
+      s,
+      now,
+      (epoch, attempt, rejected) => book.ready(poolId, epoch, attempt, signers, threshold, rejected),
+      (pending, attempt) => book.signedBy(poolId, pending, attempt, signers).length > 0,
     )
     state.lastStep.set(poolId, step)
     checkStall(s, step, threshold)
+    noteUnsignedPending(poolId, step, signers)
     if (step.kind === 'wait') return false
     try {
       if (step.kind === 'propose') {

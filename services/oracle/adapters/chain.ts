@@ -101,15 +101,21 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
     publicClient.readContract({ address, abi: revenueOracleAbi, functionName, args } as never) as Promise<T>
 
   const epochRecord = async (poolId: string, epoch: number): Promise<EpochRecord> => {
-    const r = await read<{ root: Hex; status: number; attempt: number; finalizesAt: bigint }>('epochRecord', [
-      poolIdToBytes32(poolId),
-      BigInt(epoch),
-    ])
+    const r = await read<{
+      root: Hex
+      status: number
+      attempt: number
+      finalizesAt: bigint
+      leafCount: number
+      revenueUnits: bigint
+    }>('epochRecord', [poolIdToBytes32(poolId), BigInt(epoch)])
     return {
       status: STATUS[r.status] ?? 'none',
       attempt: Number(r.attempt),
       root: r.root,
       finalizesAtSec: BigInt(r.finalizesAt),
+      revenueUnits: BigInt(r.revenueUnits),
+      leafCount: Number(r.leafCount),
     }
   }
 

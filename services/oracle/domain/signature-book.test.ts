@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type Hex, type Proposal, ZERO_HASH } from './proposal.ts'
 import { type AddResult, SignatureBook } from './signature-book.ts'
-import { nextSubmitStep, type PoolChainState } from './submit-step.ts'
+import { nextSubmitStep, type PoolChainState, type SignedInBook } from './submit-step.ts'
 
 const A = '0x00000000000000000000000000000000000000a1' as Hex
 const B = '0x00000000000000000000000000000000000000b2' as Hex
@@ -190,29 +190,78 @@ describe('nextSubmitStep', () => {
   for (const s of [A, B]) book.add({ proposal: proposal('aa'), signer: s, signature: sig(s) })
   const readyFor = (epoch: number, attempt: number, rejected: ReadonlySet<string>) =>
     book.ready('pool-a', epoch, attempt, SIGNERS, 2, rejected)
+  const signedInBook: SignedInBook = (pending, attempt) =>
+    book.signedBy('pool-a', pending, attempt, SIGNERS).length > 0
 
   it('proposes the next epoch once signed, and never while a root is pending', () => {
-    expect(nextSubmitStep(state(), 100n, readyFor)).toMatchObject({ kind: 'propose', epoch: 3 })
-    expect(nextSubmitStep(state({ nextEpoch: 4 }), 100n, readyFor)).toMatchObject({
+    expect(nextSubmitStep(state(), 100n, readyFor, signedInBook)).toMatchObject({ kind: 'propose', epoch: 3 })
+    expect(nextSubmitStep(state({ nextEpoch: 4 }), 100n, readyFor, signedInBook)).toMatchObject({
       kind: 'wait',
       reason: 'signatures',
       epoch: 4,
     })
     const pending = { epoch: 3, root: proposal('aa').root, finalizableAtSec: 160n }
-    expect(nextSubmitStep(state({ pending }), 159n, readyFor)).toMatchObject({
+    expect(nextSubmitStep(state({ pending }), 159n, readyFor, signedInBook)).toMatchObject({
       kind: 'wait',
       reason: 'challenge-window',
       untilSec: 160n,
     })
-    expect(nextSubmitStep(state({ pending }), 160n, readyFor)).toMatchObject({ kind: 'finalize', epoch: 3 })
+    expect(nextSubmitStep(state({ pending }), 160n, readyFor, signedInBook)).toMatchObject({
+      kind: 'finalize',
+      epoch: 3,
+    })
+  })
+
+  it('never finalizes a pending root no current signer signed, before or after its window (attack10a F2)', () => {
+    const foreign = { epoch: 3, root: proposal('ff').root, finalizableAtSec: 160n }
+    for (const now of [100n, 160n, 10_000n])
+      expect(nextSubmitStep(state({ pending: foreign }), now, readyFor, signedInBook)).toEqual({
+        kind: 'wait',
+        poolId: 'pool-a',
+        epoch: 3,
+        reason: 'unsigned-pending',
+        attempt: 0,
+        root: foreign.root,
+        untilSec: 160n,
+      })
+    // the signed root with other figures (revenue ×10) is not what the signers signed either
+    const inflated = { ...proposal('aa'), revenueUnits: proposal('aa').revenueUnits * 10n }
+    const forged = {
+      epoch: 3,
+      root: inflated.root,
+      finalizableAtSec: 160n,
+      revenueUnits: inflated.revenueUnits,
+    }
+    expect(nextSubmitStep(state({ pending: forged }), 160n, readyFor, signedInBook)).toMatchObject({
+      reason: 'unsigned-pending',
+    })
+    // signed for attempt 0 only: after a rejection, attempt 1's pending root is not signed
+    const signed = { epoch: 3, root: proposal('aa').root, finalizableAtSec: 160n }
+    expect(
+      nextSubmitStep(state({ pending: signed, attempt: 1 }), 160n, readyFor, signedInBook),
+    ).toMatchObject({
+      reason: 'unsigned-pending',
+    })
+    const exact = {
+      ...signed,
+      revenueUnits: proposal('aa').revenueUnits,
+      leafCount: proposal('aa').leafCount,
+    }
+    expect(nextSubmitStep(state({ pending: exact }), 160n, readyFor, signedInBook)).toMatchObject({
+      kind: 'finalize',
+    })
   })
 
   it('takes only signatures made for the current attempt', () => {
-    expect(nextSubmitStep(state({ attempt: 1 }), 100n, readyFor)).toMatchObject({ kind: 'wait' })
+    expect(nextSubmitStep(state({ attempt: 1 }), 100n, readyFor, signedInBook)).toMatchObject({
+      kind: 'wait',
+    })
   })
 
   it('does not propose a root the guardian rejected', () => {
-    expect(nextSubmitStep(state({ rejectedRoots: [proposal('aa').root] }), 100n, readyFor)).toMatchObject({
+    expect(
+      nextSubmitStep(state({ rejectedRoots: [proposal('aa').root] }), 100n, readyFor, signedInBook),
+    ).toMatchObject({
       kind: 'wait',
       reason: 'signatures',
     })

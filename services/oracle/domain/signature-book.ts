@@ -255,6 +255,33 @@ export class SignatureBook {
     }))
   }
 
+  /**
+   * The current signers that signed a proposal for `attempt` of the pending epoch with this
+   * root (and this revenue and leaf count, when given): the pending proposal is one they signed.
+   */
+  signedBy(
+    poolId: string,
+    pending: {
+      readonly epoch: number
+      readonly root: Hex
+      readonly revenueUnits?: bigint | undefined
+      readonly leafCount?: number | undefined
+    },
+    attempt: number,
+    currentSigners: readonly Hex[],
+  ): Hex[] {
+    const allowed = new Set(currentSigners.map((s) => s.toLowerCase()))
+    const out = new Set<string>()
+    for (const c of this.pools.get(poolId)?.epochs.get(pending.epoch)?.candidates.values() ?? []) {
+      const p = c.proposal
+      if (p.attempt !== attempt || p.root.toLowerCase() !== pending.root.toLowerCase()) continue
+      if (pending.revenueUnits !== undefined && p.revenueUnits !== pending.revenueUnits) continue
+      if (pending.leafCount !== undefined && p.leafCount !== pending.leafCount) continue
+      for (const s of c.signatures.keys()) if (allowed.has(s)) out.add(s)
+    }
+    return [...out] as Hex[]
+  }
+
   /** What the book holds, for health and tests. */
   size(): { epochs: number; proposals: number; signatures: number; refusals: number } {
     const out = { epochs: 0, proposals: 0, signatures: 0, refusals: 0 }

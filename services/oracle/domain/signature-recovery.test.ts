@@ -68,10 +68,20 @@ describe('signatures refused as too far ahead', () => {
     // The chain moves; each time it waits on an epoch, the signers publish it again.
     for (let next = 0; next < 10; next++) {
       book.sync('pool-a', next, 0)
-      let step = nextSubmitStep(open(next), 0n, (e, a, x) => book.ready('pool-a', e, a, SIGNERS, 2, x))
+      let step = nextSubmitStep(
+        open(next),
+        0n,
+        (e, a, x) => book.ready('pool-a', e, a, SIGNERS, 2, x),
+        () => true,
+      )
       if (step.kind === 'wait') {
         for (const signer of SIGNERS) book.add({ proposal: proposal(next), signer, signature: sig(signer) })
-        step = nextSubmitStep(open(next), 0n, (e, a, x) => book.ready('pool-a', e, a, SIGNERS, 2, x))
+        step = nextSubmitStep(
+          open(next),
+          0n,
+          (e, a, x) => book.ready('pool-a', e, a, SIGNERS, 2, x),
+          () => true,
+        )
       }
       expect(step).toMatchObject({ kind: 'propose', epoch: next })
       // The book stays within its window.

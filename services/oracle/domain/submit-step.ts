@@ -6,6 +6,10 @@
  * - A pending root is finalized once its challenge window has passed, and nothing else is
  *   proposed for the pool meanwhile (epochs advance strictly: the contract takes epoch n+1 only
  *   after n is final), so a proposal is never sent twice.
+ * - Never a pending proposal that no current signer signed in the book (root, attempt, revenue
+ *   and leaf count): someone proposed it with signatures the signers never published, i.e. a
+ *   compromised or broken signer threshold (attack10a F2). It waits as `unsigned-pending` for
+ *   the guardian to reject it, however long the window has passed.
  * - Otherwise the contract's next epoch is proposed once `threshold` current signers signed the
  *   same proposal, never a root the guardian rejected for that epoch.
  */
@@ -19,7 +23,14 @@ export interface PoolChainState {
   /** The contract's attempt number for `nextEpoch` (what signatures must be made for). */
   readonly attempt: number
   readonly pending:
-    | { readonly epoch: number; readonly root: Hex; readonly finalizableAtSec: bigint }
+    | {
+        readonly epoch: number
+        readonly root: Hex
+        readonly finalizableAtSec: bigint
+        /** Compared with the book's proposals when known. */
+        readonly revenueUnits?: bigint | undefined
+        readonly leafCount?: number | undefined
+      }
     | undefined
   /** Roots the guardian rejected for `nextEpoch`. */
   readonly rejectedRoots: readonly Hex[]
@@ -41,14 +52,39 @@ export type SubmitStep =
       /** For the challenge window: when it ends (chain time, seconds). */
       readonly untilSec?: bigint
     }
+  | {
+      readonly kind: 'wait'
+      readonly poolId: string
+      readonly epoch: number
+      readonly reason: 'unsigned-pending'
+      readonly attempt: number
+      /** The pending root no current signer signed. */
+      readonly root: Hex
+      /** When its challenge window ends (chain time, seconds): the guardian must reject before. */
+      readonly untilSec: bigint
+    }
+
+/** Whether a current signer signed this pending proposal in the submitter's book. */
+export type SignedInBook = (pending: NonNullable<PoolChainState['pending']>, attempt: number) => boolean
 
 export function nextSubmitStep(
   state: PoolChainState,
   nowSec: bigint,
   readyFor: (epoch: number, attempt: number, rejectedRoots: ReadonlySet<string>) => ReadyProposal | undefined,
+  signedInBook: SignedInBook,
 ): SubmitStep {
   const { poolId, pending } = state
   if (pending) {
+    if (!signedInBook(pending, state.attempt))
+      return {
+        kind: 'wait',
+        poolId,
+        epoch: pending.epoch,
+        reason: 'unsigned-pending',
+        attempt: state.attempt,
+        root: pending.root,
+        untilSec: pending.finalizableAtSec,
+      }
     if (nowSec >= pending.finalizableAtSec) {
       return { kind: 'finalize', poolId, epoch: pending.epoch, root: pending.root }
     }
