@@ -104,6 +104,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       stallMs: deps.signaturesStallMs,
       threshold,
       laterSignedEpoch: latestSigned.get(poolId),
+      rejectedRoots: s.rejectedRoots,
       have: {
         proposals: wait ? book.signersFor(poolId, wait.epoch) : [],
         refusals: wait

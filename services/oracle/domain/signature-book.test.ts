@@ -97,6 +97,18 @@ describe('SignatureBook bounds', () => {
     expect(book.size().epochs).toBe(1)
   })
 
+  it('signatures of a rejected attempt are no disagreement with the next attempt, same root or not (attack10b F5)', () => {
+    const book = new SignatureBook(['pool-a'])
+    book.sync('pool-a', 3, 0)
+    for (const s of [A, B]) book.add(signed(s, 'aa'))
+    // the signers see the rejection before the submitter's next tick syncs attempt 1
+    expect(disagreementOf(book.add(signed(A, 'aa', { attempt: 1 })))).toBeUndefined()
+    expect(disagreementOf(book.add(signed(B, 'bb', { attempt: 1 })))?.proposals.map((p) => p.root)).toEqual([
+      proposal('aa').root,
+      proposal('bb').root,
+    ])
+  })
+
   it('drops the next epoch’s earlier attempts once the guardian rejected one', () => {
     const book = new SignatureBook(['pool-a'])
     book.sync('pool-a', 3, 0)

@@ -205,13 +205,17 @@ export class SignatureBook {
     entry.bySigner.set(signer, [...(entry.bySigner.get(signer) ?? []), key])
     // A signer that waited for its source (a refusal that is not final) has now spoken.
     entry.refusals.delete(signer)
-    if (!isNew || entry.candidates.size < 2) return { kind: 'added', disagreement: undefined }
+    // Proposals of another attempt are no disagreement: after a guardian rejection the signers
+    // sign attempt N+1, often with the same root, while attempt N's signatures are still here
+    // until the next sync (attack10b F5: a false "signers disagree" error).
+    const sameAttempt = [...entry.candidates.values()].filter((c) => c.proposal.attempt === proposal.attempt)
+    if (!isNew || sameAttempt.length < 2) return { kind: 'added', disagreement: undefined }
     return {
       kind: 'added',
       disagreement: {
         poolId: proposal.poolId,
         epoch: proposal.epoch,
-        proposals: [...entry.candidates.values()].map((c) => ({
+        proposals: sameAttempt.map((c) => ({
           root: c.proposal.root,
           key: c.key,
           signers: [...c.signatures.keys()] as Hex[],

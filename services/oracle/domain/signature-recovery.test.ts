@@ -121,4 +121,29 @@ describe('signaturesMissing', () => {
     expect(missing?.message).toContain('epoch 4')
     expect(missing?.message).toContain('best proposal has 1')
   })
+
+  it('after a guardian rejection, says the signers signed the rejected root again for attempt N (attack10b F5)', () => {
+    const wait = trackSignatureWait(undefined, waitStep, 1, 1_000)
+    const rejected = proposal(4).root
+    const resigned = {
+      proposals: [{ root: rejected, attempt: 1, signers: [...SIGNERS] }],
+      refusals: [],
+    }
+    const missing = signaturesMissing({
+      poolId: 'pool-a',
+      wait,
+      stallMs: 60_000,
+      threshold: 2,
+      have: resigned,
+      nowMs: 385_000,
+      laterSignedEpoch: 67,
+      rejectedRoots: [rejected],
+    })
+    expect(missing?.attempt).toBe(1)
+    expect(missing?.rejectedRootResigned).toEqual([rejected])
+    expect(missing?.message).toContain('epoch 4 (attempt 1, after 1 guardian rejection(s))')
+    expect(missing?.message).toContain(`with ${rejected}, the root the guardian rejected`)
+    expect(missing?.message).toContain('needs 2 signatures on a corrected root (best other proposal has 0)')
+    expect(missing?.message).not.toContain('best proposal has 3')
+  })
 })

@@ -47,6 +47,8 @@ export interface SignaturesMissing {
     }[]
     readonly refusals: readonly { readonly signer: Hex; readonly reason: string }[]
   }
+  /** Roots the guardian rejected that the signers signed again for this attempt (never proposed). */
+  readonly rejectedRootResigned?: readonly Hex[]
   readonly message: string
 }
 
@@ -58,15 +60,34 @@ export function signaturesMissing(input: {
   readonly threshold: number
   readonly laterSignedEpoch: number | undefined
   readonly have: SignaturesMissing['have']
+  /** Roots the guardian rejected for this epoch: a proposal with one of them is never proposed. */
+  readonly rejectedRoots?: readonly Hex[]
 }): SignaturesMissing | undefined {
   const { wait, laterSignedEpoch } = input
   if (!wait || laterSignedEpoch === undefined || laterSignedEpoch <= wait.epoch) return undefined
   const waitingMs = input.nowMs - wait.sinceMs
   if (waitingMs < input.stallMs) return undefined
+  const rejected = new Set((input.rejectedRoots ?? []).map((r) => r.toLowerCase()))
+  const current = input.have.proposals.filter((p) => p.attempt === wait.attempt)
   const best = Math.max(
     0,
-    ...input.have.proposals.filter((p) => p.attempt === wait.attempt).map((p) => p.signers.length),
+    ...current.filter((p) => !rejected.has(p.root.toLowerCase())).map((p) => p.signers.length),
   )
+  // After a rejection the signers often recompute the same root for attempt N: signed by all,
+  // never proposed. Say that, not "waits for 2, has 3" (attack10b F5).
+  const resigned = current
+    .filter((p) => rejected.has(p.root.toLowerCase()) && p.signers.length >= input.threshold)
+    .map((p) => p.root)
+  const after = wait.attempt > 0 ? `, after ${wait.attempt} guardian rejection(s)` : ''
+  const message =
+    resigned.length > 0
+      ? `${input.poolId} has waited ${Math.round(waitingMs / 1000)} s on epoch ${wait.epoch} (attempt ${wait.attempt}${after}): ` +
+        `the signers signed attempt ${wait.attempt} with ${resigned.join(', ')}, the root the guardian rejected, which is never proposed again; ` +
+        `it needs ${input.threshold} signatures on a corrected root (best other proposal has ${best}). ` +
+        `Correct what the signers compute epoch ${wait.epoch} from, or have the guardian's reason reviewed; later epochs (signed up to ${laterSignedEpoch}) wait behind it`
+      : `${input.poolId} has waited ${Math.round(waitingMs / 1000)} s for ${input.threshold} signatures on epoch ${wait.epoch} ` +
+        `(attempt ${wait.attempt}${after}; best proposal has ${best}, ${input.have.refusals.length} refusal(s)) ` +
+        `while signers signed up to epoch ${laterSignedEpoch}`
   return {
     code: 'SIGNATURES_MISSING',
     poolId: input.poolId,
@@ -76,9 +97,7 @@ export function signaturesMissing(input: {
     threshold: input.threshold,
     laterSignedEpoch,
     have: input.have,
-    message:
-      `${input.poolId} has waited ${Math.round(waitingMs / 1000)} s for ${input.threshold} signatures on epoch ${wait.epoch} ` +
-      `(attempt ${wait.attempt}; best proposal has ${best}, ${input.have.refusals.length} refusal(s)) ` +
-      `while signers signed up to epoch ${laterSignedEpoch}`,
+    ...(resigned.length > 0 ? { rejectedRootResigned: resigned } : {}),
+    message,
   }
 }
