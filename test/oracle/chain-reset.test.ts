@@ -85,14 +85,16 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-async function healthUntil(until: (status: number) => boolean, timeoutMs: number) {
+type Health = { problems?: { code: string; message: string; hint: string }[] }
+/** Polls /healthz until `until` holds for its answer (a failed pass is 503 too, before the watch). */
+async function healthUntil(until: (status: number, body: Health) => boolean, timeoutMs: number) {
   const started = Date.now()
   let last = 'no answer'
   while (Date.now() - started < timeoutMs) {
     try {
       const res = await fetch(`http://127.0.0.1:${submitter?.metricsPort}/healthz`)
-      const body = (await res.json()) as { problems?: { code: string; message: string; hint: string }[] }
-      if (until(res.status)) return { status: res.status, body }
+      const body = (await res.json()) as Health
+      if (until(res.status, body)) return { status: res.status, body }
       last = `${res.status} ${JSON.stringify(body)}`
     } catch (error) {
       last = `no answer: ${String(error)}`
@@ -121,13 +123,15 @@ describe('a chain reset under a running submitter', () => {
     )
     expect(verify.stderr).toContain('npm run deploy')
 
-    const reset = await healthUntil((s) => s === 503, 30_000)
+    const isReset = (s: number, b: Health) => s === 503 && b.problems?.[0]?.code === 'CHAIN_RESET'
+    const reset = await healthUntil(isReset, 30_000)
     expect(reset.body.problems?.[0]).toMatchObject({ code: 'CHAIN_RESET' })
     expect(reset.body.problems?.[0]?.message).toMatch(/the chain was reset under this service: block 0/)
 
     await deploy()
     await sleep(6_000)
-    const after = await healthUntil((s) => s === 503, 5_000)
+    const after = await healthUntil((s) => s !== 0, 5_000)
+    expect(after.status).toBe(503)
     expect(after.body.problems?.[0]).toMatchObject({ code: 'CHAIN_RESET' })
     const fatal = (submitter?.output() ?? '')
       .split('\n')
