@@ -153,7 +153,7 @@ export async function checkRegistryAtStart(p: {
   )
 }
 
-/** How often a running ingest or aggregator compares its registry with the chain (attack10b F7). */
+/** How often a running ingest, aggregator or distributor compares its registry with the chain (attack10b F7). */
 export const REGISTRY_WATCH_INTERVAL_MS = 10_000
 
 /** A registry that no longer hashes to a pool's on-chain root, for /healthz. */
@@ -196,6 +196,8 @@ export function startRegistryWatch(p: {
   readonly registry: () => DeviceRegistry
   readonly registryFile: string
   readonly logger: Logger
+  /** The pools compared; default every pool of the registry. */
+  readonly poolIds?: readonly string[]
   readonly intervalMs?: number
 }): RegistryWatch | undefined {
   if (p.contractsFile === undefined) return undefined
@@ -218,7 +220,8 @@ export function startRegistryWatch(p: {
     try {
       const registry = p.registry()
       // A registry's roots cost a tree per pool: computed once per loaded registry.
-      if (cached?.registry !== registry) cached = { registry, commitments: fileCommitments(registry) }
+      if (cached?.registry !== registry)
+        cached = { registry, commitments: fileCommitments(registry, p.poolIds) }
       const found = await registryMismatches(publicClient, deviceRegistry, cached.commitments)
       failing = false
       const next = found.length === 0 ? undefined : mismatchProblem(found, p.registryFile)

@@ -22,7 +22,7 @@ import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.t
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
-import { checkRegistryOnChain } from '../../runtime/registry-onchain.ts'
+import { checkRegistryOnChain, startRegistryWatch } from '../../runtime/registry-onchain.ts'
 import type { DistributorConfig } from './config.ts'
 import { createDistributorMetrics } from './metrics.ts'
 import { createPoolDistributor, DistributionHistoryError, type PassResult } from './pool-distributor.ts'
@@ -65,6 +65,14 @@ export async function startDistributorService(config: DistributorConfig, logger:
     deviceRegistry: file.contracts.deviceRegistry as Hex,
     registry,
     registryFile: config.registryFile,
+    poolIds,
+  })
+  const registryWatch = startRegistryWatch({
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+    registry: () => registry,
+    registryFile: config.registryFile,
+    logger,
     poolIds,
   })
   let stopping = false
@@ -242,12 +250,17 @@ export async function startDistributorService(config: DistributorConfig, logger:
           ]
         }),
       )
+      // The registry watch sees a reset chain too: each code is named once.
+      const problems = [
+        ...(deployment.problem === undefined ? [] : [deployment.problem]),
+        ...(registryWatch?.problems() ?? []).filter((p) => p.code !== deployment.problem?.code),
+      ]
       const starting = pools.some(
         (p) => p.health.lastPassOkAtMs === undefined && p.health.lastError === undefined,
       )
       return {
-        ok: !starting && deployment.problem === undefined && Object.values(poolStates).every((s) => s.ok),
-        ...(deployment.problem === undefined ? {} : { problems: [deployment.problem] }),
+        ok: !starting && problems.length === 0 && Object.values(poolStates).every((s) => s.ok),
+        ...(problems.length === 0 ? {} : { problems }),
         publisher: account.address,
         pools: poolStates,
       }
@@ -259,6 +272,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
     async stop() {
       stopping = true
       deployment.stop()
+      registryWatch?.stop()
       await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 10_000))])
       await probe.close()
     },
