@@ -9,7 +9,11 @@
 import type { Address } from 'viem'
 import { GridrootError } from '../../core/errors/base.ts'
 import { stringifyWithBigints } from '../../core/json.ts'
-import { artifactStoreConfig, createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import {
+  ArtifactIoError,
+  artifactStoreConfig,
+  createFileArtifactStore,
+} from '../../runtime/artifact-store.ts'
 import { missingContracts } from '../../runtime/chain/deployment-watch.ts'
 import { errorSummary } from '../../runtime/chain/log-error.ts'
 import { chainFailure } from '../../runtime/chain/node-answer.ts'
@@ -35,6 +39,8 @@ ok or FAIL, with its detail; a failed check stops the ones that depend on it:
   COMMITMENT       the tree backs the epoch's committed leafCount, revenueUnits and energyWh, and
                    pays only devices the registry puts in the pool (fails every device alike)
   LEAF_FOUND       the device has a leaf for this pool and epoch
+  LEAF_MISSING     (only without a leaf) ok when the archive pays the device nothing: idle;
+                   FAIL when it pays readings the tree left out, naming what they earn
   PROOF            the leaf's proof folds to the finalized root (computed here)
   CHAIN_PROOF      RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain
   ARCHIVE_HASH     the readings archive hashes to the archiveHash committed on-chain
@@ -168,6 +174,8 @@ async function main(): Promise<number> {
 async function notCheckedMessage(error: unknown): Promise<string> {
   if (chainFailure(error) === 'unreachable' || error instanceof ChainProofUncheckedError)
     return `not checked: the chain node did not answer (${(error as { shortMessage?: string }).shortMessage ?? String(error)}); retry when it is up`
+  // A store that could not be read (EISDIR, EACCES) says nothing of the artifact (attack10a F6).
+  if (error instanceof ArtifactIoError) return `not checked: ${error.message}`
   if (error instanceof GridrootError) return error.message
   if (deployment !== undefined) {
     const { publicClient } = createChainClients(endpointsFromEnv(process.env).chain, {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { DeviceRegistry, RegisteredDevice } from '../../core/identity/registry.ts'
+import { ArtifactCorruptError, ArtifactIoError } from '../../runtime/artifact-store.ts'
 import type { LeafRules } from './domain/leaf-recompute.ts'
 import { type VerifyDeps, verifyDevice } from './verify.ts'
 
@@ -89,5 +90,37 @@ describe('verifyDevice on rules of another epoch grid than the chain holds (atta
       { poolId: 'gcl-pv', deviceId: 'pv-0001', epoch: 1 },
     )
     expect(outcome.status).toBe('artifact-missing')
+  })
+})
+
+describe('verifyDevice on an artifact store that cannot be read (attack10a F6)', () => {
+  const final: VerifyDeps['chain'] = {
+    ...chain,
+    finalized: async () => ({
+      root: `0x${'1'.repeat(64)}` as const,
+      revenueUnits: 0n,
+      energyWh: 0n,
+      leafCount: 0,
+      treeHash: `0x${'2'.repeat(64)}` as const,
+      archiveHash: `0x${'3'.repeat(64)}` as const,
+    }),
+  }
+  it('throws the store error (not checked), and reports only a hash mismatch as artifact-corrupt', async () => {
+    const io = new ArtifactIoError(
+      'reading /store/22/2222',
+      Object.assign(new Error('EISDIR'), { code: 'EISDIR' }),
+    )
+    await expect(
+      verifyDevice(
+        { ...deps, chain: final, store: { get: async () => Promise.reject(io) } },
+        { poolId: 'gcl-pv', deviceId: 'pv-0001', epoch: 1 },
+      ),
+    ).rejects.toBe(io)
+    const corrupt = new ArtifactCorruptError(`0x${'2'.repeat(64)}`, `0x${'4'.repeat(64)}`, '/store/22/2222')
+    const outcome = await verifyDevice(
+      { ...deps, chain: final, store: { get: async () => Promise.reject(corrupt) } },
+      { poolId: 'gcl-pv', deviceId: 'pv-0001', epoch: 1 },
+    )
+    expect(outcome).toMatchObject({ status: 'artifact-corrupt', ok: false })
   })
 })

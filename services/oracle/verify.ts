@@ -9,6 +9,7 @@
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { RetryableError } from '../../core/errors/base.ts'
 import type { DeviceRegistry } from '../../core/identity/registry.ts'
+import { ArtifactCorruptError } from '../../runtime/artifact-store.ts'
 import { chainFailure } from '../../runtime/chain/node-answer.ts'
 import type { LeafRules } from './domain/leaf-recompute.ts'
 import type { Hex } from './domain/proposal.ts'
@@ -135,9 +136,10 @@ export async function verifyDevice(
     return { status: 'not-final', epochStatus: record.status, record, pool, ok: false }
   }
   const chainGrid = await deps.epochGrid?.(args.poolId)
-  const rulesGrid = deps.rules.settings.grid
+  const rulesGrid = chainGrid === undefined ? undefined : deps.rules.settings.grid
   if (
     chainGrid !== undefined &&
+    rulesGrid !== undefined &&
     (chainGrid.genesisMs !== rulesGrid.genesisMs || chainGrid.epochLengthMs !== rulesGrid.epochLengthMs)
   )
     return {
@@ -191,8 +193,11 @@ export function artifactsFromStore(store: Pick<ArtifactStore, 'get'>): Artifacts
       try {
         return await store.get(hash)
       } catch (error) {
-        // The store refuses bytes that do not hash to their name (a tampered file).
-        return error instanceof Error ? error : new Error(String(error))
+        // The store refuses bytes that do not hash to their name (a tampered file): a verdict.
+        // Any other failure (EISDIR, EACCES: ArtifactIoError) is no verdict: thrown, not checked
+        // (attack10a F6: it was reported as a corrupt artifact, exit 1).
+        if (error instanceof ArtifactCorruptError) return error
+        throw error
       }
     }
     const tree = await fetch(treeHash)

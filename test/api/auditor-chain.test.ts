@@ -171,8 +171,12 @@ describe('auditor routes on a real RevenueOracle', () => {
   })
 
   it('refuses a device without a leaf, epochs not final or never proposed, and artifacts the store lacks', async () => {
-    const notInTree = await expectError(auditUrl(POOL, 0, LEFT_OUT), 404, 'DEVICE_NOT_IN_TREE')
-    expect(notInTree.details).toEqual({ leafCount: 2 })
+    // Without a leaf and without archived records: idle, verified (attack10a F3; was DEVICE_NOT_IN_TREE).
+    const idle = await get(auditUrl(POOL, 0, LEFT_OUT))
+    expect(idle.statusCode, idle.body.slice(0, 300)).toBe(200)
+    expect(idle.json()).toMatchObject({ verified: true, leaf: null })
+    expect(idle.json().checks.at(-1)).toMatchObject({ check: 'LEAF_MISSING', ok: true })
+    expect(idle.json().checks.at(-1).detail).toMatch(/^idle: nothing earned, nothing owed/)
     // The device is in epoch 1's tree.
     expect((await get(auditUrl(POOL, 1, LEFT_OUT))).statusCode).toBe(200)
     const pending = await expectError(auditUrl(POOL, 2, DEVICE), 409, 'EPOCH_NOT_FINAL')

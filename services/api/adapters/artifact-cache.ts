@@ -21,9 +21,11 @@
  * order) and the least recently used go first past `maxBytes`; a file larger than that is
  * loaded for each audit and not kept. Concurrent audits of a file not yet kept share one load.
  */
+
 import type { DeviceLeaf, MerkleTree } from '../../../core/merkle/index.ts'
 import { deviceLeafLayout, parseTreeDump } from '../../../core/merkle/index.ts'
 import type { ArtifactStamp, ArtifactStore } from '../../../runtime/artifact-store.ts'
+import { ArtifactCorruptError } from '../../../runtime/artifact-store.ts'
 import { type ArchiveEntry, decodeArchive, type ReadingsArchive } from '../../oracle/domain/archive.ts'
 import { contentHash } from '../../oracle/domain/pool-epoch.ts'
 import type { Hex } from '../../oracle/domain/proposal.ts'
@@ -133,7 +135,9 @@ export function createArtifactCache(options: {
         bytes = await options.store.get(hash)
       } catch (error) {
         // The store refuses bytes that do not hash to their name (a tampered file): never kept.
-        return { status: 'artifact-corrupt', detail: error instanceof Error ? error.message : String(error) }
+        // A read that failed (ArtifactIoError) is no verdict on the artifact: thrown (attack10a F6).
+        if (!(error instanceof ArtifactCorruptError)) throw error
+        return { status: 'artifact-corrupt', detail: error.message }
       }
       if (bytes === undefined) return { status: 'artifact-missing', hash }
       const actual = contentHash(bytes)

@@ -267,6 +267,46 @@ describe('buildPoolEpoch and verifyDeviceEpoch', () => {
     }
   })
 
+  it('LEAF_MISSING: a device the tree leaves out fails naming what the archive pays it; one without records is idle (attack10a F3)', () => {
+    const { built, leaf, base } = earning()
+    const rest = built.leaves.filter((l) => l.deviceId !== leaf.deviceId)
+    const tree = buildDeviceTree(rest)
+    const treeBytes = serializeTree(tree)
+    const finalized = {
+      ...base.finalized,
+      root: tree.root.toLowerCase() as `0x${string}`,
+      treeHash: contentHash(treeBytes),
+      leafCount: rest.length,
+      revenueUnits: rest.reduce((sum, l) => sum + l.revenueUnits, 0n),
+      energyWh: rest.reduce((sum, l) => sum + BigInt(l.energyWh), 0n),
+    }
+    const leftOut = verifyDeviceEpoch({ ...base, treeBytes, finalized })
+    expect(failedChecks(leftOut)).toEqual(['LEAF_MISSING'])
+    const detail = leftOut.checks.find((c) => c.check === 'LEAF_MISSING')?.detail ?? ''
+    expect(detail).toContain(`the archive flags ${leaf.readings} of its readings as paid`)
+    expect(detail).toContain(`revenueUnits=${leaf.revenueUnits}`)
+    // The archive without the device's records too: nothing shows it earned.
+    const archive = decodeArchive(built.archiveBytes)
+    const archiveBytes = encodeArchive(
+      archive.poolId,
+      archive.epoch,
+      archive.records.filter((r) => r.deviceId !== leaf.deviceId),
+      archive.releases.filter((r) => r.deviceId !== leaf.deviceId),
+    )
+    const idle = verifyDeviceEpoch({
+      ...base,
+      treeBytes,
+      archiveBytes,
+      finalized: { ...finalized, archiveHash: contentHash(archiveBytes) },
+    })
+    expect(idle.ok).toBe(true)
+    expect(idle.checks.at(-1)).toEqual({
+      check: 'LEAF_MISSING',
+      ok: true,
+      detail: `idle: nothing earned, nothing owed (${leaf.deviceId} has no leaf, and the archive has no record of it)`,
+    })
+  })
+
   it('LEAF_RECOMPUTED fails a re-signed tree whose leaf pays other energy or revenue, naming both values', () => {
     const { leaf, withLeaf } = earning()
     const energyWh = BigInt(leaf.energyWh)

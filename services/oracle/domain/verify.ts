@@ -9,7 +9,8 @@
  * TREE_ROOT the tree's root is the finalized root; COMMITMENT the tree backs the epoch's committed
  * leafCount, revenueUnits and energyWh, with leaves only of this pool and epoch and only of devices
  * registered in the pool (core/merkle/commitment-check.ts; epoch-level, stops nothing); LEAF_FOUND the device has a leaf;
- * PROOF the leaf's proof folds to the finalized root (OpenZeppelin MerkleProof semantics, here);
+ * (without a leaf, LEAF_MISSING instead of the rest: the archive pays the device nothing, idle, or it
+ * pays readings the tree left out); PROOF the leaf's proof folds to the finalized root (OpenZeppelin MerkleProof semantics, here);
  * CHAIN_PROOF RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain (added by the adapter);
  * ARCHIVE_HASH the archive hashes to the committed archiveHash; ARCHIVE_SCOPE it is this pool and epoch;
  * SIGNATURES every archived record of the device decodes and carries the device's registered
@@ -52,7 +53,8 @@ export const VERIFY_CHECKS = [
   'READINGS_DIGEST',
   'LEAF_RECOMPUTED',
 ] as const
-export type VerifyCheck = (typeof VERIFY_CHECKS)[number]
+/** The checks of a device with a leaf, in order; LEAF_MISSING replaces LEAF_FOUND and the rest without one. */
+export type VerifyCheck = (typeof VERIFY_CHECKS)[number] | 'LEAF_MISSING'
 
 export interface VerifyInput {
   readonly poolId: string
@@ -169,7 +171,7 @@ export function verifyPreparedEpoch(input: PreparedVerifyInput): VerifyResult {
       detail: problems.map((p) => `${p.code}: ${p.message}`).join('; '),
     })
   const rank = tree.rankOf(input.deviceId)
-  if (rank === undefined) return fail('LEAF_FOUND', `${input.deviceId} has no leaf in this tree`)
+  if (rank === undefined) return noLeaf(input, checks)
   const leaf = tree.leaves[rank] as DeviceLeaf
   if (leaf.poolId !== input.poolId || BigInt(leaf.epoch) !== BigInt(input.epoch))
     return fail('LEAF_FOUND', `the leaf is for ${leaf.poolId}/${leaf.epoch}`, { leaf })
@@ -293,4 +295,58 @@ export function verifyPreparedEpoch(input: PreparedVerifyInput): VerifyResult {
       detail: `the rules give ${show(leafRecomputed)} from ${archive.format === ARCHIVE_FORMAT ? 'the archive' : `a ${archive.format} archive (no watermarks or releases)`}; the leaf says ${show(leaf)}`,
     })
   return { ok: checks.every((c) => c.ok), checks, leaf, proof, recomputed, leafRecomputed }
+}
+
+/**
+ * The device has no leaf: whether it earned is the archive's to say (attack10a F3: a device left
+ * out and an idle one got the same answer). Paid readings of the device, or steps the rules book
+ * energy or revenue from, without a leaf fail LEAF_MISSING naming what they give; none pass it:
+ * idle, nothing earned and nothing owed by this commitment. An archive that the signers also
+ * stripped of the device's records reads as idle: the archive holds only what they put in it.
+ */
+function noLeaf(
+  input: PreparedVerifyInput,
+  checks: { check: VerifyCheck; ok: boolean; detail: string }[],
+): VerifyResult {
+  const done = (check: VerifyCheck, ok: boolean, detail: string): VerifyResult => {
+    checks.push({ check, ok, detail })
+    return { ok: checks.every((c) => c.ok), checks, leaf: undefined, proof: [], recomputed: undefined }
+  }
+  const { finalized } = input
+  if (input.artifacts.archiveHash !== finalized.archiveHash.toLowerCase())
+    return done(
+      'ARCHIVE_HASH',
+      false,
+      `the archive hashes to ${input.artifacts.archiveHash}, the chain committed ${finalized.archiveHash}`,
+    )
+  let archive: ReadingsArchive
+  try {
+    ;({ archive } = input.artifacts.archive(input.deviceId))
+  } catch (error) {
+    return done('ARCHIVE_SCOPE', false, error instanceof Error ? error.message : String(error))
+  }
+  if (archive.poolId !== input.poolId || archive.epoch !== input.epoch)
+    return done('ARCHIVE_SCOPE', false, `the archive is for ${archive.poolId}/${archive.epoch}`)
+  const own = archive.records.filter((r) => r.deviceId === input.deviceId)
+  const paid = own.reduce((n, r) => n + r.paid.length, 0)
+  let earned = ''
+  let booked = false
+  try {
+    const again = recomputeLeaf(input.rules, input.device, input.epoch, deviceSteps(archive, input.deviceId))
+    booked = again.energyWh !== 0 || again.revenueUnits !== 0n || again.readings > 0
+    earned = `; the rules give energyWh=${again.energyWh} revenueUnits=${again.revenueUnits} readings=${again.readings}`
+  } catch (error) {
+    if (own.length > 0) earned = `; the rules refused its records: ${String(error)}`
+  }
+  if (paid > 0 || booked)
+    return done(
+      'LEAF_MISSING',
+      false,
+      `${input.deviceId} has no leaf in this tree, but the archive flags ${paid} of its readings as paid in ${own.length} records${earned}: it was left out`,
+    )
+  return done(
+    'LEAF_MISSING',
+    true,
+    `idle: nothing earned, nothing owed (${input.deviceId} has no leaf, and the archive ${own.length === 0 ? 'has no record of it' : `pays none of its ${own.length} records`})`,
+  )
 }
