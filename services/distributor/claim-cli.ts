@@ -17,7 +17,7 @@ import { ChainTransactionError, createPoolChain } from '../../runtime/chain/pool
 import { decodeRevert } from '../../runtime/chain/revert.ts'
 import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
 import { loadContractsFile, poolContracts } from '../../runtime/contracts-file.ts'
-import { distributorConfigFromEnv } from './config.ts'
+import { claimConfigFromEnv } from './config.ts'
 
 const HELP = `usage: npm run claim -- --pool <pool id> --account <address | dev:N> [--quote]
 
@@ -61,7 +61,7 @@ async function main(): Promise<number> {
     GRIDROOT_CONTRACTS_FILE: '.run/default/contracts.json',
     ...process.env,
   }
-  const config = distributorConfigFromEnv(env)
+  const config = claimConfigFromEnv(env)
   let holder: Address
   let sender: Account | undefined
   const dev = /^dev:(\d+)$/.exec(values.account)

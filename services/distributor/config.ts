@@ -95,3 +95,24 @@ export function distributorConfigFromEnv(env: Env): DistributorConfig {
     failpoint: c.GRIDROOT_DISTRIBUTOR_FAILPOINT,
   }
 }
+
+/**
+ * What a holder's claim (npm run claim) needs: the chain, the contracts file and the artifact
+ * store. Not the publisher's settings: a holder has no registry file and must not need one.
+ */
+export interface ClaimConfig {
+  readonly endpoints: Endpoints
+  readonly contractsFile: string
+  readonly artifacts: ArtifactStoreConfig
+}
+
+const ClaimSchema = Schema.pick({ GRIDROOT_CONTRACTS_FILE: true })
+
+export function claimConfigFromEnv(env: Env): ClaimConfig {
+  const c = parseConfig(ClaimSchema, env, 'claim')
+  return {
+    endpoints: endpointsFromEnv(env),
+    contractsFile: c.GRIDROOT_CONTRACTS_FILE,
+    artifacts: artifactStoreConfig(env),
+  }
+}
