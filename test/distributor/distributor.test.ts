@@ -394,6 +394,23 @@ describe('distributor on a real chain', () => {
     expect(await publishedEpochs()).toEqual([0, 1, 2, 3])
   })
 
+  // Last: it empties the chain (attack10b F2). The running distributor then publishes nothing.
+  it('is 503 with CHAIN_RESET and a fatal log once its chain is reset under it', async () => {
+    const service = await startDistributor()
+    const body = async () =>
+      (await fetch(`http://127.0.0.1:${service.metricsPort}/healthz`).then(
+        (r) => r.json(),
+        () => ({}),
+      )) as { ok?: boolean; problems?: { code: string; hint: string }[] }
+    await waitFor('an answer', async () => (await body()).ok !== undefined, service)
+    await system.testClient.request({ method: 'anvil_reset', params: [] } as never)
+    await waitFor('CHAIN_RESET', async () => (await body()).problems?.[0]?.code === 'CHAIN_RESET', service)
+    expect((await body()).ok).toBe(false)
+    expect(service.output()).toMatch(
+      /"level":60.*"code":"CHAIN_RESET".*the chain was reset under this service/,
+    )
+  })
+
   const balance = (account: Address) =>
     system.publicClient.readContract({
       address: stable,
