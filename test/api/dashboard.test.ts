@@ -95,6 +95,19 @@ describe('operator dashboard (real Chromium, real pipeline)', () => {
     await page.waitForSelector('#chart-pool canvas', { timeout: 30_000 })
     // Page code as strings: this project's TypeScript has no DOM library.
     await page.waitForFunction("Number(document.querySelector('#chart-class')?.dataset.points) > 0")
+    // The tiles come from their own requests, drawn when each answers (the fleet snapshot after
+    // the charts, by design): read them once they are drawn, or say what the page shows instead.
+    await page
+      .waitForFunction(
+        "['tile-devices', 'tile-dlq'].every((id) => document.getElementById(id)?.textContent !== '–')",
+        undefined,
+        { timeout: 30_000 },
+      )
+      .catch(async (error) => {
+        throw new Error(`the tiles were not drawn; status line: ${await page.textContent('#status')}`, {
+          cause: error,
+        })
+      })
     const shown = (await page.evaluate(`(() => {
       const charts = window.__gridroot.charts
       const seriesTotals = (name) => (charts[name]?.plot.data.slice(1) ?? []).map((ys) => ys.reduce((a, b) => a + b, 0))
