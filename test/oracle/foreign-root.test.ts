@@ -5,77 +5,46 @@
  * anvil of the test's own (the test moves its time past the challenge window) and the shared
  * stack's Kafka; no signer runs, so the submitter's book holds nothing for the epoch.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { revenueOracleAbi } from '../../contracts/abi/index.ts'
-import { DEV_ACCOUNT_ROLES, devAccount } from '../../contracts/deploy/dev-accounts.ts'
-import { writeContractsFile } from '../../runtime/contracts-file.ts'
-import { ENDPOINT_ENV, endpointsToEnv } from '../../runtime/endpoints.ts'
-import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
 import { addPool, passWindow, proposal, propose, signProposal } from '../contracts/support/oracle.ts'
-import { contractsFileOf, deploySystem, poolIdHex, type System } from '../contracts/support/system.ts'
-import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
+import { deploySystem, poolIdHex, type System } from '../contracts/support/system.ts'
+import type { ServiceProcess } from '../support/service-process.ts'
+import { type LoneSubmitter, oneChargerRegistry, startLoneSubmitter } from './support/lone-submitter.ts'
 
 const endpoints = inject('endpoints')
 const name = `ofr${Date.now().toString(36)}`
 const START = Date.parse('2026-06-01T00:00:00+08:00')
-const keyOf = (index: number): Hex =>
-  `0x${Buffer.from(devAccount(index).getHdKey().privateKey as Uint8Array).toString('hex')}`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 let anvil: DedicatedAnvil
 let system: System
-let dir: string
 let pool: string
 let submitter: ServiceProcess | undefined
+let lone: LoneSubmitter | undefined
 
 beforeAll(async () => {
   anvil = await startDedicatedAnvil('foreign-root')
   system = await deploySystem(anvil.endpoint, { threshold: 2, challengeWindowSec: 60 })
-  const registry = createFleet({
-    seed: name,
-    chargers: 1,
-    pv: 0,
-    swap: 0,
-    startMs: START,
-    sampleMs: 300_000,
-  }).registry()
-  pool = registry.devices[0]?.poolId as string
+  const { registry, pool: registryPool } = oneChargerRegistry(name, START)
+  pool = registryPool
   await addPool(system, poolIdHex(pool))
-  dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
-  writeContractsFile(
-    join(dir, 'contracts.json'),
-    contractsFileOf(system, [], { threshold: 2, challengeWindowSec: 60 }),
-  )
-  writeFileSync(join(dir, 'registry.json'), JSON.stringify(registry))
-  submitter = await startServiceProcess(
-    'services/oracle/main.ts',
-    {
-      ...endpointsToEnv(endpoints),
-      [ENDPOINT_ENV.rpcUrl]: anvil.endpoint.rpcUrl,
-      [ENDPOINT_ENV.chainId]: String(anvil.endpoint.chainId),
-      GRIDROOT_KAFKA_TOPIC_PREFIX: `${name}.`,
-      GRIDROOT_REGISTRY_FILE: join(dir, 'registry.json'),
-      GRIDROOT_CONTRACTS_FILE: join(dir, 'contracts.json'),
-      GRIDROOT_ARTIFACT_DIR: join(dir, 'artifacts'),
-      GRIDROOT_EPOCH_GENESIS: new Date(START).toISOString(),
-      GRIDROOT_ORACLE_POLL: '300ms',
-      GRIDROOT_ORACLE_ROLE: 'submitter',
-      GRIDROOT_ORACLE_INSTANCE: `${name}-submitter`,
-      GRIDROOT_ORACLE_SUBMITTER_KEY: keyOf(DEV_ACCOUNT_ROLES.publisher),
-    },
-    'GRIDROOT_ORACLE_METRICS_PORT',
-  )
-  await submitter.waitHealthy()
+  lone = await startLoneSubmitter({
+    name,
+    startMs: START,
+    endpoints,
+    anvil,
+    system,
+    registry,
+    oracle: { threshold: 2, challengeWindowSec: 60 },
+  })
+  submitter = lone.process
 })
 afterAll(async () => {
-  await submitter?.kill('SIGTERM')
+  await lone?.close()
   await anvil?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 const health = async () => {
