@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../core/errors/base.ts'
 import { apiConfigFromEnv } from './config.ts'
+import { stubApp } from './testing/stub-app.ts'
 
 const BASE = { GRIDROOT_REGISTRY_FILE: 'registry.json', GRIDROOT_CONTRACTS_FILE: 'contracts.json' }
 
@@ -83,6 +84,34 @@ describe('GRIDROOT_API_TRUST_PROXY', () => {
       expect(refusal({ ...BASE, GRIDROOT_API_TRUST_PROXY: value }), value).toContain(
         'GRIDROOT_API_TRUST_PROXY',
       )
+  })
+
+  it('refuses a range of every address (or most of them) with what to do, not a TypeError at start (issue 12 F5)', () => {
+    for (const value of [
+      '0.0.0.0/0',
+      '::/0',
+      '10.0.0.0/0',
+      '0.0.0.0/1,128.0.0.0/1',
+      '::ffff:0.0.0.0/96',
+      '8000::/1',
+    ])
+      expect(refusal({ ...BASE, GRIDROOT_API_TRUST_PROXY: value }), value).toMatch(
+        /GRIDROOT_API_TRUST_PROXY: "[^"]+" trusts (every|a large share of all) .*list the reverse proxies' addresses/,
+      )
+    expect(refusal({ ...BASE, GRIDROOT_API_TRUST_PROXY: '0.0.0.0/0' })).toContain('trusts every address')
+    expect(
+      apiConfigFromEnv({ ...BASE, GRIDROOT_API_TRUST_PROXY: '10.0.0.0/8,fd00::/8,::ffff:10.0.0.0/104' })
+        .trustProxy,
+    ).toEqual(['10.0.0.0/8', 'fd00::/8', '::ffff:10.0.0.0/104'])
+  })
+
+  it('builds an app from every range it accepts', async () => {
+    const trust = apiConfigFromEnv({
+      ...BASE,
+      GRIDROOT_API_TRUST_PROXY: '10.0.0.0/8,::ffff:10.0.0.0/104,0:0:0:0:ffff:0:0:0/64',
+    }).trustProxy
+    const app = await stubApp({}, { trustProxy: trust })
+    await app.close()
   })
 })
 

@@ -52,12 +52,32 @@ const apiKeys = z
 /** proxy-addr's names for address ranges (fastify's trustProxy takes them beside addresses). */
 const PROXY_RANGE_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
-function isProxyAddress(entry: string): boolean {
-  if (PROXY_RANGE_NAMES.has(entry) || isIP(entry) !== 0) return true
+/**
+ * A range with fewer leading bits than this is a slice of the Internet, not a proxy network
+ * (10.0.0.0/8 and fd00::/8 are the widest private ones): `/0` is "every address" (proxy-addr
+ * itself refused it only with a bare TypeError at start, attack issue 12 F5), and `/1` pairs
+ * (0.0.0.0/1 + 128.0.0.0/1) are every address too.
+ */
+export const MIN_PROXY_PREFIX_BITS = 8
+
+/** Why `entry` is not a reverse proxy's address or range, or undefined when it is one. */
+function proxyEntryProblem(entry: string): string | undefined {
+  if (PROXY_RANGE_NAMES.has(entry) || isIP(entry) !== 0) return undefined
   const match = /^([^/]+)\/(\d{1,3})$/.exec(entry)
-  if (match === null) return false
-  const family = isIP(match[1] ?? '')
-  return family !== 0 && Number(match[2]) <= (family === 4 ? 32 : 128)
+  const address = match?.[1] ?? ''
+  const family = isIP(address)
+  if (match === null || family === 0)
+    return `"${entry}" is not an address, a CIDR range or loopback/linklocal/uniquelocal`
+  const bits = Number(match[2])
+  const maxBits = family === 4 ? 32 : 128
+  if (bits > maxBits) return `"${entry}": an IPv${family} range has at most ${maxBits} prefix bits`
+  // An IPv4-mapped IPv6 range (::ffff:a.b.c.d/n) is the IPv4 range of n - 96 bits.
+  const mapped =
+    family === 6 && /^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(new URL(`http://[${address}]`).host)
+  const rangeBits = mapped ? bits - 96 : bits
+  if (rangeBits < MIN_PROXY_PREFIX_BITS)
+    return `"${entry}" trusts ${rangeBits === 0 ? 'every' : 'a large share of all'} ${mapped ? 'IPv4 ' : ''}address${rangeBits === 0 ? '' : 'es'} (fewer than ${MIN_PROXY_PREFIX_BITS} prefix bits), so any client could name its own address`
+  return undefined
 }
 
 /**
@@ -71,11 +91,11 @@ const trustProxy = z
   .transform((v, ctx): readonly string[] | false => {
     if (v.trim() === '' || v.trim() === 'off') return false
     const entries = v.split(',').map((e) => e.trim())
-    const wrong = entries.filter((e) => !isProxyAddress(e))
-    if (wrong.length > 0) {
+    const problems = entries.map(proxyEntryProblem).filter((p) => p !== undefined)
+    if (problems.length > 0) {
       ctx.addIssue({
         code: 'custom',
-        message: `"${wrong.join('", "')}" is not an address, a CIDR range or loopback/linklocal/uniquelocal: list the reverse proxies' addresses (e.g. 10.0.0.5,10.0.1.0/24), or off`,
+        message: `${problems.join('; ')}: list the reverse proxies' addresses or their network's range (e.g. 10.0.0.5,10.0.1.0/24), or off`,
       })
       return z.NEVER
     }
