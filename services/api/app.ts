@@ -9,7 +9,12 @@ import responseValidation from '@fastify/response-validation'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { Logger } from '../../runtime/log.ts'
-import { type ApiLimits, DEFAULT_REQUEST_TIMEOUT_MS, type OnlineRule } from './config.ts'
+import {
+  type ApiLimits,
+  DEFAULT_PROBE_RATE_LIMIT_MAX,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type OnlineRule,
+} from './config.ts'
 import { type ApiKey, CONFLICTING_KEYS, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
 import { type RedactRules, redactUrl } from './domain/redact-url.ts'
@@ -34,7 +39,8 @@ export interface BuildOptions {
   readonly limits: ApiLimits
   readonly online: OnlineRule
   readonly apiKeys: readonly ApiKey[]
-  readonly rateLimit: { readonly max: number; readonly windowMs: number }
+  /** `probeMax`: /healthz's and /metrics' own limit per address (default DEFAULT_PROBE_RATE_LIMIT_MAX). */
+  readonly rateLimit: { readonly max: number; readonly windowMs: number; readonly probeMax?: number }
   /** fastify's trustProxy: the reverse proxies whose x-forwarded-for names the client (config.ts). */
   readonly trustProxy?: readonly string[] | false
   /** A request not received whole in this time is answered 408 and closed (default 30 s). */
@@ -128,11 +134,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   })
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // No page of this API is meant to sit in another site's frame (the holder view's Claim button
+    // under a transparent overlay), and no answer is to be sniffed into another type than it
+    // says (attack issue 12 F9). frame-ancestors is the whole policy: the dashboard's own scripts
+    // and styles are not restricted by it; X-Frame-Options is for browsers without CSP 2.
+    reply.header('x-frame-options', 'DENY')
+    reply.header('content-security-policy', "frame-ancestors 'none'")
+    reply.header('x-content-type-options', 'nosniff')
   })
   await app.register(errorsPlugin)
   await app.register(abandonPlugin)
-  await app.register(docsPlugin)
-  await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
 
   // The static files, the wallet glue, and the dev wallet's provider where it is served.
   const dashboardFiles = new Set([
@@ -169,7 +180,16 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
     },
   })
 
+  // After the rate limiter, whose onRoute hook limits only the routes added after it: the docs'
+  // page, its files and /docs/json count like any API path (attack issue 12 F4).
+  await app.register(docsPlugin)
+  await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
+
   await app.register(healthPlugin, {
+    probeRateLimit: {
+      max: options.rateLimit.probeMax ?? DEFAULT_PROBE_RATE_LIMIT_MAX,
+      timeWindow: options.rateLimit.windowMs,
+    },
     probes: options.ports.probes,
     ...(options.ports.queryLoad === undefined ? {} : { queryLoad: options.ports.queryLoad }),
   })

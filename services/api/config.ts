@@ -25,6 +25,14 @@ import type { ApiKey } from './domain/api-keys.ts'
 /** How long a client may take to send a whole request, headers and body (GRIDROOT_API_REQUEST_TIMEOUT). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 
+/**
+ * /healthz and /metrics per address and window, each in a bucket of its own: a supervisor probing
+ * every second and a Prometheus scraping every 15 s are far below it, and API traffic from the
+ * same address (a NAT, the operator's browser) never throttles a probe into a false failure.
+ * A flood is still bounded: every /healthz pings InfluxDB and the chain node.
+ */
+export const DEFAULT_PROBE_RATE_LIMIT_MAX = 1_200
+
 /** A key shorter than this is guessable within the rate limit's lifetime; refuse it at start. */
 export const MIN_API_KEY_LENGTH = 24
 
@@ -112,6 +120,7 @@ const ApiEnvSchema = z
     GRIDROOT_API_KEYS: apiKeys,
     GRIDROOT_API_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
     GRIDROOT_API_RATE_LIMIT_WINDOW: envDurationMs.default(60_000),
+    GRIDROOT_API_PROBE_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(DEFAULT_PROBE_RATE_LIMIT_MAX),
     GRIDROOT_API_TRUST_PROXY: trustProxy,
     GRIDROOT_API_ONLINE_WINDOW: envDurationMs.default(900_000),
     GRIDROOT_API_ONLINE_CLOCK: z.enum(['fleet', 'wall']).default('fleet'),
@@ -194,7 +203,8 @@ export interface ApiConfig {
   readonly host: string
   readonly port: number
   readonly apiKeys: readonly ApiKey[]
-  readonly rateLimit: { readonly max: number; readonly windowMs: number }
+  /** `probeMax`: the separate limit of /healthz and of /metrics (DEFAULT_PROBE_RATE_LIMIT_MAX). */
+  readonly rateLimit: { readonly max: number; readonly windowMs: number; readonly probeMax: number }
   /**
    * The reverse proxies in front of the API (addresses, CIDR ranges, proxy-addr range names):
    * from them the client address is x-forwarded-for's, so the rate limit counts per real client.
@@ -260,7 +270,11 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     host: c.GRIDROOT_API_HOST,
     port: c.GRIDROOT_API_PORT,
     apiKeys: c.GRIDROOT_API_KEYS,
-    rateLimit: { max: c.GRIDROOT_API_RATE_LIMIT_MAX, windowMs: c.GRIDROOT_API_RATE_LIMIT_WINDOW },
+    rateLimit: {
+      max: c.GRIDROOT_API_RATE_LIMIT_MAX,
+      windowMs: c.GRIDROOT_API_RATE_LIMIT_WINDOW,
+      probeMax: c.GRIDROOT_API_PROBE_RATE_LIMIT_MAX,
+    },
     trustProxy: c.GRIDROOT_API_TRUST_PROXY,
     online: { windowMs: c.GRIDROOT_API_ONLINE_WINDOW, clock: c.GRIDROOT_API_ONLINE_CLOCK },
     limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },

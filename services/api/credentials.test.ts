@@ -51,3 +51,37 @@ describe('two credentials in one request (attack12e F9)', () => {
     expect((await fleet({ authorization: `Bearer ${WRONG}` })).error?.code).toBe('UNAUTHORIZED')
   })
 })
+
+describe('two Authorization or x-api-key headers (attack issue 12 F6)', () => {
+  // Node keeps the first Authorization and drops the second (and joins two x-api-key), while a
+  // proxy may take the last: refused, whichever is right, before the key is checked.
+  it.each([
+    [
+      'two Authorization headers, the right key first',
+      { authorization: [`Bearer ${STUB_KEY.key}`, `Bearer ${WRONG}`] },
+      'authorization',
+    ],
+    [
+      'two Authorization headers, the right key second',
+      { authorization: [`Bearer ${WRONG}`, `Bearer ${STUB_KEY.key}`] },
+      'authorization',
+    ],
+    [
+      'the same Authorization twice',
+      { authorization: [`Bearer ${STUB_KEY.key}`, `Bearer ${STUB_KEY.key}`] },
+      'authorization',
+    ],
+    ['two x-api-key headers', { 'x-api-key': [STUB_KEY.key, STUB_KEY.key] }, 'x-api-key'],
+  ])('refuses %s with 400 DUPLICATE_HEADER', async (_what, headers, header) => {
+    for (const url of ['/api/v1/operator/fleet', '/api/v1/auditor/pools']) {
+      // inject() sends each value of an array as a header of its own (rawHeaders), as a socket would.
+      const res = await app.inject({ url, headers: headers as unknown as Record<string, string> })
+      expect(res.statusCode, res.body).toBe(400)
+      const { error } = res.json()
+      expect(error.code).toBe('DUPLICATE_HEADER')
+      expect(error.details).toEqual({ header })
+      expect(error.hint).toContain('at most once')
+      expect(res.body).not.toContain(STUB_KEY.key)
+    }
+  })
+})

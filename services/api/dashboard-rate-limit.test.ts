@@ -91,3 +91,31 @@ describe('the dashboard under the rate limit (attack12e F7)', () => {
     expect((await direct('203.0.113.99'))?.statusCode).toBe(429)
   })
 })
+
+describe('/healthz, /metrics and /docs under the rate limit (attack issue 12 F4)', () => {
+  const PROBE_MAX = 8
+
+  it('counts /docs and its files like any API path', async () => {
+    app = await stubApp({}, { rateLimit: { max: MAX, windowMs: 60_000, probeMax: PROBE_MAX } })
+    await exhaust()
+    for (const url of ['/docs', '/docs/json', '/docs/static/index.html'])
+      expect(await get(url), url).toEqual({ status: 429, code: 'RATE_LIMITED' })
+  })
+
+  it('gives /healthz and /metrics each a bucket of their own: API traffic never throttles a probe', async () => {
+    app = await stubApp({}, { rateLimit: { max: MAX, windowMs: 60_000, probeMax: PROBE_MAX } })
+    await exhaust()
+    for (let i = 0; i < PROBE_MAX; i++) {
+      expect((await get('/healthz')).status).toBe(200)
+      expect((await get('/metrics')).status).toBe(200)
+    }
+    expect(await get('/healthz')).toEqual({ status: 429, code: 'RATE_LIMITED' })
+    expect(await get('/metrics')).toEqual({ status: 429, code: 'RATE_LIMITED' })
+  })
+
+  it('charges probes nothing of the API bucket', async () => {
+    app = await stubApp({}, { rateLimit: { max: MAX, windowMs: 60_000, probeMax: PROBE_MAX } })
+    for (let i = 0; i < PROBE_MAX; i++) expect((await get('/healthz')).status).toBe(200)
+    await exhaust()
+  })
+})

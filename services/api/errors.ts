@@ -14,6 +14,10 @@ export const API_ERRORS = {
     status: 400,
     hint: 'Send one operator API key, in x-api-key or in Authorization: Bearer <key>; the same key in both is taken, two different keys never are.',
   },
+  DUPLICATE_HEADER: {
+    status: 400,
+    hint: 'Send each of Host, Authorization and x-api-key at most once (details.header names the one sent twice): with two, a proxy and this server may each take a different one.',
+  },
   RATE_LIMITED: {
     status: 429,
     hint: 'Wait for the number of seconds in the retry-after header, then send fewer requests per window.',

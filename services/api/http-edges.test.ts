@@ -1,7 +1,7 @@
 /**
  * What the API answers on a real socket to HTTP that fastify's inject() cannot send: a request
  * without a Host header (attack12e F11), a body that stalls (F14), a request line too long for
- * Node's parser (F10). Every refusal is the API's JSON error shape.
+ * Node's parser (F10), two Host headers (issue 12 F9). Every refusal is the API's JSON error shape.
  */
 import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
@@ -83,6 +83,30 @@ describe('a request without a Host header (attack12e F11)', () => {
     const answer = await exchange(port, 'GET /api/v1/operator/fleet HTTP/1.1\r\n\r\n')
     expect(answer.status).toBe(400)
     expect(errorCode(answer.body)).toBe('MALFORMED_REQUEST')
+  })
+})
+
+describe('a request with two Host headers (attack issue 12 F9)', () => {
+  it('is refused with 400 DUPLICATE_HEADER naming the header, before the route', async () => {
+    for (const path of ['/healthz', '/api/v1/operator/fleet']) {
+      const answer = await exchange(
+        port,
+        `GET ${path} HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n`,
+      )
+      expect(answer.status, answer.headers).toBe(400)
+      const body = JSON.parse(answer.body) as { error: { code: string; details: { header: string } } }
+      expect(body.error.code).toBe('DUPLICATE_HEADER')
+      expect(body.error.details.header).toBe('host')
+      expect(answer.headers.toLowerCase()).toContain('connection: close')
+    }
+  })
+
+  it('takes one Host header', async () => {
+    const answer = await exchange(
+      port,
+      'GET /healthz HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n',
+    )
+    expect(answer.status, answer.headers).toBe(200)
   })
 })
 

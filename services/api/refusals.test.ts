@@ -81,6 +81,21 @@ describe('paths the API does not have (attack12c F2)', () => {
     }
   })
 
+  it('does not echo the path at all: a key put in it is not answered back (issue 12 F7)', async () => {
+    for (const [url, method] of [
+      [`/api/v1/operator/${STUB_KEY.key}`, 'GET'],
+      [`/${STUB_KEY.key}/fleet`, 'GET'],
+      ['/api/v1/operator/fleet/secret-in-path-0123456789', 'GET'],
+      [`/api/v1/operator/devices/${STUB_KEY.key}`, 'PUT'],
+    ] as const) {
+      const res = await call(url, method)
+      expect([404, 405], res.raw).toContain(res.status)
+      expect(res.raw).not.toContain(STUB_KEY.key)
+      expect(res.raw).not.toContain('secret-in-path')
+      expect(res.json().error.message).toContain('this path')
+    }
+  })
+
   it('answers a URL that does not decode in the error shape, without echoing it', async () => {
     const error = await refusal('/api/v1/operator/fleet%zz', 400, 'INVALID_URL')
     expect(error.raw).not.toContain('%zz')

@@ -49,6 +49,13 @@ describe('the API request log', () => {
     expect(logged.join(' ')).not.toContain(key)
   })
 
+  it('redacts a key put in the path (issue 12 F7)', async () => {
+    const key = STUB_KEY.key
+    const logged = await loggedUrls([`/api/v1/operator/${key}/fleet`, `/api/v1/key=${key}?pool=gcl-pv`])
+    expect(logged).toEqual(['/api/v1/operator/[redacted]/fleet', '/api/v1/[redacted]?pool=gcl-pv'])
+    expect(logged.join(' ')).not.toContain(key)
+  })
+
   it("keeps the values of the routes' own parameters", async () => {
     const url =
       '/api/v1/operator/quarantine/counts?pool=gcl-pv&from=2026-06-01T00:00:00Z&to=2026-06-02T00:00:00Z'

@@ -15,7 +15,18 @@ describe('redactUrl', () => {
     expect(redactUrl('/x?key', rules)).toBe(`/x?key=${REDACTED}`)
     expect(redactUrl('/x?%E0%A4%A=2&&', rules)).toBe(`/x?%E0%A4%A=${REDACTED}&&`)
   })
-  it('leaves paths without a query alone', () => {
+  it('leaves paths without a key alone', () => {
     expect(redactUrl('/healthz', rules)).toBe('/healthz')
+    expect(redactUrl(`/api/v1/auditor/artifacts/0x${'ab'.repeat(32)}`, rules)).toBe(
+      `/api/v1/auditor/artifacts/0x${'ab'.repeat(32)}`,
+    )
+  })
+  it('redacts a path segment that is or holds a key (issue 12 F7)', () => {
+    expect(redactUrl(`/api/v1/operator/${KEY}/fleet?pool=a`, rules)).toBe(
+      `/api/v1/operator/${REDACTED}/fleet?pool=a`,
+    )
+    expect(redactUrl(`/x/key=${KEY}`, rules)).toBe(`/x/${REDACTED}`)
+    expect(redactUrl(`/x/Bearer%20${KEY}/y`, rules)).toBe(`/x/${REDACTED}/y`)
+    expect(redactUrl(`/${encodeURIComponent(KEY)}`, rules)).toBe(`/${REDACTED}`)
   })
 })

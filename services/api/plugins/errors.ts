@@ -12,20 +12,15 @@ import { errorFields } from '../../../runtime/chain/log-error.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import { QueryAbandonedError, StoreQueryError } from '../ports.ts'
 
-/** Most characters of a caller's path an error message repeats (ids are at most 64). */
-const MAX_ECHOED_PATH = 100
 /** The longest path segment a route takes (app.ts `maxParamLength`). */
 export const MAX_PARAM_LENGTH = 128
 const METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
-/** The path of a URL as an error may repeat it: without the query, cut to MAX_ECHOED_PATH. */
-function echoedPath(url: string): string {
-  const path = url.split('?')[0] ?? ''
-  return path.length <= MAX_ECHOED_PATH
-    ? path
-    : `${path.slice(0, MAX_ECHOED_PATH)}… (${path.length} characters)`
-}
-
+/**
+ * A path no route has is answered without repeating it: a caller who put a key (or anything
+ * else secret) in the path must not get it back in a body a proxy or a browser may keep
+ * (attack issue 12 F7). Its length and the /docs pointer are enough to act on.
+ */
 function notFound(request: FastifyRequest, reply: FastifyReply) {
   const path = request.url.split('?')[0] ?? ''
   const tooLong = path.split('/').some((segment) => segment.length > MAX_PARAM_LENGTH)
@@ -34,7 +29,7 @@ function notFound(request: FastifyRequest, reply: FastifyReply) {
     .send(
       errorBody(
         'NOT_FOUND',
-        `no route ${request.method} ${echoedPath(path)}${tooLong ? `: a path segment is longer than ${MAX_PARAM_LENGTH} characters, which no id is` : ''}; the routes are listed at /docs`,
+        `no route ${request.method} for this path (${path.length} characters)${tooLong ? `: a path segment is longer than ${MAX_PARAM_LENGTH} characters, which no id is` : ''}; the routes are listed at /docs`,
       ),
     )
 }
@@ -127,8 +122,33 @@ async function refuseMissingHost(request: FastifyRequest, reply: FastifyReply): 
   })
 }
 
+/**
+ * Headers the API reads one of: Node keeps the first Host and Authorization of a request and
+ * drops the rest (and joins two x-api-key), while a proxy in front may take the last, so two of
+ * them leave open which the request means (attack issue 12 F6, F9). Refused before any route,
+ * the rate limiter or the key check reads them.
+ */
+const SINGLE_HEADERS: ReadonlySet<string> = new Set(['host', 'authorization', 'x-api-key'])
+
+async function refuseDuplicateHeaders(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const raw = request.raw.rawHeaders
+  const seen = new Set<string>()
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] ?? '').toLowerCase()
+    if (!SINGLE_HEADERS.has(name)) continue
+    if (seen.has(name)) {
+      reply.header('connection', 'close')
+      throw new ApiError('DUPLICATE_HEADER', `the request has more than one ${name} header`, {
+        details: { header: name },
+      })
+    }
+    seen.add(name)
+  }
+}
+
 export const errorsPlugin = fp(async (app: FastifyInstance) => {
   app.addHook('onRequest', refuseMissingHost)
+  app.addHook('onRequest', refuseDuplicateHeaders)
   app.setErrorHandler((error: FastifyError | ApiError | Error, request, reply) => {
     if (error instanceof ApiError) {
       if (error.code === 'RATE_LIMITED') request.log.info({ code: error.code }, 'rate limited')
@@ -218,7 +238,13 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
       .status(405)
       .header('allow', allow.join(', '))
       .send(
-        errorBody('METHOD_NOT_ALLOWED', `${request.method} is not a method of ${echoedPath(url)}`, { allow }),
+        errorBody(
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not a method of this path (${allow.join(', ')} are)`,
+          {
+            allow,
+          },
+        ),
       )
   })
 })

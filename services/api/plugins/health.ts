@@ -33,7 +33,16 @@ const HEALTH_SCHEMA = {
 export const healthPlugin = fp(
   async (
     app: FastifyInstance,
-    opts: { readonly probes: readonly HealthProbe[]; readonly queryLoad?: () => QueryLoad },
+    opts: {
+      readonly probes: readonly HealthProbe[]
+      readonly queryLoad?: () => QueryLoad
+      /**
+       * Each of /healthz and /metrics has a bucket of its own with this limit (config.ts
+       * DEFAULT_PROBE_RATE_LIMIT_MAX): probes are never throttled by the API traffic of their
+       * address, and a flood of /healthz (each pings InfluxDB and the chain) is still bounded.
+       */
+      readonly probeRateLimit: { readonly max: number; readonly timeWindow: number }
+    },
   ) => {
     const registry = new Registry()
     const requests = new Counter({
@@ -79,7 +88,7 @@ export const healthPlugin = fp(
     app.get(
       '/healthz',
       {
-        config: { rateLimit: false },
+        config: { rateLimit: { ...opts.probeRateLimit } },
         schema: {
           tags: ['health'],
           summary:
@@ -107,7 +116,7 @@ export const healthPlugin = fp(
     app.get(
       '/metrics',
       {
-        config: { rateLimit: false },
+        config: { rateLimit: { ...opts.probeRateLimit } },
         schema: {
           tags: ['health'],
           summary: 'Prometheus metrics of the API',
