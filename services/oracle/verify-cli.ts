@@ -44,7 +44,7 @@ ok or FAIL, with its detail; a failed check stops the ones that depend on it:
   PROOF            the leaf's proof folds to the finalized root (computed here)
   CHAIN_PROOF      RevenueOracle.verifyDeviceLeaf(leaf, proof) is true on-chain
   ARCHIVE_HASH     the readings archive hashes to the archiveHash committed on-chain
-  ARCHIVE_SCOPE    the archive is this pool and epoch's
+  ARCHIVE_SCOPE    the archive decodes in its canonical form and is this pool and epoch's
   SIGNATURES       every archived record of the device verifies under its registered key
   READINGS_DIGEST  the readings the archive flags as paid give the leaf's digest and count
   LEAF_RECOMPUTED  the device's archived records, run through the aggregator's rules with the

@@ -16,6 +16,9 @@
  * The bytes are canonical: records sorted by (deviceId, partition, offset), releases by
  * (deviceId, partition, afterOffset), JSON with a fixed key order and no whitespace, so two
  * signers that select the same steps publish the same bytes and therefore the same hash.
+ * `decodeArchive` refuses any other bytes (ARCHIVE_NOT_CANONICAL, attack10a F7): the archive is
+ * content-addressed, so one set of readings has exactly one archive, and a reordered or
+ * re-spaced copy under another hash is no archive of the system's.
  */
 import { z } from 'zod'
 import { GridrootError } from '../../../core/errors/base.ts'
@@ -58,6 +61,22 @@ export class ArchiveInvalidError extends GridrootError<'ARCHIVE_INVALID'> {
         'Fetch it again by its hash from the artifact store; a file that differs from its hash was altered.',
       ],
       cause,
+    })
+  }
+}
+
+/**
+ * Valid JSON of valid records that is not the canonical encoding: records or releases out of
+ * order or repeated, paid positions unsorted or repeated, an offset with leading zeros, or other
+ * key order, whitespace or escapes than `encodeArchive` writes.
+ */
+export class ArchiveNotCanonicalError extends GridrootError<'ARCHIVE_NOT_CANONICAL'> {
+  override readonly name = 'ArchiveNotCanonicalError'
+  constructor(detail: string) {
+    super('ARCHIVE_NOT_CANONICAL', `the readings archive is not in its canonical form: ${detail}`, {
+      metaMessages: [
+        'The archive is content-addressed: one set of readings has exactly one archive (docs/architecture.md, "Readings archive"). These bytes are not the ones the signers publish; fetch the archive by the committed archiveHash.',
+      ],
     })
   }
 }
@@ -115,6 +134,8 @@ export function encodeArchive(
 }
 
 const offsetSchema = z.string().regex(/^\d+$/)
+/** A Kafka offset as `encodeArchive` writes it: decimal, no leading zeros. */
+const CANONICAL_OFFSET = /^(0|[1-9]\d*)$/
 const watermarkSchema = z.number().int().nullable()
 const recordFields = {
   deviceId: z.string().min(1),
@@ -162,7 +183,13 @@ export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
       result.error,
     )
   }
-  const a = result.data
+  const archive = archiveOf(result.data)
+  const problem = canonicalProblem(archive, bytes)
+  if (problem !== undefined) throw new ArchiveNotCanonicalError(problem)
+  return archive
+}
+
+function archiveOf(a: z.infer<typeof ArchiveSchema>): ReadingsArchive {
   return {
     format: a.format,
     poolId: a.poolId,
@@ -186,6 +213,45 @@ export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
           }))
         : [],
   }
+}
+
+const at = (r: { deviceId: string; partition: number }, offset: string) =>
+  `${r.deviceId} ${r.partition}/${offset}`
+
+/**
+ * Why decoded bytes are not the canonical encoding of what they hold (undefined: they are).
+ * The order and positions are checked for every format, the exact bytes for the current one
+ * (v1 archives were written by an older encoder).
+ */
+function canonicalProblem(archive: ReadingsArchive, bytes: Uint8Array): string | undefined {
+  for (const [i, r] of archive.records.entries()) {
+    if (!CANONICAL_OFFSET.test(r.offset)) return `record ${i} (${at(r, r.offset)}): offset with leading zeros`
+    const before = archive.records[i - 1]
+    if (before !== undefined) {
+      const order = compareAt(before, before.offset, r, r.offset)
+      if (order === 0) return `record ${i} (${at(r, r.offset)}) repeats record ${i - 1}`
+      if (order > 0)
+        return `record ${i} (${at(r, r.offset)}) comes after record ${i - 1} (${at(before, before.offset)}); records are sorted by (deviceId, partition, offset)`
+    }
+    for (let j = 1; j < r.paid.length; j++)
+      if ((r.paid[j] as number) <= (r.paid[j - 1] as number))
+        return `record ${i} (${at(r, r.offset)}): paid positions [${r.paid.join(',')}] are not strictly increasing`
+  }
+  for (const [i, r] of archive.releases.entries()) {
+    if (!CANONICAL_OFFSET.test(r.afterOffset))
+      return `release ${i} (${at(r, r.afterOffset)}): offset with leading zeros`
+    const before = archive.releases[i - 1]
+    if (before === undefined) continue
+    const order = compareAt(before, before.afterOffset, r, r.afterOffset)
+    if (order === 0) return `release ${i} (${at(r, r.afterOffset)}) repeats release ${i - 1}`
+    if (order > 0)
+      return `release ${i} (${at(r, r.afterOffset)}) comes after release ${i - 1} (${at(before, before.afterOffset)}); releases are sorted by (deviceId, partition, afterOffset)`
+  }
+  if (archive.format !== ARCHIVE_FORMAT) return undefined
+  const canonical = encodeArchive(archive.poolId, archive.epoch, archive.records, archive.releases)
+  if (!Buffer.from(canonical).equals(Buffer.from(bytes)))
+    return `its records encode canonically to other bytes (${canonical.length} bytes; this file has ${bytes.length}): key order, whitespace, number or string spelling differ`
+  return undefined
 }
 
 /** A device's archived steps in partition order (a release comes after the record it followed). */

@@ -335,6 +335,20 @@ describe('buildPoolEpoch and verifyDeviceEpoch', () => {
     expect(failedChecks(dropContext)).toEqual(['LEAF_RECOMPUTED'])
   })
 
+  it('ARCHIVE_SCOPE fails a committed archive whose records are valid but not in canonical order (attack10a F7)', () => {
+    const { built, base } = earning()
+    const json = JSON.parse(Buffer.from(built.archiveBytes).toString('utf8'))
+    json.records.reverse()
+    const reordered = new TextEncoder().encode(JSON.stringify(json))
+    const result = verifyDeviceEpoch({
+      ...base,
+      archiveBytes: reordered,
+      finalized: { ...base.finalized, archiveHash: contentHash(reordered) },
+    })
+    expect(failedChecks(result)).toEqual(['ARCHIVE_SCOPE'])
+    expect(result.checks.at(-1)?.detail).toMatch(/^\[ARCHIVE_NOT_CANONICAL\] .*comes after record 0/)
+  })
+
   it('fails a foreign record filed under the device', () => {
     const { leaf, withArchive } = earning()
     const foreign = withArchive((rs) => {
