@@ -34,6 +34,11 @@ export function createOracleMetrics() {
       'Submitter: 1 while a pool has waited on its next epoch past GRIDROOT_ORACLE_SIGNATURES_STALL although the signers signed later epochs',
       ['pool'],
     ),
+    poolMismatches: counter(
+      'gridroot_oracle_pool_announcement_mismatches_total',
+      "Pool epochs this signer refused because its totals of the pool are not the aggregator's announced ones (the epoch's other pools are still signed), by pool",
+      ['pool'],
+    ),
     replayedRecords: counter('gridroot_oracle_replayed_records_total', 'telemetry.v1 records replayed'),
     undecodable: counter('gridroot_oracle_undecodable_total', 'Records that did not decode (skipped)'),
     announcements: counter('gridroot_oracle_announcements_total', 'epochs.v1 announcements read'),

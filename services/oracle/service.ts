@@ -89,10 +89,8 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         const meta = await admin.fetchTopicMetadata({ topics: [config.topics.telemetry.name] })
         return meta.topics[0]?.partitions.length ?? 0
       },
-      totals:
-        config.source === 'influx'
-          ? createInfluxEpochTotals(config.endpoints.influx, config.grid)
-          : undefined,
+      // A replay signer reads them only to place an epoch digest mismatch in a pool (attack10a F8).
+      totals: createInfluxEpochTotals(config.endpoints.influx, config.grid),
       store: createFileArtifactStore(config.artifacts),
       chain,
       signer: proposalSigner,

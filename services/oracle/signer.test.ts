@@ -24,6 +24,7 @@ function signer(
   aggregatorTotals: DeviceEpochTotals[],
   partitions: () => Promise<number> = async () => 1,
   sourceTimeoutMs = 1_000,
+  epochTotals: () => Promise<DeviceEpochTotals[]> = async () => aggregatorTotals,
 ) {
   const published: SignerMessage[] = []
   const metrics = createOracleMetrics()
@@ -45,7 +46,7 @@ function signer(
     registry: deviceRegistry,
     replay,
     partitions,
-    totals: { epochTotals: async () => aggregatorTotals },
+    totals: { epochTotals },
     store: {
       put: async (bytes) => {
         const hash = contentHash(bytes)
@@ -95,12 +96,16 @@ describe('signer', () => {
     const fromReplay = await run('replay', faulty)
     // The InfluxDB signer agrees with the aggregator (that is its job)…
     expect(fromInflux.filter((m) => m.kind === 'refusal')).toEqual([])
-    // …the replay signer refuses the pool epochs, with the root it computed.
+    // …the replay signer refuses that pool, with the root it computed, and signs the others
+    // (attack10a F8: it refused every pool of the epoch).
     const refusals = fromReplay.filter((m) => m.kind === 'refusal')
-    expect(refusals.length).toBe(fromInflux.length)
-    expect(
-      refusals.every((m) => m.kind === 'refusal' && m.reason === 'ANNOUNCEMENT_MISMATCH' && m.ownRoot),
-    ).toBe(true)
+    expect(refusals.map((m) => m.kind === 'refusal' && [m.poolId, m.reason, Boolean(m.ownRoot)])).toEqual([
+      [faultyPool, 'ANNOUNCEMENT_MISMATCH', true],
+    ])
+    const signedPools = (ms: SignerMessage[]) =>
+      ms.flatMap((m) => (m.kind === 'signature' ? [m.proposal.poolId] : []))
+    expect(signedPools(fromReplay)).toEqual(signedPools(fromInflux).filter((p) => p !== faultyPool))
+    expect(signedPools(fromReplay).length).toBeGreaterThan(0)
     const honest = (await run('replay', replayed)).find(
       (m) => m.kind === 'signature' && m.proposal.poolId === faultyPool,
     )
@@ -110,6 +115,46 @@ describe('signer', () => {
         signedByInflux?.kind === 'signature' &&
         honest.proposal.root !== signedByInflux.proposal.root,
     ).toBe(true)
+  })
+
+  it('attack10a F8: signs every pool whose totals are as announced and refuses only the one that differs, with a metric', async () => {
+    // InfluxDB lost a device's point of one pool after the aggregator announced the true totals:
+    // the InfluxDB signer's tree of that pool differs; its other pools are what was announced.
+    const lost = replayed[0] as DeviceEpochTotals
+    const { s, published, metrics } = signer(
+      'influx',
+      replayed.filter((t) => t !== lost),
+    )
+    s.onAnnouncement(epochAnnouncement(grid, EPOCH, replayed))
+    for (let i = 0; i < 100 && s.state.queued > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const honest = await run('replay', replayed)
+    const refusals = published.filter((m) => m.kind === 'refusal')
+    expect(refusals.map((m) => m.kind === 'refusal' && m.poolId)).toEqual([lost.poolId])
+    expect(refusals[0]?.kind === 'refusal' && refusals[0].detail).toMatch(
+      new RegExp(`pool ${lost.poolId}: these totals give .*, the aggregator announced`),
+    )
+    const signed = published.flatMap((m) => (m.kind === 'signature' ? [proposalKey(m.proposal)] : []))
+    expect(signed).toEqual(
+      honest.flatMap((m) =>
+        m.kind === 'signature' && m.proposal.poolId !== lost.poolId ? [proposalKey(m.proposal)] : [],
+      ),
+    )
+    expect((await metrics.poolMismatches.get()).values).toEqual([
+      expect.objectContaining({ labels: { pool: lost.poolId }, value: 1 }),
+    ])
+  })
+
+  it('refuses every pool when the epoch digest differs and the aggregator totals do not read to place it', async () => {
+    const faulty = replayed.map((t, i) => (i === 0 ? { ...t, energyWh: t.energyWh + 1 } : t))
+    const { s, published } = signer('replay', faulty, undefined, undefined, async () => {
+      throw new Error('InfluxDB down')
+    })
+    s.onAnnouncement(epochAnnouncement(grid, EPOCH, faulty))
+    for (let i = 0; i < 100 && s.state.queued > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const pools = [...new Set([...registry.values()].map((d) => d.poolId))].sort()
+    expect(published.map((m) => m.kind === 'refusal' && `${m.poolId}/${m.reason}`)).toEqual(
+      pools.map((p) => `${p}/ANNOUNCEMENT_MISMATCH`),
+    )
   })
 
   it('waits again while its replay has not passed the epoch, says so once per pool, then signs', async () => {

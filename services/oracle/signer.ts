@@ -27,7 +27,7 @@ import { decodeWatermarkMarker, isWatermarkMarkerKey } from '../../core/telemetr
 import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { RetriesExhaustedError, retry } from '../../runtime/retry.ts'
-import { announcementMismatch } from './domain/announcement.ts'
+import { announcementMismatch, poolAnnouncementCheck } from './domain/announcement.ts'
 import { buildPoolEpoch, isProblem } from './domain/pool-epoch.ts'
 import type { Proposal } from './domain/proposal.ts'
 import { SOURCE_NOT_READY, SourceNotReadyError } from './domain/refusal.ts'
@@ -54,6 +54,11 @@ export interface SignerDeps {
   readonly replay: TelemetryReplay
   /** Partitions of telemetry.v1: every one must have passed an epoch before it is final here. */
   readonly partitions: () => Promise<number>
+  /**
+   * The aggregator's booked totals (InfluxDB): the signed totals of an `influx` signer; for a
+   * `replay` signer only the reference that tells which pool an epoch digest mismatch is in
+   * (domain/announcement.ts `poolAnnouncementCheck`), never what it signs.
+   */
   readonly totals: EpochTotalsStore | undefined
   readonly store: ArtifactStore
   readonly chain: OracleChain
@@ -270,11 +275,28 @@ export function createSigner(deps: SignerDeps): Signer {
     const open = await openPools(epoch)
     if (open.length === 0) return
     const replayed: DeviceEpochTotals[] = replay.epochResults(epoch)
-    const totals =
-      deps.source === 'influx' && deps.totals
-        ? await withRetry('read epoch totals', () => (deps.totals as EpochTotalsStore).epochTotals(epoch))
-        : replayed
-    const mismatch = announcementMismatch(announcement, totals)
+    const fromInflux = deps.source === 'influx' && deps.totals !== undefined
+    const totals = fromInflux
+      ? await withRetry('read epoch totals', () => (deps.totals as EpochTotalsStore).epochTotals(epoch))
+      : replayed
+    const epochMatches = announcementMismatch(announcement, totals) === undefined
+    // The other source's totals (the replay of an influx signer, the aggregator's of a replay
+    // signer), read only when the epoch digest differs: they tell which pool it is in.
+    let aggregatorTotals: readonly DeviceEpochTotals[] | undefined
+    const otherTotals = async (): Promise<readonly DeviceEpochTotals[]> => {
+      if (fromInflux) return replayed
+      if (aggregatorTotals === undefined)
+        try {
+          aggregatorTotals = (await deps.totals?.epochTotals(epoch)) ?? []
+        } catch (error) {
+          aggregatorTotals = []
+          logger.warn(
+            { epoch, error: errorFields(error) },
+            "the aggregator's totals did not read: a digest mismatch cannot be placed in a pool, so every pool of the epoch is refused",
+          )
+        }
+      return aggregatorTotals
+    }
     for (const { poolId, attempt } of open) {
       const built = buildPoolEpoch(
         poolId,
@@ -288,12 +310,43 @@ export function createSigner(deps: SignerDeps): Signer {
         await refuse(poolId, epoch, built.code, built.detail)
         continue
       }
-      if (mismatch) {
+      const check = poolAnnouncementCheck(
+        announcement,
+        poolId,
+        totals,
+        epochMatches ? [] : [await otherTotals()],
+      )
+      if (!check.match) {
+        const other = await otherTotals()
+        const otherBuilt = buildPoolEpoch(
+          poolId,
+          epoch,
+          attempt,
+          other,
+          (d) => replay.paidReadings(epoch, d),
+          replay,
+        )
+        const otherRoot = isProblem(otherBuilt) ? undefined : otherBuilt.proposal.root
+        metrics.poolMismatches.inc({ pool: poolId })
+        logger.error(
+          {
+            poolId,
+            epoch,
+            source: deps.source,
+            ownRoot: built.proposal.root,
+            otherSource: fromInflux ? 'replay' : 'influx',
+            otherRoot,
+            ...(isProblem(otherBuilt) ? { otherProblem: otherBuilt.detail } : {}),
+            announcedDigest: announcement.digest,
+            ownPoolDigest: check.ownPoolDigest,
+          },
+          'pool totals differ from the announcement; not signing this pool (the other pools are signed)',
+        )
         await refuse(
           poolId,
           epoch,
           'ANNOUNCEMENT_MISMATCH',
-          `the ${deps.source} totals digest to ${mismatch.computed}, the aggregator announced ${mismatch.announced}`,
+          `the ${deps.source} totals are not what the aggregator announced: ${check.detail}`,
           built.proposal.root,
         )
         continue

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod'
 import { GridrootError } from '../../../core/errors/base.ts'
-import { totalsDigest } from '../../aggregator/domain/epoch-close.ts'
+import { poolTotals, totalsDigest } from '../../aggregator/domain/epoch-close.ts'
 import type { DeviceEpochTotals, EpochAnnouncement } from '../ports.ts'
 
 const AnnouncementSchema = z.object({
@@ -64,4 +64,51 @@ export function announcementMismatch(
 ): { readonly announced: string; readonly computed: string } | undefined {
   const computed = totalsDigest(totals)
   return computed === announcement.digest ? undefined : { announced: announcement.digest, computed }
+}
+
+/** Whether a signer's totals of one pool are what the aggregator announced for it. */
+export type PoolAnnouncementCheck =
+  | { readonly match: true; readonly by: 'epoch-digest' | 'pool-lines' }
+  | {
+      readonly match: false
+      /** sha256 of the pool's own device lines (the digest's lines of this pool alone). */
+      readonly ownPoolDigest: string
+      readonly detail: string
+    }
+
+const summary = (p: { devices: number; energyWh: number; revenueUnits: bigint; readings: number }) =>
+  `${p.devices} devices, ${p.energyWh} Wh, ${p.revenueUnits} units, ${p.readings} readings`
+
+/**
+ * Checks one pool of an epoch against the announcement (attack10a F8: one pool whose totals
+ * differed made a signer refuse every pool of the epoch). The announced digest covers every
+ * pool's device lines, sorted by pool, so a pool cannot be checked alone; it is checked with the
+ * other pools' lines taken from a reference (the aggregator's booked totals, or the replay): when
+ * this pool's own lines with a reference's lines of the other pools give the announced digest,
+ * this pool's lines are exactly the announced ones (sha256), whatever the reference says of this
+ * pool. A reference never makes a pool match that differs; a wrong one only fails to localize.
+ */
+export function poolAnnouncementCheck(
+  announcement: EpochAnnouncement,
+  poolId: string,
+  own: readonly DeviceEpochTotals[],
+  references: readonly (readonly DeviceEpochTotals[])[],
+): PoolAnnouncementCheck {
+  if (totalsDigest(own) === announcement.digest) return { match: true, by: 'epoch-digest' }
+  const mine = own.filter((t) => t.poolId === poolId)
+  for (const reference of references) {
+    const others = reference.filter((t) => t.poolId !== poolId)
+    if (totalsDigest([...mine, ...others]) === announcement.digest) return { match: true, by: 'pool-lines' }
+  }
+  const announced = announcement.pools.find((p) => p.poolId === poolId)
+  const computed = poolTotals(mine)[0]
+  const zero = { devices: 0, energyWh: 0, revenueUnits: 0n, readings: 0 }
+  const differs = summary(announced ?? zero) !== summary(computed ?? zero)
+  return {
+    match: false,
+    ownPoolDigest: totalsDigest(mine),
+    detail: differs
+      ? `pool ${poolId}: these totals give ${summary(computed ?? zero)}, the aggregator announced ${summary(announced ?? zero)}`
+      : `pool ${poolId}: the pool's sums are as announced (${summary(computed ?? zero)}) but its device totals are not those the epoch's digest covers, or no reference of the other pools matched the digest to tell`,
+  }
 }
