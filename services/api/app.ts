@@ -17,6 +17,7 @@ import {
 } from './config.ts'
 import { type ApiKey, CONFLICTING_KEYS, createKeyMatcher, presentedKey } from './domain/api-keys.ts'
 import { fleetClock } from './domain/fleet-status.ts'
+import { guardChainPorts } from './domain/guarded-chain.ts'
 import { type RedactRules, redactUrl } from './domain/redact-url.ts'
 import { ApiError } from './errors.ts'
 import { abandonPlugin } from './plugins/abandon.ts'
@@ -185,16 +186,22 @@ export async function build(options: BuildOptions): Promise<FastifyInstance> {
   await app.register(docsPlugin)
   await app.register(responseValidation, { ajv: { coerceTypes: false, removeAdditional: false } })
 
+  // Chain reads pass the chain's breaker, which its /healthz check opens (attack issue 12 F2).
+  const guard =
+    options.ports.chainProbe === undefined
+      ? undefined
+      : guardChainPorts(options.ports, options.ports.chainProbe)
+  if (guard !== undefined) app.addHook('onClose', async () => guard.stop())
+  const ports: ApiPorts = guard === undefined ? options.ports : { ...options.ports, ...guard.ports }
   await app.register(healthPlugin, {
     probeRateLimit: {
       max: options.rateLimit.probeMax ?? DEFAULT_PROBE_RATE_LIMIT_MAX,
       timeWindow: options.rateLimit.windowMs,
     },
-    probes: options.ports.probes,
+    probes: guard === undefined ? options.ports.probes : [...options.ports.probes, guard.probe],
     ...(options.ports.queryLoad === undefined ? {} : { queryLoad: options.ports.queryLoad }),
   })
   const now = options.now ?? Date.now
-  const { ports } = options
   const fleetSnapshot = shared(
     async () => new Map<string, DeviceLastSeen>((await ports.fleet.lastSeen()).map((d) => [d.deviceId, d])),
     options.fleetSnapshotTtlMs ?? 2_000,

@@ -389,6 +389,12 @@ export interface ApiPorts {
   /** Only with GRIDROOT_API_DEV_WALLET=anvil (validated: loopback host, anvil's chain id). */
   readonly devWallet?: DevWallet
   readonly probes: readonly HealthProbe[]
+  /**
+   * The chain node's /healthz check (with a contracts file): it also opens and closes the
+   * breaker every chain read passes (domain/guarded-chain.ts), so chain routes answer 503 at once
+   * while it fails.
+   */
+  readonly chainProbe?: HealthProbe
   /** For the in-flight gauges of /metrics; absent: not exported. */
   readonly queryLoad?: () => QueryLoad
 }

@@ -134,12 +134,12 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
       ...(holders === undefined ? {} : { holders }),
       ...(auditor === undefined ? {} : { auditor }),
       ...(devWallet === undefined ? {} : { devWallet }),
-      // The chain is checked only where routes read it (a contracts file).
-      probes: [
-        influx.probe,
-        dlq.probe,
-        ...(deployment === undefined ? [] : [createChainProbe(config.endpoints.chain, { deployment })]),
-      ],
+      probes: [influx.probe, dlq.probe],
+      // The chain is checked only where routes read it (a contracts file); the check drives the
+      // breaker of those routes.
+      ...(deployment === undefined
+        ? {}
+        : { chainProbe: createChainProbe(config.endpoints.chain, { deployment }) }),
       queryLoad: influx.load,
     },
   })
