@@ -80,6 +80,13 @@ const AggregatorEnvSchema = z
      * frozen server answers nothing, not even an error, until the client's 30 s timeout.
      */
     GRIDROOT_AGG_INFLUX_STUCK: envDurationMs.default(10_000),
+    /**
+     * The Kafka consumer out of the group, crashed, or with no fetch answered (or records
+     * unconsumed and no batch processed) this long makes /healthz fail (core/kafka/consumer-watch.ts).
+     */
+    GRIDROOT_AGG_CONSUMER_STALL: envDurationMs.default(30_000),
+    /** That state lasting this long exits the process with 75 (EX_TEMPFAIL) for a supervisor to restart it. */
+    GRIDROOT_AGG_CONSUMER_EXIT: envDurationMs.default(180_000),
     GRIDROOT_AGG_METRICS_PORT: envInt(0, 65_535).default(9465),
     GRIDROOT_AGG_METRICS_HOST: z.string().default('127.0.0.1'),
     GRIDROOT_INFLUX_URL: z.string().optional(),
@@ -118,6 +125,8 @@ const AggregatorEnvSchema = z
     idlePartitionMs: c.GRIDROOT_AGG_IDLE_PARTITION,
     stallMs: c.GRIDROOT_AGG_STALL,
     influxStuckMs: c.GRIDROOT_AGG_INFLUX_STUCK,
+    consumerStallMs: c.GRIDROOT_AGG_CONSUMER_STALL,
+    consumerExitMs: c.GRIDROOT_AGG_CONSUMER_EXIT,
     metricsPort: c.GRIDROOT_AGG_METRICS_PORT,
     metricsHost: c.GRIDROOT_AGG_METRICS_HOST,
   }))

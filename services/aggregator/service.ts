@@ -22,11 +22,13 @@ import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { Aggregation, type AggregationSettings, type HeldRecord } from '../../core/aggregation/aggregation.ts'
 import { rollupRestoreFrom } from '../../core/aggregation/rollups.ts'
 import type { DeviceRecord } from '../../core/identity/registry.ts'
+import { unconsumedRecords } from '../../core/kafka/consumer-watch.ts'
 import { decodeAcceptedRecord } from '../../core/telemetry/decode.ts'
 import type { TelemetryMessage } from '../../core/telemetry/types.ts'
 import { decodeWatermarkMarker, isWatermarkMarkerKey } from '../../core/telemetry/watermark-marker.ts'
 import { createKafka, ensureTopics } from '../../runtime/clients/kafka.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
+import { type ConsumerWatch, exitForRestart, watchConsumer } from '../../runtime/kafka-consumer-watch.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { checkRegistryAtStart, startRegistryWatch } from '../../runtime/registry-onchain.ts'
@@ -498,6 +500,8 @@ export async function startAggregatorService(
   // An instance with nothing to write (no partitions, its jobs fenced) would not notice a frozen
   // InfluxDB: a ping every 2 s keeps the store's health current (3 s timeout, tracked).
   let pinging = false
+  /** Set with the consumer, below; /healthz answers before it. */
+  let consumerWatch: ConsumerWatch | undefined
   const pinger = setInterval(() => {
     if (pinging || stopping) return
     pinging = true
@@ -522,9 +526,17 @@ export async function startAggregatorService(
       const influx = storeHealth.status()
       // A registry that no longer matches the chain (attack10b F7): the pools, both roots.
       const problems = registryWatch?.problems() ?? []
+      // Out of the group, crashed, or not consuming (issue 8: a rejoin that hung after a Kafka freeze).
+      const consumerVerdict = consumerWatch?.verdict(now) ?? { state: 'healthy' }
       return {
-        ok: influx.ok && consumerAlive && writeJobBusyMs < config.stallMs && problems.length === 0,
+        ok:
+          influx.ok &&
+          consumerAlive &&
+          consumerVerdict.state === 'healthy' &&
+          writeJobBusyMs < config.stallMs &&
+          problems.length === 0,
         ...(problems.length === 0 ? {} : { problems }),
+        consumer: consumerVerdict,
         influxWritable: influx.ok,
         influx,
         loadingState: reloading !== undefined,
@@ -543,6 +555,26 @@ export async function startAggregatorService(
     heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 5)),
     maxWaitTimeInMs: 200,
     maxBytesPerPartition: 4 * 1024 * 1024,
+  })
+  consumerWatch = watchConsumer(consumer, {
+    stallMs: config.consumerStallMs,
+    exitMs: config.consumerExitMs,
+    lag: async (consumed) => {
+      if (owned.length === 0) return 0n
+      const [ends, committed] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId: config.consumerGroup, topics: [topic] }),
+      ])
+      return unconsumedRecords(
+        ends.map((e) => ({ partition: e.partition, low: BigInt(e.low), high: BigInt(e.high) })),
+        owned,
+        consumed,
+        new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)])),
+      )
+    },
+    // Restart-safe: offsets are committed only after the states and watermarks they account
+    // for (see the top of this file), so an exit mid-batch replays it like a SIGKILL would.
+    onExit: (problem) => exitForRestart(logger, 'telemetry.v1 consumer group', problem),
   })
   consumer.on(consumer.events.REBALANCING, () => endGeneration('rebalancing'))
   consumer.on(consumer.events.CRASH, (event) => {
@@ -606,6 +638,7 @@ export async function startAggregatorService(
     metricsPort: probe.port,
     async stop() {
       stopping = true
+      consumerWatch?.stop()
       clearInterval(timer)
       stopped.abort()
       clearInterval(pinger)

@@ -42,6 +42,13 @@ const OracleEnvSchema = z.object({
   GRIDROOT_ORACLE_EPOCHS_AHEAD: z.coerce.number().int().min(1).max(10_000).default(64),
   /** submitter: a pool waiting longer than this on signatures while later epochs are signed is unhealthy. */
   GRIDROOT_ORACLE_SIGNATURES_STALL: envDurationMs.default(300_000),
+  /**
+   * A Kafka reader out of its group, crashed, or with no fetch answered (or records unread and
+   * no batch handled) this long makes /healthz fail (core/kafka/consumer-watch.ts).
+   */
+  GRIDROOT_ORACLE_CONSUMER_STALL: envDurationMs.default(30_000),
+  /** That state lasting this long exits the process with 75 (EX_TEMPFAIL) for a supervisor to restart it. */
+  GRIDROOT_ORACLE_CONSUMER_EXIT: envDurationMs.default(180_000),
   GRIDROOT_ORACLE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
   GRIDROOT_ORACLE_METRICS_HOST: z.string().default('127.0.0.1'),
   GRIDROOT_REGISTRY_FILE: z.string().min(1, 'the device registry file is required'),
@@ -65,6 +72,8 @@ export interface OracleConfig {
   readonly epochsAhead: number
   /** submitter: how long a pool may wait on signatures others moved past before /healthz is 503. */
   readonly signaturesStallMs: number
+  /** The Kafka readers' stall (/healthz 503) and exit (code 75) bounds. */
+  readonly consumer: { readonly stallMs: number; readonly exitMs: number }
   readonly metricsPort: number
   readonly metricsHost: string
   readonly endpoints: Endpoints
@@ -113,6 +122,7 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     resignIntervalMs: c.GRIDROOT_ORACLE_RESIGN_INTERVAL,
     epochsAhead: c.GRIDROOT_ORACLE_EPOCHS_AHEAD,
     signaturesStallMs: c.GRIDROOT_ORACLE_SIGNATURES_STALL,
+    consumer: { stallMs: c.GRIDROOT_ORACLE_CONSUMER_STALL, exitMs: c.GRIDROOT_ORACLE_CONSUMER_EXIT },
     metricsPort: c.GRIDROOT_ORACLE_METRICS_PORT,
     metricsHost: c.GRIDROOT_ORACLE_METRICS_HOST,
     endpoints: endpointsFromEnv(env),

@@ -106,12 +106,14 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         topic: config.topics.telemetry.name,
         groupId: `${config.instanceId}.telemetry-replay`,
         logger,
+        limits: config.consumer,
         onRecords: (records) => signer.onTelemetry(records),
       }),
       await startTopicReader(kafka, {
         topic: config.topics.epochs.name,
         groupId: `${config.instanceId}.epochs`,
         logger,
+        limits: config.consumer,
         onRecords: (records) => {
           // Nothing is lost: a restarted signer reads epochs.v1 from the beginning again.
           if (chainReset()) return
@@ -186,6 +188,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         topic: sigTopic.name,
         groupId: `${config.instanceId}.signatures`,
         logger,
+        limits: config.consumer,
         onRecords: async (records) => {
           for (const r of records) {
             try {
@@ -249,7 +252,15 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     host: config.metricsHost,
     port: config.metricsPort,
     registry: metrics.registry,
-    health: () => health(),
+    health: () => {
+      // A Kafka reader that crashed, left its group or stopped fetching (issue 8): nothing new is read.
+      const stalled = readers.flatMap((r) => {
+        const v = r.consumer?.()
+        return v === undefined || v.state === 'healthy' ? [] : [v]
+      })
+      const h = health()
+      return stalled.length === 0 ? h : { ...h, ok: false, consumers: stalled }
+    },
   })
   return {
     metrics,

@@ -3,8 +3,18 @@
  * offsets: the oracle's state (the replay, the signature book, the announcements seen) is
  * rebuilt from Kafka itself, so a restart can neither skip nor lose anything. The group id only
  * names the reader; with nothing committed it always starts at the earliest offset.
+ *
+ * A reader that crashed, left its group or stopped fetching says so (`consumer()`, for /healthz),
+ * and after the exit bound the process exits with 75 for its supervisor to restart it: with
+ * nothing committed, a restart reads everything again (issue 8).
  */
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
+import {
+  type ConsumerVerdict,
+  type ConsumerWatchLimits,
+  unconsumedRecords,
+} from '../../../core/kafka/consumer-watch.ts'
+import { exitForRestart, watchConsumer } from '../../../runtime/kafka-consumer-watch.ts'
 import type { Logger } from '../../../runtime/log.ts'
 
 export interface TopicRecord {
@@ -20,6 +30,8 @@ export interface TopicReader {
   positions(): ReadonlyMap<number, bigint>
   /** The partition ends (high watermarks) right now. */
   ends(): Promise<Map<number, bigint>>
+  /** The consumer watch's verdict (core/kafka/consumer-watch.ts); absent for a reader without a consumer. */
+  consumer?(): ConsumerVerdict & { readonly topic: string }
   stop(): Promise<void>
 }
 
@@ -29,6 +41,7 @@ export async function startTopicReader(
     readonly topic: string
     readonly groupId: string
     readonly logger: Logger
+    readonly limits: ConsumerWatchLimits
     /** Handles records of one partition in offset order; must not throw for a bad record. */
     readonly onRecords: (records: readonly TopicRecord[]) => void | Promise<void>
   },
@@ -43,6 +56,20 @@ export async function startTopicReader(
     maxWaitTimeInMs: 200,
     // epochs.v1 is written in transactions: only committed announcements count.
     readUncommitted: false,
+  })
+  const watch = watchConsumer(consumer, {
+    ...options.limits,
+    lag: async (consumed) => {
+      const offsets = await admin.fetchTopicOffsets(options.topic)
+      const ends = offsets.map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) }))
+      return unconsumedRecords(
+        ends,
+        ends.map((e) => e.partition),
+        consumed,
+        positions,
+      )
+    },
+    onExit: (problem) => exitForRestart(options.logger, `${options.topic} reader`, problem),
   })
   await consumer.connect()
   await consumer.subscribe({ topic: options.topic, fromBeginning: true })
@@ -79,7 +106,9 @@ export async function startTopicReader(
       const offsets = await admin.fetchTopicOffsets(options.topic)
       return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]))
     },
+    consumer: () => ({ topic: options.topic, ...watch.verdict() }),
     async stop() {
+      watch.stop()
       await consumer.disconnect().catch(() => undefined)
       await admin.disconnect().catch(() => undefined)
     },
