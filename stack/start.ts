@@ -4,6 +4,9 @@
  * the aggregator, the oracle, the distributor, the API and a simulated fleet against it, and
  * prints a status line while they run. Ctrl-C stops what this command started.
  *
+ * The services are supervised (stack/supervisor.ts): one that exits with a non-zero code or a
+ * signal (75 from a stalled Kafka consumer, a crash) is started again with backoff.
+ *
  * Each run is a fresh demo: the fleet restarts its seq counters at genesis, so this command
  * uses Kafka topics and an MQTT share group of its own run and empties the InfluxDB database.
  */
@@ -31,6 +34,7 @@ import { formatOracleProgress, type OraclePools, readOracleProgress } from './or
 import { REPO_ROOT } from './paths.ts'
 import { ephemeralPort, isPortFree } from './ports.ts'
 import { createDatabase } from './servers/influxdb.ts'
+import { createSupervisor, type Supervised } from './supervisor.ts'
 
 const HELP = `Usage: npm start [-- options]
 
@@ -50,7 +54,9 @@ Options:
   -h, --help      this text
 
 Logs: <run-dir>/logs/<service>.log (ingest, aggregator, api, simulator, oracle-*, distributor);
-metrics and health URLs: printed at start. The fleet starts once ingest and the aggregator are healthy.`
+metrics and health URLs: printed at start. The fleet starts once ingest and the aggregator are healthy.
+A service that exits with a non-zero code or a signal is restarted (1 s doubling to 30 s; the
+simulator is not, it would start again at genesis); each restart is printed with the exit code.`
 
 const GENESIS = '2026-06-01T00:00:00+08:00'
 
@@ -60,19 +66,18 @@ async function portOr(preferred: number): Promise<number> {
 
 const HEALTH_WAIT_MS = 300_000
 
-/** Waits for a started service's /healthz to answer 200, with progress; fails if it exits. */
-async function untilHealthy(
-  children: readonly { name: string; child: ChildProcess }[],
-  name: string,
-  port: number,
-): Promise<void> {
-  const child = children.find((c) => c.name === name)?.child
+/**
+ * Waits for a started service's /healthz to answer 200, with progress; fails if it exits (a
+ * service that cannot start would only be restarted again and again).
+ */
+async function untilHealthy(children: readonly Supervised[], name: string, port: number): Promise<void> {
   const started = Date.now()
   let reported = started
   let last = 'no answer yet'
   for (;;) {
-    if (child && child.exitCode !== null)
-      throw new Error(`${name} exited (${child.exitCode}) before it was healthy`)
+    const child = children.find((c) => c.name === name)?.child
+    if (child && (child.exitCode !== null || child.signalCode !== null))
+      throw new Error(`${name} exited (${child.signalCode ?? child.exitCode}) before it was healthy`)
     try {
       const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) })
       if (res.status === 200) return
@@ -218,28 +223,39 @@ async function main(): Promise<void> {
     GRIDROOT_API_PORT: String(apiPort),
     ...(apiKey === undefined ? {} : { GRIDROOT_API_KEYS: `demo:${apiKey}` }),
   }
-  const children: { name: string; child: ChildProcess }[] = []
-  const run = (name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
-    const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' })
+  const children: Supervised[] = []
+  let stopping = false
+  const supervisor = createSupervisor({ log: (line) => console.error(line) })
+  /** Starts a service; supervised ones are started again when they exit (stack/supervisor.ts). */
+  const run = (
+    name: string,
+    args: string[],
+    extraEnv: NodeJS.ProcessEnv = {},
+    { supervised = true }: { readonly supervised?: boolean } = {},
+  ) => {
+    const logPath = join(logDir, `${name}.log`)
+    const log = createWriteStream(logPath, { flags: 'a' })
     const [entry = '', ...rest] = args
     const { command, args: nodeArgs } = nodeTsArgs(entry)
-    const child = spawn(command, [...nodeArgs, ...rest], {
-      cwd: REPO_ROOT,
-      env: { ...env, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    child.stdout?.pipe(log)
-    child.stderr?.pipe(log)
-    child.once('exit', (code, signal) => {
-      if (!stopping)
-        console.error(
-          `[start] ${name} exited (${signal ?? code}); see ${relative(REPO_ROOT, join(logDir, `${name}.log`))}`,
-        )
-    })
-    children.push({ name, child })
-    return child
+    const start = (): ChildProcess => {
+      const child = spawn(command, [...nodeArgs, ...rest], {
+        cwd: REPO_ROOT,
+        env: { ...env, ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      // Not ended with the child: a restarted process writes on in the same log.
+      child.stdout?.pipe(log, { end: false })
+      child.stderr?.pipe(log, { end: false })
+      child.once('exit', (code, signal) => {
+        if (!stopping)
+          console.error(`[start] ${name} exited (${signal ?? code}); see ${relative(REPO_ROOT, logPath)}`)
+      })
+      return child
+    }
+    const started = supervised ? supervisor.supervise(name, start) : { name, child: start(), restarts: 0 }
+    children.push(started)
+    return started
   }
-  let stopping = false
   // Fresh contracts per demo run: the fleet starts again at genesis (epoch 0) with a new topic
   // prefix and database, so the pools' oracle and distributor epochs must start at 0 too (on
   // contracts of an earlier run they would wait for that run's next epoch).
@@ -302,6 +318,7 @@ async function main(): Promise<void> {
     await untilHealthy(children, 'aggregator', aggregatorPort)
   } catch (error) {
     stopping = true
+    supervisor.stop()
     for (const { child } of children) child.kill('SIGTERM')
     if (stack.startedHere) await stack.stop()
     throw error
@@ -311,17 +328,23 @@ async function main(): Promise<void> {
   const simulationStartS = Math.floor(Date.now() / 1000) + 5
   await startEpochClocks(env, simulationStartS)
   await new Promise((r) => setTimeout(r, Math.max(0, simulationStartS * 1000 - Date.now())))
-  run('simulator', [
-    'simulators/cli.ts',
-    ...fleetArgs,
-    '--start',
-    GENESIS,
-    '--duration',
-    '3650d',
-    '--speed',
-    values.speed,
-    ...(values.faults ? ['--faults', values.faults] : []),
-  ])
+  run(
+    'simulator',
+    [
+      'simulators/cli.ts',
+      ...fleetArgs,
+      '--start',
+      GENESIS,
+      '--duration',
+      '3650d',
+      '--speed',
+      values.speed,
+      ...(values.faults ? ['--faults', values.faults] : []),
+    ],
+    {},
+    // A restarted fleet would publish from genesis again with seq 1: not a service to restart.
+    { supervised: false },
+  )
   const distributorPort = await portOr(9470)
   run('distributor', ['services/distributor/main.ts'], {
     GRIDROOT_DISTRIBUTOR_METRICS_PORT: String(distributorPort),
@@ -391,12 +414,16 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
   const stop = async () => {
     if (stopping) return
     stopping = true
+    supervisor.stop()
     clearInterval(status)
     console.log('[start] stopping the simulator, ingest, the aggregator and the API…')
     for (const { child } of [...children].reverse()) child.kill('SIGTERM')
     await Promise.all(
       children.map(({ child }) =>
-        child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined,
+        // Killed by a signal, a process has no exit code but a signal code.
+        child.exitCode === null && child.signalCode === null
+          ? new Promise((r) => child.once('exit', r))
+          : undefined,
       ),
     )
     if (stack.startedHere) await stack.stop()
