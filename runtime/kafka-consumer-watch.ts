@@ -32,6 +32,11 @@ export interface ConsumerWatchOptions extends ConsumerWatchLimits {
   readonly checkMs?: number
   /** How often the lag is measured (default 5 s: two admin requests each time). */
   readonly lagCheckMs?: number
+  /**
+   * Whether a running batch handler waits on a dependency that reports its own health (the
+   * aggregator's InfluxDB): a long batch is then not a consumer stall. Default: never.
+   */
+  readonly handlerWaitsOnDependency?: () => boolean
   readonly onExit: (problem: ConsumerProblem) => void
 }
 
@@ -42,8 +47,8 @@ export function watchConsumer(consumer: Consumer, options: ConsumerWatchOptions)
   let lagRecords: bigint | undefined
   let stopped = false
   let exited = false
-  /** Batches started and not ended, by topic/partition (a handler that throws never ends its own). */
-  const running = new Set<string>()
+  /** Batches started and not ended, by topic/partition, with their start (a handler that throws never ends its own). */
+  const running = new Map<string, number>()
   const consumed = new Map<number, bigint>()
   const key = (p: { topic: string; partition: number }) => `${p.topic}/${p.partition}`
   const { events } = consumer
@@ -60,7 +65,7 @@ export function watchConsumer(consumer: Consumer, options: ConsumerWatchOptions)
       lastFetchMs = Date.now()
     }),
     consumer.on(events.START_BATCH_PROCESS, (e) => {
-      running.add(key(e.payload))
+      running.set(key(e.payload), Date.now())
     }),
     consumer.on(events.END_BATCH_PROCESS, (e) => {
       running.delete(key(e.payload))
@@ -91,7 +96,14 @@ export function watchConsumer(consumer: Consumer, options: ConsumerWatchOptions)
   ]
   const verdict = (nowMs = Date.now()) =>
     consumerVerdict(
-      { phase, lastFetchMs, lastBatchEndMs, batchRunning: running.size > 0, lagRecords },
+      {
+        phase,
+        lastFetchMs,
+        lastBatchEndMs,
+        batchRunningSinceMs: running.size === 0 ? undefined : Math.min(...running.values()),
+        handlerWaitsOnDependency: options.handlerWaitsOnDependency?.() ?? false,
+        lagRecords,
+      },
       options,
       nowMs,
     )

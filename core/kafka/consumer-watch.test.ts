@@ -7,7 +7,8 @@ const joined = (o: Partial<ConsumerObservation> = {}): ConsumerObservation => ({
   phase: { kind: 'joined', sinceMs: joinedAt },
   lastFetchMs: joinedAt,
   lastBatchEndMs: undefined,
-  batchRunning: false,
+  batchRunningSinceMs: undefined,
+  handlerWaitsOnDependency: false,
   lagRecords: 0n,
   ...o,
 })
@@ -63,9 +64,20 @@ describe('consumerVerdict', () => {
     ).toBe('healthy')
   })
 
-  it('a running batch handler is not a consumer stall (it waits on the service store, reported apart)', () => {
-    const o = joined({ lastFetchMs: joinedAt, batchRunning: true, lagRecords: 500n })
+  it('a batch handler waiting on the store is not a consumer stall (the store health says so)', () => {
+    const o = joined({ batchRunningSinceMs: joinedAt, handlerWaitsOnDependency: true, lagRecords: 500n })
     expect(consumerVerdict(o, limits, joinedAt + 600_000)).toEqual({ state: 'healthy' })
+  })
+
+  it('a batch handler running the stall bound and not waiting on the store: stuck, then exit', () => {
+    const o = joined({ batchRunningSinceMs: joinedAt + 1_000, lagRecords: 500n })
+    expect(consumerVerdict(o, limits, joinedAt + 30_999).state).toBe('healthy')
+    expect(consumerVerdict(o, limits, joinedAt + 31_000)).toMatchObject({
+      state: 'stalled',
+      code: 'CONSUMER_BATCH_STUCK',
+      sinceMs: joinedAt + 1_000,
+    })
+    expect(consumerVerdict(o, limits, joinedAt + 181_000).state).toBe('exit')
   })
 
   it('out of the group (joining, rebalancing): stalled at once, exit after the exit bound of joining', () => {

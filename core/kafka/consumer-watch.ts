@@ -8,9 +8,10 @@
  * process exits for its supervisor to start it again (the services are restart-safe: the
  * aggregator commits offsets only after the states they account for, the oracle commits nothing).
  *
- * A batch handler that is running is not a consumer stall: the handler waits on the service's own
- * stores (the aggregator's InfluxDB writes), whose health /healthz reports on its own; exiting
- * would not make InfluxDB answer.
+ * A batch handler that runs long is a stall only while it does not wait on a dependency that
+ * reports its own health: the aggregator's handler waits on InfluxDB through an outage (its store
+ * health says so, and exiting would not make InfluxDB answer), but a handler waiting on Kafka
+ * itself (a commit, a heartbeat to a frozen broker) is the consumer not consuming.
  */
 
 /** Where the consumer is in its group life, and since when (wall ms). */
@@ -34,8 +35,10 @@ export interface ConsumerObservation {
   readonly lastFetchMs: number | undefined
   /** Last END_BATCH_PROCESS. */
   readonly lastBatchEndMs: number | undefined
-  /** A batch handler is running (START_BATCH_PROCESS without its END). */
-  readonly batchRunning: boolean
+  /** Since when the oldest batch handler still running has run (START_BATCH_PROCESS without END). */
+  readonly batchRunningSinceMs: number | undefined
+  /** The service says its handler waits on a dependency with a health of its own (InfluxDB). */
+  readonly handlerWaitsOnDependency: boolean
   /** Records in the consumer's partitions not yet consumed, last measured; undefined: unknown. */
   readonly lagRecords: bigint | undefined
 }
@@ -50,6 +53,7 @@ export type ConsumerProblemCode =
   | 'CONSUMER_CRASHED'
   | 'CONSUMER_STOPPED'
   | 'CONSUMER_NO_FETCH'
+  | 'CONSUMER_BATCH_STUCK'
   | 'CONSUMER_LAG_UNCONSUMED'
 
 export interface ConsumerProblem {
@@ -103,7 +107,14 @@ function consumerProblem(
     )
   if (phase.kind === 'stopped')
     return since('CONSUMER_STOPPED', phase.sinceMs, 'consumer stopped or disconnected unasked')
-  if (o.batchRunning) return undefined
+  if (o.batchRunningSinceMs !== undefined) {
+    if (o.handlerWaitsOnDependency || nowMs - o.batchRunningSinceMs < limits.stallMs) return undefined
+    return since(
+      'CONSUMER_BATCH_STUCK',
+      o.batchRunningSinceMs,
+      `a batch handler has run for ${nowMs - o.batchRunningSinceMs} ms, not waiting on the store (Kafka itself, a commit or a heartbeat, or a hang)`,
+    )
+  }
   const lastFetchMs = Math.max(phase.sinceMs, o.lastFetchMs ?? 0, o.lastBatchEndMs ?? 0)
   if (nowMs - lastFetchMs >= limits.stallMs)
     return since('CONSUMER_NO_FETCH', lastFetchMs, `no fetch answered for ${nowMs - lastFetchMs} ms`)

@@ -572,6 +572,12 @@ export async function startAggregatorService(
         new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)])),
       )
     },
+    // A batch waiting on InfluxDB (a request unanswered, or retried after a failure) is the
+    // store's stall, which /healthz reports as such; one waiting on anything else is Kafka's.
+    handlerWaitsOnDependency: () => {
+      const influx = storeHealth.status()
+      return influx.oldestWaiting !== null || influx.failing !== null
+    },
     // Restart-safe: offsets are committed only after the states and watermarks they account
     // for (see the top of this file), so an exit mid-batch replays it like a SIGKILL would.
     onExit: (problem) => exitForRestart(logger, 'telemetry.v1 consumer group', problem),

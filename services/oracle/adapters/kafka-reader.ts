@@ -69,6 +69,8 @@ export async function startTopicReader(
         positions,
       )
     },
+    // The handlers wait on the chain (the submitter's book sync), whose health /healthz reports.
+    handlerWaitsOnDependency: () => true,
     onExit: (problem) => exitForRestart(options.logger, `${options.topic} reader`, problem),
   })
   await consumer.connect()
