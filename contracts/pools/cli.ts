@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     // A refusal found before the first transaction says so itself; one found mid-way (a revert,
     // the chain changed meanwhile) leaves the changes made so far, listed here, on-chain.
     console.error(
-      `[pools] stopped after ${made.length} changes; what was deployed is recorded in ${config.contractsFile}: fix the cause below and run the same command again, it resumes`,
+      `[pools] ${values.file}: stopped after ${made.length} changes; what was deployed is recorded in ${config.contractsFile}: fix the cause below and run the same command again, it resumes`,
     )
     if (made.length > 0)
       console.error(

@@ -56,7 +56,7 @@ export function firstEpochConflict(pool: PoolConfig, onChainFirstEpoch: bigint):
   return {
     poolId: pool.poolId,
     message: `pool ${pool.poolId} starts at epoch ${onChainFirstEpoch} on-chain`,
-    hints: [`config/pools.json says ${pool.firstEpoch}; a pool's first epoch cannot change.`],
+    hints: [`the pools file says ${pool.firstEpoch}; a pool's first epoch cannot change.`],
   }
 }
 
@@ -64,7 +64,7 @@ export function missingPaymentToken(pool: PoolConfig): PoolConflict {
   return {
     poolId: pool.poolId,
     message: `pool ${pool.poolId} pays in local-hkd, which is not deployed here`,
-    hints: ['Name an existing payment token address in config/pools.json.'],
+    hints: ['Name an existing payment token address in the pools file (terms.paymentToken).'],
   }
 }
 

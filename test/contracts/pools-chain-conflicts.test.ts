@@ -123,6 +123,19 @@ describe('npm run pools -- apply against pools on-chain', () => {
     expect((await apply('added-again', added, 3)).out).toMatch(/nothing to change: 3 pools/)
   })
 
+  it('a changed first epoch is refused naming the file given with --file, not config/pools.json (attack10c F9)', {
+    timeout: 300_000,
+  }, async () => {
+    const moved = goodPools()
+    moved.pools[1].firstEpoch = 5
+    const outcome = await apply('moved-first-epoch', moved, 3)
+    expect(outcome.code, outcome.out).toBe(1)
+    expect(outcome.out).toContain('[POOL_CONFIG_CONFLICT] pool gcl-pv starts at epoch 0 on-chain')
+    expect(outcome.out).toContain("the pools file says 5; a pool's first epoch cannot change.")
+    expect(outcome.out).toMatch(/\[pools\] \S+moved-first-epoch\.pools\.json: stopped after 0 changes/)
+    expect(outcome.out).not.toContain('config/pools.json')
+  })
+
   it('checks a clock conflict before it changes a registry root; a refusal found mid-way lists what was done', {
     timeout: 300_000,
   }, async () => {
@@ -169,7 +182,9 @@ describe('npm run pools -- apply against pools on-chain', () => {
     pools.pools[0].investors.push({ account: 'dev:12', tokens: '1000' })
     const midway = await apply('midway', pools, 4)
     expect(midway.code, midway.out).toBe(1)
-    expect(midway.out).toMatch(/\[pools\] stopped after 1 changes; .* run the same command again, it resumes/)
+    expect(midway.out).toMatch(
+      /\[pools\] \S+midway\.pools\.json: stopped after 1 changes; .* run the same command again, it resumes/,
+    )
     expect(midway.out).toMatch(
       /already done by this run, and kept on-chain \(a re-run finds them done\):\n {2}longshine-ev: registry root 0x[0-9a-f]{64} over 4 devices \(version 2\)/,
     )

@@ -174,7 +174,7 @@ describe('npm run pools -- apply, killed and run again', () => {
     )
     expect(refused.out).toContain(`${outsider.address} lacks REGISTRAR_ROLE on this contract: grant it`)
     expect(refused.out).toMatch(
-      /\[pools\] stopped after 0 changes; .* run the same command again, it resumes/,
+      /\[pools\] \S+: stopped after 0 changes; .* run the same command again, it resumes/,
     )
     expect(await publicClient.getBlockNumber()).toBe(blockBefore)
     expect(readFileSync(contractsPath(), 'utf8')).toBe(before)
