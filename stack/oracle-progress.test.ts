@@ -5,8 +5,10 @@ import { formatOracleProgress, type OraclePools, readOracleProgress } from './or
 function chainOf(
   pools: Record<string, { firstEpoch: number; nextEpoch: number }>,
   down: readonly string[] = [],
+  deployed = true,
 ): OraclePools {
   return {
+    deployed: async () => deployed,
     pool: async (poolId) => {
       if (down.includes(poolId)) throw new Error('HTTP request failed.\nURL: http://127.0.0.1:8545')
       return pools[poolId]
@@ -39,6 +41,13 @@ describe('the oracle status line of npm start (attack F4)', () => {
     const chain = chainOf({ 'gcl-pv': { firstEpoch: 0, nextEpoch: 2 } }, ['longshine-ev'])
     expect(formatOracleProgress(await readOracleProgress(chain, ['longshine-ev', 'gcl-pv']))).toBe(
       'oracle: longshine-ev …, gcl-pv 2 final (0-1) (chain not answering: HTTP request failed.)',
+    )
+  })
+
+  it('says the contracts are gone, not that the chain is down, when the node answers without them (attack10c F5)', async () => {
+    const chain = chainOf({}, ['longshine-ev', 'gcl-pv'], false)
+    expect(formatOracleProgress(await readOracleProgress(chain, ['longshine-ev', 'gcl-pv']))).toBe(
+      'oracle: longshine-ev …, gcl-pv … (the chain answers but RevenueOracle is gone from it: the chain was reset or restarted; stop with Ctrl-C and run npm start again to redeploy)',
     )
   })
 })

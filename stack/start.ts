@@ -262,10 +262,19 @@ async function main(): Promise<void> {
   // Each pool's chain clock (docs/architecture.md, "Epoch → chain window") is on its
   // RevenueDistributor: created with a chain genesis in the future (so still adjustable) and the
   // simulator's speed, then set to the second the simulation starts (startEpochClocks below).
+  // The chain's clock, not this host's, places the pools' epochs on-chain: anvil keeps a time
+  // offset (evm_increaseTime, a state loaded or reverted by an earlier run or a test), and epochs
+  // placed on the host's clock then end long before or after the fleet's (attack10c F7: 16 min
+  // without a payout after a chain reset and redeploy).
+  const chainOffsetS = (await chainNowS(stack.endpoints.chain.rpcUrl)) - Math.floor(Date.now() / 1000)
+  if (Math.abs(chainOffsetS) > 5)
+    console.log(
+      `[start] the chain's clock is ${chainOffsetS} s from this host's; epochs are placed on the chain's`,
+    )
   await deployAndApplyPools(
     {
       ...env,
-      GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(Math.floor(Date.now() / 1000) + 3_600),
+      GRIDROOT_CHAIN_CLOCK_GENESIS_S: String(Math.floor(Date.now() / 1000) + chainOffsetS + 3_600),
       GRIDROOT_CHAIN_CLOCK_SPEEDUP: values.speed,
       GRIDROOT_ORACLE_CHALLENGE_WINDOW: String(challengeWindowMs),
     },
@@ -326,7 +335,8 @@ async function main(): Promise<void> {
   // The pools' chain clocks: device genesis is this second on anvil's wall clock, and device
   // time runs `speed` times faster. Set on-chain first, then the simulation starts at that second.
   const simulationStartS = Math.floor(Date.now() / 1000) + 5
-  await startEpochClocks(env, simulationStartS)
+  const clockOffsetS = (await chainNowS(stack.endpoints.chain.rpcUrl)) - Math.floor(Date.now() / 1000)
+  await startEpochClocks(env, simulationStartS + clockOffsetS)
   await new Promise((r) => setTimeout(r, Math.max(0, simulationStartS * 1000 - Date.now())))
   run(
     'simulator',
@@ -381,6 +391,10 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
         args: [poolIdToBytes32(poolId)],
       })
       return p.registered ? { firstEpoch: Number(p.firstEpoch), nextEpoch: Number(p.nextEpoch) } : undefined
+    },
+    async deployed() {
+      const code = await publicClient.getCode({ address: contracts.contracts.revenueOracle as Address })
+      return code !== undefined && code !== '0x'
     },
   }
   const poolIds = Object.keys(contracts.pools).sort()
@@ -442,6 +456,27 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
       void stop()
     }
   }, 1_000).unref()
+}
+
+/**
+ * The chain's current second: anvil mines a block on request, stamped with its clock (the host's
+ * plus any offset it keeps), so the latest block's time is the chain's now, not the time of
+ * whatever block was mined last.
+ */
+async function chainNowS(rpcUrl: string): Promise<number> {
+  const rpc = async (method: string, params: unknown[]) => {
+    const response = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    })
+    const body = (await response.json()) as { result?: unknown; error?: { message: string } }
+    if (body.error !== undefined) throw new Error(`${method}: ${body.error.message}`)
+    return body.result
+  }
+  await rpc('evm_mine', [])
+  const block = (await rpc('eth_getBlockByNumber', ['latest', false])) as { timestamp: string }
+  return Number(BigInt(block.timestamp))
 }
 
 main().catch((error: unknown) => {
