@@ -8,6 +8,7 @@ import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import type { AssetClass } from '../../core/telemetry/types.ts'
 import type { FinalizedEpoch } from '../oracle/ports.ts'
 import type { VerifyOutcome } from '../oracle/verify.ts'
+import type { DlqCrossPage } from './domain/dlq-store.ts'
 import type { TimeRange, WindowPlan } from './domain/time-window.ts'
 
 /** A store did not answer (down, unreachable, timed out): the request can be retried. */
@@ -199,6 +200,12 @@ export interface DlqReader {
   partitions(): readonly DlqPartitionState[]
   /** Records at or after `fromOffset`, ascending, optionally only those with one reason. */
   page(partition: number, fromOffset: bigint, limit: number, reason?: string): DlqPage
+  /**
+   * Every partition's records from its position (keyed by partition and offset: offsets repeat
+   * across partitions), oldest received first, with where each partition continues
+   * (domain/dlq-store.ts).
+   */
+  pageAcross(positions: ReadonlyMap<number, bigint>, limit: number, reason?: string): DlqCrossPage
   /** Every record read since the reader started at the topic's beginning. */
   countsByReason(): { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
 }

@@ -206,13 +206,38 @@ describe('consistency (attack12c F5)', () => {
 
   it('refuses a DLQ cursor beyond int64 without echoing it, and takes the largest', async () => {
     const error = await refusal(
-      '/api/v1/operator/dlq?fromOffset=9999999999999999999',
+      '/api/v1/operator/dlq?partition=0&fromOffset=9999999999999999999',
       400,
       'INVALID_PARAMETER',
     )
     expect(error.raw).not.toContain('9999999999999999999')
     expect(error.details).toMatchObject({ parameter: 'fromOffset', maxOffset: '9223372036854775807' })
-    expect((await call('/api/v1/operator/dlq?fromOffset=9223372036854775807')).status).toBe(200)
+    expect((await call('/api/v1/operator/dlq?partition=0&fromOffset=9223372036854775807')).status).toBe(200)
+    const across = await refusal(
+      '/api/v1/operator/dlq?cursor=0:9999999999999999999',
+      400,
+      'INVALID_PARAMETER',
+    )
+    expect(across.raw).not.toContain('9999999999999999999')
+    expect(across.details).toMatchObject({ parameter: 'cursor' })
+  })
+
+  it('pages every DLQ partition without partition, from a cursor naming each (issue 12 F1)', async () => {
+    const res = await call('/api/v1/operator/dlq')
+    expect(res.status, res.raw).toBe(200)
+    expect(JSON.parse(res.raw)).toEqual({ nextCursor: '0:10', records: [] })
+    // A cursor past a partition's end continues at its end (attack12d F8).
+    expect((await call('/api/v1/operator/dlq?cursor=0:99')).status).toBe(200)
+    await refusal('/api/v1/operator/dlq?cursor=3:0', 404, 'UNKNOWN_PARTITION')
+    for (const url of [
+      '/api/v1/operator/dlq?fromOffset=0',
+      '/api/v1/operator/dlq?partition=0&cursor=0:1',
+      '/api/v1/operator/dlq?cursor=0:1,0:2',
+      '/api/v1/operator/dlq?cursor=0:01',
+    ]) {
+      const error = await refusal(url, 400, 'INVALID_PARAMETER')
+      expect(error.message, url).toMatch(/fromOffset|cursor/)
+    }
   })
 
   it('continues a DLQ cursor past the partition end at the end, and refuses leading zeros (attack12d F8)', async () => {
@@ -223,10 +248,14 @@ describe('consistency (attack12c F5)', () => {
       expect(JSON.parse(res.raw)).toEqual({ partition: 0, nextOffset: '10', records: [] })
     }
     for (const fromOffset of ['00', '010']) {
-      const error = await refusal(`/api/v1/operator/dlq?fromOffset=${fromOffset}`, 400, 'INVALID_PARAMETER')
+      const error = await refusal(
+        `/api/v1/operator/dlq?partition=0&fromOffset=${fromOffset}`,
+        400,
+        'INVALID_PARAMETER',
+      )
       expect(error.message).toContain('fromOffset')
     }
-    expect((await call('/api/v1/operator/dlq?fromOffset=0')).status).toBe(200)
+    expect((await call('/api/v1/operator/dlq?partition=0&fromOffset=0')).status).toBe(200)
   })
 
   it('serves a favicon', async () => {

@@ -397,12 +397,17 @@ describe('DLQ', () => {
     const page1 = await get('/api/v1/operator/dlq?limit=2')
     expect(page1.body.records.map((r: { offset: string }) => r.offset)).toEqual(['0', '1'])
     expect(page1.body.records[0]).toMatchObject({
+      partition: 0,
       reason: 'BAD_SIGNATURE',
       detail: 'fixture record 0',
       preview: '{"broken":0',
     })
-    const page2 = await get(`/api/v1/operator/dlq?limit=2&fromOffset=${page1.body.nextOffset}`)
+    expect(page1.body.nextCursor).toBe('0:2')
+    const page2 = await get(`/api/v1/operator/dlq?limit=2&cursor=${page1.body.nextCursor}`)
     expect(page2.body.records.map((r: { offset: string }) => r.offset)).toEqual(['2', '3'])
+    const one = await get('/api/v1/operator/dlq?partition=0&limit=2&fromOffset=2')
+    expect(one.body).toMatchObject({ partition: 0, nextOffset: '4' })
+    expect(one.body.records.map((r: { offset: string }) => r.offset)).toEqual(['2', '3'])
     const bad = await get('/api/v1/operator/dlq?reason=BAD_SIGNATURE')
     expect(bad.body.records.map((r: { offset: string }) => r.offset)).toEqual(['0', '2', '4'])
     expectError(await get('/api/v1/operator/dlq?fromOffset=-3'), 400, 'INVALID_PARAMETER')

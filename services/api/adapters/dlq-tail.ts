@@ -1,15 +1,17 @@
 /**
  * The DLQ as the API browses it: a consumer that reads `telemetry.dlq` from its beginning and
- * keeps the newest records' metadata (reason, detail, topic, size, a short preview) in memory,
- * with counts by reason over everything it read. Pages are then offset lookups, with no Kafka
- * round trip per request. It commits nothing: every API instance reads the whole topic itself.
+ * keeps the newest records' metadata (reason, detail, topic, size, a short preview) in memory
+ * (domain/dlq-store.ts, keyed by partition and offset), with counts by reason over everything it
+ * read. Pages are then lookups, with no Kafka round trip per request. It commits nothing: every
+ * API instance reads the whole topic itself.
  * The header names are the DLQ contract of docs/architecture.md ("Kafka").
  */
 import type { Consumer, IHeaders } from 'kafkajs'
 import { createKafka } from '../../../runtime/clients/kafka.ts'
 import type { Endpoints } from '../../../runtime/endpoints.ts'
 import type { Logger } from '../../../runtime/log.ts'
-import type { DlqPage, DlqPartitionState, DlqReader, DlqRecord, HealthProbe } from '../ports.ts'
+import { createDlqStore } from '../domain/dlq-store.ts'
+import type { DlqReader, DlqRecord, HealthProbe } from '../ports.ts'
 
 const DLQ_HEADER = {
   reason: 'gridroot-reason',
@@ -34,18 +36,6 @@ const header = (headers: IHeaders | undefined, name: string): string => {
   return first === undefined ? '' : Buffer.isBuffer(first) ? first.toString('utf8') : String(first)
 }
 
-/** Index of the first record with offset >= target (records ascend by offset). */
-function lowerBound(records: readonly DlqRecord[], target: bigint): number {
-  let lo = 0
-  let hi = records.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (BigInt((records[mid] as DlqRecord).offset) < target) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
 export async function startDlqTail(options: {
   readonly kafka: Endpoints['kafka']
   readonly topic: string
@@ -54,10 +44,7 @@ export async function startDlqTail(options: {
   readonly logger: Logger
 }): Promise<DlqTail> {
   const kafka = createKafka(options.kafka, `${options.instanceId}-dlq`)
-  const byPartition = new Map<number, { records: DlqRecord[]; nextOffset: bigint }>()
-  const byReason: Record<string, number> = {}
-  let total = 0
-  let retained = 0
+  const store = createDlqStore({ retainRecords: options.retainRecords })
   let state: 'starting' | 'running' | 'crashed' = 'starting'
   let crashDetail = ''
 
@@ -72,30 +59,15 @@ export async function startDlqTail(options: {
   } finally {
     await admin.disconnect()
   }
-  for (const p of endOffsets) byPartition.set(p.partition, { records: [], nextOffset: 0n })
+  for (const p of endOffsets) store.track(p.partition)
   let markCaughtUp: () => void = () => undefined
   const caughtUpPromise = new Promise<void>((resolve) => {
     markCaughtUp = resolve
   })
   const checkCaughtUp = () => {
-    if (endOffsets.every((p) => (byPartition.get(p.partition)?.nextOffset ?? 0n) >= p.high)) markCaughtUp()
+    if (endOffsets.every((p) => (store.nextOffset(p.partition) ?? 0n) >= p.high)) markCaughtUp()
   }
   checkCaughtUp()
-
-  const evictOldest = () => {
-    // Evict from the partition whose oldest record is the oldest in time.
-    let victim: DlqRecord[] | undefined
-    for (const p of byPartition.values()) {
-      const first = p.records[0]
-      if (first === undefined) continue
-      if (victim === undefined || first.receivedAtMs < (victim[0] as DlqRecord).receivedAtMs)
-        victim = p.records
-    }
-    if (victim !== undefined) {
-      victim.shift()
-      retained--
-    }
-  }
 
   // A group of its own per process: nothing is committed, every instance reads everything.
   const consumer: Consumer = kafka.consumer({
@@ -115,56 +87,30 @@ export async function startDlqTail(options: {
   await consumer.run({
     autoCommit: false,
     eachMessage: async ({ partition, message }) => {
-      const p = byPartition.get(partition) ?? { records: [], nextOffset: 0n }
-      byPartition.set(partition, p)
       const value = message.value ?? Buffer.alloc(0)
-      const reason = header(message.headers, DLQ_HEADER.reason) || 'UNKNOWN'
+      // Ingest's receive time; a record without a readable one (written by hand) has Kafka's.
+      const receivedAtMs = Number(header(message.headers, DLQ_HEADER.receivedAtMs) || Number.NaN)
       const record: DlqRecord = {
         partition,
         offset: message.offset,
         key: message.key?.toString('utf8') ?? '',
-        reason,
+        reason: header(message.headers, DLQ_HEADER.reason) || 'UNKNOWN',
         detail: header(message.headers, DLQ_HEADER.detail),
         mqttTopic: header(message.headers, DLQ_HEADER.mqttTopic),
-        receivedAtMs: Number(header(message.headers, DLQ_HEADER.receivedAtMs) || message.timestamp),
+        receivedAtMs: Number.isFinite(receivedAtMs) ? receivedAtMs : Number(message.timestamp),
         sizeBytes: value.length,
         preview: value.subarray(0, PREVIEW_BYTES).toString('utf8'),
       }
-      p.records.push(record)
-      p.nextOffset = BigInt(message.offset) + 1n
-      byReason[reason] = (byReason[reason] ?? 0) + 1
-      total++
-      retained++
-      if (retained > options.retainRecords) evictOldest()
+      store.add(record)
       checkCaughtUp()
     },
   })
 
   return {
-    partitions(): DlqPartitionState[] {
-      return [...byPartition]
-        .sort(([a], [b]) => a - b)
-        .map(([partition, p]) => ({
-          partition,
-          oldestOffset: p.records[0]?.offset ?? p.nextOffset.toString(),
-          nextOffset: p.nextOffset.toString(),
-          retained: p.records.length,
-        }))
-    },
-    page(partition, fromOffset, limit, reason): DlqPage {
-      const p = byPartition.get(partition)
-      if (p === undefined) return { records: [], nextOffset: '0' }
-      const records: DlqRecord[] = []
-      let i = lowerBound(p.records, fromOffset)
-      for (; i < p.records.length && records.length < limit; i++) {
-        const record = p.records[i] as DlqRecord
-        if (reason === undefined || record.reason === reason) records.push(record)
-      }
-      // Never past the partition's end, even for a cursor beyond it (attack12d F8).
-      const next = i < p.records.length ? (p.records[i] as DlqRecord).offset : p.nextOffset.toString()
-      return { records, nextOffset: next }
-    },
-    countsByReason: () => ({ total, byReason: { ...byReason } }),
+    partitions: () => store.partitions(),
+    page: (partition, fromOffset, limit, reason) => store.page(partition, fromOffset, limit, reason),
+    pageAcross: (positions, limit, reason) => store.pageAcross(positions, limit, reason),
+    countsByReason: () => store.countsByReason(),
     probe: {
       name: 'kafka-dlq',
       check: async () =>

@@ -46,6 +46,7 @@ function stubPorts(): ApiPorts {
         records: [],
         nextOffset: (fromOffset > 10n ? fromOffset : 10n).toString(),
       }),
+      pageAcross: () => ({ records: [], positions: new Map([[0, 10n]]) }),
       countsByReason: () => ({ total: 0, byReason: {} }),
     },
     auditor: {

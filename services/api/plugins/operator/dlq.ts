@@ -1,11 +1,14 @@
-/** The DLQ (Kafka `telemetry.dlq`): counts by reason and pages by offset. */
+/** The DLQ (Kafka `telemetry.dlq`): counts by reason, and pages keyed by (partition, offset). */
 import type { FastifyInstance } from 'fastify'
+import {
+  formatDlqCursor,
+  MAX_CURSOR_PARTITIONS,
+  MAX_DLQ_OFFSET,
+  parseDlqCursor,
+} from '../../domain/dlq-store.ts'
 import { ApiError } from '../../errors.ts'
 import { errorResponses, MS, OPERATOR_SECURITY, REASON } from '../../schemas.ts'
 import type { OperatorContext } from './context.ts'
-
-/** Kafka offsets are int64: a cursor past the largest names no record there can be. */
-const MAX_OFFSET = 2n ** 63n - 1n
 
 const OFFSET = {
   type: 'string',
@@ -52,19 +55,62 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
     async () => ({ ...ctx.dlq.countsByReason(), partitions: ctx.dlq.partitions() }),
   )
 
-  app.get<{ Querystring: { partition: number; fromOffset?: string; reason?: string; limit: number } }>(
+  const RECORD = {
+    type: 'object',
+    required: [
+      'partition',
+      'offset',
+      'key',
+      'reason',
+      'detail',
+      'mqttTopic',
+      'receivedAtMs',
+      'sizeBytes',
+      'preview',
+    ],
+    additionalProperties: false,
+    properties: {
+      partition: {
+        type: 'integer',
+        description: 'offsets count per partition: a record is (partition, offset)',
+      },
+      offset: OFFSET,
+      key: { type: 'string' },
+      reason: { type: 'string' },
+      detail: { type: 'string' },
+      mqttTopic: { type: 'string' },
+      receivedAtMs: MS,
+      sizeBytes: { type: 'integer' },
+      preview: { type: 'string', description: 'the first 256 bytes of the original message' },
+    },
+  } as const
+
+  app.get<{
+    Querystring: { partition?: number; fromOffset?: string; cursor?: string; reason?: string; limit: number }
+  }>(
     '/dlq',
     {
       schema: {
         tags: ['operator'],
-        summary: 'Rejected messages of one partition from an offset, ascending (nextOffset continues)',
+        summary:
+          'Rejected messages: of every partition, oldest received first, from cursor (nextCursor continues); or of one partition from an offset (nextOffset continues)',
+        description:
+          "Offsets count per partition, so a record is named by (partition, offset). Without partition the page merges every partition and nextCursor carries each partition's position (partition:offset,...); records that arrive later in any partition are on a later page, never skipped. With partition, fromOffset pages that partition alone.",
         security: OPERATOR_SECURITY,
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
-            partition: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
-            fromOffset: OFFSET,
+            partition: { type: 'integer', minimum: 0, maximum: 10_000 },
+            fromOffset: { ...OFFSET, description: `${OFFSET.description}; with partition only` },
+            cursor: {
+              type: 'string',
+              minLength: 3,
+              maxLength: MAX_CURSOR_PARTITIONS * 26,
+              pattern: '^[0-9:,]+$',
+              description:
+                'nextCursor of the previous page (every partition: partition:offset,...); without partition only',
+            },
             reason: REASON,
             limit: { type: 'integer', minimum: 1, maximum: ctx.limits.maxPageSize, default: 50 },
           },
@@ -72,38 +118,16 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
         response: {
           200: {
             type: 'object',
-            required: ['partition', 'nextOffset', 'records'],
+            required: ['records'],
             additionalProperties: false,
             properties: {
-              partition: { type: 'integer' },
-              nextOffset: OFFSET,
-              records: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: [
-                    'offset',
-                    'key',
-                    'reason',
-                    'detail',
-                    'mqttTopic',
-                    'receivedAtMs',
-                    'sizeBytes',
-                    'preview',
-                  ],
-                  additionalProperties: false,
-                  properties: {
-                    offset: OFFSET,
-                    key: { type: 'string' },
-                    reason: { type: 'string' },
-                    detail: { type: 'string' },
-                    mqttTopic: { type: 'string' },
-                    receivedAtMs: MS,
-                    sizeBytes: { type: 'integer' },
-                    preview: { type: 'string', description: 'the first 256 bytes of the original message' },
-                  },
-                },
+              partition: { type: 'integer', description: 'the partition paged (with partition only)' },
+              nextOffset: { ...OFFSET, description: 'where the partition continues (with partition only)' },
+              nextCursor: {
+                type: 'string',
+                description: 'where every partition continues (without partition only)',
               },
+              records: { type: 'array', items: RECORD },
             },
           },
           ...errorResponses,
@@ -112,21 +136,61 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
     },
     async (request) => {
       const q = request.query
-      const state = ctx.dlq.partitions().find((p) => p.partition === q.partition)
+      const partitions = ctx.dlq.partitions()
+      const known = partitions.map((p) => p.partition)
+      if (q.partition === undefined) {
+        if (q.fromOffset !== undefined)
+          throw new ApiError('INVALID_PARAMETER', 'fromOffset pages one partition: it needs partition', {
+            details: { parameter: 'fromOffset' },
+            hint: 'Add partition=<n> (GET /api/v1/operator/dlq/counts lists them) to page one partition from an offset, or page every partition with cursor=<nextCursor>.',
+          })
+        const positions = new Map<number, bigint>()
+        if (q.cursor !== undefined) {
+          const parsed = parseDlqCursor(q.cursor)
+          if ('problem' in parsed)
+            throw new ApiError('INVALID_PARAMETER', `cursor: ${parsed.problem}`, {
+              details: { parameter: 'cursor' },
+            })
+          for (const [partition, offset] of parsed.positions) {
+            const state = partitions.find((p) => p.partition === partition)
+            if (state === undefined)
+              throw new ApiError('UNKNOWN_PARTITION', `the DLQ has no partition ${partition}`, {
+                details: { partitions: known },
+              })
+            if (offset < BigInt(state.oldestOffset))
+              throw new ApiError(
+                'OFFSET_EVICTED',
+                `offset ${offset} of partition ${partition} is older than the oldest this instance keeps`,
+                { details: { partition, oldestOffset: state.oldestOffset } },
+              )
+            // Past the end continues at the end (attack12d F8), as the one-partition cursor does.
+            const end = BigInt(state.nextOffset)
+            positions.set(partition, offset > end ? end : offset)
+          }
+        }
+        const page = ctx.dlq.pageAcross(positions, q.limit, q.reason)
+        return { nextCursor: formatDlqCursor(page.positions), records: page.records }
+      }
+      if (q.cursor !== undefined)
+        throw new ApiError('INVALID_PARAMETER', 'cursor pages every partition: it takes no partition', {
+          details: { parameter: 'cursor' },
+          hint: 'Send cursor=<nextCursor> without partition to page every partition, or partition=<n>&fromOffset=<nextOffset> to page one.',
+        })
+      const state = partitions.find((p) => p.partition === q.partition)
       if (state === undefined) {
         throw new ApiError('UNKNOWN_PARTITION', `the DLQ has no partition ${q.partition}`, {
-          details: { partitions: ctx.dlq.partitions().map((p) => p.partition) },
+          details: { partitions: known },
         })
       }
       const from = q.fromOffset === undefined ? BigInt(state.oldestOffset) : BigInt(q.fromOffset)
       // Not echoed: the caller knows what it sent, and an answer never repeats an impossible cursor.
-      if (from > MAX_OFFSET)
+      if (from > MAX_DLQ_OFFSET)
         throw new ApiError('INVALID_PARAMETER', 'fromOffset is beyond the largest Kafka offset (int64)', {
-          details: { parameter: 'fromOffset', maxOffset: MAX_OFFSET.toString() },
+          details: { parameter: 'fromOffset', maxOffset: MAX_DLQ_OFFSET.toString() },
         })
       if (from < BigInt(state.oldestOffset)) {
         throw new ApiError('OFFSET_EVICTED', `offset ${from} is older than the oldest this instance keeps`, {
-          details: { oldestOffset: state.oldestOffset },
+          details: { partition: q.partition, oldestOffset: state.oldestOffset },
         })
       }
       const page = ctx.dlq.page(q.partition, from, q.limit, q.reason)
@@ -138,7 +202,7 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
       return {
         partition: q.partition,
         nextOffset: (next > end ? end : next).toString(),
-        records: page.records.map(({ partition: _partition, ...r }) => r),
+        records: page.records,
       }
     },
   )
