@@ -94,6 +94,11 @@ export interface OracleChain {
   /** undefined when the pool is not registered on-chain. */
   pool(poolId: string): Promise<{ readonly firstEpoch: number; readonly nextEpoch: number } | undefined>
   epochRecord(poolId: string, epoch: number): Promise<EpochRecord>
+  /**
+   * What was proposed for a pool epoch attempt, every signed field, as its EpochProposed event
+   * carries it (the record stores only root, totals and leaf count); undefined when never proposed.
+   */
+  proposalOf(poolId: string, epoch: number, attempt: number): Promise<Proposal | undefined>
   /** Roots the guardian rejected for a pool epoch (from EpochRejected events). */
   rejectedRoots(poolId: string, epoch: number): Promise<readonly Hex[]>
   /** Chain time (latest block), seconds. */

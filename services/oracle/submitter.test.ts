@@ -17,6 +17,7 @@ const chain: OracleChain = {
   signerSet: async () => ({ signers: [SIGNER], threshold: 2 }),
   pool: async () => ({ firstEpoch: 0, nextEpoch: 0 }),
   epochRecord: async () => ({ status: 'none', attempt: 0, root: `0x${'00'.repeat(32)}`, finalizesAtSec: 0n }),
+  proposalOf: async () => undefined,
   rejectedRoots: async () => [],
   nowSec: async () => 0n,
   propose: async () => {
@@ -98,5 +99,96 @@ describe('signatures beyond what the book keeps (chain behind its signers)', () 
     ])
     const counted = await metrics.registry.getSingleMetric('gridroot_oracle_signatures_not_kept_total')?.get()
     expect(counted?.values).toEqual([{ labels: { reason: 'EPOCH_TOO_FAR' }, value: 29 }])
+  })
+})
+
+describe('a pending proposal with the signed root and totals but other fields (attack10 F2)', () => {
+  const A = `0x${'a1'.repeat(20)}` as Hex
+  const B = `0x${'b2'.repeat(20)}` as Hex
+  const signed = proposal(0)
+  for (const [field, forged] of [
+    ['energyWh', { ...signed, energyWh: signed.energyWh * 1000n }],
+    ['treeHash', { ...signed, treeHash: `0x${'99'.repeat(32)}` }],
+    ['archiveHash', { ...signed, archiveHash: `0x${'98'.repeat(32)}` }],
+  ] as const)
+    it(`is unsigned when its ${field} differs: never finalized, named on /healthz`, async () => {
+      const finalized: number[] = []
+      const pendingChain: OracleChain = {
+        ...chain,
+        signerSet: async () => ({ signers: [A, B], threshold: 2 }),
+        // The record holds only root, attempt, revenue and leaf count: all as signed.
+        epochRecord: async () => ({
+          status: 'pending',
+          attempt: 0,
+          root: signed.root,
+          finalizesAtSec: 100n,
+          revenueUnits: signed.revenueUnits,
+          leafCount: signed.leafCount,
+        }),
+        proposalOf: async () => forged,
+        nowSec: async () => 1_000n,
+        finalize: async (_pool, epoch) => {
+          finalized.push(epoch)
+          return '0x01'
+        },
+      }
+      const { logger, lines } = recordingLogger()
+      const submitter = createSubmitter({
+        pools: ['gcl-pv'],
+        chain: pendingChain,
+        recoverSigner: async (_p, signature) => signature as Hex,
+        metrics: createOracleMetrics(),
+        logger,
+        signaturesStallMs: 60_000,
+      })
+      for (const signer of [A, B])
+        await submitter.onMessage({
+          kind: 'signature',
+          instance: signer,
+          source: 'replay',
+          proposal: signed,
+          signer,
+          signature: signer,
+        })
+      await submitter.tick()
+      expect(finalized).toEqual([])
+      const problem = submitter.state.unsignedPending.get('gcl-pv')
+      expect(problem).toMatchObject({ epoch: 0, pendingRoot: signed.root })
+      expect(problem?.signedRoots).toEqual([{ root: signed.root, signers: [A, B], differs: [field] }])
+      expect(problem?.message).toContain(`the signers signed this root with other ${field}`)
+      expect(lines.some((l) => l.level === 'error' && l.msg === problem?.message)).toBe(true)
+    })
+
+  it('is finalized when every field is as signed', async () => {
+    const finalized: number[] = []
+    const submitter = createSubmitter({
+      pools: ['gcl-pv'],
+      chain: {
+        ...chain,
+        signerSet: async () => ({ signers: [A, B], threshold: 2 }),
+        epochRecord: async () => ({ status: 'pending', attempt: 0, root: signed.root, finalizesAtSec: 100n }),
+        proposalOf: async () => ({ ...signed }),
+        nowSec: async () => 1_000n,
+        finalize: async (_pool, epoch) => {
+          finalized.push(epoch)
+          throw new Error('stop after one finalize')
+        },
+      },
+      recoverSigner: async (_p, signature) => signature as Hex,
+      metrics: createOracleMetrics(),
+      logger: recordingLogger().logger,
+      signaturesStallMs: 60_000,
+    })
+    await submitter.onMessage({
+      kind: 'signature',
+      instance: 'a',
+      source: 'replay',
+      proposal: signed,
+      signer: A,
+      signature: A,
+    })
+    await submitter.tick()
+    expect(finalized).toEqual([0])
+    expect(submitter.state.unsignedPending.size).toBe(0)
   })
 })

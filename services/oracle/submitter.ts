@@ -12,10 +12,17 @@
  * disagreement, logged with both roots and counted.
  */
 
+import { RetryableError } from '../../core/errors/base.ts'
 import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { classifyError } from '../../runtime/retry.ts'
-import type { Hex, Proposal } from './domain/proposal.ts'
+import {
+  differingFields,
+  type Hex,
+  type Proposal,
+  type ProposalJson,
+  proposalToJson,
+} from './domain/proposal.ts'
 import { isFinalRefusal } from './domain/refusal.ts'
 import { SignatureBook, type SignatureBookLimits } from './domain/signature-book.ts'
 import {
@@ -65,10 +72,36 @@ export interface UnsignedPending {
   readonly epoch: number
   readonly attempt: number
   readonly pendingRoot: Hex
-  /** What the current signers signed for that attempt, in the book. */
-  readonly signedRoots: readonly { readonly root: Hex; readonly signers: readonly Hex[] }[]
+  /** Every field of the pending proposal (its EpochProposed event). */
+  readonly pendingProposal: ProposalJson
+  /** What the current signers signed for that attempt, in the book, and where it differs. */
+  readonly signedRoots: readonly {
+    readonly root: Hex
+    readonly signers: readonly Hex[]
+    readonly differs: readonly (keyof Proposal)[]
+  }[]
   readonly challengeWindowEndsAt: string
   readonly message: string
+}
+
+/**
+ * A pending record without its EpochProposed event: the node's logs do not reach back to the
+ * proposal (a pruned node, a contracts file with a later deployment block). Nothing is
+ * finalized without knowing what was proposed; the pass fails and is tried again.
+ */
+export class ProposalEventMissingError extends RetryableError<'ORACLE_PROPOSAL_EVENT_MISSING'> {
+  override readonly name = 'ProposalEventMissingError'
+  constructor(poolId: string, epoch: number, attempt: number) {
+    super(
+      'ORACLE_PROPOSAL_EVENT_MISSING',
+      `pool ${poolId} epoch ${epoch} attempt ${attempt} is pending on-chain but no EpochProposed event of it was found`,
+      {
+        metaMessages: [
+          'Check that GRIDROOT_RPC_URL serves logs from the deployment block of the contracts file (deployedAtBlock) on.',
+        ],
+      },
+    )
+  }
 }
 
 const MAX_STEPS_PER_TICK = 8
@@ -128,25 +161,39 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
    * A pending root no current signer signed (domain/submit-step.ts `unsigned-pending`): one error
    * line and one count per pool epoch attempt, /healthz 503 while it is pending.
    */
-  const noteUnsignedPending = (poolId: string, step: SubmitStep, signers: readonly Hex[]) => {
-    if (step.kind !== 'wait' || step.reason !== 'unsigned-pending') {
+  const noteUnsignedPending = (
+    poolId: string,
+    step: SubmitStep,
+    pending: Proposal | undefined,
+    signers: readonly Hex[],
+  ) => {
+    if (step.kind !== 'wait' || step.reason !== 'unsigned-pending' || !pending) {
       if (state.unsignedPending.delete(poolId))
         logger.info({ poolId, step: step.kind, epoch: step.epoch }, 'the unsigned pending root is gone')
       return
     }
-    const signed = book.signersFor(poolId, step.epoch).filter((p) => p.attempt === step.attempt)
+    const signed = book.signedProposals(poolId, step.epoch, step.attempt, signers)
     const known = state.unsignedPending.get(poolId)
+    const sameRoot = signed.filter((p) => p.proposal.root === pending.root)
     const problem: UnsignedPending = {
       poolId,
       epoch: step.epoch,
       attempt: step.attempt,
       pendingRoot: step.root,
+      pendingProposal: proposalToJson(pending),
       signedRoots: signed.map((p) => ({
-        root: p.root,
-        signers: p.signers.filter((x) => signers.some((m) => m.toLowerCase() === x)),
+        root: p.proposal.root,
+        signers: p.signers,
+        differs: differingFields(p.proposal, pending),
       })),
       challengeWindowEndsAt: new Date(Number(step.untilSec) * 1000).toISOString(),
-      message: `pool ${poolId} epoch ${step.epoch} (attempt ${step.attempt}): the pending root ${step.root} was signed by no current signer in this submitter's book${signed.length > 0 ? ` (the signers signed ${signed.map((p) => p.root).join(', ')})` : ''}; it is not finalized. A guardian must reject it before the challenge window ends: RevenueOracle.reject(poolId, epoch, reason) from a GUARDIAN_ROLE account (reason a bytes32)`,
+      message: `pool ${poolId} epoch ${step.epoch} (attempt ${step.attempt}): the pending proposal (root ${step.root}) was signed by no current signer in this submitter's book${
+        sameRoot.length > 0
+          ? ` (the signers signed this root with other ${sameRoot.map((p) => differingFields(p.proposal, pending).join(', ')).join('; ')})`
+          : signed.length > 0
+            ? ` (the signers signed ${signed.map((p) => p.proposal.root).join(', ')})`
+            : ''
+      }; it is not finalized. A guardian must reject it before the challenge window ends: RevenueOracle.reject(poolId, epoch, reason) from a GUARDIAN_ROLE account (reason a bytes32)`,
     }
     state.unsignedPending.set(poolId, problem)
     if (known?.epoch === step.epoch && known.attempt === step.attempt && known.pendingRoot === step.root)
@@ -184,20 +231,22 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     if (!pool) return undefined
     const record = await chain.epochRecord(poolId, pool.nextEpoch)
     book.sync(poolId, pool.nextEpoch, record.attempt)
+    let pending: PoolChainState['pending']
+    if (record.status === 'pending') {
+      const proposal = await chain.proposalOf(poolId, pool.nextEpoch, record.attempt)
+      if (!proposal) throw new ProposalEventMissingError(poolId, pool.nextEpoch, record.attempt)
+      pending = {
+        epoch: pool.nextEpoch,
+        root: record.root,
+        finalizableAtSec: record.finalizesAtSec,
+        proposal,
+      }
+    }
     return {
       poolId,
       nextEpoch: pool.nextEpoch,
       attempt: record.attempt,
-      pending:
-        record.status === 'pending'
-          ? {
-              epoch: pool.nextEpoch,
-              root: record.root,
-              finalizableAtSec: record.finalizesAtSec,
-              revenueUnits: record.revenueUnits,
-              leafCount: record.leafCount,
-            }
-          : undefined,
+      pending,
       rejectedRoots: record.attempt > 0 ? await chain.rejectedRoots(poolId, pool.nextEpoch) : [],
     }
   }
@@ -226,11 +275,11 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       s,
       now,
       (epoch, attempt, rejected) => book.ready(poolId, epoch, attempt, signers, threshold, rejected),
-      (pending, attempt) => book.signedBy(poolId, pending, attempt, signers).length > 0,
+      (pending) => book.signedBy(poolId, pending.proposal, signers).length > 0,
     )
     state.lastStep.set(poolId, step)
     checkStall(s, step, threshold)
-    noteUnsignedPending(poolId, step, signers)
+    noteUnsignedPending(poolId, step, s.pending?.proposal, signers)
     if (step.kind === 'wait') return false
     try {
       if (step.kind === 'propose') {

@@ -119,6 +119,37 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
     }
   }
 
+  const proposalOf = async (
+    poolId: string,
+    epoch: number,
+    attempt: number,
+  ): Promise<Proposal | undefined> => {
+    const logs = await publicClient.getContractEvents({
+      address,
+      abi: revenueOracleAbi,
+      eventName: 'EpochProposed',
+      args: { poolId: poolIdToBytes32(poolId), epoch: BigInt(epoch) },
+      fromBlock: options.fromBlock,
+    } as never)
+    // One per attempt on the canonical chain (a second propose of a pending epoch reverts).
+    const proposed = (logs as unknown as { args: { attempt: number; proposal: EpochRootProposal } }[])
+      .filter((l) => Number(l.args.attempt) === attempt)
+      .at(-1)
+    if (!proposed) return undefined
+    const p = proposed.args.proposal
+    return {
+      poolId,
+      epoch,
+      attempt,
+      root: p.root.toLowerCase() as Hex,
+      revenueUnits: BigInt(p.revenueUnits),
+      energyWh: BigInt(p.energyWh),
+      leafCount: Number(p.leafCount),
+      treeHash: p.treeHash.toLowerCase() as Hex,
+      archiveHash: p.archiveHash.toLowerCase() as Hex,
+    }
+  }
+
   const send = async (what: string, functionName: string, args: readonly unknown[]): Promise<Hex> => {
     if (!wallet) throw new Error('this chain adapter has no sender key')
     const hash = await submitInTurn(wallet.account.address, () =>
@@ -181,28 +212,19 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
       ]),
     finalize: (poolId, epoch) =>
       send(`finalize ${poolId}/${epoch}`, 'finalize', [poolIdToBytes32(poolId), BigInt(epoch)]),
+    proposalOf,
     async finalized(poolId, epoch): Promise<FinalizedEpoch | undefined> {
       const record = await epochRecord(poolId, epoch)
       if (record.status !== 'final') return undefined
-      const logs = await publicClient.getContractEvents({
-        address,
-        abi: revenueOracleAbi,
-        eventName: 'EpochProposed',
-        args: { poolId: poolIdToBytes32(poolId), epoch: BigInt(epoch) },
-        fromBlock: options.fromBlock,
-      } as never)
-      const proposed = (logs as unknown as { args: { attempt: number; proposal: EpochRootProposal } }[]).find(
-        (l) => Number(l.args.attempt) === record.attempt,
-      )
-      if (!proposed) return undefined
-      const p = proposed.args.proposal
+      const p = await proposalOf(poolId, epoch, record.attempt)
+      if (!p) return undefined
       return {
         root: record.root.toLowerCase() as Hex,
         revenueUnits: p.revenueUnits,
         energyWh: p.energyWh,
-        leafCount: Number(p.leafCount),
-        treeHash: p.treeHash.toLowerCase() as Hex,
-        archiveHash: p.archiveHash.toLowerCase() as Hex,
+        leafCount: p.leafCount,
+        treeHash: p.treeHash,
+        archiveHash: p.archiveHash,
       }
     },
     verifyDeviceLeaf: (leaf, proof) =>

@@ -44,6 +44,24 @@ export function proposalKey(p: Proposal): string {
   ].join('|')
 }
 
+const PROPOSAL_FIELDS = [
+  'poolId',
+  'epoch',
+  'attempt',
+  'root',
+  'revenueUnits',
+  'energyWh',
+  'leafCount',
+  'treeHash',
+  'archiveHash',
+] as const satisfies readonly (keyof Proposal)[]
+
+/** The fields in which two proposals differ (hex compared case-insensitively), for messages. */
+export function differingFields(a: Proposal, b: Proposal): (keyof Proposal)[] {
+  const norm = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : v)
+  return PROPOSAL_FIELDS.filter((k) => norm(a[k]) !== norm(b[k]))
+}
+
 /** The JSON form used on Kafka and in logs: bigints as decimal strings. */
 export interface ProposalJson {
   readonly poolId: string

@@ -202,8 +202,9 @@ describe('nextSubmitStep', () => {
   for (const s of [A, B]) book.add({ proposal: proposal('aa'), signer: s, signature: sig(s) })
   const readyFor = (epoch: number, attempt: number, rejected: ReadonlySet<string>) =>
     book.ready('pool-a', epoch, attempt, SIGNERS, 2, rejected)
-  const signedInBook: SignedInBook = (pending, attempt) =>
-    book.signedBy('pool-a', pending, attempt, SIGNERS).length > 0
+  const signedInBook: SignedInBook = (pending) =>
+    book.signedBy('pool-a', pending.proposal, SIGNERS).length > 0
+  const pendingOf = (p: Proposal) => ({ epoch: p.epoch, root: p.root, finalizableAtSec: 160n, proposal: p })
 
   it('proposes the next epoch once signed, and never while a root is pending', () => {
     expect(nextSubmitStep(state(), 100n, readyFor, signedInBook)).toMatchObject({ kind: 'propose', epoch: 3 })
@@ -212,7 +213,7 @@ describe('nextSubmitStep', () => {
       reason: 'signatures',
       epoch: 4,
     })
-    const pending = { epoch: 3, root: proposal('aa').root, finalizableAtSec: 160n }
+    const pending = pendingOf(proposal('aa'))
     expect(nextSubmitStep(state({ pending }), 159n, readyFor, signedInBook)).toMatchObject({
       kind: 'wait',
       reason: 'challenge-window',
@@ -225,7 +226,7 @@ describe('nextSubmitStep', () => {
   })
 
   it('never finalizes a pending root no current signer signed, before or after its window (attack10a F2)', () => {
-    const foreign = { epoch: 3, root: proposal('ff').root, finalizableAtSec: 160n }
+    const foreign = pendingOf(proposal('ff'))
     for (const now of [100n, 160n, 10_000n])
       expect(nextSubmitStep(state({ pending: foreign }), now, readyFor, signedInBook)).toEqual({
         kind: 'wait',
@@ -236,32 +237,48 @@ describe('nextSubmitStep', () => {
         root: foreign.root,
         untilSec: 160n,
       })
-    // the signed root with other figures (revenue ×10) is not what the signers signed either
-    const inflated = { ...proposal('aa'), revenueUnits: proposal('aa').revenueUnits * 10n }
-    const forged = {
-      epoch: 3,
-      root: inflated.root,
-      finalizableAtSec: 160n,
-      revenueUnits: inflated.revenueUnits,
-    }
-    expect(nextSubmitStep(state({ pending: forged }), 160n, readyFor, signedInBook)).toMatchObject({
-      reason: 'unsigned-pending',
-    })
     // signed for attempt 0 only: after a rejection, attempt 1's pending root is not signed
-    const signed = { epoch: 3, root: proposal('aa').root, finalizableAtSec: 160n }
     expect(
-      nextSubmitStep(state({ pending: signed, attempt: 1 }), 160n, readyFor, signedInBook),
-    ).toMatchObject({
-      reason: 'unsigned-pending',
-    })
-    const exact = {
-      ...signed,
-      revenueUnits: proposal('aa').revenueUnits,
-      leafCount: proposal('aa').leafCount,
-    }
-    expect(nextSubmitStep(state({ pending: exact }), 160n, readyFor, signedInBook)).toMatchObject({
-      kind: 'finalize',
-    })
+      nextSubmitStep(
+        state({ pending: pendingOf(proposal('aa', { attempt: 1 })), attempt: 1 }),
+        160n,
+        readyFor,
+        signedInBook,
+      ),
+    ).toMatchObject({ reason: 'unsigned-pending' })
+    expect(
+      nextSubmitStep(state({ pending: pendingOf(proposal('aa')) }), 160n, readyFor, signedInBook),
+    ).toMatchObject({ kind: 'finalize' })
+  })
+
+  it('compares every signed field of the pending proposal, not only root and totals (attack10 F2)', () => {
+    const signed = proposal('aa')
+    const forgeries: Partial<Proposal>[] = [
+      { revenueUnits: signed.revenueUnits * 10n },
+      { leafCount: signed.leafCount + 1 },
+      { energyWh: signed.energyWh * 10n },
+      { treeHash: `0x${'99'.repeat(32)}` },
+      { archiveHash: ZERO_HASH },
+    ]
+    for (const forged of forgeries)
+      expect(
+        nextSubmitStep(state({ pending: pendingOf({ ...signed, ...forged }) }), 160n, readyFor, signedInBook),
+        JSON.stringify(Object.keys(forged)),
+      ).toMatchObject({ reason: 'unsigned-pending' })
+    // Hex case is no difference.
+    expect(
+      nextSubmitStep(
+        state({
+          pending: pendingOf({
+            ...signed,
+            treeHash: signed.treeHash.toUpperCase().replace('0X', '0x') as Hex,
+          }),
+        }),
+        160n,
+        readyFor,
+        signedInBook,
+      ),
+    ).toMatchObject({ kind: 'finalize' })
   })
 
   it('takes only signatures made for the current attempt', () => {

@@ -260,30 +260,32 @@ export class SignatureBook {
   }
 
   /**
-   * The current signers that signed a proposal for `attempt` of the pending epoch with this
-   * root (and this revenue and leaf count, when given): the pending proposal is one they signed.
+   * The current signers that signed exactly this proposal (every field, attempt included, see
+   * `proposalKey`): the pending proposal is one they signed.
    */
-  signedBy(
+  signedBy(poolId: string, proposal: Proposal, currentSigners: readonly Hex[]): Hex[] {
+    const allowed = new Set(currentSigners.map((s) => s.toLowerCase()))
+    const candidate = this.pools
+      .get(poolId)
+      ?.epochs.get(proposal.epoch)
+      ?.candidates.get(proposalKey(proposal))
+    return [...(candidate?.signatures.keys() ?? [])].filter((s) => allowed.has(s)) as Hex[]
+  }
+
+  /** The proposals kept for a pool epoch attempt with their current signers, for messages. */
+  signedProposals(
     poolId: string,
-    pending: {
-      readonly epoch: number
-      readonly root: Hex
-      readonly revenueUnits?: bigint | undefined
-      readonly leafCount?: number | undefined
-    },
+    epoch: number,
     attempt: number,
     currentSigners: readonly Hex[],
-  ): Hex[] {
+  ): readonly { readonly proposal: Proposal; readonly signers: readonly Hex[] }[] {
     const allowed = new Set(currentSigners.map((s) => s.toLowerCase()))
-    const out = new Set<string>()
-    for (const c of this.pools.get(poolId)?.epochs.get(pending.epoch)?.candidates.values() ?? []) {
-      const p = c.proposal
-      if (p.attempt !== attempt || p.root.toLowerCase() !== pending.root.toLowerCase()) continue
-      if (pending.revenueUnits !== undefined && p.revenueUnits !== pending.revenueUnits) continue
-      if (pending.leafCount !== undefined && p.leafCount !== pending.leafCount) continue
-      for (const s of c.signatures.keys()) if (allowed.has(s)) out.add(s)
-    }
-    return [...out] as Hex[]
+    return [...(this.pools.get(poolId)?.epochs.get(epoch)?.candidates.values() ?? [])]
+      .filter((c) => c.proposal.attempt === attempt)
+      .map((c) => ({
+        proposal: c.proposal,
+        signers: [...c.signatures.keys()].filter((s) => allowed.has(s)) as Hex[],
+      }))
   }
 
   /** What the book holds, for health and tests. */

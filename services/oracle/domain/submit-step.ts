@@ -6,14 +6,17 @@
  * - A pending root is finalized once its challenge window has passed, and nothing else is
  *   proposed for the pool meanwhile (epochs advance strictly: the contract takes epoch n+1 only
  *   after n is final), so a proposal is never sent twice.
- * - Never a pending proposal that no current signer signed in the book (root, attempt, revenue
- *   and leaf count): someone proposed it with signatures the signers never published, i.e. a
- *   compromised or broken signer threshold (attack10a F2). It waits as `unsigned-pending` for
- *   the guardian to reject it, however long the window has passed.
+ * - Never a pending proposal that no current signer signed in the book: the whole EpochRoot
+ *   struct as its EpochProposed event carries it (root, attempt, totals, leaf count, tree and
+ *   archive hashes) must be a proposal of the book. Anything else was proposed with signatures
+ *   the signers never published, i.e. a compromised or broken signer threshold (attack10a F2;
+ *   attack10 F2: the same root with another energyWh or archive hash passed a root-and-totals
+ *   match). It waits as `unsigned-pending` for the guardian to reject it, however long the
+ *   window has passed.
  * - Otherwise the contract's next epoch is proposed once `threshold` current signers signed the
  *   same proposal, never a root the guardian rejected for that epoch.
  */
-import type { Hex } from './proposal.ts'
+import type { Hex, Proposal } from './proposal.ts'
 import type { ReadyProposal } from './signature-book.ts'
 
 export interface PoolChainState {
@@ -27,9 +30,8 @@ export interface PoolChainState {
         readonly epoch: number
         readonly root: Hex
         readonly finalizableAtSec: bigint
-        /** Compared with the book's proposals when known. */
-        readonly revenueUnits?: bigint | undefined
-        readonly leafCount?: number | undefined
+        /** What was proposed, every signed field (from its EpochProposed event). */
+        readonly proposal: Proposal
       }
     | undefined
   /** Roots the guardian rejected for `nextEpoch`. */
@@ -64,8 +66,8 @@ export type SubmitStep =
       readonly untilSec: bigint
     }
 
-/** Whether a current signer signed this pending proposal in the submitter's book. */
-export type SignedInBook = (pending: NonNullable<PoolChainState['pending']>, attempt: number) => boolean
+/** Whether a current signer signed this pending proposal (every field) in the submitter's book. */
+export type SignedInBook = (pending: NonNullable<PoolChainState['pending']>) => boolean
 
 export function nextSubmitStep(
   state: PoolChainState,
@@ -75,7 +77,7 @@ export function nextSubmitStep(
 ): SubmitStep {
   const { poolId, pending } = state
   if (pending) {
-    if (!signedInBook(pending, state.attempt))
+    if (!signedInBook(pending))
       return {
         kind: 'wait',
         poolId,
