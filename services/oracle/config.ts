@@ -1,5 +1,6 @@
 /** The oracle's configuration, from the environment, validated once (see .env.example). */
 import { hostname } from 'node:os'
+import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import type { TopicSet } from '../../core/kafka/topics.ts'
@@ -24,7 +25,7 @@ const privateKey = z
   .transform((v) => v as `0x${string}`)
 
 const OracleEnvSchema = z.object({
-  GRIDROOT_ORACLE_ROLE: z.enum(['signer', 'submitter']),
+  GRIDROOT_ORACLE_ROLE: z.enum(['signer', 'submitter', 'guardian']),
   GRIDROOT_ORACLE_INSTANCE: z
     .string()
     .min(1)
@@ -33,6 +34,10 @@ const OracleEnvSchema = z.object({
   GRIDROOT_ORACLE_SOURCE: z.enum(['influx', 'replay']).default('influx'),
   GRIDROOT_ORACLE_SIGNER_KEY: privateKey.optional(),
   GRIDROOT_ORACLE_SUBMITTER_KEY: privateKey.optional(),
+  /** guardian: the key of a GUARDIAN_ROLE account of RevenueOracle (it sends `reject`). */
+  GRIDROOT_ORACLE_GUARDIAN_KEY: privateKey.optional(),
+  /** guardian: its checkpoint file (default: `guardian/<instance>.checkpoint.json` beside the artifact folder). */
+  GRIDROOT_ORACLE_GUARDIAN_CHECKPOINT: z.string().min(1).optional(),
   GRIDROOT_ORACLE_POLL: envDurationMs.default(1_000),
   /** How long a signer waits for its source to have an announced epoch before refusing. */
   GRIDROOT_ORACLE_SOURCE_TIMEOUT: envDurationMs.default(120_000),
@@ -57,13 +62,17 @@ const OracleEnvSchema = z.object({
 })
 
 export interface OracleConfig {
-  readonly role: 'signer' | 'submitter'
+  readonly role: 'signer' | 'submitter' | 'guardian'
   readonly instanceId: string
   readonly source: 'influx' | 'replay'
   /** signer only */
   readonly signerKey: `0x${string}` | undefined
   /** submitter only */
   readonly submitterKey: `0x${string}` | undefined
+  /** guardian only */
+  readonly guardianKey: `0x${string}` | undefined
+  /** guardian: where it keeps its checkpoint (services/oracle/domain/guardian-checkpoint.ts). */
+  readonly guardianCheckpointFile: string
   readonly pollMs: number
   readonly sourceTimeoutMs: number
   /** signer: re-publish interval of a signature the chain still waits on (domain/resign.ts). */
@@ -107,16 +116,27 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
           path: ['GRIDROOT_ORACLE_SUBMITTER_KEY'],
           message: 'the submitter needs a funded key to send transactions',
         })
+      if (v.GRIDROOT_ORACLE_ROLE === 'guardian' && !v.GRIDROOT_ORACLE_GUARDIAN_KEY)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['GRIDROOT_ORACLE_GUARDIAN_KEY'],
+          message: 'the guardian needs the funded key of a GUARDIAN_ROLE account to send reject',
+        })
     }),
     env,
     'oracle',
   )
+  const artifacts = artifactStoreConfig(env)
   return {
     role: c.GRIDROOT_ORACLE_ROLE,
     instanceId: c.GRIDROOT_ORACLE_INSTANCE,
     source: c.GRIDROOT_ORACLE_SOURCE,
     signerKey: c.GRIDROOT_ORACLE_SIGNER_KEY,
     submitterKey: c.GRIDROOT_ORACLE_SUBMITTER_KEY,
+    guardianKey: c.GRIDROOT_ORACLE_GUARDIAN_KEY,
+    guardianCheckpointFile:
+      c.GRIDROOT_ORACLE_GUARDIAN_CHECKPOINT ??
+      join(dirname(artifacts.dir), 'guardian', `${c.GRIDROOT_ORACLE_INSTANCE}.checkpoint.json`),
     pollMs: c.GRIDROOT_ORACLE_POLL,
     sourceTimeoutMs: c.GRIDROOT_ORACLE_SOURCE_TIMEOUT,
     resignIntervalMs: c.GRIDROOT_ORACLE_RESIGN_INTERVAL,
@@ -132,7 +152,7 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     registryFile: c.GRIDROOT_REGISTRY_FILE,
     tariffsFile: c.GRIDROOT_TARIFFS_FILE,
     contractsFile: c.GRIDROOT_CONTRACTS_FILE,
-    artifacts: artifactStoreConfig(env),
+    artifacts,
     replay: replaySettingsOf(aggregatorConfigFromEnv(env)),
   }
 }

@@ -67,6 +67,42 @@ export function createOracleMetrics() {
     finalized: counter('gridroot_oracle_finalized_total', 'finalize transactions mined', ['pool']),
     finalizedEpoch: gauge('gridroot_oracle_finalized_epoch', 'Latest finalized epoch per pool', ['pool']),
     chainUnavailable: gauge('gridroot_oracle_chain_unavailable', '1 while chain calls are failing'),
+    guardianDecisions: counter(
+      'gridroot_oracle_guardian_decisions_total',
+      'Guardian: verdicts on proposals (pool epoch attempts), by pool, decision (accept, reject, undecided) and reason',
+      ['pool', 'decision', 'reason'],
+    ),
+    guardianRejections: counter(
+      'gridroot_oracle_guardian_rejections_total',
+      'Guardian: reject transactions mined, by pool and reason code',
+      ['pool', 'reason'],
+    ),
+    guardianRejectMarginSeconds: gauge(
+      'gridroot_oracle_guardian_reject_margin_seconds',
+      'Guardian: seconds of the challenge window left when its latest reject of the pool was mined',
+      ['pool'],
+    ),
+    guardianOpenProposals: gauge(
+      'gridroot_oracle_guardian_open_proposals',
+      'Guardian: proposals seen and not settled yet (pending, or final and not yet checked)',
+    ),
+    guardianBadFinalRoots: gauge(
+      'gridroot_oracle_guardian_bad_final_roots',
+      'Guardian: roots it judged bad that went final before it could reject them (kept in its checkpoint)',
+    ),
+    guardianUnrejected: gauge(
+      'gridroot_oracle_guardian_unrejected_roots',
+      'Guardian: pending roots it judged bad or could not check whose challenge window passed',
+    ),
+    guardianCheckpointBlock: gauge(
+      'gridroot_oracle_guardian_checkpoint_block',
+      'Guardian: the block its EpochProposed scan resumes at after a restart',
+    ),
+    guardianArtifactsRestored: counter(
+      'gridroot_oracle_guardian_artifacts_restored_total',
+      'Guardian: committed artifacts it put back into the store from its own identical build, by pool',
+      ['pool'],
+    ),
   }
 }
 export type OracleMetrics = ReturnType<typeof createOracleMetrics>
