@@ -127,3 +127,18 @@ describe('GRIDROOT_API_REQUEST_TIMEOUT', () => {
     )
   })
 })
+
+describe('GRIDROOT_API_DLQ_STALL / _DLQ_RESTART', () => {
+  it('default to 30 s / 3 min and take durations', () => {
+    expect(apiConfigFromEnv(BASE).dlqWatch).toEqual({ stallMs: 30_000, restartMs: 180_000 })
+    expect(
+      apiConfigFromEnv({ ...BASE, GRIDROOT_API_DLQ_STALL: '3s', GRIDROOT_API_DLQ_RESTART: '15s' }).dlqWatch,
+    ).toEqual({ stallMs: 3_000, restartMs: 15_000 })
+  })
+
+  it('refuse a restart bound that is not longer than the stall bound', () => {
+    expect(refusal({ ...BASE, GRIDROOT_API_DLQ_STALL: '30s', GRIDROOT_API_DLQ_RESTART: '30s' })).toContain(
+      'GRIDROOT_API_DLQ_RESTART: must be longer than GRIDROOT_API_DLQ_STALL',
+    )
+  })
+})

@@ -19,6 +19,7 @@ import {
 import type { Endpoints } from '../../runtime/endpoints.ts'
 import { verifySettingsFromEnv } from '../oracle/config.ts'
 import { DEFAULT_AUDIT_CACHE_BYTES } from './adapters/artifact-cache.ts'
+import { DEFAULT_DLQ_WATCH, type DlqWatchLimits } from './adapters/dlq-tail.ts'
 import type { RevenueSource } from './adapters/influx-reader.ts'
 import type { ApiKey } from './domain/api-keys.ts'
 
@@ -127,6 +128,12 @@ const ApiEnvSchema = z
     GRIDROOT_API_MAX_POINTS: z.coerce.number().int().min(10).max(1_000_000).default(20_000),
     GRIDROOT_API_MAX_RANGE: envDurationMs.default(366 * 86_400_000),
     GRIDROOT_API_DLQ_RETAIN: z.coerce.number().int().min(100).max(10_000_000).default(50_000),
+    GRIDROOT_API_DLQ_STALL: envDurationMs
+      .default(DEFAULT_DLQ_WATCH.stallMs)
+      .refine((ms) => ms >= 1_000, 'at least 1s'),
+    GRIDROOT_API_DLQ_RESTART: envDurationMs
+      .default(DEFAULT_DLQ_WATCH.restartMs)
+      .refine((ms) => ms >= 1_000, 'at least 1s'),
     GRIDROOT_API_DEV_WALLET: z.enum(['off', 'anvil']).default('off'),
     GRIDROOT_API_INFLUX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
     GRIDROOT_API_INFLUX_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
@@ -150,8 +157,14 @@ const ApiEnvSchema = z
           .replace(/[^A-Za-z0-9._-]/g, '-')}`,
       ),
   })
-  // The dev wallet signs with anvil's public keys: only ever on a loopback API of a local anvil.
   .superRefine((c, ctx) => {
+    if (c.GRIDROOT_API_DLQ_RESTART <= c.GRIDROOT_API_DLQ_STALL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GRIDROOT_API_DLQ_RESTART'],
+        message: `must be longer than GRIDROOT_API_DLQ_STALL (${c.GRIDROOT_API_DLQ_STALL} ms): the reader is reported stalled before its consumer is replaced`,
+      })
+    // The dev wallet signs with anvil's public keys: only ever on a loopback API of a local anvil.
     if (c.GRIDROOT_API_DEV_WALLET === 'off') return
     const issue = (path: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: [path], message: `${message} (GRIDROOT_API_DEV_WALLET=anvil)` })
@@ -214,6 +227,11 @@ export interface ApiConfig {
   readonly online: OnlineRule
   readonly limits: ApiLimits
   readonly dlqRetainRecords: number
+  /**
+   * The DLQ reader's consumer watch: stalled this long, /healthz and the DLQ routes say so (503);
+   * this long (restartMs), its consumer is replaced (adapters/dlq-tail.ts).
+   */
+  readonly dlqWatch: DlqWatchLimits
   /** InfluxDB queries run at once, and how many more may wait, before API_BUSY (domain/query-gate.ts). */
   readonly influxQueries: { readonly concurrency: number; readonly queue: number }
   /** An InfluxDB query not answered in this time is cancelled (503 UPSTREAM_UNAVAILABLE). */
@@ -279,6 +297,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     online: { windowMs: c.GRIDROOT_API_ONLINE_WINDOW, clock: c.GRIDROOT_API_ONLINE_CLOCK },
     limits: { ...DEFAULT_LIMITS, maxPoints: c.GRIDROOT_API_MAX_POINTS, maxRangeMs: c.GRIDROOT_API_MAX_RANGE },
     dlqRetainRecords: c.GRIDROOT_API_DLQ_RETAIN,
+    dlqWatch: { stallMs: c.GRIDROOT_API_DLQ_STALL, restartMs: c.GRIDROOT_API_DLQ_RESTART },
     influxQueries: { concurrency: c.GRIDROOT_API_INFLUX_CONCURRENCY, queue: c.GRIDROOT_API_INFLUX_QUEUE },
     queryTimeoutMs: c.GRIDROOT_API_QUERY_TIMEOUT,
     requestTimeoutMs: c.GRIDROOT_API_REQUEST_TIMEOUT,

@@ -8,6 +8,7 @@ import type { DeviceRegistry } from '../../core/identity/registry.ts'
 import type { AssetClass } from '../../core/telemetry/types.ts'
 import type { FinalizedEpoch } from '../oracle/ports.ts'
 import type { VerifyOutcome } from '../oracle/verify.ts'
+import type { DlqReaderHealth } from './domain/dlq-reader-health.ts'
 import type { DlqCrossPage } from './domain/dlq-store.ts'
 import type { TimeRange, WindowPlan } from './domain/time-window.ts'
 
@@ -208,6 +209,8 @@ export interface DlqReader {
   pageAcross(positions: ReadonlyMap<number, bigint>, limit: number, reason?: string): DlqCrossPage
   /** Every record read since the reader started at the topic's beginning. */
   countsByReason(): { readonly total: number; readonly byReason: Readonly<Record<string, number>> }
+  /** Whether the reader still reads Kafka, and as of when its data is (domain/dlq-reader-health.ts). */
+  health(nowMs?: number): DlqReaderHealth
 }
 
 export type OnChainEpochStatus = 'none' | 'pending' | 'rejected' | 'final' | 'distributed'

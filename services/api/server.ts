@@ -46,6 +46,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     topic: config.topics.dlq.name,
     instanceId: config.instanceId,
     retainRecords: config.dlqRetainRecords,
+    watch: config.dlqWatch,
     logger,
   })
   const contracts = config.contractsFile === undefined ? undefined : loadContractsFile(config.contractsFile)

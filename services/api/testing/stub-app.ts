@@ -48,6 +48,7 @@ function stubPorts(): ApiPorts {
       }),
       pageAcross: () => ({ records: [], positions: new Map([[0, 10n]]) }),
       countsByReason: () => ({ total: 0, byReason: {} }),
+      health: () => ({ ok: true, caughtUp: true, asOfMs: STUB_GRID.genesisMs }),
     },
     auditor: {
       pools: () => [STUB_POOL],

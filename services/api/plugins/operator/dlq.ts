@@ -16,7 +16,41 @@ const OFFSET = {
   description: 'Kafka offset (int64, decimal without leading zeros: at most 9223372036854775807)',
 } as const
 
+/** What every DLQ answer says of the data it comes from. */
+const FRESHNESS = {
+  asOfMs: {
+    ...MS,
+    nullable: true,
+    description: "when Kafka last answered this instance's DLQ reader: the data is the topic as of then",
+  },
+  caughtUp: {
+    type: 'boolean',
+    description: 'false while the reader is still reading the topic up to where it ended at start',
+  },
+} as const
+
 export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Promise<void> {
+  /**
+   * The reader's data, or 503 when it no longer reads Kafka: counts and pages of a reader that
+   * stopped were answered as current (issue 12 F8).
+   */
+  const freshness = () => {
+    const health = ctx.dlq.health()
+    if (!health.ok)
+      throw new ApiError('UPSTREAM_UNAVAILABLE', `the DLQ reader is not reading Kafka: ${health.reason}`, {
+        details: {
+          upstream: 'Kafka',
+          reader: health.code,
+          sinceMs: health.sinceMs,
+          asOfMs: health.asOfMs ?? null,
+          staleForMs: health.staleForMs,
+          retryAfterS: 5,
+        },
+        hint: "This API instance's DLQ reader gets no answer from Kafka (or its consumer stalled): what it holds is details.staleForMs old, so it is not served. /healthz names the problem (check kafka-dlq). A consumer stalled past GRIDROOT_API_DLQ_RESTART is replaced by itself; retry after the retry-after header.",
+      })
+    return { asOfMs: health.asOfMs ?? null, caughtUp: health.caughtUp }
+  }
+
   app.get(
     '/dlq/counts',
     {
@@ -27,9 +61,10 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
         response: {
           200: {
             type: 'object',
-            required: ['total', 'byReason', 'partitions'],
+            required: ['total', 'byReason', 'partitions', 'asOfMs', 'caughtUp'],
             additionalProperties: false,
             properties: {
+              ...FRESHNESS,
               total: { type: 'integer' },
               byReason: { type: 'object', additionalProperties: { type: 'integer' } },
               partitions: {
@@ -52,7 +87,7 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
         },
       },
     },
-    async () => ({ ...ctx.dlq.countsByReason(), partitions: ctx.dlq.partitions() }),
+    async () => ({ ...freshness(), ...ctx.dlq.countsByReason(), partitions: ctx.dlq.partitions() }),
   )
 
   const RECORD = {
@@ -118,9 +153,10 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
         response: {
           200: {
             type: 'object',
-            required: ['records'],
+            required: ['records', 'asOfMs', 'caughtUp'],
             additionalProperties: false,
             properties: {
+              ...FRESHNESS,
               partition: { type: 'integer', description: 'the partition paged (with partition only)' },
               nextOffset: { ...OFFSET, description: 'where the partition continues (with partition only)' },
               nextCursor: {
@@ -136,6 +172,7 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
     },
     async (request) => {
       const q = request.query
+      const fresh = freshness()
       const partitions = ctx.dlq.partitions()
       const known = partitions.map((p) => p.partition)
       if (q.partition === undefined) {
@@ -169,7 +206,7 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
           }
         }
         const page = ctx.dlq.pageAcross(positions, q.limit, q.reason)
-        return { nextCursor: formatDlqCursor(page.positions), records: page.records }
+        return { ...fresh, nextCursor: formatDlqCursor(page.positions), records: page.records }
       }
       if (q.cursor !== undefined)
         throw new ApiError('INVALID_PARAMETER', 'cursor pages every partition: it takes no partition', {
@@ -200,6 +237,7 @@ export async function dlqRoutes(app: FastifyInstance, ctx: OperatorContext): Pro
       const end = BigInt(state.nextOffset)
       const next = BigInt(page.nextOffset)
       return {
+        ...fresh,
         partition: q.partition,
         nextOffset: (next > end ? end : next).toString(),
         records: page.records,
