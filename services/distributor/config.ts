@@ -14,6 +14,8 @@ import {
   parseConfig,
 } from '../../runtime/config.ts'
 import type { Endpoints } from '../../runtime/endpoints.ts'
+import { verifySettingsFromEnv } from '../oracle/config.ts'
+import type { ReplaySettings } from '../oracle/domain/replay.ts'
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed address')
 const list = (item: z.ZodString) =>
@@ -73,6 +75,12 @@ export interface DistributorConfig {
   /** The epoch grid; each pool's chain clock is read from its RevenueDistributor (epochClock). */
   readonly grid: TimeGrid
   readonly artifacts: ArtifactStoreConfig
+  /**
+   * What the archive audit recomputes leaves under: the aggregator's rules from its own parser
+   * over the same GRIDROOT_AGG_* settings, and the tariff book file (GRIDROOT_TARIFFS_FILE; the
+   * demo book when unset), as the aggregator, the signers and `verify` load them.
+   */
+  readonly audit: { readonly settings: ReplaySettings; readonly tariffsFile: string | undefined }
   readonly failpoint: Failpoint | undefined
 }
 
@@ -92,6 +100,7 @@ export function distributorConfigFromEnv(env: Env): DistributorConfig {
     metricsHost: c.GRIDROOT_DISTRIBUTOR_METRICS_HOST,
     grid,
     artifacts: artifactStoreConfig(env),
+    audit: verifySettingsFromEnv(env),
     failpoint: c.GRIDROOT_DISTRIBUTOR_FAILPOINT,
   }
 }

@@ -35,6 +35,24 @@ export function createDistributorMetrics() {
       labelNames,
       registers: [registry],
     }),
+    archiveMissing: new Gauge({
+      name: 'gridroot_distributor_epoch_archive_missing',
+      help: '1 while the next final epoch waits because its committed readings archive is not in the artifact store (the log and /healthz name the epoch and hash), per pool',
+      labelNames,
+      registers: [registry],
+    }),
+    archiveAuditFailed: new Gauge({
+      name: 'gridroot_distributor_archive_audit_failed',
+      help: "1 once a final epoch's readings archive did not back its device tree (a leaf not recomputed from the signed readings, the registry and the rules: ARCHIVE_AUDIT_FAILED) and publishing for the pool stopped, per pool",
+      labelNames,
+      registers: [registry],
+    }),
+    archiveAuditSeconds: new Gauge({
+      name: 'gridroot_distributor_archive_audit_seconds',
+      help: "Duration of the last audit of a final epoch's readings archive (every leaf recomputed), per pool",
+      labelNames,
+      registers: [registry],
+    }),
     commitmentRefused: new Gauge({
       name: 'gridroot_distributor_commitment_refused',
       help: "1 once a final epoch's device tree did not back its commitment (totals, leaf count, root, unregistered devices) and publishing for the pool stopped, per pool",

@@ -14,10 +14,12 @@
  * - A crash after storing and before publishing rebuilds the same tree (same inputs, same bytes,
  *   same hash) and publishes it; a crash after publishing finds the root on-chain and moves on.
  */
+import { performance } from 'node:perf_hooks'
 import type { Hex } from 'viem'
 import { type EpochClock, epochChainWindow, type TokenTransfer } from '../../core/entitlement/index.ts'
 import type { TimeGrid } from '../../core/epochs/grid.ts'
 import { GridrootError } from '../../core/errors/base.ts'
+import type { DeviceRecord } from '../../core/identity/registry.ts'
 import {
   buildHolderTree,
   type HolderTree,
@@ -27,17 +29,34 @@ import {
 } from '../../core/merkle/index.ts'
 import { errorFields } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
-import { commitmentGate, type StoredTree } from './domain/commitment-gate.ts'
+import type { LeafRules } from '../oracle/domain/leaf-recompute.ts'
+import {
+  type ArchiveAuditInput,
+  type ArchiveAuditResult,
+  describeAuditProblem,
+  prepareArchiveAudit,
+} from './domain/archive-audit.ts'
+import {
+  type ArtifactKind,
+  type ArtifactWait,
+  artifactWait,
+  commitmentGate,
+  type StoredArtifact,
+} from './domain/commitment-gate.ts'
 import { clockProblem, fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
 import { type EpochPlan, planEpoch } from './domain/plan-epoch.ts'
-import type { ArtifactStore, IdentityEvent, PoolChain, PublishedRoot } from './ports.ts'
+import type { ArtifactStore, IdentityEvent, OracleCommitment, PoolChain, PublishedRoot } from './ports.ts'
 
 /**
- * The published history does not match what the chain data gives, or the pool's on-chain epoch
- * clock does not fit this deployment's epoch grid: publishing stops for the pool.
+ * The published history does not match what the chain data gives, the pool's on-chain epoch
+ * clock does not fit this deployment's epoch grid, or a final epoch's device tree does not back
+ * its commitment or is not backed by its readings archive: publishing stops for the pool.
  */
 export class DistributionHistoryError extends GridrootError<
-  'DISTRIBUTOR_HISTORY_MISMATCH' | 'DISTRIBUTOR_CLOCK_MISMATCH' | 'DISTRIBUTOR_COMMITMENT_MISMATCH'
+  | 'DISTRIBUTOR_HISTORY_MISMATCH'
+  | 'DISTRIBUTOR_CLOCK_MISMATCH'
+  | 'DISTRIBUTOR_COMMITMENT_MISMATCH'
+  | 'ARCHIVE_AUDIT_FAILED'
 > {
   override readonly name = 'DistributionHistoryError'
 }
@@ -50,8 +69,18 @@ export interface PoolDistributorOptions {
   readonly firstEpoch: number
   readonly excludedAccounts: readonly string[]
   /** The devices registered in this pool (the registry file, checked against the chain at start). */
-  readonly registeredDeviceIds: ReadonlySet<string>
+  readonly devices: ReadonlyMap<string, DeviceRecord>
+  /** The aggregation settings and tariffs leaves are recomputed under (the aggregator's own). */
+  readonly rules: LeafRules
   readonly logger: Logger
+  /** Called with each archive audit's duration (a metric). */
+  readonly onAudit?: (auditMs: number) => void
+  /**
+   * Called while a pass works on something other than a chain read (auditing an archive: the
+   * progress), and with undefined when that ends, so /healthz does not take a long pass for a
+   * node that does not answer.
+   */
+  readonly onActivity?: (activity: string | undefined) => void
   /** Test only: called after a step; a failpoint there stops the process. */
   readonly afterStep?: (step: 'after-build' | 'after-post') => Promise<void>
 }
@@ -65,11 +94,12 @@ export type PassResult =
       readonly fundedUnits: bigint
     }
   | { readonly kind: 'wait'; readonly step: Extract<PublishStep, { kind: 'wait' }> }
-  /** The epoch is final but its committed device tree is not in the store: not funded yet. */
+  /** The epoch is final but its committed device tree or readings archive is not in the store: not funded yet. */
   | {
-      readonly kind: 'tree-missing'
+      readonly kind: 'artifact-missing'
       readonly epoch: number
-      readonly treeHash: Hex
+      readonly artifact: ArtifactKind
+      readonly hash: Hex
       readonly problem: string
     }
   | {
@@ -86,11 +116,23 @@ export interface PoolDistributor {
   currentTree(): Promise<{ epoch: number; tree: HolderTree } | undefined>
 }
 
+/** What an operator does about a final epoch that must not be paid. */
+const SETTLE_HINTS = [
+  'The signers that signed it are compromised or broken; a final root can no longer be rejected (the guardian calls RevenueOracle.reject(poolId, epoch, reason) only while it is pending).',
+  'Publishing for this pool stays stopped. An operator acts: pause the pool (RevenueDistributor.pause()), replace those signers (RevenueOracle.removeSigner/addSigner), settle the epoch with the pool, then restart the distributor.',
+]
+
+/** How long the archive audit runs before it lets the event loop serve /healthz and the other pools. */
+const AUDIT_SLICE_MS = 50
+
 export function createPoolDistributor(options: PoolDistributorOptions): PoolDistributor {
   const { chain, store, logger } = options
   const log = logger.child({ pool: chain.poolId })
   /** The tree after the last published epoch, once loaded. */
   let current: { epoch: number; tree: HolderTree; cumulative: Map<string, bigint> } | undefined
+  /** The commitment (epoch, attempt, root, hashes) whose tree and archive passed: not audited again. */
+  let verified: string | undefined
+  const registeredDeviceIds = new Set(options.devices.keys())
 
   /** The pool's clock from the chain, checked against the grid the oracle's epochs follow. */
   const clockNow = async () => {
@@ -178,10 +220,10 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     }
   }
 
-  /** The oracle's device tree by its committed hash (the store checks the content hash). */
-  const readDeviceTree = async (treeHash: Hex): Promise<StoredTree> => {
+  /** An oracle artifact by its committed hash (the store checks the content hash). */
+  const readArtifact = async (hash: Hex): Promise<StoredArtifact> => {
     try {
-      const bytes = await store.get(treeHash)
+      const bytes = await store.get(hash)
       return bytes === undefined ? { kind: 'missing' } : { kind: 'found', bytes }
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'ARTIFACT_CORRUPT') throw error
@@ -233,6 +275,102 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     return current
   }
 
+  /**
+   * The commitment gate and the archive audit of a final epoch: an artifact-missing result while
+   * the store lacks the tree or the archive, a DistributionHistoryError (the pool stops) when
+   * either does not back the commitment, undefined when the epoch may be funded.
+   */
+  const checkCommitment = async (commitment: OracleCommitment) => {
+    const { epoch } = commitment
+    const gate = commitmentGate(
+      chain.poolId,
+      commitment,
+      await readArtifact(commitment.treeHash),
+      registeredDeviceIds,
+    )
+    if (gate.kind === 'wait') return missing(epoch, gate)
+    if (gate.kind === 'refuse')
+      throw new DistributionHistoryError(
+        'DISTRIBUTOR_COMMITMENT_MISMATCH',
+        `epoch ${epoch} of pool ${chain.poolId} (attempt ${commitment.attempt}, root ${commitment.root}, tree ${commitment.treeHash}) is final on-chain, but its device tree does not back the commitment: ${gate.problems.map((p) => p.code).join(', ')}; nothing is funded for this pool`,
+        {
+          metaMessages: [...gate.problems.map((p) => `  ${p.code}: ${p.message}`), ...SETTLE_HINTS],
+          details: { epoch, problems: gate.problems },
+        },
+      )
+    const archive = await readArtifact(commitment.archiveHash)
+    const wait = artifactWait(chain.poolId, epoch, 'readings archive', commitment.archiveHash, archive)
+    if (wait !== undefined || archive.kind !== 'found') return missing(epoch, wait!)
+    const startedAt = performance.now()
+    const result = await audit({
+      poolId: chain.poolId,
+      commitment,
+      tree: gate.tree,
+      archiveBytes: archive.bytes,
+      devices: options.devices,
+      rules: options.rules,
+    })
+    const auditMs = Math.round(performance.now() - startedAt)
+    options.onAudit?.(auditMs)
+    if (!result.ok) {
+      const { problem } = result
+      throw new DistributionHistoryError(
+        'ARCHIVE_AUDIT_FAILED',
+        `epoch ${epoch} of pool ${chain.poolId} (attempt ${commitment.attempt}, root ${commitment.root}, archive ${commitment.archiveHash}) is final on-chain, but its readings archive does not back its device tree: ${describeAuditProblem(problem)}; nothing is funded for this pool`,
+        {
+          metaMessages: [
+            `  The leaves were recomputed from the archive's signed readings, the registry's public keys and the aggregation rules (what \`npm run verify -- --pool ${chain.poolId} --device ${problem.deviceId ?? '<device>'} --epoch ${epoch}\` checks).`,
+            ...SETTLE_HINTS,
+          ],
+          details: {
+            epoch,
+            attempt: commitment.attempt,
+            deviceId: problem.deviceId,
+            field: problem.field,
+            check: problem.check,
+            auditMs,
+          },
+        },
+      )
+    }
+    log.info(
+      { epoch, devices: result.devices, records: result.records, auditMs },
+      'readings archive audited: every leaf recomputed from its signed readings',
+    )
+    return undefined
+  }
+
+  const missing = (epoch: number, wait: ArtifactWait): PassResult => ({
+    kind: 'artifact-missing',
+    epoch,
+    artifact: wait.artifact,
+    hash: wait.hash,
+    problem: wait.problem,
+  })
+
+  /** The audit, in slices of AUDIT_SLICE_MS between which the event loop runs. */
+  const audit = async (input: ArchiveAuditInput): Promise<ArchiveAuditResult> => {
+    const prepared = prepareArchiveAudit(input)
+    if (!('auditDevice' in prepared)) return { ok: false, problem: prepared }
+    const total = prepared.deviceIds.length
+    let sliceStart = performance.now()
+    try {
+      for (const [i, deviceId] of prepared.deviceIds.entries()) {
+        const problem = prepared.auditDevice(deviceId)
+        if (problem !== undefined) return { ok: false, problem }
+        if (performance.now() - sliceStart < AUDIT_SLICE_MS) continue
+        options.onActivity?.(
+          `auditing the readings archive of epoch ${input.commitment.epoch}: ${i + 1} of ${total} devices`,
+        )
+        await new Promise((r) => setImmediate(r))
+        sliceStart = performance.now()
+      }
+    } finally {
+      options.onActivity?.(undefined)
+    }
+    return { ok: true, devices: total, records: prepared.records }
+  }
+
   return {
     async pass() {
       const state = await chain.state()
@@ -245,31 +383,17 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
       const step = nextPublishStep(state, oracle.final, window, latestBlockTimestampS)
       if (step.kind === 'wait') return { kind: 'wait', step }
 
-      // Never fund on the committed figure alone: the committed device tree must back it.
+      // Never fund on the committed figure alone: the committed device tree must back it, and
+      // the committed readings archive must back every leaf of the tree.
       const commitment = await chain.oracleCommitment(epoch)
       if (commitment === undefined)
         return { kind: 'wait', step: { kind: 'wait', epoch, reason: 'oracle-not-final' } }
-      const gate = commitmentGate(
-        chain.poolId,
-        commitment,
-        await readDeviceTree(commitment.treeHash),
-        options.registeredDeviceIds,
-      )
-      if (gate.kind === 'wait')
-        return { kind: 'tree-missing', epoch, treeHash: gate.treeHash, problem: gate.problem }
-      if (gate.kind === 'refuse')
-        throw new DistributionHistoryError(
-          'DISTRIBUTOR_COMMITMENT_MISMATCH',
-          `epoch ${epoch} of pool ${chain.poolId} (attempt ${commitment.attempt}, root ${commitment.root}, tree ${commitment.treeHash}) is final on-chain, but its device tree does not back the commitment: ${gate.problems.map((p) => p.code).join(', ')}; nothing is funded for this pool`,
-          {
-            metaMessages: [
-              ...gate.problems.map((p) => `  ${p.code}: ${p.message}`),
-              'The signers that signed it are compromised or broken; a final root can no longer be rejected (the guardian calls RevenueOracle.reject(poolId, epoch, reason) only while it is pending).',
-              'Publishing for this pool stays stopped. An operator acts: pause the pool (RevenueDistributor.pause()), replace those signers (RevenueOracle.removeSigner/addSigner), settle the epoch with the pool, then restart the distributor.',
-            ],
-            details: { epoch, problems: gate.problems },
-          },
-        )
+      const key = `${epoch}/${commitment.attempt}/${commitment.root}/${commitment.treeHash}/${commitment.archiveHash}`
+      if (verified !== key) {
+        const waiting = await checkCommitment(commitment)
+        if (waiting !== undefined) return waiting
+        verified = key
+      }
 
       const previous = await load(epoch)
       const [transfers, identity] = await Promise.all([chain.transfers(), chain.identityEvents()])

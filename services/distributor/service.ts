@@ -23,14 +23,20 @@ import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { checkRegistryOnChain, startRegistryWatch } from '../../runtime/registry-onchain.ts'
+import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import type { DistributorConfig } from './config.ts'
 import { createDistributorMetrics } from './metrics.ts'
 import { createPoolDistributor, DistributionHistoryError, type PassResult } from './pool-distributor.ts'
 
 interface PoolHealth {
   lastPassOkAtMs: number | undefined
-  /** While a pass runs: since when (a frozen node holds it in viem's timeouts). */
+  /**
+   * While a pass runs: since when it has waited on the chain (a frozen node holds it in viem's
+   * timeouts); moved on by each slice of work that is not a chain read.
+   */
   passStartedAtMs: number | undefined
+  /** What the running pass works on besides the chain (an archive audit's progress). */
+  activity: string | undefined
   /** The last pass failed because the chain node did not answer. */
   chainUnreachable: boolean
   lastError: string | undefined
@@ -60,6 +66,10 @@ export async function startDistributorService(config: DistributorConfig, logger:
   const store = createFileArtifactStore(config.artifacts)
   const metrics = createDistributorMetrics()
   const registry = await loadRegistryFile(config.registryFile)
+  const rules = {
+    settings: config.audit.settings,
+    tariffs: await loadTariffBook(config.audit.tariffsFile, config.audit.settings.grid),
+  }
   await checkRegistryOnChain({
     publicClient,
     deviceRegistry: file.contracts.deviceRegistry as Hex,
@@ -95,9 +105,15 @@ export async function startDistributorService(config: DistributorConfig, logger:
       grid: config.grid,
       firstEpoch: pool.firstEpoch,
       excludedAccounts: config.excludedAccounts,
-      registeredDeviceIds: new Set(
-        [...registry.devices()].filter((d) => d.poolId === poolId).map((d) => d.deviceId),
+      devices: new Map(
+        [...registry.devices()].filter((d) => d.poolId === poolId).map((d) => [d.deviceId, d]),
       ),
+      rules,
+      onAudit: (auditMs) => metrics.archiveAuditSeconds.set({ pool: poolId }, auditMs / 1000),
+      onActivity: (activity) => {
+        health.activity = activity
+        if (health.passStartedAtMs !== undefined) health.passStartedAtMs = Date.now()
+      },
       logger,
       ...(config.failpoint
         ? {
@@ -113,6 +129,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
     const health: PoolHealth = {
       lastPassOkAtMs: undefined,
       passStartedAtMs: undefined,
+      activity: undefined,
       chainUnreachable: false,
       lastError: undefined,
       alert: undefined,
@@ -159,16 +176,21 @@ export async function startDistributorService(config: DistributorConfig, logger:
       return
     }
     metrics.underfunded.set({ pool: poolId }, 0)
-    if (result.kind === 'tree-missing') {
+    const missingGauge = { 'device tree': metrics.treeMissing, 'readings archive': metrics.archiveMissing }
+    if (result.kind === 'artifact-missing') {
       if (health.alert !== result.problem)
-        logger.error({ pool: poolId, epoch: result.epoch, treeHash: result.treeHash }, result.problem)
+        logger.error(
+          { pool: poolId, epoch: result.epoch, artifact: result.artifact, hash: result.hash },
+          result.problem,
+        )
       health.alert = result.problem
-      health.waiting = `epoch ${result.epoch}: device tree ${result.treeHash} missing`
-      metrics.treeMissing.set({ pool: poolId }, 1)
+      health.waiting = `epoch ${result.epoch}: ${result.artifact} ${result.hash} missing`
+      for (const [artifact, gauge] of Object.entries(missingGauge))
+        gauge.set({ pool: poolId }, artifact === result.artifact ? 1 : 0)
       return
     }
     health.alert = undefined
-    metrics.treeMissing.set({ pool: poolId }, 0)
+    for (const gauge of Object.values(missingGauge)) gauge.set({ pool: poolId }, 0)
     if (result.kind === 'wait') {
       health.waiting = `epoch ${result.step.epoch}: ${result.step.reason}`
       return
@@ -203,7 +225,11 @@ export async function startDistributorService(config: DistributorConfig, logger:
           p.health.halted = error.message
           if (error.code === 'DISTRIBUTOR_COMMITMENT_MISMATCH')
             metrics.commitmentRefused.set({ pool: p.poolId }, 1)
-          logger.fatal({ pool: p.poolId, code, hints: error.metaMessages }, error.shortMessage)
+          if (error.code === 'ARCHIVE_AUDIT_FAILED') metrics.archiveAuditFailed.set({ pool: p.poolId }, 1)
+          logger.fatal(
+            { pool: p.poolId, code, ...error.details, hints: error.metaMessages },
+            error.shortMessage,
+          )
           return
         }
         logger.warn(
@@ -242,6 +268,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
                 now - p.health.lastPassOkAtMs < stale &&
                 passRunningMs < stale,
               ...(chainProblem === undefined ? {} : { chainProblem }),
+              ...(p.health.activity === undefined ? {} : { activity: p.health.activity }),
               waiting: p.health.waiting,
               alert: p.health.alert,
               halted: p.health.halted,

@@ -13,10 +13,15 @@
  *            unverified at +50 (so excluded for the whole epoch: its 800 000 is withheld):
  *            A 200 000, B 600 000.
  *   epoch 2, revenue 0: published all the same, nothing funded.
- * Each epoch is backed by a real device tree in the artifact store: the distributor funds an
- * epoch only when its committed tree is there and backs the committed figures. Epoch 3's tree is
- * published late (the distributor waits with an alert); epoch 4 commits 10× its leaves, as a
- * broken signer threshold would (attack10a F1), and stops the pool's publishing.
+ * Each epoch is genuine: two PV plants' signed readings replayed through the aggregator's rules
+ * into the device tree and readings archive the signers publish (./support/genuine-epochs.ts),
+ * with a tariff of one price per epoch (1, 2, 0, 1… HKD per kWh for 1 kWh a epoch), so the
+ * distributor's archive audit recomputes every leaf. A second pool's epoch 1 is forged by two
+ * compromised signers (attack F1): a self-consistent tree paying 5,000 HKD (1 real), with an archive of
+ * readings to match signed by keys that are not the devices'; it is refused ARCHIVE_AUDIT_FAILED
+ * while the first pool goes on. Epoch 4's tree and archive are published late (the distributor
+ * waits with an alert); epoch 5 commits 10× its leaves, as a broken signer threshold would
+ * (attack10a F1), and stops the pool's publishing.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -31,29 +36,58 @@ import {
   revenueShareTokenAbi,
 } from '../../contracts/abi/index.ts'
 import { deployPoolDistributor, deployPoolToken } from '../../contracts/deploy/deploy-pool-contracts.ts'
+import type { DeviceRecord } from '../../core/identity/registry.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
 import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
 import { createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
+import { verifyRulesFromEnv } from '../../services/oracle/config.ts'
+import type { PoolEpochBuild } from '../../services/oracle/domain/pool-epoch.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import {
-  commitRegistry,
-  deviceEpochProposal,
-  deviceLeaf,
-  testDevices,
-} from '../contracts/support/device-epoch.ts'
-import { addPool, finalizeEpoch } from '../contracts/support/oracle.ts'
+import { commitRegistry } from '../contracts/support/device-epoch.ts'
+import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
 import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
+import { genuineFleet, pvDevices, storeBuild, writeTariffBook } from './support/genuine-epochs.ts'
 
 const POOL = 'dist-test'
 const POOL_HEX = stringToHex(POOL, { size: 32 })
+/** The pool whose epoch 1 compromised signers forge. */
+const FORGED_POOL = 'dist-forged'
+const FORGED_POOL_HEX = stringToHex(FORGED_POOL, { size: 32 })
 const WINDOW_S = 100
-/** The devices' leaves of an epoch: dt-000001 earns 3/4 of the revenue, dt-000002 the rest. */
-const leavesOf = (epoch: bigint, revenueUnits: bigint) => [
-  deviceLeaf(POOL, epoch, 'dt-000001', (revenueUnits * 3n) / 4n),
-  deviceLeaf(POOL, epoch, 'dt-000002', revenueUnits - (revenueUnits * 3n) / 4n),
-]
+/** Device time of epoch 0 (by day: PV earns nothing at night); chain time starts at t0. */
+const DEVICE_GENESIS_MS = Date.parse('2026-06-01T10:00:00+08:00')
+const grid = { genesisMs: DEVICE_GENESIS_MS, epochLengthMs: WINDOW_S * 1000, intervalMs: 10_000 }
+/** Feed-in price per epoch (base units per kWh): 1 kWh an epoch earns 1, 2, 0, 1, 1, 1 HKD. */
+const PRICES = [1_000_000n, 2_000_000n, 0n, 1_000_000n, 1_000_000n, 1_000_000n]
+/** dt-000001 earns 3/4 of the pool's revenue (75 Wh an interval), dt-000002 the rest. */
+const DEVICES = pvDevices(POOL, 'dt', 2)
+const FORGED_POOL_DEVICES = pvDevices(FORGED_POOL, 'df', 2)
+const whPerInterval = new Map([
+  ['dt-000001', 75],
+  ['dt-000002', 25],
+  ['df-000001', 75],
+  ['df-000002', 25],
+])
+
+/** What the signers propose for a build: its own figures and hashes, or `forge`d ones. */
+const proposalOf = (
+  poolIdHex: Hex,
+  built: PoolEpochBuild,
+  forge: Partial<ReturnType<typeof proposal>> = {},
+) =>
+  proposal({
+    poolId: poolIdHex,
+    epoch: BigInt(built.proposal.epoch),
+    root: built.proposal.root,
+    revenueUnits: built.proposal.revenueUnits,
+    energyWh: built.proposal.energyWh,
+    leafCount: built.proposal.leafCount,
+    treeHash: built.proposal.treeHash,
+    archiveHash: built.proposal.archiveHash,
+    ...forge,
+  })
 
 describe('distributor on a real chain', () => {
   let anvil: DedicatedAnvil
@@ -65,8 +99,11 @@ describe('distributor on a real chain', () => {
   let token: Address
   let distributor: Address
   let stable: Address
+  let forgedPool: { token: Address; distributor: Address }
   let t0: number
   let env: Record<string, string>
+  /** The pools' genuine epochs, as the honest signers build them. */
+  let genuine: { build(poolId: string, epoch: number): PoolEpochBuild }
   const running: ServiceProcess[] = []
 
   const at = async (timestampS: number) =>
@@ -78,12 +115,28 @@ describe('distributor on a real chain', () => {
     functionName: string,
     args: readonly unknown[],
   ) => exec(system, wallet, { address, abi, functionName, args })
-  const state = () =>
+  const state = (address: Address = distributor) =>
     system.publicClient.readContract({
-      address: distributor,
+      address,
       abi: revenueDistributorAbi,
       functionName: 'state',
     })
+  /** Moves chain time past epoch `epoch`'s window if it is not yet (own anvil). */
+  const pastWindow = async (epoch: number) => {
+    const end = t0 + (epoch + 1) * WINDOW_S
+    if (Number((await system.publicClient.getBlock()).timestamp) >= end) return
+    await at(end + 1)
+    await system.testClient.mine({ blocks: 1 })
+  }
+  const health = async (service: ServiceProcess) =>
+    (await fetch(`http://127.0.0.1:${service.metricsPort}/healthz`).then(
+      async (r) => ({ status: r.status, ...((await r.json()) as object) }),
+      () => ({}),
+    )) as {
+      status?: number
+      ok?: boolean
+      pools?: Record<string, { alert?: string; halted?: string; waiting?: string }>
+    }
   const waitFor = async (what: string, check: () => Promise<boolean>, service?: ServiceProcess) => {
     const deadline = Date.now() + 90_000
     while (Date.now() < deadline) {
@@ -103,15 +156,47 @@ describe('distributor on a real chain', () => {
     running.push(service)
     return service
   }
-  const publishedEpochs = async () =>
+  const publishedEpochs = async (address: Address = distributor) =>
     (
       await system.publicClient.getContractEvents({
-        address: distributor,
+        address,
         abi: revenueDistributorAbi,
         eventName: 'RootPublished',
         fromBlock: 0n,
       })
     ).map((l) => Number(l.args.epoch))
+
+  /** A pool's share token and distributor on the test's clock (deployer as issuer and pauser). */
+  const deployPool = async (poolIdHex: Hex) => {
+    const deployer = system.deployer.walletClient
+    await addPool(system, poolIdHex, 0n)
+    const tokenDeployed = await deployPoolToken(system.deployer, system.compiled, {
+      poolIdBytes32: poolIdHex,
+      name: 'Test pool share',
+      symbol: 'TPS',
+      identityRegistry: system.contracts.identityRegistry,
+      issuer: deployer.account.address,
+    })
+    const distributorDeployed = await deployPoolDistributor(system.deployer, system.compiled, {
+      poolIdBytes32: poolIdHex,
+      oracle: system.contracts.revenueOracle,
+      identityRegistry: system.contracts.identityRegistry,
+      paymentToken: stable,
+      firstEpoch: 0n,
+      terms: { treasury: system.treasury.account.address, holdersBps: 8_000, splitMode: 'time-weighted' },
+      // Epochs of WINDOW_S from t0 on a chain whose time the test moves itself (speed-up 1);
+      // device time from DEVICE_GENESIS_MS.
+      clock: {
+        deviceGenesisMs: DEVICE_GENESIS_MS,
+        epochLengthMs: WINDOW_S * 1000,
+        chainGenesisS: t0,
+        speedup: 1,
+      },
+      publisher: system.publisher.account.address,
+      pauser: deployer.account.address,
+    })
+    return { token: tokenDeployed.address, distributor: distributorDeployed.address, tokenDeployed }
+  }
 
   beforeAll(async () => {
     anvil = await startDedicatedAnvil('distributor')
@@ -120,39 +205,31 @@ describe('distributor on a real chain', () => {
     const deployer = system.deployer.walletClient
     const identity = system.contracts.identityRegistry
     stable = system.contracts.hkdStablecoin
-    await addPool(system, POOL_HEX, 0n)
-    const tokenDeployed = await deployPoolToken(system.deployer, system.compiled, {
-      poolIdBytes32: POOL_HEX,
-      name: 'Test pool share',
-      symbol: 'TPS',
-      identityRegistry: identity,
-      issuer: deployer.account.address,
-    })
-    token = tokenDeployed.address
     const latest = await system.publicClient.getBlock()
     t0 = Number(latest.timestamp) + 100
-    const distributorDeployed = await deployPoolDistributor(system.deployer, system.compiled, {
-      poolIdBytes32: POOL_HEX,
-      oracle: system.contracts.revenueOracle,
-      identityRegistry: identity,
-      paymentToken: stable,
-      firstEpoch: 0n,
-      terms: { treasury: system.treasury.account.address, holdersBps: 8_000, splitMode: 'time-weighted' },
-      // Epochs of WINDOW_S from t0, on a chain whose time the test moves itself (speed-up 1).
-      clock: { deviceGenesisMs: t0 * 1000, epochLengthMs: WINDOW_S * 1000, chainGenesisS: t0, speedup: 1 },
-      publisher: system.publisher.account.address,
-      pauser: deployer.account.address,
-    })
-    distributor = distributorDeployed.address
+    const main = await deployPool(POOL_HEX)
+    token = main.token
+    distributor = main.distributor
+    const forged = await deployPool(FORGED_POOL_HEX)
+    forgedPool = { token: forged.token, distributor: forged.distributor }
 
     await send(deployer, identity, identityRegistryAbi, 'verify', [
       [a!.account.address, b!.account.address, c!.account.address],
     ])
     await send(deployer, token, revenueShareTokenAbi, 'mint', [a!.account.address, 300n])
     await send(deployer, token, revenueShareTokenAbi, 'mint', [b!.account.address, 100n])
-    // The treasury allows epoch 0's 800 000 only: epoch 1 must wait for an operator's approval.
-    await send(deployer, stable, hkdStablecoinAbi, 'mint', [system.treasury.account.address, 10_000_000n])
+    await send(deployer, forgedPool.token, revenueShareTokenAbi, 'mint', [a!.account.address, 100n])
+    // The treasury holds enough for the forgery (so the old distributor paid it), but allows
+    // epoch 0's 800 000 only: epoch 1 must wait for an operator's approval.
+    await send(deployer, stable, hkdStablecoinAbi, 'mint', [
+      system.treasury.account.address,
+      200_000_000_000n,
+    ])
     await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 800_000n])
+    await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [
+      forgedPool.distributor,
+      200_000_000_000n,
+    ])
     await at(t0 + 50)
     await send(a!, token, revenueShareTokenAbi, 'transfer', [b!.account.address, 200n])
     await at(t0 + WINDOW_S)
@@ -163,47 +240,56 @@ describe('distributor on a real chain', () => {
     contractsFile = join(dir, 'contracts.json')
     artifactDir = join(dir, 'artifacts')
     registryFile = join(dir, 'registry.json')
-    await commitRegistry(system, registryFile, testDevices(POOL, 'dt', 2), POOL)
-    // The oracle finalizes the three epochs after they end, each with its device tree stored.
-    await at(t0 + 3 * WINDOW_S + 10)
-    for (const [epoch, revenueUnits] of [
-      [0n, 1_000_000n],
-      [1n, 2_000_000n],
-      [2n, 0n],
-    ] as const) {
-      await finalizeEpoch(
-        system,
-        await deviceEpochProposal({
-          poolIdHex: POOL_HEX,
-          epoch,
-          leaves: leavesOf(epoch, revenueUnits),
-          artifactDir,
-        }),
-      )
-    }
+    const tariffsFile = join(dir, 'tariffs.json')
+    writeTariffBook(tariffsFile, grid, PRICES)
+    const devices: DeviceRecord[] = [...DEVICES, ...FORGED_POOL_DEVICES]
+    await commitRegistry(system, registryFile, devices, POOL)
+    await commitRegistry(system, registryFile, devices, FORGED_POOL)
 
-    const file = contractsFileOf(system, [
-      {
-        poolId: POOL,
-        poolIdBytes32: POOL_HEX,
-        token,
-        distributor,
+    const file = contractsFileOf(
+      system,
+      [
+        { poolId: POOL, poolIdBytes32: POOL_HEX, ...main },
+        { poolId: FORGED_POOL, poolIdBytes32: FORGED_POOL_HEX, ...forged },
+      ].map((p) => ({
+        poolId: p.poolId,
+        poolIdBytes32: p.poolIdBytes32,
+        token: p.token,
+        distributor: p.distributor,
         paymentToken: stable,
         treasury: system.treasury.account.address,
         firstEpoch: 0,
-        deployedAtBlock: String(tokenDeployed.blockNumber),
-      },
-    ])
+        deployedAtBlock: String(p.tokenDeployed.blockNumber),
+      })),
+    )
     writeFileSync(contractsFile, JSON.stringify(file))
     env = {
       ...endpointsToEnv({ ...inject('endpoints'), chain: anvil.endpoint }),
       GRIDROOT_CONTRACTS_FILE: contractsFile,
       GRIDROOT_ARTIFACT_DIR: artifactDir,
       GRIDROOT_REGISTRY_FILE: registryFile,
-      GRIDROOT_EPOCH_GENESIS: new Date(t0 * 1000).toISOString(),
+      GRIDROOT_TARIFFS_FILE: tariffsFile,
+      GRIDROOT_EPOCH_GENESIS: new Date(DEVICE_GENESIS_MS).toISOString(),
       GRIDROOT_EPOCH_LENGTH: `${WINDOW_S}s`,
       GRIDROOT_INTERVAL: '10s',
       GRIDROOT_DISTRIBUTOR_POLL: '200',
+      // The forged pool joins in its own test.
+      GRIDROOT_DISTRIBUTOR_POOLS: POOL,
+    }
+    // The signers' rules are the services' (the distributor audits under the same env).
+    genuine = genuineFleet({
+      devices,
+      whPerInterval,
+      grid,
+      rules: await verifyRulesFromEnv(env),
+      epochs: PRICES.length,
+    })
+    // The oracle finalizes the three epochs after they end, each with its tree and archive stored.
+    await at(t0 + 3 * WINDOW_S + 10)
+    for (const epoch of [0, 1, 2]) {
+      const built = genuine.build(POOL, epoch)
+      await storeBuild(artifactDir, built)
+      await finalizeEpoch(system, proposalOf(POOL_HEX, built))
     }
   })
 
@@ -235,19 +321,9 @@ describe('distributor on a real chain', () => {
 
   it('alerts on an underfunded treasury without crashing, and goes on once it is approved', async () => {
     // The distributor's stored trees are lost: the next one rebuilds epoch 0's from chain data.
-    // (The oracle's device trees are restored from its own copy: same leaves, same bytes.)
+    // (The oracle's trees and archives are restored from its own copy: same readings, same bytes.)
     rmSync(artifactDir, { recursive: true, force: true })
-    for (const [epoch, revenueUnits] of [
-      [0n, 1_000_000n],
-      [1n, 2_000_000n],
-      [2n, 0n],
-    ] as const)
-      await deviceEpochProposal({
-        poolIdHex: POOL_HEX,
-        epoch,
-        leaves: leavesOf(epoch, revenueUnits),
-        artifactDir,
-      })
+    for (const epoch of [0, 1, 2]) await storeBuild(artifactDir, genuine.build(POOL, epoch))
     const service = await startDistributor()
     await waitFor(
       'the underfunded alert',
@@ -326,54 +402,114 @@ describe('distributor on a real chain', () => {
     expect(oracleFinal).toBe(true)
   })
 
-  it('waits for a final epoch whose device tree is not in the store, and stops the pool at a tree that does not back its commitment', async () => {
+  it('refuses a forged epoch whose archive does not back its self-consistent tree (F1), and the other pool goes on', async () => {
     for (const s of running.splice(0)) await s.kill('SIGKILL')
+    // The forged pool's epoch 0 is genuine: it is paid.
+    const genuine0 = genuine.build(FORGED_POOL, 0)
+    await storeBuild(artifactDir, genuine0)
+    await finalizeEpoch(system, proposalOf(FORGED_POOL_HEX, genuine0))
+    // Epoch 1: two compromised signers replay readings of their own making (90 MW for 100 s,
+    // 2,500 kWh: 5,000 HKD at 2 HKD per kWh, against 1 HKD real) for the pool's real device ids,
+    // signed with keys that are not the devices', and publish the tree and archive that replay
+    // gives: every figure matches every other, the totals the leaves, the digests the readings.
+    const forgery = genuineFleet({
+      devices: FORGED_POOL_DEVICES.map((d) => ({ ...d, ratedPowerW: 100_000_000 })),
+      whPerInterval: new Map([
+        ['df-000001', 250_000],
+        ['df-000002', 0],
+      ]),
+      grid,
+      rules: await verifyRulesFromEnv(env),
+      epochs: 2,
+      signingSeed: 'attacker',
+    }).build(FORGED_POOL, 1)
+    expect(forgery.proposal.revenueUnits).toBe(5_000_000_000n)
+    await storeBuild(artifactDir, forgery)
+    await pastWindow(1)
+    await finalizeEpoch(system, proposalOf(FORGED_POOL_HEX, forgery))
+    // The first pool's epoch 3 is genuine and final too.
+    await pastWindow(3)
+    const genuine3 = genuine.build(POOL, 3)
+    await storeBuild(artifactDir, genuine3)
     await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 10_000_000n])
-    const health = async (service: ServiceProcess) =>
-      (await fetch(`http://127.0.0.1:${service.metricsPort}/healthz`).then(
-        (r) => r.json(),
-        () => ({}),
-      )) as { ok?: boolean; pools?: Record<string, { alert?: string; halted?: string; waiting?: string }> }
+    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine3))
 
-    // Epoch 3 is final with honest figures, but its tree was never published.
-    const epoch3 = leavesOf(3n, 1_000_000n)
-    const proposed3 = await deviceEpochProposal({
-      poolIdHex: POOL_HEX,
-      epoch: 3n,
-      leaves: epoch3,
-      artifactDir,
-      store: false,
-    })
-    await finalizeEpoch(system, proposed3)
+    const service = await startDistributor({ GRIDROOT_DISTRIBUTOR_POOLS: `${POOL},${FORGED_POOL}` })
+    await waitFor(
+      'the forged pool halted',
+      async () => (await health(service)).pools?.[FORGED_POOL]?.halted !== undefined,
+      service,
+    )
+    const h = await health(service)
+    const halted = h.pools![FORGED_POOL]!.halted!
+    expect(halted).toContain('ARCHIVE_AUDIT_FAILED')
+    expect(halted).toContain('epoch 1 of pool dist-forged')
+    expect(halted).toContain('device df-000001, signature (SIGNATURES)')
+    expect(h.ok).toBe(false)
+    expect(h.status).toBe(503)
+    expect(await service.metric('gridroot_distributor_archive_audit_failed', { pool: FORGED_POOL })).toBe(1)
+    expect(service.output()).toMatch(
+      /"level":60.*"code":"ARCHIVE_AUDIT_FAILED".*"deviceId":"df-000001","field":"signature"/,
+    )
+    // The genuine epoch 0 was paid, the forgery never: nothing beyond epoch 0's 800 000.
+    expect(await publishedEpochs(forgedPool.distributor)).toEqual([0])
+    expect((await state(forgedPool.distributor)).totalFunded).toBe(800_000n)
+    // The other pool goes on: its epoch 3, audited, is funded.
+    await waitFor('the first pool publishes epoch 3', async () => (await state()).nextEpoch === 4n, service)
+    expect(h.pools![POOL]!.halted).toBeUndefined()
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(await publishedEpochs(forgedPool.distributor)).toEqual([0])
+  })
+
+  it('waits for a final epoch whose tree or archive is not in the store, and stops the pool at a tree that does not back its commitment', async () => {
+    for (const s of running.splice(0)) await s.kill('SIGKILL')
+
+    // Epoch 4 is final with honest figures, but neither its tree nor its archive was published.
+    await pastWindow(4)
+    const genuine4 = genuine.build(POOL, 4)
+    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine4))
+    const treeHash = genuine4.proposal.treeHash
+    const archiveHash = genuine4.proposal.archiveHash
     const service = await startDistributor()
     await waitFor(
       'the missing-tree alert',
-      async () => (await health(service)).pools?.[POOL]?.alert?.includes(proposed3.treeHash) === true,
+      async () => (await health(service)).pools?.[POOL]?.alert?.includes(treeHash) === true,
       service,
     )
     const alert = (await health(service)).pools![POOL]!.alert!
-    expect(alert).toContain('epoch 3 of pool dist-test')
+    expect(alert).toContain('epoch 4 of pool dist-test')
     expect(alert).toContain('not in the artifact store')
     expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(1)
     await new Promise((r) => setTimeout(r, 1_000))
-    expect((await state()).nextEpoch).toBe(3n)
-    expect(service.output()).toContain(proposed3.treeHash)
+    expect((await state()).nextEpoch).toBe(4n)
+    expect(service.output()).toContain(treeHash)
 
-    // Published late: it is funded at the next poll.
-    await deviceEpochProposal({ poolIdHex: POOL_HEX, epoch: 3n, leaves: epoch3, artifactDir })
-    await waitFor('epoch 3', async () => (await state()).nextEpoch === 4n, service)
+    // The tree is published late: now the archive is what it waits for.
+    await storeBuild(artifactDir, genuine4, 'tree')
+    await waitFor(
+      'the missing-archive alert',
+      async () => (await health(service)).pools?.[POOL]?.alert?.includes(archiveHash) === true,
+      service,
+    )
+    expect((await health(service)).pools![POOL]!.alert).toContain('readings archive')
+    expect(await service.metric('gridroot_distributor_epoch_archive_missing', { pool: POOL })).toBe(1)
     expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(0)
+    expect((await state()).nextEpoch).toBe(4n)
+
+    // Published: it is audited and funded at the next poll.
+    await storeBuild(artifactDir, genuine4)
+    await waitFor('epoch 4', async () => (await state()).nextEpoch === 5n, service)
+    expect(await service.metric('gridroot_distributor_epoch_archive_missing', { pool: POOL })).toBe(0)
     const fundedBefore = (await state()).totalFunded
 
-    // Epoch 4: the genuine tree is stored, but the signed figures are 10× its leaves (+1).
-    const forged = await deviceEpochProposal({
-      poolIdHex: POOL_HEX,
-      epoch: 4n,
-      leaves: leavesOf(4n, 100_000n),
-      artifactDir,
-      forge: { revenueUnits: 1_000_001n, energyWh: 20_001n },
-    })
-    await finalizeEpoch(system, forged)
+    // Epoch 5: the genuine tree is stored, but the signed figures are 10× its leaves (+1).
+    await pastWindow(5)
+    const genuine5 = genuine.build(POOL, 5)
+    await storeBuild(artifactDir, genuine5)
+    await finalizeEpoch(
+      system,
+      proposalOf(POOL_HEX, genuine5, { revenueUnits: 10_000_001n, energyWh: 10_001n }),
+    )
     await waitFor(
       'the pool halted',
       async () => (await health(service)).pools?.[POOL]?.halted !== undefined,
@@ -382,16 +518,16 @@ describe('distributor on a real chain', () => {
     const halted = (await health(service)).pools![POOL]!.halted!
     expect(halted).toContain('DISTRIBUTOR_COMMITMENT_MISMATCH')
     expect(halted).toContain('TOTALS_MISMATCH')
-    expect(halted).toContain('revenueUnits 100000 and energyWh 2000')
-    expect(halted).toContain('committed revenueUnits 1000001 and energyWh 20001')
+    expect(halted).toContain('revenueUnits 1000000 and energyWh 1000')
+    expect(halted).toContain('committed revenueUnits 10000001 and energyWh 10001')
     expect((await health(service)).ok).toBe(false)
     expect(await service.metric('gridroot_distributor_commitment_refused', { pool: POOL })).toBe(1)
     expect(service.output()).toMatch(/"level":"?(fatal|60)"?/)
     await new Promise((r) => setTimeout(r, 1_000))
     const after = await state()
-    expect(after.nextEpoch).toBe(4n)
+    expect(after.nextEpoch).toBe(5n)
     expect(after.totalFunded).toBe(fundedBefore)
-    expect(await publishedEpochs()).toEqual([0, 1, 2, 3])
+    expect(await publishedEpochs()).toEqual([0, 1, 2, 3, 4])
   })
 
   // Last: it empties the chain (attack10b F2). The running distributor then publishes nothing.

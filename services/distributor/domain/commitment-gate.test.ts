@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { buildDeviceTree, type DeviceLeaf, serializeTree } from '../../../core/merkle/index.ts'
 import type { OracleCommitment } from '../ports.ts'
-import { commitmentGate } from './commitment-gate.ts'
+import { artifactWait, commitmentGate } from './commitment-gate.ts'
 
 const leaf = (deviceId: string, revenueUnits: bigint): DeviceLeaf => ({
   poolId: 'gcl-pv',
@@ -29,7 +29,10 @@ const registered = new Set(['pv-000001', 'pv-000002'])
 
 describe('commitmentGate', () => {
   it('funds an epoch whose stored tree backs the commitment', () => {
-    expect(commitmentGate('gcl-pv', honest, { kind: 'found', bytes }, registered)).toEqual({ kind: 'fund' })
+    const gate = commitmentGate('gcl-pv', honest, { kind: 'found', bytes }, registered)
+    expect(gate.kind).toBe('backed')
+    // The parsed tree goes on to the archive audit: parsed once.
+    if (gate.kind === 'backed') expect(gate.tree.root).toBe(tree.root)
   })
 
   it('waits, naming the epoch and the hash, when the tree is not in the store (attack10a F1, gcl-pv 70)', () => {
@@ -41,7 +44,8 @@ describe('commitmentGate', () => {
     )
     expect(gate.kind).toBe('wait')
     if (gate.kind !== 'wait') return
-    expect(gate.treeHash).toBe(honest.treeHash)
+    expect(gate.artifact).toBe('device tree')
+    expect(gate.hash).toBe(honest.treeHash)
     expect(gate.problem).toContain('epoch 70 of pool gcl-pv')
     expect(gate.problem).toContain(honest.treeHash)
     expect(gate.problem).toContain('not in the artifact store')
@@ -74,5 +78,16 @@ describe('commitmentGate', () => {
       'FOREIGN_LEAF',
       'FOREIGN_LEAF',
     ])
+  })
+
+  it('waits for a readings archive the store does not have, naming it; none when it is there', () => {
+    const wait = artifactWait('gcl-pv', 70, 'readings archive', honest.archiveHash, { kind: 'missing' })
+    expect(wait).toMatchObject({ kind: 'wait', artifact: 'readings archive', hash: honest.archiveHash })
+    expect(wait?.problem).toContain(
+      `epoch 70 of pool gcl-pv is final, but its readings archive ${honest.archiveHash}`,
+    )
+    expect(artifactWait('gcl-pv', 70, 'readings archive', honest.archiveHash, { kind: 'found', bytes })).toBe(
+      undefined,
+    )
   })
 })
