@@ -18,6 +18,7 @@ import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { aggregatorConfigFromEnv } from '../aggregator/config.ts'
 import type { LeafRules } from './domain/leaf-recompute.ts'
 import type { ReplaySettings } from './domain/replay.ts'
+import { type AcknowledgedRoot, parseAcknowledgedRoots } from './domain/unsigned-final.ts'
 
 const privateKey = z
   .string()
@@ -47,6 +48,18 @@ const OracleEnvSchema = z.object({
   GRIDROOT_ORACLE_EPOCHS_AHEAD: z.coerce.number().int().min(1).max(10_000).default(64),
   /** submitter: a pool waiting longer than this on signatures while later epochs are signed is unhealthy. */
   GRIDROOT_ORACLE_SIGNATURES_STALL: envDurationMs.default(300_000),
+  /** submitter: final unsigned roots an operator looked at, `pool/epoch/root,…` (domain/unsigned-final.ts). */
+  GRIDROOT_ORACLE_ACKNOWLEDGED_ROOTS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const parsed = parseAcknowledgedRoots(v)
+      if (parsed.ok) return parsed.roots
+      ctx.addIssue({ code: 'custom', message: `"${parsed.entry}" is not pool/epoch/0x<32-byte root>` })
+      return z.NEVER
+    }),
+  /** Blocks past its first sight as final before what was signed for an epoch is forgotten (domain/final-retention.ts). */
+  GRIDROOT_ORACLE_FINAL_DEPTH: z.coerce.number().int().min(0).max(1_000_000).default(64),
   /**
    * A Kafka reader out of its group, crashed, or with no fetch answered (or records unread and
    * no batch handled) this long makes /healthz fail (core/kafka/consumer-watch.ts).
@@ -81,6 +94,10 @@ export interface OracleConfig {
   readonly epochsAhead: number
   /** submitter: how long a pool may wait on signatures others moved past before /healthz is 503. */
   readonly signaturesStallMs: number
+  /** submitter: final unsigned roots acknowledged (no longer /healthz 503). */
+  readonly acknowledgedRoots: readonly AcknowledgedRoot[]
+  /** Blocks a final epoch must be deep before its signatures are forgotten (a reorg may undo it). */
+  readonly finalDepthBlocks: number
   /** The Kafka readers' stall (/healthz 503) and exit (code 75) bounds. */
   readonly consumer: { readonly stallMs: number; readonly exitMs: number }
   readonly metricsPort: number
@@ -142,6 +159,8 @@ export function oracleConfigFromEnv(env: Env): OracleConfig {
     resignIntervalMs: c.GRIDROOT_ORACLE_RESIGN_INTERVAL,
     epochsAhead: c.GRIDROOT_ORACLE_EPOCHS_AHEAD,
     signaturesStallMs: c.GRIDROOT_ORACLE_SIGNATURES_STALL,
+    acknowledgedRoots: c.GRIDROOT_ORACLE_ACKNOWLEDGED_ROOTS,
+    finalDepthBlocks: c.GRIDROOT_ORACLE_FINAL_DEPTH,
     consumer: { stallMs: c.GRIDROOT_ORACLE_CONSUMER_STALL, exitMs: c.GRIDROOT_ORACLE_CONSUMER_EXIT },
     metricsPort: c.GRIDROOT_ORACLE_METRICS_PORT,
     metricsHost: c.GRIDROOT_ORACLE_METRICS_HOST,

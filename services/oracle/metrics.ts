@@ -47,6 +47,15 @@ export function createOracleMetrics() {
       'Submitter: pending roots (pool epoch attempts) that no current signer signed in its book; never finalized, a guardian must reject them',
       ['pool'],
     ),
+    unsignedFinalRoots: gauge(
+      'gridroot_oracle_unsigned_final_roots',
+      'Submitter: final roots no current signer signed in its book and not in GRIDROOT_ORACLE_ACKNOWLEDGED_ROOTS, by pool (/healthz 503 UNSIGNED_ROOT_FINAL while above 0)',
+      ['pool'],
+    ),
+    reorgs: counter(
+      'gridroot_oracle_chain_reorgs_total',
+      'Chain reorganizations seen (a remembered block no longer canonical): the submitter re-reads its pools, a signer publishes again what the chain waits on',
+    ),
     disagreements: counter(
       'gridroot_oracle_disagreements_total',
       'Pool epochs for which signers signed different proposals (each new proposal counts)',

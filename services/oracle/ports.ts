@@ -5,6 +5,7 @@
  */
 import type { DeviceLeaf } from '../../core/merkle/index.ts'
 import type { Hex, Proposal } from './domain/proposal.ts'
+import type { BlockMark } from './domain/reorg.ts'
 import type { Refusal, SignedProposal } from './domain/signature-book.ts'
 
 /** One device's totals in a closed epoch, as the aggregator books them (epoch_device). */
@@ -101,6 +102,10 @@ export interface OracleChain {
   proposalOf(poolId: string, epoch: number, attempt: number): Promise<Proposal | undefined>
   /** Roots the guardian rejected for a pool epoch (from EpochRejected events). */
   rejectedRoots(poolId: string, epoch: number): Promise<readonly Hex[]>
+  /** The latest block's number and hash (domain/reorg.ts). */
+  headBlock(): Promise<BlockMark>
+  /** The block at a number; undefined when the chain does not reach it. */
+  blockAt(number: bigint): Promise<BlockMark | undefined>
   /** Chain time (latest block), seconds. */
   nowSec(): Promise<bigint>
   /** Sends propose with the signatures (the adapter orders them as the contract wants). */

@@ -174,36 +174,46 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       senderKey: config.submitterKey as Hex,
     })
     const pools = [...new Set([...registry.devices()].map((d) => d.poolId))].sort()
+    // Final epochs are judged once the signatures published before this start are read.
+    let caughtUp = false
+    let startEnds: ReadonlyMap<number, bigint> | undefined
     const submitter = createSubmitter({
       pools,
       chain,
       recoverSigner: signatureRecoverer(chainId, oracle),
       metrics,
       logger,
-      bookLimits: { epochsAhead: config.epochsAhead },
+      bookLimits: { epochsAhead: config.epochsAhead, finalDepthBlocks: BigInt(config.finalDepthBlocks) },
       signaturesStallMs: config.signaturesStallMs,
+      acknowledgedRoots: config.acknowledgedRoots,
+      caughtUp: () => {
+        if (caughtUp || !startEnds) return caughtUp
+        const at = signatureReader.positions()
+        caughtUp = [...startEnds].every(([partition, end]) => (at.get(partition) ?? 0n) >= end)
+        return caughtUp
+      },
     })
-    readers.push(
-      await startTopicReader(kafka, {
-        topic: sigTopic.name,
-        groupId: `${config.instanceId}.signatures`,
-        logger,
-        limits: config.consumer,
-        onRecords: async (records) => {
-          for (const r of records) {
-            try {
-              await submitter.onMessage(decodeSignerMessage(r.value))
-            } catch (error) {
-              metrics.badSignatures.inc()
-              logger.error(
-                { error: errorFields(error), offset: r.offset },
-                'oracle.signatures.v1 record skipped',
-              )
-            }
+    const signatureReader = await startTopicReader(kafka, {
+      topic: sigTopic.name,
+      groupId: `${config.instanceId}.signatures`,
+      logger,
+      limits: config.consumer,
+      onRecords: async (records) => {
+        for (const r of records) {
+          try {
+            await submitter.onMessage(decodeSignerMessage(r.value))
+          } catch (error) {
+            metrics.badSignatures.inc()
+            logger.error(
+              { error: errorFields(error), offset: r.offset },
+              'oracle.signatures.v1 record skipped',
+            )
           }
-        },
-      }),
-    )
+        }
+      },
+    })
+    readers.push(signatureReader)
+    startEnds = await signatureReader.ends()
     let ticking = false
     timers.push(
       setInterval(() => {
@@ -221,7 +231,11 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         nowMs: Date.now(),
         stallMs: Math.max(CHAIN_PASS_STALL_MS, 3 * config.pollMs),
       })
-      const problems = [...deploymentProblems(), ...submitter.state.signaturesMissing.values()]
+      const problems = [
+        ...deploymentProblems(),
+        ...submitter.state.unsignedFinal.values(),
+        ...submitter.state.signaturesMissing.values(),
+      ]
       return {
         // A pool stalled on signatures its signers moved past is not ok: payouts stop. Nor is a
         // pending root no current signer signed: a guardian must reject it.
@@ -233,6 +247,14 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
         ...(submitter.state.unsignedPending.size > 0
           ? { unsignedPendingRoots: [...submitter.state.unsignedPending.values()] }
           : {}),
+        ...(submitter.state.lastReorg === undefined
+          ? {}
+          : {
+              lastReorg: {
+                message: submitter.state.lastReorg.message,
+                at: new Date(submitter.state.lastReorg.atMs).toISOString(),
+              },
+            }),
         lastError: submitter.state.lastError,
         ...(submitter.state.lastErrorAtMs === undefined
           ? {}

@@ -19,6 +19,8 @@ const chain: OracleChain = {
   epochRecord: async () => ({ status: 'none', attempt: 0, root: `0x${'00'.repeat(32)}`, finalizesAtSec: 0n }),
   proposalOf: async () => undefined,
   rejectedRoots: async () => [],
+  headBlock: async () => ({ number: 1n, hash: `0x${'01'.repeat(32)}` }),
+  blockAt: async (number) => ({ number, hash: `0x${'01'.repeat(32)}` }),
   nowSec: async () => 0n,
   propose: async () => {
     throw new Error('not proposed in this test')
@@ -190,5 +192,219 @@ describe('a pending proposal with the signed root and totals but other fields (a
     await submitter.tick()
     expect(finalized).toEqual([0])
     expect(submitter.state.unsignedPending.size).toBe(0)
+  })
+})
+
+/** A RevenueOracle of one pool in memory: propose and finalize as the contract does, blocks with hashes, and reorgs. */
+function memoryChain(signers: readonly Hex[]) {
+  type Rec = { status: 'none' | 'pending' | 'final'; attempt: number; root: Hex; finalizesAtSec: bigint }
+  const state = {
+    nextEpoch: 0,
+    records: new Map<number, Rec>(),
+    proposals: new Map<number, Proposal>(),
+    /** block hashes by number; the head is the last */
+    blocks: [`0x${'00'.repeat(32)}`] as Hex[],
+    nowSec: 1_000n,
+    proposed: [] as Proposal[],
+    finalized: [] as number[],
+  }
+  let fork = 0
+  const mine = () => {
+    state.blocks.push(`0x${(state.blocks.length + 256 * fork).toString(16).padStart(64, '0')}` as Hex)
+  }
+  const snapshot = () => structuredClone({ ...state, proposed: [], finalized: [] })
+  const revert = (snap: ReturnType<typeof snapshot>) => {
+    fork++
+    state.nextEpoch = snap.nextEpoch
+    state.records = snap.records
+    state.proposals = snap.proposals
+    state.blocks = snap.blocks
+  }
+  const chain: OracleChain = {
+    ...(undefined as unknown as OracleChain),
+    signerSet: async () => ({ signers: [...signers], threshold: 2 }),
+    pool: async () => ({ firstEpoch: 0, nextEpoch: state.nextEpoch }),
+    epochRecord: async (_pool, epoch) =>
+      state.records.get(epoch) ?? { status: 'none', attempt: 0, root: ZERO, finalizesAtSec: 0n },
+    proposalOf: async (_pool, epoch) => state.proposals.get(epoch),
+    rejectedRoots: async () => [],
+    headBlock: async () => ({ number: BigInt(state.blocks.length - 1), hash: state.blocks.at(-1) as Hex }),
+    blockAt: async (n) =>
+      n < state.blocks.length ? { number: n, hash: state.blocks[Number(n)] as Hex } : undefined,
+    nowSec: async () => state.nowSec,
+    propose: async (p) => {
+      state.records.set(p.epoch, {
+        status: 'pending',
+        attempt: 0,
+        root: p.root,
+        finalizesAtSec: state.nowSec + 60n,
+      })
+      state.proposals.set(p.epoch, p)
+      state.proposed.push(p)
+      mine()
+      return '0x01'
+    },
+    finalize: async (_pool, epoch) => {
+      const r = state.records.get(epoch)
+      if (r?.status !== 'pending' || state.nowSec < r.finalizesAtSec)
+        throw new Error('NotPending or window open')
+      state.records.set(epoch, { ...r, status: 'final' })
+      state.nextEpoch = epoch + 1
+      state.finalized.push(epoch)
+      mine()
+      return '0x02'
+    },
+  }
+  return { chain, state, snapshot, revert }
+}
+
+const ZERO = `0x${'00'.repeat(32)}` as Hex
+const SA = `0x${'a1'.repeat(20)}` as Hex
+const SB = `0x${'b2'.repeat(20)}` as Hex
+
+function submitterOn(chain: OracleChain, extra: Partial<Parameters<typeof createSubmitter>[0]> = {}) {
+  const { logger, lines } = recordingLogger()
+  const metrics = createOracleMetrics()
+  const submitter = createSubmitter({
+    pools: ['gcl-pv'],
+    chain,
+    recoverSigner: async (_p, signature) => signature as Hex,
+    metrics,
+    logger,
+    signaturesStallMs: 60_000,
+    ...extra,
+  })
+  const sign = async (p: Proposal) => {
+    for (const signer of [SA, SB])
+      await submitter.onMessage({
+        kind: 'signature',
+        instance: signer,
+        source: 'replay',
+        proposal: p,
+        signer,
+        signature: signer,
+      })
+  }
+  return { submitter, lines, metrics, sign }
+}
+
+describe('an unsigned root that went final (attack10 F1)', () => {
+  const forged = { ...proposal(0), root: `0x${'66'.repeat(32)}` as Hex }
+  const setUp = () => {
+    const m = memoryChain([SA, SB])
+    // Someone proposed a root the signers never signed…
+    m.state.records.set(0, { status: 'pending', attempt: 0, root: forged.root, finalizesAtSec: 900n })
+    m.state.proposals.set(0, forged)
+    return m
+  }
+  const finalizeByAnyone = (m: ReturnType<typeof memoryChain>) => {
+    m.state.records.set(0, { status: 'final', attempt: 0, root: forged.root, finalizesAtSec: 900n })
+    m.state.nextEpoch = 1
+  }
+
+  it('stays 503 UNSIGNED_ROOT_FINAL, naming pool, epoch and root, after anyone finalizes it', async () => {
+    const m = setUp()
+    const { submitter, lines, metrics, sign } = submitterOn(m.chain)
+    await sign(proposal(0))
+    await submitter.tick()
+    expect(submitter.state.unsignedPending.get('gcl-pv')?.pendingRoot).toBe(forged.root)
+    expect(m.state.finalized).toEqual([])
+    // …and after its window anyone finalized it.
+    finalizeByAnyone(m)
+    for (let i = 0; i < 3; i++) await submitter.tick()
+    expect(submitter.state.unsignedPending.size).toBe(0)
+    const problem = submitter.state.unsignedFinal.get('gcl-pv/0')
+    expect(problem).toMatchObject({
+      code: 'UNSIGNED_ROOT_FINAL',
+      poolId: 'gcl-pv',
+      epoch: 0,
+      root: forged.root,
+    })
+    expect(problem?.signedRoots).toEqual([{ root: proposal(0).root, signers: [SA, SB] }])
+    expect(problem?.hint).toContain(`gcl-pv/0/${forged.root}`)
+    expect(lines.filter((l) => l.level === 'error' && l.fields.code === 'UNSIGNED_ROOT_FINAL')).toHaveLength(
+      1,
+    )
+    const gauge = await metrics.registry.getSingleMetric('gridroot_oracle_unsigned_final_roots')?.get()
+    expect(gauge?.values).toEqual([{ labels: { pool: 'gcl-pv' }, value: 1 }])
+  })
+
+  it('is found again by a restarted submitter once it has read its signatures, and cleared only by an acknowledgement', async () => {
+    const m = setUp()
+    finalizeByAnyone(m)
+    let caughtUp = false
+    const restarted = submitterOn(m.chain, { caughtUp: () => caughtUp })
+    await restarted.submitter.tick()
+    expect(restarted.submitter.state.unsignedFinal.size).toBe(0)
+    await restarted.sign(proposal(0))
+    caughtUp = true
+    await restarted.submitter.tick()
+    expect([...restarted.submitter.state.unsignedFinal.keys()]).toEqual(['gcl-pv/0'])
+
+    const acknowledged = submitterOn(m.chain, {
+      acknowledgedRoots: [{ poolId: 'gcl-pv', epoch: 0, root: forged.root }],
+    })
+    await acknowledged.sign(proposal(0))
+    await acknowledged.submitter.tick()
+    expect(acknowledged.submitter.state.unsignedFinal.size).toBe(0)
+    expect(acknowledged.lines.some((l) => l.level === 'warn' && l.fields.acknowledged === true)).toBe(true)
+    // An acknowledgement is for that exact root.
+    const other = submitterOn(m.chain, {
+      acknowledgedRoots: [{ poolId: 'gcl-pv', epoch: 0, root: proposal(0).root }],
+    })
+    await other.submitter.tick()
+    expect(other.submitter.state.unsignedFinal.size).toBe(1)
+  })
+
+  it('says nothing of a final root the signers signed', async () => {
+    const m = memoryChain([SA, SB])
+    const { submitter, sign } = submitterOn(m.chain)
+    await sign(proposal(0))
+    await submitter.tick()
+    m.state.nowSec += 61n
+    await submitter.tick()
+    expect(m.state.finalized).toEqual([0])
+    await submitter.tick()
+    expect(submitter.state.unsignedFinal.size).toBe(0)
+  })
+})
+
+describe('a reorganization (attack10 F8)', () => {
+  it('undoing the finalize: the submitter finalizes its own root again, never calls it unsigned', async () => {
+    const m = memoryChain([SA, SB])
+    const { submitter, lines, metrics, sign } = submitterOn(m.chain)
+    await sign(proposal(0))
+    await submitter.tick()
+    m.state.nowSec += 61n
+    const beforeFinalize = m.snapshot()
+    await submitter.tick()
+    await submitter.tick()
+    expect(m.state.finalized).toEqual([0])
+    m.revert(beforeFinalize)
+    m.state.blocks.push(`0x${'ee'.repeat(32)}`) // another block at the remembered height
+    await submitter.tick()
+    expect(lines.some((l) => l.level === 'warn' && l.fields.code === 'CHAIN_REORG')).toBe(true)
+    expect(submitter.state.unsignedPending.size).toBe(0)
+    expect(m.state.finalized).toEqual([0, 0])
+    expect(
+      (await metrics.registry.getSingleMetric('gridroot_oracle_chain_reorgs_total')?.get())?.values[0]?.value,
+    ).toBe(1)
+  })
+
+  it('undoing the propose: the submitter proposes the epoch again with the signatures it kept', async () => {
+    const m = memoryChain([SA, SB])
+    const { submitter, sign } = submitterOn(m.chain)
+    await sign(proposal(0))
+    const beforePropose = m.snapshot()
+    await submitter.tick()
+    m.state.nowSec += 61n
+    await submitter.tick()
+    expect(m.state.finalized).toEqual([0])
+    expect(m.state.proposed).toHaveLength(1)
+    m.revert(beforePropose)
+    m.state.blocks.push(`0x${'ef'.repeat(32)}`, `0x${'f0'.repeat(32)}`)
+    await submitter.tick()
+    expect(m.state.proposed).toHaveLength(2)
+    expect(m.state.proposed[1]).toEqual(proposal(0))
   })
 })

@@ -24,7 +24,12 @@ import {
   proposalToJson,
 } from './domain/proposal.ts'
 import { isFinalRefusal } from './domain/refusal.ts'
-import { SignatureBook, type SignatureBookLimits } from './domain/signature-book.ts'
+import { type BlockMark, judgeReorg, type Reorg } from './domain/reorg.ts'
+import {
+  DEFAULT_SIGNATURE_BOOK_LIMITS,
+  SignatureBook,
+  type SignatureBookLimits,
+} from './domain/signature-book.ts'
 import {
   type SignaturesMissing,
   type SignatureWait,
@@ -32,6 +37,13 @@ import {
   trackSignatureWait,
 } from './domain/signature-stall.ts'
 import { nextSubmitStep, type PoolChainState, type SubmitStep } from './domain/submit-step.ts'
+import {
+  type AcknowledgedRoot,
+  isAcknowledged,
+  UNSIGNED_ROOT_FINAL,
+  type UnsignedRootFinal,
+  unsignedRootFinal,
+} from './domain/unsigned-final.ts'
 import type { OracleMetrics } from './metrics.ts'
 import type { OracleChain, SignerMessage } from './ports.ts'
 
@@ -45,6 +57,14 @@ export interface SubmitterDeps {
   readonly bookLimits?: Partial<SignatureBookLimits>
   /** How long a pool may wait on signatures its signers moved past before it counts as stalled. */
   readonly signaturesStallMs: number
+  /** Final unsigned roots an operator looked at (GRIDROOT_ORACLE_ACKNOWLEDGED_ROOTS). */
+  readonly acknowledgedRoots?: readonly AcknowledgedRoot[]
+  /**
+   * Whether the signatures read so far reach the topic's end as of start: final epochs are
+   * judged only then, or a restart would take a root whose signatures it has not read yet for
+   * unsigned. Default: always.
+   */
+  readonly caughtUp?: () => boolean
   readonly nowMs?: () => number
 }
 
@@ -64,6 +84,13 @@ export interface Submitter {
     readonly signaturesMissing: Map<string, SignaturesMissing>
     /** Pools whose pending root no current signer signed: never finalized; /healthz is 503. */
     readonly unsignedPending: Map<string, UnsignedPending>
+    /**
+     * `pool/epoch` → a final root no current signer signed, not acknowledged: /healthz is 503
+     * until it is (domain/unsigned-final.ts).
+     */
+    readonly unsignedFinal: Map<string, UnsignedRootFinal>
+    /** The last reorganization seen, and when (domain/reorg.ts). */
+    lastReorg: (Reorg & { readonly atMs: number }) | undefined
   }
 }
 
@@ -120,7 +147,19 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     lastStep: new Map(),
     signaturesMissing: new Map(),
     unsignedPending: new Map(),
+    unsignedFinal: new Map(),
+    lastReorg: undefined,
   }
+  const acknowledged = deps.acknowledgedRoots ?? []
+  const caughtUp = deps.caughtUp ?? (() => true)
+  /** How far back final epochs are judged on start: as far as the book keeps them. */
+  const auditBack = deps.bookLimits?.finalEpochsKept ?? DEFAULT_SIGNATURE_BOOK_LIMITS.finalEpochsKept
+  /** pool → the chain's next epoch at the last read: an advance made the epochs between final. */
+  const seenNext = new Map<string, number>()
+  /** pool → final epochs not judged yet (`auditFinal`). */
+  const audits = new Map<string, Set<number>>()
+  /** The head at the last pass, to tell a reorganization by. */
+  let remembered: BlockMark | undefined
   const waits = new Map<string, SignatureWait>()
   /** pool → the highest epoch a current signer signed (kept or not): signers moved past it. */
   const latestSigned = new Map<string, number>()
@@ -168,8 +207,12 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     signers: readonly Hex[],
   ) => {
     if (step.kind !== 'wait' || step.reason !== 'unsigned-pending' || !pending) {
+      // Rejected, or final: then it is judged as UNSIGNED_ROOT_FINAL (auditFinal).
       if (state.unsignedPending.delete(poolId))
-        logger.info({ poolId, step: step.kind, epoch: step.epoch }, 'the unsigned pending root is gone')
+        logger.info(
+          { poolId, step: step.kind, epoch: step.epoch },
+          'the unsigned root is no longer pending (rejected, or final: then reported as UNSIGNED_ROOT_FINAL)',
+        )
       return
     }
     const signed = book.signedProposals(poolId, step.epoch, step.attempt, signers)
@@ -231,6 +274,7 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     if (!pool) return undefined
     const record = await chain.epochRecord(poolId, pool.nextEpoch)
     book.sync(poolId, pool.nextEpoch, record.attempt)
+    noteFinal(poolId, pool.firstEpoch, pool.nextEpoch)
     let pending: PoolChainState['pending']
     if (record.status === 'pending') {
       const proposal = await chain.proposalOf(poolId, pool.nextEpoch, record.attempt)
@@ -249,6 +293,98 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
       pending,
       rejectedRoots: record.attempt > 0 ? await chain.rejectedRoots(poolId, pool.nextEpoch) : [],
     }
+  }
+
+  /**
+   * Epochs that became final since the last read (all of the book's reach on the first read)
+   * are judged once the book is complete: whoever finalized them, a current signer must have
+   * signed what is final.
+   */
+  const noteFinal = (poolId: string, firstEpoch: number, nextEpoch: number) => {
+    const prev = seenNext.get(poolId)
+    seenNext.set(poolId, nextEpoch)
+    const from = prev === undefined ? Math.max(firstEpoch, nextEpoch - auditBack) : prev
+    if (from >= nextEpoch) return
+    const set = audits.get(poolId) ?? new Set<number>()
+    audits.set(poolId, set)
+    for (let epoch = from; epoch < nextEpoch; epoch++) set.add(epoch)
+  }
+
+  /**
+   * Judges the final epochs noted: one that no current signer signed, and that is not
+   * acknowledged, is UNSIGNED_ROOT_FINAL until an operator acknowledges it (attack10 F1: the
+   * unsigned pending root went final by anyone's finalize and /healthz went back to 200).
+   */
+  const auditFinal = async (poolId: string, signers: readonly Hex[]) => {
+    const set = audits.get(poolId)
+    if (!set || set.size === 0 || !caughtUp()) return
+    for (const epoch of [...set].sort((a, b) => a - b)) {
+      const record = await chain.epochRecord(poolId, epoch)
+      // Not final (any more: a reorg): judged again when the chain's next epoch passes it.
+      if (record.status !== 'final') {
+        set.delete(epoch)
+        continue
+      }
+      const proposal = await chain.proposalOf(poolId, epoch, record.attempt)
+      if (!proposal) throw new ProposalEventMissingError(poolId, epoch, record.attempt)
+      set.delete(epoch)
+      if (book.signedBy(poolId, proposal, signers).length > 0) continue
+      const key = `${poolId}/${epoch}`
+      if (isAcknowledged(acknowledged, poolId, epoch, proposal.root)) {
+        logger.warn(
+          { code: UNSIGNED_ROOT_FINAL, poolId, epoch, root: proposal.root, acknowledged: true },
+          'a final root no current signer signed is acknowledged (GRIDROOT_ORACLE_ACKNOWLEDGED_ROOTS)',
+        )
+        continue
+      }
+      const problem = unsignedRootFinal(
+        proposal,
+        proposalToJson(proposal),
+        book.signedProposals(poolId, epoch, record.attempt, signers),
+      )
+      const known = state.unsignedFinal.get(key)
+      state.unsignedFinal.set(key, problem)
+      if (known?.root !== problem.root) {
+        const { message, ...fields } = problem
+        logger.error(fields, message)
+      }
+    }
+    metrics.unsignedFinalRoots.set(
+      { pool: poolId },
+      [...state.unsignedFinal.values()].filter((p) => p.poolId === poolId).length,
+    )
+  }
+
+  /**
+   * A remembered block no longer canonical: the chain's state per pool may have moved back (an
+   * epoch pending or open again). The book then takes the lower state on the next read, and
+   * the final epochs' signatures it kept propose or finalize them again (attack10 F8).
+   */
+  const checkReorg = async () => {
+    const head = await chain.headBlock()
+    const at =
+      remembered === undefined || remembered.number > head.number
+        ? undefined
+        : remembered.number === head.number
+          ? head
+          : await chain.blockAt(remembered.number)
+    const reorg = judgeReorg(remembered, at, head)
+    remembered = head
+    book.setHead(head.number)
+    if (!reorg) return
+    book.rewind()
+    state.lastReorg = { ...reorg, atMs: nowMs() }
+    metrics.reorgs.inc()
+    const { message, ...fields } = reorg
+    logger.warn(
+      {
+        ...fields,
+        was: { number: String(reorg.was.number), hash: reorg.was.hash },
+        now: reorg.now && { number: String(reorg.now.number), hash: reorg.now.hash },
+        head: { number: String(reorg.head.number), hash: reorg.head.hash },
+      },
+      `${message}; reading every pool again`,
+    )
   }
 
   /**
@@ -417,11 +553,13 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
     async tick() {
       state.passStartedAtMs = nowMs()
       try {
+        await checkReorg()
         const { signers, threshold } = await chain.signerSet()
         book.setSigners(signers)
         for (const poolId of deps.pools) {
           for (let i = 0; i < MAX_STEPS_PER_TICK; i++)
             if (!(await stepPool(poolId, signers, threshold))) break
+          await auditFinal(poolId, signers)
         }
         if (!state.chainHealthy) logger.info('chain reachable again')
         state.chainHealthy = true

@@ -7,6 +7,7 @@
 import {
   type Account,
   type Address,
+  BlockNotFoundError,
   type Chain,
   createWalletClient,
   type PublicClient,
@@ -196,6 +197,19 @@ export function createOracleChain(options: OracleChainOptions): OracleChain & { 
         fromBlock: options.fromBlock,
       } as never)
       return (logs as unknown as { args: { root: Hex } }[]).map((l) => l.args.root.toLowerCase() as Hex)
+    },
+    async headBlock() {
+      const block = await publicClient.getBlock({ blockTag: 'latest' })
+      return { number: block.number, hash: block.hash }
+    },
+    async blockAt(number) {
+      try {
+        const block = await publicClient.getBlock({ blockNumber: number })
+        return { number: block.number, hash: block.hash }
+      } catch (error) {
+        if (error instanceof BlockNotFoundError) return undefined
+        throw error
+      }
     },
     async nowSec() {
       // A quiet local chain mines no blocks, so its latest timestamp stands still; the next

@@ -76,7 +76,8 @@ describe('SignatureBook bounds', () => {
   })
 
   it('keeps only epochs from the chain’s next epoch to the window ahead, and drops what became final', () => {
-    const book = new SignatureBook(['pool-a'], { epochsAhead: 4 })
+    // Final epochs settle at once here (kept for a reorg: the next test).
+    const book = new SignatureBook(['pool-a'], { epochsAhead: 4, finalEpochsKept: 0 })
     book.sync('pool-a', 3, 0)
     expect(book.add(signed(A, 'aa', { epoch: 2 }))).toEqual({ kind: 'refused', reason: 'EPOCH_DONE' })
     expect(book.add(signed(A, 'aa', { epoch: 8 }))).toEqual({ kind: 'refused', reason: 'EPOCH_TOO_FAR' })
@@ -95,6 +96,38 @@ describe('SignatureBook bounds', () => {
     expect(book.add(signed(A, 'aa', { epoch: 5 }))).toEqual({ kind: 'refused', reason: 'EPOCH_DONE' })
     book.forgetBefore('pool-a', 7)
     expect(book.size().epochs).toBe(1)
+  })
+
+  it('keeps a final epoch until it is final at a safe depth, and takes it back after a reorg (attack10 F8)', () => {
+    const book = new SignatureBook(['pool-a'], { finalDepthBlocks: 10n, finalEpochsKept: 3 })
+    book.setHead(100n)
+    book.sync('pool-a', 3, 0)
+    for (const s of [A, B]) book.add(signed(s, 'aa'))
+    // Epoch 3 goes final at block 100: its signatures stay, and a late one is still taken.
+    book.sync('pool-a', 4, 0)
+    expect(book.add(signed(C, 'aa')).kind).toBe('added')
+    expect(book.signedBy('pool-a', proposal('aa'), SIGNERS)).toHaveLength(3)
+    // A reorg undoes its propose: the chain waits on epoch 3 again, and the book proposes it.
+    book.sync('pool-a', 3, 0) // a stale read without a reorg changes nothing…
+    book.rewind()
+    book.sync('pool-a', 3, 0) // …a reorg does
+    expect(book.ready('pool-a', 3, 0, SIGNERS, 2)?.proposal).toEqual(proposal('aa'))
+    // Final again at block 105, still at 114; settled at 115: dropped and refused from then on.
+    book.setHead(105n)
+    book.sync('pool-a', 4, 0)
+    book.setHead(114n)
+    book.sync('pool-a', 4, 0)
+    expect(book.size().epochs).toBe(1)
+    book.setHead(115n)
+    book.sync('pool-a', 4, 0)
+    expect(book.size().epochs).toBe(0)
+    expect(book.add(signed(A, 'aa'))).toEqual({ kind: 'refused', reason: 'EPOCH_DONE' })
+    // On a chain that mines no blocks, at most finalEpochsKept final epochs stay.
+    for (let epoch = 4; epoch < 10; epoch++) book.add(signed(A, 'aa', { epoch }))
+    book.sync('pool-a', 10, 0)
+    expect(book.size().epochs).toBe(3)
+    expect(book.add(signed(A, 'aa', { epoch: 6 }))).toEqual({ kind: 'refused', reason: 'EPOCH_DONE' })
+    expect(book.add(signed(B, 'aa', { epoch: 7 })).kind).toBe('added')
   })
 
   it('signatures of a rejected attempt are no disagreement with the next attempt, same root or not (attack10b F5)', () => {
@@ -152,6 +185,7 @@ describe('SignatureBook bounds', () => {
       epochsAhead: 3,
       proposalsPerEpoch: 4,
       signaturesPerProposal: 5,
+      finalEpochsKept: 0,
     })
     const key = (i: number) => `0x${i.toString(16).padStart(40, '0')}` as Hex
     const results = Array.from({ length: 50 }, (_, i) => book.add(signed(key(i + 1), `e${i}`)))
@@ -170,7 +204,7 @@ describe('SignatureBook bounds', () => {
   })
 
   it('keeps the latest refusal per signer, under the same window', () => {
-    const book = new SignatureBook(['pool-a'], { refusalsPerEpoch: 2 })
+    const book = new SignatureBook(['pool-a'], { refusalsPerEpoch: 2, finalEpochsKept: 0 })
     book.sync('pool-a', 3, 0)
     const refusal = (signer: Hex, detail: string, epoch = 3) => ({
       poolId: 'pool-a',

@@ -13,8 +13,12 @@
  * its current attempt (`sync`); once the signer set is known (`setSigners`) only its members;
  * per signer and epoch its latest `proposalsPerSigner` proposals; per epoch at most
  * `proposalsPerEpoch` distinct proposals, `signaturesPerProposal` signatures on one, and
- * `refusalsPerEpoch` refusals. What is final is dropped when the chain's next epoch passes it.
+ * `refusalsPerEpoch` refusals. What is final is kept until it is final at a safe depth
+ * (domain/final-retention.ts, at most `finalEpochsKept` epochs behind the chain's next one): a
+ * reorg can make it pending or open again, and the submitter then finalizes or proposes it again
+ * with these signatures (attack10 F8: dropped at once, its own root looked "unsigned").
  */
+import { FinalRetention } from './final-retention.ts'
 import { type Hex, type Proposal, proposalKey } from './proposal.ts'
 
 export interface SignedProposal {
@@ -62,6 +66,10 @@ export interface SignatureBookLimits {
   readonly signaturesPerProposal: number
   /** Refusals kept per pool epoch (the latest per signer). */
   readonly refusalsPerEpoch: number
+  /** Blocks past the head at which an epoch was first seen final before its signatures go. */
+  readonly finalDepthBlocks: bigint
+  /** Final epochs kept at most behind the chain's next epoch. */
+  readonly finalEpochsKept: number
 }
 
 export const DEFAULT_SIGNATURE_BOOK_LIMITS: SignatureBookLimits = {
@@ -70,6 +78,8 @@ export const DEFAULT_SIGNATURE_BOOK_LIMITS: SignatureBookLimits = {
   proposalsPerSigner: 2,
   signaturesPerProposal: 16,
   refusalsPerEpoch: 16,
+  finalDepthBlocks: 64n,
+  finalEpochsKept: 16,
 }
 
 /**
@@ -105,6 +115,7 @@ interface EpochEntry {
 }
 
 interface PoolEntry {
+  readonly poolId: string
   /** The chain's next epoch and its attempt, once known. */
   floor: { epoch: number; attempt: number } | undefined
   readonly epochs: Map<number, EpochEntry>
@@ -114,10 +125,32 @@ export class SignatureBook {
   private readonly pools = new Map<string, PoolEntry>()
   private readonly limits: SignatureBookLimits
   private members: Set<string> | undefined
+  private readonly retention: FinalRetention
+  /** The chain's head block as last told (`setHead`): what final depth is measured against. */
+  private head: bigint | undefined
+  /** Pools whose next sync may move the floor back (after a reorg, `rewind`). */
+  private readonly rewound = new Set<string>()
 
   constructor(pools: readonly string[], limits: Partial<SignatureBookLimits> = {}) {
     this.limits = { ...DEFAULT_SIGNATURE_BOOK_LIMITS, ...limits }
-    for (const poolId of pools) this.pools.set(poolId, { floor: undefined, epochs: new Map() })
+    this.retention = new FinalRetention({
+      depthBlocks: this.limits.finalDepthBlocks,
+      epochsKept: this.limits.finalEpochsKept,
+    })
+    for (const poolId of pools) this.pools.set(poolId, { poolId, floor: undefined, epochs: new Map() })
+  }
+
+  /** The chain's head block now (each pass): final epochs settle by depth below it. */
+  setHead(headBlock: bigint): void {
+    this.head = headBlock
+  }
+
+  /**
+   * The chain reorganized: the next sync of each pool takes the chain's next epoch and attempt
+   * as they are, even if lower than before (an epoch final or pending again).
+   */
+  rewind(): void {
+    for (const poolId of this.pools.keys()) this.rewound.add(poolId)
   }
 
   /** Whether the chain's next epoch of this pool is known (see `sync`). */
@@ -140,17 +173,25 @@ export class SignatureBook {
   }
 
   /**
-   * The chain state of a pool: its next epoch and that epoch's attempt. Drops every earlier
-   * epoch (final), the next epoch's earlier attempts, and epochs beyond the window.
+   * The chain state of a pool: its next epoch and that epoch's attempt. Drops final epochs once
+   * settled (final at a safe depth, or too many behind), the next epoch's earlier attempts, and
+   * epochs beyond the window. Never moves back (a stale read) unless `rewind` was called.
    */
   sync(poolId: string, nextEpoch: number, attempt: number): void {
     const pool = this.pools.get(poolId)
     if (!pool) return
     const floor = pool.floor
-    if (floor && (nextEpoch < floor.epoch || (nextEpoch === floor.epoch && attempt < floor.attempt))) return
+    if (
+      floor &&
+      !this.rewound.has(poolId) &&
+      (nextEpoch < floor.epoch || (nextEpoch === floor.epoch && attempt < floor.attempt))
+    )
+      return
+    this.rewound.delete(poolId)
     pool.floor = { epoch: nextEpoch, attempt }
+    const settled = this.retention.observe(poolId, nextEpoch, this.head)
     for (const [epoch, entry] of pool.epochs) {
-      if (epoch < nextEpoch || epoch > nextEpoch + this.limits.epochsAhead) pool.epochs.delete(epoch)
+      if (epoch <= settled || epoch > nextEpoch + this.limits.epochsAhead) pool.epochs.delete(epoch)
       else if (epoch === nextEpoch)
         for (const candidate of [...entry.candidates.values()])
           if (candidate.proposal.attempt < attempt) dropCandidate(entry, candidate)
@@ -353,7 +394,12 @@ export class SignatureBook {
   private placeEpoch(pool: PoolEntry, epoch: number, attempt: number | undefined): EpochEntry | BookRefusal {
     const { floor } = pool
     if (floor) {
-      if (epoch < floor.epoch) return 'EPOCH_DONE'
+      // Final but not settled: kept for a reorg (see the header).
+      if (
+        epoch < floor.epoch &&
+        (this.retention.isSettled(pool.poolId, epoch) || epoch < floor.epoch - this.limits.finalEpochsKept)
+      )
+        return 'EPOCH_DONE'
       if (epoch === floor.epoch && attempt !== undefined && attempt < floor.attempt) return 'STALE_ATTEMPT'
       if (epoch > floor.epoch + this.limits.epochsAhead) return 'EPOCH_TOO_FAR'
     }

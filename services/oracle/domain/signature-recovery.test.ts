@@ -54,7 +54,7 @@ describe('resignAction', () => {
 
 describe('signatures refused as too far ahead', () => {
   it('are taken once re-published when the chain reaches their epoch, and every epoch proceeds in order', () => {
-    const book = new SignatureBook(['pool-a'], { epochsAhead: 2 })
+    const book = new SignatureBook(['pool-a'], { epochsAhead: 2, finalEpochsKept: 0 })
     book.setSigners(SIGNERS)
     book.sync('pool-a', 0, 0)
     // The signers ran 10 epochs ahead of a submitter that fell behind: most is refused.

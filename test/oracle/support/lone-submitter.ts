@@ -43,6 +43,10 @@ export async function startLoneSubmitter(options: {
   readonly registry: ReturnType<typeof oneChargerRegistry>['registry']
   /** The oracle settings written to the contracts file (the system's deployment defaults when unset). */
   readonly oracle?: { readonly threshold: number; readonly challengeWindowSec: number }
+  /** More settings of the submitter. */
+  readonly env?: Readonly<Record<string, string>>
+  /** Wait for /healthz 200 before returning (default); false for a submitter that starts 503. */
+  readonly waitHealthy?: boolean
 }): Promise<LoneSubmitter> {
   const { name, anvil } = options
   const dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
@@ -63,10 +67,11 @@ export async function startLoneSubmitter(options: {
       GRIDROOT_ORACLE_ROLE: 'submitter',
       GRIDROOT_ORACLE_INSTANCE: `${name}-submitter`,
       GRIDROOT_ORACLE_SUBMITTER_KEY: devKey(DEV_ACCOUNT_ROLES.publisher),
+      ...options.env,
     },
     'GRIDROOT_ORACLE_METRICS_PORT',
   )
-  await process.waitHealthy()
+  if (options.waitHealthy !== false) await process.waitHealthy()
   return {
     process,
     dir,
