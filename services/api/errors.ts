@@ -111,6 +111,10 @@ export const API_ERRORS = {
     status: 404,
     hint: "No artifact with this hash in this API's store: use a treeHash or archiveHash the chain committed (the audit route names them as artifacts.*).",
   },
+  ARTIFACT_STORE_UNREADABLE: {
+    status: 503,
+    hint: "This API could not read its artifact store (GRIDROOT_ARTIFACT_DIR): the file is there but reading it failed (details.errno: permissions, a directory where a file belongs, a disk error). That says nothing of the artifact itself. The operator must fix the store's files or permissions (the API log names the path); retry after the retry-after header.",
+  },
   ARTIFACT_CORRUPT: {
     status: 503,
     hint: "The stored file no longer hashes to its name (altered or damaged), so it is never served: the operator must restore it from the publishing oracle's store.",

@@ -6,7 +6,7 @@
  * included: the audit of a device verifies against the chain, a device left out of a tree, an
  * epoch pending, rejected or never proposed, artifacts missing or altered in the store.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { deviceLeafHash, verifyProof } from '../../core/merkle/index.ts'
@@ -216,6 +216,35 @@ describe('auditor routes on a real RevenueOracle', () => {
         await expectError(`${A}/artifacts/${hash}`, 503, 'ARTIFACT_CORRUPT')
       } finally {
         writeFileSync(path, original)
+      }
+    }
+    expect((await get(auditUrl(POOL, 1, DEVICE))).json().verified).toBe(true)
+  })
+
+  it('says the store could not be read (503 ARTIFACT_STORE_UNREADABLE), not 500 nor missing, when reading a file fails', async () => {
+    const b = built.get(`${POOL}/1`) as PoolEpochBuild
+    for (const hash of [b.proposal.treeHash, b.proposal.archiveHash]) {
+      // A directory where the file belongs: reading it fails with EISDIR (as EACCES or EIO would).
+      const path = store.pathOf(hash)
+      renameSync(path, `${path}.away`)
+      mkdirSync(path)
+      try {
+        for (const url of [auditUrl(POOL, 1, DEVICE), `${A}/artifacts/${hash}`]) {
+          const res = await get(url)
+          expect(res.statusCode, `${url}: ${res.body}`).toBe(503)
+          const { error } = res.json()
+          expect(error).toMatchObject({
+            code: 'ARTIFACT_STORE_UNREADABLE',
+            message: 'the artifact store could not be read (EISDIR)',
+            details: { errno: 'EISDIR', retryAfterS: 30 },
+          })
+          expect(error.hint).toMatch(/GRIDROOT_ARTIFACT_DIR/)
+          expect(res.body).not.toContain(path)
+          expect(res.headers['retry-after']).toBe('30')
+        }
+      } finally {
+        rmdirSync(path)
+        renameSync(`${path}.away`, path)
       }
     }
     expect((await get(auditUrl(POOL, 1, DEVICE))).json().verified).toBe(true)

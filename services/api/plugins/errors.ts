@@ -8,9 +8,13 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify'
 import fp from 'fastify-plugin'
 import { RetryableError } from '../../../core/errors/base.ts'
+import { ArtifactIoError } from '../../../runtime/artifact-store.ts'
 import { errorFields } from '../../../runtime/chain/log-error.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import { QueryAbandonedError, StoreQueryError } from '../ports.ts'
+
+/** What a caller is told to wait after an artifact store read failed: an operator must act. */
+const ARTIFACT_RETRY_AFTER_S = 30
 
 /** The longest path segment a route takes (app.ts `maxParamLength`). */
 export const MAX_PARAM_LENGTH = 128
@@ -193,6 +197,26 @@ export const errorsPlugin = fp(async (app: FastifyInstance) => {
         'InfluxDB refused the query',
       )
       return reply.status(500).send(errorBody('QUERY_FAILED', 'InfluxDB refused the query the API built'))
+    }
+    if (error instanceof ArtifactIoError) {
+      // The store could not be read (EACCES, EISDIR, EIO): not a missing artifact (404), not a
+      // bug (500), and not InfluxDB, Kafka or the chain either (issue 12). The path stays in the
+      // log: a public auditor route does not tell callers the server's file layout.
+      const errno = (error.cause as NodeJS.ErrnoException | undefined)?.code
+      request.log.error(
+        { error: errorFields(error), code: 'ARTIFACT_STORE_UNREADABLE' },
+        'artifact store unreadable',
+      )
+      reply.header('retry-after', String(ARTIFACT_RETRY_AFTER_S))
+      return reply
+        .status(503)
+        .send(
+          errorBody(
+            'ARTIFACT_STORE_UNREADABLE',
+            `the artifact store could not be read${errno === undefined ? '' : ` (${errno})`}`,
+            { ...(errno === undefined ? {} : { errno }), retryAfterS: ARTIFACT_RETRY_AFTER_S },
+          ),
+        )
     }
     if (error instanceof RetryableError) {
       request.log.warn({ error: errorFields(error) }, 'upstream unavailable')
