@@ -99,6 +99,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       logger,
       sourceTimeoutMs: config.sourceTimeoutMs,
       resignIntervalMs: config.resignIntervalMs,
+      finalRetention: { depthBlocks: BigInt(config.finalDepthBlocks) },
       signal: stopping.signal,
     })
     readers.push(

@@ -25,6 +25,7 @@ function signer(
   partitions: () => Promise<number> = async () => 1,
   sourceTimeoutMs = 1_000,
   epochTotals: () => Promise<DeviceEpochTotals[]> = async () => aggregatorTotals,
+  chainOverrides: Partial<OracleChain> = {},
 ) {
   const published: SignerMessage[] = []
   const metrics = createOracleMetrics()
@@ -37,6 +38,7 @@ function signer(
       root: `0x${'0'.repeat(64)}`,
       finalizesAtSec: 0n,
     }),
+    ...chainOverrides,
   } as unknown as OracleChain
   const s = createSigner({
     instanceId: source,
@@ -186,5 +188,57 @@ describe('signer', () => {
     expect((await metrics.sourceWaitingEpoch.get()).values[0]?.value).toBe(-1)
     expect(s.state.waitingForSource).toBeUndefined()
     expect(s.state.lastSignedEpoch).toBe(EPOCH)
+  })
+})
+
+describe('signer after a reorganization (attack10 F8)', () => {
+  it('publishes again the signature of an epoch a reorg made open again, although it had seen it final', async () => {
+    // The chain as the signer reads it: epoch 1 open, then final (block 10), then, after an
+    // evm_revert to before its propose, open again on other blocks.
+    const chainState = { nextEpoch: EPOCH, status: 'none', head: 5n }
+    const hash = (n: bigint, fork: string) => `0x${fork}${n.toString(16).padStart(62, '0')}` as Hex
+    let fork = 'aa'
+    const block = (n: bigint) => ({ number: n, hash: hash(n, fork) })
+    const { s, published, metrics } = signer('replay', replayed, undefined, undefined, undefined, {
+      pool: async () => ({ firstEpoch: 0, nextEpoch: chainState.nextEpoch }),
+      epochRecord: async () => ({
+        status: chainState.status as 'none',
+        attempt: 0,
+        root: `0x${'0'.repeat(64)}`,
+        finalizesAtSec: 0n,
+      }),
+      headBlock: async () => block(chainState.head),
+      blockAt: async (n: bigint) => (n <= chainState.head ? block(n) : undefined),
+    })
+    s.onAnnouncement(epochAnnouncement(grid, EPOCH, replayed))
+    for (let i = 0; i < 100 && s.state.queued > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const signatures = () => published.filter((m) => m.kind === 'signature').length
+    const signedOnce = signatures()
+    expect(signedOnce).toBeGreaterThan(0)
+    await s.resign()
+    // Final: nothing is published again.
+    chainState.nextEpoch = EPOCH + 1
+    chainState.status = 'final'
+    chainState.head = 10n
+    await s.resign()
+    expect(signatures()).toBe(signedOnce)
+    // evm_revert to block 4 and two other blocks mined: epoch 1 open again.
+    fork = 'bb'
+    chainState.head = 6n
+    chainState.nextEpoch = EPOCH
+    chainState.status = 'none'
+    await s.resign()
+    expect(signatures()).toBe(2 * signedOnce)
+    expect((await metrics.reorgs.get()).values[0]?.value).toBe(1)
+    // Once final at a safe depth (64 blocks), forgotten.
+    chainState.nextEpoch = EPOCH + 1
+    chainState.status = 'final'
+    await s.resign()
+    chainState.head = 70n
+    await s.resign()
+    chainState.nextEpoch = EPOCH
+    chainState.status = 'none'
+    await s.resign()
+    expect(signatures()).toBe(2 * signedOnce)
   })
 })

@@ -15,6 +15,10 @@
  * matters when the recomputed root differs). While the chain waits on an epoch the signer
  * signed, it publishes that signature again every `resignIntervalMs` (domain/resign.ts): a
  * submitter that lost it (too far ahead, restarted, evicted) gets it back from chain state.
+ * What it signed is kept until the epoch is final at a safe depth (domain/final-retention.ts),
+ * and after a reorganization (domain/reorg.ts) it publishes at once what the chain waits on: an
+ * epoch that a reorg made open again is signed again (attack10 F8: forgotten at the first sight
+ * of finality, it never was).
  *
  * A replay that has not passed the epoch yet is no reason to give up on it (domain/refusal.ts):
  * the signer says so once per pool epoch and waits again, with backoff, until it has.
@@ -28,9 +32,11 @@ import { errorFields, errorSummary } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { RetriesExhaustedError, retry } from '../../runtime/retry.ts'
 import { announcementMismatch, poolAnnouncementCheck } from './domain/announcement.ts'
+import { FinalRetention, type FinalRetentionLimits } from './domain/final-retention.ts'
 import { buildPoolEpoch, isProblem } from './domain/pool-epoch.ts'
 import type { Proposal } from './domain/proposal.ts'
 import { SOURCE_NOT_READY, SourceNotReadyError } from './domain/refusal.ts'
+import { type BlockMark, judgeReorg } from './domain/reorg.ts'
 import type { TelemetryReplay } from './domain/replay.ts'
 import { type KeptSignature, resignAction } from './domain/resign.ts'
 import type { OracleMetrics } from './metrics.ts'
@@ -70,6 +76,8 @@ export interface SignerDeps {
   readonly sourceTimeoutMs: number
   /** How often a signature the chain still waits on is published again (domain/resign.ts). */
   readonly resignIntervalMs: number
+  /** How long what was signed for a final epoch is kept (domain/final-retention.ts). */
+  readonly finalRetention?: Partial<FinalRetentionLimits>
   /** Back-off between waits (default 1 s doubling up to 30 s). */
   readonly sourceRetry?: { readonly initialDelayMs: number; readonly maxDelayMs: number }
   readonly signal: AbortSignal
@@ -91,7 +99,7 @@ export interface Signer {
   /**
    * Per pool, for the epoch the chain waits on: signs again what the guardian rejected, and
    * publishes again a signature the submitter may have lost (called on a timer; rate-limited
-   * by `resignIntervalMs`). Forgets what is final.
+   * by `resignIntervalMs`; at once after a reorganization). Forgets what is final at a safe depth.
    */
   resign(): Promise<void>
   readonly state: {
@@ -115,8 +123,11 @@ export function createSigner(deps: SignerDeps): Signer {
     waitingForSource: undefined,
   }
   metrics.sourceWaitingEpoch.set(-1)
-  /** pool → epoch → what this signer signed and not yet seen final (dropped once it is). */
+  /** pool → epoch → what this signer signed, until the epoch is final at a safe depth. */
   const signed = new Map<string, Map<number, KeptSignature>>()
+  const retention = new FinalRetention(deps.finalRetention)
+  /** The head at the last `resign`, to tell a reorganization by. */
+  let remembered: BlockMark | undefined
   let tail: Promise<void> = Promise.resolve()
 
   const onRetry =
@@ -423,11 +434,36 @@ export function createSigner(deps: SignerDeps): Signer {
         })
     },
     async resign() {
+      const head = await deps.chain.headBlock()
+      const at =
+        remembered === undefined || remembered.number > head.number
+          ? undefined
+          : remembered.number === head.number
+            ? head
+            : await deps.chain.blockAt(remembered.number)
+      const reorg = judgeReorg(remembered, at, head)
+      remembered = head
+      if (reorg) {
+        metrics.reorgs.inc()
+        logger.warn(
+          {
+            code: reorg.code,
+            was: { number: String(reorg.was.number), hash: reorg.was.hash },
+            head: { number: String(reorg.head.number), hash: reorg.head.hash },
+          },
+          `${reorg.message}; publishing again what the chain waits on`,
+        )
+        // The interval counts from the last publication: after a reorg, now.
+        for (const kept of signed.values())
+          for (const [epoch, mine] of kept)
+            kept.set(epoch, { ...mine, publishedAtMs: Number.NEGATIVE_INFINITY })
+      }
       for (const [poolId, kept] of signed) {
         const pool = await deps.chain.pool(poolId)
         if (!pool) continue
-        // Epochs before the chain's next one are final: nothing to send again.
-        for (const epoch of kept.keys()) if (epoch < pool.nextEpoch) kept.delete(epoch)
+        // Final at a safe depth: nothing to send again, ever.
+        const settled = retention.observe(poolId, pool.nextEpoch, head.number)
+        for (const epoch of kept.keys()) if (epoch <= settled) kept.delete(epoch)
         // Only the chain's next epoch can be waiting on signatures or rejected.
         const mine = kept.get(pool.nextEpoch)
         if (!mine) continue
@@ -435,8 +471,8 @@ export function createSigner(deps: SignerDeps): Signer {
         const action = resignAction(mine, record, Date.now(), deps.resignIntervalMs)
         if (action.kind === 'sign-attempt') {
           logger.info(
-            { poolId, epoch: pool.nextEpoch, attempt: action.attempt },
-            'rejected on-chain; signing the new attempt',
+            { poolId, epoch: pool.nextEpoch, attempt: action.attempt, signedAttempt: mine.proposal.attempt },
+            'the chain waits on another attempt (a rejection, or a reorg undid one); signing it',
           )
           await signAndPublish({ ...mine.proposal, attempt: action.attempt })
         } else if (action.kind === 'republish') {

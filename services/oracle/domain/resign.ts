@@ -21,7 +21,10 @@ export interface KeptSignature {
 
 export type ResignAction =
   | { readonly kind: 'none' }
-  /** The guardian rejected the root: sign the same proposal for the chain's new attempt. */
+  /**
+   * The chain waits on another attempt than the one signed: the guardian rejected the root (a
+   * higher one), or a reorg undid a rejection (a lower one). Sign the same proposal for it.
+   */
   | { readonly kind: 'sign-attempt'; readonly attempt: number }
   /** The chain still waits for it: publish the kept signature again. */
   | { readonly kind: 'republish' }
@@ -33,7 +36,7 @@ export function resignAction(
   intervalMs: number,
 ): ResignAction {
   if (record.status === 'pending' || record.status === 'final') return { kind: 'none' }
-  if (record.attempt > kept.proposal.attempt) return { kind: 'sign-attempt', attempt: record.attempt }
+  if (record.attempt !== kept.proposal.attempt) return { kind: 'sign-attempt', attempt: record.attempt }
   if (record.attempt === kept.proposal.attempt && nowMs - kept.publishedAtMs >= intervalMs)
     return { kind: 'republish' }
   return { kind: 'none' }

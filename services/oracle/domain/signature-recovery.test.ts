@@ -50,6 +50,13 @@ describe('resignAction', () => {
       attempt: 1,
     })
   })
+  it('signs the chain’s attempt again when a reorg undid a rejection (attack10 F8)', () => {
+    const signedAfterRejection = { ...kept, proposal: proposal(5, 1) }
+    expect(resignAction(signedAfterRejection, { status: 'none', attempt: 0 }, 1_000, 30_000)).toEqual({
+      kind: 'sign-attempt',
+      attempt: 0,
+    })
+  })
 })
 
 describe('signatures refused as too far ahead', () => {
