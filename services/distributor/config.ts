@@ -54,6 +54,11 @@ const Schema = z.object({
   /** Accounts that never hold a share besides the treasury and the distributor itself. */
   GRIDROOT_DISTRIBUTOR_EXCLUDE: list(address),
   GRIDROOT_DISTRIBUTOR_POLL: envDurationMs.default(2_000),
+  /**
+   * How long a sent publication waits for its receipt before the chain state decides again (a
+   * transaction dropped by a reorg never gets one).
+   */
+  GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT: envDurationMs.default(60_000),
   GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS: envInt(1, 10_000_000).default(50_000),
   GRIDROOT_DISTRIBUTOR_METRICS_PORT: envInt(0, 65_535).default(9467),
   GRIDROOT_DISTRIBUTOR_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -69,6 +74,7 @@ export interface DistributorConfig {
   readonly pools: readonly string[]
   readonly excludedAccounts: readonly string[]
   readonly pollMs: number
+  readonly receiptTimeoutMs: number
   readonly logRangeBlocks: bigint
   readonly metricsPort: number
   readonly metricsHost: string
@@ -95,6 +101,7 @@ export function distributorConfigFromEnv(env: Env): DistributorConfig {
     pools: c.GRIDROOT_DISTRIBUTOR_POOLS,
     excludedAccounts: c.GRIDROOT_DISTRIBUTOR_EXCLUDE.map((a) => a.toLowerCase()),
     pollMs: c.GRIDROOT_DISTRIBUTOR_POLL,
+    receiptTimeoutMs: c.GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT,
     logRangeBlocks: BigInt(c.GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS),
     metricsPort: c.GRIDROOT_DISTRIBUTOR_METRICS_PORT,
     metricsHost: c.GRIDROOT_DISTRIBUTOR_METRICS_HOST,

@@ -59,6 +59,12 @@ export function createDistributorMetrics() {
       labelNames,
       registers: [registry],
     }),
+    receiptTimeouts: new Counter({
+      name: 'gridroot_distributor_receipt_timeouts_total',
+      help: 'Publications whose receipt did not come within GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT (dropped by a reorg, or slow); the chain state then decided whether to send again, per pool',
+      labelNames,
+      registers: [registry],
+    }),
     passFailures: new Counter({
       name: 'gridroot_distributor_pass_failures_total',
       help: 'Passes that failed (chain or artifact store errors), per pool and error code',

@@ -102,6 +102,8 @@ export type PassResult =
       readonly hash: Hex
       readonly problem: string
     }
+  /** The publication's receipt did not come in time; `landed`: the chain has the epoch published all the same. */
+  | { readonly kind: 'receipt-timeout'; readonly epoch: number; readonly tx: Hex; readonly landed: boolean }
   | {
       readonly kind: 'underfunded'
       readonly epoch: number
@@ -340,6 +342,25 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     return undefined
   }
 
+  /**
+   * A publication whose receipt did not come within the bound (dropped by a reorg, or slow): the
+   * chain decides. Published (the contract moved past the epoch) → nothing to resend; otherwise
+   * the next pass builds the same tree again and sends it again, which the contract accepts at
+   * most once (`nextEpoch`), so nothing is paid twice.
+   */
+  const receiptTimedOut = async (epoch: number, tx: Hex): Promise<PassResult> => {
+    const landed = (await chain.state()).nextEpoch > epoch
+    // The tree after the epoch is read from the chain's RootPublished again either way.
+    current = undefined
+    log.warn(
+      { epoch, tx, landed },
+      landed
+        ? 'no receipt for the publication within the bound, but the chain has the epoch published'
+        : 'no receipt for the publication within the bound and the chain has not published the epoch: sending it again',
+    )
+    return { kind: 'receipt-timeout', epoch, tx, landed }
+  }
+
   const missing = (epoch: number, wait: ArtifactWait): PassResult => ({
     kind: 'artifact-missing',
     epoch,
@@ -409,7 +430,13 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
       const problem = fundingProblem(increase, await chain.treasuryFunds())
       if (problem !== undefined) return { kind: 'underfunded', epoch, problem, neededUnits: increase }
 
-      const hash = await chain.publish(epoch, tree.root, plan.cumulativeTotal, treeHash)
+      let hash: Hex
+      try {
+        hash = await chain.publish(epoch, tree.root, plan.cumulativeTotal, treeHash)
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'RECEIPT_TIMEOUT') throw error
+        return receiptTimedOut(epoch, (error as { hash: Hex }).hash)
+      }
       current = { epoch, tree, cumulative: new Map(plan.cumulative) }
       const e = plan.entitlement
       log.info(

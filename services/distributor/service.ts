@@ -24,6 +24,7 @@ import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
 import { checkRegistryOnChain, startRegistryWatch } from '../../runtime/registry-onchain.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
+import { withBoundedReceipts } from './adapters/bounded-receipts.ts'
 import type { DistributorConfig } from './config.ts'
 import { createDistributorMetrics } from './metrics.ts'
 import { createPoolDistributor, DistributionHistoryError, type PassResult } from './pool-distributor.ts'
@@ -35,7 +36,11 @@ interface PoolHealth {
    * timeouts); moved on by each slice of work that is not a chain read.
    */
   passStartedAtMs: number | undefined
-  /** What the running pass works on besides the chain (an archive audit's progress). */
+  /** The running pass's last sign of progress (an audit slice, a receipt wait begun or ended). */
+  progressAtMs: number | undefined
+  /** While the running pass waits for a receipt (bounded by GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT). */
+  receiptWait: boolean
+  /** What the running pass works on: an archive audit's progress, a receipt it waits for. */
   activity: string | undefined
   /** The last pass failed because the chain node did not answer. */
   chainUnreachable: boolean
@@ -91,7 +96,17 @@ export async function startDistributorService(config: DistributorConfig, logger:
   const pools = poolIds.map((poolId) => {
     const pool = poolContracts(file, poolId)
     const chainPort = createPoolChain({
-      publicClient,
+      publicClient: withBoundedReceipts(publicClient, {
+        timeoutMs: config.receiptTimeoutMs,
+        onWait: (hash) => {
+          health.receiptWait = hash !== undefined
+          progress(
+            hash === undefined
+              ? undefined
+              : `waiting up to ${Math.round(config.receiptTimeoutMs / 1000)} s for the receipt of ${hash}`,
+          )
+        },
+      }),
       walletClient,
       pool,
       oracle: file.contracts.revenueOracle as Hex,
@@ -110,10 +125,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
       ),
       rules,
       onAudit: (auditMs) => metrics.archiveAuditSeconds.set({ pool: poolId }, auditMs / 1000),
-      onActivity: (activity) => {
-        health.activity = activity
-        if (health.passStartedAtMs !== undefined) health.passStartedAtMs = Date.now()
-      },
+      onActivity: (activity) => progress(activity),
       logger,
       ...(config.failpoint
         ? {
@@ -129,12 +141,21 @@ export async function startDistributorService(config: DistributorConfig, logger:
     const health: PoolHealth = {
       lastPassOkAtMs: undefined,
       passStartedAtMs: undefined,
+      progressAtMs: undefined,
+      receiptWait: false,
       activity: undefined,
       chainUnreachable: false,
       lastError: undefined,
       alert: undefined,
       halted: undefined,
       waiting: undefined,
+    }
+    /** A sign of life of the running pass: its wait on the chain is measured from here. */
+    function progress(activity: string | undefined) {
+      health.activity = activity
+      if (health.passStartedAtMs === undefined) return
+      health.passStartedAtMs = Date.now()
+      health.progressAtMs = health.passStartedAtMs
     }
     return { poolId, distributor, health }
   })
@@ -195,11 +216,23 @@ export async function startDistributorService(config: DistributorConfig, logger:
       health.waiting = `epoch ${result.step.epoch}: ${result.step.reason}`
       return
     }
+    if (result.kind === 'receipt-timeout') {
+      metrics.receiptTimeouts.inc({ pool: poolId })
+      health.waiting = `epoch ${result.epoch}: no receipt for ${result.tx} within ${Math.round(config.receiptTimeoutMs / 1000)} s; ${result.landed ? 'the chain has it published' : 'sending it again'}`
+      return
+    }
     health.waiting = undefined
     metrics.publishedEpoch.set({ pool: poolId }, result.epoch)
     const e = result.plan.entitlement
     metrics.fundedUnits.inc({ pool: poolId }, Number(result.fundedUnits))
     metrics.withheldUnits.inc({ pool: poolId }, Number(e.withheldUnits))
+  }
+
+  const passEnded = (health: PoolHealth) => {
+    health.passStartedAtMs = undefined
+    health.progressAtMs = undefined
+    health.receiptWait = false
+    health.activity = undefined
   }
 
   const runPool = async (p: (typeof pools)[number]) => {
@@ -208,12 +241,13 @@ export async function startDistributorService(config: DistributorConfig, logger:
       p.health.passStartedAtMs = Date.now()
       try {
         const result = await p.distributor.pass()
-        p.health.passStartedAtMs = undefined
+        passEnded(p.health)
         record(p.poolId, p.health, result)
-        // Publish epoch after epoch without waiting while a backlog is due.
-        if (result.kind === 'published') continue
+        // Publish epoch after epoch without waiting while a backlog is due; after a receipt that
+        // did not come, the next pass decides from the chain at once.
+        if (result.kind === 'published' || result.kind === 'receipt-timeout') continue
       } catch (error) {
-        p.health.passStartedAtMs = undefined
+        passEnded(p.health)
         const code = error instanceof GridrootError ? error.code : 'UNEXPECTED'
         metrics.passFailures.inc({ pool: p.poolId, code })
         p.health.lastError = errorSummary(error)
@@ -251,9 +285,12 @@ export async function startDistributorService(config: DistributorConfig, logger:
       const stale = Math.max(30_000, config.pollMs * 10)
       const poolStates = Object.fromEntries(
         pools.map((p) => {
+          // A receipt wait is a chain wait of its own, with its own bound.
+          const bound = stale + (p.health.receiptWait ? config.receiptTimeoutMs : 0)
           const passRunningMs = p.health.passStartedAtMs === undefined ? 0 : now - p.health.passStartedAtMs
+          const lastSign = Math.max(p.health.lastPassOkAtMs ?? 0, p.health.progressAtMs ?? 0)
           const chainProblem =
-            passRunningMs >= stale
+            passRunningMs >= bound
               ? `a pass has been waiting on the chain for ${Math.round(passRunningMs / 1000)} s (GRIDROOT_RPC_URL does not answer)`
               : p.health.chainUnreachable
                 ? 'the last pass failed: the chain node did not answer (GRIDROOT_RPC_URL; see lastError)'
@@ -262,11 +299,12 @@ export async function startDistributorService(config: DistributorConfig, logger:
             p.poolId,
             {
               // A pass that has not succeeded for a while means the chain or the store is gone.
+              // A long audit or receipt wait of the running pass counts as progress.
               ok:
                 p.health.halted === undefined &&
                 p.health.lastPassOkAtMs !== undefined &&
-                now - p.health.lastPassOkAtMs < stale &&
-                passRunningMs < stale,
+                now - lastSign < bound &&
+                passRunningMs < bound,
               ...(chainProblem === undefined ? {} : { chainProblem }),
               ...(p.health.activity === undefined ? {} : { activity: p.health.activity }),
               waiting: p.health.waiting,

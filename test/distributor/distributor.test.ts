@@ -19,9 +19,11 @@
  * distributor's archive audit recomputes every leaf. A second pool's epoch 1 is forged by two
  * compromised signers (attack F1): a self-consistent tree paying 5,000 HKD (1 real), with an archive of
  * readings to match signed by keys that are not the devices'; it is refused ARCHIVE_AUDIT_FAILED
- * while the first pool goes on. Epoch 4's tree and archive are published late (the distributor
- * waits with an alert); epoch 5 commits 10× its leaves, as a broken signer threshold would
- * (attack10a F1), and stops the pool's publishing.
+ * while the first pool goes on. Epoch 3's publication is mined and then reorged away (anvil
+ * evm_snapshot/evm_revert, attack F8): the distributor stops waiting for its receipt, finds the
+ * epoch unpublished and sends it again, once. Epoch 5's tree and archive are published late (the
+ * distributor waits with an alert); epoch 6 commits 10× its leaves, as a broken signer threshold
+ * would (attack10a F1), and stops the pool's publishing.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -59,8 +61,8 @@ const WINDOW_S = 100
 /** Device time of epoch 0 (by day: PV earns nothing at night); chain time starts at t0. */
 const DEVICE_GENESIS_MS = Date.parse('2026-06-01T10:00:00+08:00')
 const grid = { genesisMs: DEVICE_GENESIS_MS, epochLengthMs: WINDOW_S * 1000, intervalMs: 10_000 }
-/** Feed-in price per epoch (base units per kWh): 1 kWh an epoch earns 1, 2, 0, 1, 1, 1 HKD. */
-const PRICES = [1_000_000n, 2_000_000n, 0n, 1_000_000n, 1_000_000n, 1_000_000n]
+/** Feed-in price per epoch (base units per kWh): 1 kWh an epoch earns 1, 2, 0, 1, 1, 1, 1 HKD. */
+const PRICES = [1_000_000n, 2_000_000n, 0n, 1_000_000n, 1_000_000n, 1_000_000n, 1_000_000n]
 /** dt-000001 earns 3/4 of the pool's revenue (75 Wh an interval), dt-000002 the rest. */
 const DEVICES = pvDevices(POOL, 'dt', 2)
 const FORGED_POOL_DEVICES = pvDevices(FORGED_POOL, 'df', 2)
@@ -402,6 +404,51 @@ describe('distributor on a real chain', () => {
     expect(oracleFinal).toBe(true)
   })
 
+  it('sends a publication again when a reorg dropped it, and publishes the epoch once (F8)', async () => {
+    for (const s of running.splice(0)) await s.kill('SIGKILL')
+    await pastWindow(3)
+    const genuine3 = genuine.build(POOL, 3)
+    await storeBuild(artifactDir, genuine3)
+    await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 10_000_000n])
+    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine3))
+    const fundedBefore = (await state()).totalFunded
+    const rpc = (method: string, params: unknown[] = []) =>
+      system.testClient.request({ method, params } as never) as Promise<unknown>
+    // The chain before the publication; blocks are mined only when the test says so.
+    const snapshot = await rpc('evm_snapshot')
+    await rpc('evm_setAutomine', [false])
+    const service = await startDistributor({ GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT: '3s' })
+    const publisher = system.publisher.account.address.toLowerCase()
+    const pendingOfPublisher = async () => {
+      const pool = (await rpc('txpool_content')) as { pending: Record<string, Record<string, { hash: Hex }>> }
+      const mine = Object.entries(pool.pending).find(([from]) => from.toLowerCase() === publisher)?.[1]
+      return mine === undefined ? [] : Object.values(mine).map((t) => t.hash)
+    }
+    await waitFor('the publication sent', async () => (await pendingOfPublisher()).length === 1, service)
+    const [dropped] = await pendingOfPublisher()
+    const waiting = (await health(service)).pools?.[POOL] as { activity?: string; chainProblem?: string }
+    expect(waiting.activity).toContain(`for the receipt of ${dropped}`)
+    expect(waiting.chainProblem).toBeUndefined()
+    // Mined, then reorged away before the distributor read its receipt: it is gone.
+    await rpc('evm_mine')
+    await rpc('evm_revert', [snapshot])
+    await rpc('evm_setAutomine', [true])
+    expect(
+      await system.publicClient.getTransaction({ hash: dropped! }).catch(() => undefined),
+    ).toBeUndefined()
+
+    await waitFor('epoch 3 published again', async () => (await state()).nextEpoch === 4n, service)
+    expect(service.output()).toContain(
+      'no receipt for the publication within the bound and the chain has not published the epoch: sending it again',
+    )
+    expect(service.output()).toContain(dropped)
+    expect(await service.metric('gridroot_distributor_receipt_timeouts_total', { pool: POOL })).toBe(1)
+    await new Promise((r) => setTimeout(r, 1_000))
+    // Once: one RootPublished for epoch 3, funded once (C's part withheld: 400 000).
+    expect(await publishedEpochs()).toEqual([0, 1, 2, 3])
+    expect((await state()).totalFunded - fundedBefore).toBe(400_000n)
+  })
+
   it('refuses a forged epoch whose archive does not back its self-consistent tree (F1), and the other pool goes on', async () => {
     for (const s of running.splice(0)) await s.kill('SIGKILL')
     // The forged pool's epoch 0 is genuine: it is paid.
@@ -427,12 +474,11 @@ describe('distributor on a real chain', () => {
     await storeBuild(artifactDir, forgery)
     await pastWindow(1)
     await finalizeEpoch(system, proposalOf(FORGED_POOL_HEX, forgery))
-    // The first pool's epoch 3 is genuine and final too.
-    await pastWindow(3)
-    const genuine3 = genuine.build(POOL, 3)
-    await storeBuild(artifactDir, genuine3)
-    await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 10_000_000n])
-    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine3))
+    // The first pool's epoch 4 is genuine and final too.
+    await pastWindow(4)
+    const genuine4 = genuine.build(POOL, 4)
+    await storeBuild(artifactDir, genuine4)
+    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine4))
 
     const service = await startDistributor({ GRIDROOT_DISTRIBUTOR_POOLS: `${POOL},${FORGED_POOL}` })
     await waitFor(
@@ -454,8 +500,8 @@ describe('distributor on a real chain', () => {
     // The genuine epoch 0 was paid, the forgery never: nothing beyond epoch 0's 800 000.
     expect(await publishedEpochs(forgedPool.distributor)).toEqual([0])
     expect((await state(forgedPool.distributor)).totalFunded).toBe(800_000n)
-    // The other pool goes on: its epoch 3, audited, is funded.
-    await waitFor('the first pool publishes epoch 3', async () => (await state()).nextEpoch === 4n, service)
+    // The other pool goes on: its epoch 4, audited, is funded.
+    await waitFor('the first pool publishes epoch 4', async () => (await state()).nextEpoch === 5n, service)
     expect(h.pools![POOL]!.halted).toBeUndefined()
     await new Promise((r) => setTimeout(r, 1_000))
     expect(await publishedEpochs(forgedPool.distributor)).toEqual([0])
@@ -464,12 +510,12 @@ describe('distributor on a real chain', () => {
   it('waits for a final epoch whose tree or archive is not in the store, and stops the pool at a tree that does not back its commitment', async () => {
     for (const s of running.splice(0)) await s.kill('SIGKILL')
 
-    // Epoch 4 is final with honest figures, but neither its tree nor its archive was published.
-    await pastWindow(4)
-    const genuine4 = genuine.build(POOL, 4)
-    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine4))
-    const treeHash = genuine4.proposal.treeHash
-    const archiveHash = genuine4.proposal.archiveHash
+    // Epoch 5 is final with honest figures, but neither its tree nor its archive was published.
+    await pastWindow(5)
+    const genuine5 = genuine.build(POOL, 5)
+    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine5))
+    const treeHash = genuine5.proposal.treeHash
+    const archiveHash = genuine5.proposal.archiveHash
     const service = await startDistributor()
     await waitFor(
       'the missing-tree alert',
@@ -477,15 +523,15 @@ describe('distributor on a real chain', () => {
       service,
     )
     const alert = (await health(service)).pools![POOL]!.alert!
-    expect(alert).toContain('epoch 4 of pool dist-test')
+    expect(alert).toContain('epoch 5 of pool dist-test')
     expect(alert).toContain('not in the artifact store')
     expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(1)
     await new Promise((r) => setTimeout(r, 1_000))
-    expect((await state()).nextEpoch).toBe(4n)
+    expect((await state()).nextEpoch).toBe(5n)
     expect(service.output()).toContain(treeHash)
 
     // The tree is published late: now the archive is what it waits for.
-    await storeBuild(artifactDir, genuine4, 'tree')
+    await storeBuild(artifactDir, genuine5, 'tree')
     await waitFor(
       'the missing-archive alert',
       async () => (await health(service)).pools?.[POOL]?.alert?.includes(archiveHash) === true,
@@ -494,21 +540,26 @@ describe('distributor on a real chain', () => {
     expect((await health(service)).pools![POOL]!.alert).toContain('readings archive')
     expect(await service.metric('gridroot_distributor_epoch_archive_missing', { pool: POOL })).toBe(1)
     expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(0)
-    expect((await state()).nextEpoch).toBe(4n)
+    expect((await state()).nextEpoch).toBe(5n)
 
     // Published: it is audited and funded at the next poll.
-    await storeBuild(artifactDir, genuine4)
-    await waitFor('epoch 4', async () => (await state()).nextEpoch === 5n, service)
-    expect(await service.metric('gridroot_distributor_epoch_archive_missing', { pool: POOL })).toBe(0)
+    await storeBuild(artifactDir, genuine5)
+    await waitFor('epoch 5', async () => (await state()).nextEpoch === 6n, service)
+    // The gauge is cleared when the pass that published returns, just after the chain has it.
+    await waitFor(
+      'the missing-archive gauge cleared',
+      async () => (await service.metric('gridroot_distributor_epoch_archive_missing', { pool: POOL })) === 0,
+      service,
+    )
     const fundedBefore = (await state()).totalFunded
 
-    // Epoch 5: the genuine tree is stored, but the signed figures are 10× its leaves (+1).
-    await pastWindow(5)
-    const genuine5 = genuine.build(POOL, 5)
-    await storeBuild(artifactDir, genuine5)
+    // Epoch 6: the genuine tree is stored, but the signed figures are 10× its leaves (+1).
+    await pastWindow(6)
+    const genuine6 = genuine.build(POOL, 6)
+    await storeBuild(artifactDir, genuine6)
     await finalizeEpoch(
       system,
-      proposalOf(POOL_HEX, genuine5, { revenueUnits: 10_000_001n, energyWh: 10_001n }),
+      proposalOf(POOL_HEX, genuine6, { revenueUnits: 10_000_001n, energyWh: 10_001n }),
     )
     await waitFor(
       'the pool halted',
@@ -525,9 +576,9 @@ describe('distributor on a real chain', () => {
     expect(service.output()).toMatch(/"level":"?(fatal|60)"?/)
     await new Promise((r) => setTimeout(r, 1_000))
     const after = await state()
-    expect(after.nextEpoch).toBe(5n)
+    expect(after.nextEpoch).toBe(6n)
     expect(after.totalFunded).toBe(fundedBefore)
-    expect(await publishedEpochs()).toEqual([0, 1, 2, 3, 4])
+    expect(await publishedEpochs()).toEqual([0, 1, 2, 3, 4, 5])
   })
 
   // Last: it empties the chain (attack10b F2). The running distributor then publishes nothing.
