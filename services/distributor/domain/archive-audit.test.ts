@@ -13,14 +13,10 @@ import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { encodeV2 } from '../../../core/telemetry/sign.ts'
 import { type ArchiveEntry, decodeArchive, encodeArchive } from '../../oracle/domain/archive.ts'
 import { grid, runFleet } from '../../oracle/domain/fleet-replay.fixture.ts'
-import {
-  buildPoolEpoch,
-  contentHash,
-  isProblem,
-  type PoolEpochBuild,
-} from '../../oracle/domain/pool-epoch.ts'
+import { contentHash, type PoolEpochBuild } from '../../oracle/domain/pool-epoch.ts'
 import type { OracleCommitment } from '../ports.ts'
 import { type ArchiveAuditInput, auditArchive, describeAuditProblem } from './archive-audit.ts'
+import { replayedPoolEpoch } from './audit.fixture.ts'
 
 // By day, with late, offline, reordered and duplicated readings and a 10-minute grace (the
 // oracle's verify tests' fleet): leaves depend on context, watermarks and releases.
@@ -33,24 +29,9 @@ const fleet = runFleet(
   epochStartMs(grid, FIRST),
 )
 const EPOCH = FIRST + 1
-const totals = fleet.replay.epochResults(EPOCH)
-const POOL = totals.find((t) => t.revenueUnits > 0n)!.poolId
-const poolDevices = new Map(
-  [...fleet.registry.values()].filter((d) => d.poolId === POOL).map((d) => [d.deviceId, d]),
-)
-
-function genuine(): PoolEpochBuild {
-  const built = buildPoolEpoch(
-    POOL,
-    EPOCH,
-    0,
-    totals,
-    (d) => fleet.replay.paidReadings(EPOCH, d),
-    fleet.replay,
-  )
-  if (isProblem(built)) throw new Error(built.detail)
-  return built
-}
+const POOL = fleet.replay.epochResults(EPOCH).find((t) => t.revenueUnits > 0n)!.poolId
+const poolDevices = replayedPoolEpoch(fleet, POOL, EPOCH).devices
+const genuine = (): PoolEpochBuild => replayedPoolEpoch(fleet, POOL, EPOCH).built
 
 /** What the chain commits for a tree and an archive: totals that match the leaves (self-consistent). */
 function committed(tree: DeviceTree, archiveBytes: Uint8Array, treeBytes?: Uint8Array): OracleCommitment {
