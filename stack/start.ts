@@ -28,7 +28,7 @@ import { loadContractsFile } from '../runtime/contracts-file.ts'
 import { endpointsToEnv } from '../runtime/endpoints.ts'
 import { nodeTsArgs } from '../runtime/node-ts.ts'
 import { createFleet } from '../simulators/fleet/fleet.ts'
-import { demoChallengeWindowMs } from './demo-timing.ts'
+import { demoChallengeWindowMs, GUARDIAN_MIN_CHALLENGE_WINDOW_MS, oracleKeepsUp } from './demo-timing.ts'
 import { DEFAULT_RUN_DIR, printProgress, startStack } from './index.ts'
 import { formatOracleProgress, type OraclePools, readOracleProgress } from './oracle-progress.ts'
 import { REPO_ROOT } from './paths.ts'
@@ -40,7 +40,7 @@ const HELP = `Usage: npm start [-- options]
 
 Runs gridroot end to end on this machine: the local stack (Mosquitto, Kafka, InfluxDB, anvil),
 fresh contracts with the pools of config/pools.json, the ingest and aggregator services, three
-oracle signers and the submitter, the distributor, the API with its dashboard, and a simulated
+oracle signers, the submitter and the guardian, the distributor, the API with its dashboard, and a simulated
 fleet publishing signed telemetry. A status line every 10 s shows each stage's progress.
 
 Options:
@@ -48,7 +48,8 @@ Options:
   --pv N          PV plants (default 30)
   --swap N        swap cabinets (default 30)
   --speed X       simulated seconds per wall second (default 600: a day in 2.4 minutes)
-  --epoch D       epoch length in device time (default 1h, so epochs close as you watch)
+  --epoch D       epoch length in device time (default 6h: one every 36 s at 600x, longer
+                  than the 20 s challenge window the guardian needs; see stack/demo-timing.ts)
   --faults k=p,.. fault injection passed to the simulator (npm run simulate -- --help)
   --run-dir DIR   run folder of the stack (default .run/default)
   -h, --help      this text
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
       pv: { type: 'string', default: '30' },
       swap: { type: 'string', default: '30' },
       speed: { type: 'string', default: '600' },
-      epoch: { type: 'string', default: '1h' },
+      epoch: { type: 'string', default: '6h' },
       faults: { type: 'string' },
       'run-dir': { type: 'string', default: DEFAULT_RUN_DIR },
       help: { type: 'boolean', short: 'h', default: false },
@@ -149,6 +150,14 @@ async function main(): Promise<void> {
   const challengeWindowMs = process.env.GRIDROOT_ORACLE_CHALLENGE_WINDOW
     ? parseDurationMs(process.env.GRIDROOT_ORACLE_CHALLENGE_WINDOW)
     : demoChallengeWindowMs(epochMs, speed)
+  if (challengeWindowMs < GUARDIAN_MIN_CHALLENGE_WINDOW_MS)
+    console.warn(
+      `[start] warning: a ${challengeWindowMs / 1000} s challenge window may end before the guardian can reject a bad root (it needs about ${GUARDIAN_MIN_CHALLENGE_WINDOW_MS / 1000} s); anyone can finalize it then`,
+    )
+  if (!oracleKeepsUp(epochMs, speed, challengeWindowMs))
+    console.warn(
+      `[start] warning: an epoch closes every ${epochMs / speed / 1000} s of wall time, but a pool finalizes at most one epoch per ${challengeWindowMs / 1000} s challenge window: the oracle will fall behind (use a longer --epoch or a lower --speed)`,
+    )
   const stack = await startStack({
     runDir: values['run-dir'],
     ports: 'preferred',
@@ -289,8 +298,10 @@ async function main(): Promise<void> {
   })
   // The oracle: three signers (one reads InfluxDB, two replay telemetry.v1 themselves; threshold
   // two on-chain) and the submitter, on the dev accounts the deployment made signers. The
-  // submitter sends from a dev account of its own (no role needed), funded here.
-  const oraclePorts = await Promise.all([9466, 9467, 9468, 9469].map(portOr))
+  // submitter sends from a dev account of its own (no role needed), funded here. The guardian
+  // rejects pending roots that are not what the telemetry gives, from the dev account the
+  // deployment granted GUARDIAN_ROLE (GRIDROOT_ORACLE_GUARDIAN defaults to it on anvil).
+  const oraclePorts = await Promise.all([9466, 9467, 9468, 9469, 9471].map(portOr))
   const devKey = (index: number) =>
     `0x${Buffer.from(devAccount(index).getHdKey().privateKey as Uint8Array).toString('hex')}`
   const SUBMITTER_ACCOUNT = 10
@@ -318,6 +329,14 @@ async function main(): Promise<void> {
     GRIDROOT_ORACLE_INSTANCE: `demo-${runId}-submitter`,
     GRIDROOT_ORACLE_SUBMITTER_KEY: devKey(SUBMITTER_ACCOUNT),
     GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[3]),
+  })
+  run('oracle-guardian', ['services/oracle/main.ts'], {
+    GRIDROOT_ORACLE_ROLE: 'guardian',
+    GRIDROOT_ORACLE_INSTANCE: `demo-${runId}-guardian`,
+    GRIDROOT_ORACLE_GUARDIAN_KEY: devKey(DEV_ACCOUNT_ROLES.guardian),
+    // One file per run folder: a later run's fresh contracts make it ignore an earlier run's.
+    GRIDROOT_ORACLE_GUARDIAN_CHECKPOINT: join(runDir, 'guardian-checkpoint.json'),
+    GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[4]),
   })
   // The fleet starts only once ingest takes its messages (subscribed, Kafka connected): MQTT
   // keeps nothing for a share group nobody has joined yet, so a fleet started ahead of ingest
@@ -371,9 +390,9 @@ gridroot is running (run ${runId}):
   holder view  http://127.0.0.1:${apiPort}/holder.html (dev accounts dev:7 … are the investors)
   api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
   metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
-  oracle       2-of-3, challenge window ${challengeWindowMs / 1000} s   signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
+  oracle       2-of-3, challenge window ${challengeWindowMs / 1000} s   signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   guardian http://127.0.0.1:${oraclePorts[4]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
   distributor  http://127.0.0.1:${distributorPort}/healthz   claim: npm run claim -- --pool <pool> --account dev:7
-  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter,distributor}.log
+  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter,oracle-guardian,distributor}.log
 Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
 `)
 
