@@ -142,3 +142,11 @@ describe('GRIDROOT_API_DLQ_STALL / _DLQ_RESTART', () => {
     )
   })
 })
+
+describe('GRIDROOT_API_INFLUX_TIMEOUT', () => {
+  it('defaults to 5 s, below the query timeout, and takes a duration', () => {
+    expect(apiConfigFromEnv(BASE).influxSilenceMs).toBe(5_000)
+    expect(apiConfigFromEnv({ ...BASE, GRIDROOT_API_INFLUX_TIMEOUT: '2s' }).influxSilenceMs).toBe(2_000)
+    expect(refusal({ ...BASE, GRIDROOT_API_INFLUX_TIMEOUT: '10ms' })).toContain('GRIDROOT_API_INFLUX_TIMEOUT')
+  })
+})

@@ -20,7 +20,7 @@ import type { Endpoints } from '../../runtime/endpoints.ts'
 import { verifySettingsFromEnv } from '../oracle/config.ts'
 import { DEFAULT_AUDIT_CACHE_BYTES } from './adapters/artifact-cache.ts'
 import { DEFAULT_DLQ_WATCH, type DlqWatchLimits } from './adapters/dlq-tail.ts'
-import type { RevenueSource } from './adapters/influx-reader.ts'
+import { DEFAULT_INFLUX_SILENCE_MS, type RevenueSource } from './adapters/influx-reader.ts'
 import type { ApiKey } from './domain/api-keys.ts'
 
 /** How long a client may take to send a whole request, headers and body (GRIDROOT_API_REQUEST_TIMEOUT). */
@@ -138,6 +138,9 @@ const ApiEnvSchema = z
     GRIDROOT_API_INFLUX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
     GRIDROOT_API_INFLUX_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
     GRIDROOT_API_QUERY_TIMEOUT: envDurationMs.default(30_000).refine((ms) => ms >= 100, 'at least 100ms'),
+    GRIDROOT_API_INFLUX_TIMEOUT: envDurationMs
+      .default(DEFAULT_INFLUX_SILENCE_MS)
+      .refine((ms) => ms >= 100, 'at least 100ms'),
     GRIDROOT_API_REQUEST_TIMEOUT: envDurationMs
       .default(DEFAULT_REQUEST_TIMEOUT_MS)
       .refine((ms) => ms >= 100, 'at least 100ms'),
@@ -236,6 +239,11 @@ export interface ApiConfig {
   readonly influxQueries: { readonly concurrency: number; readonly queue: number }
   /** An InfluxDB query not answered in this time is cancelled (503 UPSTREAM_UNAVAILABLE). */
   readonly queryTimeoutMs: number
+  /**
+   * An InfluxDB query that heard nothing this long pings InfluxDB; a failed ping cancels every
+   * open query with 503 UPSTREAM_UNAVAILABLE (a frozen InfluxDB, adapters/influx-reader.ts).
+   */
+  readonly influxSilenceMs: number
   /** A request not received whole (headers and body) in this time is answered 408 and closed. */
   readonly requestTimeoutMs: number
   readonly instanceId: string
@@ -300,6 +308,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     dlqWatch: { stallMs: c.GRIDROOT_API_DLQ_STALL, restartMs: c.GRIDROOT_API_DLQ_RESTART },
     influxQueries: { concurrency: c.GRIDROOT_API_INFLUX_CONCURRENCY, queue: c.GRIDROOT_API_INFLUX_QUEUE },
     queryTimeoutMs: c.GRIDROOT_API_QUERY_TIMEOUT,
+    influxSilenceMs: c.GRIDROOT_API_INFLUX_TIMEOUT,
     requestTimeoutMs: c.GRIDROOT_API_REQUEST_TIMEOUT,
     instanceId: c.GRIDROOT_API_INSTANCE,
     devWallet: c.GRIDROOT_API_DEV_WALLET,

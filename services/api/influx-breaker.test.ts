@@ -21,13 +21,14 @@ afterEach(async () => {
   await influx.close()
 })
 
-async function appOn(queryTimeoutMs: number) {
+async function appOn(queryTimeoutMs: number, silenceMs?: number) {
   const reader = createInfluxReader(
     { url: influx.url, org: 'gridroot', bucket: 'gridroot', token: '' },
     {
       aggregatorGroup: 'agg',
       gate: createQueryGate({ concurrency: 4, queue: 16, waitLimitMs: queryTimeoutMs }),
       queryTimeoutMs,
+      ...(silenceMs === undefined ? {} : { silenceMs }),
     },
   )
   app = await stubApp({
@@ -92,6 +93,35 @@ describe('InfluxDB circuit breaker', () => {
     expect(error.message).toMatch(/InfluxDB is up but busy/)
     expect(error.hint).toMatch(/overloaded, not down/)
     expect(response.headers['retry-after']).toBe('5')
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200)
+  }, 15_000)
+
+  it('cancels open queries within the silence bound once InfluxDB hears nothing and its ping fails, not after the query timeout (issue 12 F3)', async () => {
+    await appOn(20_000, 500)
+    expect((await timed(EPOCHS)).response.statusCode).toBe(200)
+    influx.set('frozen')
+    const [a, b] = await Promise.all([timed(EPOCHS), timed(`${EPOCHS}?limit=3`)])
+    for (const { response, elapsedMs } of [a, b]) {
+      expect(response.statusCode, response.body).toBe(503)
+      const { error } = response.json()
+      expect(error.code).toBe('UPSTREAM_UNAVAILABLE')
+      expect(error.message).toMatch(/InfluxDB stopped answering: InfluxDB sent nothing for \d+ ms/)
+      expect(error.hint).toMatch(/GRIDROOT_API_INFLUX_TIMEOUT/)
+      expect(response.headers['retry-after']).toBe('2')
+      // The silence bound, a tick and the 2 s ping: far below the 20 s query timeout.
+      expect(elapsedMs).toBeLessThan(4_000)
+    }
+    // The breaker is open: the next one is refused at once.
+    expect((await timed(EPOCHS)).elapsedMs).toBeLessThan(500)
+  }, 15_000)
+
+  it('lets a silent query on an InfluxDB that still pings run to its timeout (busy, not down)', async () => {
+    await appOn(1_500, 200)
+    influx.set('busy')
+    const { response, elapsedMs } = await timed(EPOCHS)
+    expect(response.statusCode, response.body).toBe(503)
+    expect(response.json().error.code).toBe('API_BUSY')
+    expect(elapsedMs).toBeGreaterThanOrEqual(1_400)
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200)
   }, 15_000)
 })

@@ -17,12 +17,15 @@ export class StoreUnavailableError extends RetryableError<'STORE_UNAVAILABLE'> {
   override readonly name = 'StoreUnavailableError'
   /** The query's time ran out (InfluxDB may be up and busy), rather than no connection or a 5xx. */
   readonly timedOut: boolean
-  constructor(cause: unknown, options: { readonly timedOut?: boolean } = {}) {
+  /** Cancelled because InfluxDB was found down (silent, and its ping failed): no need to ping again. */
+  readonly down: boolean
+  constructor(cause: unknown, options: { readonly timedOut?: boolean; readonly down?: boolean } = {}) {
     super('STORE_UNAVAILABLE', 'InfluxDB did not answer the query', {
       metaMessages: ['Is InfluxDB up and GRIDROOT_INFLUX_URL right? The request can be retried.'],
       cause,
     })
     this.timedOut = options.timedOut ?? false
+    this.down = options.down ?? false
   }
 }
 

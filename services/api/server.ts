@@ -40,6 +40,7 @@ export async function startApiServer(config: ApiConfig, logger: Logger): Promise
     // Waiting for a slot counts in the query timeout (attack12d F6).
     gate: createQueryGate({ ...config.influxQueries, waitLimitMs: config.queryTimeoutMs }),
     queryTimeoutMs: config.queryTimeoutMs,
+    silenceMs: config.influxSilenceMs,
   })
   const dlq = await startDlqTail({
     kafka: config.endpoints.kafka,

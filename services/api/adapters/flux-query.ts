@@ -19,6 +19,19 @@ export interface FluxQuerier {
   rows(query: string, signal?: AbortSignal, timeoutMs?: number): Promise<RawRow[]>
   /** HTTP queries open to InfluxDB now (sent, answer not read to the end). */
   inFlight(): number
+  /**
+   * How long the open query that heard least recently from InfluxDB has heard nothing (neither
+   * its response headers nor a chunk of the body); 0 when none is open.
+   */
+  silentForMs(nowMs?: number): number
+  /** Cancels every open query: InfluxDB is down (each rejects StoreUnavailableError, `down`). */
+  abortAll(reason: string): void
+}
+
+/** An open query: when InfluxDB last sent it anything, and how to cancel it. */
+interface OpenQuery {
+  lastHeardMs: number
+  readonly cancel: AbortController
 }
 
 /** Statuses of an InfluxDB (or a proxy before it) that cannot take the query now: retry later. */
@@ -43,7 +56,7 @@ export function createFluxQuerier(
     accept: 'application/csv',
     ...(endpoint.token === '' ? {} : { authorization: `Token ${endpoint.token}` }),
   }
-  let inFlight = 0
+  const open = new Set<OpenQuery>()
 
   const rows = async (
     query: string,
@@ -52,8 +65,11 @@ export function createFluxQuerier(
   ): Promise<RawRow[]> => {
     if (signal?.aborted === true) throw new QueryAbandonedError(signal.reason)
     const timeout = AbortSignal.timeout(timeoutMs)
-    const abort = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    inFlight++
+    const entry: OpenQuery = { lastHeardMs: Date.now(), cancel: new AbortController() }
+    const abort = AbortSignal.any(
+      signal === undefined ? [timeout, entry.cancel.signal] : [signal, timeout, entry.cancel.signal],
+    )
+    open.add(entry)
     try {
       const response = await fetch(url, {
         method: 'POST',
@@ -61,6 +77,7 @@ export function createFluxQuerier(
         body: JSON.stringify({ query, type: 'flux', dialect: DIALECT }),
         signal: abort,
       })
+      entry.lastHeardMs = Date.now()
       if (!response.ok) {
         const body = await response.text()
         // InfluxDB answered: it refused the query (1.8 says 500 for a Flux compile error), unless
@@ -72,7 +89,14 @@ export function createFluxQuerier(
       }
       const out: RawRow[] = []
       if (response.body === null) return out
-      const chunks = response.body as unknown as AsyncIterable<Uint8Array>
+      const body = response.body as unknown as AsyncIterable<Uint8Array>
+      // Every chunk is a sign of life: a long answer that keeps coming is not a frozen InfluxDB.
+      const chunks = (async function* () {
+        for await (const chunk of body) {
+          entry.lastHeardMs = Date.now()
+          yield chunk
+        }
+      })()
       for await (const { values, tableMeta } of linesToRowsIterable(chunksToLinesIterable(chunks))) {
         const row: Record<string, string> = {}
         for (const [i, column] of tableMeta.columns.entries()) row[column.label] = values[i] ?? ''
@@ -81,15 +105,28 @@ export function createFluxQuerier(
       return out
     } catch (error) {
       if (error instanceof StoreQueryError || error instanceof StoreUnavailableError) throw error
+      if (entry.cancel.signal.aborted)
+        throw new StoreUnavailableError(new Error(String(entry.cancel.signal.reason)), { down: true })
       if (abort.aborted && !timeout.aborted) throw new QueryAbandonedError(abort.reason)
       // Refused connection, reset, or the timeout: InfluxDB did not answer.
       throw new StoreUnavailableError(timeout.aborted ? new Error(`no answer in ${timeoutMs} ms`) : error, {
         timedOut: timeout.aborted,
       })
     } finally {
-      inFlight--
+      open.delete(entry)
     }
   }
 
-  return { rows, inFlight: () => inFlight }
+  return {
+    rows,
+    inFlight: () => open.size,
+    silentForMs(nowMs = Date.now()) {
+      let oldest = nowMs
+      for (const q of open) oldest = Math.min(oldest, q.lastHeardMs)
+      return nowMs - oldest
+    },
+    abortAll(reason) {
+      for (const q of open) q.cancel.abort(reason)
+    },
+  }
 }

@@ -40,6 +40,8 @@ import { createFluxQuerier, type RawRow } from './flux-query.ts'
 const PING_TIMEOUT_MS = 2_000
 /** How often the breaker probes InfluxDB while open. */
 const RECOVERY_PROBE_MS = 1_000
+/** GRIDROOT_API_INFLUX_TIMEOUT's default: a query that hears nothing this long pings InfluxDB. */
+export const DEFAULT_INFLUX_SILENCE_MS = 5_000
 
 export interface InfluxReader {
   readonly revenue: RevenueStore
@@ -69,6 +71,12 @@ export function createInfluxReader(
     readonly gate?: QueryGate
     /** A query not answered in this time is cancelled (UPSTREAM_UNAVAILABLE). */
     readonly queryTimeoutMs?: number
+    /**
+     * An open query that has heard nothing from InfluxDB this long makes the adapter ping it;
+     * if the ping fails too, InfluxDB is down: every open query is cancelled at once
+     * (UPSTREAM_UNAVAILABLE) instead of each waiting out the query timeout (default 5 s).
+     */
+    readonly silenceMs?: number
   },
 ): InfluxReader {
   const revenueSource = options.revenueSource ?? 'rollup'
@@ -111,16 +119,76 @@ export function createInfluxReader(
     return result
   }
 
+  // The watchdog of open queries (issue 12 F3): a SIGSTOPped InfluxDB accepts connections and
+  // answers nothing, so each query waited out its whole timeout (30 s, and another 2 s of ping)
+  // before anyone learned InfluxDB was down. A query silent for `silenceMs` is a question to
+  // InfluxDB's ping, not a verdict: a heavy query on a live InfluxDB goes on (then API_BUSY at
+  // its timeout); one on an InfluxDB that does not even ping is cancelled with all the others.
+  const silenceMs = options.silenceMs ?? DEFAULT_INFLUX_SILENCE_MS
+  let watchdog: ReturnType<typeof setInterval> | undefined
+  let watching = false
+  let lastPingOkMs = 0
+  const watch = async () => {
+    const silentMs = querier.silentForMs()
+    if (querier.inFlight() === 0) {
+      clearInterval(watchdog)
+      watchdog = undefined
+      return
+    }
+    // A ping answered since the silence began says InfluxDB is alive: ask again only after another
+    // silenceMs, not on every tick of a long query.
+    if (silentMs < silenceMs || Date.now() - lastPingOkMs < silenceMs) return
+    const probed = await check()
+    if (probed.ok) {
+      lastPingOkMs = Date.now()
+      return
+    }
+    querier.abortAll(
+      `InfluxDB sent nothing for ${silentMs} ms and did not answer its ping either (${probed.detail ?? 'no answer'})`,
+    )
+  }
+  const startWatchdog = () => {
+    watchdog ??= setInterval(
+      () => {
+        if (watching) return
+        watching = true
+        void watch().finally(() => {
+          watching = false
+        })
+      },
+      Math.max(50, Math.min(1_000, Math.floor(silenceMs / 4))),
+    ).unref()
+  }
+
   const rows = async (query: string, signal?: AbortSignal): Promise<RawRow[]> => {
     breaker.admit()
+    startWatchdog()
     try {
       const out = await (options.gate === undefined
         ? querier.rows(query, signal)
-        : options.gate.run((remainingMs) => querier.rows(query, signal, remainingMs), { signal }))
+        : options.gate.run(
+            (remainingMs) => {
+              // A query that waited for a slot while InfluxDB was found down is not sent.
+              breaker.admit()
+              return querier.rows(query, signal, remainingMs)
+            },
+            { signal },
+          ))
       breaker.up()
       return out
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error
+      // Cancelled by the watchdog: InfluxDB's ping failed already and the breaker is open.
+      if (error.down)
+        throw new ApiError(
+          'UPSTREAM_UNAVAILABLE',
+          `InfluxDB stopped answering: ${error.cause instanceof Error ? error.cause.message : 'no answer'}; the query was cancelled`,
+          {
+            cause: error,
+            details: { upstream: 'InfluxDB', silenceMs, retryAfterS: 2 },
+            hint: `InfluxDB accepts connections but answers nothing (frozen, overloaded to a standstill, or a network black hole): the API cancels a query that hears nothing for ${silenceMs} ms (GRIDROOT_API_INFLUX_TIMEOUT) once InfluxDB's ping fails too. /healthz says when it answers again; retry after the retry-after header.`,
+          },
+        )
       // No answer: down (the ping fails too: the breaker opens), or up and busy with queries.
       const probed = await check()
       if (probed.ok && error.timedOut)
