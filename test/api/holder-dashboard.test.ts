@@ -27,14 +27,10 @@ import {
 import { deployPoolDistributor, deployPoolToken } from '../../contracts/deploy/deploy-pool-contracts.ts'
 import { epochClockToChain } from '../../core/entitlement/index.ts'
 import { endpointsToEnv } from '../../runtime/endpoints.ts'
+import { verifyRulesFromEnv } from '../../services/oracle/config.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
-import {
-  commitRegistry,
-  deviceEpochProposal,
-  deviceLeaf,
-  testDevices,
-} from '../contracts/support/device-epoch.ts'
+import { commitRegistry } from '../contracts/support/device-epoch.ts'
 import { addPool, finalizeEpoch } from '../contracts/support/oracle.ts'
 import {
   contractsFileOf,
@@ -43,12 +39,25 @@ import {
   FIXED_EPOCH_CLOCK,
   type System,
 } from '../contracts/support/system.ts'
+import {
+  genuineFleet,
+  proposalOfBuild,
+  pvDevices,
+  storeBuild,
+  writeTariffBook,
+} from '../distributor/support/genuine-epochs.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
 import { launchChromium, screenshotPath } from './browser.ts'
 
 const POOL = 'holder-ui'
 const POOL_HEX = stringToHex(POOL, { size: 32 })
 const WINDOW_S = 100
+/** Device time of epoch 0, by day (PV earns nothing at night); chain time starts at t0. */
+const DEVICE_GENESIS_MS = Date.parse('2026-06-01T10:00:00+08:00')
+const grid = { genesisMs: DEVICE_GENESIS_MS, epochLengthMs: WINDOW_S * 1000, intervalMs: 10_000 }
+/** One PV plant feeding in 100 Wh an interval: 1 kWh in epoch 0, at 1 000 000 000 base units a kWh. */
+const DEVICES = pvDevices(POOL, 'hv', 1)
+const PRICE_PER_KWH = 1_000_000_000n
 const name = `holderui_${process.pid}_${Date.now().toString(36)}`
 const A_UNITS = 480_000_000n
 const B_UNITS = 160_000_000n
@@ -141,7 +150,7 @@ beforeAll(async () => {
   const t0 = Math.ceil((Number((await system.publicClient.getBlock()).timestamp) + 10) / 10) * 10
   await send(distributor, revenueDistributorAbi, 'setEpochClock', [
     epochClockToChain({
-      deviceGenesisMs: t0 * 1000,
+      deviceGenesisMs: DEVICE_GENESIS_MS,
       epochLengthMs: WINDOW_S * 1000,
       chainGenesisS: t0,
       speedup: 1,
@@ -150,18 +159,13 @@ beforeAll(async () => {
   await system.testClient.setNextBlockTimestamp({ timestamp: BigInt(t0 + WINDOW_S + 10) })
   await system.testClient.mine({ blocks: 1 })
   dir = mkdtempSync(join(tmpdir(), 'gridroot-holder-ui-'))
-  // The distributor funds an epoch only with its device tree stored and its devices registered.
+  // The distributor funds an epoch only with its device tree and readings archive stored, its
+  // devices registered, and every leaf recomputed from the archive: epoch 0 is genuine, built
+  // from signed readings as the oracle's signers build it.
   const distributorRegistry = join(dir, 'distributor-registry.json')
-  await commitRegistry(system, distributorRegistry, testDevices(POOL, 'hv', 1), POOL)
-  await finalizeEpoch(
-    system,
-    await deviceEpochProposal({
-      poolIdHex: POOL_HEX,
-      epoch: 0n,
-      leaves: [deviceLeaf(POOL, 0n, 'hv-000001', 1_000_000_000n)],
-      artifactDir: join(dir, 'artifacts'),
-    }),
-  )
+  const tariffsFile = join(dir, 'tariffs.json')
+  writeTariffBook(tariffsFile, grid, [PRICE_PER_KWH])
+  await commitRegistry(system, distributorRegistry, DEVICES, POOL)
   const contractsFile = join(dir, 'contracts.json')
   const contracts = contractsFileOf(system, [
     {
@@ -180,10 +184,21 @@ beforeAll(async () => {
     ...endpointsToEnv({ ...inject('endpoints'), chain: anvil.endpoint }),
     GRIDROOT_CONTRACTS_FILE: contractsFile,
     GRIDROOT_ARTIFACT_DIR: join(dir, 'artifacts'),
-    GRIDROOT_EPOCH_GENESIS: new Date(t0 * 1000).toISOString(),
+    GRIDROOT_TARIFFS_FILE: tariffsFile,
+    GRIDROOT_EPOCH_GENESIS: new Date(DEVICE_GENESIS_MS).toISOString(),
     GRIDROOT_EPOCH_LENGTH: `${WINDOW_S}s`,
     GRIDROOT_INTERVAL: '10s',
   }
+  const epoch0 = genuineFleet({
+    devices: DEVICES,
+    whPerInterval: new Map([['hv-000001', 100]]),
+    grid,
+    rules: await verifyRulesFromEnv({ ...env, GRIDROOT_REGISTRY_FILE: distributorRegistry }),
+    epochs: 1,
+  }).build(POOL, 0)
+  expect(epoch0.proposal.revenueUnits).toBe(1_000_000_000n)
+  await storeBuild(join(dir, 'artifacts'), epoch0)
+  await finalizeEpoch(system, proposalOfBuild(POOL_HEX, epoch0))
   // The distributor service publishes epoch 0's cumulative root, then stops.
   const distributorService = await startServiceProcess(
     'services/distributor/main.ts',

@@ -9,6 +9,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
+import type { Hex } from 'viem'
 import { epochStartMs, type TimeGrid } from '../../../core/epochs/grid.ts'
 import { deriveDeviceSeed, keyPairFromSeed } from '../../../core/identity/keys.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
@@ -21,6 +22,7 @@ import type { LeafRules } from '../../../services/oracle/domain/leaf-recompute.t
 import { buildPoolEpoch, isProblem, type PoolEpochBuild } from '../../../services/oracle/domain/pool-epoch.ts'
 import { TelemetryReplay } from '../../../services/oracle/domain/replay.ts'
 import { testDevices } from '../../contracts/support/device-epoch.ts'
+import { proposal } from '../../contracts/support/oracle.ts'
 
 export const GENUINE_TARIFF_ID = 'test-fit'
 /** testDevices' key seed: the keys of the registry's public keys. */
@@ -118,3 +120,21 @@ export async function storeBuild(artifactDir: string, built: PoolEpochBuild, wha
   await store.put(built.treeBytes)
   if (what === 'both') await store.put(built.archiveBytes)
 }
+
+/** What the signers propose for a build: its own figures and hashes, or `forge`d ones. */
+export const proposalOfBuild = (
+  poolIdHex: Hex,
+  built: PoolEpochBuild,
+  forge: Partial<ReturnType<typeof proposal>> = {},
+) =>
+  proposal({
+    poolId: poolIdHex,
+    epoch: BigInt(built.proposal.epoch),
+    root: built.proposal.root,
+    revenueUnits: built.proposal.revenueUnits,
+    energyWh: built.proposal.energyWh,
+    leafCount: built.proposal.leafCount,
+    treeHash: built.proposal.treeHash,
+    archiveHash: built.proposal.archiveHash,
+    ...forge,
+  })
