@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { judgeDeployment } from './deployment-watch.ts'
+import { judgeDeployment, problemChanged } from './deployment-watch.ts'
 
 const start = { chainId: 31337, genesisHash: `0x${'a'.repeat(64)}` as const }
 const now = { ...start, headBlock: 12n, missing: [] as string[] }
@@ -33,5 +33,19 @@ describe('judgeDeployment', () => {
       'no contract at RevenueOracle 0xe7f1 on chain 31337 (head block 0): the chain was reset, or the contracts file /x/contracts.json is for another chain',
     )
     expect(problem?.hint).toMatch(/GRIDROOT_CONTRACTS_FILE/)
+  })
+
+  it('is the same problem while the same contracts are missing, whatever the head block (F4: logged at every check)', () => {
+    const at = (headBlock: bigint, missing: string[]) =>
+      judgeDeployment(start, { ...now, headBlock, missing }, 'contracts.json')
+    const first = at(3n, ['RevenueOracle 0xe7f1'])
+    expect(first?.contracts).toEqual(['RevenueOracle 0xe7f1'])
+    expect(problemChanged(first, at(9n, ['RevenueOracle 0xe7f1']))).toBe(false)
+    expect(problemChanged(first, at(9n, ['RevenueOracle 0xe7f1', 'IdentityRegistry 0x5fbd']))).toBe(true)
+    expect(problemChanged(first, undefined)).toBe(true)
+    expect(problemChanged(undefined, first)).toBe(true)
+    expect(problemChanged(undefined, undefined)).toBe(false)
+    const reset = judgeDeployment(start, { ...now, chainId: 1 }, 'contracts.json')
+    expect(problemChanged(first, reset)).toBe(true)
   })
 })

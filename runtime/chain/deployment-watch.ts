@@ -26,6 +26,8 @@ export interface DeploymentProblem {
   readonly code: DeploymentProblemCode
   readonly message: string
   readonly hint: string
+  /** CONTRACTS_MISSING: the watched contracts without code (`RevenueOracle 0x…`). */
+  readonly contracts?: readonly string[]
 }
 
 export interface ChainIdentity {
@@ -71,8 +73,25 @@ export function judgeDeployment(
       code: 'CONTRACTS_MISSING',
       message: `no contract at ${now.missing.join(', ')} on chain ${now.chainId} (head block ${now.headBlock}): the chain was reset, or the contracts file ${contractsFile} is for another chain`,
       hint: `Redeploy (${REDEPLOY}) or point GRIDROOT_CONTRACTS_FILE at this chain's contracts file, then restart this service.`,
+      contracts: now.missing,
     }
   return undefined
+}
+
+/**
+ * Whether `next` is news against `before`, to be logged (pure). The message names the head
+ * block, which moves with every block: compared by it, CONTRACTS_MISSING was logged again at
+ * every check (attack F4). The same code for the same contracts is the same problem.
+ */
+export function problemChanged(
+  before: DeploymentProblem | undefined,
+  next: DeploymentProblem | undefined,
+): boolean {
+  if (before?.code !== next?.code) return true
+  if (before === undefined || next === undefined) return false
+  if (next.code === 'CONTRACTS_MISSING')
+    return (before.contracts ?? []).join('\n') !== (next.contracts ?? []).join('\n')
+  return before.message !== next.message
 }
 
 /** The watched contracts by name (`RevenueOracle`, `RevenueDistributor gcl-pv`) and address. */
@@ -159,7 +178,7 @@ export function startDeploymentWatch(p: DeploymentWatchParameters): DeploymentWa
     // A reset is for good: the state built on the old chain stays wrong after a redeploy.
     if (problem?.code === 'CHAIN_RESET') return
     const next = judgeDeployment(start, now, p.contractsFile)
-    if (next?.code !== problem?.code || next?.message !== problem?.message) {
+    if (problemChanged(problem, next)) {
       if (next === undefined)
         p.logger.info(
           { code: problem?.code, headBlock: String(now.headBlock) },

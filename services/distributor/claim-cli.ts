@@ -12,7 +12,10 @@ import { devAccount } from '../../contracts/deploy/dev-accounts.ts'
 import type { ClaimBlock } from '../../core/entitlement/claim-quote.ts'
 import { GridrootError } from '../../core/errors/base.ts'
 import { createFileArtifactStore } from '../../runtime/artifact-store.ts'
+import { missingContracts, type WatchedContracts } from '../../runtime/chain/deployment-watch.ts'
 import { createHolderClaimsReader } from '../../runtime/chain/holder-claims.ts'
+import { errorSummary } from '../../runtime/chain/log-error.ts'
+import { chainFailure } from '../../runtime/chain/node-answer.ts'
 import { ChainTransactionError, createPoolChain } from '../../runtime/chain/pool-chain.ts'
 import { decodeRevert } from '../../runtime/chain/revert.ts'
 import { ANVIL_CHAIN_ID, createChainClients } from '../../runtime/clients/chain.ts'
@@ -43,6 +46,15 @@ const REVERT_HINTS: Record<string, string> = {
   InvalidProof: 'A newer root was published since the quote; run the claim again.',
   NoRoot: 'The pool has no root yet; wait for the first distribution.',
 }
+
+/** The contracts this run reads, once known: a failed chain read is then explained by them. */
+let deployment:
+  | {
+      contracts: WatchedContracts
+      contractsFile: string
+      chain: ReturnType<typeof claimConfigFromEnv>['endpoints']['chain']
+    }
+  | undefined
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -82,6 +94,16 @@ async function main(): Promise<number> {
 
   const file = loadContractsFile(config.contractsFile)
   const pool = poolContracts(file, values.pool)
+  deployment = {
+    contracts: {
+      RevenueOracle: file.contracts.revenueOracle,
+      IdentityRegistry: file.contracts.identityRegistry,
+      [`RevenueDistributor ${values.pool}`]: pool.distributor,
+      [`RevenueShareToken ${values.pool}`]: pool.token,
+    },
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+  }
   const { chain, transport, publicClient } = createChainClients(config.endpoints.chain, { timeoutMs: 30_000 })
   const walletClient = sender ? createWalletClient({ chain, transport, account: sender }) : undefined
   const poolChain = createPoolChain({
@@ -154,14 +176,26 @@ async function main(): Promise<number> {
   return 0
 }
 
+/**
+ * What a failed run says instead of viem's dump (attack F3: a chain without the contracts printed
+ * "returned no data"): CONTRACTS_MISSING when the contracts file's addresses have no code on the
+ * chain, CHAIN_UNREACHABLE when the node does not answer.
+ */
+async function failureMessage(error: unknown): Promise<string> {
+  if (error instanceof GridrootError) return error.message
+  if (deployment === undefined) return errorSummary(error)
+  if (chainFailure(error) === 'unreachable')
+    return `CHAIN_UNREACHABLE: the chain node at ${deployment.chain.rpcUrl} did not answer (${errorSummary(error)}). Start it (npm run stack -- up) or point GRIDROOT_RPC_URL at a running node.`
+  const { publicClient } = createChainClients(deployment.chain, { timeoutMs: 5_000, retryCount: 0 })
+  const missing = await missingContracts(publicClient, deployment.contracts, deployment.contractsFile)
+  if (missing) return `${missing.code}: ${missing.message}. ${missing.hint}`
+  return errorSummary(error)
+}
+
 main().then(
   (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof GridrootError) {
-      console.error(`${error.message}`)
-    } else {
-      console.error(error)
-    }
+  async (error: unknown) => {
+    console.error(await failureMessage(error))
     process.exit(1)
   },
 )

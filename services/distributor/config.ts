@@ -59,6 +59,11 @@ const Schema = z.object({
    * transaction dropped by a reorg never gets one).
    */
   GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT: envDurationMs.default(60_000),
+  /**
+   * How long a final epoch may wait for its device tree or readings archive in the artifact
+   * store before /healthz is 503 ARTIFACT_MISSING (it keeps looking at every poll).
+   */
+  GRIDROOT_DISTRIBUTOR_ARTIFACT_WAIT: envDurationMs.default(300_000),
   GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS: envInt(1, 10_000_000).default(50_000),
   GRIDROOT_DISTRIBUTOR_METRICS_PORT: envInt(0, 65_535).default(9467),
   GRIDROOT_DISTRIBUTOR_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -75,6 +80,7 @@ export interface DistributorConfig {
   readonly excludedAccounts: readonly string[]
   readonly pollMs: number
   readonly receiptTimeoutMs: number
+  readonly artifactWaitMs: number
   readonly logRangeBlocks: bigint
   readonly metricsPort: number
   readonly metricsHost: string
@@ -102,6 +108,7 @@ export function distributorConfigFromEnv(env: Env): DistributorConfig {
     excludedAccounts: c.GRIDROOT_DISTRIBUTOR_EXCLUDE.map((a) => a.toLowerCase()),
     pollMs: c.GRIDROOT_DISTRIBUTOR_POLL,
     receiptTimeoutMs: c.GRIDROOT_DISTRIBUTOR_RECEIPT_TIMEOUT,
+    artifactWaitMs: c.GRIDROOT_DISTRIBUTOR_ARTIFACT_WAIT,
     logRangeBlocks: BigInt(c.GRIDROOT_DISTRIBUTOR_LOG_RANGE_BLOCKS),
     metricsPort: c.GRIDROOT_DISTRIBUTOR_METRICS_PORT,
     metricsHost: c.GRIDROOT_DISTRIBUTOR_METRICS_HOST,

@@ -41,6 +41,12 @@ export function createDistributorMetrics() {
       labelNames,
       registers: [registry],
     }),
+    artifactMissingSeconds: new Gauge({
+      name: 'gridroot_distributor_artifact_missing_seconds',
+      help: 'How long the next final epoch has waited for its committed device tree or readings archive in the artifact store (0 when it waits for none); past GRIDROOT_DISTRIBUTOR_ARTIFACT_WAIT /healthz is 503 ARTIFACT_MISSING, per pool',
+      labelNames,
+      registers: [registry],
+    }),
     archiveAuditFailed: new Gauge({
       name: 'gridroot_distributor_archive_audit_failed',
       help: "1 once a final epoch's readings archive did not back its device tree (a leaf not recomputed from the signed readings, the registry and the rules: ARCHIVE_AUDIT_FAILED) and publishing for the pool stopped, per pool",

@@ -26,6 +26,7 @@ import { checkRegistryOnChain, startRegistryWatch } from '../../runtime/registry
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { withBoundedReceipts } from './adapters/bounded-receipts.ts'
 import type { DistributorConfig } from './config.ts'
+import { artifactMissingProblem, type MissingArtifact, nextMissing } from './domain/artifact-wait.ts'
 import { createDistributorMetrics } from './metrics.ts'
 import { createPoolDistributor, DistributionHistoryError, type PassResult } from './pool-distributor.ts'
 
@@ -48,6 +49,10 @@ interface PoolHealth {
   alert: string | undefined
   halted: string | undefined
   waiting: string | undefined
+  /** The committed artifact the next epoch waits for, and since when. */
+  missing: MissingArtifact | undefined
+  /** ARTIFACT_MISSING of `missing` was logged. */
+  missingReported: boolean
 }
 
 export function publisherAccount(config: DistributorConfig): Account {
@@ -149,6 +154,8 @@ export async function startDistributorService(config: DistributorConfig, logger:
       alert: undefined,
       halted: undefined,
       waiting: undefined,
+      missing: undefined,
+      missingReported: false,
     }
     /** A sign of life of the running pass: its wait on the chain is measured from here. */
     function progress(activity: string | undefined) {
@@ -186,6 +193,16 @@ export async function startDistributorService(config: DistributorConfig, logger:
     health.lastPassOkAtMs = Date.now()
     health.lastError = undefined
     health.chainUnreachable = false
+    if (result.kind !== 'artifact-missing') {
+      if (health.missing !== undefined && health.missingReported)
+        logger.info(
+          { pool: poolId, epoch: health.missing.epoch, artifact: health.missing.artifact },
+          'the missing artifact is in the store now; the pool goes on',
+        )
+      health.missing = undefined
+      health.missingReported = false
+      metrics.artifactMissingSeconds.set({ pool: poolId }, 0)
+    }
     if (result.kind === 'underfunded') {
       if (health.alert !== result.problem)
         logger.error(
@@ -199,6 +216,16 @@ export async function startDistributorService(config: DistributorConfig, logger:
     metrics.underfunded.set({ pool: poolId }, 0)
     const missingGauge = { 'device tree': metrics.treeMissing, 'readings archive': metrics.archiveMissing }
     if (result.kind === 'artifact-missing') {
+      const missing = nextMissing(health.missing, result, Date.now())
+      if (missing !== health.missing) health.missingReported = false
+      health.missing = missing
+      metrics.artifactMissingSeconds.set({ pool: poolId }, (Date.now() - missing.sinceMs) / 1000)
+      const overdue = artifactMissingProblem(poolId, missing, Date.now(), config.artifactWaitMs)
+      if (overdue !== undefined && !health.missingReported) {
+        health.missingReported = true
+        const { message, ...fields } = overdue
+        logger.error(fields, message)
+      }
       if (health.alert !== result.problem)
         logger.error(
           { pool: poolId, epoch: result.epoch, artifact: result.artifact, hash: result.hash },
@@ -289,6 +316,12 @@ export async function startDistributorService(config: DistributorConfig, logger:
           const bound = stale + (p.health.receiptWait ? config.receiptTimeoutMs : 0)
           const passRunningMs = p.health.passStartedAtMs === undefined ? 0 : now - p.health.passStartedAtMs
           const lastSign = Math.max(p.health.lastPassOkAtMs ?? 0, p.health.progressAtMs ?? 0)
+          const artifactMissing = artifactMissingProblem(
+            p.poolId,
+            p.health.missing,
+            now,
+            config.artifactWaitMs,
+          )
           const chainProblem =
             passRunningMs >= bound
               ? `a pass has been waiting on the chain for ${Math.round(passRunningMs / 1000)} s (GRIDROOT_RPC_URL does not answer)`
@@ -302,6 +335,7 @@ export async function startDistributorService(config: DistributorConfig, logger:
               // A long audit or receipt wait of the running pass counts as progress.
               ok:
                 p.health.halted === undefined &&
+                artifactMissing === undefined &&
                 p.health.lastPassOkAtMs !== undefined &&
                 now - lastSign < bound &&
                 passRunningMs < bound,
@@ -318,6 +352,10 @@ export async function startDistributorService(config: DistributorConfig, logger:
       // The registry watch sees a reset chain too: each code is named once.
       const problems = [
         ...(deployment.problem === undefined ? [] : [deployment.problem]),
+        ...pools.flatMap((p) => {
+          const problem = artifactMissingProblem(p.poolId, p.health.missing, now, config.artifactWaitMs)
+          return problem === undefined ? [] : [problem]
+        }),
         ...(registryWatch?.problems() ?? []).filter((p) => p.code !== deployment.problem?.code),
       ]
       const starting = pools.some(

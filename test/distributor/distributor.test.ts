@@ -47,10 +47,16 @@ import { verifyRulesFromEnv } from '../../services/oracle/config.ts'
 import type { PoolEpochBuild } from '../../services/oracle/domain/pool-epoch.ts'
 import { type DedicatedAnvil, startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
 import { commitRegistry } from '../contracts/support/device-epoch.ts'
-import { addPool, finalizeEpoch, proposal } from '../contracts/support/oracle.ts'
+import { addPool, finalizeEpoch } from '../contracts/support/oracle.ts'
 import { contractsFileOf, deploySystem, exec, type System } from '../contracts/support/system.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
-import { genuineFleet, pvDevices, storeBuild, writeTariffBook } from './support/genuine-epochs.ts'
+import {
+  genuineFleet,
+  proposalOfBuild,
+  pvDevices,
+  storeBuild,
+  writeTariffBook,
+} from './support/genuine-epochs.ts'
 
 const POOL = 'dist-test'
 const POOL_HEX = stringToHex(POOL, { size: 32 })
@@ -72,24 +78,6 @@ const whPerInterval = new Map([
   ['df-000001', 75],
   ['df-000002', 25],
 ])
-
-/** What the signers propose for a build: its own figures and hashes, or `forge`d ones. */
-const proposalOf = (
-  poolIdHex: Hex,
-  built: PoolEpochBuild,
-  forge: Partial<ReturnType<typeof proposal>> = {},
-) =>
-  proposal({
-    poolId: poolIdHex,
-    epoch: BigInt(built.proposal.epoch),
-    root: built.proposal.root,
-    revenueUnits: built.proposal.revenueUnits,
-    energyWh: built.proposal.energyWh,
-    leafCount: built.proposal.leafCount,
-    treeHash: built.proposal.treeHash,
-    archiveHash: built.proposal.archiveHash,
-    ...forge,
-  })
 
 describe('distributor on a real chain', () => {
   let anvil: DedicatedAnvil
@@ -137,7 +125,15 @@ describe('distributor on a real chain', () => {
     )) as {
       status?: number
       ok?: boolean
-      pools?: Record<string, { alert?: string; halted?: string; waiting?: string }>
+      pools?: Record<string, { ok?: boolean; alert?: string; halted?: string; waiting?: string }>
+      problems?: {
+        code: string
+        pool?: string
+        epoch?: number
+        hash?: string
+        message: string
+        hint: string
+      }[]
     }
   const waitFor = async (what: string, check: () => Promise<boolean>, service?: ServiceProcess) => {
     const deadline = Date.now() + 90_000
@@ -291,7 +287,7 @@ describe('distributor on a real chain', () => {
     for (const epoch of [0, 1, 2]) {
       const built = genuine.build(POOL, epoch)
       await storeBuild(artifactDir, built)
-      await finalizeEpoch(system, proposalOf(POOL_HEX, built))
+      await finalizeEpoch(system, proposalOfBuild(POOL_HEX, built))
     }
   })
 
@@ -410,7 +406,7 @@ describe('distributor on a real chain', () => {
     const genuine3 = genuine.build(POOL, 3)
     await storeBuild(artifactDir, genuine3)
     await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 10_000_000n])
-    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine3))
+    await finalizeEpoch(system, proposalOfBuild(POOL_HEX, genuine3))
     const fundedBefore = (await state()).totalFunded
     const rpc = (method: string, params: unknown[] = []) =>
       system.testClient.request({ method, params } as never) as Promise<unknown>
@@ -454,7 +450,7 @@ describe('distributor on a real chain', () => {
     // The forged pool's epoch 0 is genuine: it is paid.
     const genuine0 = genuine.build(FORGED_POOL, 0)
     await storeBuild(artifactDir, genuine0)
-    await finalizeEpoch(system, proposalOf(FORGED_POOL_HEX, genuine0))
+    await finalizeEpoch(system, proposalOfBuild(FORGED_POOL_HEX, genuine0))
     // Epoch 1: two compromised signers replay readings of their own making (90 MW for 100 s,
     // 2,500 kWh: 5,000 HKD at 2 HKD per kWh, against 1 HKD real) for the pool's real device ids,
     // signed with keys that are not the devices', and publish the tree and archive that replay
@@ -473,12 +469,12 @@ describe('distributor on a real chain', () => {
     expect(forgery.proposal.revenueUnits).toBe(5_000_000_000n)
     await storeBuild(artifactDir, forgery)
     await pastWindow(1)
-    await finalizeEpoch(system, proposalOf(FORGED_POOL_HEX, forgery))
+    await finalizeEpoch(system, proposalOfBuild(FORGED_POOL_HEX, forgery))
     // The first pool's epoch 4 is genuine and final too.
     await pastWindow(4)
     const genuine4 = genuine.build(POOL, 4)
     await storeBuild(artifactDir, genuine4)
-    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine4))
+    await finalizeEpoch(system, proposalOfBuild(POOL_HEX, genuine4))
 
     const service = await startDistributor({ GRIDROOT_DISTRIBUTOR_POOLS: `${POOL},${FORGED_POOL}` })
     await waitFor(
@@ -513,10 +509,11 @@ describe('distributor on a real chain', () => {
     // Epoch 5 is final with honest figures, but neither its tree nor its archive was published.
     await pastWindow(5)
     const genuine5 = genuine.build(POOL, 5)
-    await finalizeEpoch(system, proposalOf(POOL_HEX, genuine5))
+    await finalizeEpoch(system, proposalOfBuild(POOL_HEX, genuine5))
     const treeHash = genuine5.proposal.treeHash
     const archiveHash = genuine5.proposal.archiveHash
-    const service = await startDistributor()
+    // A wait the pool never leaves is an outage past GRIDROOT_DISTRIBUTOR_ARTIFACT_WAIT (attack F6).
+    const service = await startDistributor({ GRIDROOT_DISTRIBUTOR_ARTIFACT_WAIT: '3s' })
     await waitFor(
       'the missing-tree alert',
       async () => (await health(service)).pools?.[POOL]?.alert?.includes(treeHash) === true,
@@ -529,6 +526,29 @@ describe('distributor on a real chain', () => {
     await new Promise((r) => setTimeout(r, 1_000))
     expect((await state()).nextEpoch).toBe(5n)
     expect(service.output()).toContain(treeHash)
+    await waitFor(
+      'ARTIFACT_MISSING for the tree',
+      async () => (await health(service)).problems?.some((p) => p.code === 'ARTIFACT_MISSING') === true,
+      service,
+    )
+    const outage = await health(service)
+    expect(outage.status).toBe(503)
+    expect(outage.ok).toBe(false)
+    expect(outage.pools![POOL]!.ok).toBe(false)
+    expect(outage.problems).toEqual([
+      expect.objectContaining({ code: 'ARTIFACT_MISSING', pool: POOL, epoch: 5, hash: treeHash }),
+    ])
+    expect(outage.problems![0]!.hint).toContain('GRIDROOT_ARTIFACT_DIR')
+    expect(
+      await service.metric('gridroot_distributor_artifact_missing_seconds', { pool: POOL }),
+    ).toBeGreaterThanOrEqual(2.5)
+    // Logged once, not at every poll.
+    await new Promise((r) => setTimeout(r, 1_000))
+    const logged = service
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"code":"ARTIFACT_MISSING"'))
+    expect(logged).toHaveLength(1)
 
     // The tree is published late: now the archive is what it waits for.
     await storeBuild(artifactDir, genuine5, 'tree')
@@ -542,9 +562,20 @@ describe('distributor on a real chain', () => {
     expect(await service.metric('gridroot_distributor_epoch_tree_missing', { pool: POOL })).toBe(0)
     expect((await state()).nextEpoch).toBe(5n)
 
-    // Published: it is audited and funded at the next poll.
+    // Another artifact: its own wait, from the pass that found it missing.
+    await waitFor(
+      'ARTIFACT_MISSING for the archive',
+      async () => (await health(service)).problems?.[0]?.hash === archiveHash,
+      service,
+    )
+    expect((await health(service)).status).toBe(503)
+
+    // Published: it is audited and funded at the next poll, and /healthz is 200 again.
     await storeBuild(artifactDir, genuine5)
     await waitFor('epoch 5', async () => (await state()).nextEpoch === 6n, service)
+    await waitFor('200 again', async () => (await health(service)).status === 200, service)
+    expect((await health(service)).problems).toBeUndefined()
+    expect(await service.metric('gridroot_distributor_artifact_missing_seconds', { pool: POOL })).toBe(0)
     // The gauge is cleared when the pass that published returns, just after the chain has it.
     await waitFor(
       'the missing-archive gauge cleared',
@@ -559,7 +590,7 @@ describe('distributor on a real chain', () => {
     await storeBuild(artifactDir, genuine6)
     await finalizeEpoch(
       system,
-      proposalOf(POOL_HEX, genuine6, { revenueUnits: 10_000_001n, energyWh: 10_001n }),
+      proposalOfBuild(POOL_HEX, genuine6, { revenueUnits: 10_000_001n, energyWh: 10_001n }),
     )
     await waitFor(
       'the pool halted',
