@@ -253,6 +253,20 @@ export function startRegistryWatch(p: {
   }
 }
 
+/**
+ * What every service that loads a registry file runs at start: the check (refusing a registry the
+ * chain does not commit) and then the watch of it while running.
+ *
+ * @example
+ * const registryWatch = await checkAndWatchRegistry({ contractsFile, chain, registry: () => registry, registryFile, logger })
+ */
+export async function checkAndWatchRegistry(
+  p: Parameters<typeof startRegistryWatch>[0],
+): Promise<RegistryWatch | undefined> {
+  await checkRegistryAtStart({ ...p, registry: p.registry() })
+  return startRegistryWatch(p)
+}
+
 function mismatchProblem(
   mismatches: readonly PoolRegistryMismatch[],
   registryFile: string,

@@ -31,7 +31,7 @@ import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import { type ConsumerWatch, exitForRestart, watchConsumer } from '../../runtime/kafka-consumer-watch.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
-import { checkRegistryAtStart, startRegistryWatch } from '../../runtime/registry-onchain.ts'
+import { checkAndWatchRegistry } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { LineFormatter } from './adapters/influx-lines.ts'
@@ -67,21 +67,14 @@ export async function startAggregatorService(
   logger: Logger,
 ): Promise<AggregatorService> {
   let registry = await loadRegistryFile(config.registryFile)
-  await checkRegistryAtStart({
-    contractsFile: config.contractsFile,
-    chain: config.endpoints.chain,
-    registry,
-    registryFile: config.registryFile,
-    logger,
-  })
-  let registryMtimeMs = (await stat(config.registryFile)).mtimeMs
-  const registryWatch = startRegistryWatch({
+  const registryWatch = await checkAndWatchRegistry({
     contractsFile: config.contractsFile,
     chain: config.endpoints.chain,
     registry: () => registry,
     registryFile: config.registryFile,
     logger,
   })
+  let registryMtimeMs = (await stat(config.registryFile)).mtimeMs
   const tariffs = await loadTariffBook(config.tariffsFile, config.grid)
   await ensureTopics(config.endpoints.kafka, config.topics.all)
   const metrics = createAggregatorMetrics()

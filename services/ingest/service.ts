@@ -16,7 +16,7 @@ import { createKafka, ensureTopics, topicMaxMessageBytes } from '../../runtime/c
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
-import { checkRegistryAtStart, startRegistryWatch } from '../../runtime/registry-onchain.ts'
+import { checkAndWatchRegistry } from '../../runtime/registry-onchain.ts'
 import { retry } from '../../runtime/retry.ts'
 import { createAdmitPool } from './adapters/admit-pool.ts'
 import { admitWorkerUrl } from './adapters/admit-worker-bundle.ts'
@@ -64,14 +64,7 @@ export async function startIngestService(
     { devices: registry.size, byClass: registry.countByClass(), file: config.registryFile },
     'registry loaded',
   )
-  await checkRegistryAtStart({
-    contractsFile: config.contractsFile,
-    chain: config.endpoints.chain,
-    registry,
-    registryFile: config.registryFile,
-    logger,
-  })
-  const registryWatch = startRegistryWatch({
+  const registryWatch = await checkAndWatchRegistry({
     contractsFile: config.contractsFile,
     chain: config.endpoints.chain,
     registry: () => registry,

@@ -43,6 +43,7 @@ import type { Endpoints } from '../../runtime/endpoints.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { checkAndWatchRegistry } from '../../runtime/registry-onchain.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { createOracleChain } from './adapters/chain.ts'
 import { startTopicReader } from './adapters/kafka-reader.ts'
@@ -710,6 +711,16 @@ export interface GuardianService {
 /** Wires a guardian process: telemetry.v1 replay, the chain, the artifact store, /healthz and /metrics. */
 export async function startGuardianService(config: OracleConfig, logger: Logger): Promise<GuardianService> {
   const registry = await loadRegistryFile(config.registryFile)
+  // The guardian judges roots by rebuilding them with this registry: one that is not the chain's
+  // would reject every genuine root (refused at start; while running, it judges nothing).
+  const registryWatch = await checkAndWatchRegistry({
+    contractsFile: config.contractsFile,
+    chain: config.endpoints.chain,
+    registry: () => registry,
+    registryFile: config.registryFile,
+    logger,
+  })
+  const registryMismatch = () => registryWatch?.problems().find((p) => p.code === 'REGISTRY_ROOT_MISMATCH')
   const contracts = loadContractsFile(config.contractsFile)
   const metrics = createOracleMetrics()
   const oracle = contracts.contracts.revenueOracle as Address
@@ -763,7 +774,7 @@ export async function startGuardianService(config: OracleConfig, logger: Logger)
   let ticking = false
   const timer = setInterval(() => {
     // After a chain reset nothing it knows is of the chain it would send to (attack10b F2).
-    if (ticking || deployment.problem?.code === 'CHAIN_RESET') return
+    if (ticking || deployment.problem?.code === 'CHAIN_RESET' || registryMismatch() !== undefined) return
     ticking = true
     void guardian.tick().finally(() => {
       ticking = false
@@ -783,8 +794,10 @@ export async function startGuardianService(config: OracleConfig, logger: Logger)
       })
       const verdict = reader.consumer?.()
       const consumers = verdict === undefined || verdict.state === 'healthy' ? [] : [verdict]
+      const mismatch = registryMismatch()
       const problems = [
         ...(deployment.problem === undefined ? [] : [deployment.problem]),
+        ...(mismatch === undefined ? [] : [mismatch]),
         ...guardian.problems(),
       ]
       return {
@@ -825,6 +838,7 @@ export async function startGuardianService(config: OracleConfig, logger: Logger)
     async stop() {
       clearInterval(timer)
       deployment.stop()
+      registryWatch?.stop()
       await reader.stop()
       await probe.close()
       logger.info('oracle guardian stopped')

@@ -12,6 +12,7 @@ import { loadContractsFile } from '../../runtime/contracts-file.ts'
 import { startProbeServer } from '../../runtime/http-probe-server.ts'
 import type { Logger } from '../../runtime/log.ts'
 import { loadRegistryFile } from '../../runtime/registry-file.ts'
+import { checkAndWatchRegistry } from '../../runtime/registry-onchain.ts'
 import { loadTariffBook } from '../../runtime/tariffs-file.ts'
 import { createOracleChain, createProposalSigner, signatureRecoverer } from './adapters/chain.ts'
 import { createInfluxEpochTotals } from './adapters/influx-epoch-totals.ts'
@@ -51,6 +52,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
   const stopping = new AbortController()
   const readers: TopicReader[] = []
   const timers: NodeJS.Timeout[] = []
+  const watches: { stop(): void }[] = []
   let health: () => { ok: boolean; [key: string]: unknown }
   let closeChannel = async () => {}
   // A chain reset under a running oracle (attack10b F2): what it signed and knows is of a chain
@@ -66,6 +68,17 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
   const deploymentProblems = () => (deployment.problem === undefined ? [] : [deployment.problem])
 
   if (config.role === 'signer') {
+    // Leaves name devices, keys and classes of the registry: one that is not the chain's would
+    // give roots no honest signer signs (refused at start, held while running).
+    const registryWatch = await checkAndWatchRegistry({
+      contractsFile: config.contractsFile,
+      chain: config.endpoints.chain,
+      registry: () => registry,
+      registryFile: config.registryFile,
+      logger,
+    })
+    const registryMismatch = () => registryWatch?.problems().find((p) => p.code === 'REGISTRY_ROOT_MISMATCH')
+    if (registryWatch) watches.push(registryWatch)
     const chain = createOracleChain({
       endpoint: config.endpoints.chain,
       oracle,
@@ -100,6 +113,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       sourceTimeoutMs: config.sourceTimeoutMs,
       resignIntervalMs: config.resignIntervalMs,
       finalRetention: { depthBlocks: BigInt(config.finalDepthBlocks) },
+      registryProblem: () => registryMismatch()?.message,
       signal: stopping.signal,
     })
     readers.push(
@@ -149,23 +163,24 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
     )
     const stopAdmin = () => admin.disconnect()
     readers.push({ positions: () => new Map(), ends: async () => new Map(), stop: stopAdmin })
-    health = () => ({
-      ok:
-        chainOk &&
-        isSigner !== false &&
-        signer.state.lastError === undefined &&
-        deployment.problem === undefined,
-      role: 'signer',
-      ...(deployment.problem === undefined ? {} : { problems: deploymentProblems() }),
-      source: config.source,
-      address: proposalSigner.address,
-      isSigner,
-      chainOk,
-      lastSignedEpoch: signer.state.lastSignedEpoch,
-      queuedAnnouncements: signer.state.queued,
-      waitingForSource: signer.state.waitingForSource,
-      lastError: signer.state.lastError,
-    })
+    health = () => {
+      const mismatch = registryMismatch()
+      const problems = [...deploymentProblems(), ...(mismatch === undefined ? [] : [mismatch])]
+      return {
+        ok: chainOk && isSigner !== false && signer.state.lastError === undefined && problems.length === 0,
+        role: 'signer',
+        ...(problems.length === 0 ? {} : { problems }),
+        source: config.source,
+        address: proposalSigner.address,
+        isSigner,
+        chainOk,
+        lastSignedEpoch: signer.state.lastSignedEpoch,
+        queuedAnnouncements: signer.state.queued,
+        waitingForSource: signer.state.waitingForSource,
+        ...(signer.state.heldByRegistry === undefined ? {} : { heldByRegistry: signer.state.heldByRegistry }),
+        lastError: signer.state.lastError,
+      }
+    }
     logger.info({ address: proposalSigner.address, source: config.source, oracle }, 'oracle signer started')
   } else {
     const chain = createOracleChain({
@@ -292,6 +307,7 @@ export async function startOracleService(config: OracleConfig, logger: Logger): 
       stopping.abort()
       deployment.stop()
       for (const t of timers) clearInterval(t)
+      for (const w of watches) w.stop()
       for (const r of readers) await r.stop()
       await closeChannel()
       await probe.close()

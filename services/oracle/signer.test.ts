@@ -26,6 +26,7 @@ function signer(
   sourceTimeoutMs = 1_000,
   epochTotals: () => Promise<DeviceEpochTotals[]> = async () => aggregatorTotals,
   chainOverrides: Partial<OracleChain> = {},
+  depsOverrides: Partial<Parameters<typeof createSigner>[0]> = {},
 ) {
   const published: SignerMessage[] = []
   const metrics = createOracleMetrics()
@@ -66,6 +67,7 @@ function signer(
     resignIntervalMs: 30_000,
     sourceRetry: { initialDelayMs: 10, maxDelayMs: 20 },
     signal: new AbortController().signal,
+    ...depsOverrides,
   })
   return { s, published, metrics }
 }
@@ -188,6 +190,35 @@ describe('signer', () => {
     expect((await metrics.sourceWaitingEpoch.get()).values[0]?.value).toBe(-1)
     expect(s.state.waitingForSource).toBeUndefined()
     expect(s.state.lastSignedEpoch).toBe(EPOCH)
+  })
+})
+
+describe('signer with a registry the chain does not commit', () => {
+  it('signs nothing while its registry differs from the on-chain root, then signs the held epoch', async () => {
+    let problem: string | undefined =
+      'the device registry r.json no longer matches the on-chain registry root of pool p'
+    const { s, published } = signer(
+      'replay',
+      replayed,
+      undefined,
+      undefined,
+      undefined,
+      {},
+      {
+        registryProblem: () => problem,
+      },
+    )
+    s.onAnnouncement(epochAnnouncement(grid, EPOCH, replayed))
+    await new Promise((r) => setTimeout(r, 1_500))
+    expect(published).toEqual([])
+    expect(s.state.heldByRegistry).toEqual({ epoch: EPOCH, problem })
+    expect(s.state.queued).toBeGreaterThan(0)
+    problem = undefined
+    for (let i = 0; i < 150 && s.state.queued > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(s.state.heldByRegistry).toBeUndefined()
+    const signedPools = published.flatMap((m) => (m.kind === 'signature' ? [m.proposal.poolId] : []))
+    // Every pool of the registry, an idle one too (its epoch gets an empty root).
+    expect(signedPools).toEqual([...new Set([...registry.values()].map((d) => d.poolId))].sort())
   })
 })
 

@@ -80,6 +80,12 @@ export interface SignerDeps {
   readonly finalRetention?: Partial<FinalRetentionLimits>
   /** Back-off between waits (default 1 s doubling up to 30 s). */
   readonly sourceRetry?: { readonly initialDelayMs: number; readonly maxDelayMs: number }
+  /**
+   * Why this signer's device registry cannot be trusted now (it no longer hashes to the on-chain
+   * root of a pool: runtime/registry-onchain.ts), or undefined. While set, announcements wait:
+   * leaves built from another registry than the chain's would be signed otherwise.
+   */
+  readonly registryProblem?: () => string | undefined
   readonly signal: AbortSignal
 }
 
@@ -108,6 +114,8 @@ export interface Signer {
     queued: number
     /** The epoch whose replay this signer waits for, with the waits that ended short so far. */
     waitingForSource: { epoch: number; waits: number; behind: readonly number[] } | undefined
+    /** The epoch held while the registry does not match the chain, and why. */
+    heldByRegistry: { epoch: number; problem: string } | undefined
   }
 }
 
@@ -121,6 +129,7 @@ export function createSigner(deps: SignerDeps): Signer {
     lastError: undefined,
     queued: 0,
     waitingForSource: undefined,
+    heldByRegistry: undefined,
   }
   metrics.sourceWaitingEpoch.set(-1)
   /** pool → epoch → what this signer signed, until the epoch is final at a safe depth. */
@@ -239,6 +248,7 @@ export function createSigner(deps: SignerDeps): Signer {
     )
 
   const signAndPublish = async (proposal: Proposal) => {
+    if (!(await waitForRegistry(proposal.epoch))) return
     const signature = await deps.signer.sign(proposal)
     await publishSignature(proposal, signature)
     const kept = signed.get(proposal.poolId) ?? new Map<number, KeptSignature>()
@@ -277,8 +287,24 @@ export function createSigner(deps: SignerDeps): Signer {
     return open
   }
 
+  /** Waits while the registry does not match the chain; false only when the signer stops. */
+  const waitForRegistry = async (epoch: number): Promise<boolean> => {
+    for (let problem = deps.registryProblem?.(); problem !== undefined; problem = deps.registryProblem?.()) {
+      if (deps.signal.aborted) return false
+      if (state.heldByRegistry === undefined)
+        logger.error({ epoch, problem }, 'not signing while the device registry does not match the chain')
+      state.heldByRegistry = { epoch, problem }
+      await sleep(500)
+    }
+    if (state.heldByRegistry !== undefined)
+      logger.info({ epoch }, 'registry matches the chain again; signing')
+    state.heldByRegistry = undefined
+    return true
+  }
+
   const handle = async (announcement: EpochAnnouncement) => {
     const { epoch } = announcement
+    if (!(await waitForRegistry(epoch))) return
     const before = await openPools(epoch)
     if (before.length === 0) return
     if (!(await waitForSource(epoch, before))) return

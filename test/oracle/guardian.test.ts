@@ -36,6 +36,7 @@ import { reasonFromCode } from '../../services/oracle/domain/guardian-verdict.ts
 import { contentHash } from '../../services/oracle/domain/pool-epoch.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
+import { commitRegistryRoots } from '../contracts/support/device-epoch.ts'
 import { signProposal } from '../contracts/support/oracle.ts'
 import { contractsFileOf, deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
 import { createHarness, type Harness } from '../support/pipeline-harness.ts'
@@ -220,6 +221,8 @@ beforeAll(async () => {
       functionName: 'addPool',
       args: [poolIdHex(poolId), 0n],
     })
+  // The signers and the guardian refuse a registry the chain does not commit.
+  await commitRegistryRoots(system, registry.devices())
   dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
   writeContractsFile(
     join(dir, 'contracts.json'),

@@ -19,6 +19,7 @@ import { ENDPOINT_ENV, endpointsToEnv } from '../../runtime/endpoints.ts'
 import { createOracleChain } from '../../services/oracle/adapters/chain.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
+import { commitRegistryRoots } from '../contracts/support/device-epoch.ts'
 import { contractsFileOf, deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
 import { createHarness, type Harness } from '../support/pipeline-harness.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
@@ -73,6 +74,8 @@ beforeAll(async () => {
       functionName: 'addPool',
       args: [poolIdHex(poolId), 0n],
     })
+  // The signers and the guardian refuse a registry the chain does not commit.
+  await commitRegistryRoots(system, registry.devices())
   dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
   const contractsFile = contractsFileOf(system, [], { threshold: 2, challengeWindowSec: WINDOW_SEC })
   writeContractsFile(join(dir, 'contracts.json'), contractsFile)

@@ -32,6 +32,7 @@ import { VERIFY_CHECKS } from '../../services/oracle/domain/verify.ts'
 import { verifyDevice } from '../../services/oracle/verify.ts'
 import { createFleet } from '../../simulators/fleet/fleet.ts'
 import { startDedicatedAnvil } from '../contracts/support/dedicated-anvil.ts'
+import { commitRegistryRoots } from '../contracts/support/device-epoch.ts'
 import { deploySystem, exec, poolIdHex, type System } from '../contracts/support/system.ts'
 import { createHarness, type Harness } from '../support/pipeline-harness.ts'
 import { type ServiceProcess, startServiceProcess } from '../support/service-process.ts'
@@ -91,6 +92,8 @@ beforeAll(async () => {
       functionName: 'addPool',
       args: [poolIdHex(poolId), 0n],
     })
+  // The signers and the guardian refuse a registry the chain does not commit.
+  await commitRegistryRoots(system, registry.devices())
   dir = mkdtempSync(join(tmpdir(), `gridroot-${name}-`))
   contractsFile = {
     version: 1,

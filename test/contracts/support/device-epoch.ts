@@ -38,13 +38,29 @@ export async function commitRegistry(
   poolId: string,
 ) {
   writeFileSync(file, JSON.stringify({ version: 1, devices }))
-  const c = registryCommitment(devices, poolId)
-  await exec(system, system.deployer.walletClient, {
-    address: system.contracts.deviceRegistry,
-    abi: deviceRegistryAbi,
-    functionName: 'setRoot',
-    args: [poolIdBytes32(poolId), c.root, c.deviceCount],
-  })
+  await commitRegistryRoots(system, devices, [poolId])
+}
+
+/**
+ * Commits in DeviceRegistry the root of each pool of `devices` (or of `poolIds`), as `npm run
+ * pools -- apply` does: the services that load a registry (ingest, the aggregator, the oracle's
+ * signers and guardian, the distributor) refuse one the chain does not commit.
+ */
+export async function commitRegistryRoots(
+  system: System,
+  devices: Iterable<DeviceRecord>,
+  poolIds?: readonly string[],
+) {
+  const all = [...devices]
+  for (const poolId of poolIds ?? [...new Set(all.map((d) => d.poolId))].sort()) {
+    const c = registryCommitment(all, poolId)
+    await exec(system, system.deployer.walletClient, {
+      address: system.contracts.deviceRegistry,
+      abi: deviceRegistryAbi,
+      functionName: 'setRoot',
+      args: [poolIdBytes32(poolId), c.root, c.deviceCount],
+    })
+  }
 }
 
 /** A leaf of `deviceId` in pool epoch (`poolId`, `epoch`) paying `revenueUnits` for `energyWh`. */
