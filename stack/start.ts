@@ -7,6 +7,11 @@
  * The services are supervised (stack/supervisor.ts): one that exits with a non-zero code or a
  * signal (75 from a stalled Kafka consumer, a crash) is started again with backoff.
  *
+ * Their ports are this run's (stack/service-ports.ts, stack/service-runner.ts): reserved up
+ * front against other `npm start`s on this machine, moved when a service still loses one
+ * (EADDRINUSE), and a service is up only when its own process listens on its port, so the
+ * banner, the dashboard link and the status line never point at another run's services.
+ *
  * Each run is a fresh demo: the fleet restarts its seq counters at genesis, so this command
  * uses Kafka topics and an MQTT share group of its own run and empties the InfluxDB database.
  */
@@ -28,13 +33,17 @@ import { loadContractsFile } from '../runtime/contracts-file.ts'
 import { endpointsToEnv } from '../runtime/endpoints.ts'
 import { nodeTsArgs } from '../runtime/node-ts.ts'
 import { createFleet } from '../simulators/fleet/fleet.ts'
+import { dashboardUrl, formatBanner } from './banner.ts'
 import { demoChallengeWindowMs, GUARDIAN_MIN_CHALLENGE_WINDOW_MS, oracleKeepsUp } from './demo-timing.ts'
 import { DEFAULT_RUN_DIR, printProgress, startStack } from './index.ts'
 import { formatOracleProgress, type OraclePools, readOracleProgress } from './oracle-progress.ts'
 import { REPO_ROOT } from './paths.ts'
-import { ephemeralPort, isPortFree } from './ports.ts'
+import { describeHolder } from './port-owner.ts'
+import { createPortReservations } from './port-reservations.ts'
 import { createDatabase } from './servers/influxdb.ts'
-import { createSupervisor, type Supervised } from './supervisor.ts'
+import { createServicePorts, SERVICE_PORTS, type ServiceName } from './service-ports.ts'
+import { createServiceRunner } from './service-runner.ts'
+import { createSupervisor } from './supervisor.ts'
 
 const HELP = `Usage: npm start [-- options]
 
@@ -56,46 +65,17 @@ Options:
 
 Logs: <run-dir>/logs/<service>.log (ingest, aggregator, api, simulator, oracle-*, distributor);
 metrics and health URLs: printed at start. The fleet starts once ingest and the aggregator are healthy.
+Service ports: 9464 ingest, 9465 aggregator, 9466-9468 signers, 9469 submitter, 9470 distributor,
+9471 guardian, 8080 API, each when free and not reserved by another npm start (else a free one;
+the banner prints the ports used). A service that loses its port (EADDRINUSE) moves to another,
+3 times at most, then npm start stops naming the port's holder.
 A service that exits with a non-zero code or a signal is restarted (1 s doubling to 30 s; the
 simulator is not, it would start again at genesis); each restart is printed with the exit code.`
 
 const GENESIS = '2026-06-01T00:00:00+08:00'
 
-async function portOr(preferred: number): Promise<number> {
-  return (await isPortFree(preferred)) ? preferred : ephemeralPort()
-}
-
-const HEALTH_WAIT_MS = 300_000
-
-/**
- * Waits for a started service's /healthz to answer 200, with progress; fails if it exits (a
- * service that cannot start would only be restarted again and again).
- */
-async function untilHealthy(children: readonly Supervised[], name: string, port: number): Promise<void> {
-  const started = Date.now()
-  let reported = started
-  let last = 'no answer yet'
-  for (;;) {
-    const child = children.find((c) => c.name === name)?.child
-    if (child && (child.exitCode !== null || child.signalCode !== null))
-      throw new Error(`${name} exited (${child.signalCode ?? child.exitCode}) before it was healthy`)
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) })
-      if (res.status === 200) return
-      last = `${res.status} ${(await res.text()).slice(0, 300)}`
-    } catch (e) {
-      last = (e as Error).message
-    }
-    const now = Date.now()
-    if (now - started > HEALTH_WAIT_MS)
-      throw new Error(`${name} not healthy after ${HEALTH_WAIT_MS / 1000} s (/healthz: ${last}); see its log`)
-    if (now - reported >= 10_000) {
-      reported = now
-      console.log(`[start] waiting for ${name} (${Math.round((now - started) / 1000)} s; /healthz: ${last})`)
-    }
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+/** How long a service may take to listen on its port (ingest and the aggregator: to be healthy). */
+const UP_WAIT_MS = 300_000
 
 async function dropOldDemoDatabases(url: string): Promise<void> {
   const query = async (q: string) =>
@@ -199,9 +179,19 @@ async function main(): Promise<void> {
   await createDatabase(stack.endpoints.influx.url, influxDatabase)
   const influxEndpoint = { ...stack.endpoints.influx, bucket: `${influxDatabase}/autogen` }
 
-  const ingestPort = await portOr(9464)
-  const aggregatorPort = await portOr(9465)
-  const apiPort = await portOr(8080)
+  // Every service's port, reserved up front for the whole run (stack/service-ports.ts).
+  const reservations = createPortReservations()
+  const servicePorts = createServicePorts({ reservations, owner: runDir })
+  process.on('exit', () => servicePorts.releaseAll())
+  for (const [name, { preferred }] of Object.entries(SERVICE_PORTS)) {
+    const port = await servicePorts.take(name, preferred)
+    if (port !== preferred) {
+      const holder = reservations.holder(preferred)
+      console.log(
+        `[start] port ${preferred} is ${holder === undefined ? `in use by ${describeHolder(preferred)}` : `reserved by another npm start (pid ${holder.pid}, ${holder.owner})`}; ${name} uses ${port}`,
+      )
+    }
+  }
   // A fresh operator key per run, printed once as part of the dashboard link (in the fragment,
   // which browsers never send to a server).
   const apiKey = process.env.GRIDROOT_API_KEYS ? undefined : randomBytes(24).toString('hex')
@@ -223,18 +213,29 @@ async function main(): Promise<void> {
     // A demo fleet of a few hundred devices needs few connections; 1024 (the default, for real
     // fleets) took more than ingest's 60 s connect deadline on a loaded 2-core machine.
     GRIDROOT_INGEST_MQTT_CONNECTIONS: process.env.GRIDROOT_INGEST_MQTT_CONNECTIONS ?? '16',
-    GRIDROOT_INGEST_METRICS_PORT: String(ingestPort),
     GRIDROOT_AGG_GROUP: `demo-aggregator-${runId}`,
     GRIDROOT_AGG_GRACE: String(Math.min(3_600_000, epochMs)),
     // Device time runs at the simulator's speed: the aggregator bounds device clocks by it.
     GRIDROOT_AGG_DEVICE_TIME_SPEED: values.speed,
-    GRIDROOT_AGG_METRICS_PORT: String(aggregatorPort),
-    GRIDROOT_API_PORT: String(apiPort),
     ...(apiKey === undefined ? {} : { GRIDROOT_API_KEYS: `demo:${apiKey}` }),
   }
-  const children: Supervised[] = []
   let stopping = false
+  let bannerPrinted = false
   const supervisor = createSupervisor({ log: (line) => console.error(line) })
+  // Assigned once everything is started; a give-up before that fails the start-up wait instead.
+  let stopOnGiveUp: ((error: Error) => void) | undefined
+  const runner = createServiceRunner({
+    supervisor,
+    ports: servicePorts,
+    log: (line) => console.error(line),
+    onGiveUp: (_name, error) => stopOnGiveUp?.(error),
+    // Before the banner the moves are in the banner; after it, the new dashboard link is printed.
+    onMove: (name, port) => {
+      if (name === 'api' && bannerPrinted)
+        console.log(`[start] the API moved: dashboard ${dashboardUrl(port, apiKey)}`)
+    },
+  })
+  const children = runner.services
   /** Starts a service; supervised ones are started again when they exit (stack/supervisor.ts). */
   const run = (
     name: string,
@@ -246,10 +247,10 @@ async function main(): Promise<void> {
     const log = createWriteStream(logPath, { flags: 'a' })
     const [entry = '', ...rest] = args
     const { command, args: nodeArgs } = nodeTsArgs(entry)
-    const start = (): ChildProcess => {
+    const start = (portEnv: NodeJS.ProcessEnv): ChildProcess => {
       const child = spawn(command, [...nodeArgs, ...rest], {
         cwd: REPO_ROOT,
-        env: { ...env, ...extraEnv },
+        env: { ...env, ...extraEnv, ...portEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       // Not ended with the child: a restarted process writes on in the same log.
@@ -261,9 +262,8 @@ async function main(): Promise<void> {
       })
       return child
     }
-    const started = supervised ? supervisor.supervise(name, start) : { name, child: start(), restarts: 0 }
-    children.push(started)
-    return started
+    const portEnv = (SERVICE_PORTS as Partial<Record<string, { env: string }>>)[name]?.env
+    return runner.run(name, start, { supervised, ...(portEnv === undefined ? {} : { portEnv }) })
   }
   // Fresh contracts per demo run: the fleet starts again at genesis (epoch 0) with a new topic
   // prefix and database, so the pools' oracle and distributor epochs must start at 0 too (on
@@ -301,7 +301,6 @@ async function main(): Promise<void> {
   // submitter sends from a dev account of its own (no role needed), funded here. The guardian
   // rejects pending roots that are not what the telemetry gives, from the dev account the
   // deployment granted GUARDIAN_ROLE (GRIDROOT_ORACLE_GUARDIAN defaults to it on anvil).
-  const oraclePorts = await Promise.all([9466, 9467, 9468, 9469, 9471].map(portOr))
   const devKey = (index: number) =>
     `0x${Buffer.from(devAccount(index).getHdKey().privateKey as Uint8Array).toString('hex')}`
   const SUBMITTER_ACCOUNT = 10
@@ -321,14 +320,12 @@ async function main(): Promise<void> {
       GRIDROOT_ORACLE_INSTANCE: `demo-${runId}-signer-${i + 1}`,
       GRIDROOT_ORACLE_SOURCE: source,
       GRIDROOT_ORACLE_SIGNER_KEY: devKey(DEV_ACCOUNT_ROLES.oracleSigners[i] as number),
-      GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[i]),
     })
   }
   run('oracle-submitter', ['services/oracle/main.ts'], {
     GRIDROOT_ORACLE_ROLE: 'submitter',
     GRIDROOT_ORACLE_INSTANCE: `demo-${runId}-submitter`,
     GRIDROOT_ORACLE_SUBMITTER_KEY: devKey(SUBMITTER_ACCOUNT),
-    GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[3]),
   })
   run('oracle-guardian', ['services/oracle/main.ts'], {
     GRIDROOT_ORACLE_ROLE: 'guardian',
@@ -336,20 +333,22 @@ async function main(): Promise<void> {
     GRIDROOT_ORACLE_GUARDIAN_KEY: devKey(DEV_ACCOUNT_ROLES.guardian),
     // One file per run folder: a later run's fresh contracts make it ignore an earlier run's.
     GRIDROOT_ORACLE_GUARDIAN_CHECKPOINT: join(runDir, 'guardian-checkpoint.json'),
-    GRIDROOT_ORACLE_METRICS_PORT: String(oraclePorts[4]),
   })
   // The fleet starts only once ingest takes its messages (subscribed, Kafka connected): MQTT
   // keeps nothing for a share group nobody has joined yet, so a fleet started ahead of ingest
   // loses its first readings (on a busy machine ingest needs tens of seconds to start).
-  try {
-    await untilHealthy(children, 'ingest', ingestPort)
-    await untilHealthy(children, 'aggregator', aggregatorPort)
-  } catch (error) {
+  const abortStart = async (error: unknown): Promise<never> => {
     stopping = true
     supervisor.stop()
     for (const { child } of children) child.kill('SIGTERM')
     if (stack.startedHere) await stack.stop()
     throw error
+  }
+  try {
+    await runner.untilUp('ingest', { healthy: true, waitMs: UP_WAIT_MS })
+    await runner.untilUp('aggregator', { healthy: true, waitMs: UP_WAIT_MS })
+  } catch (error) {
+    await abortStart(error)
   }
   // The pools' chain clocks: device genesis is this second on anvil's wall clock, and device
   // time runs `speed` times faster. Set on-chain first, then the simulation starts at that second.
@@ -374,27 +373,35 @@ async function main(): Promise<void> {
     // A restarted fleet would publish from genesis again with seq 1: not a service to restart.
     { supervised: false },
   )
-  const distributorPort = await portOr(9470)
-  run('distributor', ['services/distributor/main.ts'], {
-    GRIDROOT_DISTRIBUTOR_METRICS_PORT: String(distributorPort),
-  })
+  run('distributor', ['services/distributor/main.ts'])
+  // Not "running" before every service listens on its own port: the banner's URLs are theirs.
+  try {
+    await Promise.all(
+      (Object.keys(SERVICE_PORTS) as ServiceName[])
+        .filter((name) => name !== 'ingest' && name !== 'aggregator')
+        .map((name) => runner.untilUp(name, { healthy: false, waitMs: UP_WAIT_MS })),
+    )
+  } catch (error) {
+    await abortStart(error)
+  }
 
-  console.log(`
-gridroot is running (run ${runId}):
-  fleet        ${fleet.devices.length} devices (${values.chargers} chargers, ${values.pv} PV plants, ${values.swap} swap cabinets), ${values.speed}× real time
-  mqtt         ${stack.endpoints.mqtt.url}   topics ${env.GRIDROOT_MQTT_TOPIC_PREFIX}gridroot/v1/{charger|pv|swap}/{deviceId}/telemetry
-  kafka        ${stack.endpoints.kafka.brokers.join(',')}   topics demo-${runId}.telemetry.v1 / .telemetry.dlq
-  influxdb     ${stack.endpoints.influx.url}   bucket ${influxEndpoint.bucket} (measurements: interval, epoch_device, epoch_pool, quarantine…)
-  chain        ${stack.endpoints.chain.rpcUrl} (anvil, chain id ${stack.endpoints.chain.chainId})
-  dashboard    http://127.0.0.1:${apiPort}/${apiKey === undefined ? ' (key from GRIDROOT_API_KEYS)' : `#key=${apiKey}`}
-  holder view  http://127.0.0.1:${apiPort}/holder.html (dev accounts dev:7 … are the investors)
-  api          http://127.0.0.1:${apiPort}/docs (OpenAPI; operator key ${apiKey === undefined ? 'from GRIDROOT_API_KEYS' : apiKey})
-  metrics      ingest http://127.0.0.1:${ingestPort}/metrics   aggregator http://127.0.0.1:${aggregatorPort}/metrics   api http://127.0.0.1:${apiPort}/metrics
-  oracle       2-of-3, challenge window ${challengeWindowMs / 1000} s   signers http://127.0.0.1:{${oraclePorts.slice(0, 3).join(',')}}/healthz   submitter http://127.0.0.1:${oraclePorts[3]}/healthz   guardian http://127.0.0.1:${oraclePorts[4]}/healthz   artifacts ${relative(REPO_ROOT, join(runDir, 'artifacts'))}
-  distributor  http://127.0.0.1:${distributorPort}/healthz   claim: npm run claim -- --pool <pool> --account dev:7
-  logs         ${relative(REPO_ROOT, logDir)}/{ingest,aggregator,api,simulator,oracle-signer-{1,2,3},oracle-submitter,oracle-guardian,distributor}.log
-Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack was already running and stays up)'}.
-`)
+  console.log(
+    formatBanner({
+      runId,
+      fleet: `${fleet.devices.length} devices (${values.chargers} chargers, ${values.pv} PV plants, ${values.swap} swap cabinets), ${values.speed}× real time`,
+      mqtt: `${stack.endpoints.mqtt.url}   topics ${env.GRIDROOT_MQTT_TOPIC_PREFIX}gridroot/v1/{charger|pv|swap}/{deviceId}/telemetry`,
+      kafka: `${stack.endpoints.kafka.brokers.join(',')}   topics demo-${runId}.telemetry.v1 / .telemetry.dlq`,
+      influx: `${stack.endpoints.influx.url}   bucket ${influxEndpoint.bucket} (measurements: interval, epoch_device, epoch_pool, quarantine…)`,
+      chain: `${stack.endpoints.chain.rpcUrl} (anvil, chain id ${stack.endpoints.chain.chainId})`,
+      challengeWindowS: challengeWindowMs / 1000,
+      artifactsDir: relative(REPO_ROOT, join(runDir, 'artifacts')),
+      logDir: relative(REPO_ROOT, logDir),
+      apiKey,
+      stackStartedHere: stack.startedHere,
+      port: (name) => runner.port(name),
+    }),
+  )
+  bannerPrinted = true
 
   const influx = createInflux(influxEndpoint)
   // The oracle's progress per pool from RevenueOracle (stack/oracle-progress.ts), not from one
@@ -417,14 +424,18 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
     },
   }
   const poolIds = Object.keys(contracts.pools).sort()
+  // Read only from this run's process on the port: while a service restarts, whatever else
+  // answers there is not counted ("…" instead).
+  const ownMetric = async (service: ServiceName, name: string) =>
+    runner.ownsPort(service) ? metric(runner.port(service), name) : undefined
   const status = setInterval(async () => {
     const [accepted, rejected, applied, closed, oracle, funded] = await Promise.all([
-      metric(ingestPort, 'gridroot_ingest_readings_accepted_total'),
-      metric(ingestPort, 'gridroot_ingest_messages_rejected_total'),
-      metric(aggregatorPort, 'gridroot_aggregator_readings_applied_total'),
-      metric(aggregatorPort, 'gridroot_aggregator_closed_epoch'),
+      ownMetric('ingest', 'gridroot_ingest_readings_accepted_total'),
+      ownMetric('ingest', 'gridroot_ingest_messages_rejected_total'),
+      ownMetric('aggregator', 'gridroot_aggregator_readings_applied_total'),
+      ownMetric('aggregator', 'gridroot_aggregator_closed_epoch'),
       readOracleProgress(oraclePools, poolIds),
-      metric(distributorPort, 'gridroot_distributor_funded_units_total'),
+      ownMetric('distributor', 'gridroot_distributor_funded_units_total'),
     ])
     let revenue = ''
     try {
@@ -444,7 +455,7 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
     )
   }, 10_000)
 
-  const stop = async () => {
+  const stop = async (exitCode = 0) => {
     if (stopping) return
     stopping = true
     supervisor.stop()
@@ -460,10 +471,14 @@ Ctrl-C stops the services${stack.startedHere ? ' and the stack' : ' (the stack w
       ),
     )
     if (stack.startedHere) await stack.stop()
-    process.exit(0)
+    process.exit(exitCode)
   }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  stopOnGiveUp = (error) => {
+    console.error(`[start] ${error.message}; stopping`)
+    void stop(1)
+  }
+  process.on('SIGINT', () => stop())
+  process.on('SIGTERM', () => stop())
   // `npm start` run by a supervisor and stopped with SIGTERM to npm: the shell between npm and
   // this process may die without passing it on, leaving this process orphaned (re-parented).
   // Stop everything then too, rather than leave the services running without their stack.

@@ -92,4 +92,35 @@ describe('createSupervisor', () => {
     expect(spawned).toHaveLength(2)
     expect(logs).toHaveLength(1)
   })
+
+  it('onExit: a port move restarts at once without touching the backoff, a give-up restarts nothing', async () => {
+    vi.useFakeTimers()
+    const logs: string[] = []
+    const spawned: ChildProcess[] = []
+    const choices: ('now' | 'never' | 'backoff')[] = ['now', 'backoff', 'never']
+    const supervisor = createSupervisor({ log: (l) => logs.push(l), nowMs: () => Date.now() })
+    supervisor.supervise(
+      'aggregator',
+      () => {
+        const c = fakeChild()
+        spawned.push(c)
+        return c
+      },
+      { onExit: async () => choices.shift() ?? 'backoff' },
+    )
+    spawned[0]?.emit('exit', 1, null)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(logs.at(-1)).toBe('[start] aggregator exited (code 1); restarting in 0 s (restart 1)')
+    expect(spawned).toHaveLength(2)
+    spawned[1]?.emit('exit', 1, null)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(logs.at(-1)).toContain('restarting in 1 s (restart 2)')
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(spawned).toHaveLength(3)
+    spawned[2]?.emit('exit', 1, null)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(logs.at(-1)).toBe('[start] aggregator exited (code 1); not restarted')
+    expect(spawned).toHaveLength(3)
+    supervisor.stop()
+  })
 })

@@ -3,6 +3,8 @@
  * aggregator's and the oracle's 75, EX_TEMPFAIL, when their Kafka consumer stalled; a crash) is
  * started again after a backoff, and each restart is logged with the exit code or signal. A
  * clean exit (0) is left alone; nothing is restarted once the supervisor is stopped (Ctrl-C).
+ * An `onExit` hook may restart at once (the service was given another port after EADDRINUSE:
+ * restarting on the lost port would fail forever) or not at all (it gave up).
  */
 import type { ChildProcess } from 'node:child_process'
 
@@ -34,6 +36,18 @@ export function shouldRestart(code: number | null, signal: NodeJS.Signals | null
   return signal !== null || (code !== null && code !== 0)
 }
 
+/** What an `onExit` hook decides: the usual backoff, a restart at once, or none. */
+export type RestartChoice = 'backoff' | 'now' | 'never'
+
+export interface SuperviseOptions {
+  /** Asked after each exit that would be restarted, before the restart is scheduled. */
+  readonly onExit?: (
+    child: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ) => RestartChoice | Promise<RestartChoice>
+}
+
 export interface Supervised {
   readonly name: string
   /** The process running now (the last one started, which may have exited). */
@@ -43,7 +57,7 @@ export interface Supervised {
 
 export interface Supervisor {
   /** Starts `name` with `spawn` and starts it again whenever it exits for a restart. */
-  supervise(name: string, spawn: () => ChildProcess): Supervised
+  supervise(name: string, spawn: () => ChildProcess, options?: SuperviseOptions): Supervised
   /** No restart after this (pending ones are cancelled). */
   stop(): void
 }
@@ -58,7 +72,7 @@ export function createSupervisor(options: {
   let stopped = false
   const timers = new Set<NodeJS.Timeout>()
   return {
-    supervise(name, spawn) {
+    supervise(name, spawn, superviseOptions = {}) {
       let delayMs: number | undefined
       const entry = { name, child: spawn(), restarts: 0 }
       const watch = (child: ChildProcess, startedAtMs: number) => {
@@ -69,18 +83,34 @@ export function createSupervisor(options: {
             options.log(`[start] ${name} exited (${how}); not restarted (a clean exit)`)
             return
           }
-          delayMs = restartDelayMs(delayMs, nowMs() - startedAtMs, policy)
-          options.log(
-            `[start] ${name} exited (${how}); restarting in ${delayMs / 1000} s (restart ${entry.restarts + 1})`,
-          )
-          const timer = setTimeout(() => {
-            timers.delete(timer)
+          const schedule = (choice: RestartChoice) => {
             if (stopped) return
-            entry.restarts += 1
-            entry.child = spawn()
-            watch(entry.child, nowMs())
-          }, delayMs)
-          timers.add(timer)
+            if (choice === 'never') {
+              options.log(`[start] ${name} exited (${how}); not restarted`)
+              return
+            }
+            const waitMs = choice === 'now' ? 0 : restartDelayMs(delayMs, nowMs() - startedAtMs, policy)
+            if (choice === 'backoff') delayMs = waitMs
+            options.log(
+              `[start] ${name} exited (${how}); restarting in ${waitMs / 1000} s (restart ${entry.restarts + 1})`,
+            )
+            const timer = setTimeout(() => {
+              timers.delete(timer)
+              if (stopped) return
+              entry.restarts += 1
+              entry.child = spawn()
+              watch(entry.child, nowMs())
+            }, waitMs)
+            timers.add(timer)
+          }
+          // Without a hook, or with a synchronous one, the restart is scheduled in this event.
+          const choice = superviseOptions.onExit?.(child, code, signal) ?? 'backoff'
+          if (typeof choice === 'string') schedule(choice)
+          else
+            choice.then(schedule, (error: unknown) => {
+              options.log(`[start] ${name}: ${error instanceof Error ? error.message : error}; restarting`)
+              schedule('backoff')
+            })
         })
       }
       watch(entry.child, nowMs())
