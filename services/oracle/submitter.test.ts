@@ -329,6 +329,32 @@ describe('an unsigned root that went final (attack10 F1)', () => {
     expect(gauge?.values).toEqual([{ labels: { pool: 'gcl-pv' }, value: 1 }])
   })
 
+  it('is not called unsigned by a restarted submitter before it has read its signatures (attack10 F4)', async () => {
+    const m = memoryChain([SA, SB])
+    // The honest root is pending, proposed with the signers' signatures by a submitter before.
+    m.state.records.set(0, { status: 'pending', attempt: 0, root: proposal(0).root, finalizesAtSec: 900n })
+    m.state.proposals.set(0, proposal(0))
+    let caughtUp = false
+    const restarted = submitterOn(m.chain, { caughtUp: () => caughtUp })
+    await restarted.submitter.tick()
+    expect(restarted.submitter.state.unsignedPending.size).toBe(0)
+    expect(restarted.lines.filter((l) => l.level === 'error')).toEqual([])
+    await restarted.sign(proposal(0))
+    caughtUp = true
+    await restarted.submitter.tick()
+    expect(restarted.submitter.state.unsignedPending.size).toBe(0)
+    // A forged pending root is still named once the book is loaded.
+    const forgedChain = setUp()
+    let loaded = false
+    const other = submitterOn(forgedChain.chain, { caughtUp: () => loaded })
+    await other.submitter.tick()
+    expect(other.submitter.state.unsignedPending.size).toBe(0)
+    await other.sign(proposal(0))
+    loaded = true
+    await other.submitter.tick()
+    expect(other.submitter.state.unsignedPending.get('gcl-pv')?.pendingRoot).toBe(forged.root)
+  })
+
   it('is found again by a restarted submitter once it has read its signatures, and cleared only by an acknowledgement', async () => {
     const m = setUp()
     finalizeByAnyone(m)

@@ -215,6 +215,10 @@ export function createSubmitter(deps: SubmitterDeps): Submitter {
         )
       return
     }
+    // A (re)started submitter whose book is not loaded yet knows no signature: every pending root,
+    // the honest one too, would read as unsigned (attack10 F4). No verdict before it has read the
+    // signatures topic to its end as of start; meanwhile it only waits (it never finalizes it).
+    if (!caughtUp()) return
     const signed = book.signedProposals(poolId, step.epoch, step.attempt, signers)
     const known = state.unsignedPending.get(poolId)
     const sameRoot = signed.filter((p) => p.proposal.root === pending.root)
