@@ -29,6 +29,7 @@ import {
 } from '../../core/merkle/index.ts'
 import { errorFields } from '../../runtime/chain/log-error.ts'
 import type { Logger } from '../../runtime/log.ts'
+import { decodeArchive } from '../oracle/domain/archive.ts'
 import type { LeafRules } from '../oracle/domain/leaf-recompute.ts'
 import {
   type ArchiveAuditInput,
@@ -44,6 +45,7 @@ import {
   type StoredArtifact,
 } from './domain/commitment-gate.ts'
 import { clockProblem, fundingProblem, nextPublishStep, type PublishStep } from './domain/next-step.ts'
+import { PaidLedger, type PaidReading, paidReadingsOf } from './domain/paid-ledger.ts'
 import { type EpochPlan, planEpoch } from './domain/plan-epoch.ts'
 import type { ArtifactStore, IdentityEvent, OracleCommitment, PoolChain, PublishedRoot } from './ports.ts'
 
@@ -134,6 +136,10 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
   let current: { epoch: number; tree: HolderTree; cumulative: Map<string, bigint> } | undefined
   /** The commitment (epoch, attempt, root, hashes) whose tree and archive passed: not audited again. */
   let verified: string | undefined
+  /** The readings the pool's final epochs before `ledger.through` paid (domain/paid-ledger.ts). */
+  let ledger: PaidLedger | undefined
+  /** The paid readings of the epoch audited last, added to the ledger once the next is audited. */
+  let auditedPaid: { readonly epoch: number; readonly readings: readonly PaidReading[] } | undefined
   const registeredDeviceIds = new Set(options.devices.keys())
 
   /** The pool's clock from the chain, checked against the grid the oracle's epochs follow. */
@@ -335,9 +341,40 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
         },
       )
     }
+    // Each reading is paid in one epoch only (attack10 F2: genuine readings of earlier epochs,
+    // re-booked as late adjustments under moved watermarks, recompute exactly).
+    const before = await ledgerBefore(epoch)
+    if (!(before instanceof PaidLedger)) return before
+    const paid = result.paid ?? []
+    const twice = before.firstPaidTwice(epoch, paid)
+    if (twice !== undefined) {
+      options.onAudit?.(auditMs)
+      throw new DistributionHistoryError(
+        'ARCHIVE_AUDIT_FAILED',
+        `epoch ${epoch} of pool ${chain.poolId} (attempt ${commitment.attempt}, root ${commitment.root}, archive ${commitment.archiveHash}) is final on-chain, but its readings archive pays device ${twice.deviceId}'s reading boot ${twice.boot} seq ${twice.seq}, which ${twice.paidInEpoch === epoch ? 'it pays twice' : `epoch ${twice.paidInEpoch} paid already`} (READING_PAID_TWICE); nothing is funded for this pool`,
+        {
+          metaMessages: [
+            '  The aggregator books each accepted reading into exactly one epoch; an archive that pays one again was not built from the telemetry.',
+            ...SETTLE_HINTS,
+          ],
+          details: {
+            epoch,
+            attempt: commitment.attempt,
+            deviceId: twice.deviceId,
+            field: 'readings',
+            check: 'READING_PAID_TWICE',
+            boot: twice.boot,
+            seq: twice.seq,
+            paidInEpoch: twice.paidInEpoch,
+            auditMs,
+          },
+        },
+      )
+    }
+    auditedPaid = { epoch, readings: paid }
     log.info(
-      { epoch, devices: result.devices, records: result.records, auditMs },
-      'readings archive audited: every leaf recomputed from its signed readings',
+      { epoch, devices: result.devices, records: result.records, readings: paid.length, auditMs },
+      'readings archive audited: every leaf recomputed from its signed readings, none paid before',
     )
     return undefined
   }
@@ -369,8 +406,52 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     problem: wait.problem,
   })
 
+  /**
+   * Brings the ledger to the final epochs before `epoch`, reading the archives it does not hold
+   * yet (all of them after a start: a restarted distributor must not forget what was paid); an
+   * artifact-missing result while one of them is not in the store.
+   */
+  const ledgerBefore = async (epoch: number): Promise<PaidLedger | PassResult> => {
+    if (ledger === undefined || ledger.through > epoch) ledger = new PaidLedger(options.firstEpoch)
+    const startedAt = performance.now()
+    const from = ledger.through
+    while (ledger.through < epoch) {
+      const e = ledger.through
+      if (auditedPaid?.epoch === e) {
+        ledger.add(e, auditedPaid.readings)
+        continue
+      }
+      const earlier = await chain.oracleCommitment(e)
+      if (earlier === undefined)
+        throw new DistributionHistoryError(
+          'DISTRIBUTOR_HISTORY_MISMATCH',
+          `pool ${chain.poolId}: epoch ${epoch} is final but the earlier epoch ${e} is not`,
+        )
+      const stored = await readArtifact(earlier.archiveHash)
+      const wait = artifactWait(chain.poolId, e, 'readings archive', earlier.archiveHash, stored)
+      if (wait !== undefined || stored.kind !== 'found') return missing(e, wait!)
+      ledger.add(e, paidReadingsOf(decodeArchive(stored.bytes)))
+      options.onActivity?.(`reading the paid readings of epoch ${e} (up to ${epoch - 1})`)
+      await new Promise((r) => setImmediate(r))
+    }
+    options.onActivity?.(undefined)
+    if (epoch - from > 1)
+      log.info(
+        {
+          fromEpoch: from,
+          toEpoch: epoch - 1,
+          ranges: ledger.size.ranges,
+          ms: Math.round(performance.now() - startedAt),
+        },
+        'paid readings of the earlier final epochs read from their archives',
+      )
+    return ledger
+  }
+
   /** The audit, in slices of AUDIT_SLICE_MS between which the event loop runs. */
-  const audit = async (input: ArchiveAuditInput): Promise<ArchiveAuditResult> => {
+  const audit = async (
+    input: ArchiveAuditInput,
+  ): Promise<ArchiveAuditResult & { readonly paid?: readonly PaidReading[] }> => {
     const prepared = prepareArchiveAudit(input)
     if (!('auditDevice' in prepared)) return { ok: false, problem: prepared }
     const total = prepared.deviceIds.length
@@ -389,7 +470,7 @@ export function createPoolDistributor(options: PoolDistributorOptions): PoolDist
     } finally {
       options.onActivity?.(undefined)
     }
-    return { ok: true, devices: total, records: prepared.records }
+    return { ok: true, devices: total, records: prepared.records, paid: prepared.paidReadings() }
   }
 
   return {

@@ -63,6 +63,9 @@ const POOL_HEX = stringToHex(POOL, { size: 32 })
 /** The pool whose epoch 1 compromised signers forge. */
 const FORGED_POOL = 'dist-forged'
 const FORGED_POOL_HEX = stringToHex(FORGED_POOL, { size: 32 })
+/** The pool whose epoch 3 compromised signers forge from readings its epochs 0-2 paid (attack10 F2). */
+const REBOOK_POOL = 'dist-rebook'
+const REBOOK_POOL_HEX = stringToHex(REBOOK_POOL, { size: 32 })
 const WINDOW_S = 100
 /** Device time of epoch 0 (by day: PV earns nothing at night); chain time starts at t0. */
 const DEVICE_GENESIS_MS = Date.parse('2026-06-01T10:00:00+08:00')
@@ -72,7 +75,10 @@ const PRICES = [1_000_000n, 2_000_000n, 0n, 1_000_000n, 1_000_000n, 1_000_000n, 
 /** dt-000001 earns 3/4 of the pool's revenue (75 Wh an interval), dt-000002 the rest. */
 const DEVICES = pvDevices(POOL, 'dt', 2)
 const FORGED_POOL_DEVICES = pvDevices(FORGED_POOL, 'df', 2)
+const REBOOK_POOL_DEVICES = pvDevices(REBOOK_POOL, 'dr', 2)
 const whPerInterval = new Map([
+  ['dr-000001', 75],
+  ['dr-000002', 25],
   ['dt-000001', 75],
   ['dt-000002', 25],
   ['df-000001', 75],
@@ -90,6 +96,7 @@ describe('distributor on a real chain', () => {
   let distributor: Address
   let stable: Address
   let forgedPool: { token: Address; distributor: Address }
+  let rebookPool: { token: Address; distributor: Address }
   let t0: number
   let env: Record<string, string>
   /** The pools' genuine epochs, as the honest signers build them. */
@@ -210,6 +217,8 @@ describe('distributor on a real chain', () => {
     distributor = main.distributor
     const forged = await deployPool(FORGED_POOL_HEX)
     forgedPool = { token: forged.token, distributor: forged.distributor }
+    const rebook = await deployPool(REBOOK_POOL_HEX)
+    rebookPool = { token: rebook.token, distributor: rebook.distributor }
 
     await send(deployer, identity, identityRegistryAbi, 'verify', [
       [a!.account.address, b!.account.address, c!.account.address],
@@ -217,6 +226,7 @@ describe('distributor on a real chain', () => {
     await send(deployer, token, revenueShareTokenAbi, 'mint', [a!.account.address, 300n])
     await send(deployer, token, revenueShareTokenAbi, 'mint', [b!.account.address, 100n])
     await send(deployer, forgedPool.token, revenueShareTokenAbi, 'mint', [a!.account.address, 100n])
+    await send(deployer, rebookPool.token, revenueShareTokenAbi, 'mint', [a!.account.address, 100n])
     // The treasury holds enough for the forgery (so the old distributor paid it), but allows
     // epoch 0's 800 000 only: epoch 1 must wait for an operator's approval.
     await send(deployer, stable, hkdStablecoinAbi, 'mint', [
@@ -226,6 +236,10 @@ describe('distributor on a real chain', () => {
     await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [distributor, 800_000n])
     await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [
       forgedPool.distributor,
+      200_000_000_000n,
+    ])
+    await send(system.treasury, stable, hkdStablecoinAbi, 'approve', [
+      rebookPool.distributor,
       200_000_000_000n,
     ])
     await at(t0 + 50)
@@ -240,15 +254,17 @@ describe('distributor on a real chain', () => {
     registryFile = join(dir, 'registry.json')
     const tariffsFile = join(dir, 'tariffs.json')
     writeTariffBook(tariffsFile, grid, PRICES)
-    const devices: DeviceRecord[] = [...DEVICES, ...FORGED_POOL_DEVICES]
+    const devices: DeviceRecord[] = [...DEVICES, ...FORGED_POOL_DEVICES, ...REBOOK_POOL_DEVICES]
     await commitRegistry(system, registryFile, devices, POOL)
     await commitRegistry(system, registryFile, devices, FORGED_POOL)
+    await commitRegistry(system, registryFile, devices, REBOOK_POOL)
 
     const file = contractsFileOf(
       system,
       [
         { poolId: POOL, poolIdBytes32: POOL_HEX, ...main },
         { poolId: FORGED_POOL, poolIdBytes32: FORGED_POOL_HEX, ...forged },
+        { poolId: REBOOK_POOL, poolIdBytes32: REBOOK_POOL_HEX, ...rebook },
       ].map((p) => ({
         poolId: p.poolId,
         poolIdBytes32: p.poolIdBytes32,
@@ -271,6 +287,9 @@ describe('distributor on a real chain', () => {
       GRIDROOT_EPOCH_LENGTH: `${WINDOW_S}s`,
       GRIDROOT_INTERVAL: '10s',
       GRIDROOT_DISTRIBUTOR_POLL: '200',
+      // Readings held back 20 s of device time past an epoch's end are late adjustments of the
+      // epoch open then (the rebooking forgery needs them; on-time readings are booked the same).
+      GRIDROOT_AGG_GRACE: '20s',
       // The forged pool joins in its own test.
       GRIDROOT_DISTRIBUTOR_POOLS: POOL,
     }
@@ -501,6 +520,55 @@ describe('distributor on a real chain', () => {
     expect(h.pools![POOL]!.halted).toBeUndefined()
     await new Promise((r) => setTimeout(r, 1_000))
     expect(await publishedEpochs(forgedPool.distributor)).toEqual([0])
+  })
+
+  it('refuses a forged epoch that pays again readings earlier epochs paid (attack10 F2), after a restart too', async () => {
+    for (const s of running.splice(0)) await s.kill('SIGKILL')
+    for (const epoch of [0, 1, 2]) {
+      const built = genuine.build(REBOOK_POOL, epoch)
+      await storeBuild(artifactDir, built)
+      await finalizeEpoch(system, proposalOfBuild(REBOOK_POOL_HEX, built))
+    }
+    const first = await startDistributor({ GRIDROOT_DISTRIBUTOR_POOLS: REBOOK_POOL })
+    await waitFor(
+      'epochs 0-2 published',
+      async () => (await state(rebookPool.distributor)).nextEpoch === 3n,
+      first,
+    )
+    await first.kill('SIGKILL')
+    // Epoch 3: two compromised signers replay the pool's genuine signed readings, dr-000001's
+    // withheld until the middle of epoch 3, so its readings of epochs 0-2 (paid already) are
+    // late adjustments of epoch 3: every leaf recomputes exactly from the archive, at 3.25 HKD
+    // against the real 1 HKD.
+    const forgery = genuineFleet({
+      devices: REBOOK_POOL_DEVICES,
+      whPerInterval,
+      grid,
+      rules: await verifyRulesFromEnv(env),
+      epochs: 4,
+      late: { deviceId: 'dr-000001', untilMs: DEVICE_GENESIS_MS + 3.5 * WINDOW_S * 1000 },
+    }).build(REBOOK_POOL, 3)
+    expect(forgery.proposal.revenueUnits).toBe(3_250_000n)
+    await storeBuild(artifactDir, forgery)
+    await pastWindow(3)
+    await finalizeEpoch(system, proposalOfBuild(REBOOK_POOL_HEX, forgery))
+    // A distributor started afresh knows what epochs 0-2 paid from their archives.
+    const service = await startDistributor({ GRIDROOT_DISTRIBUTOR_POOLS: REBOOK_POOL })
+    await waitFor(
+      'the rebooked pool halted',
+      async () => (await health(service)).pools?.[REBOOK_POOL]?.halted !== undefined,
+      service,
+    )
+    const halted = (await health(service)).pools![REBOOK_POOL]!.halted!
+    expect(halted).toContain('ARCHIVE_AUDIT_FAILED')
+    expect(halted).toContain('epoch 3 of pool dist-rebook (attempt 0, root')
+    expect(halted).toContain(
+      "pays device dr-000001's reading boot 0 seq 1, which epoch 0 paid already (READING_PAID_TWICE)",
+    )
+    expect(service.output()).toMatch(
+      /"level":60.*"code":"ARCHIVE_AUDIT_FAILED".*"check":"READING_PAID_TWICE"/,
+    )
+    expect(await publishedEpochs(rebookPool.distributor)).toEqual([0, 1, 2])
   })
 
   it('waits for a final epoch whose tree or archive is not in the store, and stops the pool at a tree that does not back its commitment', async () => {

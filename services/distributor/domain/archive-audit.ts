@@ -32,6 +32,7 @@ import {
   verifyPreparedEpoch,
 } from '../../oracle/domain/verify.ts'
 import type { OracleCommitment } from '../ports.ts'
+import { type PaidReading, paidReadingsOf } from './paid-ledger.ts'
 
 /** What about a device (or the whole archive) does not match. */
 export type AuditField =
@@ -83,6 +84,8 @@ export interface ArchiveAuditInput {
 export interface PreparedArchiveAudit {
   readonly deviceIds: readonly string[]
   readonly records: number
+  /** The readings the archive flags as paid (once every device passed: the records decode). */
+  paidReadings(): PaidReading[]
   /** The problem of one device's leaf (or missing leaf), or undefined when the archive backs it. */
   auditDevice(deviceId: string): AuditProblem | undefined
 }
@@ -145,6 +148,7 @@ export function prepareArchiveAudit(input: ArchiveAuditInput): PreparedArchiveAu
   return {
     deviceIds,
     records: archive.records.length,
+    paidReadings: () => paidReadingsOf(archive),
     auditDevice(deviceId) {
       const device = input.devices.get(deviceId)
       // The gate refuses leaves of unregistered devices, and the archive's were checked above.

@@ -69,11 +69,29 @@ export function genuineFleet(p: {
   readonly epochs: number
   /** Signs with keys from this seed instead of the devices' own (a forger's). */
   readonly signingSeed?: string
+  /**
+   * A forger's replay (attack10 F2): this device's genuine signed readings are withheld until the
+   * other devices' reach `untilMs` of device time, then applied all at once, received then: the
+   * replay books the ones of closed epochs as late adjustments of the epoch open at that time.
+   */
+  readonly late?: { readonly deviceId: string; readonly untilMs: number }
 }) {
   const registry = new Map(p.devices.map((d) => [d.deviceId, d]))
   const replay = new TelemetryReplay(p.rules.settings, p.rules.tariffs, registry)
   const intervals = (p.epochs * p.grid.epochLengthMs) / p.grid.intervalMs
   let offset = 0
+  const withheld: Buffer[] = []
+  const apply = (payload: Buffer, receivedAtMs: number) => {
+    const message = decodeAcceptedRecord(payload)
+    const record = {
+      deviceId: message.deviceId,
+      partition: 0,
+      offset: String(offset++),
+      receivedAtMs: receivedAtMs + 200,
+      valueBase64: payload.toString('base64'),
+    }
+    replay.apply(record, message)
+  }
   for (let k = 0; k <= intervals; k++) {
     const ts = p.grid.genesisMs + k * p.grid.intervalMs
     for (const device of p.devices) {
@@ -88,14 +106,12 @@ export function genuineFleet(p: {
         status: 'MPPT',
       }
       const payload = encodeV2(device.deviceId, 0, [reading], signingKey(device.deviceId, p.signingSeed))
-      const record = {
-        deviceId: device.deviceId,
-        partition: 0,
-        offset: String(offset++),
-        receivedAtMs: ts + 200,
-        valueBase64: payload.toString('base64'),
+      if (device.deviceId === p.late?.deviceId && ts < p.late.untilMs) {
+        withheld.push(payload)
+        continue
       }
-      replay.apply(record, decodeAcceptedRecord(payload))
+      if (p.late !== undefined && ts >= p.late.untilMs) for (const late of withheld.splice(0)) apply(late, ts)
+      apply(payload, ts)
     }
   }
   return {
