@@ -113,4 +113,23 @@ describe('createQueryGate per client (attack12d F6)', () => {
     await second
     expect(remaining).toEqual([20])
   })
+
+  it('does not send a query admitted with almost none of its time left: API_BUSY, not a timeout (attack12 F2)', async () => {
+    let nowMs = 0
+    const gate = createQueryGate({ concurrency: 1, queue: 4, waitLimitMs: 1_000, now: () => nowMs })
+    const { finish, slow } = held()
+    const first = gate.run(slow)
+    const sent: Array<number | undefined> = []
+    const late = settle(gate.run(async (ms) => sent.push(ms)))
+    nowMs = 999
+    finish.shift()?.()
+    await first
+    const answer = await late
+    expect(sent).toEqual([])
+    expect((answer as ApiError).code).toBe('API_BUSY')
+    expect((answer as ApiError).shortMessage).toMatch(/waited 999 ms of 1000 ms .* too little time is left/)
+    // The slot it was admitted to is free again.
+    expect(await gate.run(async () => 'ok')).toBe('ok')
+    expect(gate.stats().running).toBe(0)
+  })
 })

@@ -16,6 +16,14 @@ import { ApiError } from '../errors.ts'
 import { QueryAbandonedError } from '../ports.ts'
 
 /**
+ * A query admitted with less of its time left than this (or than a tenth of its whole time) is
+ * not sent: it could only time out,
+ * and a timeout reads as InfluxDB not answering (attack12 F2: "no answer in 1 ms", 503
+ * UPSTREAM_UNAVAILABLE, while InfluxDB and /healthz were fine). It is API_BUSY instead.
+ */
+export const MIN_QUERY_TIME_MS = 250
+
+/**
  * The client a request's queries count against, by the request's `abandoned` signal (which
  * every route hands the stores): the operator plugin binds it once the key is checked, so the
  * ports need not carry it. A query of no client (the shared fleet snapshot, which serves every
@@ -135,8 +143,21 @@ export function createQueryGate(options: {
       running++
       bump(runningOf, client, 1)
       maxRunning = Math.max(maxRunning, running)
+      const waitedMs = now() - startedMs
       const remainingMs =
-        options.waitLimitMs === undefined ? undefined : Math.max(1, options.waitLimitMs - (now() - startedMs))
+        options.waitLimitMs === undefined ? undefined : Math.max(1, options.waitLimitMs - waitedMs)
+      if (
+        remainingMs !== undefined &&
+        remainingMs < Math.min(MIN_QUERY_TIME_MS, (options.waitLimitMs ?? 0) / 10)
+      ) {
+        running--
+        bump(runningOf, client, -1)
+        release()
+        throw busy(
+          `waited ${waitedMs} ms of ${options.waitLimitMs} ms for one of this API's ${options.concurrency} InfluxDB query slots: too little time is left to send the query (InfluxDB is busy with this API's queries)`,
+          { waitedMs },
+        )
+      }
       try {
         return await query(remainingMs)
       } finally {
