@@ -53,6 +53,7 @@ import {
   type ClockSettings,
   firstPending,
   newDeviceState,
+  type PartitionClock,
   PartitionClocks,
   positionOf,
   storableCopy,
@@ -315,6 +316,16 @@ export class Aggregation {
     this.dirtyWatermarks.add(partition)
     this.touchedPartitions.add(partition)
     return true
+  }
+
+  /** The partition's device-time clock as the rules read it now (PartitionClocks.clockOf). */
+  clockOf(partition: number): PartitionClock {
+    return this.clocks.clockOf(partition)
+  }
+
+  /** verify: sets the partition's device-time clock to what an archived step was applied at. */
+  setClock(partition: number, clock: PartitionClock): void {
+    this.clocks.setClock(partition, clock)
   }
 
   /**

@@ -101,6 +101,23 @@ export interface ClockAnchor {
   readonly receivedAtMs: number
 }
 
+/**
+ * What of a partition's device-time clock the rules read when they bound a reading (`bound`,
+ * `firstReadingBound`): the partition's anchor, the fleet's first anchor (the clock of a
+ * partition not anchored yet) and the partition's newest accounting time. Other devices' readings
+ * set them, so a replay of one device's records (`verify`) is given them as the full replay had
+ * them (the readings archive records them per step, docs/architecture.md "Readings archive").
+ * `fleet` only while the partition has no anchor; empty (`{}`) at speed 1 and before anything
+ * was accepted.
+ */
+export interface PartitionClock {
+  readonly anchor?: ClockAnchor | undefined
+  readonly fleet?: ClockAnchor | undefined
+  readonly newest?: ClockAnchor | undefined
+}
+
+const NO_CLOCK: PartitionClock = {}
+
 interface RestoredWatermark {
   readonly ts: number
   readonly receivedAtMs: number | undefined
@@ -294,6 +311,33 @@ export class PartitionClocks {
     const ceiling = { ts: restored.ts, receivedAtMs: restored.receivedAtMs ?? receivedAtMs }
     this.ceilings.set(partition, ceiling)
     return ceiling
+  }
+
+  /**
+   * The partition's clock as the rules would read it now. The anchors are immutable objects and
+   * `newest` is replaced, never changed, so the snapshot shares them.
+   */
+  clockOf(partition: number): PartitionClock {
+    if (this.settings.deviceTimeSpeed === 1) return NO_CLOCK
+    const anchor = this.clocks.get(partition)
+    // The fleet's anchor is read only for a partition not anchored yet.
+    const fleet = anchor === undefined ? this.first : undefined
+    const newest = this.newest.get(partition)
+    return anchor === undefined && fleet === undefined && newest === undefined
+      ? NO_CLOCK
+      : { anchor, fleet, newest }
+  }
+
+  /**
+   * Sets the partition's clock to a snapshot (`clockOf`) of another run of the rules: `verify`
+   * replaying one device's archived steps, each at the clock the full replay applied it at.
+   */
+  setClock(partition: number, clock: PartitionClock): void {
+    if (clock.anchor === undefined) this.clocks.delete(partition)
+    else this.clocks.set(partition, clock.anchor)
+    this.first = clock.fleet
+    if (clock.newest === undefined) this.newest.delete(partition)
+    else this.newest.set(partition, clock.newest)
   }
 
   forget(partition: number): void {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { type ArchiveEntry, type ArchiveRelease, decodeArchive, encodeArchive } from './archive.ts'
+import {
+  ARCHIVE_FORMAT,
+  ARCHIVE_FORMAT_V2,
+  type ArchiveEntry,
+  type ArchiveRelease,
+  decodeArchive,
+  deviceSteps,
+  encodeArchive,
+} from './archive.ts'
 
 const entry = (deviceId: string, partition: number, offset: string, paid: number[] = []): ArchiveEntry => ({
   deviceId,
@@ -105,5 +113,48 @@ describe('readings archive canonical form (attack10a F7)', () => {
 
   it('still tells invalid JSON apart (ARCHIVE_INVALID)', () => {
     expect(refusal(new TextEncoder().encode('{')).code).toBe('ARCHIVE_INVALID')
+  })
+})
+
+describe('readings archive v3: the partition clock of each step (issue 10 F1)', () => {
+  const anchor = { ts: 1_780_243_218_331, receivedAtMs: 1_796_410_249_423 }
+  const newest = { ts: 1_780_286_400_000, receivedAtMs: 1_796_410_313_872 }
+  const clocked = [{ ...entry('dev-a', 0, '3', [0]), clock: { anchor, newest } }, entry('dev-a', 0, '10')]
+  const clockedReleases = [{ ...release('dev-a', 0, '4'), clock: { fleet: anchor } }]
+  const bytes = encodeArchive('pool-1', 7, clocked, clockedReleases)
+
+  it('carries each step its clock, and gives it back to the steps verify replays', () => {
+    const text = Buffer.from(bytes).toString('utf8')
+    expect(text).toContain(
+      `"watermarkMs":null,"clock":{"anchor":[${anchor.ts},${anchor.receivedAtMs}],"fleet":null,"newest":[${newest.ts},${newest.receivedAtMs}]},"paid":[0]`,
+    )
+    // No clock (speed 1, or nothing accepted yet) is null, and decodes as an empty clock.
+    expect(text).toContain('"watermarkMs":null,"clock":null,"paid":[]')
+    const archive = decodeArchive(bytes)
+    expect(archive.format).toBe(ARCHIVE_FORMAT)
+    expect(deviceSteps(archive, 'dev-a').map((s) => s.clock)).toEqual([
+      { anchor, fleet: undefined, newest },
+      { anchor: undefined, fleet: anchor, newest: undefined },
+      {},
+    ])
+    expect(encodeArchive(archive.poolId, archive.epoch, archive.records, archive.releases)).toEqual(bytes)
+  })
+
+  it('still reads v2 byte for byte (no clocks: undefined, the rules keep their own)', () => {
+    const v2 = Buffer.from(canonical)
+      .toString('utf8')
+      .replace(ARCHIVE_FORMAT, ARCHIVE_FORMAT_V2)
+      .replaceAll(',"clock":null', '')
+    const archive = decodeArchive(new TextEncoder().encode(v2))
+    expect(archive.format).toBe(ARCHIVE_FORMAT_V2)
+    expect(deviceSteps(archive, 'dev-a').every((s) => s.clock === undefined)).toBe(true)
+    expect(refusal(new TextEncoder().encode(v2.replace('{"format"', '{ "format"'))).code).toBe(
+      'ARCHIVE_NOT_CANONICAL',
+    )
+  })
+
+  it('refuses a clock of another shape (ARCHIVE_INVALID)', () => {
+    const text = Buffer.from(bytes).toString('utf8').replace('"fleet":null', '"fleet":[1]')
+    expect(refusal(new TextEncoder().encode(text)).code).toBe('ARCHIVE_INVALID')
   })
 })

@@ -2,7 +2,8 @@
  * The readings archive of a pool and epoch: the original signed telemetry.v1 records of every
  * device with a leaf, each with its receive time (the Kafka record timestamp, ingest's MQTT
  * receive time), the positions of the readings the leaf pays for, and the partition watermark
- * the record was applied at; plus the releases of readings that waited for a seq gap. With it,
+ * and device-time clock the record was applied at; plus the releases of readings that waited
+ * for a seq gap. With it,
  * the registry (public keys, tariffs), the aggregation settings and the chain, anyone can check
  * every signature and recompute every leaf (energy, revenue, readings, digest) through the
  * aggregator's rules without Kafka or InfluxDB (domain/leaf-recompute.ts). Pure.
@@ -21,18 +22,30 @@
  * re-spaced copy under another hash is no archive of the system's.
  */
 import { z } from 'zod'
+import type { ClockAnchor, PartitionClock } from '../../../core/aggregation/device-acceptance.ts'
 import { GridrootError } from '../../../core/errors/base.ts'
 import type { ArchivedRecord } from '../ports.ts'
 
-export const ARCHIVE_FORMAT = 'gridroot.readings-archive.v2'
+export const ARCHIVE_FORMAT = 'gridroot.readings-archive.v3'
+/**
+ * v2: no partition clocks; an accelerated run's leaves (GRIDROOT_AGG_DEVICE_TIME_SPEED > 1)
+ * could recompute differently from what the signers' replay booked (issue 10 F1).
+ */
+export const ARCHIVE_FORMAT_V2 = 'gridroot.readings-archive.v2'
 /** v1 (before leaves could be recomputed): no watermarks, no releases, paid records only. */
 export const ARCHIVE_FORMAT_V1 = 'gridroot.readings-archive.v1'
+type ArchiveFormat = typeof ARCHIVE_FORMAT | typeof ARCHIVE_FORMAT_V2 | typeof ARCHIVE_FORMAT_V1
 
 /** A record in the archive, with the positions (in its `readings`) of the readings paid in this epoch. */
 export interface ArchiveEntry extends ArchivedRecord {
   readonly paid: readonly number[]
   /** The partition's watermark just before the record was applied (undefined: none yet, or v1). */
   readonly watermarkMs?: number | undefined
+  /**
+   * The partition's device-time clock just before the record was applied (`{}`: none, as at
+   * speed 1; undefined: not recorded, v1 and v2).
+   */
+  readonly clock?: PartitionClock | undefined
 }
 
 /** Readings of a device that waited for a seq gap, released after another record of the partition. */
@@ -43,10 +56,12 @@ export interface ArchiveRelease {
   readonly afterOffset: string
   /** The partition's watermark at the release. */
   readonly watermarkMs: number | undefined
+  /** The partition's device-time clock at the release (as `ArchiveEntry.clock`). */
+  readonly clock?: PartitionClock | undefined
 }
 
 export interface ReadingsArchive {
-  readonly format: typeof ARCHIVE_FORMAT | typeof ARCHIVE_FORMAT_V1
+  readonly format: ArchiveFormat
   readonly poolId: string
   readonly epoch: number
   readonly records: readonly ArchiveEntry[]
@@ -94,6 +109,13 @@ const compareAt = (
       : a.partition - b.partition || Number(BigInt(aOffset) - BigInt(bOffset))
 
 const wm = (ms: number | undefined) => (ms === undefined ? 'null' : String(ms))
+const anchorJson = (a: ClockAnchor | undefined) =>
+  a === undefined ? 'null' : `[${JSON.stringify(a.ts)},${JSON.stringify(a.receivedAtMs)}]`
+/** `null` for no clock (speed 1, nothing accepted yet, or not recorded). */
+const clockJson = (c: PartitionClock | undefined) =>
+  c === undefined || (c.anchor === undefined && c.fleet === undefined && c.newest === undefined)
+    ? 'null'
+    : `{"anchor":${anchorJson(c.anchor)},"fleet":${anchorJson(c.fleet)},"newest":${anchorJson(c.newest)}}`
 
 /**
  * The canonical bytes of an archive (records deduplicated by device, partition and offset with
@@ -105,6 +127,19 @@ export function encodeArchive(
   records: readonly ArchiveEntry[],
   releases: readonly ArchiveRelease[] = [],
 ): Uint8Array {
+  return encodeAs(ARCHIVE_FORMAT, poolId, epoch, records, releases)
+}
+
+/** The canonical bytes in v3, or in v2 (without clocks: how a v2 archive's bytes are checked). */
+function encodeAs(
+  format: typeof ARCHIVE_FORMAT | typeof ARCHIVE_FORMAT_V2,
+  poolId: string,
+  epoch: number,
+  records: readonly ArchiveEntry[],
+  releases: readonly ArchiveRelease[],
+): Uint8Array {
+  const clock = (c: PartitionClock | undefined) =>
+    format === ARCHIVE_FORMAT ? `,"clock":${clockJson(c)}` : ''
   const unique = new Map<string, { entry: ArchiveEntry; paid: Set<number> }>()
   for (const r of records) {
     const key = `${r.deviceId}\u0000${r.partition}/${r.offset}`
@@ -117,7 +152,7 @@ export function encodeArchive(
   )
   const lines = sorted.map(({ entry: r, paid }) => {
     const positions = [...paid].sort((a, b) => a - b)
-    return `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"offset":${JSON.stringify(r.offset)},"receivedAtMs":${r.receivedAtMs},"watermarkMs":${wm(r.watermarkMs)},"paid":[${positions.join(',')}],"value":${JSON.stringify(r.valueBase64)}}`
+    return `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"offset":${JSON.stringify(r.offset)},"receivedAtMs":${r.receivedAtMs},"watermarkMs":${wm(r.watermarkMs)}${clock(r.clock)},"paid":[${positions.join(',')}],"value":${JSON.stringify(r.valueBase64)}}`
   })
   const uniqueReleases = new Map(
     releases.map((r) => [`${r.deviceId}\u0000${r.partition}/${r.afterOffset}`, r]),
@@ -126,10 +161,10 @@ export function encodeArchive(
     .sort((a, b) => compareAt(a, a.afterOffset, b, b.afterOffset))
     .map(
       (r) =>
-        `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"afterOffset":${JSON.stringify(r.afterOffset)},"watermarkMs":${wm(r.watermarkMs)}}`,
+        `{"deviceId":${JSON.stringify(r.deviceId)},"partition":${r.partition},"afterOffset":${JSON.stringify(r.afterOffset)},"watermarkMs":${wm(r.watermarkMs)}${clock(r.clock)}}`,
     )
   return new TextEncoder().encode(
-    `{"format":"${ARCHIVE_FORMAT}","poolId":${JSON.stringify(poolId)},"epoch":${epoch},"records":[${lines.join(',')}],"releases":[${releaseLines.join(',')}]}`,
+    `{"format":"${format}","poolId":${JSON.stringify(poolId)},"epoch":${epoch},"records":[${lines.join(',')}],"releases":[${releaseLines.join(',')}]}`,
   )
 }
 
@@ -137,6 +172,11 @@ const offsetSchema = z.string().regex(/^\d+$/)
 /** A Kafka offset as `encodeArchive` writes it: decimal, no leading zeros. */
 const CANONICAL_OFFSET = /^(0|[1-9]\d*)$/
 const watermarkSchema = z.number().int().nullable()
+/** [device time, receive time]: a clock's accounting time and the receive time it was reached at. */
+const anchorSchema = z.tuple([z.number(), z.number().int()]).nullable()
+const clockSchema = z
+  .strictObject({ anchor: anchorSchema, fleet: anchorSchema, newest: anchorSchema })
+  .nullable()
 const recordFields = {
   deviceId: z.string().min(1),
   partition: z.number().int().nonnegative(),
@@ -148,6 +188,21 @@ const recordFields = {
 const ArchiveSchema = z.discriminatedUnion('format', [
   z.strictObject({
     format: z.literal(ARCHIVE_FORMAT),
+    poolId: z.string().min(1),
+    epoch: z.number().int().nonnegative(),
+    records: z.array(z.strictObject({ ...recordFields, watermarkMs: watermarkSchema, clock: clockSchema })),
+    releases: z.array(
+      z.strictObject({
+        deviceId: z.string().min(1),
+        partition: z.number().int().nonnegative(),
+        afterOffset: offsetSchema,
+        watermarkMs: watermarkSchema,
+        clock: clockSchema,
+      }),
+    ),
+  }),
+  z.strictObject({
+    format: z.literal(ARCHIVE_FORMAT_V2),
     poolId: z.string().min(1),
     epoch: z.number().int().nonnegative(),
     records: z.array(z.strictObject({ ...recordFields, watermarkMs: watermarkSchema })),
@@ -189,6 +244,18 @@ export function decodeArchive(bytes: Uint8Array): ReadingsArchive {
   return archive
 }
 
+type AnchorJson = z.infer<typeof anchorSchema>
+const anchorOf = (a: AnchorJson): ClockAnchor | undefined =>
+  a === null ? undefined : { ts: a[0], receivedAtMs: a[1] }
+/** v3's clock (`null` is none: `{}`); undefined for v2, which did not record it. */
+const clockOf = (r: object): PartitionClock | undefined => {
+  if (!('clock' in r)) return undefined
+  const c = r.clock as z.infer<typeof clockSchema>
+  return c === null
+    ? {}
+    : { anchor: anchorOf(c.anchor), fleet: anchorOf(c.fleet), newest: anchorOf(c.newest) }
+}
+
 function archiveOf(a: z.infer<typeof ArchiveSchema>): ReadingsArchive {
   return {
     format: a.format,
@@ -200,18 +267,20 @@ function archiveOf(a: z.infer<typeof ArchiveSchema>): ReadingsArchive {
       offset: r.offset,
       receivedAtMs: r.receivedAtMs,
       watermarkMs: 'watermarkMs' in r ? (r.watermarkMs ?? undefined) : undefined,
+      clock: clockOf(r),
       paid: r.paid,
       valueBase64: r.value,
     })),
     releases:
-      a.format === ARCHIVE_FORMAT
-        ? a.releases.map((r) => ({
+      a.format === ARCHIVE_FORMAT_V1
+        ? []
+        : a.releases.map((r) => ({
             deviceId: r.deviceId,
             partition: r.partition,
             afterOffset: r.afterOffset,
             watermarkMs: r.watermarkMs ?? undefined,
-          }))
-        : [],
+            clock: clockOf(r),
+          })),
   }
 }
 
@@ -220,8 +289,8 @@ const at = (r: { deviceId: string; partition: number }, offset: string) =>
 
 /**
  * Why decoded bytes are not the canonical encoding of what they hold (undefined: they are).
- * The order and positions are checked for every format, the exact bytes for the current one
- * (v1 archives were written by an older encoder).
+ * The order and positions are checked for every format, the exact bytes for v3 and v2 (v1
+ * archives were written by an older encoder).
  */
 function canonicalProblem(archive: ReadingsArchive, bytes: Uint8Array): string | undefined {
   for (const [i, r] of archive.records.entries()) {
@@ -247,8 +316,8 @@ function canonicalProblem(archive: ReadingsArchive, bytes: Uint8Array): string |
     if (order > 0)
       return `release ${i} (${at(r, r.afterOffset)}) comes after release ${i - 1} (${at(before, before.afterOffset)}); releases are sorted by (deviceId, partition, afterOffset)`
   }
-  if (archive.format !== ARCHIVE_FORMAT) return undefined
-  const canonical = encodeArchive(archive.poolId, archive.epoch, archive.records, archive.releases)
+  if (archive.format === ARCHIVE_FORMAT_V1) return undefined
+  const canonical = encodeAs(archive.format, archive.poolId, archive.epoch, archive.records, archive.releases)
   if (!Buffer.from(canonical).equals(Buffer.from(bytes)))
     return `its records encode canonically to other bytes (${canonical.length} bytes; this file has ${bytes.length}): key order, whitespace, number or string spelling differ`
   return undefined
@@ -259,7 +328,13 @@ export function deviceSteps(archive: ReadingsArchive, deviceId: string): Archive
   const steps: ArchivedStepOf[] = []
   for (const r of archive.records)
     if (r.deviceId === deviceId)
-      steps.push({ record: r, partition: r.partition, offset: r.offset, watermarkMs: r.watermarkMs })
+      steps.push({
+        record: r,
+        partition: r.partition,
+        offset: r.offset,
+        watermarkMs: r.watermarkMs,
+        clock: r.clock,
+      })
   for (const r of archive.releases)
     if (r.deviceId === deviceId)
       steps.push({
@@ -267,6 +342,7 @@ export function deviceSteps(archive: ReadingsArchive, deviceId: string): Archive
         partition: r.partition,
         offset: r.afterOffset,
         watermarkMs: r.watermarkMs,
+        clock: r.clock,
       })
   return steps.sort(
     (a, b) =>
@@ -282,4 +358,5 @@ export interface ArchivedStepOf {
   readonly partition: number
   readonly offset: string
   readonly watermarkMs: number | undefined
+  readonly clock: PartitionClock | undefined
 }

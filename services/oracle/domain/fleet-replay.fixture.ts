@@ -28,6 +28,11 @@ export function runFleet(
   settings: Partial<ReplaySettings> = {},
   /** When the fleet starts reporting (the grid's genesis stays START): PV earns nothing at night. */
   fromMs = START,
+  /**
+   * The receive time of what the fleet sends at device time `t` (default: `t`, real time). An
+   * accelerated run's receive times are wall time: `fromMs + (t - fromMs) / speed`.
+   */
+  receivedAtOf: (deviceMs: number) => number = (t) => t,
 ) {
   const fleet = createFleet({ seed: 'oracle-replay', ...size, startMs: fromMs, sampleMs: 300_000 })
   const scenario = new Scenario(fleet, { grid, tariffs, faults })
@@ -68,7 +73,8 @@ export function runFleet(
       replay.apply(record, message)
     }
   }
-  for (let t = fromMs + 300_000; t <= fromMs + hours * 3_600_000; t += 300_000) feed(scenario.tick(t), t)
-  feed(scenario.flush(), fromMs + hours * 3_600_000)
+  for (let t = fromMs + 300_000; t <= fromMs + hours * 3_600_000; t += 300_000)
+    feed(scenario.tick(t), receivedAtOf(t))
+  feed(scenario.flush(), receivedAtOf(fromMs + hours * 3_600_000))
   return { replay, truth: scenario.ledger.snapshot().epochs, registry }
 }

@@ -2,10 +2,12 @@
  * Recomputing a device leaf from the readings archive: the device's archived steps (its signed
  * records, and the releases of readings that waited for a gap) run through the aggregator's own
  * rules (TelemetryReplay over core/aggregation, with a registry of this one device), each step
- * starting at the partition watermark the archive records for it. That reproduces what the
- * aggregator booked for the device: a reading's energy is its register delta from the device's
- * preceding reading (archived as context, paid nothing here), and whether it is late depends on
- * its partition's watermark, which other devices move (hence the recorded watermarks). Pure.
+ * starting at the partition watermark and device-time clock the archive records for it. That
+ * reproduces what the aggregator booked for the device: a reading's energy is its register delta
+ * from the device's preceding reading (archived as context, paid nothing here), whether it is
+ * late depends on its partition's watermark, and, accelerated (GRIDROOT_AGG_DEVICE_TIME_SPEED >
+ * 1), where a reading of a clock that leapt is booked depends on the partition's clock (its
+ * anchor, the fleet's, its newest accounting time); other devices move both (hence recorded). Pure.
  *
  * `selectSteps` is the signers' side: which of the device's steps the archive of an epoch must
  * carry. Every step from the first that booked into the epoch to the last, plus context before
@@ -26,7 +28,7 @@ export interface LeafRules {
 }
 
 /** An archived step: what `verify` replays (DeviceStep without the replay's bookkeeping). */
-export type ArchivedStep = Pick<DeviceStep, 'record' | 'partition' | 'offset' | 'watermarkMs'>
+export type ArchivedStep = Pick<DeviceStep, 'record' | 'partition' | 'offset' | 'watermarkMs' | 'clock'>
 
 export interface RecomputedLeaf {
   readonly energyWh: number
@@ -56,6 +58,8 @@ export function recomputeLeaf(
   })
   for (const step of steps) {
     if (step.watermarkMs !== undefined) replay.raiseWatermark(step.partition, step.watermarkMs)
+    // Set, not raised: it is the full replay's clock, which this one device never anchored.
+    if (step.clock !== undefined) replay.setClock(step.partition, step.clock)
     if (step.record) replay.apply(step.record, decode(step.record))
     else replay.release(step.partition, step.offset)
   }

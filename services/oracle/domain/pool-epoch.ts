@@ -103,13 +103,14 @@ export function buildPoolEpoch(
           paid: [...paid].sort((a, b) => a.boot - b.boot || a.seq - b.seq),
         })
       : []
-    const watermarkOf = new Map<ArchivedRecord, number | undefined>()
-    for (const step of history) if (step.record) watermarkOf.set(step.record, step.watermarkMs)
+    const stepOf = new Map<ArchivedRecord, DeviceStep>()
+    for (const step of history) if (step.record) stepOf.set(step.record, step)
     for (const step of steps) {
       if (step.record)
         records.push({
           ...step.record,
           watermarkMs: step.watermarkMs,
+          clock: step.clock,
           paid: byRecord.get(step.record)?.paid ?? [],
         })
       else
@@ -118,11 +119,14 @@ export function buildPoolEpoch(
           partition: step.partition,
           afterOffset: step.offset,
           watermarkMs: step.watermarkMs,
+          clock: step.clock,
         })
     }
     // Paid records are always archived (encodeArchive merges them with the steps).
-    for (const [record, r] of byRecord)
-      records.push({ ...record, watermarkMs: watermarkOf.get(record), paid: r.paid })
+    for (const [record, r] of byRecord) {
+      const step = stepOf.get(record)
+      records.push({ ...record, watermarkMs: step?.watermarkMs, clock: step?.clock, paid: r.paid })
+    }
     leaves.push({
       poolId,
       epoch,

@@ -24,6 +24,7 @@ import {
   type AggregationSettings,
   type IntervalWrite,
 } from '../../../core/aggregation/aggregation.ts'
+import type { PartitionClock } from '../../../core/aggregation/device-acceptance.ts'
 import { getOrCreate } from '../../../core/collections.ts'
 import { epochOf } from '../../../core/epochs/grid.ts'
 import type { DeviceRecord } from '../../../core/identity/registry.ts'
@@ -68,6 +69,12 @@ export interface DeviceStep {
   readonly offset: string
   /** The partition's watermark before the record was applied, or when the release ran. */
   readonly watermarkMs: number | undefined
+  /**
+   * The partition's device-time clock at the same moment (anchors and newest accounting time:
+   * what bounds an accelerated device clock, set by other devices' readings). Undefined: not
+   * recorded (a readings archive before v3).
+   */
+  readonly clock?: PartitionClock | undefined
   /** Epochs the step booked into (intervals, adjustments, readings counted). */
   readonly epochs: readonly number[]
 }
@@ -111,10 +118,23 @@ export class TelemetryReplay {
     this.aggregation.raiseWatermark(partition, toMs)
   }
 
+  /** verify: sets a partition's device-time clock to what an archived step was applied at. */
+  setClock(partition: number, clock: PartitionClock): void {
+    this.aggregation.setClock(partition, clock)
+  }
+
   /** verify: an archived release (readings that waited for a gap, released at the watermark). */
   release(partition: number, offset: string): void {
     this.aggregation.releaseStalePending(partition, 0)
-    this.collect({ partition, offset, watermarkMs: this.aggregation.watermarkOf(partition) })
+    this.collect({ partition, offset, ...this.moment(partition) })
+  }
+
+  /** The partition's watermark and clock now: what a step records it began at. */
+  private moment(partition: number): { watermarkMs: number | undefined; clock: PartitionClock } {
+    return {
+      watermarkMs: this.aggregation.watermarkOf(partition),
+      clock: this.aggregation.clockOf(partition),
+    }
   }
 
   /** Offset after the last record applied, per partition. */
@@ -131,7 +151,7 @@ export class TelemetryReplay {
   apply(record: ArchivedRecord, message: TelemetryMessage | undefined): void {
     const { partition, offset } = record
     this.nextOffsets.set(partition, BigInt(offset) + 1n)
-    const watermarkMs = this.aggregation.watermarkOf(partition)
+    const before = this.moment(partition)
     if (!message) {
       this.aggregation.skipRecord(partition, offset)
     } else {
@@ -141,11 +161,11 @@ export class TelemetryReplay {
       })
       this.aggregation.applyMessage(partition, offset, message, record.receivedAtMs, 0)
     }
-    const releasedAtMs = this.aggregation.watermarkOf(partition)
+    const released = this.moment(partition)
     this.aggregation.releaseStalePending(partition, 0)
     this.collect(
-      { partition, offset, watermarkMs: releasedAtMs },
-      message ? { deviceId: message.deviceId, record, watermarkMs } : undefined,
+      { partition, offset, ...released },
+      message ? { deviceId: message.deviceId, record, ...before } : undefined,
     )
   }
 
@@ -164,9 +184,9 @@ export class TelemetryReplay {
     // The same bounded rule as the aggregator's (an undecodable marker moves nothing).
     if (watermarkMs === undefined) this.aggregation.skipRecord(partition, offset)
     else this.aggregation.applyWatermarkMarker(partition, offset, watermarkMs, receivedAtMs)
-    const releasedAtMs = this.aggregation.watermarkOf(partition)
+    const released = this.moment(partition)
     this.aggregation.releaseStalePending(partition, 0)
-    this.collect({ partition, offset, watermarkMs: releasedAtMs })
+    this.collect({ partition, offset, ...released })
   }
 
   /**
@@ -174,8 +194,13 @@ export class TelemetryReplay {
    * device with writes a release step (its waiting readings were released after this record).
    */
   private collect(
-    release: { partition: number; offset: string; watermarkMs: number | undefined },
-    applied?: { deviceId: string; record: ArchivedRecord; watermarkMs: number | undefined },
+    release: { partition: number; offset: string; watermarkMs: number | undefined; clock: PartitionClock },
+    applied?: {
+      deviceId: string
+      record: ArchivedRecord
+      watermarkMs: number | undefined
+      clock: PartitionClock
+    },
   ): void {
     const writes = this.aggregation.takeWrites()
     this.aggregation.takeCounters()
@@ -193,6 +218,7 @@ export class TelemetryReplay {
         partition: release.partition,
         offset: release.offset,
         watermarkMs: applied.watermarkMs,
+        clock: applied.clock,
         epochs,
       })
     }

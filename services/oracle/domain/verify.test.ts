@@ -164,7 +164,7 @@ describe('buildPoolEpoch and verifyDeviceEpoch', () => {
     const poolId = pools[0] as string
     const built = build(poolId)
     const archive = decodeArchive(built.archiveBytes)
-    expect(archive.format).toBe('gridroot.readings-archive.v2')
+    expect(archive.format).toBe('gridroot.readings-archive.v3')
     for (const leaf of built.leaves) {
       const entries = archive.records.filter((r) => r.deviceId === leaf.deviceId)
       expect(entries[0]?.paid, leaf.deviceId).toEqual([])

@@ -35,7 +35,13 @@ import {
 import { decodeAcceptedRecord } from '../../../core/telemetry/decode.ts'
 import { verifyMessage } from '../../../core/telemetry/sign.ts'
 import type { FinalizedEpoch } from '../ports.ts'
-import { ARCHIVE_FORMAT, decodeArchive, deviceSteps, type ReadingsArchive } from './archive.ts'
+import {
+  ARCHIVE_FORMAT,
+  ARCHIVE_FORMAT_V1,
+  decodeArchive,
+  deviceSteps,
+  type ReadingsArchive,
+} from './archive.ts'
 import { type LeafRules, recomputeLeaf } from './leaf-recompute.ts'
 import { contentHash } from './pool-epoch.ts'
 import type { Hex } from './proposal.ts'
@@ -292,10 +298,18 @@ export function verifyPreparedEpoch(input: PreparedVerifyInput): VerifyResult {
     checks.push({
       check: 'LEAF_RECOMPUTED',
       ok: false,
-      detail: `the rules give ${show(leafRecomputed)} from ${archive.format === ARCHIVE_FORMAT ? 'the archive' : `a ${archive.format} archive (no watermarks or releases)`}; the leaf says ${show(leaf)}`,
+      detail: `the rules give ${show(leafRecomputed)} from ${archiveKind(archive.format)}; the leaf says ${show(leaf)}`,
     })
   return { ok: checks.every((c) => c.ok), checks, leaf, proof, recomputed, leafRecomputed }
 }
+
+/** What LEAF_RECOMPUTED recomputed from: an older archive lacks inputs the rules read. */
+const archiveKind = (format: ReadingsArchive['format']) =>
+  format === ARCHIVE_FORMAT
+    ? 'the archive'
+    : format === ARCHIVE_FORMAT_V1
+      ? `a ${format} archive (no watermarks or releases)`
+      : `a ${format} archive (no partition clocks: an accelerated run's leaves may recompute differently)`
 
 /**
  * The device has no leaf: whether it earned is the archive's to say (attack10a F3: a device left
