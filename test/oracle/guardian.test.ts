@@ -8,10 +8,15 @@
  * challenge window has passed, anyone finalizes it. Here the test is that attacker: after the
  * signers signed epoch 0 and before the submitter runs, it proposes a forgery for pool A with
  * signer keys 1 and 2, and tries to finalize it as soon as chain time allows. The guardian must
- * reject it within the window (real time, 180 s: nothing moves the chain clock until both
- * forgeries are settled). For pool B the guardian is SIGKILLed first, the forgery is proposed
- * while it is down, and the guardian started again (from its checkpoint) must still reject it.
- * Then the submitter runs: it proposes the signers' attempt 1 for A and B and attempt 0 elsewhere,
+ * reject it within the window (real time, 180 s: nothing moves the chain clock until the
+ * forgeries are settled); its artifacts are in the store and its archive does not back its tree,
+ * so the fast path rejects it (ARCHIVE_AUDIT_FAILED) without the replay. For pools B and C the
+ * guardian is SIGKILLed first, the forgeries are proposed while it is down, and the guardian
+ * started again (from its checkpoint) must still reject them: C's (artifacts published) by the fast
+ * path at once, before its replay of telemetry.v1 has caught up (attack10 F3: a restarted guardian
+ * took 43 s to replay npm start's topic while the window was 20 s), B's (artifacts never
+ * published, so only the replay can tell) ROOT_MISMATCH once the replay has caught up.
+ * Then the submitter runs: it proposes the signers' attempt 1 for A, B and C,
  * the guardian accepts each (the test passes a window only once the guardian said so), and every
  * pool epoch goes final with the signers' root. Without a guardian the attacker's finalize
  * succeeds and the first test fails.
@@ -68,7 +73,7 @@ let guardian: ServiceProcess
 let submitter: ServiceProcess | undefined
 const registry = parseRegistry(createFleet({ ...fleetSpec, seed: SEED }).registry())
 const pools = [...new Set([...registry.devices()].map((d) => d.poolId))].sort()
-const [POOL_A, POOL_B] = pools as [string, string]
+const [POOL_A, POOL_B, POOL_C] = pools as [string, string, string]
 /** What the attacker proposed, per pool. */
 const forged = new Map<string, EpochRootProposal>()
 let attacker: { stop: () => void; done: Promise<string[]> } | undefined
@@ -272,13 +277,13 @@ beforeAll(async () => {
     )
   guardian = await startGuardian()
   await harness.publish()
-  // Every signer signed epoch 0 of pools A and B before the attacker proposes: it keeps that
+  // Every signer signed epoch 0 of every pool before the attacker proposes: it keeps that
   // signature and signs it again for attempt 1 once the forgery is rejected.
   await until(
-    'the signers to sign epoch 0 of pools A and B',
+    'the signers to sign epoch 0 of every pool',
     async () => {
       for (const s of signers)
-        for (const pool of [POOL_A, POOL_B])
+        for (const pool of pools)
           if (!((await s.metric('gridroot_oracle_signatures_total', { pool })) >= 1)) return undefined
       return true
     },
@@ -330,7 +335,8 @@ describe('the oracle guardian', () => {
       root: p.root,
       guardian: devAccount(DEV_ACCOUNT_ROLES.guardian).address,
     })
-    expect(reasonFromCode(rejected?.args.reason as Hex)).toBe('ROOT_MISMATCH')
+    // The fast path: the empty archive recomputes none of the tree's leaves.
+    expect(reasonFromCode(rejected?.args.reason as Hex)).toBe('ARCHIVE_AUDIT_FAILED')
     // Within the window: mined before the proposal could be finalized.
     const minedAt = (await system.publicClient.getBlock({ blockNumber: rejected?.blockNumber as bigint }))
       .timestamp
@@ -344,18 +350,18 @@ describe('the oracle guardian', () => {
     expect(
       await guardian.metric('gridroot_oracle_guardian_rejections_total', {
         pool: POOL_A,
-        reason: 'ROOT_MISMATCH',
+        reason: 'ARCHIVE_AUDIT_FAILED',
       }),
     ).toBe(1)
-    expect(guardian.output()).toContain('rejecting it')
+    expect(guardian.output()).toContain('fast path, before its replay); rejecting it')
     expect((await health(guardian)).status).toBe(200)
   })
 
-  it('rejects a forgery proposed while it was down, once restarted from its checkpoint, within the window', {
+  it('rejects forgeries proposed while it was down, once restarted from its checkpoint, within the window', {
     timeout: 400_000,
   }, async () => {
-    // The first guardian has checkpointed; it is killed, the forgery (artifacts not even
-    // published) goes in, and a new guardian process must find it from the checkpoint.
+    // The first guardian has checkpointed; it is killed, the forgeries go in, and a new guardian
+    // process must find them from the checkpoint.
     await until(
       'a guardian checkpoint',
       async () => existsSync(join(dir, 'guardian-checkpoint.json')) || undefined,
@@ -365,8 +371,24 @@ describe('the oracle guardian', () => {
     const p = await forge(POOL_B, 7n * 10n ** 11n, false)
     forged.set(POOL_B, p)
     await proposeForged(p)
+    const c = await forge(POOL_C, 3n * 10n ** 11n, true)
+    forged.set(POOL_C, c)
+    await proposeForged(c)
     guardian = await startGuardian()
     expect((await health(guardian)).body.scan).toMatchObject({ resumedFromCheckpoint: true })
+    // C is rejected by the fast path, which needs no replay: the reason says so, and the old
+    // guardian (replay only) rejected it ROOT_MISMATCH, minutes late on a long topic.
+    await until(
+      'pool C epoch 0 to be rejected or finalized',
+      async () => ((await chain().epochRecord(POOL_C, 0)).status === 'pending' ? undefined : true),
+      (WINDOW_SEC + 60) * 1000,
+    )
+    const rejectedC = (await rejections()).find((r) => r.args.poolId === poolIdHex(POOL_C))
+    expect(reasonFromCode(rejectedC?.args.reason as Hex), guardian.output().slice(-4000)).toBe(
+      'ARCHIVE_AUDIT_FAILED',
+    )
+    // /healthz names the replay's progress (not the chain) and answers while it runs.
+    expect((await health(guardian)).body.replay).toHaveProperty('caughtUp')
     const record = await until(
       'pool B epoch 0 to be rejected or finalized',
       async () => {
@@ -433,11 +455,15 @@ describe('the oracle guardian', () => {
       expect(first).toMatchObject({ status: 'final', attempt: forged.has(poolId) ? 1 : 0 })
       expect(first.root).not.toBe(forged.get(poolId)?.root)
     }
-    // Only the two forgeries were ever rejected; the guardian is healthy.
-    expect((await rejections()).map((r) => reasonFromCode(r.args.reason))).toEqual([
-      'ROOT_MISMATCH',
-      'ROOT_MISMATCH',
-    ])
+    // Only the three forgeries were ever rejected; the guardian is healthy.
+    expect(
+      (await rejections())
+        .map(
+          (r) =>
+            `${poolIdHex(POOL_A) === r.args.poolId ? 'A' : poolIdHex(POOL_B) === r.args.poolId ? 'B' : 'C'} ${reasonFromCode(r.args.reason)}`,
+        )
+        .sort(),
+    ).toEqual(['A ARCHIVE_AUDIT_FAILED', 'B ROOT_MISMATCH', 'C ARCHIVE_AUDIT_FAILED'])
     const h = await health(guardian)
     expect(h.status, JSON.stringify(h.body)).toBe(200)
   })

@@ -44,7 +44,11 @@ export const GUARDIAN_REASONS = {
   ARTIFACT_MISSING:
     'the committed tree or readings archive is not in the artifact store (the guardian could not build the epoch itself)',
   ARTIFACT_FORGED:
-    'the committed tree or readings archive does not back the proposal (the guardian could not build the epoch itself)',
+    'the committed tree does not back the proposal, or the committed readings archive is not canonical or of another pool epoch (the fast path, or the guardian could not build the epoch itself)',
+  ARCHIVE_AUDIT_FAILED:
+    "the committed readings archive does not recompute a leaf of the committed tree from the devices' signed readings (the fast path, domain/guardian-fast-path.ts)",
+  READING_PAID_TWICE:
+    'the committed readings archive pays a reading an earlier final epoch of the pool paid, or pays one twice (the fast path)',
 } as const
 export type GuardianReason = keyof typeof GUARDIAN_REASONS
 
