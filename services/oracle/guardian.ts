@@ -69,6 +69,7 @@ import {
   type ArtifactFindings,
   type ArtifactRead,
   artifactFindings,
+  combineFastPath,
   type GuardianVerdict,
   guardianVerdict,
   type OwnView,
@@ -169,6 +170,7 @@ export interface GuardianProblem {
     | 'BAD_ROOT_UNREJECTED'
     | 'UNCHECKED_ROOT_PAST_WINDOW'
     | 'ARTIFACT_STORE'
+    | 'AUDIT_DISAGREES_WITH_REPLAY'
   readonly message: string
   readonly [key: string]: unknown
 }
@@ -205,6 +207,8 @@ export interface Guardian {
     badFinalRoots: BadFinalRoot[]
     /** Bad or unchecked pending roots whose window passed, by key. */
     readonly unrejected: Map<string, GuardianProblem>
+    /** Roots the fast path refused but the guardian's own replay builds exactly, by key. */
+    readonly auditDisagreements: Map<string, GuardianProblem>
     readonly decisions: GuardianDecision[]
   }
   problems(): GuardianProblem[]
@@ -241,6 +245,7 @@ export function createGuardian(deps: GuardianDeps): Guardian {
     open: new Map(),
     badFinalRoots: [],
     unrejected: new Map(),
+    auditDisagreements: new Map(),
     decisions: [],
   }
   let scanFrom = deps.identity.deployedAtBlock
@@ -367,7 +372,9 @@ export function createGuardian(deps: GuardianDeps): Guardian {
    * The fast path's rejection, or undefined when it rejects nothing (passed: the replay decides;
    * an artifact missing: as before, and the fast path runs again on the next pass).
    */
-  const fastReject = async (t: Tracked): Promise<GuardianVerdict | undefined> => {
+  const fastReject = async (
+    t: Tracked,
+  ): Promise<Extract<GuardianVerdict, { kind: 'reject' }> | undefined> => {
     if (t.fast?.kind === 'passed') return undefined
     const { result, artifacts } = await fastPath(t.event.proposal)
     const changed = t.fast?.kind !== result.kind
@@ -387,26 +394,52 @@ export function createGuardian(deps: GuardianDeps): Guardian {
         )
       return undefined
     }
-    const verdict: GuardianVerdict = {
+    return {
       kind: 'reject',
       reason: result.reason,
       detail: result.detail,
       differences: [],
       artifacts: artifacts(),
     }
-    note(t, verdict)
+  }
+
+  /**
+   * The verdict on a proposal: the fast path's rejection unless the guardian's own replay, caught
+   * up, builds exactly this proposal (root, totals, tree and archive hashes): then the archive
+   * audit is what is wrong (a false negative of the recomputation, as attack10 F1's was), and
+   * rejecting would only make the signers sign the same root again and be rejected again, for
+   * good. That root is not rejected; /healthz is 503 AUDIT_DISAGREES_WITH_REPLAY with both
+   * verdicts (the distributor's own audit would stop the pool at it too).
+   */
+  const judge = async (t: Tracked): Promise<GuardianVerdict> => {
+    const fast = await fastReject(t)
+    const combined = combineFastPath(fast, await decide(t))
+    if (fast === undefined || combined.verdict !== fast) {
+      if (fast !== undefined && combined.auditDisagrees) {
+        const message = `${t.key}: the guardian's own replay builds exactly the proposed root, but the fast path refuses its artifacts (${fast.reason}: ${fast.detail}); not rejected. The archive recomputation (verify) disagrees with the replay: a bug to report, and the distributor's audit stops the pool at this epoch`
+        state.auditDisagreements.set(t.key, {
+          code: 'AUDIT_DISAGREES_WITH_REPLAY',
+          ...fieldsOf(t),
+          reason: fast.reason,
+          message,
+        })
+        logger.error({ ...fieldsOf(t), fastPath: fast.reason, detail: fast.detail }, message)
+      }
+      return combined.verdict
+    }
+    note(t, fast)
     logger.error(
       {
         ...fieldsOf(t),
         decision: 'reject',
         fastPath: true,
-        reason: result.reason,
-        artifacts: verdict.artifacts,
-        detail: result.detail,
+        reason: fast.reason,
+        artifacts: fast.artifacts,
+        detail: fast.detail,
       },
-      'guardian: the proposal is not backed by its own artifacts (fast path, before its replay); rejecting it',
+      'guardian: the proposal is not backed by its own artifacts (fast path); rejecting it',
     )
-    return verdict
+    return fast
   }
 
   const ownView = async (p: Proposal): Promise<{ own: OwnView; build?: PoolEpochBuild }> => {
@@ -536,8 +569,7 @@ export function createGuardian(deps: GuardianDeps): Guardian {
       return true
     }
     if (record.status !== 'pending' && record.status !== 'final') return false
-    if (t.verdict === undefined || t.verdict.kind === 'undecided')
-      t.verdict = (await fastReject(t)) ?? (await decide(t))
+    if (t.verdict === undefined || t.verdict.kind === 'undecided') t.verdict = await judge(t)
     const v = t.verdict
     if (record.status === 'final') {
       if (v.kind === 'accept') return true
@@ -726,6 +758,7 @@ export function createGuardian(deps: GuardianDeps): Guardian {
           message: `${b.poolId} epoch ${b.epoch} attempt ${b.attempt}: root ${b.root} went final although ${b.reason} (${b.detail}); remove it from the checkpoint file once dealt with`,
         })
       out.push(...state.unrejected.values())
+      out.push(...state.auditDisagreements.values())
       if (state.storeProblem !== undefined) out.push({ code: 'ARTIFACT_STORE', message: state.storeProblem })
       return out
     },

@@ -353,7 +353,7 @@ describe('the oracle guardian', () => {
         reason: 'ARCHIVE_AUDIT_FAILED',
       }),
     ).toBe(1)
-    expect(guardian.output()).toContain('fast path, before its replay); rejecting it')
+    expect(guardian.output()).toContain('(fast path); rejecting it')
     expect((await health(guardian)).status).toBe(200)
   })
 

@@ -4,6 +4,7 @@ import { encodeArchive } from './archive.ts'
 import { runFleet } from './fleet-replay.fixture.ts'
 import {
   type ArtifactRead,
+  combineFastPath,
   GUARDIAN_REASONS,
   type GuardianVerdictInput,
   guardianVerdict,
@@ -145,5 +146,33 @@ describe('reasonCode', () => {
       expect(reasonCode(reason)).toHaveLength(66)
       expect(reasonFromCode(reasonCode(reason))).toBe(reason)
     }
+  })
+})
+
+describe('the fast path against the replay', () => {
+  const artifacts = {} as never
+  const fast = {
+    kind: 'reject',
+    reason: 'ARCHIVE_AUDIT_FAILED',
+    detail: 'device chg-000032, revenueUnits (LEAF_RECOMPUTED)',
+    differences: [],
+    artifacts,
+  } as const
+  const accept = { kind: 'accept', detail: 'the recomputed root', restore: [], artifacts } as const
+  const behind = { kind: 'undecided', code: 'REPLAY_BEHIND', detail: 'replaying', artifacts } as const
+  const replayRejects = { ...fast, reason: 'ROOT_MISMATCH', detail: 'another root' } as const
+
+  it('rejects while the replay cannot judge (a restart) and when the replay rejects too', () => {
+    expect(combineFastPath(fast, behind)).toEqual({ verdict: fast, auditDisagrees: false })
+    expect(combineFastPath(fast, replayRejects)).toEqual({ verdict: fast, auditDisagrees: false })
+  })
+
+  it('does not reject a root the replay builds exactly: the audit is wrong, and says so', () => {
+    expect(combineFastPath(fast, accept)).toEqual({ verdict: accept, auditDisagrees: true })
+  })
+
+  it('leaves the replay to decide when the fast path rejects nothing', () => {
+    for (const v of [accept, behind, replayRejects])
+      expect(combineFastPath(undefined, v)).toEqual({ verdict: v, auditDisagrees: false })
   })
 })

@@ -237,3 +237,21 @@ export function reasonCode(reason: GuardianReason): Hex {
 export function reasonFromCode(code: Hex): string {
   return Buffer.from(code.slice(2), 'hex').toString('ascii').replace(/\0+$/, '')
 }
+
+/**
+ * The fast path's rejection against the replay's verdict (services/oracle/guardian.ts `judge`).
+ * A rejection stands while the replay cannot judge (behind, after a restart: what the fast path
+ * is for) or when it rejects too; when the replay builds exactly the proposal (root, totals, tree
+ * and archive hashes), the archive audit is what is wrong (a false negative of the
+ * recomputation, as attack10 F1's was) and rejecting would only make the signers sign the same
+ * root again and be rejected again, for good: the replay's acceptance stands, and the
+ * disagreement is reported.
+ */
+export function combineFastPath(
+  fast: Extract<GuardianVerdict, { kind: 'reject' }> | undefined,
+  replayed: GuardianVerdict,
+): { readonly verdict: GuardianVerdict; readonly auditDisagrees: boolean } {
+  if (fast === undefined) return { verdict: replayed, auditDisagrees: false }
+  if (replayed.kind === 'accept') return { verdict: replayed, auditDisagrees: true }
+  return { verdict: fast, auditDisagrees: false }
+}
